@@ -1,0 +1,165 @@
+/**
+ * File contents: one sparse host file per razorfs file, `data/<xx>/<dataId>` (xx = low byte of the
+ * id in hex). Writing k bytes is one pwrite of k bytes; holes stay holes in the host file; the
+ * logical size lives in the inode (a content file may be shorter: the rest reads as zeros).
+ *
+ * A content file may hold bytes past the logical size after a crash between a shrinking truncate's
+ * commit and its ftruncate. Such bytes are never read (reads stop at the size) and are cut off
+ * before the file grows again (`beforeGrow`), so a shrink-then-grow always reads zeros.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {DATA_DIR_NAME} from './format.js'
+import {writeFully} from './mapped-file.js'
+
+const MAX_OPEN = 256
+
+export class Contents {
+  readonly root: string
+  private readonly fds = new Map<number, number>()
+  /** Content files known to hold nothing past the logical size (checked once per open image). */
+  private readonly clean = new Set<number>()
+  /** Files written since their last fdatasync, and directories with new entries. */
+  private readonly unsynced = new Set<number>()
+  private readonly newDirs = new Set<string>()
+
+  constructor(dir: string, private readonly readOnly: boolean) {
+    this.root = path.join(dir, DATA_DIR_NAME)
+  }
+
+  pathOf(dataId: number): string {
+    return path.join(this.root, (dataId & 0xFF).toString(16).padStart(2, '0'), String(dataId))
+  }
+
+  private fd(dataId: number, create: boolean): number | undefined {
+    const cached = this.fds.get(dataId)
+    if (cached !== undefined) {
+      // Move to the back of the LRU order.
+      this.fds.delete(dataId)
+      this.fds.set(dataId, cached)
+      return cached
+    }
+
+    const file = this.pathOf(dataId)
+    let fd: number
+    try {
+      fd = fs.openSync(file, this.readOnly ? 'r' : 'r+')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+        throw error
+      }
+
+      fs.mkdirSync(path.dirname(file), {recursive: true, mode: 0o700})
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
+      this.newDirs.add(path.dirname(file))
+      this.newDirs.add(this.root)
+    }
+
+    if (this.fds.size >= MAX_OPEN) {
+      const [oldId, oldFd] = this.fds.entries().next().value as [number, number]
+      if (this.unsynced.has(oldId)) {
+        fs.fdatasyncSync(oldFd)
+        this.unsynced.delete(oldId)
+      }
+
+      fs.closeSync(oldFd)
+      this.fds.delete(oldId)
+    }
+
+    this.fds.set(dataId, fd)
+    return fd
+  }
+
+  /** Read up to `len` bytes at `pos` into `buf`; returns bytes the host file had (the rest is a hole). */
+  read(dataId: number, buf: Buffer, off: number, len: number, pos: number): number {
+    const fd = this.fd(dataId, false)
+    if (fd === undefined) return 0
+    let got = 0
+    while (got < len) {
+      const n = fs.readSync(fd, buf, off + got, len - got, pos + got)
+      if (n === 0) break
+      got += n
+    }
+
+    return got
+  }
+
+  write(dataId: number, data: Buffer, pos: number): void {
+    const fd = this.fd(dataId, true)!
+    writeFully(fd, data, 0, data.length, pos)
+    this.unsynced.add(dataId)
+  }
+
+  /** Before the logical size grows from `size`: cut off anything the file holds past it. */
+  beforeGrow(dataId: number, size: number): void {
+    if (this.clean.has(dataId)) return
+    const fd = this.fd(dataId, false)
+    if (fd !== undefined && fs.fstatSync(fd).size > size) fs.ftruncateSync(fd, size)
+    this.clean.add(dataId)
+  }
+
+  truncate(dataId: number, size: number): void {
+    const fd = this.fd(dataId, false)
+    if (fd === undefined) return
+    if (fs.fstatSync(fd).size > size) fs.ftruncateSync(fd, size)
+    this.unsynced.add(dataId)
+  }
+
+  /** 512-byte blocks the host allocated (holes take none). */
+  blocks(dataId: number): number {
+    const fd = this.fd(dataId, false)
+    return fd === undefined ? 0 : fs.fstatSync(fd).blocks
+  }
+
+  remove(dataId: number): void {
+    const fd = this.fds.get(dataId)
+    if (fd !== undefined) {
+      fs.closeSync(fd)
+      this.fds.delete(dataId)
+    }
+
+    this.unsynced.delete(dataId)
+    this.clean.delete(dataId)
+    fs.rmSync(this.pathOf(dataId), {force: true})
+  }
+
+  /** Make one file's contents durable (and the directories that name it). */
+  sync(dataId: number): void {
+    const fd = this.fds.get(dataId)
+    if (fd !== undefined && this.unsynced.has(dataId)) fs.fdatasyncSync(fd)
+    this.unsynced.delete(dataId)
+    this.syncDirs()
+  }
+
+  /** Make every written content file durable. */
+  syncAll(): void {
+    for (const dataId of this.unsynced) {
+      const fd = this.fds.get(dataId)
+      if (fd !== undefined) fs.fdatasyncSync(fd)
+    }
+
+    this.unsynced.clear()
+    this.syncDirs()
+  }
+
+  private syncDirs(): void {
+    for (const dir of this.newDirs) {
+      const fd = fs.openSync(dir, 'r')
+      try {
+        fs.fsyncSync(fd)
+      } finally {
+        fs.closeSync(fd)
+      }
+    }
+
+    this.newDirs.clear()
+  }
+
+  close(): void {
+    this.syncAll()
+    for (const fd of this.fds.values()) fs.closeSync(fd)
+    this.fds.clear()
+  }
+}

@@ -1,0 +1,898 @@
+/**
+ * An image: inodes, directory entries, names, contents and xattrs over the transactional store.
+ * This is the one storage API every command uses. Operations are inode-based and structural
+ * (they keep the tree valid: no cycles, no entry without an inode, link counts right); POSIX
+ * permissions and path walking belong to the filesystem core above.
+ *
+ * Every change runs in a store transaction: all of it reaches the WAL or none of it does.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {Contents} from './contents.js'
+import {FsError, ImageError} from './errors.js'
+import {
+  CONTROL_OFFSET, DIRENT, FILES, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX,
+  FORMAT_VERSION, IF_ORPHAN, IF_USED, INODE, LOCK_NAME, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
+  S_IFREG, S_IFSOCK, TABLE_CONTROL, WAL_NAME, readI64, readU64,
+} from './format.js'
+import {LinearHash} from './linear-hash.js'
+import {DirLock} from './lock.js'
+import type {MappedFile} from './mapped-file.js'
+import {Store, uuidString} from './store.js'
+import {StringHeap} from './string-heap.js'
+import {RecordTable} from './table.js'
+import {
+  type Attr, type CreateOptions, type DirEntry, FILE_SIZE_MAX, type ImageInfo, NAME_MAX, type NodeSpec, type OpenOptions,
+  PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type Timespec, XATTR_CREATE, XATTR_REPLACE,
+  XATTR_SIZE_MAX,
+} from './types.js'
+
+const I = INODE.OFF
+const D = DIRENT.OFF
+const TWO32 = 2 ** 32
+const ROOT_SLOT = 1
+const GEN_MASK = 0xFFFFF
+/** Hard links per inode (ext4's limit). */
+export const LINK_MAX = 65000
+/** All xattrs of one inode, names and values with their 6-byte headers. */
+export const XATTR_BLOB_MAX = 128 * 1024 - 64
+const VALID_TYPES = new Set([S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK])
+
+function nowTimespec(): Timespec {
+  const ms = performance.timeOrigin + performance.now()
+  const sec = Math.floor(ms / 1000)
+  return {sec, nsec: Math.min(999_999_999, Math.floor((ms - sec * 1000) * 1e6))}
+}
+
+function toBytes(name: Buffer | string): Buffer {
+  return typeof name === 'string' ? Buffer.from(name) : name
+}
+
+function dirHash(parent: number, name: number): number {
+  let h = Math.imul(parent, 0x9E3779B1) ^ name
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85EBCA6B)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xC2B2AE35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+
+/** Files of an image, as `init --force` removes them. */
+const IMAGE_FILES = [...FILES.map(f => f.name), WAL_NAME]
+
+export class Image {
+  readonly dir: string
+  readonly readOnly: boolean
+  private readonly store: Store
+  private readonly nodes: RecordTable
+  private readonly entries: RecordTable
+  private readonly entryIndex: LinearHash
+  private readonly strings: StringHeap
+  private readonly contents: Contents
+  private readonly lock: DirLock | undefined
+  /** Open handles per inode slot: an unlinked inode lives on while it is open. */
+  private readonly openRefs = new Map<number, number>()
+
+  private constructor(dir: string, store: Store, lock: DirLock | undefined) {
+    this.dir = dir
+    this.store = store
+    this.readOnly = store.readOnly
+    this.lock = lock
+    const f = store.files
+    this.nodes = new RecordTable(store, f[FILE_NODES], I.link)
+    this.entries = new RecordTable(store, f[FILE_ENTRIES], D.hashNext)
+    this.strings = new StringHeap(store, f[FILE_STRINGS], f[FILE_STRING_INDEX])
+    this.entryIndex = new LinearHash(store, f[FILE_ENTRY_INDEX], {
+      hash: d => dirHash(this.ent.readUInt32LE(this.entries.off(d) + D.parent), this.ent.readUInt32LE(this.entries.off(d) + D.name)),
+      next: d => this.ent.readUInt32LE(this.entries.off(d) + D.hashNext),
+      setNext: (d, next) => store.set32(this.entries.file, this.entries.off(d) + D.hashNext, next),
+    })
+    this.contents = new Contents(dir, store.readOnly)
+    store.counters = file => this.counters(file)
+  }
+
+  // ---- opening and closing -------------------------------------------------------------------
+
+  /** Does `dir` hold an image (its nodes.dat)? */
+  static exists(dir: string): boolean {
+    return fs.existsSync(path.join(dir, FILES[FILE_NODES].name))
+  }
+
+  /** Create a new image in an existing directory and return it open (read-write, locked). */
+  static create(dir: string, opts: CreateOptions = {}): Image {
+    const lock = DirLock.acquire(dir)
+    try {
+      if (Image.exists(dir) || IMAGE_FILES.some(name => fs.existsSync(path.join(dir, name)))) {
+        if (!opts.force) throw new ImageError('RZ_EXISTS', 'already holds a razorfs image; use --force to replace it (its contents are lost)', dir)
+        for (const name of IMAGE_FILES) fs.rmSync(path.join(dir, name), {force: true})
+        fs.rmSync(path.join(dir, 'data'), {force: true, recursive: true})
+      }
+
+      const capacity = Math.max(16, Math.min(opts.capacity ?? 1024, 16_000_000))
+      const store = Store.create(dir, [capacity, capacity, 2048, Math.max(1024, capacity * 2), 512])
+      const image = new Image(dir, store, lock)
+      const now = nowTimespec()
+      store.transaction(() => {
+        image.nodes.format()
+        image.entries.format()
+        image.entryIndex.format()
+        image.strings.format()
+        store.set64(image.nodes.file, CONTROL_OFFSET + TABLE_CONTROL.OFF.nextDataId, 1)
+        const slot = image.nodes.alloc()
+        if (slot !== ROOT_SLOT) throw new Error('internal: root is not slot 1')
+        image.initInode(slot, (opts.rootMode ?? 0o755) | S_IFDIR, opts.uid ?? process.getuid?.() ?? 0, opts.gid ?? process.getgid?.() ?? 0, 0, now)
+        image.set32(slot, I.nlink, 2)
+        image.set32(slot, I.parent, ROOT_SLOT)
+      })
+      store.markOpen()
+      return image
+    } catch (error) {
+      lock.release()
+      throw error
+    }
+  }
+
+  /**
+   * Open an image. Read-write: takes the lock, replays the WAL, frees orphans, marks the image in
+   * use. Read-only: no lock, nothing written; the WAL is replayed in memory.
+   */
+  static open(dir: string, opts: OpenOptions = {}): Image {
+    if (!fs.existsSync(dir)) throw new ImageError('RZ_NO_IMAGE', 'no such data directory', dir)
+    if (!Image.exists(dir)) throw new ImageError('RZ_NO_IMAGE', 'holds no razorfs image (no nodes.dat); create one with `razorfs init`', dir)
+    const readOnly = opts.readOnly ?? false
+    const lock = readOnly ? undefined : DirLock.acquire(dir)
+    try {
+      const store = Store.open(dir, {readOnly, walLimit: opts.walLimit})
+      const image = new Image(dir, store, lock)
+      try {
+        image.checkRoot()
+        if (!readOnly) {
+          store.markOpen()
+          image.freeOrphans()
+        }
+      } catch (error) {
+        store.release()
+        throw error
+      }
+
+      return image
+    } catch (error) {
+      lock?.release()
+      throw error
+    }
+  }
+
+  private checkRoot(): void {
+    const nodesFile = this.nodes.file
+    if (this.nodes.highWater <= ROOT_SLOT || nodesFile.size < this.nodes.off(ROOT_SLOT + 1)) {
+      throw new ImageError('RZ_CORRUPTED', 'has no root directory', nodesFile.path)
+    }
+
+    const o = this.nodes.off(ROOT_SLOT)
+    if ((this.node.readUInt32LE(o + I.flags) & IF_USED) === 0 || (this.node.readUInt32LE(o + I.mode) & S_IFMT) !== S_IFDIR) {
+      throw new ImageError('RZ_CORRUPTED', 'the root inode is not a directory', nodesFile.path)
+    }
+  }
+
+  /** Checkpoint, mark clean, release the lock. */
+  close(): void {
+    if (this.store.isClosed) return
+    if (!this.readOnly) {
+      this.contents.syncAll()
+      this.freeOrphans()
+    }
+
+    this.contents.close()
+    this.store.close()
+    this.lock?.release()
+  }
+
+  /** Drop everything without a checkpoint: what a crash leaves behind (tests). */
+  abandon(): void {
+    if (!this.store.isClosed) this.store.release()
+    this.lock?.release()
+  }
+
+  /** Test hook: the next commit stops right after its WAL append, as if the process died there. */
+  crashAfterNextAppend(): void {
+    this.store.crashAfterAppend = true
+  }
+
+  info(): ImageInfo {
+    const h = this.store.headers[FILE_NODES]
+    const files = [...FILES.map(f => f.name), WAL_NAME, LOCK_NAME].flatMap(name => {
+      try {
+        const st = fs.statSync(path.join(this.dir, name))
+        return [{name, path: path.join(this.dir, name), bytes: st.size, mode: st.mode & 0o7777}]
+      } catch {
+        return []
+      }
+    })
+    return {
+      dir: this.dir,
+      uuid: uuidString(this.store.uuid),
+      formatVersion: FORMAT_VERSION,
+      createdMs: h.createdMs,
+      mountedMs: this.store.mountedMs,
+      readOnly: this.readOnly,
+      recovery: {wasClean: this.store.wasClean, transactions: this.store.recoveredTransactions, tornBytes: this.store.tornBytes},
+      inodes: {used: this.nodes.live, capacity: Math.floor((this.nodes.file.size - this.nodes.off(0)) / this.nodes.recordSize) - 1},
+      files,
+    }
+  }
+
+  /** Make everything acknowledged so far durable (fsync / fsyncdir semantics). */
+  sync(): void {
+    if (this.readOnly) return
+    this.contents.syncAll()
+    this.store.sync()
+  }
+
+  /** Make one file's contents and all metadata durable. */
+  fsync(ino: number): void {
+    if (this.readOnly) return
+    const slot = this.slotOf(ino, 'fsync')
+    const dataId = readU64(this.node, this.nodes.off(slot) + I.dataId)
+    if (dataId !== 0) this.contents.sync(dataId)
+    this.store.sync()
+  }
+
+  checkpoint(): void {
+    this.contents.syncAll()
+    this.store.checkpoint(false)
+  }
+
+  // ---- record access ---------------------------------------------------------------------------
+
+  private get node(): Buffer {
+    return this.nodes.file.buf
+  }
+
+  private get ent(): Buffer {
+    return this.entries.file.buf
+  }
+
+  private set32(slot: number, field: number, value: number): void {
+    this.store.set32(this.nodes.file, this.nodes.off(slot) + field, value)
+  }
+
+  private set64(slot: number, field: number, value: number): void {
+    this.store.set64(this.nodes.file, this.nodes.off(slot) + field, value)
+  }
+
+  private get32(slot: number, field: number): number {
+    return this.node.readUInt32LE(this.nodes.off(slot) + field)
+  }
+
+  private inoOf(slot: number): number {
+    return slot + this.get32(slot, I.gen) * TWO32
+  }
+
+  /** Slot of a live inode, or ENOENT (also for a stale number whose slot was reused). */
+  private slotOf(ino: number, syscall: string): number {
+    const slot = ino % TWO32
+    if (!Number.isSafeInteger(ino) || ino < 1 || slot === 0 || slot >= this.nodes.highWater) throw new FsError('ENOENT', syscall, `inode ${ino}`)
+    const o = this.nodes.off(slot)
+    if ((this.node.readUInt32LE(o + I.flags) & IF_USED) === 0 || this.node.readUInt32LE(o + I.gen) !== Math.floor(ino / TWO32)) {
+      throw new FsError('ENOENT', syscall, `inode ${ino}`)
+    }
+
+    return slot
+  }
+
+  private typeOf(slot: number): number {
+    return this.get32(slot, I.mode) & S_IFMT
+  }
+
+  private dirSlot(ino: number, syscall: string): number {
+    const slot = this.slotOf(ino, syscall)
+    if (this.typeOf(slot) !== S_IFDIR) throw new FsError('ENOTDIR', syscall, `inode ${ino}`)
+    return slot
+  }
+
+  private setTime(slot: number, which: 'atime' | 'mtime' | 'ctime', t: Timespec): void {
+    const o = this.nodes.off(slot)
+    this.store.setI64(this.nodes.file, o + I[`${which}Sec`], t.sec)
+    this.store.set32(this.nodes.file, o + I[`${which}Nsec`], t.nsec)
+  }
+
+  private initInode(slot: number, mode: number, uid: number, gid: number, rdev: number, now: Timespec): void {
+    this.set32(slot, I.flags, IF_USED)
+    this.set32(slot, I.mode, mode)
+    this.set32(slot, I.nlink, 1)
+    this.set32(slot, I.uid, uid)
+    this.set32(slot, I.gid, gid)
+    this.set64(slot, I.rdev, rdev)
+    this.setTime(slot, 'atime', now)
+    this.setTime(slot, 'mtime', now)
+    this.setTime(slot, 'ctime', now)
+  }
+
+  private readTime(o: number, which: 'atime' | 'mtime' | 'ctime'): Timespec {
+    return {sec: readI64(this.node, o + I[`${which}Sec`]), nsec: this.node.readUInt32LE(o + I[`${which}Nsec`])}
+  }
+
+  private attrOf(slot: number): Attr {
+    const b = this.node
+    const o = this.nodes.off(slot)
+    const mode = b.readUInt32LE(o + I.mode)
+    const dataId = readU64(b, o + I.dataId)
+    return {
+      ino: this.inoOf(slot),
+      mode,
+      nlink: b.readUInt32LE(o + I.nlink),
+      uid: b.readUInt32LE(o + I.uid),
+      gid: b.readUInt32LE(o + I.gid),
+      rdev: readU64(b, o + I.rdev),
+      size: readU64(b, o + I.size),
+      blocks: dataId === 0 ? 0 : this.contents.blocks(dataId),
+      atime: this.readTime(o, 'atime'),
+      mtime: this.readTime(o, 'mtime'),
+      ctime: this.readTime(o, 'ctime'),
+    }
+  }
+
+  // ---- names and entries -----------------------------------------------------------------------
+
+  private checkName(name: Buffer, syscall: string): void {
+    if (name.length > NAME_MAX) throw new FsError('ENAMETOOLONG', syscall, name.toString())
+    if (name.length === 0 || name.includes(0x2F) || name.includes(0) || (name[0] === 0x2E && (name.length === 1 || (name.length === 2 && name[1] === 0x2E)))) {
+      throw new FsError('EINVAL', syscall, name.toString())
+    }
+  }
+
+  /** Entry slot for (directory slot, name), or 0. */
+  private findEntry(dir: number, name: Buffer): number {
+    const nameUnit = this.strings.find(name)
+    if (nameUnit === 0) return 0
+    const b = this.ent
+    for (let d = this.entryIndex.first(dirHash(dir, nameUnit)); d !== 0; d = b.readUInt32LE(this.entries.off(d) + D.hashNext)) {
+      const o = this.entries.off(d)
+      if (b.readUInt32LE(o + D.parent) === dir && b.readUInt32LE(o + D.name) === nameUnit) return d
+    }
+
+    return 0
+  }
+
+  private entryChild(d: number): number {
+    return this.ent.readUInt32LE(this.entries.off(d) + D.child)
+  }
+
+  private addEntry(dir: number, name: Buffer, child: number): void {
+    const nameUnit = this.strings.intern(name)
+    const d = this.entries.alloc()
+    const o = this.entries.off(d)
+    const f = this.entries.file
+    const head = this.get32(dir, I.dirHead)
+    this.store.set32(f, o + D.parent, dir)
+    this.store.set32(f, o + D.name, nameUnit)
+    this.store.set32(f, o + D.child, child)
+    this.store.set32(f, o + D.next, head)
+    this.store.set32(f, o + D.prev, 0)
+    this.store.set8(f, o + D.type, this.typeOf(child) >>> 12)
+    if (head !== 0) this.store.set32(f, this.entries.off(head) + D.prev, d)
+    this.set32(dir, I.dirHead, d)
+    this.set64(dir, I.size, readU64(this.node, this.nodes.off(dir) + I.size) + 1)
+    this.entryIndex.insert(d, dirHash(dir, nameUnit))
+  }
+
+  private removeEntry(d: number): void {
+    const f = this.entries.file
+    const o = this.entries.off(d)
+    const b = this.ent
+    const dir = b.readUInt32LE(o + D.parent)
+    const nameUnit = b.readUInt32LE(o + D.name)
+    const next = b.readUInt32LE(o + D.next)
+    const prev = b.readUInt32LE(o + D.prev)
+    this.entryIndex.remove(d, dirHash(dir, nameUnit))
+    if (prev === 0) this.set32(dir, I.dirHead, next)
+    else this.store.set32(f, this.entries.off(prev) + D.next, next)
+    if (next !== 0) this.store.set32(f, this.entries.off(next) + D.prev, prev)
+    this.set64(dir, I.size, readU64(this.node, this.nodes.off(dir) + I.size) - 1)
+    this.strings.release(nameUnit)
+    this.store.fill(f, o, DIRENT.SIZE)
+    this.entries.free(d)
+  }
+
+  /** Drop one link of an inode whose entry was just removed; frees it when nothing holds it. */
+  private dropLink(slot: number, now: Timespec): void {
+    const isDir = this.typeOf(slot) === S_IFDIR
+    const nlink = isDir ? 0 : this.get32(slot, I.nlink) - 1
+    this.set32(slot, I.nlink, nlink)
+    this.setTime(slot, 'ctime', now)
+    if (nlink > 0) return
+    if ((this.openRefs.get(slot) ?? 0) > 0) {
+      this.set32(slot, I.flags, IF_USED | IF_ORPHAN)
+      this.set32(slot, I.link, this.nodes.file.buf.readUInt32LE(CONTROL_OFFSET + TABLE_CONTROL.OFF.orphanHead))
+      this.store.set32(this.nodes.file, CONTROL_OFFSET + TABLE_CONTROL.OFF.orphanHead, slot)
+    } else {
+      this.freeInode(slot)
+    }
+  }
+
+  private freeInode(slot: number): void {
+    const o = this.nodes.off(slot)
+    const b = this.node
+    const target = b.readUInt32LE(o + I.target)
+    const xattr = b.readUInt32LE(o + I.xattr)
+    const dataId = readU64(b, o + I.dataId)
+    if (target !== 0) this.strings.release(target)
+    if (xattr !== 0) this.strings.release(xattr)
+    const gen = (b.readUInt32LE(o + I.gen) + 1) & GEN_MASK
+    this.store.fill(this.nodes.file, o, INODE.SIZE)
+    this.set32(slot, I.gen, gen)
+    this.nodes.free(slot)
+    if (dataId !== 0) this.store.onCommit(() => this.contents.remove(dataId))
+  }
+
+  private unlinkOrphan(slot: number): void {
+    const headOff = CONTROL_OFFSET + TABLE_CONTROL.OFF.orphanHead
+    let prev = 0
+    let cur = this.node.readUInt32LE(headOff)
+    while (cur !== 0 && cur !== slot) {
+      prev = cur
+      cur = this.get32(cur, I.link)
+    }
+
+    if (cur === 0) return
+    const next = this.get32(slot, I.link)
+    if (prev === 0) this.store.set32(this.nodes.file, headOff, next)
+    else this.set32(prev, I.link, next)
+    this.set32(slot, I.link, 0)
+  }
+
+  /** Free every orphan no handle holds (all of them after a restart). */
+  private freeOrphans(): void {
+    const headOff = CONTROL_OFFSET + TABLE_CONTROL.OFF.orphanHead
+    const doomed: number[] = []
+    for (let cur = this.node.readUInt32LE(headOff); cur !== 0; cur = this.get32(cur, I.link)) {
+      if ((this.openRefs.get(cur) ?? 0) === 0) doomed.push(cur)
+    }
+
+    if (doomed.length === 0) return
+    this.store.transaction(() => {
+      for (const slot of doomed) {
+        this.unlinkOrphan(slot)
+        this.freeInode(slot)
+      }
+    })
+  }
+
+  // ---- queries ---------------------------------------------------------------------------------
+
+  getattr(ino: number): Attr {
+    return this.attrOf(this.slotOf(ino, 'getattr'))
+  }
+
+  /** Inode number of `name` in directory `parent`, or 0 if there is none. '.' and '..' work. */
+  lookup(parent: number, name: Buffer | string): number {
+    const dir = this.dirSlot(parent, 'lookup')
+    const bytes = toBytes(name)
+    if (bytes.length === 1 && bytes[0] === 0x2E) return this.inoOf(dir)
+    if (bytes.length === 2 && bytes[0] === 0x2E && bytes[1] === 0x2E) return this.inoOf(this.get32(dir, I.parent))
+    if (bytes.length > NAME_MAX) throw new FsError('ENAMETOOLONG', 'lookup', bytes.toString())
+    const d = this.findEntry(dir, bytes)
+    return d === 0 ? 0 : this.inoOf(this.entryChild(d))
+  }
+
+  /** Entries of a directory (not '.' and '..'), newest first; names are copies. */
+  * readdir(ino: number): Generator<DirEntry> {
+    const dir = this.dirSlot(ino, 'readdir')
+    for (let d = this.get32(dir, I.dirHead); d !== 0;) {
+      const o = this.entries.off(d)
+      const b = this.ent
+      const child = b.readUInt32LE(o + D.child)
+      const next = b.readUInt32LE(o + D.next)
+      const entry = {name: Buffer.from(this.strings.bytes(b.readUInt32LE(o + D.name))), ino: this.inoOf(child), type: b.readUInt8(o + D.type) << 12}
+      yield entry
+      d = next
+    }
+  }
+
+  readlink(ino: number): Buffer {
+    const slot = this.slotOf(ino, 'readlink')
+    if (this.typeOf(slot) !== S_IFLNK) throw new FsError('EINVAL', 'readlink', `inode ${ino}`)
+    return Buffer.from(this.strings.bytes(this.get32(slot, I.target)))
+  }
+
+  /** Read up to buf.length bytes at `pos`; returns the count (0 at or past the end). */
+  read(ino: number, buf: Buffer, pos: number): number {
+    const slot = this.slotOf(ino, 'read')
+    const type = this.typeOf(slot)
+    if (type === S_IFDIR) throw new FsError('EISDIR', 'read')
+    if (type !== S_IFREG) throw new FsError('EINVAL', 'read')
+    const size = readU64(this.node, this.nodes.off(slot) + I.size)
+    if (pos >= size) return 0
+    const len = Math.min(buf.length, size - pos)
+    const dataId = readU64(this.node, this.nodes.off(slot) + I.dataId)
+    const got = dataId === 0 ? 0 : this.contents.read(dataId, buf, 0, len, pos)
+    if (got < len) buf.fill(0, got, len)
+    return len
+  }
+
+  getxattr(ino: number, name: string): Buffer {
+    const found = this.xattrs(this.slotOf(ino, 'getxattr')).get(name)
+    if (found === undefined) throw new FsError('ENODATA', 'getxattr', name)
+    return found
+  }
+
+  listxattr(ino: number): string[] {
+    return [...this.xattrs(this.slotOf(ino, 'listxattr')).keys()]
+  }
+
+  // ---- changes ---------------------------------------------------------------------------------
+
+  /** Create a file, directory, symlink, FIFO, socket or device node named `name` in `parent`. */
+  mknod(parent: number, name: Buffer | string, spec: NodeSpec): Attr {
+    const bytes = toBytes(name)
+    const dir = this.dirSlot(parent, 'mknod')
+    this.checkName(bytes, 'mknod')
+    const type = spec.mode & S_IFMT
+    if (!VALID_TYPES.has(type)) throw new FsError('EINVAL', 'mknod', bytes.toString())
+    let target: Buffer | undefined
+    if (type === S_IFLNK) {
+      target = toBytes(spec.target ?? '')
+      if (target.length === 0) throw new FsError('ENOENT', 'symlink', bytes.toString())
+      if (target.length > PATH_MAX) throw new FsError('ENAMETOOLONG', 'symlink', bytes.toString())
+    }
+
+    if (this.findEntry(dir, bytes) !== 0) throw new FsError('EEXIST', 'mknod', bytes.toString())
+    if (type === S_IFDIR && this.get32(dir, I.nlink) >= LINK_MAX) throw new FsError('EMLINK', 'mkdir', bytes.toString())
+    return this.store.transaction(() => {
+      const now = nowTimespec()
+      const slot = this.nodes.alloc()
+      this.initInode(slot, spec.mode, spec.uid, spec.gid, type === S_IFCHR || type === S_IFBLK ? spec.rdev ?? 0 : 0, now)
+      if (type === S_IFDIR) {
+        this.set32(slot, I.nlink, 2)
+        this.set32(slot, I.parent, dir)
+        this.set32(dir, I.nlink, this.get32(dir, I.nlink) + 1)
+      } else if (target !== undefined) {
+        this.set32(slot, I.target, this.strings.intern(target))
+        this.set64(slot, I.size, target.length)
+      }
+
+      this.addEntry(dir, bytes, slot)
+      this.setTime(dir, 'mtime', now)
+      this.setTime(dir, 'ctime', now)
+      return this.attrOf(slot)
+    })
+  }
+
+  /** A new name for an existing non-directory inode. */
+  link(ino: number, parent: number, name: Buffer | string): Attr {
+    const bytes = toBytes(name)
+    const slot = this.slotOf(ino, 'link')
+    const dir = this.dirSlot(parent, 'link')
+    this.checkName(bytes, 'link')
+    if (this.typeOf(slot) === S_IFDIR) throw new FsError('EPERM', 'link', bytes.toString())
+    const nlink = this.get32(slot, I.nlink)
+    if (nlink === 0) throw new FsError('ENOENT', 'link', bytes.toString())
+    if (nlink >= LINK_MAX) throw new FsError('EMLINK', 'link', bytes.toString())
+    if (this.findEntry(dir, bytes) !== 0) throw new FsError('EEXIST', 'link', bytes.toString())
+    return this.store.transaction(() => {
+      const now = nowTimespec()
+      this.addEntry(dir, bytes, slot)
+      this.set32(slot, I.nlink, nlink + 1)
+      this.setTime(slot, 'ctime', now)
+      this.setTime(dir, 'mtime', now)
+      this.setTime(dir, 'ctime', now)
+      return this.attrOf(slot)
+    })
+  }
+
+  /** Remove a non-directory entry. */
+  unlink(parent: number, name: Buffer | string): void {
+    this.removeName(parent, toBytes(name), false)
+  }
+
+  /** Remove an empty directory. */
+  rmdir(parent: number, name: Buffer | string): void {
+    this.removeName(parent, toBytes(name), true)
+  }
+
+  private removeName(parent: number, bytes: Buffer, wantDir: boolean): void {
+    const syscall = wantDir ? 'rmdir' : 'unlink'
+    const dir = this.dirSlot(parent, syscall)
+    if (bytes.length > NAME_MAX) throw new FsError('ENAMETOOLONG', syscall, bytes.toString())
+    if (wantDir && bytes.length <= 2 && bytes.every(c => c === 0x2E)) throw new FsError(bytes.length === 1 ? 'EINVAL' : 'ENOTEMPTY', syscall, bytes.toString())
+    const d = this.findEntry(dir, bytes)
+    if (d === 0) throw new FsError('ENOENT', syscall, bytes.toString())
+    const child = this.entryChild(d)
+    const isDir = this.typeOf(child) === S_IFDIR
+    if (wantDir && !isDir) throw new FsError('ENOTDIR', syscall, bytes.toString())
+    if (!wantDir && isDir) throw new FsError('EISDIR', syscall, bytes.toString())
+    if (isDir && this.get32(child, I.dirHead) !== 0) throw new FsError('ENOTEMPTY', syscall, bytes.toString())
+    this.store.transaction(() => {
+      const now = nowTimespec()
+      this.removeEntry(d)
+      if (isDir) this.set32(dir, I.nlink, this.get32(dir, I.nlink) - 1)
+      this.dropLink(child, now)
+      this.setTime(dir, 'mtime', now)
+      this.setTime(dir, 'ctime', now)
+    })
+  }
+
+  /** Is `slot` the directory `ancestor` or inside it? */
+  private isWithin(slot: number, ancestor: number): boolean {
+    for (let cur = slot, depth = 0; ; depth++) {
+      if (cur === ancestor) return true
+      if (cur === ROOT_SLOT || depth > 100_000_000) return false
+      cur = this.get32(cur, I.parent)
+    }
+  }
+
+  /** rename(2), with RENAME_NOREPLACE and RENAME_EXCHANGE. */
+  rename(oldParent: number, oldName: Buffer | string, newParent: number, newName: Buffer | string, flags = 0): void {
+    const from = toBytes(oldName)
+    const to = toBytes(newName)
+    if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) !== 0 || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError('EINVAL', 'rename')
+    const srcDir = this.dirSlot(oldParent, 'rename')
+    const dstDir = this.dirSlot(newParent, 'rename')
+    if (from.length > NAME_MAX) throw new FsError('ENAMETOOLONG', 'rename', from.toString())
+    this.checkName(to, 'rename')
+    this.checkName(from, 'rename')
+    const src = this.findEntry(srcDir, from)
+    if (src === 0) throw new FsError('ENOENT', 'rename', from.toString())
+    const child = this.entryChild(src)
+    const childIsDir = this.typeOf(child) === S_IFDIR
+    const dst = this.findEntry(dstDir, to)
+    if (dst === src) return
+    if (dst !== 0 && (flags & RENAME_NOREPLACE) !== 0) throw new FsError('EEXIST', 'rename', to.toString())
+    if (dst === 0 && (flags & RENAME_EXCHANGE) !== 0) throw new FsError('ENOENT', 'rename', to.toString())
+    if (childIsDir && srcDir !== dstDir && this.isWithin(dstDir, child)) throw new FsError('EINVAL', 'rename', to.toString())
+    const victim = dst === 0 ? 0 : this.entryChild(dst)
+    const victimIsDir = victim !== 0 && this.typeOf(victim) === S_IFDIR
+    if ((flags & RENAME_EXCHANGE) !== 0) {
+      if (victimIsDir && srcDir !== dstDir && this.isWithin(srcDir, victim)) throw new FsError('EINVAL', 'rename', from.toString())
+      this.store.transaction(() => this.exchange(src, dst, srcDir, dstDir, child, victim))
+      return
+    }
+
+    if (victim === child) return // two links to one inode: rename does nothing
+    if (victim !== 0) {
+      if (childIsDir && !victimIsDir) throw new FsError('ENOTDIR', 'rename', to.toString())
+      if (!childIsDir && victimIsDir) throw new FsError('EISDIR', 'rename', to.toString())
+      if (victimIsDir && this.get32(victim, I.dirHead) !== 0) throw new FsError('ENOTEMPTY', 'rename', to.toString())
+    }
+
+    this.store.transaction(() => {
+      const now = nowTimespec()
+      if (victim !== 0) {
+        this.removeEntry(dst)
+        if (victimIsDir) this.set32(dstDir, I.nlink, this.get32(dstDir, I.nlink) - 1)
+        this.dropLink(victim, now)
+      }
+
+      this.removeEntry(src)
+      this.addEntry(dstDir, to, child)
+      if (childIsDir && srcDir !== dstDir) {
+        this.set32(child, I.parent, dstDir)
+        this.set32(srcDir, I.nlink, this.get32(srcDir, I.nlink) - 1)
+        this.set32(dstDir, I.nlink, this.get32(dstDir, I.nlink) + 1)
+      }
+
+      this.setTime(child, 'ctime', now)
+      for (const dir of new Set([srcDir, dstDir])) {
+        this.setTime(dir, 'mtime', now)
+        this.setTime(dir, 'ctime', now)
+      }
+    })
+  }
+
+  private exchange(a: number, b: number, dirA: number, dirB: number, childA: number, childB: number): void {
+    const now = nowTimespec()
+    const f = this.entries.file
+    this.store.set32(f, this.entries.off(a) + D.child, childB)
+    this.store.set8(f, this.entries.off(a) + D.type, this.typeOf(childB) >>> 12)
+    this.store.set32(f, this.entries.off(b) + D.child, childA)
+    this.store.set8(f, this.entries.off(b) + D.type, this.typeOf(childA) >>> 12)
+    if (dirA !== dirB) {
+      const aIsDir = this.typeOf(childA) === S_IFDIR
+      const bIsDir = this.typeOf(childB) === S_IFDIR
+      if (aIsDir) this.set32(childA, I.parent, dirB)
+      if (bIsDir) this.set32(childB, I.parent, dirA)
+      const delta = Number(aIsDir) - Number(bIsDir)
+      if (delta !== 0) {
+        this.set32(dirA, I.nlink, this.get32(dirA, I.nlink) - delta)
+        this.set32(dirB, I.nlink, this.get32(dirB, I.nlink) + delta)
+      }
+    }
+
+    for (const slot of new Set([childA, childB])) this.setTime(slot, 'ctime', now)
+    for (const dir of new Set([dirA, dirB])) {
+      this.setTime(dir, 'mtime', now)
+      this.setTime(dir, 'ctime', now)
+    }
+  }
+
+  /** chmod, chown, truncate, utimens in one call; ctime is always set. */
+  setattr(ino: number, changes: SetAttr): Attr {
+    const slot = this.slotOf(ino, 'setattr')
+    if (changes.size !== undefined) this.truncateSlot(slot, changes.size)
+    return this.store.transaction(() => {
+      const now = nowTimespec()
+      if (changes.mode !== undefined) this.set32(slot, I.mode, (this.get32(slot, I.mode) & S_IFMT) | (changes.mode & 0o7777))
+      if (changes.uid !== undefined) this.set32(slot, I.uid, changes.uid)
+      if (changes.gid !== undefined) this.set32(slot, I.gid, changes.gid)
+      if (changes.atime !== undefined) this.setTime(slot, 'atime', changes.atime === 'now' ? now : changes.atime)
+      if (changes.mtime !== undefined) this.setTime(slot, 'mtime', changes.mtime === 'now' ? now : changes.mtime)
+      this.setTime(slot, 'ctime', now)
+      return this.attrOf(slot)
+    })
+  }
+
+  private truncateSlot(slot: number, size: number): void {
+    const type = this.typeOf(slot)
+    if (type === S_IFDIR) throw new FsError('EISDIR', 'truncate')
+    if (type !== S_IFREG) throw new FsError('EINVAL', 'truncate')
+    if (!Number.isSafeInteger(size) || size < 0) throw new FsError('EINVAL', 'truncate')
+    if (size > FILE_SIZE_MAX) throw new FsError('EFBIG', 'truncate')
+    const o = this.nodes.off(slot)
+    const old = readU64(this.node, o + I.size)
+    const dataId = readU64(this.node, o + I.dataId)
+    if (size > old && dataId !== 0) this.contents.beforeGrow(dataId, old)
+    this.store.transaction(() => {
+      const now = nowTimespec()
+      this.set64(slot, I.size, size)
+      this.setTime(slot, 'mtime', now)
+      this.setTime(slot, 'ctime', now)
+      if (size < old && dataId !== 0) this.store.onCommit(() => this.contents.truncate(dataId, size))
+    })
+  }
+
+  /** Write `data` at `pos`; returns data.length. Holes before `pos` read as zeros. */
+  write(ino: number, data: Buffer, pos: number): number {
+    const slot = this.slotOf(ino, 'write')
+    const type = this.typeOf(slot)
+    if (type === S_IFDIR) throw new FsError('EISDIR', 'write')
+    if (type !== S_IFREG) throw new FsError('EINVAL', 'write')
+    if (!Number.isSafeInteger(pos) || pos < 0) throw new FsError('EINVAL', 'write')
+    const end = pos + data.length
+    if (end > FILE_SIZE_MAX) throw new FsError('EFBIG', 'write')
+    if (data.length === 0) return 0
+    const o = this.nodes.off(slot)
+    let dataId = readU64(this.node, o + I.dataId)
+    if (dataId === 0) {
+      dataId = this.store.transaction(() => {
+        const ctl = CONTROL_OFFSET + TABLE_CONTROL.OFF.nextDataId
+        const id = readU64(this.nodes.file.buf, ctl)
+        this.store.set64(this.nodes.file, ctl, id + 1)
+        this.set64(slot, I.dataId, id)
+        return id
+      })
+    }
+
+    const size = readU64(this.node, o + I.size)
+    if (end > size) this.contents.beforeGrow(dataId, size)
+    try {
+      this.contents.write(dataId, data, pos)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      throw new FsError(code === 'ENOSPC' || code === 'EDQUOT' ? 'ENOSPC' : code === 'EFBIG' ? 'EFBIG' : 'EIO', 'write')
+    }
+
+    this.store.transaction(() => {
+      const now = nowTimespec()
+      if (end > size) this.set64(slot, I.size, end)
+      this.setTime(slot, 'mtime', now)
+      this.setTime(slot, 'ctime', now)
+    })
+    return data.length
+  }
+
+  setxattr(ino: number, name: string, value: Buffer, flags = 0): void {
+    const slot = this.slotOf(ino, 'setxattr')
+    this.checkXattrName(name, 'setxattr')
+    if (value.length > XATTR_SIZE_MAX) throw new FsError('E2BIG', 'setxattr', name)
+    const all = this.xattrs(slot)
+    const exists = all.has(name)
+    if ((flags & XATTR_CREATE) !== 0 && exists) throw new FsError('EEXIST', 'setxattr', name)
+    if ((flags & XATTR_REPLACE) !== 0 && !exists) throw new FsError('ENODATA', 'setxattr', name)
+    all.set(name, value)
+    this.storeXattrs(slot, all, 'setxattr')
+  }
+
+  removexattr(ino: number, name: string): void {
+    const slot = this.slotOf(ino, 'removexattr')
+    this.checkXattrName(name, 'removexattr')
+    const all = this.xattrs(slot)
+    if (!all.delete(name)) throw new FsError('ENODATA', 'removexattr', name)
+    this.storeXattrs(slot, all, 'removexattr')
+  }
+
+  private checkXattrName(name: string, syscall: string): void {
+    const len = Buffer.byteLength(name)
+    if (len === 0) throw new FsError('EINVAL', syscall, name)
+    if (len > 255) throw new FsError('ERANGE', syscall, name)
+  }
+
+  /** xattr blob: repeated [u16 name length][u32 value length][name][value]. */
+  private xattrs(slot: number): Map<string, Buffer> {
+    const unit = this.get32(slot, I.xattr)
+    const out = new Map<string, Buffer>()
+    if (unit === 0) return out
+    const blob = this.strings.bytes(unit)
+    for (let p = 0; p + 6 <= blob.length;) {
+      const nameLen = blob.readUInt16LE(p)
+      const valueLen = blob.readUInt32LE(p + 2)
+      const name = blob.toString('utf8', p + 6, p + 6 + nameLen)
+      out.set(name, Buffer.from(blob.subarray(p + 6 + nameLen, p + 6 + nameLen + valueLen)))
+      p += 6 + nameLen + valueLen
+    }
+
+    return out
+  }
+
+  private storeXattrs(slot: number, all: Map<string, Buffer>, syscall: string): void {
+    const parts: Buffer[] = []
+    for (const [name, value] of all) {
+      const nameBytes = Buffer.from(name)
+      const head = Buffer.alloc(6)
+      head.writeUInt16LE(nameBytes.length, 0)
+      head.writeUInt32LE(value.length, 2)
+      parts.push(head, nameBytes, value)
+    }
+
+    const blob = Buffer.concat(parts)
+    if (blob.length > XATTR_BLOB_MAX) throw new FsError('ENOSPC', syscall)
+    this.store.transaction(() => {
+      const old = this.get32(slot, I.xattr)
+      if (old !== 0) this.strings.release(old)
+      this.set32(slot, I.xattr, blob.length === 0 ? 0 : this.strings.allocBlob(blob))
+      this.setTime(slot, 'ctime', nowTimespec())
+    })
+  }
+
+  // ---- open handles ----------------------------------------------------------------------------
+
+  /** An open handle holds the inode: unlinked, it lives on until the last release. */
+  retain(ino: number): void {
+    const slot = this.slotOf(ino, 'open')
+    this.openRefs.set(slot, (this.openRefs.get(slot) ?? 0) + 1)
+  }
+
+  release(ino: number): void {
+    const slot = ino % TWO32
+    const refs = (this.openRefs.get(slot) ?? 0) - 1
+    if (refs > 0) {
+      this.openRefs.set(slot, refs)
+      return
+    }
+
+    this.openRefs.delete(slot)
+    if (!this.readOnly && slot < this.nodes.highWater && (this.get32(slot, I.flags) & IF_ORPHAN) !== 0 && this.get32(slot, I.gen) === Math.floor(ino / TWO32)) {
+      this.store.transaction(() => {
+        this.unlinkOrphan(slot)
+        this.freeInode(slot)
+      })
+    }
+  }
+
+  // ---- figures ---------------------------------------------------------------------------------
+
+  /** Counters a checkpoint writes into each file's header. */
+  private counters(file: MappedFile): {used: number; reclaimable: number} {
+    switch (file.spec.id) {
+      case FILE_NODES: return {used: this.nodes.live, reclaimable: this.nodes.highWater - 1 - this.nodes.live}
+      case FILE_ENTRIES: return {used: this.entries.live, reclaimable: this.entries.highWater - 1 - this.entries.live}
+      case FILE_ENTRY_INDEX: return {used: this.entryIndex.buckets, reclaimable: 0}
+      case FILE_STRINGS: return {used: this.strings.bump, reclaimable: this.strings.freeBytes}
+      default: return {used: this.strings.index.buckets, reclaimable: 0}
+    }
+  }
+
+  /** Usage figures for statfs and stats. */
+  usage(): {inodes: number; entries: number; names: number; nameBytes: number; reclaimableNameBytes: number; inodeCapacity: number} {
+    return {
+      inodes: this.nodes.live,
+      entries: this.entries.live,
+      names: this.strings.index.count,
+      nameBytes: this.strings.liveBytes,
+      reclaimableNameBytes: this.strings.freeBytes,
+      inodeCapacity: Math.floor((this.nodes.file.size - this.nodes.off(0)) / this.nodes.recordSize) - 1,
+    }
+  }
+}
+

@@ -1,0 +1,197 @@
+/**
+ * One mapped file of an image: the only code that maps, grows and writes back mapped bytes.
+ *
+ * The mapping is MAP_PRIVATE: a change made through it never reaches the file by itself, however
+ * the kernel decides to write back pages. Changed pages are tracked here and written to the file
+ * only by `writeBack()`, which the store calls at a checkpoint, after the WAL holding those changes
+ * is durable. That is what makes the image crash-safe (docs/FORMAT.md, "Transactions").
+ */
+import fs from 'node:fs'
+import {createRequire} from 'node:module'
+
+import {ImageError} from './errors.js'
+import {DATA_OFFSET, type FileSpec, PAGE_SIZE} from './format.js'
+
+interface MmapIo {
+  map(size: number, protection: number, flags: number, fd: number, offset?: number): Buffer
+  advise(buffer: Buffer, offset: number, length: number, advise: number): void
+  PROT_READ: number
+  PROT_WRITE: number
+  MAP_PRIVATE: number
+  MADV_DONTNEED: number
+}
+
+let mmapModule: MmapIo | undefined
+
+function mmap(): MmapIo {
+  if (mmapModule === undefined) {
+    try {
+      mmapModule = createRequire(import.meta.url)('@riaskov/mmap-io') as MmapIo
+    } catch (error) {
+      throw new ImageError('RZ_IO', `cannot load the mmap addon @riaskov/mmap-io (${(error as Error).message.split('\n')[0]}); run \`npm install\` again`)
+    }
+  }
+
+  return mmapModule
+}
+
+/** mmap-io passes sizes through a C int: one mapping must stay below 2 GiB. */
+export const MAX_MAPPING = 2 ** 31 - PAGE_SIZE
+
+export class MappedFile {
+  /** Current mapping of the whole file. Re-read after anything that may grow the file. */
+  buf: Buffer
+  /** File length in bytes (= mapping length). */
+  size: number
+  /** Pages changed since the last write-back. */
+  readonly dirty = new Set<number>()
+  /** Read-only opens that had to grow past the file's end keep a heap copy instead of a mapping. */
+  private detached = false
+
+  private constructor(readonly spec: FileSpec, readonly path: string, readonly fd: number, readonly readOnly: boolean) {
+    this.size = fs.fstatSync(fd).size
+    this.buf = this.map(this.size)
+  }
+
+  /** Open an existing file; its length must hold at least the header and control pages. */
+  static open(spec: FileSpec, path: string, readOnly: boolean): MappedFile {
+    let fd: number
+    try {
+      fd = fs.openSync(path, readOnly ? 'r' : 'r+')
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') throw new ImageError('RZ_MISSING', `missing (the ${spec.what} of the image)`, path)
+      throw new ImageError('RZ_IO', `cannot open: ${(error as Error).message}`, path)
+    }
+
+    const size = fs.fstatSync(fd).size
+    if (size < DATA_OFFSET) {
+      fs.closeSync(fd)
+      throw new ImageError('RZ_TRUNCATED', `truncated: ${size} bytes, shorter than the ${DATA_OFFSET}-byte header and control pages`, path)
+    }
+
+    if (size > MAX_MAPPING) {
+      fs.closeSync(fd)
+      throw new ImageError('RZ_CORRUPTED', `${size} bytes, larger than the largest mappable file (${MAX_MAPPING} bytes)`, path)
+    }
+
+    return new MappedFile(spec, path, fd, readOnly)
+  }
+
+  /** Create a new file of `size` bytes (zeros), mode 0600. Fails if it exists. */
+  static create(spec: FileSpec, path: string, size: number): MappedFile {
+    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600)
+    fs.fchmodSync(fd, 0o600)
+    fs.ftruncateSync(fd, size)
+    return new MappedFile(spec, path, fd, false)
+  }
+
+  private map(size: number): Buffer {
+    const m = mmap()
+    return m.map(size, m.PROT_READ | m.PROT_WRITE, m.MAP_PRIVATE, this.fd, 0)
+  }
+
+  /** Record that bytes [off, off + len) changed in the mapping. */
+  markDirty(off: number, len: number): void {
+    const last = Math.floor((off + len - 1) / PAGE_SIZE)
+    for (let page = Math.floor(off / PAGE_SIZE); page <= last; page++) this.dirty.add(page)
+  }
+
+  /**
+   * Make the file at least `bytes` long. It grows geometrically (doubling, at most 256 MiB at a
+   * time) so that remaps stay rare: mmap-io unmaps an old mapping only when it is collected.
+   * Pages changed since the last write-back live only in the old private mapping: they are copied.
+   */
+  ensureSize(bytes: number): void {
+    if (bytes <= this.size) return
+    if (bytes > MAX_MAPPING) {
+      throw new ImageError('RZ_IO', `cannot grow to ${bytes} bytes: one file of an image is limited to ${MAX_MAPPING} bytes`, this.path)
+    }
+
+    const step = Math.min(Math.max(this.size, 1 << 20), 256 << 20)
+    const target = Math.min(MAX_MAPPING, Math.max(bytes, this.size + step))
+    const newSize = Math.ceil(target / PAGE_SIZE) * PAGE_SIZE
+    const old = this.buf
+    if (this.readOnly || this.detached) {
+      // Nothing may be written to a read-only image: keep the replayed state in memory.
+      const copy = Buffer.alloc(newSize)
+      old.copy(copy, 0, 0, this.size)
+      this.buf = copy
+      this.detached = true
+    } else {
+      fs.ftruncateSync(this.fd, newSize)
+      this.buf = this.map(newSize)
+      for (const page of this.dirty) {
+        const off = page * PAGE_SIZE
+        old.copy(this.buf, off, off, Math.min(off + PAGE_SIZE, this.size))
+      }
+    }
+
+    this.size = newSize
+  }
+
+  /**
+   * Write every changed page to the file and fsync it (step 2 of a checkpoint). Afterwards the
+   * private copies of those pages are dropped (MADV_DONTNEED), so they are read back from the page
+   * cache, holding the same bytes, and the process does not keep a private copy of every page it
+   * ever changed.
+   */
+  writeBack(): number {
+    if (this.readOnly) throw new ImageError('RZ_READ_ONLY', 'write-back on a read-only image', this.path)
+    const pages = [...this.dirty].sort((a, b) => a - b)
+    let written = 0
+    for (let i = 0; i < pages.length;) {
+      let j = i + 1
+      while (j < pages.length && pages[j] === pages[j - 1] + 1 && j - i < 256) j++
+      const off = pages[i] * PAGE_SIZE
+      const len = Math.min((pages[j - 1] + 1) * PAGE_SIZE, this.size) - off
+      writeFully(this.fd, this.buf, off, len, off)
+      written += len
+      i = j
+    }
+
+    fs.fsyncSync(this.fd)
+    if (!this.detached) {
+      const m = mmap()
+      for (let i = 0; i < pages.length;) {
+        let j = i + 1
+        while (j < pages.length && pages[j] === pages[j - 1] + 1) j++
+        const off = pages[i] * PAGE_SIZE
+        m.advise(this.buf, off, Math.min((pages[j - 1] + 1) * PAGE_SIZE, this.size) - off, m.MADV_DONTNEED)
+        i = j
+      }
+    }
+
+    this.dirty.clear()
+    return written
+  }
+
+  /** Read `len` bytes at `off` straight from the file (not the mapping). */
+  pread(off: number, len: number): Buffer {
+    const out = Buffer.alloc(len)
+    const n = fs.readSync(this.fd, out, 0, len, off)
+    return out.subarray(0, n)
+  }
+
+  /** Write bytes straight to the file and fsync (headers only). */
+  pwriteSync(data: Buffer, off: number): void {
+    writeFully(this.fd, data, 0, data.length, off)
+    fs.fsyncSync(this.fd)
+  }
+
+  close(): void {
+    fs.closeSync(this.fd)
+    // The mapping is released when the Buffer is collected (mmap-io has no explicit unmap).
+    this.buf = Buffer.alloc(0)
+  }
+}
+
+/** pwrite all of it (a short write of a regular file means ENOSPC or EIO: retry to get the error). */
+export function writeFully(fd: number, buf: Buffer, off: number, len: number, pos: number): void {
+  while (len > 0) {
+    const n = fs.writeSync(fd, buf, off, len, pos)
+    off += n
+    len -= n
+    pos += n
+  }
+}

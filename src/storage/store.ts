@@ -1,0 +1,472 @@
+/**
+ * The transactional store under an image: the mapped files, the WAL, transactions, checkpoints
+ * and recovery. It knows bytes and files, not inodes (that is image.ts).
+ *
+ * Protocol (docs/FORMAT.md, "Transactions"):
+ * 1. A transaction changes the MAP_PRIVATE mappings directly and remembers each changed range with
+ *    its before-image (for rollback).
+ * 2. Commit appends one WAL record holding the after-image of every changed range (write(2):
+ *    survives a process crash). If the append fails, the ranges are rolled back.
+ * 3. A checkpoint fsyncs the WAL, writes the changed pages to the files and fsyncs them, then writes
+ *    each file's header with the checkpoint LSN, then recycles the WAL.
+ * The files on disk therefore only ever hold the state of a checkpoint plus pages of later
+ * transactions whose records are already durable; replaying those (idempotent, physical) records
+ * on open always yields a state in which every transaction is whole or absent.
+ */
+import {randomUUID} from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {FsError, ImageError} from './errors.js'
+import {
+  CONTROL_OFFSET, DATA_OFFSET, FILES, FORMAT_VERSION, HEADER, HF_CLEAN, type FileSpec,
+  WAL_NAME, readU64, writeI64, writeU64,
+} from './format.js'
+import {MAX_MAPPING, MappedFile} from './mapped-file.js'
+import {Wal, crc32, encodeRecord, type WalEntry} from './wal.js'
+
+export interface HeaderInfo {
+  formatVersion: number
+  recordSize: number
+  flags: number
+  capacity: number
+  used: number
+  generation: number
+  checkpointLsn: number
+  uuid: Buffer
+  createdMs: number
+  mountedMs: number
+  reclaimable: number
+}
+
+/** Counters a checkpoint writes into each header; supplied by the image (it knows the records). */
+export type HeaderCounters = (file: MappedFile) => {used: number; reclaimable: number}
+
+interface Range {
+  file: MappedFile
+  off: number
+  before: Buffer
+}
+
+export interface StoreOpenOptions {
+  readOnly?: boolean
+  walLimit?: number
+}
+
+const DEFAULT_WAL_LIMIT = 64 << 20
+/** Changed ranges of one file closer than this are logged as one entry (an entry header is 16 bytes). */
+const MERGE_GAP = 32
+
+/** Parse and validate a header; every failure names the file and the problem. */
+export function parseHeader(spec: FileSpec, filePath: string, head: Buffer, fileSize: number): HeaderInfo {
+  const O = HEADER.OFF
+  if (head.length < HEADER.SIZE) throw new ImageError('RZ_TRUNCATED', `truncated: ${fileSize} bytes, shorter than its ${HEADER.SIZE}-byte header`, filePath)
+  const magic = head.readUInt32LE(O.magic)
+  if (magic !== spec.magic) {
+    const other = FILES.find(f => f.magic === magic)
+    throw new ImageError('RZ_BAD_MAGIC', other === undefined
+      ? `not a razorfs ${spec.what} (bad magic number 0x${magic.toString(16).padStart(8, '0')})`
+      : `holds a razorfs ${other.what} (${other.name}), not a ${spec.what}`, filePath)
+  }
+
+  const version = head.readUInt16LE(O.formatVersion)
+  if (version > FORMAT_VERSION) throw new ImageError('RZ_VERSION', `format version ${version} is newer than this razorfs reads (${FORMAT_VERSION}); upgrade razorfs`, filePath)
+  const stored = head.readUInt32LE(O.checksum)
+  const computed = crc32(head.subarray(4, HEADER.SIZE))
+  if (stored !== computed) throw new ImageError('RZ_CHECKSUM', `header checksum mismatch (stored 0x${stored.toString(16)}, computed 0x${computed.toString(16)}): the header is corrupt`, filePath)
+  if (version < 1) throw new ImageError('RZ_VERSION', `format version ${version} is not a valid version`, filePath)
+  const bad = (what: string): never => {
+    throw new ImageError('RZ_CORRUPTED', `bad header: ${what}`, filePath)
+  }
+
+  if (head.readUInt16LE(O.headerSize) !== HEADER.SIZE) bad(`header size ${head.readUInt16LE(O.headerSize)}, expected ${HEADER.SIZE}`)
+  const recordSize = head.readUInt32LE(O.recordSize)
+  if (recordSize !== spec.recordSize) bad(`record size ${recordSize}, expected ${spec.recordSize}`)
+  if (head.readUInt32LE(O.dataOffset) !== DATA_OFFSET) bad(`data offset ${head.readUInt32LE(O.dataOffset)}, expected ${DATA_OFFSET}`)
+  if (head.readUInt32LE(O.fileId) !== spec.id) bad(`file id ${head.readUInt32LE(O.fileId)}, expected ${spec.id}`)
+  const flags = head.readUInt32LE(O.flags)
+  if ((flags & ~HF_CLEAN) !== 0) bad(`unknown flags 0x${flags.toString(16)}`)
+  const capacity = readU64(head, O.capacity)
+  const used = readU64(head, O.used)
+  if (used > capacity) bad(`${used} records used, more than the capacity of ${capacity}`)
+  const needed = DATA_OFFSET + capacity * recordSize
+  if (needed > fileSize) throw new ImageError('RZ_TRUNCATED', `truncated: the header says ${capacity} records (${needed} bytes) but the file has ${fileSize} bytes`, filePath)
+  const uuid = Buffer.from(head.subarray(O.uuid, O.uuid + 16))
+  if (uuid.every(b => b === 0)) bad('the image UUID is zero')
+  return {
+    formatVersion: version,
+    recordSize,
+    flags,
+    capacity,
+    used,
+    generation: readU64(head, O.generation),
+    checkpointLsn: readU64(head, O.checkpointLsn),
+    uuid,
+    createdMs: readU64(head, O.createdMs),
+    mountedMs: readU64(head, O.mountedMs),
+    reclaimable: readU64(head, O.reclaimable),
+  }
+}
+
+export function uuidString(uuid: Buffer): string {
+  const h = uuid.toString('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}
+
+export class Store {
+  readonly files: MappedFile[]
+  readonly headers: HeaderInfo[]
+  readonly wal: Wal
+  readonly uuid: Buffer
+  /** Header state of nodes.dat when opened. */
+  readonly wasClean: boolean
+  recoveredTransactions = 0
+  tornBytes = 0
+  mountedMs: number
+  generation: number
+  counters: HeaderCounters = () => ({used: 0, reclaimable: 0})
+  /** Test hook: stop after the WAL append, before the in-memory state moves on (simulated crash). */
+  crashAfterAppend = false
+
+  private ranges: Range[] = []
+  private rangeIndex = new Map<number, number>()
+  private depth = 0
+  private afterCommit: Array<() => void> = []
+  private readonly walLimit: number
+  private closed = false
+
+  private constructor(readonly dir: string, files: MappedFile[], headers: HeaderInfo[], wal: Wal, readonly readOnly: boolean, walLimit: number) {
+    this.files = files
+    this.headers = headers
+    this.wal = wal
+    this.uuid = headers[0].uuid
+    this.wasClean = (headers[0].flags & HF_CLEAN) !== 0
+    this.mountedMs = headers[0].mountedMs
+    this.generation = Math.max(...headers.map(h => h.generation))
+    this.walLimit = walLimit
+  }
+
+  /** Create the files of a new image (they must not exist), empty but for headers. */
+  static create(dir: string, sizes: number[], walLimit = DEFAULT_WAL_LIMIT): Store {
+    const uuid = Buffer.from(randomUUID().replaceAll('-', ''), 'hex')
+    const now = Date.now()
+    const files: MappedFile[] = []
+    const headers: HeaderInfo[] = []
+    try {
+      for (const spec of FILES) {
+        const size = Math.ceil((DATA_OFFSET + sizes[spec.id] * spec.recordSize) / 4096) * 4096
+        const file = MappedFile.create(spec, path.join(dir, spec.name), size)
+        files.push(file)
+        const header: HeaderInfo = {
+          formatVersion: FORMAT_VERSION, recordSize: spec.recordSize, flags: 0, capacity: (size - DATA_OFFSET) / spec.recordSize,
+          used: 0, generation: 0, checkpointLsn: 0, uuid, createdMs: now, mountedMs: now, reclaimable: 0,
+        }
+        headers.push(header)
+        file.pwriteSync(encodeHeader(spec, header), 0)
+      }
+
+      const wal = Wal.create(path.join(dir, WAL_NAME), uuid, 1)
+      fsyncDir(dir)
+      return new Store(dir, files, headers, wal, false, walLimit)
+    } catch (error) {
+      for (const f of files) f.close()
+      throw error
+    }
+  }
+
+  /** Open an image's files, validate them and replay the WAL (in memory only when read-only). */
+  static open(dir: string, opts: StoreOpenOptions = {}): Store {
+    const readOnly = opts.readOnly ?? false
+    const files: MappedFile[] = []
+    let wal: Wal | undefined
+    try {
+      const headers: HeaderInfo[] = []
+      for (const spec of FILES) {
+        const file = MappedFile.open(spec, path.join(dir, spec.name), readOnly)
+        files.push(file)
+        headers.push(parseHeader(spec, file.path, file.pread(0, HEADER.SIZE), file.size))
+      }
+
+      for (let i = 1; i < files.length; i++) {
+        if (!headers[i].uuid.equals(headers[0].uuid)) {
+          throw new ImageError('RZ_MISMATCH', `belongs to another image (UUID ${uuidString(headers[i].uuid)}, nodes.dat has ${uuidString(headers[0].uuid)})`, files[i].path)
+        }
+      }
+
+      wal = Wal.open(path.join(dir, WAL_NAME), headers[0].uuid, readOnly)
+      const store = new Store(dir, files, headers, wal, readOnly, opts.walLimit ?? DEFAULT_WAL_LIMIT)
+      store.recover()
+      return store
+    } catch (error) {
+      wal?.close()
+      for (const f of files) f.close()
+      throw error
+    }
+  }
+
+  private recover(): void {
+    const minLsn = Math.min(...this.headers.map(h => h.checkpointLsn))
+    const maxLsn = Math.max(...this.headers.map(h => h.checkpointLsn))
+    if (this.wal.startLsn > minLsn + 1) {
+      const worst = this.files[this.headers.findIndex(h => h.checkpointLsn === minLsn)]
+      throw new ImageError('RZ_MISMATCH', `the write-ahead log starts at transaction ${this.wal.startLsn} but ${path.basename(worst.path)} was checkpointed at ${minLsn}: transactions are missing`, this.wal.path)
+    }
+
+    const scan = this.wal.scan()
+    const records = scan.records.filter(r => r.lsn > minLsn)
+    for (const record of records) {
+      for (const e of record.entries) {
+        if (e.fileId >= this.files.length || e.offset < CONTROL_OFFSET || e.offset + e.bytes.length > MAX_MAPPING) {
+          throw new ImageError('RZ_CORRUPTED', `transaction ${record.lsn} writes outside the image (file ${e.fileId}, offset ${e.offset}): the log is corrupt`, this.wal.path)
+        }
+      }
+    }
+
+    for (const record of records) {
+      for (const e of record.entries) {
+        if (record.lsn <= this.headers[e.fileId].checkpointLsn) continue
+        const file = this.files[e.fileId]
+        file.ensureSize(e.offset + e.bytes.length)
+        e.bytes.copy(file.buf, e.offset)
+        file.markDirty(e.offset, e.bytes.length)
+      }
+    }
+
+    this.recoveredTransactions = records.length
+    this.tornBytes = scan.tornBytes
+    if (this.wal.nextLsn <= maxLsn) this.wal.nextLsn = maxLsn + 1
+  }
+
+  /** Mark the image in use (not clean) and make any replayed state durable. */
+  markOpen(): void {
+    this.mountedMs = Date.now()
+    this.checkpoint(false)
+  }
+
+  private touch(file: MappedFile, off: number, len: number): void {
+    if (this.depth === 0) throw new Error('internal: change outside a transaction')
+    const key = ((file.spec.id * 2 ** 31) + off) * 2 ** 17 + len
+    if (this.rangeIndex.has(key)) return
+    this.rangeIndex.set(key, this.ranges.length)
+    this.ranges.push({file, off, before: Buffer.from(file.buf.subarray(off, off + len))})
+    file.markDirty(off, len)
+  }
+
+  set8(file: MappedFile, off: number, value: number): void {
+    this.touch(file, off, 1)
+    file.buf.writeUInt8(value, off)
+  }
+
+  set16(file: MappedFile, off: number, value: number): void {
+    this.touch(file, off, 2)
+    file.buf.writeUInt16LE(value, off)
+  }
+
+  set32(file: MappedFile, off: number, value: number): void {
+    this.touch(file, off, 4)
+    file.buf.writeUInt32LE(value >>> 0, off)
+  }
+
+  set64(file: MappedFile, off: number, value: number): void {
+    this.touch(file, off, 8)
+    writeU64(file.buf, off, value)
+  }
+
+  setI64(file: MappedFile, off: number, value: number): void {
+    this.touch(file, off, 8)
+    writeI64(file.buf, off, value)
+  }
+
+  setBytes(file: MappedFile, off: number, bytes: Buffer): void {
+    if (bytes.length === 0) return
+    this.touch(file, off, bytes.length)
+    bytes.copy(file.buf, off)
+  }
+
+  fill(file: MappedFile, off: number, len: number, value = 0): void {
+    if (len === 0) return
+    this.touch(file, off, len)
+    file.buf.fill(value, off, off + len)
+  }
+
+  /** Run `fn` as one transaction (joins the running one if nested); `then` runs after commit. */
+  transaction<T>(fn: () => T): T {
+    if (this.readOnly) throw new FsError('EROFS', 'write')
+    if (this.closed) throw new ImageError('RZ_IO', 'the image is closed', this.dir)
+    this.depth++
+    let result: T
+    try {
+      result = fn()
+    } catch (error) {
+      this.depth--
+      if (this.depth === 0) this.rollback()
+      throw error
+    }
+
+    this.depth--
+    if (this.depth > 0) return result
+    this.commit()
+    return result
+  }
+
+  /** Run `action` once the current transaction has committed (or now, outside one). */
+  onCommit(action: () => void): void {
+    if (this.depth === 0) action()
+    else this.afterCommit.push(action)
+  }
+
+  private rollback(): void {
+    for (let i = this.ranges.length - 1; i >= 0; i--) {
+      const r = this.ranges[i]
+      r.before.copy(r.file.buf, r.off)
+    }
+
+    this.ranges = []
+    this.rangeIndex.clear()
+    this.afterCommit = []
+  }
+
+  private commit(): void {
+    if (this.ranges.length === 0) {
+      this.runAfterCommit()
+      return
+    }
+
+    const changes = this.coalesce()
+    const record = encodeRecord(this.wal.nextLsn, changes)
+    try {
+      this.wal.append(record)
+    } catch (error) {
+      this.rollback()
+      const code = (error as NodeJS.ErrnoException).code
+      throw new FsError(code === 'ENOSPC' || code === 'EDQUOT' ? 'ENOSPC' : 'EIO', 'commit')
+    }
+
+    if (this.crashAfterAppend) {
+      // Simulated crash for tests: the record is in the log, nothing else happens.
+      this.closed = true
+      this.ranges = []
+      this.rangeIndex.clear()
+      return
+    }
+
+    this.ranges = []
+    this.rangeIndex.clear()
+    this.runAfterCommit()
+    if (this.wal.pos > this.walLimit) this.checkpoint(false)
+  }
+
+  /**
+   * After-images of the changed ranges, merged: ranges of one file closer than MERGE_GAP bytes
+   * become one entry. Bytes in a gap hold committed state, so logging them again is harmless.
+   */
+  private coalesce(): WalEntry[] {
+    const sorted = [...this.ranges].sort((a, b) => a.file.spec.id - b.file.spec.id || a.off - b.off)
+    const out: WalEntry[] = []
+    let file = sorted[0].file
+    let start = sorted[0].off
+    let end = start + sorted[0].before.length
+    for (let i = 1; i <= sorted.length; i++) {
+      const r = sorted[i]
+      if (r !== undefined && r.file === file && r.off <= end + MERGE_GAP) {
+        end = Math.max(end, r.off + r.before.length)
+        continue
+      }
+
+      out.push({fileId: file.spec.id, offset: start, bytes: file.buf.subarray(start, end)})
+      if (r === undefined) break
+      file = r.file
+      start = r.off
+      end = r.off + r.before.length
+    }
+
+    return out
+  }
+
+  private runAfterCommit(): void {
+    const actions = this.afterCommit
+    this.afterCommit = []
+    for (const action of actions) action()
+  }
+
+  /** Make every committed transaction durable (fdatasync of the WAL). */
+  sync(): void {
+    if (!this.readOnly && !this.closed) this.wal.sync()
+  }
+
+  /**
+   * Write every change since the last checkpoint into the files and recycle the WAL.
+   * `clean` sets the clean-shutdown flag (only at close).
+   */
+  checkpoint(clean: boolean): void {
+    if (this.readOnly) throw new FsError('EROFS', 'checkpoint')
+    if (this.depth > 0) throw new Error('internal: checkpoint inside a transaction')
+    this.wal.sync()
+    for (const file of this.files) file.writeBack()
+    const lsn = this.wal.nextLsn - 1
+    this.generation++
+    for (const [i, file] of this.files.entries()) {
+      const h = this.headers[i]
+      const counters = this.counters(file)
+      h.flags = clean ? HF_CLEAN : 0
+      h.capacity = Math.floor((file.size - DATA_OFFSET) / file.spec.recordSize)
+      h.used = Math.min(counters.used, h.capacity)
+      h.reclaimable = counters.reclaimable
+      h.generation = this.generation
+      h.checkpointLsn = lsn
+      h.mountedMs = this.mountedMs
+      file.pwriteSync(encodeHeader(file.spec, h), 0)
+    }
+
+    this.wal.recycle(lsn + 1)
+  }
+
+  /** Checkpoint (clean) and release everything. */
+  close(): void {
+    if (this.closed) return
+    if (!this.readOnly) this.checkpoint(true)
+    this.release()
+  }
+
+  /** Release files without a checkpoint (what a crash leaves; tests use it). */
+  release(): void {
+    this.closed = true
+    this.wal.close()
+    for (const f of this.files) f.close()
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+}
+
+export function encodeHeader(spec: FileSpec, h: HeaderInfo): Buffer {
+  const O = HEADER.OFF
+  const head = Buffer.alloc(HEADER.SIZE)
+  head.writeUInt32LE(spec.magic, O.magic)
+  head.writeUInt16LE(h.formatVersion, O.formatVersion)
+  head.writeUInt16LE(HEADER.SIZE, O.headerSize)
+  head.writeUInt32LE(spec.recordSize, O.recordSize)
+  head.writeUInt32LE(DATA_OFFSET, O.dataOffset)
+  head.writeUInt32LE(h.flags, O.flags)
+  writeU64(head, O.capacity, h.capacity)
+  writeU64(head, O.used, h.used)
+  writeU64(head, O.generation, h.generation)
+  writeU64(head, O.checkpointLsn, h.checkpointLsn)
+  h.uuid.copy(head, O.uuid)
+  writeU64(head, O.createdMs, h.createdMs)
+  writeU64(head, O.mountedMs, h.mountedMs)
+  writeU64(head, O.reclaimable, h.reclaimable)
+  head.writeUInt32LE(spec.id, O.fileId)
+  head.writeUInt32LE(crc32(head.subarray(4)), O.checksum)
+  return head
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r')
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}

@@ -1,0 +1,109 @@
+/** Public types of the storage layer. Inode numbers are plain numbers: slot + generation * 2^32. */
+
+export interface Timespec {
+  sec: number
+  nsec: number
+}
+
+/** What getattr returns; field names follow struct stat. */
+export interface Attr {
+  ino: number
+  mode: number
+  nlink: number
+  uid: number
+  gid: number
+  rdev: number
+  size: number
+  /** 512-byte blocks allocated to the contents. */
+  blocks: number
+  atime: Timespec
+  mtime: Timespec
+  ctime: Timespec
+}
+
+export interface DirEntry {
+  name: Buffer
+  ino: number
+  /** File type bits (mode & S_IFMT) of the child. */
+  type: number
+}
+
+export interface CreateOptions {
+  /** Replace an existing image in the data dir. */
+  force?: boolean
+  /** Inode records to pre-allocate (the image still grows on demand). */
+  capacity?: number
+  /** Owner and mode of the root directory (default: the caller, 0755). */
+  uid?: number
+  gid?: number
+  rootMode?: number
+}
+
+export interface OpenOptions {
+  /** Open without the lock and without writing anything; the WAL is replayed in memory only. */
+  readOnly?: boolean
+  /** Bytes of WAL after which a checkpoint runs (default 64 MiB). */
+  walLimit?: number
+}
+
+export interface NodeSpec {
+  /** Type and permission bits (S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK). */
+  mode: number
+  uid: number
+  gid: number
+  rdev?: number
+  /** Symlink target (S_IFLNK only). */
+  target?: Buffer | string
+}
+
+export interface SetAttr {
+  mode?: number
+  uid?: number
+  gid?: number
+  size?: number
+  atime?: Timespec | 'now'
+  mtime?: Timespec | 'now'
+}
+
+export interface FileInfo {
+  name: string
+  path: string
+  bytes: number
+  mode: number
+}
+
+export interface RecoveryReport {
+  /** The image was marked clean when it was opened. */
+  wasClean: boolean
+  /** Transactions replayed from the WAL. */
+  transactions: number
+  /** Bytes of a torn or uncommitted record at the end of the WAL that were discarded. */
+  tornBytes: number
+}
+
+export interface ImageInfo {
+  dir: string
+  uuid: string
+  formatVersion: number
+  createdMs: number
+  mountedMs: number
+  readOnly: boolean
+  recovery: RecoveryReport
+  inodes: {used: number; capacity: number}
+  files: FileInfo[]
+}
+
+export const ROOT_INO = 1
+export const RENAME_NOREPLACE = 1
+export const RENAME_EXCHANGE = 2
+export const XATTR_CREATE = 1
+export const XATTR_REPLACE = 2
+/** Longest name of a directory entry, in bytes. */
+export const NAME_MAX = 255
+/** Longest symlink target, in bytes. */
+export const PATH_MAX = 4095
+/** Largest file: 2^40 bytes (1 TiB) is the promise; the limit is 2^44. */
+export const FILE_SIZE_MAX = 2 ** 44
+/** Largest xattr value, and largest set of xattrs of one inode (names and values). */
+export const XATTR_SIZE_MAX = 65536
+export const XATTR_LIST_MAX = 65536 + 4096

@@ -1,0 +1,229 @@
+/**
+ * The write-ahead log (wal.log): a header, then committed transactions as checksummed records with
+ * consecutive LSNs. Records are appended with write(2), so a process crash keeps every committed
+ * transaction (the page cache survives the process); `sync()` (fdatasync) makes them survive a
+ * power loss. A checkpoint recycles the log: the header gets a new start LSN and records are
+ * written from the start again, over the old cycle's records, whose LSNs are all smaller.
+ */
+import fs from 'node:fs'
+import zlib from 'node:zlib'
+
+import {ImageError} from './errors.js'
+import {FORMAT_VERSION, WAL_ENTRY, WAL_HEADER, WAL_MAGIC, WAL_RECORD, WAL_RECORD_MAGIC, readU64, writeU64} from './format.js'
+import {writeFully} from './mapped-file.js'
+
+export interface WalEntry {
+  fileId: number
+  offset: number
+  bytes: Buffer
+}
+
+export interface WalRecord {
+  lsn: number
+  entries: WalEntry[]
+}
+
+export interface WalScan {
+  records: WalRecord[]
+  /** Offset just past the last good record. */
+  end: number
+  /** Bytes of a torn or corrupt record at the end (0 if the log ends cleanly). */
+  tornBytes: number
+}
+
+export function crc32(buf: Buffer): number {
+  return zlib.crc32(buf) >>> 0
+}
+
+export class Wal {
+  /** Where the next record goes. */
+  pos: number
+  /** LSN of the next record. */
+  nextLsn: number
+
+  private constructor(readonly path: string, readonly fd: number, readonly uuid: Buffer, public startLsn: number) {
+    this.pos = WAL_HEADER.SIZE
+    this.nextLsn = startLsn
+  }
+
+  static create(path: string, uuid: Buffer, startLsn: number): Wal {
+    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
+    fs.fchmodSync(fd, 0o600)
+    const wal = new Wal(path, fd, uuid, startLsn)
+    wal.writeHeader()
+    return wal
+  }
+
+  /** Open and validate the header; `scan()` then finds the records. */
+  static open(path: string, uuid: Buffer, readOnly: boolean): Wal {
+    let fd: number
+    try {
+      fd = fs.openSync(path, readOnly ? 'r' : 'r+')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new ImageError('RZ_MISSING', 'missing (the write-ahead log of the image)', path)
+      throw new ImageError('RZ_IO', `cannot open: ${(error as Error).message}`, path)
+    }
+
+    try {
+      const head = Buffer.alloc(WAL_HEADER.SIZE)
+      const n = fs.readSync(fd, head, 0, head.length, 0)
+      if (n < WAL_HEADER.SIZE) throw new ImageError('RZ_TRUNCATED', `truncated: ${n} bytes, shorter than the ${WAL_HEADER.SIZE}-byte header`, path)
+      const O = WAL_HEADER.OFF
+      if (head.readUInt32LE(O.magic) !== WAL_MAGIC) throw new ImageError('RZ_BAD_MAGIC', 'not a razorfs write-ahead log (bad magic number)', path)
+      const version = head.readUInt16LE(O.formatVersion)
+      if (version > FORMAT_VERSION) throw new ImageError('RZ_VERSION', `format version ${version} is newer than this razorfs reads (${FORMAT_VERSION}); upgrade razorfs`, path)
+      if (head.readUInt32LE(O.checksum) !== crc32(head.subarray(4))) throw new ImageError('RZ_CHECKSUM', 'header checksum mismatch: the header is corrupt', path)
+      if (version !== FORMAT_VERSION || head.readUInt16LE(O.headerSize) !== WAL_HEADER.SIZE) throw new ImageError('RZ_CORRUPTED', `bad header: version ${version}, header size ${head.readUInt16LE(O.headerSize)}`, path)
+      if (!head.subarray(O.uuid, O.uuid + 16).equals(uuid)) throw new ImageError('RZ_MISMATCH', 'belongs to another image (UUID differs from nodes.dat)', path)
+      return new Wal(path, fd, uuid, readU64(head, O.startLsn))
+    } catch (error) {
+      fs.closeSync(fd)
+      throw error
+    }
+  }
+
+  private writeHeader(): void {
+    const O = WAL_HEADER.OFF
+    const head = Buffer.alloc(WAL_HEADER.SIZE)
+    head.writeUInt32LE(WAL_MAGIC, O.magic)
+    head.writeUInt16LE(FORMAT_VERSION, O.formatVersion)
+    head.writeUInt16LE(WAL_HEADER.SIZE, O.headerSize)
+    this.uuid.copy(head, O.uuid)
+    writeU64(head, O.startLsn, this.startLsn)
+    head.writeUInt32LE(crc32(head.subarray(4)), O.checksum)
+    writeFully(this.fd, head, 0, head.length, 0)
+    fs.fdatasyncSync(this.fd)
+  }
+
+  /**
+   * Read the records of the current cycle: consecutive LSNs from `startLsn`, each with a good
+   * magic and checksum. The first record that is short, corrupt or out of sequence ends the log;
+   * if it is not simply a record of the previous cycle, its bytes are reported as torn.
+   */
+  scan(): WalScan {
+    const size = fs.fstatSync(this.fd).size
+    const data = Buffer.alloc(Math.max(0, size - WAL_HEADER.SIZE))
+    let got = 0
+    while (got < data.length) {
+      const n = fs.readSync(this.fd, data, got, data.length - got, WAL_HEADER.SIZE + got)
+      if (n === 0) break
+      got += n
+    }
+
+    const R = WAL_RECORD.OFF
+    const E = WAL_ENTRY.OFF
+    const records: WalRecord[] = []
+    let at = 0
+    let lsn = this.startLsn
+    let tornBytes = 0
+    while (at + WAL_RECORD.SIZE <= got) {
+      if (data.readUInt32LE(at + R.magic) !== WAL_RECORD_MAGIC) {
+        tornBytes = looksZero(data, at, got) ? 0 : Math.min(got - at, WAL_RECORD.SIZE)
+        break
+      }
+
+      const length = data.readUInt32LE(at + R.length)
+      const recLsn = readU64(data, at + R.lsn)
+      if (length < WAL_RECORD.SIZE || length % 8 !== 0 || at + length > got) {
+        tornBytes = got - at
+        break
+      }
+
+      if (data.readUInt32LE(at + R.checksum) !== crc32(data.subarray(at + 8, at + length))) {
+        tornBytes = length
+        break
+      }
+
+      if (recLsn !== lsn) {
+        // A whole record of an earlier cycle: the log ends cleanly here.
+        if (recLsn >= lsn) tornBytes = length
+        break
+      }
+
+      const entries: WalEntry[] = []
+      const count = data.readUInt32LE(at + R.entries)
+      let p = at + WAL_RECORD.SIZE
+      let bad = false
+      for (let i = 0; i < count; i++) {
+        if (p + WAL_ENTRY.SIZE > at + length) { bad = true; break }
+        const len = data.readUInt32LE(p + E.length)
+        const start = p + WAL_ENTRY.SIZE
+        if (start + len > at + length) { bad = true; break }
+        entries.push({fileId: data.readUInt8(p + E.fileId), offset: readU64(data, p + E.offset), bytes: data.subarray(start, start + len)})
+        p = start + ((len + 7) & ~7)
+      }
+
+      if (bad) {
+        tornBytes = length
+        break
+      }
+
+      records.push({lsn, entries})
+      lsn++
+      at += length
+    }
+
+    if (tornBytes === 0 && at < got && at + WAL_RECORD.SIZE > got && !looksZero(data, at, got)) tornBytes = got - at
+    this.pos = WAL_HEADER.SIZE + at
+    this.nextLsn = lsn
+    return {records, end: this.pos, tornBytes}
+  }
+
+  /** Append one encoded record (see `encodeRecord`) at the end of the current cycle. */
+  append(record: Buffer): void {
+    writeFully(this.fd, record, 0, record.length, this.pos)
+    this.pos += record.length
+    this.nextLsn++
+  }
+
+  /** Make every appended record durable. */
+  sync(): void {
+    fs.fdatasyncSync(this.fd)
+  }
+
+  /** Start a new cycle after a checkpoint that made every record up to `startLsn - 1` redundant. */
+  recycle(startLsn: number): void {
+    this.startLsn = startLsn
+    this.nextLsn = startLsn
+    this.pos = WAL_HEADER.SIZE
+    this.writeHeader()
+  }
+
+  /** Bytes of the file (its high-water mark: recycling does not shrink it). */
+  fileSize(): number {
+    return fs.fstatSync(this.fd).size
+  }
+
+  close(): void {
+    fs.closeSync(this.fd)
+  }
+}
+
+function looksZero(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false
+  return true
+}
+
+/** Encode one transaction: `changes` are (fileId, offset, bytes) after-images in apply order. */
+export function encodeRecord(lsn: number, changes: ReadonlyArray<WalEntry>): Buffer {
+  let length = WAL_RECORD.SIZE
+  for (const c of changes) length += WAL_ENTRY.SIZE + ((c.bytes.length + 7) & ~7)
+  const out = Buffer.alloc(length)
+  const R = WAL_RECORD.OFF
+  const E = WAL_ENTRY.OFF
+  out.writeUInt32LE(WAL_RECORD_MAGIC, R.magic)
+  writeU64(out, R.lsn, lsn)
+  out.writeUInt32LE(length, R.length)
+  out.writeUInt32LE(changes.length, R.entries)
+  let p = WAL_RECORD.SIZE
+  for (const c of changes) {
+    out.writeUInt8(c.fileId, p + E.fileId)
+    out.writeUInt32LE(c.bytes.length, p + E.length)
+    writeU64(out, p + E.offset, c.offset)
+    c.bytes.copy(out, p + WAL_ENTRY.SIZE)
+    p += WAL_ENTRY.SIZE + ((c.bytes.length + 7) & ~7)
+  }
+
+  out.writeUInt32LE(crc32(out.subarray(8)), R.checksum)
+  return out
+}
