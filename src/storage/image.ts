@@ -596,7 +596,7 @@ export class Image {
     const syscall = wantDir ? 'rmdir' : 'unlink'
     const dir = this.dirSlot(parent, syscall)
     if (bytes.length > NAME_MAX) throw new FsError('ENAMETOOLONG', syscall, bytes.toString())
-    if (wantDir && bytes.length <= 2 && bytes.every(c => c === 0x2E)) throw new FsError(bytes.length === 1 ? 'EINVAL' : 'ENOTEMPTY', syscall, bytes.toString())
+    if (wantDir && bytes.length >= 1 && bytes.length <= 2 && bytes.every(c => c === 0x2E)) throw new FsError(bytes.length === 1 ? 'EINVAL' : 'ENOTEMPTY', syscall, bytes.toString())
     const d = this.findEntry(dir, bytes)
     if (d === 0) throw new FsError('ENOENT', syscall, bytes.toString())
     const child = this.entryChild(d)

@@ -1,0 +1,61 @@
+import {Flags} from '@oclif/core'
+
+import {RazorCommand} from '../base-command.js'
+import {ensureDataDir, Image, type ImageInfo} from '../storage/index.js'
+
+export default class Init extends RazorCommand<typeof Init> {
+  static override summary = 'Create a new, empty image in the data dir.'
+  static override description = `Creates the data dir if it is absent (mode 0700) and writes the files of an empty image in it (mode 0600): a root directory and nothing else. An existing image is never replaced unless --force is given.
+
+Prints the data dir, the image's UUID and each file it wrote (name, size in bytes, mode).`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %>', description: 'Create an image in the default data dir.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --data-dir /srv/rz --capacity 100000',
+      description: 'Create an image in /srv/rz with room for 100,000 inodes before it grows.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --data-dir /srv/rz --force --json',
+      description: 'Replace the image in /srv/rz (its contents are lost) and print the new one as JSON.',
+    },
+  ]
+
+  static override enableJsonFlag = true
+  static override flags = {
+    capacity: Flags.integer({
+      description: 'Inode records to pre-allocate; the image still grows on demand.',
+      min: 1,
+    }),
+    force: Flags.boolean({
+      default: false,
+      description: 'Replace an existing image in the data dir. Its contents are lost.',
+    }),
+  }
+
+  public async run(): Promise<ImageInfo> {
+    const {capacity, force} = this.flags
+    const dir = this.dataDir()
+    ensureDataDir(dir)
+    const image = Image.create(dir, capacity === undefined ? {force} : {capacity, force})
+    let info: ImageInfo
+    try {
+      info = image.info()
+    } finally {
+      image.close()
+    }
+
+    if (!this.jsonEnabled()) {
+      const width = Math.max('data dir'.length, ...info.files.map((file) => file.name.length))
+      const sizeWidth = Math.max(...info.files.map((file) => String(file.bytes).length))
+      this.log(`Created razorfs image ${info.uuid}`)
+      this.log(`  ${'data dir'.padEnd(width)}  ${info.dir}`)
+      for (const file of info.files) {
+        const mode = (file.mode & 0o7777).toString(8).padStart(4, '0')
+        this.log(`  ${file.name.padEnd(width)}  ${String(file.bytes).padStart(sizeWidth)} bytes  mode ${mode}`)
+      }
+    }
+
+    return info
+  }
+}
