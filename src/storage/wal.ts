@@ -116,14 +116,18 @@ export class Wal {
     let at = 0
     let lsn = this.startLsn
     let tornBytes = 0
-    while (at + WAL_RECORD.SIZE <= got) {
-      if (data.readUInt32LE(at + R.magic) !== WAL_RECORD_MAGIC) {
-        tornBytes = looksZero(data, at, got) ? 0 : Math.min(got - at, WAL_RECORD.SIZE)
+    for (;;) {
+      if (at + WAL_RECORD.SIZE > got) {
+        // A partial header: torn if it starts like a record, else the end of the file.
+        if (at + 4 <= got && data.readUInt32LE(at + R.magic) === WAL_RECORD_MAGIC) tornBytes = got - at
         break
       }
 
+      // Anything but the next record of this cycle ends the log: zeros, or bytes of an earlier
+      // cycle (their LSNs are all smaller). Only a record that claims to be the next one and is
+      // incomplete or fails its checksum is a torn tail.
+      if (data.readUInt32LE(at + R.magic) !== WAL_RECORD_MAGIC || readU64(data, at + R.lsn) !== lsn) break
       const length = data.readUInt32LE(at + R.length)
-      const recLsn = readU64(data, at + R.lsn)
       if (length < WAL_RECORD.SIZE || length % 8 !== 0 || at + length > got) {
         tornBytes = got - at
         break
@@ -134,21 +138,23 @@ export class Wal {
         break
       }
 
-      if (recLsn !== lsn) {
-        // A whole record of an earlier cycle: the log ends cleanly here.
-        if (recLsn >= lsn) tornBytes = length
-        break
-      }
-
       const entries: WalEntry[] = []
       const count = data.readUInt32LE(at + R.entries)
       let p = at + WAL_RECORD.SIZE
       let bad = false
       for (let i = 0; i < count; i++) {
-        if (p + WAL_ENTRY.SIZE > at + length) { bad = true; break }
+        if (p + WAL_ENTRY.SIZE > at + length) {
+          bad = true
+          break
+        }
+
         const len = data.readUInt32LE(p + E.length)
         const start = p + WAL_ENTRY.SIZE
-        if (start + len > at + length) { bad = true; break }
+        if (start + len > at + length) {
+          bad = true
+          break
+        }
+
         entries.push({fileId: data.readUInt8(p + E.fileId), offset: readU64(data, p + E.offset), bytes: data.subarray(start, start + len)})
         p = start + ((len + 7) & ~7)
       }
@@ -163,7 +169,6 @@ export class Wal {
       at += length
     }
 
-    if (tornBytes === 0 && at < got && at + WAL_RECORD.SIZE > got && !looksZero(data, at, got)) tornBytes = got - at
     this.pos = WAL_HEADER.SIZE + at
     this.nextLsn = lsn
     return {records, end: this.pos, tornBytes}
@@ -197,11 +202,6 @@ export class Wal {
   close(): void {
     fs.closeSync(this.fd)
   }
-}
-
-function looksZero(buf: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (buf[i] !== 0) return false
-  return true
 }
 
 /** Encode one transaction: `changes` are (fileId, offset, bytes) after-images in apply order. */

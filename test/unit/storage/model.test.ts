@@ -173,6 +173,7 @@ class Model {
 
   write(id: number, pos: number, bytes: Buffer): void {
     const node = this.get(id)
+    if (bytes.length === 0) return
     const end = pos + bytes.length
     if (end > node.data.length) {
       const grown = Buffer.alloc(end)
