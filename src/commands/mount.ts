@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RazorCommand} from '../base-command.js'
+import {detach, parseOptions, serve} from '../fuse/serve.js'
 
 export default class Mount extends RazorCommand<typeof Mount> {
   static override summary = 'Mount the image of the data dir on a directory through FUSE.'
@@ -8,7 +9,7 @@ export default class Mount extends RazorCommand<typeof Mount> {
 
 Needs /dev/fuse and the system's libfuse2 and fuse3 packages.
 
-NOT IMPLEMENTED YET (issue 3): the command exits 1 and does nothing.`
+If the data dir holds no image, one is created first. With -f the command prints "mounted DATA-DIR on MOUNTPOINT" and serves until SIGINT, SIGTERM or SIGHUP (or an outside unmount), then checkpoints, marks the image clean and unmounts. Without -f it starts the server in the background (log: DATA-DIR/razorfs.log) and returns once the mount is live.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> -f /tmp/rz', description: 'Mount in the foreground.'},
@@ -37,6 +38,26 @@ NOT IMPLEMENTED YET (issue 3): the command exits 1 and does nothing.`
   }
 
   public async run(): Promise<void> {
-    this.notImplemented(3)
+    const {foreground, mkdir, options} = this.flags
+    const {mountpoint} = this.args
+    const dataDir = this.dataDir()
+    const parsed = parseOptions(options)
+    if (!foreground) {
+      const args = ['--data-dir', dataDir, ...(options === undefined ? [] : ['-o', options]), ...(mkdir ? ['--mkdir'] : []), mountpoint]
+      const {pid, log} = await detach(args, dataDir, mountpoint)
+      this.log(`mounted ${dataDir} on ${mountpoint} (server pid ${pid}, log ${log})`)
+      return
+    }
+
+    const log = (line: string) => process.stderr.write(`razorfs mount: ${line}\n`)
+    await serve({dataDir, mountpoint, options: parsed, mkdir, log}, image => {
+      const {recovery} = image.info()
+      if (!recovery.wasClean) {
+        log(`the image was not cleanly unmounted: recovered ${recovery.transactions} transactions` +
+          (recovery.tornBytes > 0 ? `, discarded a torn tail of ${recovery.tornBytes} bytes` : ''))
+      }
+
+      this.log(`mounted ${dataDir} on ${mountpoint}`)
+    })
   }
 }

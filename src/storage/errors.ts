@@ -21,6 +21,10 @@ export class FsError extends Error {
 
 const MESSAGES = {
   E2BIG: 'argument list too long',
+  EACCES: 'permission denied',
+  EBADF: 'bad file descriptor',
+  ELOOP: 'too many symbolic links encountered',
+  EOPNOTSUPP: 'operation not supported on socket',
   EEXIST: 'file already exists',
   EINVAL: 'invalid argument',
   EIO: 'input/output error',

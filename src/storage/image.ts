@@ -142,7 +142,7 @@ export class Image {
     if (!fs.existsSync(dir)) throw new ImageError('RZ_NO_IMAGE', 'no such data directory', dir)
     if (!Image.exists(dir)) throw new ImageError('RZ_NO_IMAGE', 'holds no razorfs image (no nodes.dat); create one with `razorfs init`', dir)
     const readOnly = opts.readOnly ?? false
-    const lock = readOnly ? undefined : DirLock.acquire(dir)
+    const lock = opts.lock ?? !readOnly ? DirLock.acquire(dir) : undefined
     try {
       const store = Store.open(dir, {readOnly, walLimit: opts.walLimit})
       const image = new Image(dir, store, lock)

@@ -42,6 +42,8 @@ export interface CreateOptions {
 export interface OpenOptions {
   /** Open without the lock and without writing anything; the WAL is replayed in memory only. */
   readOnly?: boolean
+  /** Take the data-dir lock (default: only when read-write). A read-only mount takes it too. */
+  lock?: boolean
   /** Bytes of WAL after which a checkpoint runs (default 64 MiB). */
   walLimit?: number
 }

@@ -1,0 +1,256 @@
+/**
+ * The fuse-native adapter: the only importer of fuse-native. It turns fuse-native's path-based
+ * callbacks into calls of the inode-based filesystem core and FsError codes into -errno. No
+ * POSIX logic lives here.
+ *
+ * fuse-native (libfuse 2.9 high-level API) cannot tell us who calls: every request runs with root
+ * credentials in the core and the kernel enforces permissions (`default_permissions`). Its other
+ * defects are listed in README.md, "Known limitations".
+ */
+import fs from 'node:fs'
+import {createRequire} from 'node:module'
+import {constants as osConstants} from 'node:os'
+
+import {FsError} from '../storage/errors.js'
+import {ROOT_INO, type Attr} from '../storage/types.js'
+import {type FileSystem, ROOT_CRED} from '../vfs/filesystem.js'
+
+type Callback = (code: number, ...rest: unknown[]) => void
+
+interface FuseInstance {
+  mount(cb: (err: Error | null) => void): void
+  unmount(cb: (err: Error | null) => void): void
+}
+
+type FuseConstructor = new (mnt: string, ops: Record<string, unknown>, opts: Record<string, unknown>) => FuseInstance
+
+let fuseModule: FuseConstructor | undefined
+
+/** Load fuse-native, or explain in one line which system package is missing. */
+export function loadFuseNative(): FuseConstructor {
+  if (fuseModule !== undefined) return fuseModule
+  try {
+    fuseModule = createRequire(import.meta.url)('fuse-native') as FuseConstructor
+    return fuseModule
+  } catch (error) {
+    const message = (error as Error).message
+    if (/libfuse\.so\.2/.test(message)) throw new Error('libfuse 2 is not installed: run `apt-get install -y libfuse2 fuse3`')
+    throw new Error(`cannot load fuse-native: ${message.split('\n')[0]}`)
+  }
+}
+
+const ERRNO = osConstants.errno as Record<string, number>
+const EIO = -ERRNO.EIO
+
+export interface AdapterOptions {
+  /** Mount options for the kernel and libfuse (`-o` list): allow_other, ro, ... */
+  options: string[]
+  /** Logs unexpected exceptions (they become EIO). */
+  log: (line: string) => void
+}
+
+function toDate(t: {sec: number; nsec: number}): Date {
+  return new Date(t.sec * 1000 + Math.floor(t.nsec / 1e6))
+}
+
+function statOf(a: Attr): Record<string, unknown> {
+  return {
+    mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, dev: 0, nlink: a.nlink, ino: a.ino % 2 ** 32, rdev: a.rdev,
+    blksize: 4096, blocks: a.blocks, atime: toDate(a.atime), mtime: toDate(a.mtime), ctime: toDate(a.ctime),
+  }
+}
+
+export class FuseNativeAdapter {
+  private fuse: FuseInstance | undefined
+  /** path -> inode number; every change of a name binding goes through this adapter. */
+  private readonly paths = new Map<string, number>()
+
+  constructor(private readonly core: FileSystem, readonly mountpoint: string, private readonly opts: AdapterOptions) {}
+
+  /** Run `fn`; map its FsError to -errno, anything else to -EIO with a log line. */
+  private run(cb: Callback, op: string, fn: () => unknown[] | void): void {
+    let result: unknown[] | void
+    try {
+      result = fn()
+    } catch (error) {
+      if (error instanceof FsError) {
+        cb(-error.errno)
+        return
+      }
+
+      this.opts.log(`${op}: unexpected error: ${(error as Error)?.stack ?? String(error)}`)
+      cb(EIO)
+      return
+    }
+
+    if (result === undefined) cb(0)
+    else cb(0, ...result)
+  }
+
+  private split(path: string): [string, string] {
+    const i = path.lastIndexOf('/')
+    return [i <= 0 ? '/' : path.slice(0, i), path.slice(i + 1)]
+  }
+
+  /** Inode of a path (no permission checks: the kernel made them). */
+  private resolve(path: string): number {
+    if (path === '/') return ROOT_INO
+    const cached = this.paths.get(path)
+    if (cached !== undefined) return cached
+    const [parent, name] = this.split(path)
+    const ino = this.core.image.lookup(this.resolve(parent), name)
+    if (ino === 0) throw new FsError('ENOENT', 'lookup', path)
+    this.paths.set(path, ino)
+    return ino
+  }
+
+  private forget(path: string, isDir: boolean): void {
+    if (isDir) this.paths.clear()
+    else this.paths.delete(path)
+  }
+
+  private parentOf(path: string): [number, string] {
+    const [parent, name] = this.split(path)
+    return [this.resolve(parent), name]
+  }
+
+  private ops(): Record<string, unknown> {
+    const core = this.core
+    const cred = ROOT_CRED
+    const ops: Record<string, (...args: any[]) => void> = {
+      init: (cb: Callback) => cb(0),
+      statfs: (_p: string, cb: Callback) => this.run(cb, 'statfs', () => [core.statfs()]),
+      getattr: (p: string, cb: Callback) => this.run(cb, 'getattr', () => [statOf(core.getattr(this.resolve(p)))]),
+      access: (p: string, mode: number, cb: Callback) => this.run(cb, 'access', () => core.access(this.resolve(p), mode, cred)),
+      readlink: (p: string, cb: Callback) => this.run(cb, 'readlink', () => [core.readlink(this.resolve(p)).toString()]),
+      opendir: (p: string, _flags: number, cb: Callback) => this.run(cb, 'opendir', () => [core.opendir(this.resolve(p), cred)]),
+      readdir: (p: string, cb: Callback) => this.run(cb, 'readdir', () => {
+        const names: string[] = []
+        for (const e of core.readdir(this.resolve(p))) names.push(e.name.toString())
+        return [names]
+      }),
+      releasedir: (_p: string, fh: number, cb: Callback) => this.run(cb, 'releasedir', () => core.releasedir(fh)),
+      fsyncdir: (_p: string, _datasync: number, _fh: number, cb: Callback) => this.run(cb, 'fsyncdir', () => core.fsyncdir()),
+      mkdir: (p: string, mode: number, cb: Callback) => this.run(cb, 'mkdir', () => {
+        const [parent, name] = this.parentOf(p)
+        this.paths.set(p, core.mkdir(parent, name, mode, cred).ino)
+      }),
+      mknod: (p: string, mode: number, dev: number, cb: Callback) => this.run(cb, 'mknod', () => {
+        const [parent, name] = this.parentOf(p)
+        this.paths.set(p, core.mknod(parent, name, mode, dev, cred).ino)
+      }),
+      symlink: (target: string, p: string, cb: Callback) => this.run(cb, 'symlink', () => {
+        const [parent, name] = this.parentOf(p)
+        this.paths.set(p, core.symlink(parent, name, target, cred).ino)
+      }),
+      link: (src: string, dest: string, cb: Callback) => this.run(cb, 'link', () => {
+        const [parent, name] = this.parentOf(dest)
+        core.link(this.resolve(src), parent, name, cred)
+      }),
+      unlink: (p: string, cb: Callback) => this.run(cb, 'unlink', () => {
+        const [parent, name] = this.parentOf(p)
+        core.unlink(parent, name, cred)
+        this.forget(p, false)
+      }),
+      rmdir: (p: string, cb: Callback) => this.run(cb, 'rmdir', () => {
+        const [parent, name] = this.parentOf(p)
+        core.rmdir(parent, name, cred)
+        this.forget(p, true)
+      }),
+      rename: (src: string, dest: string, cb: Callback) => this.run(cb, 'rename', () => {
+        const [op, on] = this.parentOf(src)
+        const [np, nn] = this.parentOf(dest)
+        try {
+          core.rename(op, on, np, nn, 0, cred)
+        } finally {
+          this.paths.clear()
+        }
+      }),
+      chmod: (p: string, mode: number, cb: Callback) => this.run(cb, 'chmod', () => {
+        core.setattr(this.resolve(p), {mode}, cred)
+      }),
+      chown: (p: string, uid: number, gid: number, cb: Callback) => this.run(cb, 'chown', () => {
+        // (uid_t)-1 / (gid_t)-1 mean "leave as is".
+        core.setattr(this.resolve(p), {uid: uid === 0xFFFFFFFF ? undefined : uid, gid: gid === 0xFFFFFFFF ? undefined : gid}, cred)
+      }),
+      truncate: (p: string, size: number, cb: Callback) => this.run(cb, 'truncate', () => {
+        core.setattr(this.resolve(p), {size}, cred)
+      }),
+      ftruncate: (p: string, fh: number, size: number, cb: Callback) => this.run(cb, 'ftruncate', () => {
+        core.setattr(this.resolve(p), {size, fh}, cred)
+      }),
+      // fuse-native passes atime twice and times in ms (README, Known limitations).
+      utimens: (p: string, atime: number, mtime: number, cb: Callback) => this.run(cb, 'utimens', () => {
+        const ts = (ms: number) => ({sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6)})
+        core.setattr(this.resolve(p), {atime: ts(atime), mtime: ts(mtime)}, cred)
+      }),
+      open: (p: string, flags: number, cb: Callback) => this.run(cb, 'open', () => [core.open(this.resolve(p), flags, cred)]),
+      create: (p: string, mode: number, cb: Callback) => this.run(cb, 'create', () => {
+        const [parent, name] = this.parentOf(p)
+        const {fh, attr} = core.create(parent, name, mode, fs.constants.O_RDWR, cred)
+        this.paths.set(p, attr.ino)
+        return [fh]
+      }),
+      read: (_p: string, fh: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
+        try {
+          cb(core.read(fh, buf.length === len ? buf : buf.subarray(0, len), pos))
+        } catch (error) {
+          this.fail(cb, 'read', error)
+        }
+      },
+      write: (_p: string, fh: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
+        try {
+          cb(core.write(fh, buf.length === len ? buf : buf.subarray(0, len), pos))
+        } catch (error) {
+          this.fail(cb, 'write', error)
+        }
+      },
+      flush: (_p: string, fh: number, cb: Callback) => this.run(cb, 'flush', () => core.flush(fh)),
+      fsync: (_p: string, _datasync: number, fh: number, cb: Callback) => this.run(cb, 'fsync', () => core.fsync(fh)),
+      release: (_p: string, fh: number, cb: Callback) => this.run(cb, 'release', () => core.release(fh)),
+      setxattr: (p: string, name: string, value: Buffer, _position: number, flags: number, cb: Callback) => this.run(cb, 'setxattr', () => {
+        core.setxattr(this.resolve(p), name, Buffer.from(value), flags, cred)
+      }),
+      getxattr: (p: string, name: string, _position: number, cb: Callback) => this.run(cb, 'getxattr', () => [core.getxattr(this.resolve(p), name, cred)]),
+      listxattr: (p: string, cb: Callback) => this.run(cb, 'listxattr', () => [core.listxattr(this.resolve(p), cred)]),
+      removexattr: (p: string, name: string, cb: Callback) => this.run(cb, 'removexattr', () => core.removexattr(this.resolve(p), name, cred)),
+    }
+    return ops
+  }
+
+  private fail(cb: (n: number) => void, op: string, error: unknown): void {
+    if (error instanceof FsError) {
+      cb(-error.errno)
+      return
+    }
+
+    this.opts.log(`${op}: unexpected error: ${(error as Error)?.stack ?? String(error)}`)
+    cb(EIO)
+  }
+
+  /** Mount; resolves once the kernel has the mount. */
+  async mount(): Promise<void> {
+    const Fuse = loadFuseNative()
+    // fuse-native exposes few options; the rest ride along in fsname (PLATFORM.md).
+    const extra = ['use_ino', 'big_writes', 'max_write=131072', 'default_permissions', ...this.opts.options]
+    this.fuse = new Fuse(this.mountpoint, this.ops(), {
+      fsname: `razorfs,${extra.join(',')}`,
+      subtype: 'razorfs',
+      timeout: false,
+      force: false,
+    })
+    await new Promise<void>((resolve, reject) => {
+      this.fuse!.mount(err => (err ? reject(err) : resolve()))
+    })
+  }
+
+  /** Unmount (fusermount -uz); resolves when the FUSE session has ended. */
+  async unmount(): Promise<void> {
+    const fuse = this.fuse
+    if (fuse === undefined) return
+    this.fuse = undefined
+    await new Promise<void>((resolve, reject) => {
+      fuse.unmount(err => (err ? reject(err) : resolve()))
+    })
+  }
+}

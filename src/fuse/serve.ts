@@ -1,0 +1,175 @@
+/**
+ * Serving an image on a mountpoint: open (or create) the image, mount, keep the commit interval,
+ * notice signals and outside unmounts, and end with a checkpoint and a clean flag.
+ */
+import {spawn} from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {ensureDataDir} from '../storage/data-dir.js'
+import {Image} from '../storage/image.js'
+import {FileSystem} from '../vfs/filesystem.js'
+import {FuseNativeAdapter} from './fuse-native-adapter.js'
+
+/** Seconds between WAL fsyncs: older acknowledged changes survive a power loss (like ext4 commit=5). */
+export const COMMIT_INTERVAL_S = 5
+
+export interface ServeOptions {
+  dataDir: string
+  mountpoint: string
+  /** -o options, split on commas. */
+  options: string[]
+  mkdir: boolean
+  log: (line: string) => void
+}
+
+export class MountError extends Error {}
+
+/** Mount points listed in /proc/self/mountinfo (field 5, octal escapes decoded). */
+export function mountPoints(): Set<string> {
+  const out = new Set<string>()
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const field = line.split(' ')[4]
+    if (field !== undefined) out.add(field.replaceAll(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))))
+  }
+
+  return out
+}
+
+/** Check (and with --mkdir create) the mountpoint; returns its absolute path. */
+export function prepareMountpoint(mountpoint: string, mkdir: boolean): string {
+  const abs = path.resolve(mountpoint)
+  let st: fs.Stats
+  try {
+    st = fs.statSync(abs)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOTCONN') throw new MountError(`${abs} is a dead FUSE mount (its server was killed); clean it up with \`fusermount3 -u ${abs}\``)
+    if (code !== 'ENOENT') throw new MountError(`${abs}: ${(error as Error).message}`)
+    if (!mkdir) throw new MountError(`mountpoint ${abs} does not exist (use --mkdir to create it)`)
+    fs.mkdirSync(abs, {recursive: true})
+    st = fs.statSync(abs)
+  }
+
+  if (!st.isDirectory()) throw new MountError(`mountpoint ${abs} is not a directory`)
+  if (mountPoints().has(abs)) throw new MountError(`${abs} is already a mount point`)
+  return abs
+}
+
+/** Options that go to the kernel/libfuse as they are; `ro` is also ours (read-only image). */
+const PASSED = /^(allow_other|allow_root|ro|rw|default_permissions|auto_unmount|kernel_cache|auto_cache|noatime|atime|relatime|nodev|dev|nosuid|suid|noexec|exec|sync|async|dirsync|max_read=\d+|umask=[0-7]+|uid=\d+|gid=\d+|entry_timeout=[\d.]+|attr_timeout=[\d.]+|negative_timeout=[\d.]+)$/
+
+export function parseOptions(text: string | undefined): string[] {
+  const options = (text ?? '').split(',').map(o => o.trim()).filter(o => o !== '')
+  for (const o of options) if (!PASSED.test(o)) throw new MountError(`unknown or unsupported mount option '${o}'`)
+  return options
+}
+
+/**
+ * Serve in this process until SIGINT, SIGTERM, SIGHUP or an outside unmount. `onMounted` runs
+ * once the kernel has the mount. Resolves after the image was closed cleanly.
+ */
+export async function serve(opts: ServeOptions, onMounted: (image: Image) => void): Promise<void> {
+  const mountpoint = prepareMountpoint(opts.mountpoint, opts.mkdir)
+  const readOnly = opts.options.includes('ro')
+  ensureDataDir(opts.dataDir)
+  if (!Image.exists(opts.dataDir)) {
+    if (readOnly) throw new MountError(`${opts.dataDir} holds no image and a read-only mount cannot create one; run \`razorfs init\``)
+    Image.create(opts.dataDir, {}).close()
+  }
+
+  const image = Image.open(opts.dataDir, {readOnly, lock: true})
+  const core = new FileSystem(image, {readOnly})
+  const adapter = new FuseNativeAdapter(core, mountpoint, {options: opts.options, log: opts.log})
+  try {
+    await adapter.mount()
+  } catch (error) {
+    image.close()
+    throw new MountError(`cannot mount on ${mountpoint}: ${(error as Error).message}`)
+  }
+
+  onMounted(image)
+  await new Promise<void>(resolve => {
+    let stopping = false
+    const commit = setInterval(() => {
+      try {
+        core.syncAll()
+      } catch (error) {
+        opts.log(`commit: ${(error as Error).message}`)
+      }
+    }, COMMIT_INTERVAL_S * 1000)
+    const watch = setInterval(() => {
+      if (!mountPoints().has(mountpoint)) void stop('unmounted from outside', false)
+    }, 500)
+
+    const stop = async (why: string, unmount: boolean): Promise<void> => {
+      if (stopping) return
+      stopping = true
+      clearInterval(commit)
+      clearInterval(watch)
+      opts.log(`${why}: unmounting`)
+      if (unmount) {
+        try {
+          await adapter.unmount()
+        } catch (error) {
+          opts.log(`unmount: ${(error as Error).message}`)
+        }
+      } else {
+        await adapter.unmount().catch(() => {})
+      }
+
+      try {
+        image.close()
+        opts.log(`image ${opts.dataDir} closed cleanly`)
+      } catch (error) {
+        opts.log(`closing the image: ${(error as Error).message}`)
+      }
+
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeListener(sig, handlers[sig])
+      resolve()
+    }
+
+    const handlers = {
+      SIGINT: () => void stop('SIGINT', true),
+      SIGTERM: () => void stop('SIGTERM', true),
+      SIGHUP: () => void stop('SIGHUP', true),
+    }
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, handlers[sig])
+  })
+}
+
+/**
+ * Start `razorfs mount -f` detached, logging to `<data-dir>/razorfs.log`, and return once the
+ * mount is live (or throw with the reason the child gave).
+ */
+export async function detach(args: string[], dataDir: string, mountpoint: string): Promise<{pid: number; log: string}> {
+  const abs = prepareMountpoint(mountpoint, args.includes('--mkdir'))
+  ensureDataDir(dataDir)
+  const log = path.join(dataDir, 'razorfs.log')
+  const fd = fs.openSync(log, 'a', 0o600)
+  const start = fs.fstatSync(fd).size
+  const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../bin/run.js')
+  const child = spawn(process.execPath, [bin, 'mount', '-f', ...args], {detached: true, stdio: ['ignore', fd, fd]})
+  fs.closeSync(fd)
+  let exited: number | null | undefined
+  child.on('exit', code => {
+    exited = code
+  })
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (mountPoints().has(abs)) {
+      child.unref()
+      return {pid: child.pid!, log}
+    }
+
+    if (exited !== undefined) {
+      const lines = fs.readFileSync(log, 'utf8').slice(start).trim().split('\n')
+      throw new MountError(lines.at(-1)?.replace(/^razorfs: /, '') || `the server exited with status ${exited}`)
+    }
+
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+
+  child.kill('SIGTERM')
+  throw new MountError(`the mount did not come up within 30 s; see ${log}`)
+}

@@ -1,0 +1,472 @@
+/**
+ * The filesystem core: POSIX semantics over an Image, with inode-based operations and open
+ * handles, knowing nothing of FUSE. Adapters (fuse-native today, our own binding in issue 8)
+ * translate requests into these calls and FsError codes into -errno.
+ *
+ * Every operation takes the caller's credentials. Permission checks follow POSIX: exactly one
+ * class (owner, else group, else other) decides; root passes read/write checks and passes
+ * execute checks when any execute bit is set.
+ */
+import fs from 'node:fs'
+
+import {FsError} from '../storage/errors.js'
+import {Image} from '../storage/image.js'
+import {
+  type Attr, type DirEntry, NAME_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type Timespec,
+} from '../storage/types.js'
+
+export interface Cred {
+  uid: number
+  gid: number
+  /** Supplementary groups. */
+  groups?: readonly number[]
+}
+
+export const ROOT_CRED: Cred = Object.freeze({uid: 0, gid: 0})
+
+export const R_OK = 4
+export const W_OK = 2
+export const X_OK = 1
+export const F_OK = 0
+
+const S_IFMT = 0o170000
+const S_IFDIR = 0o040000
+const S_IFREG = 0o100000
+const S_IFLNK = 0o120000
+const S_IFCHR = 0o020000
+const S_IFBLK = 0o060000
+const S_IFIFO = 0o010000
+const S_IFSOCK = 0o140000
+const S_ISUID = 0o4000
+const S_ISGID = 0o2000
+const S_ISVTX = 0o1000
+
+const O_ACCMODE = 3
+const O_RDONLY = 0
+const O_WRONLY = 1
+const O_RDWR = 2
+const O_TRUNC = fs.constants.O_TRUNC
+const O_APPEND = fs.constants.O_APPEND
+const O_EXCL = fs.constants.O_EXCL
+
+export type TimeSet = Timespec | 'now' | 'omit'
+
+export interface SetAttrRequest {
+  mode?: number
+  uid?: number
+  gid?: number
+  size?: number
+  atime?: TimeSet
+  mtime?: TimeSet
+  /** Handle the request came through (ftruncate on a write handle needs no write permission). */
+  fh?: number
+}
+
+export interface StatFs {
+  bsize: number
+  frsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  favail: number
+  namemax: number
+}
+
+interface Handle {
+  ino: number
+  flags: number
+  dir: boolean
+}
+
+export interface FileSystemOptions {
+  readOnly?: boolean
+}
+
+export class FileSystem {
+  private readonly handles = new Map<number, Handle>()
+  private nextFh = 1
+  readonly readOnly: boolean
+
+  constructor(readonly image: Image, opts: FileSystemOptions = {}) {
+    this.readOnly = (opts.readOnly ?? false) || image.readOnly
+  }
+
+  // ---- permissions -----------------------------------------------------------------------------
+
+  private inGroup(cred: Cred, gid: number): boolean {
+    return cred.gid === gid || (cred.groups?.includes(gid) ?? false)
+  }
+
+  /** Does `cred` have every access in `mask` (R_OK | W_OK | X_OK) to an inode with `attr`? */
+  permits(attr: Attr, mask: number, cred: Cred): boolean {
+    if (cred.uid === 0) {
+      // Root may read and write anything, and execute anything with an execute bit (or a dir).
+      return (mask & X_OK) === 0 || (attr.mode & S_IFMT) === S_IFDIR || (attr.mode & 0o111) !== 0
+    }
+
+    let bits: number
+    if (cred.uid === attr.uid) bits = (attr.mode >> 6) & 7
+    else if (this.inGroup(cred, attr.gid)) bits = (attr.mode >> 3) & 7
+    else bits = attr.mode & 7
+    return (bits & mask) === mask
+  }
+
+  private require(attr: Attr, mask: number, cred: Cred, syscall: string): void {
+    if (!this.permits(attr, mask, cred)) throw new FsError('EACCES', syscall)
+  }
+
+  private writable(syscall: string): void {
+    if (this.readOnly) throw new FsError('EROFS', syscall)
+  }
+
+  /** Search permission on the directory and, for changes, write permission. */
+  private dirAccess(parent: number, cred: Cred, syscall: string, write: boolean): Attr {
+    const attr = this.image.getattr(parent)
+    if ((attr.mode & S_IFMT) !== S_IFDIR) throw new FsError('ENOTDIR', syscall)
+    this.require(attr, write ? W_OK | X_OK : X_OK, cred, syscall)
+    return attr
+  }
+
+  /** Sticky directories: only the owner of the entry, of the directory, or root may remove it. */
+  private stickyCheck(dir: Attr, child: Attr, cred: Cred, syscall: string): void {
+    if ((dir.mode & S_ISVTX) !== 0 && cred.uid !== 0 && cred.uid !== dir.uid && cred.uid !== child.uid) {
+      throw new FsError('EPERM', syscall)
+    }
+  }
+
+  // ---- lookups and attributes ------------------------------------------------------------------
+
+  /** The attributes of `name` in `parent`, or ENOENT. */
+  lookup(parent: number, name: Buffer | string, cred: Cred): Attr {
+    this.dirAccess(parent, cred, 'lookup', false)
+    const ino = this.image.lookup(parent, name)
+    if (ino === 0) throw new FsError('ENOENT', 'lookup', name.toString())
+    return this.image.getattr(ino)
+  }
+
+  getattr(ino: number): Attr {
+    return this.image.getattr(ino)
+  }
+
+  access(ino: number, mask: number, cred: Cred): void {
+    const attr = this.image.getattr(ino)
+    if ((mask & W_OK) !== 0 && this.readOnly) throw new FsError('EROFS', 'access')
+    if (mask !== F_OK) this.require(attr, mask & 7, cred, 'access')
+  }
+
+  setattr(ino: number, req: SetAttrRequest, cred: Cred): Attr {
+    this.writable('setattr')
+    const attr = this.image.getattr(ino)
+    const isOwner = cred.uid === 0 || cred.uid === attr.uid
+    const changes: Parameters<Image['setattr']>[1] = {}
+    if (req.mode !== undefined) {
+      if (!isOwner) throw new FsError('EPERM', 'chmod')
+      let mode = req.mode & 0o7777
+      const gid = req.gid ?? attr.gid
+      if (cred.uid !== 0 && !this.inGroup(cred, gid)) mode &= ~S_ISGID
+      changes.mode = mode
+    }
+
+    if (req.uid !== undefined || req.gid !== undefined) {
+      const uid = req.uid ?? attr.uid
+      const gid = req.gid ?? attr.gid
+      if (cred.uid !== 0) {
+        if (uid !== attr.uid || cred.uid !== attr.uid) throw new FsError('EPERM', 'chown')
+        if (gid !== attr.gid && !this.inGroup(cred, gid)) throw new FsError('EPERM', 'chown')
+      }
+
+      if (uid !== attr.uid) changes.uid = uid
+      if (gid !== attr.gid) changes.gid = gid
+      // A change of owner clears set-user-ID and set-group-ID of non-directories (as Linux does).
+      if ((attr.mode & S_IFMT) !== S_IFDIR && (attr.mode & (S_ISUID | S_ISGID)) !== 0 && (uid !== attr.uid || gid !== attr.gid || cred.uid !== 0)) {
+        changes.mode = (changes.mode ?? attr.mode & 0o7777) & ~(S_ISUID | ((attr.mode & 0o010) === 0 ? 0 : S_ISGID))
+      }
+    }
+
+    if (req.size !== undefined) {
+      const handle = req.fh === undefined ? undefined : this.handles.get(req.fh)
+      const viaWriteHandle = handle !== undefined && handle.ino === ino && (handle.flags & O_ACCMODE) !== O_RDONLY
+      if (!viaWriteHandle) this.require(attr, W_OK, cred, 'truncate')
+      changes.size = req.size
+    }
+
+    for (const which of ['atime', 'mtime'] as const) {
+      const t = req[which]
+      if (t === undefined || t === 'omit') continue
+      // Setting the current time needs ownership or write permission; any other time, ownership.
+      if (!isOwner && (t !== 'now' || !this.permits(attr, W_OK, cred))) throw new FsError(t === 'now' ? 'EACCES' : 'EPERM', 'utimensat')
+      changes[which] = t
+    }
+
+    return this.image.setattr(ino, changes)
+  }
+
+  readlink(ino: number): Buffer {
+    return this.image.readlink(ino)
+  }
+
+  // ---- creating and removing names -------------------------------------------------------------
+
+  private checkName(name: Buffer | string, syscall: string): Buffer {
+    const bytes = typeof name === 'string' ? Buffer.from(name) : name
+    if (bytes.length > NAME_MAX) throw new FsError('ENAMETOOLONG', syscall, bytes.toString())
+    return bytes
+  }
+
+  /** New inodes belong to the caller; in a set-group-ID directory they take its group. */
+  private newOwner(dir: Attr, cred: Cred, mode: number): {uid: number; gid: number; mode: number} {
+    if ((dir.mode & S_ISGID) === 0) return {uid: cred.uid, gid: cred.gid, mode}
+    const isDir = (mode & S_IFMT) === S_IFDIR
+    return {uid: cred.uid, gid: dir.gid, mode: isDir ? mode | S_ISGID : mode}
+  }
+
+  mknod(parent: number, name: Buffer | string, mode: number, rdev: number, cred: Cred): Attr {
+    this.writable('mknod')
+    const bytes = this.checkName(name, 'mknod')
+    const type = mode & S_IFMT
+    const dir = this.dirAccess(parent, cred, 'mknod', true)
+    if (type === S_IFCHR || type === S_IFBLK) {
+      if (cred.uid !== 0) throw new FsError('EPERM', 'mknod', bytes.toString())
+    } else if (type !== S_IFREG && type !== S_IFIFO && type !== S_IFSOCK && type !== 0) {
+      throw new FsError('EINVAL', 'mknod', bytes.toString())
+    }
+
+    const owner = this.newOwner(dir, cred, (type === 0 ? S_IFREG : type) | (mode & 0o7777))
+    return this.image.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid, rdev})
+  }
+
+  mkdir(parent: number, name: Buffer | string, mode: number, cred: Cred): Attr {
+    this.writable('mkdir')
+    const bytes = this.checkName(name, 'mkdir')
+    const dir = this.dirAccess(parent, cred, 'mkdir', true)
+    const owner = this.newOwner(dir, cred, S_IFDIR | (mode & 0o7777))
+    return this.image.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid})
+  }
+
+  symlink(parent: number, name: Buffer | string, target: Buffer | string, cred: Cred): Attr {
+    this.writable('symlink')
+    const bytes = this.checkName(name, 'symlink')
+    const dir = this.dirAccess(parent, cred, 'symlink', true)
+    const owner = this.newOwner(dir, cred, S_IFLNK | 0o777)
+    return this.image.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid, target})
+  }
+
+  link(ino: number, parent: number, name: Buffer | string, cred: Cred): Attr {
+    this.writable('link')
+    const bytes = this.checkName(name, 'link')
+    this.dirAccess(parent, cred, 'link', true)
+    return this.image.link(ino, parent, bytes)
+  }
+
+  unlink(parent: number, name: Buffer | string, cred: Cred): void {
+    this.writable('unlink')
+    const bytes = this.checkName(name, 'unlink')
+    const dir = this.dirAccess(parent, cred, 'unlink', true)
+    const child = this.image.lookup(parent, bytes)
+    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) this.stickyCheck(dir, this.image.getattr(child), cred, 'unlink')
+    this.image.unlink(parent, bytes)
+  }
+
+  rmdir(parent: number, name: Buffer | string, cred: Cred): void {
+    this.writable('rmdir')
+    const bytes = this.checkName(name, 'rmdir')
+    const dir = this.dirAccess(parent, cred, 'rmdir', true)
+    const isDot = bytes.length === 1 && bytes[0] === 0x2E
+    const child = isDot ? 0 : this.image.lookup(parent, bytes)
+    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) this.stickyCheck(dir, this.image.getattr(child), cred, 'rmdir')
+    this.image.rmdir(parent, bytes)
+  }
+
+  rename(oldParent: number, oldName: Buffer | string, newParent: number, newName: Buffer | string, flags: number, cred: Cred): void {
+    this.writable('rename')
+    const from = this.checkName(oldName, 'rename')
+    const to = this.checkName(newName, 'rename')
+    if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) !== 0) throw new FsError('EINVAL', 'rename')
+    const src = this.dirAccess(oldParent, cred, 'rename', true)
+    const dst = this.dirAccess(newParent, cred, 'rename', true)
+    const child = this.image.lookup(oldParent, from)
+    if (child === 0) throw new FsError('ENOENT', 'rename', from.toString())
+    const childAttr = this.image.getattr(child)
+    this.stickyCheck(src, childAttr, cred, 'rename')
+    const victim = this.image.lookup(newParent, to)
+    if (victim !== 0) this.stickyCheck(dst, this.image.getattr(victim), cred, 'rename')
+    // Moving a directory to another parent rewrites its '..': that needs write permission on it.
+    if ((childAttr.mode & S_IFMT) === S_IFDIR && oldParent !== newParent) this.require(childAttr, W_OK, cred, 'rename')
+    this.image.rename(oldParent, from, newParent, to, flags)
+  }
+
+  // ---- open files ------------------------------------------------------------------------------
+
+  private addHandle(ino: number, flags: number, dir: boolean): number {
+    const fh = this.nextFh++
+    this.handles.set(fh, {ino, flags, dir})
+    this.image.retain(ino)
+    return fh
+  }
+
+  private handle(fh: number, syscall: string): Handle {
+    const h = this.handles.get(fh)
+    if (h === undefined) throw new FsError('EBADF', syscall)
+    return h
+  }
+
+  private openAccess(flags: number): number {
+    const acc = flags & O_ACCMODE
+    return acc === O_RDONLY ? R_OK : acc === O_WRONLY ? W_OK : R_OK | W_OK
+  }
+
+  open(ino: number, flags: number, cred: Cred): number {
+    const attr = this.image.getattr(ino)
+    const type = attr.mode & S_IFMT
+    const wantsWrite = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0
+    if (type === S_IFDIR && wantsWrite) throw new FsError('EISDIR', 'open')
+    if (type === S_IFLNK) throw new FsError('ELOOP', 'open')
+    if (wantsWrite) this.writable('open')
+    this.require(attr, this.openAccess(flags) | ((flags & O_TRUNC) !== 0 ? W_OK : 0), cred, 'open')
+    if ((flags & O_TRUNC) !== 0 && type === S_IFREG && attr.size > 0) this.image.setattr(ino, {size: 0})
+    return this.addHandle(ino, flags, false)
+  }
+
+  /** open(O_CREAT): an existing file is opened (unless O_EXCL), a missing one created. */
+  create(parent: number, name: Buffer | string, mode: number, flags: number, cred: Cred): {fh: number; attr: Attr} {
+    const bytes = this.checkName(name, 'open')
+    this.dirAccess(parent, cred, 'open', false)
+    const existing = this.image.lookup(parent, bytes)
+    if (existing !== 0) {
+      if ((flags & O_EXCL) !== 0) throw new FsError('EEXIST', 'open', bytes.toString())
+      const fh = this.open(existing, flags, cred)
+      return {fh, attr: this.image.getattr(existing)}
+    }
+
+    const attr = this.mknod(parent, bytes, S_IFREG | (mode & 0o7777), 0, cred)
+    return {fh: this.addHandle(attr.ino, flags, false), attr}
+  }
+
+  read(fh: number, buf: Buffer, pos: number): number {
+    const h = this.handle(fh, 'read')
+    if ((h.flags & O_ACCMODE) === O_WRONLY) throw new FsError('EBADF', 'read')
+    return this.image.read(h.ino, buf, pos)
+  }
+
+  write(fh: number, data: Buffer, pos: number): number {
+    const h = this.handle(fh, 'write')
+    if ((h.flags & O_ACCMODE) === O_RDONLY) throw new FsError('EBADF', 'write')
+    this.writable('write')
+    const at = (h.flags & O_APPEND) !== 0 ? this.image.getattr(h.ino).size : pos
+    return this.image.write(h.ino, data, at)
+  }
+
+  /** fsync / fdatasync: durable on return. */
+  fsync(fh: number): void {
+    const h = this.handle(fh, 'fsync')
+    if (!this.readOnly) this.image.fsync(h.ino)
+  }
+
+  /** close(2) of one descriptor: nothing to flush (writes are already in the image). */
+  flush(fh: number): void {
+    this.handle(fh, 'flush')
+  }
+
+  release(fh: number): void {
+    const h = this.handle(fh, 'release')
+    this.handles.delete(fh)
+    this.image.release(h.ino)
+  }
+
+  opendir(ino: number, cred: Cred): number {
+    const attr = this.image.getattr(ino)
+    if ((attr.mode & S_IFMT) !== S_IFDIR) throw new FsError('ENOTDIR', 'opendir')
+    this.require(attr, R_OK, cred, 'opendir')
+    return this.addHandle(ino, O_RDONLY, true)
+  }
+
+  /** Entries of a directory, '.' and '..' first. */
+  * readdir(ino: number): Generator<DirEntry> {
+    yield {name: Buffer.from('.'), ino, type: S_IFDIR}
+    yield {name: Buffer.from('..'), ino: ino === ROOT_INO ? ino : this.image.lookup(ino, '..'), type: S_IFDIR}
+    yield* this.image.readdir(ino)
+  }
+
+  releasedir(fh: number): void {
+    this.release(fh)
+  }
+
+  fsyncdir(): void {
+    if (!this.readOnly) this.image.sync()
+  }
+
+  /** Flush everything to stable storage (sync(2), unmount). */
+  syncAll(): void {
+    if (!this.readOnly) this.image.sync()
+  }
+
+  // ---- extended attributes ---------------------------------------------------------------------
+
+  private xattrAccess(ino: number, name: string, mask: number, cred: Cred, syscall: string): void {
+    if (name.startsWith('trusted.') && cred.uid !== 0) throw new FsError(mask === R_OK ? 'ENODATA' : 'EPERM', syscall, name)
+    if (name.startsWith('system.')) throw new FsError('EOPNOTSUPP', syscall, name)
+    if (name.startsWith('user.')) {
+      const attr = this.image.getattr(ino)
+      const type = attr.mode & S_IFMT
+      if (type !== S_IFREG && type !== S_IFDIR) throw new FsError(mask === R_OK ? 'ENODATA' : 'EPERM', syscall, name)
+      this.require(attr, mask, cred, syscall)
+    } else if (!name.startsWith('security.') && !name.startsWith('trusted.')) {
+      throw new FsError('EOPNOTSUPP', syscall, name)
+    }
+  }
+
+  getxattr(ino: number, name: string, cred: Cred): Buffer {
+    this.xattrAccess(ino, name, R_OK, cred, 'getxattr')
+    return this.image.getxattr(ino, name)
+  }
+
+  listxattr(ino: number, cred: Cred): string[] {
+    const all = this.image.listxattr(ino)
+    return cred.uid === 0 ? all : all.filter(name => !name.startsWith('trusted.'))
+  }
+
+  setxattr(ino: number, name: string, value: Buffer, flags: number, cred: Cred): void {
+    this.writable('setxattr')
+    this.xattrAccess(ino, name, W_OK, cred, 'setxattr')
+    if (name.startsWith('security.') || name.startsWith('trusted.')) {
+      if (cred.uid !== 0 && cred.uid !== this.image.getattr(ino).uid) throw new FsError('EPERM', 'setxattr', name)
+    }
+
+    this.image.setxattr(ino, name, value, flags)
+  }
+
+  removexattr(ino: number, name: string, cred: Cred): void {
+    this.writable('removexattr')
+    this.xattrAccess(ino, name, W_OK, cred, 'removexattr')
+    this.image.removexattr(ino, name)
+  }
+
+  // ---- the filesystem as a whole ---------------------------------------------------------------
+
+  /** Figures from the image (inodes) and from the disk holding the data dir (blocks). */
+  statfs(): StatFs {
+    const host = fs.statfsSync(this.image.dir)
+    const usage = this.image.usage()
+    // Inode slots are limited by the 2 GiB mapping of nodes.dat (128-byte records).
+    const maxInodes = Math.floor((2 ** 31 - 8192) / 128) - 1
+    const ffree = Math.max(0, maxInodes - usage.inodes)
+    return {
+      bsize: host.bsize,
+      frsize: host.bsize,
+      blocks: host.blocks,
+      bfree: host.bfree,
+      bavail: host.bavail,
+      files: maxInodes,
+      ffree,
+      favail: ffree,
+      namemax: NAME_MAX,
+    }
+  }
+
+  /** Open handles (for unmount and tests). */
+  get openHandles(): number {
+    return this.handles.size
+  }
+}
