@@ -1,0 +1,109 @@
+/**
+ * Real mounts for tests: `razorfs mount -f` runs as a child process (the test process must never
+ * serve the mount it uses: it would deadlock on its own requests), and the test talks to the
+ * mountpoint through node:fs and child processes.
+ */
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {RUN_JS} from './cli.js'
+
+export interface Mounted {
+  dataDir: string
+  mnt: string
+  proc: ChildProcess
+  /** Everything the server printed so far. */
+  output: () => string
+  /** Send a signal and wait for the server to exit; returns its exit code. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+  /** kill -9 the server and clean up the dead mount (what a crash leaves). */
+  crash: () => Promise<void>
+}
+
+export interface MountOptions {
+  dataDir: string
+  mnt: string
+  /** -o options */
+  options?: string
+  extraArgs?: string[]
+}
+
+/** Is `mnt` in /proc/self/mountinfo? */
+export function isMounted(mnt: string): boolean {
+  const abs = path.resolve(mnt)
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some(line => line.split(' ')[4] === abs)
+}
+
+/** Unmount whatever is (or was) mounted on `mnt`, dead or alive. */
+export function cleanupMount(mnt: string): void {
+  for (let i = 0; i < 20 && isMounted(mnt); i++) {
+    spawnSync('fusermount3', ['-u', '-z', mnt], {stdio: 'ignore'})
+    if (isMounted(mnt)) spawnSync('umount', ['-l', mnt], {stdio: 'ignore'})
+  }
+}
+
+/** Start `razorfs mount -f` and wait for its "mounted" line. */
+export async function mount(opts: MountOptions): Promise<Mounted> {
+  fs.mkdirSync(opts.mnt, {recursive: true})
+  const args = [RUN_JS, 'mount', '-f', '--data-dir', opts.dataDir, ...(opts.options ? ['-o', opts.options] : []), ...(opts.extraArgs ?? []), opts.mnt]
+  const proc = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
+  let out = ''
+  proc.stdout!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  proc.stderr!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  const exited = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mount did not come up in 30 s:\n${out}`)), 30_000)
+    const check = setInterval(() => {
+      if (out.includes('mounted ') && isMounted(opts.mnt)) {
+        clearInterval(check)
+        clearTimeout(timer)
+        resolve()
+      }
+    }, 20)
+    void exited.then(code => {
+      clearInterval(check)
+      clearTimeout(timer)
+      reject(new Error(`mount exited with ${code}:\n${out}`))
+    })
+  })
+  return {
+    dataDir: opts.dataDir,
+    mnt: opts.mnt,
+    proc,
+    output: () => out,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+      const code = await exited
+      cleanupMount(opts.mnt)
+      return code
+    },
+    crash: async () => {
+      proc.kill('SIGKILL')
+      await exited
+      cleanupMount(opts.mnt)
+    },
+  }
+}
+
+/** A temp dir holding `data/` and `mnt/`, removed (after unmounting) by `remove`. */
+export function mountDirs(prefix = 'razorfs-mount-'): {root: string; dataDir: string; mnt: string; remove: () => void} {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  const dataDir = path.join(root, 'data')
+  const mnt = path.join(root, 'mnt')
+  fs.mkdirSync(mnt)
+  return {
+    root,
+    dataDir,
+    mnt,
+    remove: () => {
+      cleanupMount(mnt)
+      fs.rmSync(root, {recursive: true, force: true})
+    },
+  }
+}
