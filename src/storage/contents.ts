@@ -3,9 +3,10 @@
  * id in hex). Writing k bytes is one pwrite of k bytes; holes stay holes in the host file; the
  * logical size lives in the inode (a content file may be shorter: the rest reads as zeros).
  *
- * A content file may hold bytes past the logical size after a crash between a shrinking truncate's
- * commit and its ftruncate. Such bytes are never read (reads stop at the size) and are cut off
- * before the file grows again (`beforeGrow`), so a shrink-then-grow always reads zeros.
+ * A content file may hold bytes past the logical size: a shrinking truncate cuts the host file only
+ * once its transaction is durable (so a power loss never leaves the old size with the tail gone),
+ * and a crash can come in between. Such bytes are never read (reads stop at the size) and are cut
+ * off before the file grows again (Image.prepareGrow), so a shrink-then-grow always reads zeros.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -92,12 +93,24 @@ export class Contents {
     this.unsynced.add(dataId)
   }
 
-  /** Before the logical size grows from `size`: cut off anything the file holds past it. */
-  beforeGrow(dataId: number, size: number): void {
-    if (this.clean.has(dataId)) return
-    const fd = this.fd(dataId, false)
-    if (fd !== undefined && fs.fstatSync(fd).size > size) fs.ftruncateSync(fd, size)
+  /** Is the file known to hold nothing past the logical size? */
+  isClean(dataId: number): boolean {
+    return this.clean.has(dataId)
+  }
+
+  markClean(dataId: number): void {
     this.clean.add(dataId)
+  }
+
+  /** The file may hold bytes past the logical size (a deferred shrink, a failed write). */
+  markUnclean(dataId: number): void {
+    this.clean.delete(dataId)
+  }
+
+  /** Length of the host file (0 if it does not exist). */
+  length(dataId: number): number {
+    const fd = this.fd(dataId, false)
+    return fd === undefined ? 0 : fs.fstatSync(fd).size
   }
 
   truncate(dataId: number, size: number): void {
@@ -159,7 +172,13 @@ export class Contents {
 
   close(): void {
     this.syncAll()
+    this.closeFiles()
+  }
+
+  /** Close every descriptor without syncing (what a crash leaves). */
+  closeFiles(): void {
     for (const fd of this.fds.values()) fs.closeSync(fd)
     this.fds.clear()
+    this.unsynced.clear()
   }
 }

@@ -79,7 +79,7 @@ export const CONTROL_OFFSET = PAGE_SIZE
 /** Records (or the string heap) start at page 2. */
 export const DATA_OFFSET = 2 * PAGE_SIZE
 
-/** ASCII tag read as a little-endian u32, so the file starts with the readable tag. */
+/** ASCII tag read as a little-endian u32, so the tag reads as text in a hex dump (offset 4 of a header). */
 function tag(text: string): number {
   return Buffer.from(text, 'latin1').readUInt32LE(0)
 }
@@ -90,7 +90,7 @@ function tag(text: string): number {
  */
 export const FILES = [
   {id: 0, name: 'nodes.dat', magic: tag('RZND'), recordSize: 128, what: 'inode table'},
-  {id: 1, name: 'entries.dat', magic: tag('RZDE'), recordSize: 32, what: 'directory entry table'},
+  {id: 1, name: 'entries.dat', magic: tag('RZDE'), recordSize: 40, what: 'directory entry table'},
   {id: 2, name: 'entries.idx', magic: tag('RZDX'), recordSize: 4, what: 'directory entry hash index'},
   {id: 3, name: 'strings.dat', magic: tag('RZST'), recordSize: 16, what: 'string heap'},
   {id: 4, name: 'strings.idx', magic: tag('RZSX'), recordSize: 4, what: 'string hash index'},
@@ -136,7 +136,7 @@ export const HEADER = layout('header', [
   ['mountedMs', 'u64'], // last read-write open
   ['reclaimable', 'u64'], // bytes (string heap) or records freed and reusable
   ['fileId', 'u32'], // FILES[].id
-  ['reserved', 'bytes148'],
+  ['reserved', 'bytes156'],
 ], 256)
 
 // ---- control blocks (page 1) -------------------------------------------------------------------
@@ -184,7 +184,7 @@ export const IF_ORPHAN = 2
  * gives a new number, so stale handles and hard-link detection never confuse two files.
  */
 export const INODE = layout('inode', [
-  ['gen', 'u32'], // generation of the slot; bumped when the inode is freed
+  ['gen', 'u32'], // generation of the slot (0 .. 2^20 - 1, wraps); bumped when the inode is freed
   ['flags', 'u32'], // IF_USED, IF_ORPHAN
   ['mode', 'u32'], // S_IFMT type bits and permission bits
   ['nlink', 'u32'],
@@ -207,17 +207,23 @@ export const INODE = layout('inode', [
   ['reserved', 'bytes24'],
 ], 128)
 
-/** A directory entry (entries.dat, 32 bytes): (parent, name) -> child. */
+/**
+ * A directory entry (entries.dat, 40 bytes): (parent, name) -> child. It carries what a lookup
+ * needs (the name's hash, the child's generation and type), so a lookup reads the index bucket,
+ * the entries of its chain and the name bytes of a match, and nothing else.
+ */
 export const DIRENT = layout('dirent', [
   ['parent', 'u32'], // inode slot of the directory
   ['name', 'u32'], // strings.dat unit of the name
   ['child', 'u32'], // inode slot of the child
+  ['childGen', 'u32'], // generation of the child (its inode number is child + childGen * 2^32)
   ['next', 'u32'], // next entry of the same directory (readdir order)
   ['prev', 'u32'], // previous entry of the same directory
   ['hashNext', 'u32'], // next entry in the same index bucket; free list chain when free
+  ['nameHash', 'u32'], // FNV-1a of the name bytes (the index key is mix(parent, nameHash))
   ['type', 'u8'], // child's S_IFMT >> 12, 0 = free slot
   ['reserved', 'bytes7'],
-], 32)
+], 40)
 
 /** Entry kinds in the string heap. */
 export const SK_FREE = 0
@@ -242,7 +248,7 @@ export const WAL_HEADER = layout('walHeader', [
   ['magic', 'u32'],
   ['formatVersion', 'u16'],
   ['headerSize', 'u16'],
-  ['reserved0', 'u32'],
+  ['salt', 'u32'], // random per cycle; seeds every record checksum of the cycle
   ['uuid', 'bytes16'],
   ['startLsn', 'u64'], // LSN of the first record of this cycle
   ['reserved', 'bytes24'],
@@ -250,7 +256,8 @@ export const WAL_HEADER = layout('walHeader', [
 
 /**
  * A committed transaction: this header, then `entries` entries, the whole padded to 8 bytes.
- * `checksum` is CRC-32 of everything after the checksum field up to the end of the padding.
+ * `checksum` is CRC-32, seeded with the cycle's salt, of everything after the checksum field up to
+ * the end of the padding: a record left over from an earlier cycle can never pass for a new one.
  */
 export const WAL_RECORD = layout('walRecord', [
   ['magic', 'u32'],

@@ -20,7 +20,7 @@ import {LinearHash} from './linear-hash.js'
 import {DirLock} from './lock.js'
 import type {MappedFile} from './mapped-file.js'
 import {Store, uuidString} from './store.js'
-import {StringHeap} from './string-heap.js'
+import {StringHeap, fnv1a} from './string-heap.js'
 import {RecordTable} from './table.js'
 import {
   type Attr, type CreateOptions, type DirEntry, FILE_SIZE_MAX, type ImageInfo, NAME_MAX, type NodeSpec, type OpenOptions,
@@ -49,8 +49,9 @@ function toBytes(name: Buffer | string): Buffer {
   return typeof name === 'string' ? Buffer.from(name) : name
 }
 
-function dirHash(parent: number, name: number): number {
-  let h = Math.imul(parent, 0x9E3779B1) ^ name
+/** Index key of an entry: its directory slot mixed with the FNV-1a hash of its name. */
+function dirHash(parent: number, nameHash: number): number {
+  let h = Math.imul(parent, 0x9E3779B1) ^ nameHash
   h ^= h >>> 16
   h = Math.imul(h, 0x85EBCA6B)
   h ^= h >>> 13
@@ -74,6 +75,12 @@ export class Image {
   private readonly lock: DirLock | undefined
   /** Open handles per inode slot: an unlinked inode lives on while it is open. */
   private readonly openRefs = new Map<number, number>()
+  /**
+   * Host-file changes that must wait until the transaction that calls for them is durable:
+   * otherwise a power loss could bring back an inode whose contents were already cut or removed.
+   */
+  private readonly pendingShrinks = new Map<number, number>()
+  private readonly pendingRemovals = new Set<number>()
 
   private constructor(dir: string, store: Store, lock: DirLock | undefined) {
     this.dir = dir
@@ -85,12 +92,14 @@ export class Image {
     this.entries = new RecordTable(store, f[FILE_ENTRIES], D.hashNext)
     this.strings = new StringHeap(store, f[FILE_STRINGS], f[FILE_STRING_INDEX])
     this.entryIndex = new LinearHash(store, f[FILE_ENTRY_INDEX], {
-      hash: d => dirHash(this.ent.readUInt32LE(this.entries.off(d) + D.parent), this.ent.readUInt32LE(this.entries.off(d) + D.name)),
+      hash: d => dirHash(this.ent.readUInt32LE(this.entries.off(d) + D.parent), this.ent.readUInt32LE(this.entries.off(d) + D.nameHash)),
       next: d => this.ent.readUInt32LE(this.entries.off(d) + D.hashNext),
       setNext: (d, next) => store.set32(this.entries.file, this.entries.off(d) + D.hashNext, next),
     })
     this.contents = new Contents(dir, store.readOnly)
     store.counters = file => this.counters(file)
+    store.beforeSync = () => this.contents.syncAll()
+    store.afterSync = () => this.applyDeferred()
   }
 
   // ---- opening and closing -------------------------------------------------------------------
@@ -179,19 +188,16 @@ export class Image {
   /** Checkpoint, mark clean, release the lock. */
   close(): void {
     if (this.store.isClosed) return
-    if (!this.readOnly) {
-      this.contents.syncAll()
-      this.freeOrphans()
-    }
-
+    if (!this.readOnly) this.freeOrphans()
+    this.store.close() // checkpoint: syncs contents, then applies deferred truncations and removals
     this.contents.close()
-    this.store.close()
     this.lock?.release()
   }
 
   /** Drop everything without a checkpoint: what a crash leaves behind (tests). */
   abandon(): void {
     if (!this.store.isClosed) this.store.release()
+    this.contents.closeFiles()
     this.lock?.release()
   }
 
@@ -226,21 +232,39 @@ export class Image {
   /** Make everything acknowledged so far durable (fsync / fsyncdir semantics). */
   sync(): void {
     if (this.readOnly) return
-    this.contents.syncAll()
     this.store.sync()
+  }
+
+  /** Apply host-file truncations and removals whose transactions are now durable. */
+  private applyDeferred(): void {
+    for (const [dataId, size] of this.pendingShrinks) this.contents.truncate(dataId, size)
+    this.pendingShrinks.clear()
+    for (const dataId of this.pendingRemovals) this.contents.remove(dataId)
+    this.pendingRemovals.clear()
+  }
+
+  /**
+   * Before the logical size of a file grows from `size`: bytes the host file holds past it (a
+   * deferred shrink, a write whose commit failed, a crash) must go, or they would reappear.
+   */
+  private prepareGrow(dataId: number, size: number): void {
+    if (this.contents.isClean(dataId)) return
+    if (this.contents.length(dataId) > size) {
+      if (this.pendingShrinks.has(dataId)) this.store.sync() // makes the shrink durable, then applies it
+      if (this.contents.length(dataId) > size) this.contents.truncate(dataId, size)
+    }
+
+    this.contents.markClean(dataId)
   }
 
   /** Make one file's contents and all metadata durable. */
   fsync(ino: number): void {
     if (this.readOnly) return
-    const slot = this.slotOf(ino, 'fsync')
-    const dataId = readU64(this.node, this.nodes.off(slot) + I.dataId)
-    if (dataId !== 0) this.contents.sync(dataId)
+    this.slotOf(ino, 'fsync')
     this.store.sync()
   }
 
   checkpoint(): void {
-    this.contents.syncAll()
     this.store.checkpoint(false)
   }
 
@@ -345,15 +369,20 @@ export class Image {
 
   /** Entry slot for (directory slot, name), or 0. */
   private findEntry(dir: number, name: Buffer): number {
-    const nameUnit = this.strings.find(name)
-    if (nameUnit === 0) return 0
+    const hash = fnv1a(name)
     const b = this.ent
-    for (let d = this.entryIndex.first(dirHash(dir, nameUnit)); d !== 0; d = b.readUInt32LE(this.entries.off(d) + D.hashNext)) {
+    for (let d = this.entryIndex.first(dirHash(dir, hash)); d !== 0; d = b.readUInt32LE(this.entries.off(d) + D.hashNext)) {
       const o = this.entries.off(d)
-      if (b.readUInt32LE(o + D.parent) === dir && b.readUInt32LE(o + D.name) === nameUnit) return d
+      if (b.readUInt32LE(o + D.nameHash) === hash && b.readUInt32LE(o + D.parent) === dir && this.strings.equals(b.readUInt32LE(o + D.name), name)) return d
     }
 
     return 0
+  }
+
+  /** Inode number of an entry's child, from the entry alone. */
+  private entryIno(d: number): number {
+    const o = this.entries.off(d)
+    return this.ent.readUInt32LE(o + D.child) + this.ent.readUInt32LE(o + D.childGen) * TWO32
   }
 
   private entryChild(d: number): number {
@@ -361,7 +390,8 @@ export class Image {
   }
 
   private addEntry(dir: number, name: Buffer, child: number): void {
-    const nameUnit = this.strings.intern(name)
+    const hash = fnv1a(name)
+    const nameUnit = this.strings.intern(name, hash)
     const d = this.entries.alloc()
     const o = this.entries.off(d)
     const f = this.entries.file
@@ -369,13 +399,15 @@ export class Image {
     this.store.set32(f, o + D.parent, dir)
     this.store.set32(f, o + D.name, nameUnit)
     this.store.set32(f, o + D.child, child)
+    this.store.set32(f, o + D.childGen, this.get32(child, I.gen))
+    this.store.set32(f, o + D.nameHash, hash)
     this.store.set32(f, o + D.next, head)
     this.store.set32(f, o + D.prev, 0)
     this.store.set8(f, o + D.type, this.typeOf(child) >>> 12)
     if (head !== 0) this.store.set32(f, this.entries.off(head) + D.prev, d)
     this.set32(dir, I.dirHead, d)
     this.set64(dir, I.size, readU64(this.node, this.nodes.off(dir) + I.size) + 1)
-    this.entryIndex.insert(d, dirHash(dir, nameUnit))
+    this.entryIndex.insert(d, dirHash(dir, hash))
   }
 
   private removeEntry(d: number): void {
@@ -386,7 +418,7 @@ export class Image {
     const nameUnit = b.readUInt32LE(o + D.name)
     const next = b.readUInt32LE(o + D.next)
     const prev = b.readUInt32LE(o + D.prev)
-    this.entryIndex.remove(d, dirHash(dir, nameUnit))
+    this.entryIndex.remove(d, dirHash(dir, b.readUInt32LE(o + D.nameHash)))
     if (prev === 0) this.set32(dir, I.dirHead, next)
     else this.store.set32(f, this.entries.off(prev) + D.next, next)
     if (next !== 0) this.store.set32(f, this.entries.off(next) + D.prev, prev)
@@ -424,7 +456,7 @@ export class Image {
     this.store.fill(this.nodes.file, o, INODE.SIZE)
     this.set32(slot, I.gen, gen)
     this.nodes.free(slot)
-    if (dataId !== 0) this.store.onCommit(() => this.contents.remove(dataId))
+    if (dataId !== 0) this.store.onCommit(() => this.pendingRemovals.add(dataId))
   }
 
   private unlinkOrphan(slot: number): void {
@@ -474,7 +506,7 @@ export class Image {
     if (bytes.length === 2 && bytes[0] === 0x2E && bytes[1] === 0x2E) return this.inoOf(this.get32(dir, I.parent))
     if (bytes.length > NAME_MAX) throw new FsError('ENAMETOOLONG', 'lookup', bytes.toString())
     const d = this.findEntry(dir, bytes)
-    return d === 0 ? 0 : this.inoOf(this.entryChild(d))
+    return d === 0 ? 0 : this.entryIno(d)
   }
 
   /** Entries of a directory (not '.' and '..'), newest first; names are copies. */
@@ -483,9 +515,8 @@ export class Image {
     for (let d = this.get32(dir, I.dirHead); d !== 0;) {
       const o = this.entries.off(d)
       const b = this.ent
-      const child = b.readUInt32LE(o + D.child)
       const next = b.readUInt32LE(o + D.next)
-      const entry = {name: Buffer.from(this.strings.bytes(b.readUInt32LE(o + D.name))), ino: this.inoOf(child), type: b.readUInt8(o + D.type) << 12}
+      const entry = {name: Buffer.from(this.strings.bytes(b.readUInt32LE(o + D.name))), ino: this.entryIno(d), type: b.readUInt8(o + D.type) << 12}
       yield entry
       d = next
     }
@@ -685,8 +716,10 @@ export class Image {
     const now = nowTimespec()
     const f = this.entries.file
     this.store.set32(f, this.entries.off(a) + D.child, childB)
+    this.store.set32(f, this.entries.off(a) + D.childGen, this.get32(childB, I.gen))
     this.store.set8(f, this.entries.off(a) + D.type, this.typeOf(childB) >>> 12)
     this.store.set32(f, this.entries.off(b) + D.child, childA)
+    this.store.set32(f, this.entries.off(b) + D.childGen, this.get32(childA, I.gen))
     this.store.set8(f, this.entries.off(b) + D.type, this.typeOf(childA) >>> 12)
     if (dirA !== dirB) {
       const aIsDir = this.typeOf(childA) === S_IFDIR
@@ -709,10 +742,12 @@ export class Image {
 
   /** chmod, chown, truncate, utimens in one call; ctime is always set. */
   setattr(ino: number, changes: SetAttr): Attr {
+    if (this.readOnly) throw new FsError('EROFS', 'setattr')
     const slot = this.slotOf(ino, 'setattr')
-    if (changes.size !== undefined) this.truncateSlot(slot, changes.size)
+    const resize = changes.size === undefined ? undefined : this.checkTruncate(slot, changes.size)
     return this.store.transaction(() => {
       const now = nowTimespec()
+      if (resize !== undefined) resize(now)
       if (changes.mode !== undefined) this.set32(slot, I.mode, (this.get32(slot, I.mode) & S_IFMT) | (changes.mode & 0o7777))
       if (changes.uid !== undefined) this.set32(slot, I.uid, changes.uid)
       if (changes.gid !== undefined) this.set32(slot, I.gid, changes.gid)
@@ -723,7 +758,8 @@ export class Image {
     })
   }
 
-  private truncateSlot(slot: number, size: number): void {
+  /** Validate a truncate and prepare the content file; returns the change to make in the transaction. */
+  private checkTruncate(slot: number, size: number): (now: Timespec) => void {
     const type = this.typeOf(slot)
     if (type === S_IFDIR) throw new FsError('EISDIR', 'truncate')
     if (type !== S_IFREG) throw new FsError('EINVAL', 'truncate')
@@ -732,18 +768,23 @@ export class Image {
     const o = this.nodes.off(slot)
     const old = readU64(this.node, o + I.size)
     const dataId = readU64(this.node, o + I.dataId)
-    if (size > old && dataId !== 0) this.contents.beforeGrow(dataId, old)
-    this.store.transaction(() => {
-      const now = nowTimespec()
+    if (size > old && dataId !== 0) this.prepareGrow(dataId, old)
+    return now => {
+      if (size === old) return
       this.set64(slot, I.size, size)
       this.setTime(slot, 'mtime', now)
-      this.setTime(slot, 'ctime', now)
-      if (size < old && dataId !== 0) this.store.onCommit(() => this.contents.truncate(dataId, size))
-    })
+      if (size < old && dataId !== 0) {
+        this.store.onCommit(() => {
+          this.pendingShrinks.set(dataId, Math.min(size, this.pendingShrinks.get(dataId) ?? size))
+          this.contents.markUnclean(dataId)
+        })
+      }
+    }
   }
 
   /** Write `data` at `pos`; returns data.length. Holes before `pos` read as zeros. */
   write(ino: number, data: Buffer, pos: number): number {
+    if (this.readOnly) throw new FsError('EROFS', 'write')
     const slot = this.slotOf(ino, 'write')
     const type = this.typeOf(slot)
     if (type === S_IFDIR) throw new FsError('EISDIR', 'write')
@@ -765,20 +806,23 @@ export class Image {
     }
 
     const size = readU64(this.node, o + I.size)
-    if (end > size) this.contents.beforeGrow(dataId, size)
+    if (end > size) this.prepareGrow(dataId, size)
     try {
       this.contents.write(dataId, data, pos)
+      this.store.transaction(() => {
+        const now = nowTimespec()
+        if (end > size) this.set64(slot, I.size, end)
+        this.setTime(slot, 'mtime', now)
+        this.setTime(slot, 'ctime', now)
+      })
     } catch (error) {
+      // Bytes written past the size by a write that failed must not reappear when the file grows.
+      if (end > size) this.contents.markUnclean(dataId)
+      if (error instanceof FsError) throw error
       const code = (error as NodeJS.ErrnoException).code
       throw new FsError(code === 'ENOSPC' || code === 'EDQUOT' ? 'ENOSPC' : code === 'EFBIG' ? 'EFBIG' : 'EIO', 'write')
     }
 
-    this.store.transaction(() => {
-      const now = nowTimespec()
-      if (end > size) this.set64(slot, I.size, end)
-      this.setTime(slot, 'mtime', now)
-      this.setTime(slot, 'ctime', now)
-    })
     return data.length
   }
 

@@ -10,7 +10,7 @@ import type {Store} from './store.js'
 
 const C = INDEX_CONTROL.OFF
 /** Split a bucket when there are more items than this many per bucket on average. */
-const LOAD = 2
+const LOAD = 1
 const INITIAL_LEVEL = 8
 
 export interface ChainAccess {

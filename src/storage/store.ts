@@ -42,12 +42,6 @@ export interface HeaderInfo {
 /** Counters a checkpoint writes into each header; supplied by the image (it knows the records). */
 export type HeaderCounters = (file: MappedFile) => {used: number; reclaimable: number}
 
-interface Range {
-  file: MappedFile
-  off: number
-  before: Buffer
-}
-
 export interface StoreOpenOptions {
   readOnly?: boolean
   walLimit?: number
@@ -125,11 +119,22 @@ export class Store {
   mountedMs: number
   generation: number
   counters: HeaderCounters = () => ({used: 0, reclaimable: 0})
+  /** Runs before the WAL is made durable (the image syncs content files: data before metadata). */
+  beforeSync: () => void = () => {}
+  /** Runs once the WAL is durable (the image applies deferred truncations and removals). */
+  afterSync: () => void = () => {}
   /** Test hook: stop after the WAL append, before the in-memory state moves on (simulated crash). */
   crashAfterAppend = false
 
-  private ranges: Range[] = []
-  private rangeIndex = new Map<number, number>()
+  /**
+   * Undo log of the running transaction: for each change, its file, offset and length, and its
+   * before-image appended to `undoBytes`. Rollback replays it backwards.
+   */
+  private undoFiles: MappedFile[] = []
+  private undoOffs: number[] = []
+  private undoLens: number[] = []
+  private undoBytes = Buffer.allocUnsafe(64 * 1024)
+  private undoUsed = 0
   private depth = 0
   private afterCommit: Array<() => void> = []
   private readonly walLimit: number
@@ -245,10 +250,18 @@ export class Store {
 
   private touch(file: MappedFile, off: number, len: number): void {
     if (this.depth === 0) throw new Error('internal: change outside a transaction')
-    const key = ((file.spec.id * 2 ** 31) + off) * 2 ** 17 + len
-    if (this.rangeIndex.has(key)) return
-    this.rangeIndex.set(key, this.ranges.length)
-    this.ranges.push({file, off, before: Buffer.from(file.buf.subarray(off, off + len))})
+    if (this.undoUsed + len > this.undoBytes.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * this.undoBytes.length, this.undoUsed + len))
+      this.undoBytes.copy(bigger, 0, 0, this.undoUsed)
+      this.undoBytes = bigger
+    }
+
+    file.buf.copy(this.undoBytes, this.undoUsed, off, off + len)
+    this.undoUsed += len
+    this.undoFiles.push(file)
+    this.undoOffs.push(off)
+    this.undoLens.push(len)
+    // Marked now, not at commit: a file that grows during the transaction copies its dirty pages.
     file.markDirty(off, len)
   }
 
@@ -316,24 +329,31 @@ export class Store {
   }
 
   private rollback(): void {
-    for (let i = this.ranges.length - 1; i >= 0; i--) {
-      const r = this.ranges[i]
-      r.before.copy(r.file.buf, r.off)
+    let pos = this.undoUsed
+    for (let i = this.undoFiles.length - 1; i >= 0; i--) {
+      pos -= this.undoLens[i]
+      this.undoBytes.copy(this.undoFiles[i].buf, this.undoOffs[i], pos, pos + this.undoLens[i])
     }
 
-    this.ranges = []
-    this.rangeIndex.clear()
+    this.clearUndo()
     this.afterCommit = []
   }
 
+  private clearUndo(): void {
+    this.undoFiles.length = 0
+    this.undoOffs.length = 0
+    this.undoLens.length = 0
+    this.undoUsed = 0
+  }
+
   private commit(): void {
-    if (this.ranges.length === 0) {
+    if (this.undoFiles.length === 0) {
       this.runAfterCommit()
       return
     }
 
     const changes = this.coalesce()
-    const record = encodeRecord(this.wal.nextLsn, changes)
+    const record = encodeRecord(this.wal.nextLsn, changes, this.wal.salt)
     try {
       this.wal.append(record)
     } catch (error) {
@@ -342,16 +362,14 @@ export class Store {
       throw new FsError(code === 'ENOSPC' || code === 'EDQUOT' ? 'ENOSPC' : 'EIO', 'commit')
     }
 
+    this.clearUndo()
     if (this.crashAfterAppend) {
       // Simulated crash for tests: the record is in the log, nothing else happens.
       this.closed = true
-      this.ranges = []
-      this.rangeIndex.clear()
+      this.afterCommit = []
       return
     }
 
-    this.ranges = []
-    this.rangeIndex.clear()
     this.runAfterCommit()
     if (this.wal.pos > this.walLimit) this.checkpoint(false)
   }
@@ -361,23 +379,27 @@ export class Store {
    * become one entry. Bytes in a gap hold committed state, so logging them again is harmless.
    */
   private coalesce(): WalEntry[] {
-    const sorted = [...this.ranges].sort((a, b) => a.file.spec.id - b.file.spec.id || a.off - b.off)
+    const n = this.undoFiles.length
+    const order = Array.from({length: n}, (_, i) => i)
+    const files = this.undoFiles
+    const offs = this.undoOffs
+    order.sort((a, b) => files[a].spec.id - files[b].spec.id || offs[a] - offs[b])
     const out: WalEntry[] = []
-    let file = sorted[0].file
-    let start = sorted[0].off
-    let end = start + sorted[0].before.length
-    for (let i = 1; i <= sorted.length; i++) {
-      const r = sorted[i]
-      if (r !== undefined && r.file === file && r.off <= end + MERGE_GAP) {
-        end = Math.max(end, r.off + r.before.length)
+    let file = files[order[0]]
+    let start = offs[order[0]]
+    let end = start + this.undoLens[order[0]]
+    for (let k = 1; k <= n; k++) {
+      const i = order[k]
+      if (k < n && files[i] === file && offs[i] <= end + MERGE_GAP) {
+        end = Math.max(end, offs[i] + this.undoLens[i])
         continue
       }
 
       out.push({fileId: file.spec.id, offset: start, bytes: file.buf.subarray(start, end)})
-      if (r === undefined) break
-      file = r.file
-      start = r.off
-      end = r.off + r.before.length
+      if (k === n) break
+      file = files[i]
+      start = offs[i]
+      end = start + this.undoLens[i]
     }
 
     return out
@@ -391,7 +413,10 @@ export class Store {
 
   /** Make every committed transaction durable (fdatasync of the WAL). */
   sync(): void {
-    if (!this.readOnly && !this.closed) this.wal.sync()
+    if (this.readOnly || this.closed) return
+    this.beforeSync()
+    this.wal.sync()
+    this.afterSync()
   }
 
   /**
@@ -401,7 +426,9 @@ export class Store {
   checkpoint(clean: boolean): void {
     if (this.readOnly) throw new FsError('EROFS', 'checkpoint')
     if (this.depth > 0) throw new Error('internal: checkpoint inside a transaction')
+    this.beforeSync()
     this.wal.sync()
+    this.afterSync()
     for (const file of this.files) file.writeBack()
     const lsn = this.wal.nextLsn - 1
     this.generation++

@@ -98,9 +98,16 @@ export class StringHeap {
     return 0
   }
 
+  /** Does entry `unit` hold exactly `bytes`? */
+  equals(unit: number, bytes: Buffer): boolean {
+    const o = this.off(unit)
+    const buf = this.file.buf
+    return buf.readUInt16LE(o + S.length) === bytes.length && buf.readUInt8(o + S.lengthHigh) === 0
+      && buf.compare(bytes, 0, bytes.length, o + STRING.SIZE, o + STRING.SIZE + bytes.length) === 0
+  }
+
   /** Take a reference to the interned copy of `bytes`, adding it if new. */
-  intern(bytes: Buffer): number {
-    const hash = fnv1a(bytes)
+  intern(bytes: Buffer, hash = fnv1a(bytes)): number {
     const found = this.find(bytes, hash)
     if (found !== 0) {
       this.store.set32(this.file, this.off(found) + S.refs, this.refs(found) + 1)

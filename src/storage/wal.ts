@@ -5,6 +5,7 @@
  * power loss. A checkpoint recycles the log: the header gets a new start LSN and records are
  * written from the start again, over the old cycle's records, whose LSNs are all smaller.
  */
+import {randomInt} from 'node:crypto'
 import fs from 'node:fs'
 import zlib from 'node:zlib'
 
@@ -31,8 +32,8 @@ export interface WalScan {
   tornBytes: number
 }
 
-export function crc32(buf: Buffer): number {
-  return zlib.crc32(buf) >>> 0
+export function crc32(buf: Buffer, seed = 0): number {
+  return zlib.crc32(buf, seed) >>> 0
 }
 
 export class Wal {
@@ -41,7 +42,7 @@ export class Wal {
   /** LSN of the next record. */
   nextLsn: number
 
-  private constructor(readonly path: string, readonly fd: number, readonly uuid: Buffer, public startLsn: number) {
+  private constructor(readonly path: string, readonly fd: number, readonly uuid: Buffer, public startLsn: number, public salt: number) {
     this.pos = WAL_HEADER.SIZE
     this.nextLsn = startLsn
   }
@@ -49,7 +50,7 @@ export class Wal {
   static create(path: string, uuid: Buffer, startLsn: number): Wal {
     const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
     fs.fchmodSync(fd, 0o600)
-    const wal = new Wal(path, fd, uuid, startLsn)
+    const wal = new Wal(path, fd, uuid, startLsn, randomInt(2 ** 32))
     wal.writeHeader()
     return wal
   }
@@ -73,9 +74,10 @@ export class Wal {
       const version = head.readUInt16LE(O.formatVersion)
       if (version > FORMAT_VERSION) throw new ImageError('RZ_VERSION', `format version ${version} is newer than this razorfs reads (${FORMAT_VERSION}); upgrade razorfs`, path)
       if (head.readUInt32LE(O.checksum) !== crc32(head.subarray(4))) throw new ImageError('RZ_CHECKSUM', 'header checksum mismatch: the header is corrupt', path)
-      if (version !== FORMAT_VERSION || head.readUInt16LE(O.headerSize) !== WAL_HEADER.SIZE) throw new ImageError('RZ_CORRUPTED', `bad header: version ${version}, header size ${head.readUInt16LE(O.headerSize)}`, path)
+      if (version < 1) throw new ImageError('RZ_VERSION', `format version ${version} is not a valid version`, path)
+      if (head.readUInt16LE(O.headerSize) !== WAL_HEADER.SIZE) throw new ImageError('RZ_CORRUPTED', `bad header: version ${version}, header size ${head.readUInt16LE(O.headerSize)}`, path)
       if (!head.subarray(O.uuid, O.uuid + 16).equals(uuid)) throw new ImageError('RZ_MISMATCH', 'belongs to another image (UUID differs from nodes.dat)', path)
-      return new Wal(path, fd, uuid, readU64(head, O.startLsn))
+      return new Wal(path, fd, uuid, readU64(head, O.startLsn), head.readUInt32LE(O.salt))
     } catch (error) {
       fs.closeSync(fd)
       throw error
@@ -88,6 +90,7 @@ export class Wal {
     head.writeUInt32LE(WAL_MAGIC, O.magic)
     head.writeUInt16LE(FORMAT_VERSION, O.formatVersion)
     head.writeUInt16LE(WAL_HEADER.SIZE, O.headerSize)
+    head.writeUInt32LE(this.salt, O.salt)
     this.uuid.copy(head, O.uuid)
     writeU64(head, O.startLsn, this.startLsn)
     head.writeUInt32LE(crc32(head.subarray(4)), O.checksum)
@@ -102,66 +105,52 @@ export class Wal {
    */
   scan(): WalScan {
     const size = fs.fstatSync(this.fd).size
-    const data = Buffer.alloc(Math.max(0, size - WAL_HEADER.SIZE))
-    let got = 0
-    while (got < data.length) {
-      const n = fs.readSync(this.fd, data, got, data.length - got, WAL_HEADER.SIZE + got)
-      if (n === 0) break
-      got += n
-    }
-
     const R = WAL_RECORD.OFF
     const E = WAL_ENTRY.OFF
     const records: WalRecord[] = []
-    let at = 0
+    const head = Buffer.alloc(WAL_RECORD.SIZE)
+    let at = WAL_HEADER.SIZE
     let lsn = this.startLsn
     let tornBytes = 0
+    // Record by record: a clean log costs one small read, whatever the size of the file.
     for (;;) {
-      if (at + WAL_RECORD.SIZE > got) {
+      const got = readAt(this.fd, head, at)
+      if (got < WAL_RECORD.SIZE) {
         // A partial header: torn if it starts like a record, else the end of the file.
-        if (at + 4 <= got && data.readUInt32LE(at + R.magic) === WAL_RECORD_MAGIC) tornBytes = got - at
+        if (got >= 4 && head.readUInt32LE(R.magic) === WAL_RECORD_MAGIC) tornBytes = got
         break
       }
 
       // Anything but the next record of this cycle ends the log: zeros, or bytes of an earlier
-      // cycle (their LSNs are all smaller). Only a record that claims to be the next one and is
-      // incomplete or fails its checksum is a torn tail.
-      if (data.readUInt32LE(at + R.magic) !== WAL_RECORD_MAGIC || readU64(data, at + R.lsn) !== lsn) break
-      const length = data.readUInt32LE(at + R.length)
-      if (length < WAL_RECORD.SIZE || length % 8 !== 0 || at + length > got) {
-        tornBytes = got - at
+      // cycle (their LSNs are smaller, their checksums use another salt). Only a record that
+      // claims to be the next one and is incomplete or fails its checksum is a torn tail.
+      if (head.readUInt32LE(R.magic) !== WAL_RECORD_MAGIC || readU64(head, R.lsn) !== lsn) break
+      const length = head.readUInt32LE(R.length)
+      if (length < WAL_RECORD.SIZE || length % 8 !== 0 || at + length > size) {
+        tornBytes = size - at
         break
       }
 
-      if (data.readUInt32LE(at + R.checksum) !== crc32(data.subarray(at + 8, at + length))) {
+      const data = Buffer.alloc(length)
+      readAt(this.fd, data, at)
+      if (data.readUInt32LE(R.checksum) !== crc32(data.subarray(8), this.salt)) {
         tornBytes = length
         break
       }
 
       const entries: WalEntry[] = []
-      const count = data.readUInt32LE(at + R.entries)
-      let p = at + WAL_RECORD.SIZE
-      let bad = false
+      const count = data.readUInt32LE(R.entries)
+      let p = WAL_RECORD.SIZE
       for (let i = 0; i < count; i++) {
-        if (p + WAL_ENTRY.SIZE > at + length) {
-          bad = true
-          break
-        }
-
-        const len = data.readUInt32LE(p + E.length)
+        const len = p + WAL_ENTRY.SIZE <= length ? data.readUInt32LE(p + E.length) : Number.POSITIVE_INFINITY
         const start = p + WAL_ENTRY.SIZE
-        if (start + len > at + length) {
-          bad = true
-          break
+        if (start + len > length) {
+          // A checksummed record whose entries do not fit: written corrupt, not torn.
+          throw new ImageError('RZ_CORRUPTED', `transaction ${lsn} at offset ${at} has entries that overrun the record`, this.path)
         }
 
         entries.push({fileId: data.readUInt8(p + E.fileId), offset: readU64(data, p + E.offset), bytes: data.subarray(start, start + len)})
         p = start + ((len + 7) & ~7)
-      }
-
-      if (bad) {
-        tornBytes = length
-        break
       }
 
       records.push({lsn, entries})
@@ -169,9 +158,9 @@ export class Wal {
       at += length
     }
 
-    this.pos = WAL_HEADER.SIZE + at
+    this.pos = at
     this.nextLsn = lsn
-    return {records, end: this.pos, tornBytes}
+    return {records, end: at, tornBytes}
   }
 
   /** Append one encoded record (see `encodeRecord`) at the end of the current cycle. */
@@ -191,6 +180,7 @@ export class Wal {
     this.startLsn = startLsn
     this.nextLsn = startLsn
     this.pos = WAL_HEADER.SIZE
+    this.salt = randomInt(2 ** 32)
     this.writeHeader()
   }
 
@@ -205,7 +195,7 @@ export class Wal {
 }
 
 /** Encode one transaction: `changes` are (fileId, offset, bytes) after-images in apply order. */
-export function encodeRecord(lsn: number, changes: ReadonlyArray<WalEntry>): Buffer {
+export function encodeRecord(lsn: number, changes: ReadonlyArray<WalEntry>, salt: number): Buffer {
   let length = WAL_RECORD.SIZE
   for (const c of changes) length += WAL_ENTRY.SIZE + ((c.bytes.length + 7) & ~7)
   const out = Buffer.alloc(length)
@@ -224,6 +214,18 @@ export function encodeRecord(lsn: number, changes: ReadonlyArray<WalEntry>): Buf
     p += WAL_ENTRY.SIZE + ((c.bytes.length + 7) & ~7)
   }
 
-  out.writeUInt32LE(crc32(out.subarray(8)), R.checksum)
+  out.writeUInt32LE(crc32(out.subarray(8), salt), R.checksum)
   return out
+}
+
+/** Read up to buf.length bytes at `pos`; returns how many there were. */
+function readAt(fd: number, buf: Buffer, pos: number): number {
+  let got = 0
+  while (got < buf.length) {
+    const n = fs.readSync(fd, buf, got, buf.length - got, pos + got)
+    if (n === 0) break
+    got += n
+  }
+
+  return got
 }

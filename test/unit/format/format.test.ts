@@ -68,7 +68,7 @@ const EXPECTED: Record<string, {name: string; size: number; fields: Row[]}> = {
     [80, 'mountedMs', 'u64'],
     [88, 'reclaimable', 'u64'],
     [96, 'fileId', 'u32'],
-    [100, 'reserved', 'bytes148'],
+    [100, 'reserved', 'bytes156'],
   ]},
   TABLE_CONTROL: {name: 'tableControl', size: 64, fields: [
     [0, 'highWater', 'u32'],
@@ -111,15 +111,17 @@ const EXPECTED: Record<string, {name: string; size: number; fields: Row[]}> = {
     [100, 'link', 'u32'],
     [104, 'reserved', 'bytes24'],
   ]},
-  DIRENT: {name: 'dirent', size: 32, fields: [
+  DIRENT: {name: 'dirent', size: 40, fields: [
     [0, 'parent', 'u32'],
     [4, 'name', 'u32'],
     [8, 'child', 'u32'],
-    [12, 'next', 'u32'],
-    [16, 'prev', 'u32'],
-    [20, 'hashNext', 'u32'],
-    [24, 'type', 'u8'],
-    [25, 'reserved', 'bytes7'],
+    [12, 'childGen', 'u32'],
+    [16, 'next', 'u32'],
+    [20, 'prev', 'u32'],
+    [24, 'hashNext', 'u32'],
+    [28, 'nameHash', 'u32'],
+    [32, 'type', 'u8'],
+    [33, 'reserved', 'bytes7'],
   ]},
   STRING: {name: 'string', size: 16, fields: [
     [0, 'refs', 'u32'],
@@ -134,7 +136,7 @@ const EXPECTED: Record<string, {name: string; size: number; fields: Row[]}> = {
     [4, 'magic', 'u32'],
     [8, 'formatVersion', 'u16'],
     [10, 'headerSize', 'u16'],
-    [12, 'reserved0', 'u32'],
+    [12, 'salt', 'u32'],
     [16, 'uuid', 'bytes16'],
     [32, 'startLsn', 'u64'],
     [40, 'reserved', 'bytes24'],
@@ -187,7 +189,7 @@ describe('format: layouts', () => {
     expect([format.STRING_UNIT, format.STRING_EXACT_CLASSES, format.STRING_CLASSES]).to.deep.equal([16, 257, 263])
     expect(FILES.map(f => [f.id, f.name, f.magic, f.recordSize])).to.deep.equal([
       [0, 'nodes.dat', 0x444E5A52, 128],
-      [1, 'entries.dat', 0x45445A52, 32],
+      [1, 'entries.dat', 0x45445A52, 40],
       [2, 'entries.idx', 0x58445A52, 4],
       [3, 'strings.dat', 0x54535A52, 16],
       [4, 'strings.idx', 0x58535A52, 4],
