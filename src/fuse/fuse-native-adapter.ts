@@ -10,6 +10,7 @@
 import fs from 'node:fs'
 import {createRequire} from 'node:module'
 import {constants as osConstants} from 'node:os'
+import path from 'node:path'
 
 import {FsError} from '../storage/errors.js'
 import {ROOT_INO, type Attr} from '../storage/types.js'
@@ -39,8 +40,63 @@ export function loadFuseNative(): FuseConstructor {
   }
 }
 
+/** Is `mnt` (absolute) listed in /proc/self/mountinfo? */
+function isMountPoint(mnt: string): boolean {
+  const decode = (field: string) => field.replaceAll(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)))
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some(line => decode(line.split(' ')[4] ?? '') === mnt)
+}
+
+/**
+ * What fuse-native's close does once fusermount succeeded (fuse_native_unmount: unref the
+ * session's uv_async handle), for a mount that someone else already unmounted.
+ */
+function releaseSession(fuse: FuseInstance): void {
+  const thread = (fuse as unknown as {_thread?: Buffer})._thread
+  if (thread === undefined) return
+  const req = createRequire(createRequire(import.meta.url).resolve('fuse-native'))
+  const dir = path.dirname(req.resolve('fuse-native'))
+  const binding = (req('node-gyp-build') as (dir: string) => {fuse_native_unmount(mnt: string, thread: Buffer): void})(dir)
+  binding.fuse_native_unmount((fuse as unknown as {mnt: string}).mnt, thread)
+}
+
 const ERRNO = osConstants.errno as Record<string, number>
+/** The name libfuse gives an open file it was asked to unlink (hide_node in fuse.c). */
+const HIDDEN_NAME = /^\.fuse_hidden[0-9a-f]{16}$/
 const EIO = -ERRNO.EIO
+
+type Signal = (code: number, ...rest: unknown[]) => void
+
+/**
+ * fuse-native's getxattr and listxattr wrappers ignore the caller's buffer size: a value longer
+ * than the buffer was answered with its full length (libfuse then replies with more bytes than
+ * the kernel asked for, which the caller sees as EIO), and a name list longer than the buffer
+ * threw a RangeError inside fuse-native, killing the server. Python and getfattr start with a
+ * small buffer and grow it on ERANGE, so both broke on ordinary values. Replace the two wrappers
+ * (fuse-native looks `_op_<name>` up at each call) with ones that answer ERANGE.
+ */
+function fixXattrSizes(fuse: FuseInstance): void {
+  const f = fuse as unknown as Record<string, unknown> & {ops: Record<string, (...args: any[]) => void>}
+  f._op_getxattr = (signal: Signal, p: string, name: string, buf: Buffer, position: number) => {
+    f.ops.getxattr(p, name, position, (err: number, value?: Buffer) => {
+      if (err) return signal(err, buf.buffer)
+      if (value === undefined) return signal(-ERRNO.ENODATA, buf.buffer)
+      if (buf.length > 0 && value.length > buf.length) return signal(-ERRNO.ERANGE, buf.buffer)
+      value.copy(buf)
+      return signal(value.length, buf.buffer)
+    })
+  }
+
+  f._op_listxattr = (signal: Signal, p: string, buf: Buffer) => {
+    f.ops.listxattr(p, (err: number, names?: string[]) => {
+      if (err) return signal(err, buf.buffer)
+      const list = Buffer.concat((names ?? []).map(name => Buffer.from(`${name}\0`)))
+      if (buf.length === 0) return signal(list.length, buf.buffer)
+      if (list.length > buf.length) return signal(-ERRNO.ERANGE, buf.buffer)
+      list.copy(buf)
+      return signal(list.length, buf.buffer)
+    })
+  }
+}
 
 export interface AdapterOptions {
   /** Mount options for the kernel and libfuse (`-o` list): allow_other, ro, ... */
@@ -64,6 +120,14 @@ export class FuseNativeAdapter {
   private fuse: FuseInstance | undefined
   /** path -> inode number; every change of a name binding goes through this adapter. */
   private readonly paths = new Map<string, number>()
+  /**
+   * libfuse's high-level API does not unlink an open file: it renames it to
+   * `.fuse_hidden<node><counter>` (unique per mount) and unlinks that name at the last release.
+   * Such a file would show up in readdir, keep its directory non-empty and keep nlink 1. We
+   * unlink it in the core at once instead (open handles keep the inode) and remember the hidden
+   * name, by basename since its directory may be renamed, until libfuse unlinks it.
+   */
+  private readonly hidden = new Map<string, number>()
 
   constructor(private readonly core: FileSystem, readonly mountpoint: string, private readonly opts: AdapterOptions) {}
 
@@ -95,6 +159,8 @@ export class FuseNativeAdapter {
   /** Inode of a path (no permission checks: the kernel made them). */
   private resolve(path: string): number {
     if (path === '/') return ROOT_INO
+    const hidden = this.hidden.get(path.slice(path.lastIndexOf('/') + 1))
+    if (hidden !== undefined) return hidden
     const cached = this.paths.get(path)
     if (cached !== undefined) return cached
     const [parent, name] = this.split(path)
@@ -148,8 +214,10 @@ export class FuseNativeAdapter {
         core.link(this.resolve(src), parent, name, cred)
       }),
       unlink: (p: string, cb: Callback) => this.run(cb, 'unlink', () => {
-        const [parent, name] = this.parentOf(p)
-        core.unlink(parent, name, cred)
+        const [parent, name] = this.split(p)
+        if (this.hidden.delete(name)) return
+        const parentIno = this.resolve(parent)
+        core.unlink(parentIno, name, cred)
         this.forget(p, false)
       }),
       rmdir: (p: string, cb: Callback) => this.run(cb, 'rmdir', () => {
@@ -161,6 +229,13 @@ export class FuseNativeAdapter {
         const [op, on] = this.parentOf(src)
         const [np, nn] = this.parentOf(dest)
         try {
+          if (HIDDEN_NAME.test(nn) && op === np && core.image.lookup(np, nn) === 0) {
+            const ino = this.resolve(src)
+            core.unlink(op, on, cred)
+            this.hidden.set(nn, ino)
+            return
+          }
+
           core.rename(op, on, np, nn, 0, cred)
         } finally {
           this.paths.clear()
@@ -239,18 +314,28 @@ export class FuseNativeAdapter {
       timeout: false,
       force: false,
     })
+    fixXattrSizes(this.fuse)
     await new Promise<void>((resolve, reject) => {
       this.fuse!.mount(err => (err ? reject(err) : resolve()))
     })
   }
 
-  /** Unmount (fusermount -uz); resolves when the FUSE session has ended. */
+  /**
+   * Unmount (fusermount -uz); resolves when the FUSE session has ended. After an outside unmount
+   * fuse-native's own unmount fails (fusermount finds nothing) and skips releasing the session's
+   * libuv handle, which would keep the process alive forever: release it here instead.
+   */
   async unmount(): Promise<void> {
     const fuse = this.fuse
     if (fuse === undefined) return
     this.fuse = undefined
-    await new Promise<void>((resolve, reject) => {
-      fuse.unmount(err => (err ? reject(err) : resolve()))
-    })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        fuse.unmount(err => (err ? reject(err) : resolve()))
+      })
+    } catch (error) {
+      if (isMountPoint(this.mountpoint)) throw error
+      releaseSession(fuse)
+    }
   }
 }

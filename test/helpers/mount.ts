@@ -16,6 +16,8 @@ export interface Mounted {
   proc: ChildProcess
   /** Everything the server printed so far. */
   output: () => string
+  /** What the server printed on stdout only. */
+  stdout: () => string
   /** Send a signal and wait for the server to exit; returns its exit code. */
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
   /** kill -9 the server and clean up the dead mount (what a crash leaves). */
@@ -50,8 +52,10 @@ export async function mount(opts: MountOptions): Promise<Mounted> {
   const args = [RUN_JS, 'mount', '-f', '--data-dir', opts.dataDir, ...(opts.options ? ['-o', opts.options] : []), ...(opts.extraArgs ?? []), opts.mnt]
   const proc = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
   let out = ''
+  let stdout = ''
   proc.stdout!.on('data', (d: Buffer) => {
     out += d.toString()
+    stdout += d.toString()
   })
   proc.stderr!.on('data', (d: Buffer) => {
     out += d.toString()
@@ -77,6 +81,7 @@ export async function mount(opts: MountOptions): Promise<Mounted> {
     mnt: opts.mnt,
     proc,
     output: () => out,
+    stdout: () => stdout,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
       const code = await exited
