@@ -22,7 +22,7 @@ const FLAT_CHECKPOINTS = [10_000, 100_000, 1_000_000].filter(n => n <= FLAT_TOTA
 const LOOKUPS = 200_000
 const MISSES = 50_000
 /** Timed lookup rounds per measurement point (median reported). */
-const ROUNDS = 5
+const ROUNDS = 7
 /** Inserts timed just before each checkpoint (comparable window at every size). */
 const INSERT_WINDOW = 10_000
 /** Deep tree: FANOUT^DEPTH leaf dirs, LEAF_FILES files each (10^4 * 100 = 1M). */
@@ -256,11 +256,15 @@ function timeOpen(dir: string, repeats: number): {rw: number[]; ro: number[]; in
   const ro: number[] = []
   let inodes = 0
   for (let r = 0; r < repeats; r++) {
+    // Collect first: mmap-io unmaps a closed image's mappings in a GC finalizer, and that munmap
+    // (page-table teardown of every resident page) belongs to the close, not to the next open.
+    gc()
     let start = process.hrtime.bigint()
     const a = Image.open(dir)
     rw.push(secondsSince(start) * 1000)
     inodes = a.usage().inodes
     a.close()
+    gc()
     start = process.hrtime.bigint()
     const b = Image.open(dir, {readOnly: true})
     ro.push(secondsSince(start) * 1000)

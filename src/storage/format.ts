@@ -90,7 +90,7 @@ function tag(text: string): number {
  */
 export const FILES = [
   {id: 0, name: 'nodes.dat', magic: tag('RZND'), recordSize: 128, what: 'inode table'},
-  {id: 1, name: 'entries.dat', magic: tag('RZDE'), recordSize: 40, what: 'directory entry table'},
+  {id: 1, name: 'entries.dat', magic: tag('RZDE'), recordSize: 64, what: 'directory entry table'},
   {id: 2, name: 'entries.idx', magic: tag('RZDX'), recordSize: 4, what: 'directory entry hash index'},
   {id: 3, name: 'strings.dat', magic: tag('RZST'), recordSize: 16, what: 'string heap'},
   {id: 4, name: 'strings.idx', magic: tag('RZSX'), recordSize: 4, what: 'string hash index'},
@@ -207,10 +207,14 @@ export const INODE = layout('inode', [
   ['reserved', 'bytes24'],
 ], 128)
 
+/** Bytes of a name kept in its directory entry (all of a name up to this long). */
+export const INLINE_NAME = 30
+
 /**
- * A directory entry (entries.dat, 40 bytes): (parent, name) -> child. It carries what a lookup
- * needs (the name's hash, the child's generation and type), so a lookup reads the index bucket,
- * the entries of its chain and the name bytes of a match, and nothing else.
+ * A directory entry (entries.dat, 64 bytes): (parent, name) -> child. It carries what a lookup
+ * needs (the name's hash and length, its first 30 bytes, the child's generation and type), so a
+ * lookup of a name of up to 30 bytes reads the index bucket and the entries of its chain only.
+ * The interned name in strings.dat stays the reference; the inline bytes are a copy.
  */
 export const DIRENT = layout('dirent', [
   ['parent', 'u32'], // inode slot of the directory
@@ -222,8 +226,9 @@ export const DIRENT = layout('dirent', [
   ['hashNext', 'u32'], // next entry in the same index bucket; free list chain when free
   ['nameHash', 'u32'], // FNV-1a of the name bytes (the index key is mix(parent, nameHash))
   ['type', 'u8'], // child's S_IFMT >> 12, 0 = free slot
-  ['reserved', 'bytes7'],
-], 40)
+  ['nameLength', 'u8'], // bytes of the name (1..255)
+  ['inlineName', `bytes${INLINE_NAME}`], // the name's first min(nameLength, 30) bytes, then zeros
+], 64)
 
 /** Entry kinds in the string heap. */
 export const SK_FREE = 0

@@ -12,7 +12,7 @@ import path from 'node:path'
 import {Contents} from './contents.js'
 import {FsError, ImageError} from './errors.js'
 import {
-  CONTROL_OFFSET, DIRENT, FILES, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX,
+  CONTROL_OFFSET, DIRENT, FILES, INLINE_NAME, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX,
   FORMAT_VERSION, IF_ORPHAN, IF_USED, INODE, LOCK_NAME, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
   S_IFREG, S_IFSOCK, TABLE_CONTROL, WAL_NAME, readI64, readU64,
 } from './format.js'
@@ -188,10 +188,15 @@ export class Image {
   /** Checkpoint, mark clean, release the lock. */
   close(): void {
     if (this.store.isClosed) return
-    if (!this.readOnly) this.freeOrphans()
-    this.store.close() // checkpoint: syncs contents, then applies deferred truncations and removals
-    this.contents.close()
-    this.lock?.release()
+    try {
+      if (!this.readOnly) this.freeOrphans()
+      this.store.close() // checkpoint: syncs contents, then applies deferred truncations and removals
+      this.contents.close()
+    } finally {
+      if (!this.store.isClosed) this.store.release()
+      this.contents.closeFiles()
+      this.lock?.release()
+    }
   }
 
   /** Drop everything without a checkpoint: what a crash leaves behind (tests). */
@@ -373,10 +378,22 @@ export class Image {
     const b = this.ent
     for (let d = this.entryIndex.first(dirHash(dir, hash)); d !== 0; d = b.readUInt32LE(this.entries.off(d) + D.hashNext)) {
       const o = this.entries.off(d)
-      if (b.readUInt32LE(o + D.nameHash) === hash && b.readUInt32LE(o + D.parent) === dir && this.strings.equals(b.readUInt32LE(o + D.name), name)) return d
+      if (b.readUInt32LE(o + D.nameHash) !== hash || b.readUInt32LE(o + D.parent) !== dir || b[o + D.nameLength] !== name.length) continue
+      if (name.length <= INLINE_NAME
+        ? b.compare(name, 0, name.length, o + D.inlineName, o + D.inlineName + name.length) === 0
+        : this.strings.equals(b.readUInt32LE(o + D.name), name)) return d
     }
 
     return 0
+  }
+
+  /** The name of an entry (a copy). */
+  private entryName(d: number): Buffer {
+    const o = this.entries.off(d)
+    const b = this.ent
+    const len = b[o + D.nameLength]
+    if (len <= INLINE_NAME) return Buffer.from(b.subarray(o + D.inlineName, o + D.inlineName + len))
+    return Buffer.from(this.strings.bytes(b.readUInt32LE(o + D.name)))
   }
 
   /** Inode number of an entry's child, from the entry alone. */
@@ -401,6 +418,8 @@ export class Image {
     this.store.set32(f, o + D.child, child)
     this.store.set32(f, o + D.childGen, this.get32(child, I.gen))
     this.store.set32(f, o + D.nameHash, hash)
+    this.store.set8(f, o + D.nameLength, name.length)
+    this.store.setBytes(f, o + D.inlineName, name.subarray(0, INLINE_NAME))
     this.store.set32(f, o + D.next, head)
     this.store.set32(f, o + D.prev, 0)
     this.store.set8(f, o + D.type, this.typeOf(child) >>> 12)
@@ -516,7 +535,7 @@ export class Image {
       const o = this.entries.off(d)
       const b = this.ent
       const next = b.readUInt32LE(o + D.next)
-      const entry = {name: Buffer.from(this.strings.bytes(b.readUInt32LE(o + D.name))), ino: this.entryIno(d), type: b.readUInt8(o + D.type) << 12}
+      const entry = {name: this.entryName(d), ino: this.entryIno(d), type: b.readUInt8(o + D.type) << 12}
       yield entry
       d = next
     }

@@ -123,6 +123,8 @@ export class Store {
   beforeSync: () => void = () => {}
   /** Runs once the WAL is durable (the image applies deferred truncations and removals). */
   afterSync: () => void = () => {}
+  /** Why the last automatic checkpoint failed, if it did (the WAL keeps growing meanwhile). */
+  checkpointError: Error | undefined
   /** Test hook: stop after the WAL append, before the in-memory state moves on (simulated crash). */
   crashAfterAppend = false
 
@@ -371,7 +373,16 @@ export class Store {
     }
 
     this.runAfterCommit()
-    if (this.wal.pos > this.walLimit) this.checkpoint(false)
+    if (this.wal.pos > this.walLimit) {
+      // The transaction is committed whatever happens now: a checkpoint that fails (ENOSPC while
+      // writing pages back) leaves the files repairable by replay and is tried again later.
+      try {
+        this.checkpoint(false)
+        this.checkpointError = undefined
+      } catch (error) {
+        this.checkpointError = error as Error
+      }
+    }
   }
 
   /**
@@ -451,8 +462,12 @@ export class Store {
   /** Checkpoint (clean) and release everything. */
   close(): void {
     if (this.closed) return
-    if (!this.readOnly) this.checkpoint(true)
-    this.release()
+    try {
+      if (!this.readOnly) this.checkpoint(true)
+    } finally {
+      // Even if the last checkpoint failed (ENOSPC), the WAL holds everything: the next open replays it.
+      this.release()
+    }
   }
 
   /** Release files without a checkpoint (what a crash leaves; tests use it). */

@@ -111,7 +111,7 @@ const EXPECTED: Record<string, {name: string; size: number; fields: Row[]}> = {
     [100, 'link', 'u32'],
     [104, 'reserved', 'bytes24'],
   ]},
-  DIRENT: {name: 'dirent', size: 40, fields: [
+  DIRENT: {name: 'dirent', size: 64, fields: [
     [0, 'parent', 'u32'],
     [4, 'name', 'u32'],
     [8, 'child', 'u32'],
@@ -121,7 +121,8 @@ const EXPECTED: Record<string, {name: string; size: number; fields: Row[]}> = {
     [24, 'hashNext', 'u32'],
     [28, 'nameHash', 'u32'],
     [32, 'type', 'u8'],
-    [33, 'reserved', 'bytes7'],
+    [33, 'nameLength', 'u8'],
+    [34, 'inlineName', 'bytes30'],
   ]},
   STRING: {name: 'string', size: 16, fields: [
     [0, 'refs', 'u32'],
@@ -189,7 +190,7 @@ describe('format: layouts', () => {
     expect([format.STRING_UNIT, format.STRING_EXACT_CLASSES, format.STRING_CLASSES]).to.deep.equal([16, 257, 263])
     expect(FILES.map(f => [f.id, f.name, f.magic, f.recordSize])).to.deep.equal([
       [0, 'nodes.dat', 0x444E5A52, 128],
-      [1, 'entries.dat', 0x45445A52, 40],
+      [1, 'entries.dat', 0x45445A52, 64],
       [2, 'entries.idx', 0x58445A52, 4],
       [3, 'strings.dat', 0x54535A52, 16],
       [4, 'strings.idx', 0x58535A52, 4],

@@ -389,6 +389,53 @@ describe('storage: image files', function () {
     })
   })
 
+  describe('a full disk', () => {
+    it('fails writes with ENOSPC and leaves the image intact', function () {
+      const dir = path.join(root, 'tmpfs')
+      fs.mkdirSync(dir)
+      const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dir])
+      if (mounted.status !== 0) this.skip()
+      try {
+        const image = Image.create(dir, {})
+        const chunk = Buffer.alloc(64 * 1024, 0x5A)
+        const written: string[] = []
+        let failure: unknown
+        try {
+          for (let i = 0; i < 1000; i++) {
+            const name = `f${i}`
+            const f = image.mknod(ROOT_INO, name, {mode: S_IFREG, uid: 0, gid: 0})
+            image.write(f.ino, chunk, 0)
+            written.push(name)
+          }
+        } catch (error) {
+          failure = error
+        }
+
+        expect((failure as {code?: string})?.code, String(failure)).to.equal('ENOSPC')
+        expect(written.length).to.be.greaterThan(5)
+        try {
+          image.close()
+        } catch {
+          // The last checkpoint may not fit either; the WAL still holds everything.
+        }
+
+        expect(spawnSync('mount', ['-o', 'remount,size=64m', dir]).status).to.equal(0)
+        const again = Image.open(dir)
+        const buf = Buffer.alloc(chunk.length)
+        for (const name of written) {
+          const ino = again.lookup(ROOT_INO, name)
+          expect(ino, name).to.not.equal(0)
+          expect(again.read(ino, buf, 0), name).to.equal(chunk.length)
+          expect(buf.equals(chunk), name).to.equal(true)
+        }
+
+        again.close()
+      } finally {
+        spawnSync('umount', ['-l', dir])
+      }
+    })
+  })
+
   describe('data dir via the CLI', () => {
     it('init makes the dir 0700 and the files 0600', () => {
       const dir = path.join(root, 'cli', 'x')
