@@ -159,13 +159,16 @@ export class FuseNativeAdapter {
   /** Inode of a path (no permission checks: the kernel made them). */
   private resolve(path: string): number {
     if (path === '/') return ROOT_INO
-    const hidden = this.hidden.get(path.slice(path.lastIndexOf('/') + 1))
-    if (hidden !== undefined) return hidden
     const cached = this.paths.get(path)
     if (cached !== undefined) return cached
     const [parent, name] = this.split(path)
     const ino = this.core.image.lookup(this.resolve(parent), name)
-    if (ino === 0) throw new FsError('ENOENT', 'lookup', path)
+    if (ino === 0) {
+      const hidden = this.hidden.get(name)
+      if (hidden !== undefined) return hidden
+      throw new FsError('ENOENT', 'lookup', path)
+    }
+
     this.paths.set(path, ino)
     return ino
   }
@@ -186,7 +189,13 @@ export class FuseNativeAdapter {
     const ops: Record<string, (...args: any[]) => void> = {
       init: (cb: Callback) => cb(0),
       statfs: (_p: string, cb: Callback) => this.run(cb, 'statfs', () => [core.statfs()]),
-      getattr: (p: string, cb: Callback) => this.run(cb, 'getattr', () => [statOf(core.getattr(this.resolve(p)))]),
+      getattr: (p: string, cb: Callback) => this.run(cb, 'getattr', () => {
+        const attr = core.getattr(this.resolve(p))
+        // libfuse takes one off a hidden file's nlink (for it the hidden name is still a link);
+        // the core has dropped that link already.
+        const hidden = this.hidden.has(p.slice(p.lastIndexOf('/') + 1))
+        return [statOf(hidden ? {...attr, nlink: attr.nlink + 1} : attr)]
+      }),
       access: (p: string, mode: number, cb: Callback) => this.run(cb, 'access', () => core.access(this.resolve(p), mode, cred)),
       readlink: (p: string, cb: Callback) => this.run(cb, 'readlink', () => [core.readlink(this.resolve(p)).toString()]),
       opendir: (p: string, _flags: number, cb: Callback) => this.run(cb, 'opendir', () => [core.opendir(this.resolve(p), cred)]),

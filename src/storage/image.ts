@@ -259,6 +259,9 @@ export class Image {
       if (this.contents.length(dataId) > size) this.contents.truncate(dataId, size)
     }
 
+    // Nothing lies past `size` now, so a deferred shrink (always to the current size) has nothing
+    // left to cut; applied later, it would cut what the growing write puts there.
+    this.pendingShrinks.delete(dataId)
     this.contents.markClean(dataId)
   }
 

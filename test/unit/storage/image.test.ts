@@ -389,6 +389,33 @@ describe('storage: image files', function () {
     })
   })
 
+  describe('contents', () => {
+    it('a write past the end after shrink, grow, shrink survives the deferred shrink', () => {
+      const dir = fresh()
+      const image = Image.open(dir)
+      const f = image.mknod(ROOT_INO, 'f', {mode: S_IFREG, uid: 0, gid: 0})
+      image.write(f.ino, Buffer.alloc(10_000, 0x61), 0)
+      image.setattr(f.ino, {size: 1000})
+      image.setattr(f.ino, {size: 8000})
+      image.setattr(f.ino, {size: 5000})
+      image.write(f.ino, Buffer.alloc(1000, 0x62), 4500)
+      image.sync()
+      const check = (img: Image): void => {
+        const buf = Buffer.alloc(6000)
+        expect(img.read(f.ino, buf, 0)).to.equal(5500)
+        expect(buf.subarray(0, 1000).every(b => b === 0x61)).to.equal(true)
+        expect(buf.subarray(1000, 4500).every(b => b === 0)).to.equal(true)
+        expect(buf.subarray(4500, 5500).every(b => b === 0x62)).to.equal(true)
+      }
+
+      check(image)
+      image.close()
+      const again = Image.open(dir)
+      check(again)
+      again.close()
+    })
+  })
+
   describe('a full disk', () => {
     it('fails writes with ENOSPC and leaves the image intact', function () {
       const dir = path.join(root, 'tmpfs')
