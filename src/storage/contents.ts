@@ -11,6 +11,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
+import {BREAK_NO_FSYNC} from './debug.js'
 import {DATA_DIR_NAME} from './format.js'
 import {writeFully} from './mapped-file.js'
 
@@ -61,7 +62,7 @@ export class Contents {
     if (this.fds.size >= MAX_OPEN) {
       const [oldId, oldFd] = this.fds.entries().next().value as [number, number]
       if (this.unsynced.has(oldId)) {
-        fs.fdatasyncSync(oldFd)
+        fdatasync(oldFd)
         this.unsynced.delete(oldId)
       }
 
@@ -141,7 +142,7 @@ export class Contents {
   /** Make one file's contents durable (and the directories that name it). */
   sync(dataId: number): void {
     const fd = this.fds.get(dataId)
-    if (fd !== undefined && this.unsynced.has(dataId)) fs.fdatasyncSync(fd)
+    if (fd !== undefined && this.unsynced.has(dataId)) fdatasync(fd)
     this.unsynced.delete(dataId)
     this.syncDirs()
   }
@@ -150,7 +151,7 @@ export class Contents {
   syncAll(): void {
     for (const dataId of this.unsynced) {
       const fd = this.fds.get(dataId)
-      if (fd !== undefined) fs.fdatasyncSync(fd)
+      if (fd !== undefined) fdatasync(fd)
     }
 
     this.unsynced.clear()
@@ -181,4 +182,8 @@ export class Contents {
     this.fds.clear()
     this.unsynced.clear()
   }
+}
+
+function fdatasync(fd: number): void {
+  if (!BREAK_NO_FSYNC) fs.fdatasyncSync(fd)
 }

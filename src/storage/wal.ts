@@ -9,6 +9,7 @@ import {randomInt} from 'node:crypto'
 import fs from 'node:fs'
 import zlib from 'node:zlib'
 
+import {BREAK_NO_FSYNC, BREAK_NO_WAL} from './debug.js'
 import {ImageError} from './errors.js'
 import {FORMAT_VERSION, WAL_ENTRY, WAL_HEADER, WAL_MAGIC, WAL_RECORD, WAL_RECORD_MAGIC, readU64, writeU64} from './format.js'
 import {writeFully} from './mapped-file.js'
@@ -165,14 +166,14 @@ export class Wal {
 
   /** Append one encoded record (see `encodeRecord`) at the end of the current cycle. */
   append(record: Buffer): void {
-    writeFully(this.fd, record, 0, record.length, this.pos)
+    if (!BREAK_NO_WAL) writeFully(this.fd, record, 0, record.length, this.pos)
     this.pos += record.length
     this.nextLsn++
   }
 
   /** Make every appended record durable. */
   sync(): void {
-    fs.fdatasyncSync(this.fd)
+    if (!BREAK_NO_FSYNC) fs.fdatasyncSync(this.fd)
   }
 
   /** Start a new cycle after a checkpoint that made every record up to `startLsn - 1` redundant. */
