@@ -78,7 +78,10 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
     Image.create(opts.dataDir, {}).close()
   }
 
-  const image = Image.open(opts.dataDir, {readOnly, lock: true})
+  // RAZORFS_WAL_LIMIT (bytes) lowers the checkpoint threshold: the crash harness uses it to kill
+  // the server during checkpoints.
+  const walLimit = process.env.RAZORFS_WAL_LIMIT === undefined ? undefined : Number(process.env.RAZORFS_WAL_LIMIT)
+  const image = Image.open(opts.dataDir, {readOnly, lock: true, walLimit})
   const core = new FileSystem(image, {readOnly})
   const adapter = new FuseNativeAdapter(core, mountpoint, {options: opts.options, log: opts.log})
   try {
