@@ -60,6 +60,15 @@ function dirHash(parent: number, nameHash: number): number {
   return h >>> 0
 }
 
+export interface ImageInternals {
+  store: Store
+  nodes: RecordTable
+  entries: RecordTable
+  entryIndex: LinearHash
+  strings: StringHeap
+  contents: Contents
+}
+
 /** Files of an image, as `init --force` removes them. */
 const IMAGE_FILES = [...FILES.map(f => f.name), WAL_NAME]
 
@@ -204,6 +213,14 @@ export class Image {
     if (!this.store.isClosed) this.store.release()
     this.contents.closeFiles()
     this.lock?.release()
+  }
+
+  /**
+   * The layers under the image, for the checker (fsck), dump and stats: they read records
+   * directly, and fsck repairs through `store.transaction`. Nothing else should use this.
+   */
+  internals(): ImageInternals {
+    return {store: this.store, nodes: this.nodes, entries: this.entries, entryIndex: this.entryIndex, strings: this.strings, contents: this.contents}
   }
 
   /** Test hook: the next commit stops right after its WAL append, as if the process died there. */

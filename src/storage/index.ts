@@ -1,4 +1,4 @@
-export {Image} from './image.js'
+export {Image, type ImageInternals} from './image.js'
 export {FsError, ImageError} from './errors.js'
 export type {FsErrorCode, ImageErrorCode} from './errors.js'
 export * from './types.js'
