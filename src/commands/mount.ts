@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RazorCommand} from '../base-command.js'
-import {detach, parseOptions, serve} from '../fuse/serve.js'
+import {type Binding, detach, parseOptions, serve} from '../fuse/serve.js'
 import {BREAK_ANY} from '../storage/debug.js'
 
 export default class Mount extends RazorCommand<typeof Mount> {
@@ -30,6 +30,11 @@ If the data dir holds no image, one is created first. With -f the command prints
       default: false,
       description: 'Stay in the foreground (logs go to stderr) instead of detaching.',
     }),
+    binding: Flags.string({
+      default: 'fuse-native',
+      description: 'FUSE binding: ll (our libfuse 3 low-level binding) or fuse-native (libfuse 2).',
+      options: ['ll', 'fuse-native'],
+    }),
     mkdir: Flags.boolean({default: false, description: 'Create MOUNTPOINT (and its parents) if it is absent.'}),
     options: Flags.string({
       char: 'o',
@@ -39,12 +44,12 @@ If the data dir holds no image, one is created first. With -f the command prints
   }
 
   public async run(): Promise<void> {
-    const {foreground, mkdir, options} = this.flags
+    const {binding, foreground, mkdir, options} = this.flags
     const {mountpoint} = this.args
     const dataDir = this.dataDir()
     const parsed = parseOptions(options)
     if (!foreground) {
-      const args = ['--data-dir', dataDir, ...(options === undefined ? [] : ['-o', options]), ...(mkdir ? ['--mkdir'] : []), mountpoint]
+      const args = ['--data-dir', dataDir, '--binding', binding, ...(options === undefined ? [] : ['-o', options]), ...(mkdir ? ['--mkdir'] : []), mountpoint]
       const {pid, log} = await detach(args, dataDir, mountpoint)
       this.log(`mounted ${dataDir} on ${mountpoint} (server pid ${pid}, log ${log})`)
       return
@@ -52,7 +57,7 @@ If the data dir holds no image, one is created first. With -f the command prints
 
     const log = (line: string) => process.stderr.write(`razorfs mount: ${line}\n`)
     if (BREAK_ANY) log(`WARNING: RAZORFS_BREAK=${process.env.RAZORFS_BREAK} breaks durability on purpose (crash-harness self-test)`)
-    await serve({dataDir, mountpoint, options: parsed, mkdir, log}, image => {
+    await serve({dataDir, mountpoint, options: parsed, mkdir, log, binding: binding as Binding}, image => {
       const {recovery} = image.info()
       if (!recovery.wasClean) {
         log(`the image was not cleanly unmounted: recovered ${recovery.transactions} transactions` +

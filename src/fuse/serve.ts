@@ -10,6 +10,7 @@ import {ensureDataDir} from '../storage/data-dir.js'
 import {Image} from '../storage/image.js'
 import {FileSystem} from '../vfs/filesystem.js'
 import {FuseNativeAdapter} from './fuse-native-adapter.js'
+import {LowLevelAdapter} from './ll-adapter.js'
 
 /** Seconds between WAL fsyncs: older acknowledged changes survive a power loss (like ext4 commit=5). */
 export const COMMIT_INTERVAL_S = 5
@@ -21,7 +22,12 @@ export interface ServeOptions {
   options: string[]
   mkdir: boolean
   log: (line: string) => void
+  /** Which FUSE binding serves the mount. */
+  binding?: Binding
 }
+
+export type Binding = 'll' | 'fuse-native'
+export const BINDINGS: readonly Binding[] = ['ll', 'fuse-native']
 
 export class MountError extends Error {}
 
@@ -82,9 +88,20 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
   // the server during checkpoints.
   const walLimit = process.env.RAZORFS_WAL_LIMIT === undefined ? undefined : Number(process.env.RAZORFS_WAL_LIMIT)
   const image = Image.open(opts.dataDir, {readOnly, lock: true, walLimit})
-  const core = new FileSystem(image, {readOnly})
-  const adapter = new FuseNativeAdapter(core, mountpoint, {options: opts.options, log: opts.log})
+  const binding = opts.binding ?? 'fuse-native'
+  let onEnded = (): void => {}
+  let adapter: {mount(): Promise<void>; unmount(): Promise<void>}
+  let core: FileSystem
   try {
+    if (binding === 'll') {
+      // libfuse 3 passes the caller: new files belong to it; the kernel checks permissions.
+      core = new FileSystem(image, {readOnly, checkPermissions: false})
+      adapter = new LowLevelAdapter(core, mountpoint, {options: opts.options, log: opts.log, onEnded: () => onEnded()})
+    } else {
+      core = new FileSystem(image, {readOnly})
+      adapter = new FuseNativeAdapter(core, mountpoint, {options: opts.options, log: opts.log})
+    }
+
     await adapter.mount()
   } catch (error) {
     image.close()
@@ -132,6 +149,7 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
       resolve()
     }
 
+    onEnded = () => void stop('unmounted from outside', false)
     const handlers = {
       SIGINT: () => void stop('SIGINT', true),
       SIGTERM: () => void stop('SIGTERM', true),

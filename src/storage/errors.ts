@@ -33,6 +33,8 @@ const MESSAGES = {
   ENAMETOOLONG: 'name too long',
   ENODATA: 'no data available',
   ENOENT: 'no such file or directory',
+  ENOSYS: 'function not implemented',
+  ENXIO: 'no such device or address',
   ENOSPC: 'no space left on device',
   ENOTDIR: 'not a directory',
   ENOTEMPTY: 'directory not empty',

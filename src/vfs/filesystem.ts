@@ -82,6 +82,12 @@ interface Handle {
 
 export interface FileSystemOptions {
   readOnly?: boolean
+  /**
+   * Check permissions here (default). An adapter that mounts with `default_permissions` turns
+   * this off: the kernel has already checked, with the caller's supplementary groups, which a
+   * FUSE request does not carry. Credentials still decide the owner of new files.
+   */
+  checkPermissions?: boolean
 }
 
 export class FileSystem {
@@ -89,11 +95,19 @@ export class FileSystem {
   private nextFh = 1
   readonly readOnly: boolean
 
+  private readonly checkPermissions: boolean
+
   constructor(readonly image: Image, opts: FileSystemOptions = {}) {
     this.readOnly = (opts.readOnly ?? false) || image.readOnly
+    this.checkPermissions = opts.checkPermissions ?? true
   }
 
   // ---- permissions -----------------------------------------------------------------------------
+
+  /** The credentials permission checks use: the caller's, or root's when the kernel checks. */
+  private who(cred: Cred): Cred {
+    return this.checkPermissions ? cred : ROOT_CRED
+  }
 
   private inGroup(cred: Cred, gid: number): boolean {
     return cred.gid === gid || (cred.groups?.includes(gid) ?? false)
@@ -140,6 +154,7 @@ export class FileSystem {
 
   /** The attributes of `name` in `parent`, or ENOENT. */
   lookup(parent: number, name: Buffer | string, cred: Cred): Attr {
+    cred = this.who(cred)
     this.dirAccess(parent, cred, 'lookup', false)
     const ino = this.image.lookup(parent, name)
     if (ino === 0) throw new FsError('ENOENT', 'lookup', name.toString())
@@ -151,12 +166,14 @@ export class FileSystem {
   }
 
   access(ino: number, mask: number, cred: Cred): void {
+    cred = this.who(cred)
     const attr = this.image.getattr(ino)
     if ((mask & W_OK) !== 0 && this.readOnly) throw new FsError('EROFS', 'access')
     if (mask !== F_OK) this.require(attr, mask & 7, cred, 'access')
   }
 
   setattr(ino: number, req: SetAttrRequest, cred: Cred): Attr {
+    cred = this.who(cred)
     this.writable('setattr')
     const attr = this.image.getattr(ino)
     const isOwner = cred.uid === 0 || cred.uid === attr.uid
@@ -226,9 +243,9 @@ export class FileSystem {
     this.writable('mknod')
     const bytes = this.checkName(name, 'mknod')
     const type = mode & S_IFMT
-    const dir = this.dirAccess(parent, cred, 'mknod', true)
+    const dir = this.dirAccess(parent, this.who(cred), 'mknod', true)
     if (type === S_IFCHR || type === S_IFBLK) {
-      if (cred.uid !== 0) throw new FsError('EPERM', 'mknod', bytes.toString())
+      if (this.who(cred).uid !== 0) throw new FsError('EPERM', 'mknod', bytes.toString())
     } else if (type !== S_IFREG && type !== S_IFIFO && type !== S_IFSOCK && type !== 0) {
       throw new FsError('EINVAL', 'mknod', bytes.toString())
     }
@@ -240,7 +257,7 @@ export class FileSystem {
   mkdir(parent: number, name: Buffer | string, mode: number, cred: Cred): Attr {
     this.writable('mkdir')
     const bytes = this.checkName(name, 'mkdir')
-    const dir = this.dirAccess(parent, cred, 'mkdir', true)
+    const dir = this.dirAccess(parent, this.who(cred), 'mkdir', true)
     const owner = this.newOwner(dir, cred, S_IFDIR | (mode & 0o7777))
     return this.image.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid})
   }
@@ -248,12 +265,13 @@ export class FileSystem {
   symlink(parent: number, name: Buffer | string, target: Buffer | string, cred: Cred): Attr {
     this.writable('symlink')
     const bytes = this.checkName(name, 'symlink')
-    const dir = this.dirAccess(parent, cred, 'symlink', true)
+    const dir = this.dirAccess(parent, this.who(cred), 'symlink', true)
     const owner = this.newOwner(dir, cred, S_IFLNK | 0o777)
     return this.image.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid, target})
   }
 
   link(ino: number, parent: number, name: Buffer | string, cred: Cred): Attr {
+    cred = this.who(cred)
     this.writable('link')
     const bytes = this.checkName(name, 'link')
     this.dirAccess(parent, cred, 'link', true)
@@ -261,6 +279,7 @@ export class FileSystem {
   }
 
   unlink(parent: number, name: Buffer | string, cred: Cred): void {
+    cred = this.who(cred)
     this.writable('unlink')
     const bytes = this.checkName(name, 'unlink')
     const dir = this.dirAccess(parent, cred, 'unlink', true)
@@ -270,6 +289,7 @@ export class FileSystem {
   }
 
   rmdir(parent: number, name: Buffer | string, cred: Cred): void {
+    cred = this.who(cred)
     this.writable('rmdir')
     const bytes = this.checkName(name, 'rmdir')
     const dir = this.dirAccess(parent, cred, 'rmdir', true)
@@ -280,6 +300,7 @@ export class FileSystem {
   }
 
   rename(oldParent: number, oldName: Buffer | string, newParent: number, newName: Buffer | string, flags: number, cred: Cred): void {
+    cred = this.who(cred)
     this.writable('rename')
     const from = this.checkName(oldName, 'rename')
     const to = this.checkName(newName, 'rename')
@@ -318,6 +339,7 @@ export class FileSystem {
   }
 
   open(ino: number, flags: number, cred: Cred): number {
+    cred = this.who(cred)
     const attr = this.image.getattr(ino)
     const type = attr.mode & S_IFMT
     const wantsWrite = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0
@@ -332,7 +354,7 @@ export class FileSystem {
   /** open(O_CREAT): an existing file is opened (unless O_EXCL), a missing one created. */
   create(parent: number, name: Buffer | string, mode: number, flags: number, cred: Cred): {fh: number; attr: Attr} {
     const bytes = this.checkName(name, 'open')
-    this.dirAccess(parent, cred, 'open', false)
+    this.dirAccess(parent, this.who(cred), 'open', false)
     const existing = this.image.lookup(parent, bytes)
     if (existing !== 0) {
       if ((flags & O_EXCL) !== 0) throw new FsError('EEXIST', 'open', bytes.toString())
@@ -376,6 +398,7 @@ export class FileSystem {
   }
 
   opendir(ino: number, cred: Cred): number {
+    cred = this.who(cred)
     const attr = this.image.getattr(ino)
     if ((attr.mode & S_IFMT) !== S_IFDIR) throw new FsError('ENOTDIR', 'opendir')
     this.require(attr, R_OK, cred, 'opendir')
@@ -418,16 +441,19 @@ export class FileSystem {
   }
 
   getxattr(ino: number, name: string, cred: Cred): Buffer {
+    cred = this.who(cred)
     this.xattrAccess(ino, name, R_OK, cred, 'getxattr')
     return this.image.getxattr(ino, name)
   }
 
   listxattr(ino: number, cred: Cred): string[] {
+    cred = this.who(cred)
     const all = this.image.listxattr(ino)
     return cred.uid === 0 ? all : all.filter(name => !name.startsWith('trusted.'))
   }
 
   setxattr(ino: number, name: string, value: Buffer, flags: number, cred: Cred): void {
+    cred = this.who(cred)
     this.writable('setxattr')
     this.xattrAccess(ino, name, W_OK, cred, 'setxattr')
     if (name.startsWith('security.') || name.startsWith('trusted.')) {
@@ -438,6 +464,7 @@ export class FileSystem {
   }
 
   removexattr(ino: number, name: string, cred: Cred): void {
+    cred = this.who(cred)
     this.writable('removexattr')
     this.xattrAccess(ino, name, W_OK, cred, 'removexattr')
     this.image.removexattr(ino, name)

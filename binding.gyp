@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "razorfs_ll",
+      "sources": ["native/razorfs_ll.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(pkg-config --cflags fuse3)"],
+      "libraries": ["<!@(pkg-config --libs fuse3)"],
+      "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS"]
+    }
+  ]
+}

@@ -1,0 +1,384 @@
+/**
+ * The low-level adapter: libfuse 3's inode-based requests (through our razorfs_ll addon) mapped
+ * onto the filesystem core, one call each. Every request gets exactly one reply: the result, or
+ * -errno for an FsError, or EIO (and a log line) for anything unexpected. No POSIX logic here.
+ */
+import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+
+import {FsError} from '../storage/errors.js'
+import type {Attr} from '../storage/types.js'
+import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
+import {
+  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel,
+} from './ll/binding.js'
+
+export interface LowLevelOptions {
+  /** -o options for libfuse / the kernel. */
+  options: string[]
+  log: (line: string) => void
+  /** Called once when the session ends (unmount from inside or outside). */
+  onEnded: () => void
+  /** Largest write request (default 1 MiB). */
+  maxWrite?: number
+  /** Let the kernel cache writes (FUSE writeback cache). */
+  writeback?: boolean
+  /** Worker threads of the FUSE session loop. */
+  threads?: number
+}
+
+/** Seconds the kernel may cache names and attributes: every change goes through this mount. */
+const TIMEOUT = 1.0
+const ATTR_FIELDS = 14
+const SEEK_DATA = 3
+const SEEK_HOLE = 4
+
+function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float64Array {
+  out[at] = a.ino
+  out[at + 1] = a.mode
+  out[at + 2] = a.nlink
+  out[at + 3] = a.uid
+  out[at + 4] = a.gid
+  out[at + 5] = a.rdev
+  out[at + 6] = a.size
+  out[at + 7] = a.blocks
+  out[at + 8] = a.atime.sec
+  out[at + 9] = a.atime.nsec
+  out[at + 10] = a.mtime.sec
+  out[at + 11] = a.mtime.nsec
+  out[at + 12] = a.ctime.sec
+  out[at + 13] = a.ctime.nsec
+  return out
+}
+
+interface DirStream {
+  ino: number
+  /** Offset of the next entry `iter` yields (1-based positions; 0 = start). */
+  next: number
+  iter: Iterator<{name: Buffer; ino: number; type: number}>
+  /** Entries taken from `iter` that did not fit in the last reply, in order. */
+  pending: Array<{name: Buffer; ino: number; type: number}>
+}
+
+export class LowLevelAdapter {
+  private readonly ll: LowLevelAddon
+  private session: object | undefined
+  private readonly dirs = new Map<number, DirStream>()
+  private ended = false
+
+  constructor(private readonly core: FileSystem, readonly mountpoint: string, private readonly opts: LowLevelOptions) {
+    this.ll = loadLowLevel()
+  }
+
+  private resolveEnded: () => void = () => {}
+  private readonly endedSignal = new Promise<void>(resolve => {
+    this.resolveEnded = resolve
+  })
+
+  /** The FUSE connection number (/sys/fs/fuse/connections/N), to abort a session that hangs. */
+  private connection: number | undefined
+
+  async mount(): Promise<void> {
+    const options = ['default_permissions', 'fsname=razorfs', 'subtype=razorfs', ...this.opts.options].join(',')
+    this.session = this.ll.mount(this.mountpoint, options, (op, req, ctx, ...args) => this.dispatch(op, req, ctx, args),
+      this.opts.maxWrite ?? 1 << 20, this.opts.writeback ? 1 : 0, this.opts.threads ?? 4)
+    // Never stat our own mountpoint from this thread (the request would wait for this thread).
+    for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const fields = line.split(' ')
+      if (fields[4] === this.mountpoint) this.connection = Number(fields[2].split(':')[1])
+    }
+  }
+
+  /**
+   * Detach the mount and wait for the session to end. Files still open elsewhere keep a detached
+   * FUSE connection alive; after a grace period the connection is aborted.
+   */
+  async unmount(): Promise<void> {
+    if (this.session === undefined || this.ended) return
+    this.ll.unmount(this.session)
+    const waited = (ms: number) => Promise.race([this.endedSignal.then(() => true), new Promise<boolean>(r => setTimeout(() => r(false), ms))])
+    if (await waited(3000)) return
+    if (this.connection !== undefined) {
+      this.opts.log(`files still open on the detached mount: aborting FUSE connection ${this.connection}`)
+      try {
+        const control = '/sys/fs/fuse/connections'
+        if (!fs.existsSync(`${control}/${this.connection}`)) spawnSync('mount', ['-t', 'fusectl', 'fusectl', control], {stdio: 'ignore'})
+        fs.writeFileSync(`${control}/${this.connection}/abort`, '1')
+      } catch (error) {
+        this.opts.log(`abort: ${(error as Error).message}`)
+      }
+    }
+
+    await waited(3000)
+  }
+
+  private fail(req: number, error: unknown, op: number, token = 0): void {
+    if (error instanceof FsError) {
+      this.ll.replyErr(req, error.errno, token)
+      return
+    }
+
+    this.opts.log(`request ${op}: unexpected error: ${(error as Error)?.stack ?? String(error)}`)
+    this.ll.replyErr(req, 5 /* EIO */, token)
+  }
+
+  private dispatch(op: number, req: number, ctx: RequestContext, a: any[]): void {
+    if (op === OP.ENDED) {
+      this.ended = true
+      this.resolveEnded()
+      this.opts.onEnded()
+      return
+    }
+
+    if (op === OP.INIT) return
+    const token = op === OP.WRITE ? a[4] as number : 0
+    try {
+      this.handle(op, req, {uid: ctx.uid, gid: ctx.gid}, a)
+    } catch (error) {
+      this.fail(req, error, op, token)
+    }
+  }
+
+  private entry(req: number, attr: Attr): void {
+    this.ll.replyEntry(req, attrArray(attr), TIMEOUT, TIMEOUT)
+  }
+
+  private handle(op: number, req: number, cred: Cred, a: any[]): void {
+    const core = this.core
+    const ll = this.ll
+    switch (op) {
+      case OP.LOOKUP: {
+        // A miss is answered with ino 0 and a timeout: the kernel caches the negative entry.
+        const ino = core.image.lookup(a[0], a[1])
+        if (ino === 0) {
+          core.lookup(a[0], a[1], cred) // ENOENT, or ENOTDIR/EACCES if that is the reason
+        }
+
+        this.entry(req, core.getattr(ino))
+        return
+      }
+
+      case OP.GETATTR:
+        ll.replyAttr(req, attrArray(core.getattr(a[0])), TIMEOUT)
+        return
+      case OP.SETATTR: {
+        const f = a[1] as SetattrFields
+        const time = (now?: 1, sec?: number, nsec?: number): TimeSet | undefined =>
+          now ? 'now' : sec === undefined ? undefined : {sec, nsec: nsec ?? 0}
+        const attr = core.setattr(a[0], {
+          mode: f.mode, uid: f.uid, gid: f.gid, size: f.size,
+          atime: time(f.atimeNow, f.atimeSec, f.atimeNsec), mtime: time(f.mtimeNow, f.mtimeSec, f.mtimeNsec),
+          fh: a[2] >= 0 ? a[2] : undefined,
+        }, cred)
+        ll.replyAttr(req, attrArray(attr), TIMEOUT)
+        return
+      }
+
+      case OP.READLINK:
+        ll.replyReadlink(req, core.readlink(a[0]))
+        return
+      case OP.MKNOD:
+        this.entry(req, core.mknod(a[0], a[1], a[2], a[3], cred))
+        return
+      case OP.MKDIR:
+        this.entry(req, core.mkdir(a[0], a[1], a[2], cred))
+        return
+      case OP.UNLINK:
+        core.unlink(a[0], a[1], cred)
+        ll.replyErr(req, 0)
+        return
+      case OP.RMDIR:
+        core.rmdir(a[0], a[1], cred)
+        ll.replyErr(req, 0)
+        return
+      case OP.SYMLINK:
+        this.entry(req, core.symlink(a[0], a[1], a[2], cred))
+        return
+      case OP.RENAME:
+        core.rename(a[0], a[1], a[2], a[3], a[4], cred)
+        ll.replyErr(req, 0)
+        return
+      case OP.LINK:
+        this.entry(req, core.link(a[0], a[1], a[2], cred))
+        return
+      case OP.OPEN:
+        // The kernel's page cache stays valid across opens: only this mount changes the image.
+        ll.replyOpen(req, core.open(a[0], a[1], cred), OPEN_KEEP_CACHE)
+        return
+      case OP.READ: {
+        const buf = Buffer.allocUnsafe(a[2])
+        const n = core.read(a[1], buf, a[3])
+        ll.replyBuf(req, buf, n)
+        return
+      }
+
+      case OP.WRITE: {
+        const data = a[2] as Buffer
+        let n: number
+        try {
+          n = core.write(a[1], data, a[3])
+        } catch (error) {
+          this.fail(req, error, op, a[4])
+          return
+        }
+
+        ll.replyWrite(req, n, a[4], data)
+        return
+      }
+
+      case OP.FLUSH:
+        core.flush(a[1])
+        ll.replyErr(req, 0)
+        return
+      case OP.RELEASE:
+        core.release(a[1])
+        ll.replyErr(req, 0)
+        return
+      case OP.FSYNC:
+        core.fsync(a[1])
+        ll.replyErr(req, 0)
+        return
+      case OP.OPENDIR: {
+        const fh = core.opendir(a[0], cred)
+        this.dirs.set(fh, {ino: a[0], next: 0, iter: core.readdir(a[0]), pending: []})
+        ll.replyOpen(req, fh, 0)
+        return
+      }
+
+      case OP.READDIR:
+      case OP.READDIRPLUS:
+        this.readdir(req, a[0], a[1], a[2], a[3], op === OP.READDIRPLUS)
+        return
+      case OP.RELEASEDIR:
+        this.dirs.delete(a[1])
+        core.releasedir(a[1])
+        ll.replyErr(req, 0)
+        return
+      case OP.FSYNCDIR:
+        core.fsyncdir()
+        ll.replyErr(req, 0)
+        return
+      case OP.STATFS: {
+        const s = core.statfs()
+        ll.replyStatfs(req, Float64Array.of(s.bsize, s.frsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.favail, 0, 0, s.namemax))
+        return
+      }
+
+      case OP.SETXATTR:
+        core.setxattr(a[0], (a[1] as Buffer).toString(), a[2], a[3], cred)
+        ll.replyErr(req, 0)
+        return
+      case OP.GETXATTR: {
+        const value = core.getxattr(a[0], (a[1] as Buffer).toString(), cred)
+        this.sized(req, value, a[2])
+        return
+      }
+
+      case OP.LISTXATTR: {
+        const names = core.listxattr(a[0], cred)
+        this.sized(req, Buffer.concat(names.map(n => Buffer.from(`${n}\0`))), a[1])
+        return
+      }
+
+      case OP.REMOVEXATTR:
+        core.removexattr(a[0], (a[1] as Buffer).toString(), cred)
+        ll.replyErr(req, 0)
+        return
+      case OP.ACCESS:
+        core.access(a[0], a[1], cred)
+        ll.replyErr(req, 0)
+        return
+      case OP.CREATE: {
+        const {fh, attr} = core.create(a[0], a[1], a[2], a[3], cred)
+        ll.replyCreate(req, attrArray(attr), TIMEOUT, TIMEOUT, fh, OPEN_KEEP_CACHE)
+        return
+      }
+
+      case OP.FALLOCATE: {
+        // mode 0 only: make [offset, offset + length) part of the file (holes read as zeros).
+        if (a[2] !== 0) throw new FsError('EOPNOTSUPP', 'fallocate')
+        const attr = core.getattr(a[0])
+        const end = a[3] + a[4]
+        if (end > attr.size) core.setattr(a[0], {size: end, fh: a[1]}, cred)
+        ll.replyErr(req, 0)
+        return
+      }
+
+      case OP.LSEEK: {
+        // Contents may be sparse, but razorfs does not track holes: all of a file is data.
+        const size = core.getattr(a[0]).size
+        const off = a[2] as number
+        if (off >= size) throw new FsError('ENXIO', 'lseek')
+        ll.replyLseek(req, a[3] === SEEK_DATA ? off : a[3] === SEEK_HOLE ? size : off)
+        return
+      }
+
+      case OP.COPY_FILE_RANGE: {
+        const [, fhIn, offIn, , fhOut, offOut, len] = a as number[]
+        const chunk = Buffer.allocUnsafe(Math.min(len, 1 << 20))
+        let done = 0
+        while (done < len) {
+          const n = core.read(fhIn, chunk.subarray(0, Math.min(chunk.length, len - done)), offIn + done)
+          if (n === 0) break
+          core.write(fhOut, chunk.subarray(0, n), offOut + done)
+          done += n
+        }
+
+        ll.replyWrite(req, done, 0, Buffer.alloc(0))
+        return
+      }
+
+      default:
+        throw new FsError('ENOSYS', `op ${op}`)
+    }
+  }
+
+  /** getxattr/listxattr: size 0 asks for the size; too small a buffer is ERANGE. */
+  private sized(req: number, value: Buffer, size: number): void {
+    if (size === 0) this.ll.replyXattr(req, value.length)
+    else if (value.length > size) throw new FsError('ERANGE', 'getxattr')
+    else this.ll.replyBuf(req, value)
+  }
+
+  /**
+   * Stream a directory: offsets are positions (1 = '.', 2 = '..', ...). A handle keeps its
+   * iterator, so reading a huge directory in many requests costs O(entries), not O(entries^2);
+   * a request for any other offset restarts and skips.
+   */
+  private readdir(req: number, ino: number, fh: number, size: number, off: number, plus: boolean): void {
+    let stream = this.dirs.get(fh)
+    if (stream === undefined || stream.next !== off) {
+      stream = {ino, next: 0, iter: this.core.readdir(ino), pending: []}
+      this.dirs.set(fh, stream)
+      while (stream.next < off && !stream.iter.next().done) stream.next++
+    }
+
+    const names: Buffer[] = []
+    // Enough entries to fill `size` (an entry takes at least 32 bytes, 152 with readdirplus' attrs).
+    const max = Math.max(1, Math.ceil(size / (plus ? 152 : 32)))
+    const batch = stream.pending
+    while (batch.length < max) {
+      const r = stream.iter.next()
+      if (r.done) break
+      batch.push(r.value)
+    }
+
+    const attrs = new Float64Array(ATTR_FIELDS * batch.length)
+    const offsets = new Float64Array(batch.length)
+    for (const [i, e] of batch.entries()) {
+      names.push(e.name)
+      if (plus && !(e.name.length <= 2 && e.name.every(c => c === 0x2E))) {
+        attrArray(this.core.getattr(e.ino), attrs, ATTR_FIELDS * i)
+      } else {
+        attrs[ATTR_FIELDS * i] = e.ino
+        attrs[ATTR_FIELDS * i + 1] = e.type
+      }
+
+      offsets[i] = stream.next + i + 1
+    }
+
+    const packed = this.ll.replyDirents(req, size, plus, names, attrs, offsets, TIMEOUT, TIMEOUT)
+    stream.next += packed
+    stream.pending = batch.slice(packed)
+  }
+}
