@@ -80,7 +80,8 @@ function expectOneLineError(result: ReturnType<typeof runCli>, pattern: RegExp):
   expect(result.stderr).to.match(pattern)
 }
 
-describe('razorfs mount (real FUSE mounts)', function () {
+for (const binding of ['ll', 'fuse-native'] as const) {
+describe(`razorfs mount (real FUSE mounts, ${binding})`, function () {
   this.timeout(60_000)
 
   let dirs: Dirs
@@ -111,7 +112,7 @@ describe('razorfs mount (real FUSE mounts)', function () {
   })
 
   async function start(opts: {dataDir?: string; mnt?: string; options?: string; extraArgs?: string[]} = {}): Promise<Mounted> {
-    const m = await mount({dataDir: opts.dataDir ?? dirs.dataDir, mnt: opts.mnt ?? dirs.mnt, options: opts.options, extraArgs: opts.extraArgs})
+    const m = await mount({dataDir: opts.dataDir ?? dirs.dataDir, mnt: opts.mnt ?? dirs.mnt, options: opts.options, extraArgs: ['--binding', binding, ...(opts.extraArgs ?? [])]})
     servers.push(m)
     return m
   }
@@ -171,7 +172,7 @@ describe('razorfs mount (real FUSE mounts)', function () {
 
   describe('detached (without -f)', () => {
     it('returns once the mount is live, keeps serving, logs to DATA-DIR/razorfs.log, ends on fusermount3 -u', async () => {
-      const result = runCli(['mount', '--data-dir', dirs.dataDir, dirs.mnt])
+      const result = runCli(['mount', '--binding', binding, '--data-dir', dirs.dataDir, dirs.mnt])
       const live = isMounted(dirs.mnt)
       const pid = Number(/server pid (\d+)/.exec(result.stdout)?.[1])
       if (pid > 0) pids.push(pid)
@@ -200,11 +201,11 @@ describe('razorfs mount (real FUSE mounts)', function () {
       fs.mkdirSync(other)
       extraMnts.push(other)
 
-      const detached = runCli(['mount', '--data-dir', dirs.dataDir, other])
+      const detached = runCli(['mount', '--binding', binding, '--data-dir', dirs.dataDir, other])
       expectOneLineError(detached, new RegExp(`in use by pid ${holder.proc.pid}`))
       expect(isMounted(other)).to.equal(false)
 
-      const foreground = runCli(['mount', '-f', '--data-dir', dirs.dataDir, other])
+      const foreground = runCli(['mount', '--binding', binding, '-f', '--data-dir', dirs.dataDir, other])
       expectOneLineError(foreground, new RegExp(`in use by pid ${holder.proc.pid}`))
       expect(foreground.stdout).to.equal('')
       expect(isMounted(other)).to.equal(false)
@@ -220,7 +221,7 @@ describe('razorfs mount (real FUSE mounts)', function () {
       const missing = path.join(dirs.root, 'no', 'such')
       extraMnts.push(missing)
       for (const args of [['-f'], []]) {
-        const result = runCli(['mount', ...args, '--data-dir', dirs.dataDir, missing])
+        const result = runCli(['mount', '--binding', binding, ...args, '--data-dir', dirs.dataDir, missing])
         expectOneLineError(result, /does not exist.*--mkdir/)
         expect(fs.existsSync(missing)).to.equal(false)
       }
@@ -233,7 +234,7 @@ describe('razorfs mount (real FUSE mounts)', function () {
 
     it('a mountpoint that is already a mount is a one-line error', async () => {
       const m = await start()
-      const result = runCli(['mount', '-f', '--data-dir', path.join(dirs.root, 'data2'), dirs.mnt])
+      const result = runCli(['mount', '--binding', binding, '-f', '--data-dir', path.join(dirs.root, 'data2'), dirs.mnt])
       expectOneLineError(result, /already a mount point/)
       expect(fs.existsSync(path.join(dirs.root, 'data2', 'nodes.dat'))).to.equal(false)
       fs.writeFileSync(path.join(dirs.mnt, 'still'), 'ok')
@@ -245,7 +246,7 @@ describe('razorfs mount (real FUSE mounts)', function () {
       m.proc.kill('SIGKILL')
       await waitExit(m.proc)
       expect(isMounted(dirs.mnt), 'the dead mount stays').to.equal(true)
-      const result = runCli(['mount', '-f', '--data-dir', dirs.dataDir, dirs.mnt])
+      const result = runCli(['mount', '--binding', binding, '-f', '--data-dir', dirs.dataDir, dirs.mnt])
       expectOneLineError(result, /fusermount3 -u/)
       cleanupMount(dirs.mnt)
       const again = await start()
@@ -255,7 +256,7 @@ describe('razorfs mount (real FUSE mounts)', function () {
 
     it('an unknown -o option is a one-line error', () => {
       for (const args of [['-f'], []]) {
-        const result = runCli(['mount', ...args, '--data-dir', dirs.dataDir, '-o', 'ro,bogus_opt', dirs.mnt])
+        const result = runCli(['mount', '--binding', binding, ...args, '--data-dir', dirs.dataDir, '-o', 'ro,bogus_opt', dirs.mnt])
         expectOneLineError(result, /bogus_opt/)
         expect(isMounted(dirs.mnt)).to.equal(false)
       }
@@ -321,10 +322,11 @@ describe('razorfs mount (real FUSE mounts)', function () {
   })
 
   it('mount --help describes the command', () => {
-    const result = runCli(['mount', '--help'])
+    const result = runCli(['mount', '--binding', binding, '--help'])
     expect(result.status, result.stderr).to.equal(0)
     for (const text of ['USAGE', 'MOUNTPOINT', '--foreground', '--mkdir', '--options', '--data-dir', 'fusermount3 -u']) {
       expect(result.stdout).to.include(text)
     }
   })
 })
+}
