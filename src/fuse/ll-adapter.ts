@@ -96,7 +96,13 @@ export class LowLevelAdapter {
   async unmount(): Promise<void> {
     if (this.session === undefined || this.ended) return
     this.ll.unmount(this.session)
-    const waited = (ms: number) => Promise.race([this.endedSignal.then(() => true), new Promise<boolean>(r => setTimeout(() => r(false), ms))])
+    const waited = (ms: number) => new Promise<boolean>(resolve => {
+      const timer = setTimeout(() => resolve(false), ms)
+      void this.endedSignal.then(() => {
+        clearTimeout(timer) // a pending timer would keep the process alive
+        resolve(true)
+      })
+    })
     if (await waited(3000)) return
     if (this.connection !== undefined) {
       this.opts.log(`files still open on the detached mount: aborting FUSE connection ${this.connection}`)

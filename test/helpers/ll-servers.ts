@@ -1,0 +1,210 @@
+/**
+ * Two small filesystems on the raw razorfs_ll binding, for the binding's own tests (run as a
+ * child process: `node ll-servers.js noop|memfs MOUNTPOINT`; it prints "ready" once mounted and
+ * exits when the mount goes away or on SIGTERM).
+ *
+ * - noop: answers every request without storing anything (the ceiling of any JS filesystem).
+ * - memfs: a tiny in-memory tree (files and directories).
+ * Looking up the name "boom" throws out of the dispatcher in both: the binding must answer EIO
+ * and keep serving (no dead mount).
+ */
+import {constants as osConstants} from 'node:os'
+
+import {type LowLevelAddon, OP, type RequestContext, loadLowLevel} from '../../src/fuse/ll/binding.js'
+
+const E = osConstants.errno
+const S_IFDIR = 0o040000
+const S_IFREG = 0o100000
+
+interface Node {
+  ino: number
+  mode: number
+  uid: number
+  gid: number
+  data: Buffer
+  children?: Map<string, number>
+  nlink: number
+}
+
+function attr(n: Node): Float64Array {
+  const now = Date.now() / 1000
+  const sec = Math.floor(now)
+  return Float64Array.of(n.ino, n.mode, n.nlink, n.uid, n.gid, 0, n.data.length, Math.ceil(n.data.length / 512), sec, 0, sec, 0, sec, 0)
+}
+
+function serve(kind: string, mnt: string): void {
+  const ll: LowLevelAddon = loadLowLevel()
+  // Inode numbers above 2^32 on purpose: they must survive the trip to the kernel and back.
+  const BIG = 2 ** 33
+  const nodes = new Map<number, Node>([[1, {ino: 1, mode: S_IFDIR | 0o755, uid: 0, gid: 0, data: Buffer.alloc(0), children: new Map(), nlink: 2}]])
+  let next = BIG
+  const dirFor = (ino: number): Node => {
+    const n = nodes.get(ino)
+    if (n === undefined) throw E.ENOENT
+    if (n.children === undefined) throw E.ENOTDIR
+    return n
+  }
+
+  const noop = (op: number, req: number, _ctx: RequestContext, a: any[]): void => {
+    switch (op) {
+      case OP.LOOKUP:
+        ll.replyErr(req, E.ENOENT)
+        return
+      case OP.GETATTR:
+        ll.replyAttr(req, attr(a[0] === 1 ? nodes.get(1)! : {ino: a[0], mode: S_IFREG | 0o644, uid: 0, gid: 0, data: Buffer.alloc(0), nlink: 1}), 1)
+        return
+      case OP.CREATE:
+        ll.replyCreate(req, attr({ino: next++, mode: S_IFREG | 0o644, uid: 0, gid: 0, data: Buffer.alloc(0), nlink: 1}), 0, 0, 1, 0)
+        return
+      case OP.OPEN: case OP.OPENDIR:
+        ll.replyOpen(req, 1, 0)
+        return
+      case OP.READ:
+        ll.replyBuf(req, Buffer.alloc(a[2]))
+        return
+      case OP.WRITE:
+        ll.replyWrite(req, (a[2] as Buffer).length, a[4], a[2])
+        return
+      case OP.READDIR: case OP.READDIRPLUS:
+        ll.replyBuf(req, Buffer.alloc(0))
+        return
+      case OP.STATFS:
+        ll.replyStatfs(req, Float64Array.of(4096, 4096, 1000, 1000, 1000, 1000, 1000, 1000, 0, 0, 255))
+        return
+      default:
+        ll.replyErr(req, 0)
+    }
+  }
+
+  const memfs = (op: number, req: number, ctx: RequestContext, a: any[]): void => {
+    try {
+      switch (op) {
+        case OP.LOOKUP: {
+          const name = (a[1] as Buffer).toString()
+          const ino = dirFor(a[0]).children!.get(name)
+          if (ino === undefined) throw E.ENOENT
+          ll.replyEntry(req, attr(nodes.get(ino)!), 1, 1)
+          return
+        }
+
+        case OP.GETATTR: {
+          const n = nodes.get(a[0])
+          if (n === undefined) throw E.ENOENT
+          ll.replyAttr(req, attr(n), 1)
+          return
+        }
+
+        case OP.SETATTR: {
+          const n = nodes.get(a[0])
+          if (n === undefined) throw E.ENOENT
+          if (a[1].size !== undefined) {
+            const data = Buffer.alloc(a[1].size)
+            n.data.copy(data)
+            n.data = data
+          }
+
+          ll.replyAttr(req, attr(n), 1)
+          return
+        }
+
+        case OP.MKDIR: case OP.CREATE: {
+          const dir = dirFor(a[0])
+          const name = (a[1] as Buffer).toString()
+          if (dir.children!.has(name)) throw E.EEXIST
+          const isDir = op === OP.MKDIR
+          const n: Node = {ino: next++, mode: (isDir ? S_IFDIR : S_IFREG) | (a[2] & 0o7777), uid: ctx.uid, gid: ctx.gid, data: Buffer.alloc(0), nlink: isDir ? 2 : 1}
+          if (isDir) n.children = new Map()
+          nodes.set(n.ino, n)
+          dir.children!.set(name, n.ino)
+          if (isDir) ll.replyEntry(req, attr(n), 1, 1)
+          else ll.replyCreate(req, attr(n), 1, 1, n.ino, 0)
+          return
+        }
+
+        case OP.UNLINK: case OP.RMDIR: {
+          const dir = dirFor(a[0])
+          const name = (a[1] as Buffer).toString()
+          const ino = dir.children!.get(name)
+          if (ino === undefined) throw E.ENOENT
+          dir.children!.delete(name)
+          nodes.delete(ino)
+          ll.replyErr(req, 0)
+          return
+        }
+
+        case OP.OPEN:
+          ll.replyOpen(req, a[0], 0)
+          return
+        case OP.OPENDIR:
+          dirFor(a[0])
+          ll.replyOpen(req, a[0], 0)
+          return
+        case OP.READ: {
+          const n = nodes.get(a[0])!
+          ll.replyBuf(req, n.data.subarray(a[3], a[3] + a[2]))
+          return
+        }
+
+        case OP.WRITE: {
+          const n = nodes.get(a[0])!
+          const data = a[2] as Buffer
+          const end = a[3] + data.length
+          if (end > n.data.length) {
+            const grown = Buffer.alloc(end)
+            n.data.copy(grown)
+            n.data = grown
+          }
+
+          data.copy(n.data, a[3])
+          ll.replyWrite(req, data.length, a[4], data)
+          return
+        }
+
+        case OP.READDIR: case OP.READDIRPLUS: {
+          const dir = dirFor(a[0])
+          const all: Array<[string, Node]> = [['.', dir], ['..', dir], ...[...dir.children!].map(([k, v]) => [k, nodes.get(v)!] as [string, Node])]
+          const rest = all.slice(a[3])
+          const attrs = new Float64Array(14 * rest.length)
+          rest.forEach(([, n], i) => attrs.set(attr(n), 14 * i))
+          ll.replyDirents(req, a[2], op === OP.READDIRPLUS, rest.map(([k]) => Buffer.from(k)), attrs, Float64Array.from(rest, (_, i) => a[3] + i + 1), 1, 1)
+          return
+        }
+
+        case OP.STATFS:
+          ll.replyStatfs(req, Float64Array.of(4096, 4096, 1000, 1000, 1000, 1000, 1000, 1000, 0, 0, 255))
+          return
+        case OP.FLUSH: case OP.RELEASE: case OP.RELEASEDIR: case OP.FSYNC: case OP.FSYNCDIR: case OP.ACCESS:
+          ll.replyErr(req, 0)
+          return
+        default:
+          ll.replyErr(req, E.ENOSYS)
+      }
+    } catch (error) {
+      if (typeof error === 'number') {
+        ll.replyErr(req, error)
+        return
+      }
+
+      process.stderr.write(`memfs: request ${op} failed: ${(error as Error).message}\n`)
+      ll.replyErr(req, E.EIO)
+    }
+  }
+
+  const handler = kind === 'noop' ? noop : memfs
+  const session = ll.mount(mnt, 'fsname=razorfs-test,default_permissions,allow_other', (op, req, ctx, ...args) => {
+    if (op === OP.ENDED) {
+      process.stdout.write('ended\n')
+      return
+    }
+
+    if (op === OP.INIT) return
+    // A bug that escapes every handler: the binding must answer EIO and keep serving.
+    if (op === OP.LOOKUP && String(args[1]) === 'boom') throw new Error('a handler bug')
+    handler(op, req, ctx, args)
+  }, 1 << 20, 0, 4)
+  process.stdout.write('ready\n')
+  process.on('SIGTERM', () => ll.unmount(session))
+}
+
+const [kind, mnt] = process.argv.slice(2)
+if (kind !== undefined && mnt !== undefined) serve(kind, mnt)

@@ -1,0 +1,126 @@
+/**
+ * The razorfs_ll binding on its own: a do-nothing filesystem and a small in-memory one, each
+ * served by a child process and mounted for real; and razorfs on it: 64-bit inode numbers and
+ * exact nanosecond times through the kernel.
+ */
+import {expect} from 'chai'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {cleanupMount, isMounted, mount, mountDirs} from '../helpers/mount.js'
+
+const SERVERS = path.join(path.dirname(fileURLToPath(import.meta.url)), '../helpers/ll-servers.js')
+const IMAGE_JS = new URL('../../src/storage/image.js', import.meta.url).pathname
+
+async function startServer(kind: string, mnt: string): Promise<{proc: ChildProcess; out: () => string; exited: Promise<number | null>}> {
+  const proc = spawn(process.execPath, [SERVERS, kind, mnt], {stdio: ['ignore', 'pipe', 'pipe']})
+  let out = ''
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+  const exited = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))
+  const deadline = Date.now() + 10_000
+  while (!(out.includes('ready') && isMounted(mnt))) {
+    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`${kind} server did not come up:\n${out}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+
+  return {proc, out: () => out, exited}
+}
+
+describe('the ll binding (libfuse 3 low-level, our addon)', function () {
+  this.timeout(60_000)
+  let root: string
+  let mnt: string
+
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-ll-'))
+    mnt = path.join(root, 'mnt')
+    fs.mkdirSync(mnt)
+  })
+
+  afterEach(() => {
+    cleanupMount(mnt)
+    fs.rmSync(root, {recursive: true, force: true})
+  })
+
+  it('serves a do-nothing filesystem; an escaped exception is EIO, not a dead mount; SIGTERM ends it', async () => {
+    const s = await startServer('noop', mnt)
+    fs.closeSync(fs.openSync(path.join(mnt, 'f'), 'w'))
+    const fd = fs.openSync(path.join(mnt, 'g'), 'w')
+    expect(fs.writeSync(fd, Buffer.alloc(300_000, 1))).to.equal(300_000)
+    fs.closeSync(fd)
+    expect(fs.statfsSync(mnt).bsize).to.equal(4096)
+    expect(() => fs.statSync(path.join(mnt, 'boom'))).to.throw().with.property('code', 'EIO')
+    expect(fs.readdirSync(mnt)).to.deep.equal([])
+    s.proc.kill('SIGTERM')
+    expect(await s.exited).to.equal(0)
+    expect(s.out()).to.contain('ended')
+    expect(isMounted(mnt)).to.equal(false)
+  })
+
+  it('serves a small in-memory filesystem with 64-bit inode numbers; an outside unmount ends the session', async () => {
+    const s = await startServer('memfs', mnt)
+    fs.mkdirSync(path.join(mnt, 'd'))
+    fs.writeFileSync(path.join(mnt, 'd', 'hello.txt'), 'hello, world')
+    expect(fs.readFileSync(path.join(mnt, 'd', 'hello.txt'), 'utf8')).to.equal('hello, world')
+    expect(fs.readdirSync(path.join(mnt, 'd'))).to.deep.equal(['hello.txt'])
+    const st = fs.statSync(path.join(mnt, 'd', 'hello.txt'), {bigint: true})
+    expect(st.ino > 2n ** 32n, `st_ino ${st.ino}`).to.equal(true)
+    expect(() => fs.statSync(path.join(mnt, 'boom'))).to.throw().with.property('code', 'EIO')
+    expect(fs.existsSync(path.join(mnt, 'd'))).to.equal(true) // still alive after the exception
+    fs.unlinkSync(path.join(mnt, 'd', 'hello.txt'))
+    fs.rmdirSync(path.join(mnt, 'd'))
+    expect(spawnSync('fusermount3', ['-u', mnt]).status).to.equal(0)
+    expect(await s.exited).to.equal(0)
+    expect(s.out()).to.contain('ended')
+  })
+
+  describe('razorfs on ll', () => {
+    it('an inode number above 2^32 (a reused slot) round-trips through the kernel', async () => {
+      const dirs = mountDirs('razorfs-ll-ino-')
+      try {
+        const m = await mount({dataDir: dirs.dataDir, mnt: dirs.mnt, extraArgs: ['--binding', 'll']})
+        // The first file takes slot 2 (generation 0); after it is freed, the next file reuses
+        // the slot with generation 1: inode number 2 + 2^32.
+        fs.writeFileSync(path.join(dirs.mnt, 'first'), 'x')
+        fs.unlinkSync(path.join(dirs.mnt, 'first'))
+        fs.writeFileSync(path.join(dirs.mnt, 'second'), 'y')
+        const st = fs.statSync(path.join(dirs.mnt, 'second'), {bigint: true})
+        expect(await m.stop()).to.equal(0)
+        const code = `import {Image} from ${JSON.stringify(IMAGE_JS)}
+          const img = Image.open(process.argv[1], {readOnly: true}); console.log(img.lookup(1, 'second')); img.close()`
+        const ino = BigInt(spawnSync(process.execPath, ['--input-type=module', '-e', code, dirs.dataDir], {encoding: 'utf8'}).stdout.trim())
+        expect(ino > 2n ** 32n, `razorfs inode ${ino}`).to.equal(true)
+        expect(st.ino).to.equal(ino)
+      } finally {
+        dirs.remove()
+      }
+    })
+
+    it('touch -m -d and touch -a -d store exactly those times, with nanoseconds', async () => {
+      const dirs = mountDirs('razorfs-ll-times-')
+      try {
+        const m = await mount({dataDir: dirs.dataDir, mnt: dirs.mnt, extraArgs: ['--binding', 'll']})
+        const f = path.join(dirs.mnt, 'f')
+        fs.writeFileSync(f, 'x')
+        expect(spawnSync('touch', ['-m', '-d', '@1000000000.123456789', f]).status).to.equal(0)
+        expect(spawnSync('touch', ['-a', '-d', '@1100000000.987654321', f]).status).to.equal(0)
+        const st = fs.statSync(f, {bigint: true})
+        expect(st.mtimeNs).to.equal(1_000_000_000_123_456_789n)
+        expect(st.atimeNs).to.equal(1_100_000_000_987_654_321n)
+        expect(await m.stop()).to.equal(0)
+        // And the image kept them.
+        const m2 = await mount({dataDir: dirs.dataDir, mnt: dirs.mnt, extraArgs: ['--binding', 'll']})
+        const again = fs.statSync(f, {bigint: true})
+        expect(again.mtimeNs).to.equal(1_000_000_000_123_456_789n)
+        expect(again.atimeNs).to.equal(1_100_000_000_987_654_321n)
+        expect(await m2.stop()).to.equal(0)
+      } finally {
+        dirs.remove()
+      }
+    })
+  })
+})
