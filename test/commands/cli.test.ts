@@ -56,7 +56,7 @@ describe('usage errors exit 16', () => {
     ['an unknown flag (stats)', ['stats', '--bogus']],
     ['a missing argument', ['mount']],
     ['an unexpected argument', ['stats', 'extra']],
-    ['a missing required flag', ['migrate']],
+    ['a value outside the allowed ones', ['mount', '--binding', 'nope', '/tmp/x']],
     ['a bad integer', ['init', '--capacity', 'many']],
     ['an integer out of range', ['init', '--capacity', '0']],
     ['exclusive flags', ['fsck', '-n', '-y']],

@@ -1,0 +1,519 @@
+/**
+ * `razorfs migrate`: copy an image of the C RAZORFS into a new razorfs image.
+ *
+ * 1. Find the source (--from, or the first of /dev/shm, /var/lib/razorfs, /tmp/razorfs_data)
+ *    and its layout (file names, then magic numbers).
+ * 2. Read and validate all of it (source.ts) before anything is written. Bad entries fail the
+ *    migration, or with --skip-bad are left out (with what hangs below them) and listed.
+ * 3. Check the target: never the source's own directory, never over a C image, never over a
+ *    razorfs image without --force.
+ * 4. Build the new image in a staging directory inside the data dir, verify it against the
+ *    source (every entry's type, mode, mtime, size and sha256), then move it into place (an
+ *    image replaced by --force goes only then). A failure before that leaves the data dir as it
+ *    was (or absent, if it did not exist).
+ * 5. --remove-source deletes the source's files only after a successful verify.
+ *
+ * The source is only ever opened for reading.
+ */
+import {createHash} from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {ensureDataDir, Image, ROOT_INO} from '../storage/index.js'
+import {DATA_DIR_NAME, FILES, S_IFDIR, S_IFMT, S_IFREG, WAL_NAME} from '../storage/format.js'
+import {DirLock} from '../storage/lock.js'
+import {C_SHM, type CLayout} from './c-format.js'
+import {Progress} from './progress.js'
+import {type BadEntry, copyContent, DEFAULT_SOURCES, DEFAULT_WAL, type Detection, detect, readSource, type Source, SourceError} from './source.js'
+import {readWal, type WalReport} from './wal.js'
+
+/** Test hooks: where a migration without --from looks (colon-separated), and the default WAL. */
+export const SOURCES_ENV = 'RAZORFS_MIGRATE_SOURCES'
+export const WAL_ENV = 'RAZORFS_MIGRATE_WAL'
+
+export type MigrateErrorCode =
+  | 'MIGRATE_NO_SOURCE' // nothing to migrate where we looked
+  | 'MIGRATE_BAD_SOURCE' // the source is damaged: nothing was written
+  | 'MIGRATE_SAME_DIR' // the data dir is the source's own directory
+  | 'MIGRATE_TARGET' // the data dir cannot take the new image (a C image, an existing image without --force, ...)
+  | 'MIGRATE_VERIFY' // the new image does not match the source (it was not put in place)
+  | 'MIGRATE_WAL' // --wal names no readable file
+
+export class MigrateError extends Error {
+  readonly exitCode = 1
+  constructor(readonly code: MigrateErrorCode, message: string, readonly report?: Partial<MigrateReport>) {
+    super(message)
+    this.name = 'MigrateError'
+  }
+}
+
+export interface MigrateOptions {
+  /** 'shm' (= /dev/shm), a directory, or undefined to look in the default places. */
+  from?: string
+  dataDir: string
+  dryRun?: boolean
+  force?: boolean
+  skipBad?: boolean
+  removeSource?: boolean
+  wal?: string
+  progress?: Progress
+  /** Owner of everything migrated (the C format has no owners): default, this process's. */
+  uid?: number
+  gid?: number
+  env?: NodeJS.ProcessEnv
+  /** Test hook: called with the staging directory once the new image is written, before it is verified. */
+  afterWrite?: (staging: string) => void
+}
+
+export interface ReportEntry {
+  path: string
+  type: 'dir' | 'file'
+  /** Permission bits, octal ('644'). */
+  mode: string
+  size: number
+  mtime: number
+  sha256?: string
+  cInode: number
+  cSlot: number
+  compressed?: boolean
+}
+
+export interface MigrateReport {
+  dryRun: boolean
+  source: {
+    dir: string
+    layout: 'disk' | 'shm'
+    /** How it was chosen: the --from flag, or the first C image found where we looked. */
+    chosenBy: 'from' | 'search'
+    searched?: Array<{dir: string; state: Detection['state']; detail: string}>
+    nodes?: {file: string; magic: string; version: number; capacity: number; used: number; nextInode: number; freeCount: number; liveSlots: number}
+    strings?: {file: string; used: number; bytes: number}
+    contentFiles?: number
+  }
+  wal: {looked: string[]; report?: WalReport}
+  target: {dataDir: string; existed: boolean; heldImage: boolean; replaced: boolean; uuid?: string; refusal?: string}
+  entries: ReportEntry[]
+  skipped: BadEntry[]
+  unreachable: Source['unreachable']
+  unreferenced: string[]
+  notes: string[]
+  summary: {dirs: number; files: number; bytes: number; skipped: number; skippedBelow: number}
+  verified?: {entries: number; files: number; bytes: number}
+  sourceRemoval: {requested: boolean; removed: string[]; kept?: string}
+}
+
+const IMAGE_FILES = [...FILES.map(f => f.name), WAL_NAME]
+/** Where a migration builds its image, inside the data dir. */
+const STAGING_PREFIX = '.migrate-staging-'
+/** Where an image replaced by --force waits while the new one moves in (removed right after). */
+const OLD_PREFIX = '.migrate-old-'
+
+function realOrResolved(p: string): string {
+  const abs = path.resolve(p)
+  try {
+    return fs.realpathSync(abs)
+  } catch {
+    // Not there (yet): resolve the nearest existing ancestor.
+    const parent = path.dirname(abs)
+    return parent === abs ? abs : path.join(realOrResolved(parent), path.basename(abs))
+  }
+}
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(3, '0')
+}
+
+/** Find the source: --from, or the first C image in the default places. */
+function findSource(opts: MigrateOptions, report: MigrateReport): {dir: string; layout: CLayout} {
+  const env = opts.env ?? process.env
+  if (opts.from !== undefined) {
+    const dir = path.resolve(opts.from === 'shm' ? '/dev/shm' : opts.from)
+    report.source.dir = dir
+    const d = detect(dir)
+    switch (d.state) {
+      case 'found':
+        report.source.layout = d.layout!.kind
+        return {dir, layout: d.layout!}
+      case 'bad-magic':
+        // readSource names the bad magic number.
+        report.source.layout = d.layout!.kind
+        return {dir, layout: d.layout!}
+      default:
+        throw new MigrateError(d.state === 'ambiguous' ? 'MIGRATE_BAD_SOURCE' : 'MIGRATE_NO_SOURCE', `--from ${dir}: ${d.detail}; nothing was written`, report)
+    }
+  }
+
+  const places = env[SOURCES_ENV] ? env[SOURCES_ENV].split(':').filter(Boolean) : DEFAULT_SOURCES
+  const found = places.map(dir => detect(path.resolve(dir)))
+  report.source.chosenBy = 'search'
+  report.source.searched = found.map(d => ({dir: d.dir, state: d.state, detail: d.detail}))
+  const first = found.find(d => d.state === 'found')
+  if (first === undefined) {
+    const lines = found.map(d => `${d.dir}: ${d.detail}`).join('; ')
+    throw new MigrateError('MIGRATE_NO_SOURCE', `no C RAZORFS image found (looked in ${lines}); give its directory with --from; nothing was written`, report)
+  }
+
+  report.source.dir = first.dir
+  report.source.layout = first.layout!.kind
+  return {dir: first.dir, layout: first.layout!}
+}
+
+function findWal(opts: MigrateOptions, sourceDir: string, report: MigrateReport): void {
+  const env = opts.env ?? process.env
+  if (opts.wal !== undefined) {
+    const file = path.resolve(opts.wal)
+    report.wal.looked = [file]
+    if (!fs.existsSync(file)) throw new MigrateError('MIGRATE_WAL', `--wal ${file}: no such file; nothing was written`, report)
+    report.wal.report = readWal(file)
+    return
+  }
+
+  const candidates = [env[WAL_ENV] || DEFAULT_WAL, path.join(sourceDir, path.basename(DEFAULT_WAL))]
+  report.wal.looked = candidates
+  for (const file of candidates) {
+    if (fs.existsSync(file)) {
+      report.wal.report = readWal(file)
+      return
+    }
+  }
+}
+
+/** Why the data dir cannot take the new image, or undefined. */
+function targetRefusal(opts: MigrateOptions, source: Source, report: MigrateReport): string | undefined {
+  const dataDir = opts.dataDir
+  if (realOrResolved(dataDir) === realOrResolved(source.dir)) {
+    const moved = `${source.dir.replace(/\/+$/, '')}.c`
+    return source.layout === C_SHM
+      ? `the data dir ${dataDir} is the source's own directory; choose another data dir with --data-dir`
+      : `the data dir ${dataDir} is the source's own directory: a razorfs image would overwrite the C files (both use nodes.dat and strings.dat). ` +
+        `Choose another data dir with --data-dir, or move the C image away first (mv ${source.dir} ${moved} && razorfs migrate --from ${moved})`
+  }
+
+  let st: fs.Stats | undefined
+  try {
+    st = fs.statSync(dataDir)
+  } catch {
+    st = undefined
+  }
+
+  report.target.existed = st !== undefined
+  if (st === undefined) return undefined
+  if (!st.isDirectory()) return `the data dir ${dataDir} exists but is not a directory`
+  const there = detect(dataDir)
+  if (there.state === 'found' || there.state === 'ambiguous') {
+    return `the data dir ${dataDir} holds a C RAZORFS image (${there.detail}); migrate it from there into another data dir (--force does not replace a C image)`
+  }
+
+  if (Image.exists(dataDir)) {
+    report.target.heldImage = true
+    if (!opts.force) return `the data dir ${dataDir} already holds a razorfs image; use --force to replace it (its contents are lost)`
+  }
+
+  return undefined
+}
+
+/** Order of paths: component by component, bytewise (a directory right before its contents). */
+function comparePaths(a: Buffer[], b: Buffer[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const c = Buffer.compare(a[i], b[i])
+    if (c !== 0) return c
+  }
+
+  return a.length - b.length
+}
+
+function toReportEntry(e: Source['entries'][number]): ReportEntry {
+  return {
+    path: e.path, type: e.type, mode: octal(e.mode), size: e.size, mtime: e.mtime, ...(e.sha256 === undefined ? {} : {sha256: e.sha256}),
+    cInode: e.inode, cSlot: e.slot, ...(e.content === undefined ? {} : {compressed: e.content.compressed}),
+  }
+}
+
+/** Write the source's entries into the image in `dir` (created here). Returns the image's UUID. */
+function writeImage(dir: string, source: Source, opts: MigrateOptions, progress: Progress): string {
+  const uid = opts.uid ?? process.getuid?.() ?? 0
+  const gid = opts.gid ?? process.getgid?.() ?? 0
+  const root = source.entries[0]
+  const image = Image.create(dir, {capacity: source.entries.length + 16, uid, gid, rootMode: root.mode})
+  let closed = false
+  try {
+    const uuid = image.info().uuid
+    const inos = new Array<number>(source.entries.length)
+    inos[0] = ROOT_INO
+    for (let i = 1; i < source.entries.length; i++) {
+      const e = source.entries[i]
+      const name = e.names.at(-1)!
+      const attr = image.mknod(inos[e.parent], name, {mode: (e.type === 'dir' ? S_IFDIR : S_IFREG) | e.mode, uid, gid})
+      inos[i] = attr.ino
+      if (e.type !== 'file') continue
+      const sha = copyContent(source, e, (piece, pos) => {
+        image.write(attr.ino, piece, pos)
+        progress.add(piece.length)
+      }, (pos, length) => {
+        image.setattr(attr.ino, {size: pos + length})
+        progress.add(length)
+      })
+      if (sha !== e.sha256) throw new SourceError(e.path, 'its content changed after the source was checked; nothing was put in place')
+    }
+
+    // Times last: creating entries and writing contents set them.
+    for (let i = source.entries.length - 1; i >= 0; i--) {
+      const e = source.entries[i]
+      const t = {sec: e.mtime, nsec: 0}
+      image.setattr(inos[i], {mode: e.mode, atime: t, mtime: t})
+    }
+
+    image.close()
+    closed = true
+    return uuid
+  } finally {
+    if (!closed) image.abandon()
+  }
+}
+
+/** Compare the image in `dir` with the source, entry by entry; throws MIGRATE_VERIFY on a difference. */
+export function verifyImage(dir: string, source: Source, progress: Progress): {entries: number; files: number; bytes: number} {
+  const image = Image.open(dir, {readOnly: true})
+  const fail = (where: string, what: string): never => {
+    throw new MigrateError('MIGRATE_VERIFY', `verification failed: ${where}: ${what}; the new image was not put in place and the source was not touched`)
+  }
+
+  try {
+    const inos = new Array<number>(source.entries.length)
+    inos[0] = ROOT_INO
+    let files = 0
+    let bytes = 0
+    const buf = Buffer.alloc(1024 * 1024)
+    const children = new Map<number, number>()
+    for (let i = 0; i < source.entries.length; i++) {
+      const e = source.entries[i]
+      if (i > 0) {
+        const ino = image.lookup(inos[e.parent], e.names.at(-1)!)
+        if (ino === 0) fail(e.path, 'missing')
+        inos[i] = ino
+        children.set(e.parent, (children.get(e.parent) ?? 0) + 1)
+      }
+
+      const attr = image.getattr(inos[i])
+      const type = attr.mode & S_IFMT
+      if (type !== (e.type === 'dir' ? S_IFDIR : S_IFREG)) fail(e.path, `type 0o${type.toString(8)}, expected a ${e.type === 'dir' ? 'directory' : 'regular file'}`)
+      if ((attr.mode & 0o7777) !== e.mode) fail(e.path, `mode ${octal(attr.mode)}, expected ${octal(e.mode)}`)
+      if (attr.mtime.sec !== e.mtime || attr.mtime.nsec !== 0) fail(e.path, `mtime ${attr.mtime.sec}.${attr.mtime.nsec}, expected ${e.mtime}`)
+      if (e.type === 'dir') continue
+      if (attr.size !== e.size) fail(e.path, `size ${attr.size}, expected ${e.size}`)
+      const hash = createHash('sha256')
+      for (let pos = 0; pos < e.size;) {
+        const n = image.read(inos[i], buf, pos)
+        if (n === 0) fail(e.path, `content ends at ${pos} of ${e.size} bytes`)
+        hash.update(buf.subarray(0, n))
+        pos += n
+        progress.add(n)
+      }
+
+      const sha = hash.digest('hex')
+      if (sha !== e.sha256) fail(e.path, `sha256 ${sha}, expected ${e.sha256}`)
+      files++
+      bytes += e.size
+    }
+
+    // Nothing more than the source: each directory holds exactly its entries.
+    for (let i = 0; i < source.entries.length; i++) {
+      if (source.entries[i].type !== 'dir') continue
+      const count = [...image.readdir(inos[i])].length
+      if (count !== (children.get(i) ?? 0)) fail(source.entries[i].path, `${count} entries, expected ${children.get(i) ?? 0}`)
+    }
+
+    return {entries: source.entries.length, files, bytes}
+  } finally {
+    image.close()
+  }
+}
+
+/** Move the verified image from `staging` into `dataDir`, replacing (after it is complete) an old one. */
+function putInPlace(staging: string, dataDir: string): void {
+  const names = [...IMAGE_FILES, DATA_DIR_NAME]
+  let old: string | undefined
+  if (names.some(name => fs.existsSync(path.join(dataDir, name)))) {
+    old = fs.mkdtempSync(path.join(dataDir, OLD_PREFIX))
+    for (const name of names) {
+      if (fs.existsSync(path.join(dataDir, name))) fs.renameSync(path.join(dataDir, name), path.join(old, name))
+    }
+  }
+
+  for (const name of names) {
+    if (fs.existsSync(path.join(staging, name))) fs.renameSync(path.join(staging, name), path.join(dataDir, name))
+  }
+
+  const fd = fs.openSync(dataDir, 'r')
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+
+  if (old !== undefined) fs.rmSync(old, {recursive: true, force: true})
+}
+
+/** Delete the source's files (and its directory, for the disk layout, if that leaves it empty). */
+function removeSource(source: Source): string[] {
+  const removed: string[] = []
+  for (const file of source.files) {
+    try {
+      fs.unlinkSync(file)
+      removed.push(file)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+  }
+
+  if (source.layout !== C_SHM) {
+    try {
+      fs.rmdirSync(source.dir)
+      removed.push(source.dir)
+    } catch {
+      // not empty (other files are not ours to remove), or in use
+    }
+  }
+
+  return removed
+}
+
+/** Run a migration (or a dry run). Throws MigrateError / SourceError with nothing written on failure. */
+export function migrate(opts: MigrateOptions): MigrateReport {
+  const progress = opts.progress ?? new Progress({stream: {isTTY: false, write: () => true}})
+  const dataDir = path.resolve(opts.dataDir)
+  const report: MigrateReport = {
+    dryRun: opts.dryRun === true,
+    source: {dir: '', layout: 'disk', chosenBy: 'from'},
+    wal: {looked: []},
+    target: {dataDir, existed: false, heldImage: false, replaced: false},
+    entries: [],
+    skipped: [],
+    unreachable: [],
+    unreferenced: [],
+    notes: [],
+    summary: {dirs: 0, files: 0, bytes: 0, skipped: 0, skippedBelow: 0},
+    sourceRemoval: {requested: opts.removeSource === true, removed: []},
+  }
+
+  const {dir, layout} = findSource(opts, report)
+  findWal(opts, dir, report)
+
+  let source: Source
+  progress.phase('checking', 0)
+  try {
+    source = readSource(dir, layout, {onTotal: n => progress.setTotal(n), onBytes: n => progress.add(n)})
+  } catch (error) {
+    if (error instanceof SourceError) throw new MigrateError('MIGRATE_BAD_SOURCE', `the source is damaged: ${error.message}; nothing was written`, report)
+    throw error
+  } finally {
+    progress.finish()
+  }
+
+  const h = source.header
+  report.source.nodes = {
+    file: source.nodesFile, magic: `0x${h.magic.toString(16).toUpperCase()}`, version: h.version, capacity: h.capacity,
+    used: h.used, nextInode: h.nextInode, freeCount: h.freeCount, liveSlots: source.liveSlots,
+  }
+  report.source.strings = {file: source.stringsFile, ...source.strings}
+  report.source.contentFiles = source.files.length - 2
+  report.entries = [...source.entries].sort((a, b) => comparePaths(a.names, b.names)).map(toReportEntry)
+  report.skipped = source.bad
+  report.unreachable = source.unreachable
+  report.unreferenced = source.unreferenced
+  report.notes = source.notes
+  report.summary = {...source.totals, skipped: source.bad.length, skippedBelow: source.bad.reduce((n, b) => n + b.below, 0)}
+
+  if (source.bad.length > 0 && !opts.skipBad) {
+    const n = source.bad.length
+    throw new MigrateError('MIGRATE_BAD_SOURCE',
+      `the source has ${n} bad entr${n === 1 ? 'y' : 'ies'} (${source.bad[0].path}: ${source.bad[0].reason}${n > 1 ? '; ...' : ''}); nothing was written. ` +
+      'Use --skip-bad to migrate everything else', report)
+  }
+
+  const refusal = targetRefusal({...opts, dataDir}, source, report)
+  if (refusal !== undefined) {
+    report.target.refusal = refusal
+    if (!opts.dryRun) throw new MigrateError(refusal.includes('source\'s own directory') ? 'MIGRATE_SAME_DIR' : 'MIGRATE_TARGET', `${refusal}; nothing was written`, report)
+  }
+
+  if (opts.dryRun) return report
+
+  // ---- writing: everything happens in a staging directory inside the data dir ----
+  // The topmost directory this run creates (the data dir or a missing ancestor): removed on failure.
+  let created: string | undefined
+  for (let d = dataDir; !fs.existsSync(d); d = path.dirname(d)) {
+    created = d
+    if (path.dirname(d) === d) break
+  }
+
+  ensureDataDir(dataDir)
+  const lockExisted = fs.existsSync(path.join(dataDir, 'lock'))
+  let lock: DirLock | undefined
+  let staging: string | undefined
+  let placed = false
+  try {
+    lock = DirLock.acquire(dataDir)
+    // Checked again under the lock: another migration or init may have been quicker.
+    if (Image.exists(dataDir) && !opts.force) throw new MigrateError('MIGRATE_TARGET', `the data dir ${dataDir} already holds a razorfs image; use --force to replace it (its contents are lost); nothing was written`, report)
+    // Staging directories of a migration that was killed: ours to remove (we hold the lock).
+    for (const name of fs.readdirSync(dataDir)) {
+      if (name.startsWith(OLD_PREFIX)) report.notes.push(`${path.join(dataDir, name)} holds the files of an image that an unfinished migration was replacing: left in place`)
+      if (!name.startsWith(STAGING_PREFIX)) continue
+      fs.rmSync(path.join(dataDir, name), {recursive: true, force: true})
+      report.notes.push(`removed ${path.join(dataDir, name)}, left by a migration that did not finish`)
+    }
+
+    staging = fs.mkdtempSync(path.join(dataDir, STAGING_PREFIX))
+    progress.phase('writing', source.totals.bytes)
+    report.target.uuid = writeImage(staging, source, opts, progress)
+    opts.afterWrite?.(staging)
+    progress.phase('verifying', source.totals.bytes)
+    report.verified = verifyImage(staging, source, progress)
+    progress.finish()
+    report.target.replaced = Image.exists(dataDir)
+    putInPlace(staging, dataDir)
+    placed = true
+  } catch (error) {
+    progress.finish()
+    try {
+      if (created !== undefined) {
+        fs.rmSync(created, {recursive: true, force: true})
+      } else if (!placed) {
+        if (staging !== undefined) fs.rmSync(staging, {recursive: true, force: true})
+        if (!lockExisted) fs.rmSync(path.join(dataDir, 'lock'), {force: true})
+      }
+    } catch {
+      // best effort: the error below says what went wrong
+    }
+
+    if (error instanceof SourceError) throw new MigrateError('MIGRATE_BAD_SOURCE', `${error.message}`, report)
+    throw error
+  } finally {
+    lock?.release()
+  }
+
+  fs.rmSync(staging, {recursive: true, force: true})
+
+  // The image in place opens and has the root we wrote.
+  const check = Image.open(dataDir, {readOnly: true})
+  try {
+    check.getattr(ROOT_INO)
+  } finally {
+    check.close()
+  }
+
+  if (opts.removeSource) {
+    if (source.bad.length > 0 || source.unreachable.length > 0) {
+      const parts = [
+        ...(source.bad.length > 0 ? [`${source.bad.length} bad entr${source.bad.length === 1 ? 'y was' : 'ies were'} skipped`] : []),
+        ...(source.unreachable.length > 0 ? [`${source.unreachable.length} live slot${source.unreachable.length === 1 ? ' is' : 's are'} in no directory`] : []),
+      ]
+      report.sourceRemoval.kept = `${parts.join(' and ')}: what was left out exists only in the source; delete it by hand once you no longer need it`
+    } else {
+      report.sourceRemoval.removed = removeSource(source)
+    }
+  }
+
+  return report
+}

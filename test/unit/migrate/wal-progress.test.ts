@@ -1,0 +1,117 @@
+/** The C WAL report (read only, never required) and the progress bar (terminal only). */
+import {expect} from 'chai'
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {Progress} from '../../../src/migrate/progress.js'
+import {readWal} from '../../../src/migrate/wal.js'
+import {fixture, patch, tmp, u32} from './helpers.js'
+
+describe('migrate: the C WAL report', () => {
+  it('disk fixture: header fields, CRC, 20 entries by operation', () => {
+    const w = readWal(fixture('disk').wal)
+    expect(w.valid).to.equal(true)
+    expect(w.bytes).to.equal(8_388_736)
+    expect(w.header).to.deep.equal({
+      magic: '0x574C4F47', version: 1, nextTxId: 1, nextLsn: 21, head: 1418, tail: 0, checkpointLsn: 20, entryCount: 20, crc: '0xEAF60FBC', crcOk: true,
+    })
+    expect(w.entries).to.include({count: 20, firstLsn: 1, lastLsn: 20, pastHead: 0})
+    expect(w.entries!.byOp).to.deep.equal({INSERT: 4, WRITE: 13, DELETE: 2, CHECKPOINT: 1})
+    expect(w.problems).to.deep.equal([])
+  })
+
+  it('disk-crashed fixture: 6 INSERT entries', () => {
+    const w = readWal(fixture('disk-crashed').wal)
+    expect(w.header).to.include({nextLsn: 7, head: 360, entryCount: 6, checkpointLsn: 0, crcOk: true})
+    expect(w.entries!.byOp).to.deep.equal({INSERT: 6})
+    expect(w.problems).to.deep.equal([])
+  })
+
+  it('a damaged or foreign WAL is reported, never thrown', () => {
+    const t = tmp()
+    try {
+      const file = path.join(t.dir, 'wal')
+      fs.copyFileSync(fixture('disk').wal, file)
+      patch(file, 16, u32(99)) // next_lsn: the header CRC no longer matches
+      let w = readWal(file)
+      expect(w.valid).to.equal(true)
+      expect(w.problems.join('\n')).to.include('CRC does not match')
+
+      patch(file, 128 + 40 + 3, Buffer.from([0xFF])) // the first entry's payload
+      w = readWal(file)
+      expect(w.entries!.count).to.equal(0)
+      expect(w.entries!.stoppedAt).to.match(/damaged entry/)
+
+      patch(file, 0, Buffer.from('nope'))
+      w = readWal(file)
+      expect(w.valid).to.equal(false)
+      expect(w.problems.join('\n')).to.match(/bad magic/)
+
+      fs.writeFileSync(file, 'short')
+      expect(readWal(file).problems.join('\n')).to.match(/shorter than its 128-byte header/)
+      expect(readWal(path.join(t.dir, 'absent')).problems.join('\n')).to.match(/ENOENT/)
+    } finally {
+      t.remove()
+    }
+  })
+
+  it('entries past a stale head are counted', () => {
+    const t = tmp()
+    try {
+      const file = path.join(t.dir, 'wal')
+      fs.copyFileSync(fixture('disk-crashed').wal, file)
+      patch(file, 24, Buffer.from([180, 0, 0, 0])) // head after 3 of the 6 entries (60 bytes each)
+      const w = readWal(file)
+      expect(w.entries).to.include({count: 3, pastHead: 3})
+      expect(w.problems.join('\n')).to.match(/3 well-formed entries lie past the header's head/)
+    } finally {
+      t.remove()
+    }
+  })
+})
+
+describe('migrate: progress bar', () => {
+  function stream(isTTY: boolean): {isTTY: boolean; columns: number; out: string[]; write: (s: string) => boolean} {
+    const out: string[] = []
+    return {isTTY, columns: 60, out, write: (s: string) => out.push(s) > 0}
+  }
+
+  it('writes nothing when not on a terminal', () => {
+    let now = 0
+    const s = stream(false)
+    const p = new Progress({stream: s, now: () => now})
+    p.phase('writing', 1000)
+    for (let i = 0; i < 10; i++) {
+      now += 1000
+      p.add(100)
+    }
+
+    p.finish()
+    expect(s.out).to.deep.equal([])
+  })
+
+  it('on a terminal, draws only after the delay, at most every interval, and clears its line', () => {
+    let now = 0
+    const s = stream(true)
+    const p = new Progress({stream: s, now: () => now, delayMs: 400, intervalMs: 100})
+    p.phase('writing', 1000)
+    now = 100
+    p.add(100)
+    expect(s.out).to.deep.equal([]) // a quick phase shows nothing
+    now = 500
+    p.add(400)
+    expect(s.out).to.have.length(1)
+    expect(s.out[0]).to.match(/^\rwriting \[#+\.+\]\s+50%  500 B \/ 1000 B$/)
+    expect(s.out[0].length).to.be.at.most(61)
+    now = 550
+    p.add(100)
+    expect(s.out).to.have.length(1) // within the interval
+    now = 700
+    p.add(400)
+    expect(s.out[1]).to.match(/100%/)
+    p.finish()
+    expect(s.out[2]).to.equal('\r\u001B[2K')
+    p.finish()
+    expect(s.out).to.have.length(3)
+  })
+})
