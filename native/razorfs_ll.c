@@ -800,15 +800,9 @@ static napi_value js_reply_err(napi_env env, napi_callback_info info) {
 
 /* attr: Float64Array [ino, mode, nlink, uid, gid, rdev, size, blocks, atimeSec, atimeNsec,
    mtimeSec, mtimeNsec, ctimeSec, ctimeNsec] */
-static void fill_stat(napi_env env, napi_value arr, struct stat *st) {
-  double *a;
-  size_t n;
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t off;
-  napi_get_typedarray_info(env, arr, &type, &n, (void **)&a, &ab, &off);
+/* The 14 numbers of an attr array into a struct stat. */
+static void stat_from(const double *a, struct stat *st) {
   memset(st, 0, sizeof(*st));
-  if (n < 14) return;
   st->st_ino = (ino_t)a[0];
   st->st_mode = (mode_t)a[1];
   st->st_nlink = (nlink_t)a[2];
@@ -824,6 +818,20 @@ static void fill_stat(napi_env env, napi_value arr, struct stat *st) {
   st->st_mtim.tv_nsec = (long)a[11];
   st->st_ctim.tv_sec = (time_t)a[12];
   st->st_ctim.tv_nsec = (long)a[13];
+}
+
+static void fill_stat(napi_env env, napi_value arr, struct stat *st) {
+  double *a;
+  size_t n;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  napi_get_typedarray_info(env, arr, &type, &n, (void **)&a, &ab, &off);
+  if (n < 14) {
+    memset(st, 0, sizeof(*st));
+    return;
+  }
+  stat_from(a, st);
 }
 
 /* replyEntry(req, attr, entryTimeout, attrTimeout) */
@@ -1027,22 +1035,7 @@ static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
     if (plus) {
       struct fuse_entry_param e;
       memset(&e, 0, sizeof(e));
-      double *a = attrs + 14 * i;
-      e.attr.st_ino = (ino_t)a[0];
-      e.attr.st_mode = (mode_t)a[1];
-      e.attr.st_nlink = (nlink_t)a[2];
-      e.attr.st_uid = (uid_t)a[3];
-      e.attr.st_gid = (gid_t)a[4];
-      e.attr.st_rdev = (dev_t)a[5];
-      e.attr.st_size = (off_t)a[6];
-      e.attr.st_blocks = (blkcnt_t)a[7];
-      e.attr.st_blksize = 4096;
-      e.attr.st_atim.tv_sec = (time_t)a[8];
-      e.attr.st_atim.tv_nsec = (long)a[9];
-      e.attr.st_mtim.tv_sec = (time_t)a[10];
-      e.attr.st_mtim.tv_nsec = (long)a[11];
-      e.attr.st_ctim.tv_sec = (time_t)a[12];
-      e.attr.st_ctim.tv_nsec = (long)a[13];
+      stat_from(attrs + 14 * i, &e.attr);
       /* '.' and '..' carry no lookup reference (ino 0 in the entry param). */
       e.ino = (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) ? 0 : e.attr.st_ino;
       e.entry_timeout = e.ino ? entry_timeout : 0;
