@@ -232,11 +232,18 @@ export class FileSystem {
     return bytes
   }
 
-  /** New inodes belong to the caller; in a set-group-ID directory they take its group. */
+  /**
+   * New inodes belong to the caller; in a set-group-ID directory they take its group, new
+   * directories inherit the bit, and a set-group-ID executable made there by a non-member of
+   * the group loses it (Linux, inode_init_owner).
+   */
   private newOwner(dir: Attr, cred: Cred, mode: number): {uid: number; gid: number; mode: number} {
     if ((dir.mode & S_ISGID) === 0) return {uid: cred.uid, gid: cred.gid, mode}
-    const isDir = (mode & S_IFMT) === S_IFDIR
-    return {uid: cred.uid, gid: dir.gid, mode: isDir ? mode | S_ISGID : mode}
+    if ((mode & S_IFMT) === S_IFDIR) return {uid: cred.uid, gid: dir.gid, mode: mode | S_ISGID}
+    // When the kernel checks permissions it has stripped the bit already, knowing all groups.
+    const who = this.who(cred)
+    const strip = (mode & (S_ISGID | 0o010)) === (S_ISGID | 0o010) && who.uid !== 0 && !this.inGroup(who, dir.gid)
+    return {uid: cred.uid, gid: dir.gid, mode: strip ? mode & ~S_ISGID : mode}
   }
 
   mknod(parent: number, name: Buffer | string, mode: number, rdev: number, cred: Cred): Attr {
@@ -434,6 +441,11 @@ export class FileSystem {
       const attr = this.image.getattr(ino)
       const type = attr.mode & S_IFMT
       if (type !== S_IFREG && type !== S_IFDIR) throw new FsError(mask === R_OK ? 'ENODATA' : 'EPERM', syscall, name)
+      // A sticky directory's user. attributes are its owner's to change (Linux, xattr_permission).
+      if (type === S_IFDIR && (attr.mode & S_ISVTX) !== 0 && mask !== R_OK && cred.uid !== 0 && cred.uid !== attr.uid) {
+        throw new FsError('EPERM', syscall, name)
+      }
+
       this.require(attr, mask, cred, syscall)
     } else if (!name.startsWith('security.') && !name.startsWith('trusted.')) {
       throw new FsError('EOPNOTSUPP', syscall, name)
