@@ -11,17 +11,6 @@ export type RazorArgs<T extends typeof Command> = Interfaces.InferredArgs<T['arg
 /** What a thrown value may carry; anything else in it is ignored. */
 type Failure = Error & {code?: unknown; exitCode?: unknown; oclif?: {exit?: unknown}; parse?: unknown}
 
-/** Thrown by `notImplemented()`: the command exists in the CLI but does nothing yet. */
-export class NotImplementedError extends Error {
-  readonly code = 'NOT_IMPLEMENTED'
-  readonly exitCode = EXIT_FAILURE
-
-  constructor(readonly issue: number) {
-    super(`not implemented yet (issue ${issue}); nothing was done`)
-    this.name = 'NotImplementedError'
-  }
-}
-
 /**
  * The base of every razorfs command. It declares `--data-dir`, parses the command line before
  * `run()` (into `this.flags` and `this.args`), and turns every failure into one line on stderr
@@ -58,11 +47,6 @@ export abstract class RazorCommand<T extends typeof Command> extends Command {
     return resolveDataDir(this.flags['data-dir'])
   }
 
-  /** Ends the command with "razorfs <id>: not implemented yet (issue N); nothing was done", exit 1. */
-  protected notImplemented(issue: number): never {
-    throw new NotImplementedError(issue)
-  }
-
   protected override async catch(thrown: Interfaces.CommandError): Promise<never> {
     // this.exit(n) (and oclif internals) throw ExitError: nothing to print, oclif exits with n.
     if (thrown instanceof Errors.ExitError) throw thrown
@@ -75,8 +59,7 @@ export abstract class RazorCommand<T extends typeof Command> extends Command {
     if (this.jsonEnabled()) {
       this.logJson({error: {code, message}})
     } else {
-      const prefix = err instanceof NotImplementedError ? `razorfs ${this.id}` : 'razorfs'
-      process.stderr.write(`${prefix}: ${message}\n`)
+      process.stderr.write(`razorfs: ${message}\n`)
     }
 
     if (process.env.DEBUG && err.stack) process.stderr.write(`${err.stack}\n`)

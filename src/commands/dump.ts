@@ -1,32 +1,64 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RazorCommand} from '../base-command.js'
+import {type ArchiveResult, archiveImage, dumpImage} from '../inspect/index.js'
 
 export default class Dump extends RazorCommand<typeof Dump> {
-  static override summary = 'Print the records of an image: headers, inodes, directory entries.'
-  static override description = `Opens the image read-only (it may be mounted) and prints the stored records, with the field names of docs/FORMAT.md: the file headers with --headers, the inode at PATH-IN-IMAGE (a path from the image's root) or --inode N, with its directory entries if it is a directory. With --archive, writes the whole image (headers and all) to FILE instead, for a bug report.
+  static override summary = 'List the tree of an image (ls -lR style), print its headers, or back it up as a tar archive.'
+  static override description = `Opens the image read-only: no lock is taken and nothing is written, so it works on a mounted (live) image; the write-ahead log is replayed in memory, so every committed change shows.
 
-NOT IMPLEMENTED YET (issue 5): the command exits 1 and does nothing.`
+Without flags, lists the tree from PATH-IN-IMAGE (default /) or --inode N like \`ls -lR\`: for each directory a "PATH:" line, then one line per entry with inode number, mode, links, uid, gid, size (major, minor for devices), mtime (UTC, nanoseconds) and name, and "-> target" for symlinks; xattrs follow on indented lines. Names are escaped as \`ls -b\` does (\\ , \\n, \\ooo for bytes that are not UTF-8). Entries are in directory order (newest first).
+
+--json prints JSON lines instead, in depth-first order: one object per name, with its path and the inode's fields under their docs/FORMAT.md names; a path, name, symlink target or xattr value that is not UTF-8 is given as <field>Base64 instead.
+
+--headers prints each file's header (dumpe2fs -h style: magic, version, record size, capacity, used, generation, checkpoint LSN, UUID, times, clean flag, reclaimable, checksum) and control block, the WAL header and what this open recovered; the tree only if PATH-IN-IMAGE or --inode is given too.
+
+--archive FILE writes the tree instead as a pax tar archive (GNU tar reads it: tar tvf FILE) with modes, owners, nanosecond times, hard links, symlinks, devices, FIFOs, xattrs and names as bytes; \`razorfs init --from FILE\` restores it. FILE "-" is standard output.
+
+The listing streams: memory does not grow with the size of the image.`
 
   static override examples = [
+    {command: '<%= config.bin %> <%= command.id %>', description: 'List the whole tree.'},
+    {command: '<%= config.bin %> <%= command.id %> /etc --json', description: 'The tree under /etc in the image, as JSON lines.'},
+    {command: '<%= config.bin %> <%= command.id %> --inode 1', description: 'The tree from the root inode.'},
     {command: '<%= config.bin %> <%= command.id %> --headers', description: "Print the files' headers."},
-    {command: '<%= config.bin %> <%= command.id %> /etc/hosts --json', description: 'Print the inode at /etc/hosts in the image, as JSON.'},
-    {command: '<%= config.bin %> <%= command.id %> --inode 1', description: 'Print the root inode and its entries.'},
-    {command: '<%= config.bin %> <%= command.id %> --archive /tmp/rz-image.tar', description: 'Save the whole image to a file.'},
+    {command: '<%= config.bin %> <%= command.id %> --archive /backup/rz.tar', description: 'Back up the whole image (restore: razorfs init --from /backup/rz.tar).'},
   ]
 
   static override enableJsonFlag = true
   static override args = {
-    'path-in-image': Args.string({description: "A path inside the image, from its root (e.g. /a/b)."}),
+    'path-in-image': Args.string({description: 'A path inside the image, from its root (e.g. /a/b); symlinks are not followed.'}),
   }
 
   static override flags = {
-    archive: Flags.string({description: 'Write the whole image to FILE instead of printing.', helpValue: '<file>'}),
-    headers: Flags.boolean({default: false, description: "Print the files' headers (both slots of each)."}),
-    inode: Flags.integer({description: 'Print the inode with this number.', min: 1}),
+    archive: Flags.string({description: 'Write the tree as a pax tar archive to FILE ("-": standard output) instead of listing it.', exclusive: ['headers'], helpValue: '<file>'}),
+    headers: Flags.boolean({default: false, description: "Print each file's header and control block, the WAL header and the recovery report."}),
+    inode: Flags.integer({description: 'Start at the inode with this number instead of a path.', min: 1}),
   }
 
-  public async run(): Promise<void> {
-    this.notImplemented(5)
+  public async run(): Promise<ArchiveResult | undefined> {
+    const {archive, headers, inode} = this.flags
+    const path = this.args['path-in-image']
+    if (path !== undefined && inode !== undefined) this.error('give PATH-IN-IMAGE or --inode, not both', {exit: 16})
+    if (archive === undefined) {
+      dumpImage(this.dataDir(), {path, inode, headers, json: this.jsonEnabled()})
+      return undefined
+    }
+
+    const result = archiveImage(this.dataDir(), archive, {path, inode}, message => process.stderr.write(`razorfs: warning: ${message}\n`))
+    if (this.jsonEnabled() && archive === '-') {
+      // The archive is on stdout: the summary goes to stderr so that it does not end up in it.
+      process.stderr.write(`${JSON.stringify(result)}\n`)
+      return undefined
+    }
+
+    if (!this.jsonEnabled()) {
+      const line = `wrote ${result.members} members (${result.directories} directories, ${result.files} files, ${result.symlinks} symlinks, ${result.hardLinks} hard links, ${result.others} others; ${result.contentBytes} content bytes) to ${result.archive}, ${result.archiveBytes} bytes\n`
+      // With the archive on stdout, the summary must not end up in it.
+      if (archive === '-') process.stderr.write(line)
+      else this.log(line.trimEnd())
+    }
+
+    return result
   }
 }

@@ -1,17 +1,25 @@
 import {Args, Flags} from '@oclif/core'
+import fs from 'node:fs'
+import path from 'node:path'
 
 import {RazorCommand} from '../base-command.js'
+import {ImageError, type ImageErrorCode} from '../storage/index.js'
 import {EXIT} from '../exit-codes.js'
+import type {FsckMode} from '../fsck/context.js'
+import {type FsckReport, runFsck} from '../fsck/run.js'
+import {TerminalProgress, terminalAsk} from '../fsck/terminal.js'
 
 const MODES = ['read-only', 'yes', 'preen']
 
 export default class Fsck extends RazorCommand<typeof Fsck> {
   static override summary = 'Check an image and repair it.'
-  static override description = `Checks the image in passes, as e2fsck does: inodes, directory entries, connectivity, link counts, then the allocator and header counters. PATH is the data dir or its nodes.dat; without it, the data dir (--data-dir). The image must not be mounted.
+  static override description = `Checks the image in passes, as e2fsck does: 0 the file headers, 7 the write-ahead log (both before the image is opened), 1 inode records and the string heap, 2 directory entries, 3 connectivity, 4 link counts and orphans, 5 names and their references, 6 content files. PATH is the data dir or its nodes.dat; without it, the data dir (--data-dir).
 
-Without -n, -y or -p, fsck asks before each repair. Exit code (bits, OR-ed as fsck(8) does): 0 no errors, 1 errors corrected, 4 errors left uncorrected, 8 operational error, 16 usage error, 32 cancelled.
+-n opens the image read-only (no lock, nothing written: it works on a mounted image) and answers no. Otherwise fsck takes the image's lock and refuses an image in use ("in use by pid N", exit 8); -y repairs everything, -p only what is safe unattended, and without either it asks on the terminal (y, n, a = yes to all, q = quit). Without a terminal, one of -n, -p or -y is required (exit 16).
 
-NOT IMPLEMENTED YET (issue 5): the command exits 1 and does nothing.`
+Without -f, an image that was closed cleanly is only checked for its headers and log. On a clean image it prints one line ("razorfs: clean, N inodes, M entries").
+
+Exit code (bits, OR-ed as fsck(8) does): 0 no errors, 1 errors corrected, 4 errors left uncorrected, 8 operational error, 16 usage error, 32 cancelled.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> -n', description: 'Check the default image, change nothing.'},
@@ -38,6 +46,7 @@ NOT IMPLEMENTED YET (issue 5): the command exits 1 and does nothing.`
       description: 'Open the image read-only and answer "no" to every repair.',
       exclusive: MODES.filter((m) => m !== 'read-only'),
     }),
+    verbose: Flags.boolean({char: 'v', default: false, description: 'Print each pass and what was checked.'}),
     yes: Flags.boolean({
       char: 'y',
       default: false,
@@ -49,7 +58,46 @@ NOT IMPLEMENTED YET (issue 5): the command exits 1 and does nothing.`
   // A check that cannot be carried out is an operational error (fsck(8)'s 8), not 1 ("corrected").
   protected override failureExitCode: number = EXIT.OPERATIONAL
 
-  public async run(): Promise<void> {
-    this.notImplemented(5)
+  public async run(): Promise<FsckReport> {
+    const {flags} = this
+    const json = this.jsonEnabled()
+    const mode: FsckMode = flags['read-only'] ? 'no' : flags.yes ? 'yes' : flags.preen ? 'preen' : 'ask'
+    if (mode === 'ask' && !process.stdin.isTTY) {
+      this.error('interactive repair needs a terminal: give -n (check only), -p (repair what is safe) or -y (repair everything)', {exit: EXIT.USAGE})
+    }
+
+    const write = (text: string): boolean => (json ? process.stderr : process.stdout).write(text)
+    const report = runFsck({
+      dir: this.imageDir(),
+      mode,
+      force: flags.force,
+      verbose: flags.verbose,
+      out: json ? undefined : (line) => write(`${line}\n`),
+      ask: mode === 'ask' ? terminalAsk(write) : undefined,
+      progress: process.stderr.isTTY ? new TerminalProgress() : undefined,
+    })
+    if (report.exitCode & EXIT.OPERATIONAL) {
+      // One line (or a JSON error): the image could not be checked.
+      const error = report.errorCode === undefined ? new Error(report.error) : new ImageError(report.errorCode as ImageErrorCode, report.error ?? '')
+      throw Object.assign(error, {exitCode: report.exitCode, code: report.errorCode ?? 'RZ_FSCK'})
+    }
+
+    if (report.error !== undefined && !json) process.stderr.write(`razorfs: ${report.error}\n`)
+    process.exitCode = report.exitCode
+    return report
+  }
+
+  /** PATH (the data dir, or a nodes.dat in it) or the data dir. */
+  private imageDir(): string {
+    const arg = this.args.path
+    if (arg === undefined) return this.dataDir()
+    const resolved = path.resolve(arg)
+    try {
+      if (fs.statSync(resolved).isDirectory()) return resolved
+    } catch {
+      // Absent: a path ending in nodes.dat names its directory; anything else is the data dir itself.
+    }
+
+    return path.basename(resolved) === 'nodes.dat' || fs.existsSync(resolved) ? path.dirname(resolved) : resolved
   }
 }

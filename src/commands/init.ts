@@ -1,11 +1,14 @@
 import {Flags} from '@oclif/core'
 
 import {RazorCommand} from '../base-command.js'
+import {type RestoreResult, restoreImage} from '../inspect/index.js'
 import {ensureDataDir, Image, type ImageInfo} from '../storage/index.js'
 
 export default class Init extends RazorCommand<typeof Init> {
   static override summary = 'Create a new, empty image in the data dir.'
   static override description = `Creates the data dir if it is absent (mode 0700) and writes the files of an empty image in it (mode 0600): a root directory and nothing else. An existing image is never replaced unless --force is given.
+
+With --from FILE, the new image is filled from a tar archive: one written by \`razorfs dump --archive\` restores exactly (modes, owners, nanosecond times, hard links, symlinks, devices, FIFOs, sockets, xattrs, names as bytes); pax and GNU archives of GNU tar or bsdtar restore too (without sparse members). FILE "-" is standard input. The archive is checked to be a tar archive before anything is created.
 
 Prints the data dir, the image's UUID and each file it wrote (name, size in bytes, mode).`
 
@@ -14,6 +17,10 @@ Prints the data dir, the image's UUID and each file it wrote (name, size in byte
     {
       command: '<%= config.bin %> <%= command.id %> --data-dir /srv/rz --capacity 100000',
       description: 'Create an image in /srv/rz with room for 100,000 inodes before it grows.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --data-dir /srv/rz2 --from /backup/rz.tar',
+      description: 'Create an image in /srv/rz2 holding what the archive holds (made by razorfs dump --archive).',
     },
     {
       command: '<%= config.bin %> <%= command.id %> --data-dir /srv/rz --force --json',
@@ -27,15 +34,20 @@ Prints the data dir, the image's UUID and each file it wrote (name, size in byte
       description: 'Inode records to pre-allocate; the image still grows on demand.',
       min: 1,
     }),
+    from: Flags.string({
+      description: 'Fill the new image from this tar archive ("-": standard input), as written by razorfs dump --archive.',
+      helpValue: '<file>',
+    }),
     force: Flags.boolean({
       default: false,
       description: 'Replace an existing image in the data dir. Its contents are lost.',
     }),
   }
 
-  public async run(): Promise<ImageInfo> {
-    const {capacity, force} = this.flags
+  public async run(): Promise<ImageInfo | RestoreResult> {
+    const {capacity, force, from} = this.flags
     const dir = this.dataDir()
+    if (from !== undefined) return this.restore(dir, from)
     ensureDataDir(dir)
     const image = Image.create(dir, capacity === undefined ? {force} : {capacity, force})
     let info: ImageInfo
@@ -57,5 +69,17 @@ Prints the data dir, the image's UUID and each file it wrote (name, size in byte
     }
 
     return info
+  }
+
+  private restore(dir: string, from: string): RestoreResult {
+    const {capacity, force} = this.flags
+    const result = restoreImage(dir, from, {force, capacity})
+    if (!this.jsonEnabled()) {
+      const r = result.restored
+      this.log(`Created razorfs image ${result.uuid} in ${result.dir}`)
+      this.log(`  from ${r.archive}: ${r.members} members: ${r.directories} directories, ${r.files} files (${r.contentBytes} bytes), ${r.symlinks} symlinks, ${r.hardLinks} hard links, ${r.others} others`)
+    }
+
+    return result
   }
 }

@@ -1,0 +1,357 @@
+/**
+ * Pass 0: the headers of the five mapped files, before the image is opened.
+ *
+ * Checks: every file exists, is at least the header and control pages long, no longer than one
+ *   mapping, a whole number of pages, and as long as its header's capacity; every header field
+ *   (the order and rules of `parseHeader` in store.ts, but reporting each bad field instead of
+ *   stopping at the first); bytes 256 to 4095 of page 0 are zeros; every file has the image's UUID.
+ * Collects: the parsed headers, the image's UUID (the majority of the valid headers and the WAL's),
+ *   whether the image was closed cleanly (every header valid and HF_CLEAN: without -f the check
+ *   stops after the log pass), and `blocked`: reasons the image cannot be opened yet.
+ * Relies on: nothing (this pass and pass 7 read raw bytes with plain reads, no mapping).
+ * Repairs: raw writes (headers are never logged; the lock is held): a bad header is rebuilt from the
+ *   file's length and the other files (capacity from the length, checkpointLsn from the WAL's start
+ *   so that recovery replays every logged transaction, UUID and times from the other headers);
+ *   files are extended with zeros (never cut).
+ * Frees: nothing.
+ */
+import {randomUUID} from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {
+  DATA_OFFSET, FILES, FORMAT_VERSION, HEADER, HF_CLEAN, PAGE_SIZE, WAL_HEADER, WAL_MAGIC, WAL_NAME, readU64,
+  type FileSpec,
+} from '../storage/format.js'
+import {MAX_MAPPING} from '../storage/mapped-file.js'
+import {encodeHeader, type HeaderInfo, uuidString} from '../storage/store.js'
+import {crc32} from '../storage/wal.js'
+import type {FsckContext} from './context.js'
+import {PR} from './problems.js'
+
+export interface FileCheck {
+  spec: FileSpec
+  path: string
+  present: boolean
+  size: number
+  /** The header, when its checksum and every field are valid (or once rebuilt). */
+  header: HeaderInfo | undefined
+  /** The UUID of a header whose checksum is right (a vote for the image's UUID). */
+  votedUuid: Buffer | undefined
+  /** The header must be written anew (it is corrupt, or the file was created or extended). */
+  rebuild: boolean
+}
+
+export interface WalPeek {
+  path: string
+  present: boolean
+  size: number
+  /** Why the header cannot be used, or undefined if it can. */
+  bad: string | undefined
+  /** The header's version is newer than this build's, and its checksum is right. */
+  newer: number | undefined
+  checksumOk: boolean
+  uuid: Buffer | undefined
+  startLsn: number
+  salt: number
+}
+
+export interface PreOpen {
+  files: FileCheck[]
+  wal: WalPeek
+  imageUuid: Buffer
+  /** Every header valid, unchanged and marked clean. */
+  clean: boolean
+  /** Why the image cannot be opened (problems left uncorrected). */
+  blocked: string[]
+}
+
+const MIN_SIZE = DATA_OFFSET
+/** Smallest length fsck gives a file it creates or extends: header and control pages, 256 buckets for the indexes. */
+function minLength(spec: FileSpec): number {
+  return roundUp(DATA_OFFSET + (spec.recordSize === 4 ? 4 * 256 : 0))
+}
+
+function roundUp(n: number): number {
+  return Math.ceil(n / PAGE_SIZE) * PAGE_SIZE
+}
+
+const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`
+
+interface Issue {
+  field: string
+  value: string
+  expected: string
+}
+
+/** Every problem of a header, in parseHeader's order. */
+function headerIssues(spec: FileSpec, head: Buffer): {checksumOk: boolean; version: number; issues: Issue[]} {
+  const O = HEADER.OFF
+  const issues: Issue[] = []
+  const checksumOk = head.readUInt32LE(O.checksum) === crc32(head.subarray(4, HEADER.SIZE))
+  const magic = head.readUInt32LE(O.magic)
+  if (magic !== spec.magic) {
+    const other = FILES.find(f => f.magic === magic)
+    issues.push({field: 'magic', value: other === undefined ? hex(magic) : `${hex(magic)} (the magic of ${other.name})`, expected: hex(spec.magic)})
+  }
+
+  const version = head.readUInt16LE(O.formatVersion)
+  if (version !== FORMAT_VERSION) issues.push({field: 'formatVersion', value: String(version), expected: String(FORMAT_VERSION)})
+  const check = (field: string, value: number, expected: number): void => {
+    if (value !== expected) issues.push({field, value: String(value), expected: String(expected)})
+  }
+
+  check('headerSize', head.readUInt16LE(O.headerSize), HEADER.SIZE)
+  check('recordSize', head.readUInt32LE(O.recordSize), spec.recordSize)
+  check('dataOffset', head.readUInt32LE(O.dataOffset), DATA_OFFSET)
+  check('fileId', head.readUInt32LE(O.fileId), spec.id)
+  const flags = head.readUInt32LE(O.flags)
+  if ((flags & ~HF_CLEAN) !== 0) issues.push({field: 'flags', value: hex(flags), expected: `${hex(flags & HF_CLEAN)} (only HF_CLEAN may be set)`})
+  const capacity = readU64(head, O.capacity)
+  const used = readU64(head, O.used)
+  if (used > capacity) issues.push({field: 'used', value: String(used), expected: `at most the capacity, ${capacity}`})
+  if (head.subarray(O.uuid, O.uuid + 16).every(b => b === 0)) issues.push({field: 'uuid', value: 'all zeros', expected: 'the image UUID'})
+  const reserved = head.subarray(O.reserved, HEADER.SIZE)
+  if (!reserved.every(b => b === 0)) issues.push({field: 'reserved', value: 'not zero', expected: 'zeros'})
+  return {checksumOk, version, issues}
+}
+
+function readAt(file: string, len: number, pos: number): Buffer {
+  const fd = fs.openSync(file, 'r')
+  try {
+    const out = Buffer.alloc(len)
+    let got = 0
+    while (got < len) {
+      const n = fs.readSync(fd, out, got, len - got, pos + got)
+      if (n === 0) break
+      got += n
+    }
+
+    return out.subarray(0, got)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** pwrite + fsync (the lock is held; headers are never logged). */
+export function writeAt(file: string, data: Buffer, pos: number): void {
+  const fd = fs.openSync(file, 'r+')
+  try {
+    let off = 0
+    while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, pos + off)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** Extend (never cut) a file with zeros to `size` bytes. */
+function extend(file: string, size: number): void {
+  const fd = fs.openSync(file, 'r+')
+  try {
+    if (fs.fstatSync(fd).size < size) fs.ftruncateSync(fd, size)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** Read and judge the WAL header (pass 7 reports its problems; pass 0 only uses its UUID and start). */
+export function peekWal(dir: string): WalPeek {
+  const file = path.join(dir, WAL_NAME)
+  const peek: WalPeek = {path: file, present: false, size: 0, bad: undefined, newer: undefined, checksumOk: false, uuid: undefined, startLsn: 0, salt: 0}
+  try {
+    peek.size = fs.statSync(file).size
+    peek.present = true
+  } catch {
+    peek.bad = 'missing'
+    return peek
+  }
+
+  const head = readAt(file, WAL_HEADER.SIZE, 0)
+  const O = WAL_HEADER.OFF
+  if (head.length < WAL_HEADER.SIZE) {
+    peek.bad = `truncated: ${head.length} bytes, shorter than the ${WAL_HEADER.SIZE}-byte header`
+    return peek
+  }
+
+  peek.checksumOk = head.readUInt32LE(O.checksum) === crc32(head.subarray(4))
+  const version = head.readUInt16LE(O.formatVersion)
+  if (head.readUInt32LE(O.magic) !== WAL_MAGIC) peek.bad = `bad magic number ${hex(head.readUInt32LE(O.magic))}`
+  else if (version > FORMAT_VERSION && peek.checksumOk) peek.newer = version
+  else if (!peek.checksumOk) peek.bad = 'the header checksum does not match'
+  else if (version < 1) peek.bad = `format version ${version} is not a valid version`
+  else if (head.readUInt16LE(O.headerSize) !== WAL_HEADER.SIZE) peek.bad = `header size ${head.readUInt16LE(O.headerSize)}, expected ${WAL_HEADER.SIZE}`
+  else if (!head.subarray(O.reserved, WAL_HEADER.SIZE).every(b => b === 0)) peek.bad = 'reserved header bytes are not zero'
+  if (peek.checksumOk) {
+    peek.uuid = Buffer.from(head.subarray(O.uuid, O.uuid + 16))
+    peek.startLsn = readU64(head, O.startLsn)
+    peek.salt = head.readUInt32LE(O.salt)
+  }
+
+  return peek
+}
+
+/** Checkpoint LSN for a rebuilt header: the WAL's start - 1 (recovery replays every record of the log). */
+export function rebuildLsn(pre: Pick<PreOpen, 'files' | 'wal'>): number {
+  if (pre.wal.bad === undefined && pre.wal.newer === undefined && pre.wal.startLsn >= 1) return pre.wal.startLsn - 1
+  const lsns = pre.files.filter(f => f.header !== undefined && !f.rebuild).map(f => f.header!.checkpointLsn)
+  return lsns.length === 0 ? 0 : Math.min(...lsns)
+}
+
+export function pass0(ctx: FsckContext, dir: string): PreOpen {
+  ctx.header(PR.PR_0_PASS_HEADER)
+  const files: FileCheck[] = []
+  const blocked: string[] = []
+  const wal = peekWal(dir)
+  let problems = 0
+  const ask = (code: number, values: Record<string, unknown>): boolean => {
+    problems++
+    return ctx.fix(code, values)
+  }
+
+  for (const spec of FILES) {
+    const file = path.join(dir, spec.name)
+    const fc: FileCheck = {spec, path: file, present: false, size: 0, header: undefined, votedUuid: undefined, rebuild: false}
+    files.push(fc)
+    try {
+      fc.size = fs.statSync(file).size
+      fc.present = true
+    } catch {
+      if (ask(PR.PR_0_FILE_MISSING, {file: spec.name})) {
+        fs.writeFileSync(file, Buffer.alloc(0), {mode: 0o600})
+        fs.chmodSync(file, 0o600)
+        extend(file, minLength(spec))
+        fc.present = true
+        fc.size = minLength(spec)
+        fc.rebuild = true
+      } else {
+        blocked.push(`${spec.name} is missing`)
+      }
+
+      continue
+    }
+
+    if (fc.size > MAX_MAPPING) ctx.fix(PR.PR_0_FILE_TOO_BIG, {file: spec.name, size: fc.size, max: MAX_MAPPING})
+    if (fc.size < MIN_SIZE) {
+      if (ask(PR.PR_0_FILE_SHORT, {file: spec.name, size: fc.size, min: MIN_SIZE})) {
+        extend(file, minLength(spec))
+        fc.size = minLength(spec)
+      } else {
+        blocked.push(`${spec.name} is truncated`)
+        continue
+      }
+    }
+
+    const head = readAt(file, PAGE_SIZE, 0)
+    const {checksumOk, version, issues} = headerIssues(spec, head)
+    if (version > FORMAT_VERSION && checksumOk && head.readUInt32LE(HEADER.OFF.magic) === spec.magic) {
+      ctx.fix(PR.PR_0_VERSION_NEWER, {file: spec.name, version, supported: FORMAT_VERSION})
+    }
+
+    if (checksumOk && !head.subarray(HEADER.OFF.uuid, HEADER.OFF.uuid + 16).every(b => b === 0)) {
+      fc.votedUuid = Buffer.from(head.subarray(HEADER.OFF.uuid, HEADER.OFF.uuid + 16))
+    }
+
+    if (issues.length > 0 || !checksumOk) {
+      let rebuild = false
+      if (issues.length === 0) {
+        rebuild = ask(PR.PR_0_HEADER_CHECKSUM, {file: spec.name, stored: hex(head.readUInt32LE(0)), computed: hex(crc32(head.subarray(4, HEADER.SIZE)))})
+      } else {
+        for (const issue of issues) rebuild = ask(PR.PR_0_HEADER_FIELD, {file: spec.name, ...issue}) || rebuild
+      }
+
+      if (rebuild) fc.rebuild = true
+      else blocked.push(`the header of ${spec.name} is corrupt`)
+    } else if (!fc.rebuild) {
+      fc.header = parsedHeader(head)
+      const needed = DATA_OFFSET + fc.header.capacity * spec.recordSize
+      if (needed > fc.size) {
+        if (ask(PR.PR_0_FILE_TRUNCATED, {file: spec.name, size: fc.size, capacity: fc.header.capacity, needed})) {
+          extend(file, roundUp(needed))
+          fc.size = roundUp(needed)
+        } else {
+          blocked.push(`${spec.name} is truncated`)
+        }
+      }
+    }
+
+    if (fc.size % PAGE_SIZE !== 0 && ask(PR.PR_0_FILE_UNALIGNED, {file: spec.name, size: fc.size, page: PAGE_SIZE})) {
+      extend(file, roundUp(fc.size))
+      fc.size = roundUp(fc.size)
+    }
+
+    const garbage = head.subarray(HEADER.SIZE, PAGE_SIZE)
+    const first = garbage.findIndex(b => b !== 0)
+    if (first >= 0) {
+      let last = garbage.length - 1
+      while (garbage[last] === 0) last--
+      if (ask(PR.PR_0_PAGE0_GARBAGE, {file: spec.name, from: HEADER.SIZE + first, to: HEADER.SIZE + last})) {
+        writeAt(file, Buffer.alloc(PAGE_SIZE - HEADER.SIZE), HEADER.SIZE)
+      }
+    }
+  }
+
+  // The image's UUID: the most common among the headers with a right checksum and the WAL's.
+  const votes = new Map<string, number>()
+  for (const f of files) if (f.votedUuid !== undefined) votes.set(f.votedUuid.toString('hex'), (votes.get(f.votedUuid.toString('hex')) ?? 0) + 1)
+  if (wal.uuid !== undefined && !wal.uuid.every(b => b === 0)) votes.set(wal.uuid.toString('hex'), (votes.get(wal.uuid.toString('hex')) ?? 0) + 1)
+  let best = files[0].votedUuid?.toString('hex')
+  for (const [uuid, count] of votes) if (best === undefined || count > (votes.get(best) ?? 0)) best = uuid
+  const imageUuid = best === undefined ? Buffer.from(randomUUID().replaceAll('-', ''), 'hex') : Buffer.from(best, 'hex')
+
+  for (const f of files) {
+    if (f.header === undefined || f.rebuild || f.header.uuid.equals(imageUuid)) continue
+    if (ask(PR.PR_0_UUID_MISMATCH, {file: f.spec.name, uuid: uuidString(f.header.uuid), imageUuid: uuidString(imageUuid)})) {
+      f.header.uuid = imageUuid
+      f.header.flags = 0
+      writeAt(f.path, encodeHeader(f.spec, f.header), 0)
+    } else {
+      blocked.push(`${f.spec.name} belongs to another image`)
+    }
+  }
+
+  // Rebuild the headers that need it, from the file lengths and the other headers.
+  const pre: PreOpen = {files, wal, imageUuid, clean: false, blocked}
+  const good = files.filter(f => f.header !== undefined && !f.rebuild).map(f => f.header!)
+  const lsn = rebuildLsn(pre)
+  for (const f of files) {
+    if (!f.rebuild || !f.present) continue
+    const capacity = Math.floor((f.size - DATA_OFFSET) / f.spec.recordSize)
+    const now = Date.now()
+    f.header = {
+      formatVersion: FORMAT_VERSION,
+      recordSize: f.spec.recordSize,
+      flags: 0,
+      capacity,
+      used: 0,
+      generation: good.length === 0 ? 0 : Math.max(...good.map(h => h.generation)),
+      checkpointLsn: lsn,
+      uuid: imageUuid,
+      createdMs: good.length === 0 ? now : Math.min(...good.map(h => h.createdMs)),
+      mountedMs: good.length === 0 ? now : Math.max(...good.map(h => h.mountedMs)),
+      reclaimable: 0,
+    }
+    writeAt(f.path, encodeHeader(f.spec, f.header), 0)
+  }
+
+  pre.clean = problems === 0 && files.every(f => f.header !== undefined && (f.header.flags & HF_CLEAN) !== 0)
+  return pre
+}
+
+function parsedHeader(head: Buffer): HeaderInfo {
+  const O = HEADER.OFF
+  return {
+    formatVersion: head.readUInt16LE(O.formatVersion),
+    recordSize: head.readUInt32LE(O.recordSize),
+    flags: head.readUInt32LE(O.flags),
+    capacity: readU64(head, O.capacity),
+    used: readU64(head, O.used),
+    generation: readU64(head, O.generation),
+    checkpointLsn: readU64(head, O.checkpointLsn),
+    uuid: Buffer.from(head.subarray(O.uuid, O.uuid + 16)),
+    createdMs: readU64(head, O.createdMs),
+    mountedMs: readU64(head, O.mountedMs),
+    reclaimable: readU64(head, O.reclaimable),
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Pass 7: the write-ahead log. It runs second, right after pass 0 and before the image is opened,
+ * because a damaged log stops the open (it keeps the number of the list in issue 5: log last).
+ *
+ * Checks: wal.log exists; its header (magic, version, checksum, size, reserved bytes, the image's
+ *   UUID); that it does not start after any file's checkpoint (no recycled transaction a file still
+ *   needs); then scans the current cycle exactly as `Wal.scan` and recovery do: a torn last record
+ *   (what a crash during an append leaves; recovery discards it), a checksummed record whose entries
+ *   overrun it, and a record recovery would replay that writes outside the image.
+ * Collects: the number of transactions the open will replay (a cleanly closed image has none).
+ * Relies on: pass 0 (the image's UUID, the headers' checkpoint LSNs).
+ * Repairs (raw writes under the lock): a new header (the log's records are discarded), the image's
+ *   UUID, a lagging file's checkpoint LSN, and cutting the log at a torn or bad record.
+ * Frees: nothing.
+ */
+import fs from 'node:fs'
+import {randomInt} from 'node:crypto'
+
+import {FILES, FORMAT_VERSION, WAL_ENTRY, WAL_HEADER, WAL_MAGIC, WAL_RECORD, WAL_RECORD_MAGIC, readU64, writeU64} from '../storage/format.js'
+import {MAX_MAPPING} from '../storage/mapped-file.js'
+import {encodeHeader, uuidString} from '../storage/store.js'
+import {crc32} from '../storage/wal.js'
+import type {FsckContext} from './context.js'
+import {type PreOpen, writeAt} from './pass0-headers.js'
+import {PR} from './problems.js'
+
+export interface LogCheck {
+  /** Transactions of the current cycle that recovery will replay. */
+  records: number
+}
+
+interface Scan {
+  records: number
+  /** Offset just past the last good record. */
+  end: number
+  torn: {at: number; bytes: number; lsn: number} | undefined
+  bad: {at: number; lsn: number; reason: string} | undefined
+}
+
+/** Scan the current cycle as Wal.scan and Store.recover do, without throwing. */
+function scanLog(bytes: Buffer, startLsn: number, salt: number, minLsn: number): Scan {
+  const R = WAL_RECORD.OFF
+  const E = WAL_ENTRY.OFF
+  const size = bytes.length
+  let at = WAL_HEADER.SIZE
+  let lsn = startLsn
+  let records = 0
+  for (;;) {
+    if (size - at < WAL_RECORD.SIZE) {
+      const left = Math.max(0, size - at)
+      const torn = left >= 4 && bytes.readUInt32LE(at) === WAL_RECORD_MAGIC
+      return {records, end: at, torn: torn ? {at, bytes: left, lsn} : undefined, bad: undefined}
+    }
+
+    if (bytes.readUInt32LE(at + R.magic) !== WAL_RECORD_MAGIC || readU64(bytes, at + R.lsn) !== lsn) return {records, end: at, torn: undefined, bad: undefined}
+    const length = bytes.readUInt32LE(at + R.length)
+    if (length < WAL_RECORD.SIZE || length % 8 !== 0 || at + length > size) return {records, end: at, torn: {at, bytes: size - at, lsn}, bad: undefined}
+    const record = bytes.subarray(at, at + length)
+    if (record.readUInt32LE(R.checksum) !== crc32(record.subarray(8), salt)) return {records, end: at, torn: {at, bytes: length, lsn}, bad: undefined}
+    const count = record.readUInt32LE(R.entries)
+    let p = WAL_RECORD.SIZE
+    for (let i = 0; i < count; i++) {
+      const len = p + WAL_ENTRY.SIZE <= length ? record.readUInt32LE(p + E.length) : Number.POSITIVE_INFINITY
+      const start = p + WAL_ENTRY.SIZE
+      if (start + len > length) return {records, end: at, torn: undefined, bad: {at, lsn, reason: 'its entries overrun the record'}}
+      const fileId = record[p + E.fileId]
+      const offset = readU64(record, p + E.offset)
+      if (lsn > minLsn && (fileId >= FILES.length || offset < 4096 || offset + len > MAX_MAPPING)) {
+        return {records, end: at, torn: undefined, bad: {at, lsn, reason: `it writes outside the image (file ${fileId}, offset ${offset})`}}
+      }
+
+      p = start + ((len + 7) & ~7)
+    }
+
+    records++
+    lsn++
+    at += length
+  }
+}
+
+function encodeWalHeader(uuid: Buffer, startLsn: number, salt: number): Buffer {
+  const O = WAL_HEADER.OFF
+  const head = Buffer.alloc(WAL_HEADER.SIZE)
+  head.writeUInt32LE(WAL_MAGIC, O.magic)
+  head.writeUInt16LE(FORMAT_VERSION, O.formatVersion)
+  head.writeUInt16LE(WAL_HEADER.SIZE, O.headerSize)
+  head.writeUInt32LE(salt >>> 0, O.salt)
+  uuid.copy(head, O.uuid)
+  writeU64(head, O.startLsn, startLsn)
+  head.writeUInt32LE(crc32(head.subarray(4)), O.checksum)
+  return head
+}
+
+/** A new, empty log (like Wal.create): O_TRUNC, mode 0600, a fresh salt. */
+function createLog(file: string, uuid: Buffer, startLsn: number): void {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
+  try {
+    fs.fchmodSync(fd, 0o600)
+    const head = encodeWalHeader(uuid, startLsn, randomInt(2 ** 32))
+    fs.writeSync(fd, head, 0, head.length, 0)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+function cutLog(file: string, at: number): void {
+  const fd = fs.openSync(file, 'r+')
+  try {
+    fs.ftruncateSync(fd, at)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+export function pass7(ctx: FsckContext, pre: PreOpen): LogCheck {
+  ctx.header(PR.PR_7_PASS_HEADER)
+  const wal = pre.wal
+  const headers = pre.files.filter(f => f.header !== undefined)
+  const lsns = headers.map(f => f.header!.checkpointLsn)
+  let minLsn = lsns.length === 0 ? 0 : Math.min(...lsns)
+  const result: LogCheck = {records: 0}
+  const problem = (): void => {
+    pre.clean = false
+  }
+
+  if (!wal.present) {
+    problem()
+    if (ctx.fix(PR.PR_7_LOG_MISSING)) createLog(wal.path, pre.imageUuid, minLsn + 1)
+    else pre.blocked.push('wal.log is missing')
+    return result
+  }
+
+  if (wal.newer !== undefined) ctx.fix(PR.PR_7_LOG_VERSION_NEWER, {version: wal.newer, supported: FORMAT_VERSION})
+  if (wal.bad !== undefined) {
+    problem()
+    if (ctx.fix(PR.PR_7_LOG_HEADER, {reason: wal.bad})) createLog(wal.path, pre.imageUuid, minLsn + 1)
+    else pre.blocked.push('the header of wal.log is corrupt')
+    return result
+  }
+
+  if (!wal.uuid!.equals(pre.imageUuid)) {
+    problem()
+    if (ctx.fix(PR.PR_7_LOG_UUID, {uuid: uuidString(wal.uuid!), imageUuid: uuidString(pre.imageUuid)})) {
+      writeAt(wal.path, encodeWalHeader(pre.imageUuid, wal.startLsn, wal.salt), 0)
+    } else {
+      pre.blocked.push('wal.log belongs to another image')
+      return result
+    }
+  }
+
+  // Transactions a file needs that the log no longer holds.
+  if (wal.startLsn > minLsn + 1) {
+    for (const f of headers) {
+      const h = f.header!
+      if (wal.startLsn <= h.checkpointLsn + 1) continue
+      problem()
+      if (ctx.fix(PR.PR_7_LOG_GAP, {start: wal.startLsn, file: f.spec.name, lsn: h.checkpointLsn, from: h.checkpointLsn + 1, to: wal.startLsn - 1})) {
+        h.checkpointLsn = wal.startLsn - 1
+        h.flags = 0
+        writeAt(f.path, encodeHeader(f.spec, h), 0)
+      } else {
+        pre.blocked.push(`the log lacks transactions ${f.spec.name} needs`)
+      }
+    }
+
+    minLsn = Math.min(...headers.map(f => f.header!.checkpointLsn))
+  }
+
+  const bytes = fs.readFileSync(wal.path)
+  const scan = scanLog(bytes, wal.startLsn, wal.salt, minLsn)
+  result.records = scan.records
+  if (scan.bad !== undefined) {
+    problem()
+    if (ctx.fix(PR.PR_7_BAD_RECORD, {lsn: scan.bad.lsn, offset: scan.bad.at, reason: scan.bad.reason, after: bytes.length - scan.bad.at})) cutLog(wal.path, scan.bad.at)
+    else pre.blocked.push(`transaction ${scan.bad.lsn} of the log cannot be replayed`)
+  } else if (scan.torn !== undefined) {
+    problem()
+    if (ctx.fix(PR.PR_7_TORN_TAIL, {bytes: scan.torn.bytes, lsn: scan.torn.lsn, offset: scan.torn.at})) cutLog(wal.path, scan.torn.at)
+  }
+
+  if (scan.records > 0) pre.clean = false
+  return result
+}

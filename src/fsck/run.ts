@@ -1,0 +1,203 @@
+/**
+ * One fsck run: the passes in order, then the report (e2fsck_run).
+ *
+ * Order: pass 0 (headers) and pass 7 (log) read raw files, before the image is opened, since a bad
+ * header or log stops the open; then the image is opened (read-only for -n: no lock, nothing
+ * written, the WAL replayed in memory; otherwise under the lock, refusing a locked image) and
+ * passes 1 to 6 run. Without -f, an image whose headers say it was closed cleanly (and whose log
+ * holds no transaction) is reported clean after passes 0 and 7, as e2fsck does.
+ *
+ * Exit code: the OR of fsck(8)'s bits: 1 errors corrected, 4 errors left uncorrected, 8 operational
+ * error (the check could not be carried out), 32 cancelled by the user.
+ *
+ * Closing: an image fsck changed, or that was not closed cleanly, gets a checkpoint; it is marked
+ * clean only if no problem was left. An image that was clean and not changed is not written at all.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {EXIT} from '../exit-codes.js'
+import {FILE_ENTRIES, FILE_NODES, FILES, S_IFDIR, S_IFLNK, S_IFREG} from '../storage/format.js'
+import {DirLock} from '../storage/lock.js'
+import {ImageError} from '../storage/errors.js'
+import {CheckedImage} from './checked-image.js'
+import {FsckAbort, FsckCancelled, FsckContext, type FsckOptions, type ProblemReport} from './context.js'
+import {pass0} from './pass0-headers.js'
+import {pass1} from './pass1-inodes.js'
+import {pass2} from './pass2-entries.js'
+import {pass3} from './pass3-connectivity.js'
+import {pass4} from './pass4-counts.js'
+import {pass5} from './pass5-strings.js'
+import {pass6} from './pass6-contents.js'
+import {pass7} from './pass7-log.js'
+import {INO_LIVE, State} from './state.js'
+
+export interface FsckCounts {
+  inodes: number
+  directories: number
+  regularFiles: number
+  symlinks: number
+  otherFiles: number
+  entries: number
+  names: number
+  contentFiles: number
+  problems: number
+  fixed: number
+  uncorrected: number
+}
+
+export interface FsckReport {
+  dir: string
+  /** No problem was found (or the image was closed cleanly and -f was not given). */
+  clean: boolean
+  /** Which passes ran: only the header and log passes (a clean image), or all of them. */
+  checked: 'headers' | 'full' | 'none'
+  problems: ProblemReport[]
+  exitCode: number
+  counts: FsckCounts
+  /** Why the check could not be carried out (exit 8) or was cancelled (exit 32). */
+  error?: string
+  /** The image error's code (RZ_LOCKED, RZ_NO_IMAGE, ...) when the image could not be opened. */
+  errorCode?: string
+  /** The stack of an internal error (a bug of fsck). */
+  stack?: string
+}
+
+/** Run fsck on the image in `opts.dir`. Never throws for a problem of the image: see `error`. */
+export function runFsck(opts: FsckOptions): FsckReport {
+  const ctx = new FsckContext(opts)
+  const dir = opts.dir
+  const counts: FsckCounts = {
+    inodes: 0, directories: 0, regularFiles: 0, symlinks: 0, otherFiles: 0, entries: 0, names: 0, contentFiles: 0, problems: 0, fixed: 0, uncorrected: 0,
+  }
+  let checked: FsckReport['checked'] = 'none'
+  let error: string | undefined
+  let errorCode: string | undefined
+  let stack: string | undefined
+  let exit = 0
+  let lock: DirLock | undefined
+  let img: CheckedImage | undefined
+  try {
+    if (!fs.existsSync(dir)) throw new ImageError('RZ_NO_IMAGE', 'no such data directory', dir)
+    if (!fs.existsSync(path.join(dir, FILES[FILE_NODES].name))) throw new ImageError('RZ_NO_IMAGE', 'holds no razorfs image (no nodes.dat)', dir)
+    if (ctx.writable) lock = DirLock.acquire(dir)
+    const pre = pass0(ctx, dir)
+    pass7(ctx, pre)
+    if (pre.blocked.length > 0) {
+      ctx.note(`razorfs: the image cannot be opened until these problems are repaired (${pre.blocked.join('; ')}); the other passes were skipped`)
+      checked = 'headers'
+    } else if (pre.clean && !opts.force && ctx.problems.length === 0) {
+      checked = 'headers'
+      counts.inodes = pre.files[FILE_NODES].header!.used
+      counts.entries = pre.files[FILE_ENTRIES].header!.used
+    } else {
+      img = CheckedImage.open(dir, !ctx.writable)
+      const opened = img
+      ctx.armBeforeFirstWrite(() => opened.store.markOpen())
+      const st = new State()
+      const c = {ctx, img, st}
+      pass1(c)
+      pass2(c)
+      pass3(c)
+      pass4(c)
+      pass5(c)
+      counts.contentFiles = pass6(c)
+      checked = 'full'
+      counts.inodes = img.nodes.live
+      counts.entries = img.entries.live
+      counts.names = img.strings.index.count
+      for (let s = 1; s < st.nodeHw; s++) {
+        if (st.ino[s] !== INO_LIVE) continue
+        const type = st.type[s] << 12
+        if (type === S_IFDIR) counts.directories++
+        else if (type === S_IFREG) counts.regularFiles++
+        else if (type === S_IFLNK) counts.symlinks++
+        else counts.otherFiles++
+      }
+    }
+  } catch (thrown) {
+    if (thrown instanceof FsckCancelled) {
+      exit |= EXIT.CANCELLED
+      error = thrown.message
+    } else {
+      exit |= EXIT.OPERATIONAL
+      if (thrown instanceof ImageError || thrown instanceof FsckAbort) {
+        error = thrown.message
+      } else {
+        // A bug of fsck, not a property of the image: one line, and the stack for a report.
+        error = `internal error: ${String((thrown as Error)?.message ?? thrown).split('\n')[0]}`
+        stack = (thrown as Error)?.stack
+      }
+
+      if (thrown instanceof ImageError) errorCode = thrown.code
+    }
+  } finally {
+    try {
+      if (img !== undefined) close(img, ctx, error !== undefined)
+    } catch (thrown) {
+      exit |= EXIT.OPERATIONAL
+      error ??= `cannot close the image: ${(thrown as Error).message}`
+    }
+
+    lock?.release()
+  }
+
+  if (ctx.fixed > 0) exit |= EXIT.CORRECTED
+  if (ctx.uncorrected > 0) exit |= EXIT.UNCORRECTED
+  counts.problems = ctx.problems.length
+  counts.fixed = ctx.fixed
+  counts.uncorrected = ctx.uncorrected
+  const report: FsckReport = {dir, clean: error === undefined && ctx.problems.length === 0, checked, problems: ctx.problems, exitCode: exit, counts}
+  if (error !== undefined) report.error = error
+  if (errorCode !== undefined) report.errorCode = errorCode
+  if (stack !== undefined) report.stack = stack
+  summarize(ctx, report)
+  return report
+}
+
+function close(img: CheckedImage, ctx: FsckContext, failed: boolean): void {
+  const store = img.store
+  if (store.readOnly) {
+    store.release()
+    return
+  }
+
+  const dirty = ctx.changed || !store.wasClean || store.recoveredTransactions > 0
+  if (failed || ctx.uncorrected > 0) {
+    // Problems are left: never mark the image clean, so the next fsck checks it fully.
+    if (dirty || store.wasClean) store.checkpoint(false)
+    store.release()
+  } else if (dirty) {
+    store.close()
+  } else {
+    store.release()
+  }
+}
+
+function summarize(ctx: FsckContext, report: FsckReport): void {
+  const {counts} = report
+  if (report.error !== undefined) return
+  const what = `${counts.inodes} inodes, ${counts.entries} entries`
+  if (ctx.opts.verbose && report.checked === 'full') {
+    ctx.note('')
+    ctx.note(`${String(counts.inodes).padStart(10)} inodes (${counts.directories} directories, ${counts.regularFiles} regular files, ${counts.symlinks} symlinks, ${counts.otherFiles} others)`)
+    ctx.note(`${String(counts.entries).padStart(10)} directory entries`)
+    ctx.note(`${String(counts.names).padStart(10)} interned names`)
+    ctx.note(`${String(counts.contentFiles).padStart(10)} content files`)
+    ctx.note('')
+  }
+
+  if (report.clean) {
+    ctx.note(`razorfs: clean, ${what}`)
+    return
+  }
+
+  const tally = `${counts.problems} problems, ${counts.fixed} fixed, ${counts.uncorrected} left`
+  ctx.note(report.checked === 'full' ? `razorfs: ${what}; ${tally}` : `razorfs: ${tally}`)
+  if (counts.fixed > 0) ctx.note('razorfs: ***** IMAGE WAS MODIFIED *****')
+  if (counts.uncorrected > 0) {
+    ctx.note(ctx.mode === 'preen'
+      ? "razorfs: UNEXPECTED INCONSISTENCY; run 'razorfs fsck' without -p (-y repairs everything)"
+      : ctx.mode === 'no' ? "razorfs: ***** IMAGE HAS ERRORS: run 'razorfs fsck -y' to repair them *****" : "razorfs: ***** IMAGE STILL HAS ERRORS *****")
+  }
+}

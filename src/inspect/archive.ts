@@ -1,0 +1,114 @@
+/**
+ * `razorfs dump --archive FILE`: the tree of an image as a pax archive (tar/format.ts), in
+ * pre-order, so a directory always comes before what it holds. The second and later names of an
+ * inode are hard-link members naming the first; the only memory that grows is the table of inodes
+ * with more than one link whose names have not all been seen yet (as in GNU tar).
+ */
+import type {Image} from '../storage/index.js'
+import {S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK} from '../storage/format.js'
+import type {DumpStart} from './dump.js'
+import type {FdWriter} from './output.js'
+import {Records, timesOf} from './records.js'
+import {TYPE, type TarMember} from './tar/format.js'
+import {TarWriter} from './tar/writer.js'
+import {devMajor, devMinor, escapeName} from './text.js'
+import {preorder} from './walk.js'
+
+export interface ArchiveSummary {
+  members: number
+  directories: number
+  files: number
+  symlinks: number
+  hardLinks: number
+  others: number
+  contentBytes: number
+  archiveBytes: number
+  /** Dangling entries left out (a damaged image: run fsck). */
+  skipped: number
+}
+
+const CHUNK = 1 << 20
+/** Vendor keyword for the one file type tar has no type flag for. */
+export const RAZORFS_TYPE = 'RAZORFS.type'
+
+const TYPE_OF: Record<number, string> = {
+  [S_IFREG]: TYPE.FILE, [S_IFDIR]: TYPE.DIR, [S_IFLNK]: TYPE.SYMLINK, [S_IFCHR]: TYPE.CHARDEV, [S_IFBLK]: TYPE.BLOCKDEV,
+  [S_IFIFO]: TYPE.FIFO, [S_IFSOCK]: TYPE.FILE,
+}
+
+/** Write the tree under `start` (the whole image from `/`) as a pax archive. */
+export function writeArchive(image: Image, start: DumpStart, out: FdWriter, warn: (message: string) => void): ArchiveSummary {
+  const records = new Records(image)
+  const tar = new TarWriter(out)
+  const summary: ArchiveSummary = {members: 0, directories: 0, files: 0, symlinks: 0, hardLinks: 0, others: 0, contentBytes: 0, archiveBytes: 0, skipped: 0}
+  /** Inodes with more than one link: the archive path of their first name and the links still to come. */
+  const linked = new Map<number, {path: Buffer; left: number}>()
+  const chunk = Buffer.allocUnsafe(CHUNK)
+  const rootLen = start.path.length === 1 ? 1 : start.path.length + 1
+  const isDirStart = records.isDir(start.slot)
+
+  for (const item of preorder(records, start.slot, start.path, {oldestFirst: true})) {
+    if (item.slot === 0) {
+      warn(`${escapeName(item.path)}: left out of the archive (${item.problem})`)
+      summary.skipped++
+      continue
+    }
+
+    records.tick()
+    const r = records.inode(item.slot)
+    const type = r.mode & S_IFMT
+    const rel = item.depth === 0 ? (isDirStart ? Buffer.alloc(0) : item.name) : item.path.subarray(rootLen)
+    const path = Buffer.concat([Buffer.from('./'), rel, type === S_IFDIR && rel.length > 0 ? Buffer.from('/') : Buffer.alloc(0)])
+    const times = timesOf(r)
+    const member: TarMember = {
+      path, type: TYPE_OF[type] ?? TYPE.FILE, mode: r.mode & 0o7777, uid: r.uid, gid: r.gid, size: 0, ...times,
+      devmajor: 0, devminor: 0, xattrs: [], vendor: {},
+    }
+
+    if (type !== S_IFDIR && r.nlink > 1) {
+      const first = linked.get(r.ino)
+      if (first !== undefined) {
+        tar.add({...member, type: TYPE.HARDLINK, linkpath: first.path})
+        if (--first.left <= 0) linked.delete(r.ino)
+        summary.members++
+        summary.hardLinks++
+        continue
+      }
+
+      linked.set(r.ino, {path, left: r.nlink - 1})
+    }
+
+    member.xattrs = records.xattrs(item.slot)
+    if (type === S_IFSOCK) member.vendor[RAZORFS_TYPE] = 'socket'
+    if (type === S_IFLNK) member.linkpath = records.symlinkTarget(item.slot)
+    if (type === S_IFCHR || type === S_IFBLK) {
+      member.devmajor = devMajor(r.rdev)
+      member.devminor = devMinor(r.rdev)
+    }
+
+    if (type === S_IFREG) member.size = r.size
+    tar.add(member)
+    summary.members++
+    if (type === S_IFREG) {
+      for (let pos = 0; pos < r.size;) {
+        const n = image.read(r.ino, chunk, pos)
+        if (n === 0) throw new Error(`internal: ${escapeName(item.path)} ends at ${pos} bytes, before its size ${r.size}`)
+        tar.data(chunk.subarray(0, n))
+        pos += n
+      }
+
+      summary.contentBytes += r.size
+      summary.files++
+    } else if (type === S_IFDIR) {
+      summary.directories++
+    } else if (type === S_IFLNK) {
+      summary.symlinks++
+    } else {
+      summary.others++
+    }
+  }
+
+  tar.finish()
+  summary.archiveBytes = out.written
+  return summary
+}

@@ -1,0 +1,169 @@
+/**
+ * The pax codec alone: record lengths, times, headers, and interchange with GNU tar in both
+ * directions (GNU tar lists and extracts what razorfs writes; razorfs reads what GNU tar writes).
+ */
+import {expect} from 'chai'
+import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {FdWriter} from '../../../src/inspect/output.js'
+import {
+  BLOCK, RECORD, TYPE, type TarMember, TarError, formatPaxTime, parseHeaderBlock, parsePaxRecords, parsePaxTime, paxRecord,
+} from '../../../src/inspect/tar/format.js'
+import {TarReader} from '../../../src/inspect/tar/reader.js'
+import {TarWriter} from '../../../src/inspect/tar/writer.js'
+
+function member(p: string | Buffer, over: Partial<TarMember> = {}): TarMember {
+  return {
+    path: typeof p === 'string' ? Buffer.from(p) : p, type: TYPE.FILE, mode: 0o644, uid: 0, gid: 0, size: 0, mtime: {sec: 1_700_000_000, nsec: 5},
+    devmajor: 0, devminor: 0, xattrs: [], vendor: {}, ...over,
+  }
+}
+
+function readAll(file: string): Array<TarMember & {data: Buffer}> {
+  const fd = fs.openSync(file, 'r')
+  try {
+    const reader = new TarReader(fd)
+    const out: Array<TarMember & {data: Buffer}> = []
+    for (let m = reader.next(); m !== null; m = reader.next()) {
+      const chunks: Buffer[] = []
+      const buf = Buffer.alloc(7000)
+      for (let n = reader.read(buf); n > 0; n = reader.read(buf)) chunks.push(Buffer.from(buf.subarray(0, n)))
+      out.push({...m, data: Buffer.concat(chunks)})
+    }
+
+    return out
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+describe('inspect/tar', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-tar-'))
+  })
+  afterEach(() => fs.rmSync(dir, {recursive: true, force: true}))
+
+  it('pax records count their own length, across digit boundaries', () => {
+    for (let n = 0; n < 1200; n++) {
+      const rec = paxRecord('k', 'v'.repeat(n))
+      expect(Number(rec.toString('latin1', 0, rec.indexOf(0x20)))).to.equal(rec.length)
+      expect(parsePaxRecords(rec).get('k')!.toString()).to.equal('v'.repeat(n))
+    }
+
+    const bin = Buffer.from([0, 0xFF, 0x0A, 0x3D, 0x20])
+    expect(parsePaxRecords(Buffer.concat([paxRecord('SCHILY.xattr.user.x', bin), paxRecord('path', 'a')])).get('SCHILY.xattr.user.x')!.equals(bin)).to.equal(true)
+    expect(() => parsePaxRecords(Buffer.from('99 path=x\n'))).to.throw(TarError)
+  })
+
+  it('pax times are exact to the nanosecond, negative ones included', () => {
+    for (const t of [{sec: 0, nsec: 0}, {sec: 1_700_000_000, nsec: 1}, {sec: -1, nsec: 999_999_999}, {sec: -5, nsec: 1}, {sec: -7, nsec: 0}, {sec: 2 ** 40, nsec: 999_999_999}]) {
+      expect(parsePaxTime(formatPaxTime(t))).to.deep.equal(t)
+    }
+
+    expect(formatPaxTime({sec: -2, nsec: 500_000_000})).to.equal('-1.500000000')
+    expect(parsePaxTime('12')).to.deep.equal({sec: 12, nsec: 0})
+    expect(parsePaxTime('12.5')).to.deep.equal({sec: 12, nsec: 500_000_000})
+  })
+
+  it('writes what it reads: names as bytes, xattrs, links, devices, big numbers, contents', () => {
+    const file = path.join(dir, 'a.tar')
+    const fd = fs.openSync(file, 'w')
+    const tar = new TarWriter(new FdWriter(fd))
+    const odd = Buffer.concat([Buffer.from('./odd '), Buffer.from([0xFF, 0x0A]), Buffer.from('name')])
+    const long = Buffer.from(`./${'d'.repeat(150)}/${'f'.repeat(200)}`)
+    const members: TarMember[] = [
+      member('./', {type: TYPE.DIR, mode: 0o755}),
+      member(odd, {size: 5, xattrs: [{name: Buffer.from('user.bin'), value: Buffer.from([0, 0xFF])}], atime: {sec: 1, nsec: 2}, ctime: {sec: 3, nsec: 4}}),
+      member(long, {size: 70_000, uid: 3_000_000_000, gid: 2_097_152}),
+      member('./h', {type: TYPE.HARDLINK, linkpath: odd}),
+      member('./s', {type: TYPE.SYMLINK, linkpath: Buffer.concat([Buffer.from('t'.repeat(120)), Buffer.from([0xFE])])}),
+      member('./c', {type: TYPE.CHARDEV, devmajor: 1, devminor: 3}),
+      member('./b', {type: TYPE.BLOCKDEV, devmajor: 259, devminor: 5_000_000}),
+      member('./p', {type: TYPE.FIFO}),
+      member('./sock', {vendor: {'RAZORFS.type': 'socket'}}),
+    ]
+    const contents = new Map([[odd.toString('hex'), Buffer.from('12345')], [long.toString('hex'), Buffer.alloc(70_000, 0x41)]])
+    for (const m of members) {
+      tar.add(m)
+      const data = contents.get(m.path.toString('hex'))
+      if (data !== undefined) {
+        tar.data(data.subarray(0, 1000))
+        tar.data(data.subarray(1000))
+      }
+    }
+
+    tar.finish()
+    fs.closeSync(fd)
+    expect(fs.statSync(file).size % RECORD).to.equal(0)
+    const back = readAll(file)
+    expect(back.map(m => m.path.toString('hex'))).to.deep.equal(members.map(m => m.path.toString('hex')))
+    for (const [i, m] of members.entries()) {
+      const b = back[i]
+      expect({type: b.type, mode: b.mode, uid: b.uid, gid: b.gid, size: b.size, mtime: b.mtime, devmajor: b.devmajor, devminor: b.devminor, vendor: b.vendor}).to.deep.equal(
+        {type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, size: m.size, mtime: m.mtime, devmajor: m.devmajor, devminor: m.devminor, vendor: m.vendor})
+      expect(b.linkpath?.toString('hex')).to.equal(m.linkpath?.toString('hex'))
+      expect(b.xattrs.map(x => [x.name.toString('hex'), x.value.toString('hex')])).to.deep.equal(m.xattrs.map(x => [x.name.toString('hex'), x.value.toString('hex')]))
+      expect(b.data.equals(contents.get(m.path.toString('hex')) ?? Buffer.alloc(0))).to.equal(true)
+    }
+
+    expect(back[1].atime).to.deep.equal({sec: 1, nsec: 2})
+    expect(back[1].ctime).to.deep.equal({sec: 3, nsec: 4})
+
+    // GNU tar lists it (and says nothing worse than unknown keywords) and extracts the bytes exactly.
+    const list = spawnSync('tar', ['tvf', file], {encoding: 'utf8'})
+    expect(list.status, list.stderr).to.equal(0)
+    expect(list.stdout.split('\n').filter(Boolean)).to.have.length(members.length)
+    const out = path.join(dir, 'x')
+    fs.mkdirSync(out)
+    const x = spawnSync('tar', ['xf', file, '-C', out, '--warning=no-unknown-keyword'], {encoding: 'utf8'})
+    expect(x.status, x.stderr).to.equal(0)
+    expect(fs.readFileSync(Buffer.concat([Buffer.from(`${out}/`), odd.subarray(2)]), 'latin1')).to.equal('12345')
+  })
+
+  it('reads archives written by GNU tar (pax and gnu formats)', () => {
+    const src = path.join(dir, 'src')
+    const deep = path.join(src, 'd'.repeat(120), 'e'.repeat(120))
+    fs.mkdirSync(deep, {recursive: true})
+    fs.writeFileSync(path.join(deep, 'f'.repeat(200)), 'long')
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${src}/`), Buffer.from([0x62, 0xFF, 0x20, 0x0A])]), 'odd')
+    fs.linkSync(path.join(deep, 'f'.repeat(200)), path.join(src, 'hard'))
+    fs.symlinkSync('hard', path.join(src, 'sym'))
+    spawnSync('mkfifo', [path.join(src, 'fifo')])
+    for (const format of ['posix', 'gnu']) {
+      const file = path.join(dir, `${format}.tar`)
+      const made = spawnSync('tar', [`--format=${format}`, '-cf', file, '-C', src, '.'], {encoding: 'utf8'})
+      expect(made.status, made.stderr).to.equal(0)
+      const back = readAll(file)
+      const byName = new Map(back.map(m => [m.path.toString('latin1'), m]))
+      const longName = `./${'d'.repeat(120)}/${'e'.repeat(120)}/${'f'.repeat(200)}`
+      expect(byName.get(longName)?.data.toString(), `${format}: long name`).to.equal('long')
+      expect(byName.get(Buffer.from([0x2E, 0x2F, 0x62, 0xFF, 0x20, 0x0A]).toString('latin1'))?.data.toString(), `${format}: odd name`).to.equal('odd')
+      const hard = byName.get('./hard') ?? byName.get(longName)
+      expect(hard, `${format}: hard link`).to.not.equal(undefined)
+      expect(back.some(m => m.type === TYPE.HARDLINK)).to.equal(true)
+      expect(byName.get('./sym')?.linkpath?.toString()).to.equal('hard')
+      expect(byName.get('./fifo')?.type).to.equal(TYPE.FIFO)
+      const st = fs.statSync(path.join(deep, 'f'.repeat(200)))
+      const m = byName.get(longName)!
+      expect(m.mtime.sec).to.equal(Math.floor(st.mtimeMs / 1000))
+      if (format === 'posix') expect(m.mtime.nsec).to.equal(Number(fs.statSync(path.join(deep, 'f'.repeat(200)), {bigint: true}).mtimeNs % 1_000_000_000n))
+    }
+  })
+
+  it('rejects what is not a tar archive and a truncated one', () => {
+    expect(() => parseHeaderBlock(Buffer.alloc(BLOCK, 0x41))).to.throw(TarError, /not a tar archive/)
+    const file = path.join(dir, 't.tar')
+    const fd = fs.openSync(file, 'w')
+    const tar = new TarWriter(new FdWriter(fd))
+    tar.add(member('./f', {size: 10_000}))
+    tar.data(Buffer.alloc(10_000, 1))
+    tar.finish()
+    fs.closeSync(fd)
+    fs.truncateSync(file, 3000)
+    expect(() => readAll(file)).to.throw(TarError, /truncated/)
+  })
+})
