@@ -1,0 +1,261 @@
+/**
+ * Harness 1 of issue 4: kill -9 of the server at random moments, during the workload, during
+ * syncs and checkpoints (a small RAZORFS_WAL_LIMIT makes checkpoints frequent; a kill can be aimed
+ * at a moment when a server thread is in fsync/fdatasync) and during startup (recovery and the
+ * checkpoint that follows it). A kill -9 keeps the page cache, so after each one EVERY
+ * acknowledged operation must be visible, exactly; only the call in flight may be either way.
+ *
+ * Each cycle: mount (= recovery of the previous crash) -> the state through the mount is exactly
+ * the model -> workload -> kill -9 -> clean up the dead mount -> fsck -> read-only open through the
+ * storage API and a walk of the whole tree -> exact check against the model, no-garbage check.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {performance} from 'node:perf_hooks'
+
+import {adopt, checkExact, checkGarbage, Violations} from './check.js'
+import {Cycle, describe, FILE_DIRS, Model} from './model.js'
+import {observeImage, observeMount} from './observe.js'
+import {cleanupMount, CLEAN_LEFTOVERS, CRASH_LEFTOVERS, fsck, type FsckResult, Server, sleep} from './server.js'
+import {int, pick, rng, runWorkload} from './workload.js'
+import {Xattrs} from './xattr.js'
+
+export interface KillOptions {
+  label: string
+  cycles: number
+  /** Longest workload before the kill, in ms. */
+  maxWorkMs: number
+  seed: number
+  /** RAZORFS_BREAK for the server (self-test). */
+  breakSwitch?: string
+  log: (line: string) => void
+}
+
+export interface FsckTally {
+  clean: number
+  problems: number
+  /** Runs whose only findings were documented crash leftovers, and how many of those. */
+  leftoverRuns: number
+  leftovers: number
+  /** Set when fsck is not implemented yet: the check was skipped (never counted as clean). */
+  unavailable?: string
+}
+
+export interface KillSummary {
+  label: string
+  seed: number
+  cycles: number
+  kills: {workload: number; aimedAtSync: number; startup: number}
+  /** Kills that found a server thread inside fsync/fdatasync/msync. */
+  killsInSync: number
+  ops: number
+  /** System calls acknowledged (and so checked after the kill). */
+  acked: number
+  filesChecked: number
+  bytesChecked: number
+  recoveredTransactions: number
+  fsck: FsckTally
+  resets: number
+  violations: number
+  samples: string[]
+  evidence?: string
+  seconds: number
+}
+
+/** Run fsck and count the result; once it says it is not implemented, skip it for the rest of the run. */
+export function checkFsck(tally: FsckTally, dataDir: string, v: Violations, where: string, tolerated = CRASH_LEFTOVERS): void {
+  if (tally.unavailable !== undefined) return
+  recordFsck(tally, fsck(dataDir, tolerated), v, where)
+}
+
+export function recordFsck(tally: FsckTally, res: FsckResult, v: Violations, where: string): void {
+  if (res.state === 'clean') tally.clean++
+  else if (res.state === 'unavailable') tally.unavailable = res.detail
+  else if (res.state === 'leftovers') {
+    tally.leftoverRuns++
+    tally.leftovers += res.ids.length
+  }
+  else {
+    tally.problems++
+    v.add(where, `fsck: ${res.detail}`)
+  }
+}
+
+/** Keep a copy of the first image that failed a check (not in self-tests), for a reproduction. */
+export function keepEvidence(v: Violations, dataDir: string, breakSwitch: string | undefined): void {
+  if (v.evidence !== undefined || breakSwitch !== undefined) return
+  v.evidence = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-crash-evidence-'))
+  fs.cpSync(dataDir, path.join(v.evidence, 'data'), {recursive: true})
+}
+
+export function formatFsck(f: FsckTally): string {
+  if (f.unavailable) return `SKIPPED (${f.unavailable})`
+  return `${f.clean} runs clean, ${f.leftoverRuns} runs found only documented crash leftovers (${f.leftovers} findings of ${[...CRASH_LEFTOVERS].join(" or ")}, tolerated), ${f.problems} runs found problems`
+}
+
+export function formatKill(s: KillSummary): string {
+  return [
+    `${s.label}: ${s.cycles} kill -9 cycles (seed ${s.seed}) in ${s.seconds.toFixed(0)} s`,
+    `  kills: ${s.kills.workload} during the workload at random moments, ${s.kills.aimedAtSync} aimed at a sync/checkpoint, ${s.kills.startup} during startup/recovery; ${s.killsInSync} found the server inside fsync/fdatasync`,
+    `  ${s.ops} operations, ${s.acked} acknowledged system calls checked after the kills; ${s.filesChecked} file states and ${(s.bytesChecked / 2 ** 20).toFixed(1)} MiB compared; ${s.recoveredTransactions} transactions recovered by remounts`,
+    `  fsck: ${formatFsck(s.fsck)}; image resets after unreadable images: ${s.resets}`,
+    `  VIOLATIONS: ${s.violations}${s.evidence ? ` (the first failing image was kept in ${s.evidence})` : ''}`,
+    ...s.samples.slice(0, 15).map(x => `    - ${x}`),
+  ].join('\n')
+}
+
+export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
+  const started = performance.now()
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-crash-kill-'))
+  const dataDir = path.join(root, 'data')
+  const mnt = path.join(root, 'mnt')
+  const r = rng(o.seed)
+  const ids = {next: 1}
+  const wids = {next: 1}
+  const v = new Violations()
+  const s: KillSummary = {
+    label: o.label, seed: o.seed, cycles: 0, kills: {workload: 0, aimedAtSync: 0, startup: 0}, killsInSync: 0, ops: 0, acked: 0,
+    filesChecked: 0, bytesChecked: 0, recoveredTransactions: 0, fsck: {clean: 0, problems: 0, leftoverRuns: 0, leftovers: 0}, resets: 0, violations: 0, samples: [], seconds: 0,
+  }
+  const xattrs = new Xattrs()
+  let server: Server | undefined
+  let model = new Model(ids)
+
+  /** A new image with the fixed directories, cleanly unmounted. */
+  const setup = async (): Promise<void> => {
+    fs.rmSync(dataDir, {recursive: true, force: true})
+    server = new Server(dataDir, mnt, {})
+    await server.waitMounted()
+    for (const d of FILE_DIRS) await fs.promises.mkdir(path.join(mnt, d))
+    const status = await server.stop()
+    if (status !== 0) throw new Error(`setup: the server exited ${status}:\n${server.output}`)
+    model = new Model(ids)
+  }
+
+  /** After a kill: fsck, the read-only open and walk, the exact and no-garbage checks. */
+  const afterCrash = async (cycle: Cycle, where: string): Promise<void> => {
+    checkFsck(s.fsck, dataDir, v, where)
+    let obs
+    try {
+      obs = observeImage(dataDir)
+    } catch (error) {
+      v.add(where, `the image does not open read-only or cannot be walked: ${(error as Error).message}`)
+      s.resets++
+      await setup()
+      return
+    }
+
+    const before = v.count
+    const alts = [cycle.model]
+    const after = cycle.withPending()
+    if (after) alts.push(after)
+    const p = cycle.pending?.effect
+    s.filesChecked += checkExact(obs, alts, v, `${where}, read-only open after kill -9`, p?.kind === 'write' ? {id: p.id} : undefined)
+    s.bytesChecked += checkGarbage(obs, cycle, v, where)
+    s.acked += cycle.acked
+    for (const f of cycle.failures) v.add(where, `a system call failed while the server was alive: ${f}`)
+    if (v.count > before) keepEvidence(v, dataDir, o.breakSwitch)
+    model = adopt(obs, cycle.model)
+  }
+
+  try {
+    await setup()
+    for (let c = 1; c <= o.cycles; c++) {
+      const where = `${o.label} cycle ${c}`
+      const walLimit = pick(r, [16 * 1024, 64 * 1024, 1024 * 1024, undefined])
+      const strategy = r() < 0.15 ? 'startup' : r() < 0.3 ? 'sync' : 'workload'
+      const tc = performance.now()
+      server = new Server(dataDir, mnt, {walLimit, breakSwitch: o.breakSwitch})
+      s.cycles++
+      if (strategy === 'startup') {
+        // Kill while the image is being opened: recovery, the checkpoint after it, the mount.
+        s.kills.startup++
+        const deadline = Date.now() + 10_000
+        while (server.alive && !server.opensImage() && Date.now() < deadline) await sleep(1)
+        await sleep(int(r, 0, 60))
+        if (server.inSync()) s.killsInSync++
+        await server.crash()
+        await afterCrash(new Cycle(model), `${where} (killed at startup)`)
+        continue
+      }
+
+      try {
+        await server.waitMounted()
+      } catch (error) {
+        v.add(where, `remount failed: ${(error as Error).message}`)
+        await server.crash()
+        s.resets++
+        await setup()
+        continue
+      }
+
+      s.recoveredTransactions += server.recovered()
+      try {
+        const seen = await observeMount(mnt, xattrs)
+        checkExact(seen, [model], v, `${where}, through the mount after recovery`)
+        model = adopt(seen, model)
+      } catch (error) {
+        v.add(where, `the mount cannot be walked after recovery: ${(error as Error).message}`)
+      }
+
+      const cycle = new Cycle(model)
+      let killed = false
+      const work = runWorkload({mnt, cycle, xattrs, r, wids, stopped: () => killed})
+      const srv = server
+      const kill = async (): Promise<void> => {
+        if (strategy === 'sync') {
+          s.kills.aimedAtSync++
+          await sleep(int(r, 20, o.maxWorkMs / 2))
+          const until = performance.now() + o.maxWorkMs
+          while (!srv.inSync() && performance.now() < until && srv.alive) await sleep(0)
+        } else {
+          s.kills.workload++
+          await sleep(int(r, 10, o.maxWorkMs))
+        }
+
+        if (srv.inSync()) s.killsInSync++
+        killed = true
+        srv.signal('SIGKILL')
+      }
+
+      const t0 = performance.now()
+      const [res] = await Promise.all([work, kill()])
+      const t1 = performance.now()
+      s.ops += res.ops
+      await srv.exited
+      cleanupMount(mnt)
+      await afterCrash(cycle, where)
+      if (process.env.RAZORFS_CRASH_VERBOSE) o.log(`      ${where}: ${strategy}, walLimit ${walLimit}, ${res.ops} ops, workload ${(t1 - t0).toFixed(0)} ms, checks ${(performance.now() - t1).toFixed(0)} ms, cycle ${(performance.now() - tc).toFixed(0)} ms; in flight: ${cycle.pending ? describe(cycle.pending.effect) : '-'}`)
+      if (c % 10 === 0 || c === o.cycles) o.log(`    ${o.label}: ${c}/${o.cycles} cycles, ${s.ops} ops, ${v.count} violations`)
+    }
+
+    // Last: a clean unmount must leave a clean image with the same contents.
+    const where = `${o.label} final clean unmount`
+    try {
+      server = new Server(dataDir, mnt, {})
+      await server.waitMounted()
+      const seen = await observeMount(mnt, xattrs)
+      checkExact(seen, [model], v, where)
+      const status = await server.stop()
+      if (status !== 0) v.add(where, `the server exited ${status}`)
+      const obs = observeImage(dataDir)
+      if (!obs.recovery?.wasClean) v.add(where, 'the image is not marked clean after a clean unmount')
+      checkExact(obs, [adopt(seen, model)], v, `${where}, read-only open`)
+      checkFsck(s.fsck, dataDir, v, where, CLEAN_LEFTOVERS)
+    } catch (error) {
+      v.add(where, (error as Error).message)
+    }
+  } finally {
+    if (server?.alive) await server.crash()
+    cleanupMount(mnt)
+    xattrs.close()
+    fs.rmSync(root, {recursive: true, force: true})
+  }
+
+  s.violations = v.count
+  s.samples = v.samples
+  s.evidence = v.evidence
+  s.seconds = (performance.now() - started) / 1000
+  return s
+}
