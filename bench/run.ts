@@ -891,7 +891,7 @@ async function benchProfile(cfg: Config, targets: TargetName[]): Promise<void> {
     phases.create = await driver({op: 'create', ...job})
     await sleep(ATTR_EXPIRE_MS)
     phases.stat = await driver({op: 'stat', ...job})
-    phases.readdir = await driver({op: 'readdir', dirs: job.dirs, expect: cfg.profileFiles, repeats: 5})
+    phases.readdir = await driver({op: 'readdir', dirs: job.dirs, expect: cfg.profileFiles, repeats: 30})
     await sleep(ATTR_EXPIRE_MS)
     phases.unlink = await driver({op: 'unlink', ...job})
     phases.write = await driver({op: 'seqwrite', file: path.join(s.root, 'w'), size: cfg.profileBytes, bs: MiB})
@@ -1288,7 +1288,7 @@ function report(cfg: Config, args: Args, mach: Record<string, string>, load: {st
   if (results.profile.length > 0) {
     L.push('## Profiles (server under `node --cpu-prof`)', '')
     L.push('Each server ran one sequence under the profiler (sampling every 0.5 ms): create, stat, unlink of ' +
-      `${fmt(results.profile[0].files)} files in one directory (and five listings of it before the unlinks), then ${sizeName(results.profile[0].writeBytes)} written in 1 MiB blocks, then \`tar -xf\` of ${fmt(cfg.profileTreeEntries)}-odd entries of node_modules. The profile is cut into phases by the driver's timestamps (same monotonic clock). ` +
+      `${fmt(results.profile[0].files)} files in one directory (and 30 listings of it before the unlinks), then ${sizeName(results.profile[0].writeBytes)} written in 1 MiB blocks, then \`tar -xf\` of ${fmt(cfg.profileTreeEntries)}-odd entries of node_modules. The profile is cut into phases by the driver's timestamps (same monotonic clock). ` +
       'Shares are of the phase\'s wall time on the server\'s JS thread: idle (waiting for requests), inside razorfs\'s own code (any frame of dist/src on the stack), in fuse-native\'s JS and the tick queue that hands each reply back to libfuse, GC, other. ' +
       'Self time is time in the function itself. ' +
       '`processTicksAndRejections` self time is mostly the native reply call (`fuse_native_signal_*`, which wakes the libfuse thread: on a loaded 2-core machine the JS thread can lose the CPU right there). ' +
