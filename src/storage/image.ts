@@ -518,7 +518,13 @@ export class Image {
   private freeOrphans(): void {
     const headOff = CONTROL_OFFSET + TABLE_CONTROL.OFF.orphanHead
     const doomed: number[] = []
+    const seen = new Set<number>()
     for (let cur = this.node.readUInt32LE(headOff); cur !== 0; cur = this.get32(cur, I.link)) {
+      // A damaged list must never free a linked inode or loop: stop, and leave it to fsck.
+      if (seen.has(cur) || cur >= this.nodes.highWater) break
+      const flags = this.get32(cur, I.flags)
+      if ((flags & IF_ORPHAN) === 0 || (flags & IF_USED) === 0 || this.get32(cur, I.nlink) !== 0) break
+      seen.add(cur)
       if ((this.openRefs.get(cur) ?? 0) === 0) doomed.push(cur)
     }
 
