@@ -26,6 +26,9 @@ export interface KillOptions {
   cycles: number
   /** Longest workload before the kill, in ms. */
   maxWorkMs: number
+  /** Shortest (default 10 ms), and whether some kills hit startup instead (default yes): the self-test wants work to lose. */
+  minWorkMs?: number
+  startupKills?: boolean
   seed: number
   /** RAZORFS_BREAK for the server (self-test). */
   breakSwitch?: string
@@ -164,7 +167,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
     for (let c = 1; c <= o.cycles; c++) {
       const where = `${o.label} cycle ${c}`
       const walLimit = pick(r, [16 * 1024, 64 * 1024, 1024 * 1024, undefined])
-      const strategy = r() < 0.15 ? 'startup' : r() < 0.3 ? 'sync' : 'workload'
+      const strategy = r() < 0.15 && o.startupKills !== false ? 'startup' : r() < 0.3 ? 'sync' : 'workload'
       const tc = performance.now()
       server = new Server(dataDir, mnt, {walLimit, breakSwitch: o.breakSwitch})
       s.cycles++
@@ -206,12 +209,12 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       const kill = async (): Promise<void> => {
         if (strategy === 'sync') {
           s.kills.aimedAtSync++
-          await sleep(int(r, 20, o.maxWorkMs / 2))
+          await sleep(int(r, Math.max(20, o.minWorkMs ?? 0), o.maxWorkMs / 2))
           const until = performance.now() + o.maxWorkMs
           while (!srv.inSync() && performance.now() < until && srv.alive) await sleep(0)
         } else {
           s.kills.workload++
-          await sleep(int(r, 10, o.maxWorkMs))
+          await sleep(int(r, o.minWorkMs ?? 10, o.maxWorkMs))
         }
 
         if (srv.inSync()) s.killsInSync++
