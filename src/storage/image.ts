@@ -20,6 +20,7 @@ import {LinearHash} from './linear-hash.js'
 import {DirLock} from './lock.js'
 import type {MappedFile} from './mapped-file.js'
 import {Store, uuidString} from './store.js'
+import {dirHash} from './records.js'
 import {StringHeap, fnv1a} from './string-heap.js'
 import {RecordTable} from './table.js'
 import {
@@ -47,17 +48,6 @@ function nowTimespec(): Timespec {
 
 function toBytes(name: Buffer | string): Buffer {
   return typeof name === 'string' ? Buffer.from(name) : name
-}
-
-/** Index key of an entry: its directory slot mixed with the FNV-1a hash of its name. */
-function dirHash(parent: number, nameHash: number): number {
-  let h = Math.imul(parent, 0x9E3779B1) ^ nameHash
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85EBCA6B)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xC2B2AE35)
-  h ^= h >>> 16
-  return h >>> 0
 }
 
 export interface ImageInternals {
