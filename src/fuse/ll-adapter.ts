@@ -51,14 +51,25 @@ function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float6
   return out
 }
 
+type DirEntryLike = {name: Buffer; ino: number; type: number}
+
+/**
+ * One open directory handle's view of its directory. Offsets are positions in the order this
+ * handle fetched the entries, so they stay stable while other processes add or remove entries
+ * (new ones go to the front of a razorfs directory). The kernel may ask again from an offset it
+ * already had (when the caller's getdents buffer was smaller than our reply): the last entries
+ * fetched are kept for that.
+ */
 interface DirStream {
-  ino: number
-  /** Offset of the next entry `iter` yields (1-based positions; 0 = start). */
-  next: number
-  iter: Iterator<{name: Buffer; ino: number; type: number}>
-  /** Entries taken from `iter` that did not fit in the last reply, in order. */
-  pending: Array<{name: Buffer; ino: number; type: number}>
+  iter: Iterator<DirEntryLike>
+  /** Entries fetched from `iter`, starting at offset `base` (entry i has offset base + i + 1). */
+  buffer: DirEntryLike[]
+  base: number
+  done: boolean
 }
+
+/** Entries kept behind the current offset for a kernel that asks again. */
+const DIR_HISTORY = 4096
 
 export class LowLevelAdapter {
   private readonly ll: LowLevelAddon
@@ -246,7 +257,7 @@ export class LowLevelAdapter {
         return
       case OP.OPENDIR: {
         const fh = core.opendir(a[0], cred)
-        this.dirs.set(fh, {ino: a[0], next: 0, iter: core.readdir(a[0]), pending: []})
+        this.dirs.set(fh, {iter: core.readdir(a[0]), buffer: [], base: 0, done: false})
         ll.replyOpen(req, fh, 0)
         return
       }
@@ -347,44 +358,56 @@ export class LowLevelAdapter {
   }
 
   /**
-   * Stream a directory: offsets are positions (1 = '.', 2 = '..', ...). A handle keeps its
-   * iterator, so reading a huge directory in many requests costs O(entries), not O(entries^2);
-   * a request for any other offset restarts and skips.
+   * Stream a directory: the handle fetches entries lazily, so reading a huge directory in many
+   * requests costs O(entries), not O(entries^2). Offset 0 (rewinddir) starts over; an offset
+   * older than the kept history starts over and skips (rare: telldir/seekdir far back).
    */
   private readdir(req: number, ino: number, fh: number, size: number, off: number, plus: boolean): void {
     let stream = this.dirs.get(fh)
-    if (stream === undefined || stream.next !== off) {
-      stream = {ino, next: 0, iter: this.core.readdir(ino), pending: []}
+    if (stream === undefined || off < stream.base || (off === 0 && stream.base + stream.buffer.length > 0)) {
+      stream = {iter: this.core.readdir(ino), buffer: [], base: 0, done: false}
       this.dirs.set(fh, stream)
-      while (stream.next < off && !stream.iter.next().done) stream.next++
+      while (stream.base < off && !stream.iter.next().done) stream.base++
     }
 
-    const names: Buffer[] = []
     // Enough entries to fill `size` (an entry takes at least 32 bytes, 152 with readdirplus' attrs).
     const max = Math.max(1, Math.ceil(size / (plus ? 152 : 32)))
-    const batch = stream.pending
-    while (batch.length < max) {
+    while (!stream.done && stream.base + stream.buffer.length < off + max) {
       const r = stream.iter.next()
-      if (r.done) break
-      batch.push(r.value)
+      if (r.done) stream.done = true
+      else stream.buffer.push(r.value)
     }
 
-    const attrs = new Float64Array(ATTR_FIELDS * batch.length)
-    const offsets = new Float64Array(batch.length)
-    for (const [i, e] of batch.entries()) {
-      names.push(e.name)
+    const batch: DirEntryLike[] = []
+    const offsets: number[] = []
+    const attrs = new Float64Array(ATTR_FIELDS * max)
+    for (let pos = off; pos < stream.base + stream.buffer.length && batch.length < max; pos++) {
+      const e = stream.buffer[pos - stream.base]
+      const i = batch.length
       if (plus && !(e.name.length <= 2 && e.name.every(c => c === 0x2E))) {
-        attrArray(this.core.getattr(e.ino), attrs, ATTR_FIELDS * i)
+        try {
+          attrArray(this.core.getattr(e.ino), attrs, ATTR_FIELDS * i)
+        } catch (error) {
+          if (error instanceof FsError) continue // removed since it was fetched
+          throw error
+        }
       } else {
         attrs[ATTR_FIELDS * i] = e.ino
         attrs[ATTR_FIELDS * i + 1] = e.type
       }
 
-      offsets[i] = stream.next + i + 1
+      batch.push(e)
+      offsets.push(pos + 1)
     }
 
-    const packed = this.ll.replyDirents(req, size, plus, names, attrs, offsets, TIMEOUT, TIMEOUT)
-    stream.next += packed
-    stream.pending = batch.slice(packed)
+    const packed = this.ll.replyDirents(req, size, plus, batch.map(e => e.name), attrs.subarray(0, ATTR_FIELDS * batch.length), Float64Array.from(offsets), TIMEOUT, TIMEOUT)
+    // Forget what lies well behind the point the kernel has now reached.
+    const reached = packed > 0 ? offsets[packed - 1] : off
+    const drop = Math.max(0, reached - DIR_HISTORY - stream.base)
+    if (drop > 0) {
+      stream.buffer.splice(0, drop)
+      stream.base += drop
+    }
   }
+
 }
