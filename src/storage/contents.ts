@@ -12,7 +12,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {BREAK_NO_FSYNC} from './debug.js'
-import {DATA_DIR_NAME} from './format.js'
+import {DATA_DIR_NAME, IF_USED, INODE, S_IFMT, S_IFREG, readU64} from './format.js'
 import {writeFully} from './mapped-file.js'
 
 const MAX_OPEN = 256
@@ -182,6 +182,62 @@ export class Contents {
     this.fds.clear()
     this.unsynced.clear()
   }
+}
+
+/** A file under data/ named like a content file: `<xx>/<decimal digits>`, xx two lowercase hex digits. */
+export interface ContentFile {
+  path: string
+  /** `<xx>/<name>`, relative to data/. */
+  rel: string
+  /** The dataId whose path this is; undefined when it is the path of no id (a leading zero, the wrong xx). */
+  id: number | undefined
+}
+
+/**
+ * Every file under `root` (an image's data/) named like a content file, sorted by path. Other names
+ * are never touched: they are not razorfs's. O(content files): one readdir per xx directory.
+ */
+export function listContentFiles(root: string): ContentFile[] {
+  let dirs: string[]
+  try {
+    dirs = fs.readdirSync(root)
+  } catch {
+    return []
+  }
+
+  const out: ContentFile[] = []
+  for (const xx of dirs.sort()) {
+    if (!/^[0-9a-f]{2}$/.test(xx)) continue
+    let names: string[]
+    try {
+      names = fs.readdirSync(path.join(root, xx))
+    } catch {
+      continue
+    }
+
+    for (const name of names.sort()) {
+      if (!/^[0-9]+$/.test(name)) continue
+      const id = Number(name)
+      const exact = Number.isSafeInteger(id) && String(id) === name && (id % 256).toString(16).padStart(2, '0') === xx
+      out.push({path: path.join(root, xx, name), rel: `${xx}/${name}`, id: exact ? id : undefined})
+    }
+  }
+
+  return out
+}
+
+/** The dataIds of the live regular files among inode slots 1 .. highWater - 1 of nodes.dat's buffer. */
+export function liveDataIds(nodes: Buffer, offsetOf: (slot: number) => number, highWater: number): Set<number> {
+  const I = INODE.OFF
+  const ids = new Set<number>()
+  for (let s = 1; s < highWater; s++) {
+    const o = offsetOf(s)
+    if ((nodes.readUInt32LE(o + I.flags) & IF_USED) === 0 || (nodes.readUInt32LE(o + I.mode) & S_IFMT) !== S_IFREG) continue
+    const id = readU64(nodes, o + I.dataId)
+    if (id !== 0) ids.add(id)
+  }
+
+  return ids
 }
 
 function fdatasync(fd: number): void {

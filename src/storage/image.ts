@@ -9,7 +9,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {Contents} from './contents.js'
+import {Contents, listContentFiles, liveDataIds} from './contents.js'
 import {FsError, ImageError} from './errors.js'
 import {
   CONTROL_OFFSET, DIRENT, FILES, INLINE_NAME, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX,
@@ -143,8 +143,9 @@ export class Image {
   }
 
   /**
-   * Open an image. Read-write: takes the lock, replays the WAL, frees orphans, marks the image in
-   * use. Read-only: no lock, nothing written; the WAL is replayed in memory.
+   * Open an image. Read-write: takes the lock, replays the WAL, marks the image in use, frees
+   * orphans and, after an unclean shutdown, removes the content files no inode names (recovery).
+   * Read-only: no lock, nothing written; the WAL is replayed in memory.
    */
   static open(dir: string, opts: OpenOptions = {}): Image {
     if (!fs.existsSync(dir)) throw new ImageError('RZ_NO_IMAGE', 'no such data directory', dir)
@@ -159,6 +160,7 @@ export class Image {
         if (!readOnly) {
           store.markOpen()
           image.freeOrphans()
+          if (!store.wasClean) image.reclaimContents()
         }
       } catch (error) {
         store.release()
@@ -525,6 +527,23 @@ export class Image {
         this.freeInode(slot)
       }
     })
+  }
+
+  /**
+   * Recovery, after an unclean shutdown: remove every content file that no live inode names. A
+   * crash between a transaction that freed an inode and the deferred removal of its content file
+   * (after the next sync) leaves such a file, and so does a power loss that took back the
+   * allocation of a dataId whose file had been created. Runs once every free is durable (the
+   * replayed state was checkpointed by markOpen; the sync covers the orphans just freed), so a
+   * later crash can never bring back an inode whose file is gone. Cost: one pass over the inode
+   * table and one readdir per data/xx directory, only on this open.
+   */
+  private reclaimContents(): void {
+    this.store.sync() // also applies the removals deferred by freeOrphans
+    const live = liveDataIds(this.node, s => this.nodes.off(s), this.nodes.highWater)
+    for (const f of listContentFiles(this.contents.root)) {
+      if (f.id === undefined || !live.has(f.id)) fs.rmSync(f.path, {force: true})
+    }
   }
 
   // ---- queries ---------------------------------------------------------------------------------

@@ -5,9 +5,10 @@
  * checkpoint that follows it). A kill -9 keeps the page cache, so after each one EVERY
  * acknowledged operation must be visible, exactly; only the call in flight may be either way.
  *
- * Each cycle: mount (= recovery of the previous crash) -> the state through the mount is exactly
- * the model -> workload -> kill -9 -> clean up the dead mount -> fsck -> read-only open through the
- * storage API and a walk of the whole tree -> exact check against the model, no-garbage check.
+ * Each cycle: mount (= recovery of the previous crash) -> fsck of the recovered image (nothing at
+ * all may be found) -> the state through the mount is exactly the model -> workload -> kill -9 ->
+ * clean up the dead mount -> read-only open through the storage API and a walk of the whole tree
+ * -> exact check against the model, no-garbage check.
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -17,7 +18,7 @@ import {performance} from 'node:perf_hooks'
 import {adopt, checkExact, checkGarbage, Violations} from './check.js'
 import {Cycle, describe, FILE_DIRS, Model} from './model.js'
 import {observeImage, observeMount} from './observe.js'
-import {cleanupMount, CLEAN_LEFTOVERS, CRASH_LEFTOVERS, fsck, type FsckResult, Server, sleep} from './server.js'
+import {cleanupMount, fsck, type FsckResult, Server, sleep} from './server.js'
 import {int, pick, rng, runWorkload} from './workload.js'
 import {Xattrs} from './xattr.js'
 
@@ -36,11 +37,9 @@ export interface KillOptions {
 }
 
 export interface FsckTally {
+  /** Runs after recovery (remount after a crash) and after the final clean unmount that found nothing. */
   clean: number
   problems: number
-  /** Runs whose only findings were documented crash leftovers, and how many of those. */
-  leftoverRuns: number
-  leftovers: number
   /** Set when fsck is not implemented yet: the check was skipped (never counted as clean). */
   unavailable?: string
 }
@@ -66,19 +65,18 @@ export interface KillSummary {
   seconds: number
 }
 
-/** Run fsck and count the result; once it says it is not implemented, skip it for the rest of the run. */
-export function checkFsck(tally: FsckTally, dataDir: string, v: Violations, where: string, tolerated = CRASH_LEFTOVERS): void {
+/**
+ * Run fsck (after recovery or a clean unmount) and count the result; any finding is a violation.
+ * Once it says it is not implemented, skip it for the rest of the run.
+ */
+export function checkFsck(tally: FsckTally, dataDir: string, v: Violations, where: string): void {
   if (tally.unavailable !== undefined) return
-  recordFsck(tally, fsck(dataDir, tolerated), v, where)
+  recordFsck(tally, fsck(dataDir), v, where)
 }
 
 export function recordFsck(tally: FsckTally, res: FsckResult, v: Violations, where: string): void {
   if (res.state === 'clean') tally.clean++
   else if (res.state === 'unavailable') tally.unavailable = res.detail
-  else if (res.state === 'leftovers') {
-    tally.leftoverRuns++
-    tally.leftovers += res.ids.length
-  }
   else {
     tally.problems++
     v.add(where, `fsck: ${res.detail}`)
@@ -94,7 +92,7 @@ export function keepEvidence(v: Violations, dataDir: string, breakSwitch: string
 
 export function formatFsck(f: FsckTally): string {
   if (f.unavailable) return `SKIPPED (${f.unavailable})`
-  return `${f.clean} runs clean, ${f.leftoverRuns} runs found only documented crash leftovers (${f.leftovers} findings of ${[...CRASH_LEFTOVERS].join(" or ")}, tolerated), ${f.problems} runs found problems`
+  return `${f.clean} runs after recovery or the clean unmount found nothing, ${f.problems} found problems`
 }
 
 export function formatKill(s: KillSummary): string {
@@ -119,7 +117,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
   const v = new Violations()
   const s: KillSummary = {
     label: o.label, seed: o.seed, cycles: 0, kills: {workload: 0, aimedAtSync: 0, startup: 0}, killsInSync: 0, ops: 0, acked: 0,
-    filesChecked: 0, bytesChecked: 0, recoveredTransactions: 0, fsck: {clean: 0, problems: 0, leftoverRuns: 0, leftovers: 0}, resets: 0, violations: 0, samples: [], seconds: 0,
+    filesChecked: 0, bytesChecked: 0, recoveredTransactions: 0, fsck: {clean: 0, problems: 0}, resets: 0, violations: 0, samples: [], seconds: 0,
   }
   const xattrs = new Xattrs()
   let server: Server | undefined
@@ -136,9 +134,8 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
     model = new Model(ids)
   }
 
-  /** After a kill: fsck, the read-only open and walk, the exact and no-garbage checks. */
+  /** After a kill: the read-only open and walk, the exact and no-garbage checks (fsck waits for the recovery). */
   const afterCrash = async (cycle: Cycle, where: string): Promise<void> => {
-    checkFsck(s.fsck, dataDir, v, where)
     let obs
     try {
       obs = observeImage(dataDir)
@@ -194,6 +191,9 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       }
 
       s.recoveredTransactions += server.recovered()
+      // The mount has recovered the image (replay, orphans freed, content files of freed inodes
+      // removed) and is idle: fsck -n must find nothing at all.
+      checkFsck(s.fsck, dataDir, v, `${where}, fsck after recovery`)
       try {
         const seen = await observeMount(mnt, xattrs)
         checkExact(seen, [model], v, `${where}, through the mount after recovery`)
@@ -245,7 +245,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       const obs = observeImage(dataDir)
       if (!obs.recovery?.wasClean) v.add(where, 'the image is not marked clean after a clean unmount')
       checkExact(obs, [adopt(seen, model)], v, `${where}, read-only open`)
-      checkFsck(s.fsck, dataDir, v, where, CLEAN_LEFTOVERS)
+      checkFsck(s.fsck, dataDir, v, where)
     } catch (error) {
       v.add(where, (error as Error).message)
     }

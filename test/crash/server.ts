@@ -131,32 +131,22 @@ export class Server {
 
 export type FsckResult =
   | {state: 'clean'}
-  | {state: 'leftovers'; ids: string[]}
   | {state: 'problems'; detail: string}
   | {state: 'unavailable'; detail: string}
 
 /**
- * Problems fsck reports that the format documents as what a crash leaves behind, so that fsck
- * finds them on any image whose server was killed: a content file no inode names (FORMAT.md,
- * Content files: "garbage for fsck, never reused") and orphans still on the orphan list (FORMAT.md,
- * Orphans: freed by the next read-write open). They are counted and printed, not counted as
- * violations, unless RAZORFS_CRASH_STRICT_FSCK=1. After a clean unmount only the first kind is
- * tolerated (the orphans must be gone; nothing ever removes old unused content files).
+ * `razorfs fsck -n -f --json DIR`: exit 0 and no finding at all is clean; any finding is a problem,
+ * even one that leaves the exit status 0 (an orphan: after recovery there must be none). The
+ * harnesses run it after recovery (on the image of the running, idle server: -n opens read-only,
+ * no lock) and after a clean unmount, never on a crashed image before recovery: see
+ * docs/DURABILITY.md. While fsck is not implemented it exits 1 saying so: 'unavailable', never
+ * 'clean'.
  */
-const STRICT_FSCK = process.env.RAZORFS_CRASH_STRICT_FSCK === '1'
-export const CRASH_LEFTOVERS: ReadonlySet<string> = new Set(STRICT_FSCK ? [] : ['PR_6_UNUSED_CONTENT', 'PR_4_ORPHAN'])
-export const CLEAN_LEFTOVERS: ReadonlySet<string> = new Set(STRICT_FSCK ? [] : ['PR_6_UNUSED_CONTENT'])
-
-/**
- * `razorfs fsck -n -f --json DIR`: exit 0 clean, 4 problems found, 8 operational error. While
- * fsck is not implemented (issue 5) it exits 1 saying so: 'unavailable', never 'clean'.
- */
-export function fsck(dataDir: string, tolerated: ReadonlySet<string> = CRASH_LEFTOVERS): FsckResult {
+export function fsck(dataDir: string): FsckResult {
   const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
   delete env.RAZORFS_BREAK
   const res = spawnSync(process.execPath, [RUN_JS, 'fsck', '-n', '-f', '--json', dataDir], {encoding: 'utf8', env, timeout: 120_000, maxBuffer: 64 * 2 ** 20})
   const out = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim()
-  if (res.status === 0) return {state: 'clean'}
   if (/not implemented yet/.test(out)) return {state: 'unavailable', detail: out.split('\n').find(l => /not implemented/.test(l))?.trim() ?? out}
   let problems: Array<{id: string; message: string}> | undefined
   try {
@@ -165,9 +155,8 @@ export function fsck(dataDir: string, tolerated: ReadonlySet<string> = CRASH_LEF
     // not the report: an operational error
   }
 
-  const ids = problems?.map(p => p.id)
-  if (res.status === 4 && ids !== undefined && ids.length > 0 && ids.every(id => tolerated.has(id))) return {state: 'leftovers', ids}
-  const summary = problems === undefined ? out.slice(0, 2000) : problems.filter(p => !tolerated.has(p.id)).slice(0, 4).map(p => `${p.id}: ${p.message}`).join('; ')
+  if (res.status === 0 && problems !== undefined && problems.length === 0) return {state: 'clean'}
+  const summary = problems === undefined ? out.slice(0, 2000) : problems.slice(0, 4).map(p => `${p.id}: ${p.message}`).join('; ')
   return {state: 'problems', detail: `exit ${res.status ?? res.signal}: ${summary}`}
 }
 
