@@ -1,7 +1,8 @@
 /**
  * Pass 6: content files (data/xx/<dataId>).
  *
- * Checks: every content file is named by a live regular file's dataId (at the path that id gives).
+ * Checks: every content file is named by a live inode's dataId (at the path that id gives; only
+ *   regular files have one: pass 1 reports any other inode's).
  *   A content file longer than its inode's size is fine (FORMAT.md: bytes past the size are never
  *   read), and so is a missing one (it reads as zeros).
  * Collects: the number of content files.

@@ -12,7 +12,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {BREAK_NO_FSYNC} from './debug.js'
-import {DATA_DIR_NAME, IF_USED, INODE, S_IFMT, S_IFREG, readU64} from './format.js'
+import {DATA_DIR_NAME, IF_USED, INODE, readU64} from './format.js'
 import {writeFully} from './mapped-file.js'
 
 const MAX_OPEN = 256
@@ -226,13 +226,17 @@ export function listContentFiles(root: string): ContentFile[] {
   return out
 }
 
-/** The dataIds of the live regular files among inode slots 1 .. highWater - 1 of nodes.dat's buffer. */
+/**
+ * The dataIds that live inodes among slots 1 .. highWater - 1 of nodes.dat's buffer name. Only
+ * regular files get one; an inode of another type whose dataId is set (damage, which fsck pass 1
+ * reports and clears) keeps its file too: what may be removed is decided by IF_USED alone.
+ */
 export function liveDataIds(nodes: Buffer, offsetOf: (slot: number) => number, highWater: number): Set<number> {
   const I = INODE.OFF
   const ids = new Set<number>()
   for (let s = 1; s < highWater; s++) {
     const o = offsetOf(s)
-    if ((nodes.readUInt32LE(o + I.flags) & IF_USED) === 0 || (nodes.readUInt32LE(o + I.mode) & S_IFMT) !== S_IFREG) continue
+    if ((nodes.readUInt32LE(o + I.flags) & IF_USED) === 0) continue
     const id = readU64(nodes, o + I.dataId)
     if (id !== 0) ids.add(id)
   }

@@ -136,6 +136,19 @@ describe('storage: recovery reclaims content files', function () {
     expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
   })
 
+  it('keeps the content file of any inode in use, even one whose mode was damaged to another type', () => {
+    const dir = fresh()
+    const img = Image.open(dir)
+    const keepFile = contentPath(dir, img, '/keep')
+    const x = img.internals()
+    const slot = slotOf(img, '/keep')
+    // A flipped type: a FIFO with a dataId (fsck reports it; recovery must not delete the bytes).
+    x.store.transaction(() => x.store.set32(x.nodes.file, x.nodes.off(slot) + INODE.OFF.mode, 0o010644))
+    img.abandon()
+    Image.open(dir).abandon()
+    expect(fs.readFileSync(keepFile).toString()).to.equal('kept bytes')
+  })
+
   it('a clean open does not scan: a stray content file stays until fsck -y', () => {
     const dir = fresh()
     const img = Image.open(dir)
