@@ -67,9 +67,17 @@ const GiB = 1024 * MiB
 /** libfuse's default entry_timeout and attr_timeout are 1 s; waiting longer makes the kernel ask. */
 const ATTR_EXPIRE_MS = 1200
 
-type TargetName = 'native' | 'noop' | 'razorfs'
+/**
+ * The main targets (razorfs on the mount command's default binding, or --binding), and the
+ * targets of the bindings workload, which puts both FUSE bindings side by side: each with its
+ * own do-nothing filesystem (noop: fuse-native, noop-ll: razorfs's libfuse 3 addon) and razorfs
+ * served through it.
+ */
+type TargetName = 'native' | 'noop' | 'razorfs' | 'noop-ll' | 'razorfs-fn' | 'razorfs-ll'
 const ALL_TARGETS: TargetName[] = ['native', 'noop', 'razorfs']
-const WORKLOADS = ['meta', 'parallel', 'seq', 'sweep', 'random', 'tree', 'storage', 'recovery', 'profile'] as const
+const BINDING_TARGETS: TargetName[] = ['native', 'noop', 'noop-ll', 'razorfs-fn', 'razorfs-ll']
+const isRazorfs = (t: TargetName): boolean => t.startsWith('razorfs')
+const WORKLOADS = ['meta', 'bindings', 'parallel', 'seq', 'sweep', 'random', 'tree', 'storage', 'recovery', 'profile'] as const
 type Workload = (typeof WORKLOADS)[number]
 
 interface Config {
@@ -95,6 +103,9 @@ interface Config {
   /** Rounds of the sequential workloads, and of metadata sizes up to metaRoundsUpTo. */
   rounds: number
   metaRoundsUpTo: number
+  /** The bindings workload: files of its create/stat/unlink (flat) and readdir, bytes of its sequential I/O. */
+  bindingsFiles: number
+  bindingsBytes: number
 }
 
 const FULL: Config = {
@@ -116,6 +127,8 @@ const FULL: Config = {
   profileTreeEntries: 3000,
   rounds: 3,
   metaRoundsUpTo: 10_000,
+  bindingsFiles: 100_000,
+  bindingsBytes: GiB,
 }
 
 const QUICK: Config = {
@@ -138,6 +151,8 @@ const QUICK: Config = {
   profileTreeEntries: 1000,
   rounds: 3,
   metaRoundsUpTo: 1000,
+  bindingsFiles: 10_000,
+  bindingsBytes: 256 * MiB,
 }
 
 interface Args {
@@ -172,7 +187,7 @@ function parseArgs(argv: string[]): Args {
       args.targets = ALL_TARGETS.filter(t => names.includes(t))
       args.partial = true
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('npm run bench -- [--quick] [--only meta,parallel,seq,sweep,random,tree,storage,recovery,profile] [--targets native,noop,razorfs] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n')
+      process.stdout.write('npm run bench -- [--quick] [--only meta,bindings,parallel,seq,sweep,random,tree,storage,recovery,profile] [--targets native,noop,razorfs] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n')
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
   }
@@ -335,8 +350,11 @@ async function open(target: TargetName, label: string, opts: {dataDir?: string; 
   const env = cleanEnv()
   // Node 20 refuses --cpu-prof in NODE_OPTIONS: the flags go on the server's command line.
   const nodeArgs = opts.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, `--cpu-prof-name=${target}.cpuprofile`, '--cpu-prof-interval=500']
-  const binding = razorfsBinding === undefined ? [] : ['--binding', razorfsBinding]
-  const args = [...nodeArgs, ...(target === 'noop' ? [path.join(HERE, 'noop-fs.js'), mnt] : [RUN_JS, 'mount', '-f', ...binding, '--data-dir', dataDir, mnt])]
+  const binding = target === 'razorfs-fn' ? 'fuse-native' : target === 'razorfs-ll' ? 'll' : razorfsBinding
+  const server = target === 'noop' ? [path.join(HERE, 'noop-fs.js'), mnt]
+    : target === 'noop-ll' ? [path.join(HERE, 'noop-ll.js'), mnt]
+      : [RUN_JS, 'mount', '-f', ...(binding === undefined ? [] : ['--binding', binding]), '--data-dir', dataDir, mnt]
+  const args = [...nodeArgs, ...server]
   const start = performance.now()
   const proc = spawn(process.execPath, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
   let output = ''
@@ -367,7 +385,7 @@ async function open(target: TargetName, label: string, opts: {dataDir?: string; 
   }
 
   const session: Session = {
-    target, root: mnt, dataDir: target === 'razorfs' ? dataDir : undefined, pid: proc.pid, mountMs,
+    target, root: mnt, dataDir: isRazorfs(target) ? dataDir : undefined, pid: proc.pid, mountMs,
     memory: () => memoryOf(proc.pid!),
     cpuMs: () => cpuMsOf(proc.pid!),
     stop: async () => {
@@ -507,9 +525,14 @@ interface Results {
   storage?: {exitCode: number | null; json: Record<string, any>; markdown: string}
   recovery?: RecoveryResult
   profile: ProfileRecord[]
+  /** The bindings workload (BINDING_TARGETS). */
+  bindings: {meta: MetaRecord[]; readdir: ReaddirRecord[]; seq: IoRecord[]}
 }
 
-const results: Results = {meta: [], readdir: [], razorfsLife: [], mountEmptyMs: [], noopMountMs: [], seq: [], sweep: [], random: [], tree: [], parallel: [], profile: []}
+const results: Results = {
+  meta: [], readdir: [], razorfsLife: [], mountEmptyMs: [], noopMountMs: [], seq: [], sweep: [], random: [], tree: [], parallel: [], profile: [],
+  bindings: {meta: [], readdir: [], seq: []},
+}
 
 function noteMount(s: Session, fresh: boolean): void {
   if (s.mountMs === undefined) return
@@ -578,17 +601,35 @@ function medianRate(rates: Rate[]): Rate {
   return [...rates].sort((a, b) => a.opsPerSec - b.opsPerSec)[Math.floor(rates.length / 2)]
 }
 
+/** What benchMeta runs and where its records go. */
+interface MetaPlan {
+  layouts: Layout[]
+  sizes: number[]
+  /** Rounds of a size (the median round is reported). */
+  rounds: (n: number) => number
+  /** The size whose flat directory is also listed (readdir). */
+  readdirN: number
+  /** Stop, fsck and remount razorfs at the largest size (results.razorfsLife). */
+  lifecycle: boolean
+  into: {meta: MetaRecord[]; readdir: ReaddirRecord[]}
+}
+
+const mainMetaPlan = (cfg: Config): MetaPlan => ({
+  layouts: ['flat', 'deep'], sizes: cfg.metaSizes, rounds: n => (n <= cfg.metaRoundsUpTo ? cfg.rounds : 1),
+  readdirN: cfg.readdirN, lifecycle: true, into: results,
+})
+
 /**
  * Metadata workloads: for each layout and size, all targets are mounted at once and the driver
  * interleaves them in chunks of files (bench/driver.ts), so that the load of a shared machine
  * falls on all of them alike. Small sizes run several rounds (fresh directories each time) and
  * report the median round.
  */
-async function benchMeta(cfg: Config, targets: TargetName[]): Promise<void> {
-  const largest = Math.max(...cfg.metaSizes)
-  for (const layout of ['flat', 'deep'] as const) {
-    for (const n of cfg.metaSizes) {
-      const rounds = n <= cfg.metaRoundsUpTo ? cfg.rounds : 1
+async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPlan = mainMetaPlan(cfg)): Promise<void> {
+  const largest = Math.max(...plan.sizes)
+  for (const layout of plan.layouts) {
+    for (const n of plan.sizes) {
+      const rounds = plan.rounds(n)
       log(`meta ${layout} ${countName(n)}: ${targets.join(', ')} (interleaved${rounds > 1 ? `, ${rounds} rounds` : ''})`)
       const sessions = await openAll(targets, `meta-${layout}-${countName(n)}`)
       const rates = targets.map(() => ({create: [] as Rate[], stat: [] as Rate[], unlink: [] as Rate[]}))
@@ -615,18 +656,18 @@ async function benchMeta(cfg: Config, targets: TargetName[]): Promise<void> {
         await sleep(ATTR_EXPIRE_MS)
         const [stat, statCpu] = await cpu(() => driver({op: 'stat', ...job()}))
         memory = sessions.map(s => s.memory())
-        if (layout === 'flat' && n === cfg.readdirN && r === 0) {
+        if (layout === 'flat' && n === plan.readdirN && r === 0) {
           await sleep(ATTR_EXPIRE_MS)
           const rd = await driver({op: 'readdir', dirs: dirs(), expect: n, repeats: 3})
           for (const [i, target] of targets.entries()) {
             const listings = rd.perDir![i].rounds!
-            results.readdir.push({target, entries: n, rounds: listings, entriesPerSec: n / Math.min(...listings)})
+            plan.into.readdir.push({target, entries: n, rounds: listings, entriesPerSec: n / Math.min(...listings)})
             log(`  readdir of ${fmt(n)} entries, ${target}: ${listings.map(x => (x * 1000).toFixed(0)).join(', ')} ms`)
           }
         }
 
         const rz = targets.indexOf('razorfs')
-        if (rz >= 0 && n === largest && r === rounds - 1) {
+        if (plan.lifecycle && rz >= 0 && n === largest && r === rounds - 1) {
           const {session, life} = await razorfsLifecycle(sessions[rz], layout, n)
           sessions[rz] = session
           results.razorfsLife.push(life)
@@ -653,7 +694,7 @@ async function benchMeta(cfg: Config, targets: TargetName[]): Promise<void> {
         }
         const cpuMedian = (xs: Array<number | undefined>) => (xs.some(x => x === undefined) ? undefined : median(xs as number[]))
         if (target !== 'native') rec.cpuUsPerOp = {create: cpuMedian(cpus[i].create)!, stat: cpuMedian(cpus[i].stat)!, unlink: cpuMedian(cpus[i].unlink)!}
-        results.meta.push(rec)
+        plan.into.meta.push(rec)
         const show = (op: 'create' | 'stat' | 'unlink') => `${op} ${fmt(rec[op].opsPerSec)}/s${rounds > 1 ? ` (${rec.rounds![op].map(x => fmt(x)).join(', ')})` : ''}`
         log(`  ${target}: ${show('create')}, ${show('stat')}, ${show('unlink')}` +
           (rec.memory ? `; server RSS ${fmt(rec.memory.rssMiB)} MiB (peak ${fmt(rec.memory.hwmMiB)})` : ''))
@@ -701,7 +742,7 @@ async function writeRead(s: Session, name: string, size: number, bs: number): Pr
   const c0 = s.cpuMs()
   const w = await driver({op: 'seqwrite', file, size, bs})
   const c1 = s.cpuMs()
-  const r = await driver({op: 'seqread', file, size, bs, verify: s.target !== 'noop'})
+  const r = await driver({op: 'seqread', file, size, bs, verify: !s.target.startsWith('noop')})
   const c2 = s.cpuMs()
   fs.rmSync(file)
   const perMiB = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : ((b - a) * 1000) / (size / MiB))
@@ -742,6 +783,26 @@ async function benchSeq(cfg: Config, targets: TargetName[]): Promise<void> {
   for (const s of sessions) await close(s)
   for (const rec of recs) {
     results.seq.push(rec)
+    log(`  ${rec.target}: write ${showRounds(rec, 'writeMBps')}, read ${showRounds(rec, 'readMBps')}`)
+  }
+}
+
+/**
+ * Both FUSE bindings side by side (issue 8): native, the do-nothing filesystem on each binding,
+ * and razorfs on each; create/stat/unlink of cfg.bindingsFiles files in one directory and a
+ * listing of it (interleaved, in rounds, as benchMeta), then sequential write and read of
+ * cfg.bindingsBytes in 1 MiB blocks (in rounds, as benchSeq).
+ */
+async function benchBindings(cfg: Config): Promise<void> {
+  const targets = BINDING_TARGETS
+  const n = cfg.bindingsFiles
+  await benchMeta(cfg, targets, {layouts: ['flat'], sizes: [n], rounds: () => cfg.rounds, readdirN: n, lifecycle: false, into: results.bindings})
+  log(`bindings seq: ${targets.join(', ')}: ${sizeName(cfg.bindingsBytes)} with 1 MiB blocks, ${cfg.rounds} rounds`)
+  const sessions = await openAll(targets, 'bindings-seq')
+  const recs = await ioRounds(cfg, sessions, 'bindings-seq', cfg.bindingsBytes, MiB)
+  for (const s of sessions) await close(s)
+  for (const rec of recs) {
+    results.bindings.seq.push(rec)
     log(`  ${rec.target}: write ${showRounds(rec, 'writeMBps')}, read ${showRounds(rec, 'readMBps')}`)
   }
 }
@@ -975,9 +1036,9 @@ function pairedRatio(a: number | undefined, b: number | undefined, ra?: number[]
   return ratio(a, b)
 }
 
-function metaRatio(layout: Layout, files: number, op: 'create' | 'stat' | 'unlink', of: TargetName, to: TargetName): number | undefined {
-  const a = results.meta.find(m => m.target === of && m.layout === layout && m.files === files)
-  const b = results.meta.find(m => m.target === to && m.layout === layout && m.files === files)
+function metaRatio(layout: Layout, files: number, op: 'create' | 'stat' | 'unlink', of: TargetName, to: TargetName, rows = results.meta): number | undefined {
+  const a = rows.find(m => m.target === of && m.layout === layout && m.files === files)
+  const b = rows.find(m => m.target === to && m.layout === layout && m.files === files)
   return pairedRatio(a?.[op].opsPerSec, b?.[op].opsPerSec, a?.rounds?.[op], b?.rounds?.[op])
 }
 
@@ -985,6 +1046,26 @@ function ioRatio(rows: IoRecord[], bs: number, key: 'writeMBps' | 'readMBps', of
   const a = rows.find(r => r.target === of && r.bs === bs)
   const b = rows.find(r => r.target === to && r.bs === bs)
   return pairedRatio(a?.[key], b?.[key], a?.rounds.map(x => x[key]), b?.rounds.map(x => x[key]))
+}
+
+const BINDING_OPS = ['create', 'stat', 'unlink', 'readdir', 'seq write', 'seq read'] as const
+type BindingOp = (typeof BINDING_OPS)[number]
+
+/** One figure of the bindings workload: ops/s, entries/s or MB/s (higher is better). */
+function bindingFigure(op: BindingOp, target: TargetName): number | undefined {
+  const b = results.bindings
+  if (op === 'readdir') return byTarget(b.readdir, target)?.entriesPerSec
+  if (op === 'seq write' || op === 'seq read') return byTarget(b.seq, target)?.[op === 'seq write' ? 'writeMBps' : 'readMBps']
+  return byTarget(b.meta, target)?.[op].opsPerSec
+}
+
+/** The same figure of two targets of the bindings workload, as a ratio (paired by round where there are rounds). */
+function bindingRatio(op: BindingOp, of: TargetName, to: TargetName): number | undefined {
+  const b = results.bindings
+  if (op === 'readdir') return ratio(bindingFigure(op, of), bindingFigure(op, to))
+  if (op === 'seq write' || op === 'seq read') return ioRatio(b.seq, MiB, op === 'seq write' ? 'writeMBps' : 'readMBps', of, to)
+  const files = b.meta[0]?.files ?? 0
+  return metaRatio('flat', files, op, of, to, b.meta)
 }
 
 const rx = (x: number | undefined): string => (x === undefined ? '-' : `${x.toFixed(2)}x`)
@@ -1037,6 +1118,17 @@ function checks(cfg: Config): TargetCheck[] {
         note: quick ? 'quick run: the target compares 1M with 10k' : undefined,
       })
     }
+  }
+
+  // Issue 8: the ll binding's ceiling and razorfs on it beat fuse-native's, operation by operation.
+  for (const [of, to, what] of [['noop-ll', 'noop', 'do-nothing ceiling'], ['razorfs-ll', 'razorfs-fn', 'razorfs']] as const) {
+    const rs = BINDING_OPS.map(op => ({op, r: bindingRatio(op, of, to)})).filter((x): x is {op: BindingOp; r: number} => x.r !== undefined)
+    if (rs.length === 0) continue
+    const worst = rs.reduce((a, b) => (b.r < a.r ? b : a))
+    out.push({
+      name: `${what}: ll / fuse-native binding (worst of ${rs.map(x => x.op).join(', ')})`,
+      measured: `${rx(worst.r)} (${worst.op})`, threshold: '> 1x', pass: worst.r > 1,
+    })
   }
 
   // 4-6. mount time, memory, fsck with the largest image.
@@ -1134,6 +1226,34 @@ function report(cfg: Config, args: Args, mach: Record<string, string>, load: {st
           L.push(`| ${layout} | ${countName(n)} | ${op} | ${cell(a)} | ${cell(b)} | ${a === undefined || b === undefined ? '-' : fmt(b - a)} | ${rx(ratio(b, a))} |`)
         }
       }
+    }
+
+    L.push('')
+  }
+
+  if (results.bindings.meta.length > 0 || results.bindings.seq.length > 0) {
+    const b = results.bindings
+    L.push('## The two FUSE bindings side by side', '')
+    L.push(`Each binding with its own do-nothing filesystem (\`noop\`: bench/noop-fs.ts on fuse-native; \`noop-ll\`: bench/noop-ll.ts on razorfs's libfuse 3 addon, same options as \`--binding ll\`) and razorfs served through it (\`razorfs mount --binding fuse-native|ll\`). ` +
+      `create, stat, unlink: ${countName(b.meta[0]?.files ?? cfg.bindingsFiles)} files in one directory, ops/s, the five targets interleaved in chunks, median of ${cfg.rounds} rounds; readdir: entries/s of the best of 3 listings of that directory; ` +
+      `sequential: ${sizeName(cfg.bindingsBytes)} in 1 MiB blocks, MB/s, median of ${cfg.rounds} rounds. Ratios ll / fuse-native above 1 mean the ll binding is faster.`, '')
+    L.push('| | native | noop (fuse-native) | noop-ll | noop-ll / noop | razorfs fuse-native | razorfs ll | ll / fuse-native |', '|---|---:|---:|---:|---:|---:|---:|---:|')
+    for (const op of BINDING_OPS) {
+      const v = (t: TargetName) => cell(bindingFigure(op, t))
+      L.push(`| ${op} | ${v('native')} | ${v('noop')} | ${v('noop-ll')} | ${rx(bindingRatio(op, 'noop-ll', 'noop'))} | ${v('razorfs-fn')} | ${v('razorfs-ll')} | ${rx(bindingRatio(op, 'razorfs-ll', 'razorfs-fn'))} |`)
+    }
+
+    const cpu = (t: TargetName, op: 'create' | 'stat' | 'unlink') => byTarget(b.meta, t)?.cpuUsPerOp?.[op]
+    const ioCpu = (t: TargetName, key: 'writeCpuUsPerMiB' | 'readCpuUsPerMiB') => {
+      const xs = byTarget(b.seq, t)?.rounds.map(x => x[key])
+      return xs === undefined || xs.some(x => x === undefined) ? undefined : median(xs as number[])
+    }
+
+    L.push('', 'Server CPU (user + system, all threads) per operation (µs) and per MiB moved (µs):', '')
+    L.push('| | noop | noop-ll | razorfs fuse-native | razorfs ll |', '|---|---:|---:|---:|---:|')
+    for (const op of ['create', 'stat', 'unlink'] as const) L.push(`| ${op} | ${cell(cpu('noop', op))} | ${cell(cpu('noop-ll', op))} | ${cell(cpu('razorfs-fn', op))} | ${cell(cpu('razorfs-ll', op))} |`)
+    for (const [name, key] of [['seq write', 'writeCpuUsPerMiB'], ['seq read', 'readCpuUsPerMiB']] as const) {
+      L.push(`| ${name} | ${cell(ioCpu('noop', key))} | ${cell(ioCpu('noop-ll', key))} | ${cell(ioCpu('razorfs-fn', key))} | ${cell(ioCpu('razorfs-ll', key))} |`)
     }
 
     L.push('')
@@ -1380,6 +1500,7 @@ async function main(): Promise<void> {
   try {
     const t = args.targets
     if (args.only.has('meta')) await benchMeta(cfg, t)
+    if (args.only.has('bindings')) await benchBindings(cfg)
     if (args.only.has('seq')) await benchSeq(cfg, t)
     if (args.only.has('sweep')) await benchSweep(cfg, t)
     if (args.only.has('random')) await benchRandom(cfg, t)

@@ -13,6 +13,12 @@
  *
  * Request handles are the fuse_req_t pointers passed to JS as numbers (user-space addresses fit
  * in 53 bits). Every request must get exactly one reply; the JS side guarantees it.
+ *
+ * Directory listings. A plain readdir (not readdirplus) answered by JS may carry more entries than
+ * the kernel asked for; the rest stay packed here, per directory handle (the dirent cache), and
+ * the worker threads answer the kernel's next requests on that handle from it without a trip to
+ * JS, as libfuse's high-level API does. Offset 0 (rewinddir), an offset outside the packed run,
+ * and readdirplus always go to JS; releasedir drops the handle's run.
  */
 #define FUSE_USE_VERSION 312
 #define NAPI_VERSION 8
@@ -68,6 +74,124 @@ typedef struct job {
   /* write: the worker waits on this until JS has replied */
   sem_t *done;
 } job;
+
+/* ---- dirent cache ------------------------------------------------------------------------- */
+
+/* One directory handle's packed run of entries: records of fuse_add_direntry, back to back.
+   Entry i ends at byte ends[i] and carries offset offs[i] (the kernel's next request on the
+   handle asks from that offset). The run follows offset `start`. */
+typedef struct dir_run {
+  const void *owner; /* the session */
+  uint64_t fh;
+  off_t start;
+  char *buf;
+  size_t *ends;
+  off_t *offs;
+  uint32_t count;
+  struct dir_run *next;
+} dir_run;
+
+#define DIR_RUN_BUCKETS 64
+static dir_run *dir_runs[DIR_RUN_BUCKETS];
+static pthread_mutex_t dir_runs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void dir_run_free(dir_run *r) {
+  free(r->buf);
+  free(r->ends);
+  free(r->offs);
+  free(r);
+}
+
+/* Unlink the run of `fh` and return it (or NULL). Call with dir_runs_lock held. */
+static dir_run *dir_run_take(const void *owner, uint64_t fh) {
+  dir_run **p = &dir_runs[fh % DIR_RUN_BUCKETS];
+  for (; *p != NULL; p = &(*p)->next) {
+    if ((*p)->fh == fh && (*p)->owner == owner) {
+      dir_run *r = *p;
+      *p = r->next;
+      return r;
+    }
+  }
+  return NULL;
+}
+
+static void dir_run_drop(const void *owner, uint64_t fh) {
+  pthread_mutex_lock(&dir_runs_lock);
+  dir_run *r = dir_run_take(owner, fh);
+  pthread_mutex_unlock(&dir_runs_lock);
+  if (r != NULL) dir_run_free(r);
+}
+
+/* Answer `req` with the first `sent` entries of a new run and keep the rest as the handle's run.
+   The run is in place before the reply reaches the kernel: the kernel's next request on the
+   handle may come at once, on another worker thread. */
+static void dir_run_put_and_reply(fuse_req_t req, dir_run *r, uint32_t sent) {
+  pthread_mutex_lock(&dir_runs_lock);
+  dir_run *old = dir_run_take(r->owner, r->fh);
+  r->next = dir_runs[r->fh % DIR_RUN_BUCKETS];
+  dir_runs[r->fh % DIR_RUN_BUCKETS] = r;
+  fuse_reply_buf(req, r->buf, sent == 0 ? 0 : r->ends[sent - 1]);
+  pthread_mutex_unlock(&dir_runs_lock);
+  if (old != NULL) dir_run_free(old);
+}
+
+/* Entries [from, to) of a run that fit in `size` bytes, starting at `from`. */
+static uint32_t dir_run_fit(const dir_run *r, uint32_t from, size_t size) {
+  size_t base = from == 0 ? 0 : r->ends[from - 1];
+  uint32_t to = from;
+  while (to < r->count && r->ends[to] - base <= size) to++;
+  return to;
+}
+
+/* Answer a plain readdir from the handle's run; false when the run does not cover `off`. */
+static bool dir_run_serve(fuse_req_t req, uint64_t fh, size_t size, off_t off) {
+  if (off == 0) return false;
+  const void *owner = fuse_req_userdata(req);
+  bool served = false;
+  pthread_mutex_lock(&dir_runs_lock);
+  dir_run *r = dir_runs[fh % DIR_RUN_BUCKETS];
+  while (r != NULL && (r->fh != fh || r->owner != owner)) r = r->next;
+  if (r != NULL) {
+    /* The first entry to send follows the one whose offset is `off` (offsets increase). */
+    uint32_t from = UINT32_MAX;
+    if (off == r->start) from = 0;
+    else {
+      uint32_t lo = 0, hi = r->count;
+      while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (r->offs[mid] < off) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo < r->count && r->offs[lo] == off) from = lo + 1;
+    }
+    if (from < r->count) {
+      uint32_t to = dir_run_fit(r, from, size);
+      if (to > from) {
+        size_t base = from == 0 ? 0 : r->ends[from - 1];
+        fuse_reply_buf(req, r->buf + base, r->ends[to - 1] - base);
+        served = true;
+      }
+    }
+  }
+  pthread_mutex_unlock(&dir_runs_lock);
+  return served;
+}
+
+/* Drop every run of a session (at its end). */
+static void dir_runs_drop_all(const void *owner) {
+  pthread_mutex_lock(&dir_runs_lock);
+  for (int b = 0; b < DIR_RUN_BUCKETS; b++) {
+    dir_run **p = &dir_runs[b];
+    while (*p != NULL) {
+      dir_run *r = *p;
+      if (r->owner == owner) {
+        *p = r->next;
+        dir_run_free(r);
+      } else p = &r->next;
+    }
+  }
+  pthread_mutex_unlock(&dir_runs_lock);
+}
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -129,7 +253,9 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   if (conn->capable & FUSE_CAP_EXPORT_SUPPORT) conn->want |= FUSE_CAP_EXPORT_SUPPORT;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
-  if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  /* Adaptive readdirplus: the kernel asks for attributes with the entries only where the
+     listing is followed by lookups (ls -l, find), else a plain readdir (served in runs). */
+  if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
   if (s->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
   else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   conn->max_write = s->max_write;
@@ -318,6 +444,7 @@ static void ll_readdir_common(int op, fuse_req_t req, fuse_ino_t ino, size_t siz
 }
 
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  if (dir_run_serve(req, fi->fh, size, off)) return;
   ll_readdir_common(OP_READDIR, req, ino, size, off, fi);
 }
 
@@ -326,6 +453,7 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 }
 
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  dir_run_drop(fuse_req_userdata(req), fi->fh);
   job *j = new_job(OP_RELEASEDIR, req);
   j->ino = ino;
   fi_into(j, fi);
@@ -693,6 +821,7 @@ static void *loop_thread(void *arg) {
   fuse_session_unmount(s->se);
   fuse_session_destroy(s->se);
   s->se = NULL;
+  dir_runs_drop_all(s);
   s->ended = 1;
   job *j = new_job(OP_ENDED, NULL);
   napi_call_threadsafe_function(s->tsfn, j, napi_tsfn_blocking);
@@ -996,41 +1125,59 @@ static napi_value js_reply_readlink(napi_env env, napi_callback_info info) {
 }
 
 /*
- * replyDirents(req, size, plus, names: Buffer[], attrs: Float64Array (14 per entry), offs: Float64Array,
- *              entryTimeout, attrTimeout) -> entries packed
- * Packs entries until `size` is full; the caller continues from the offset of the first one left out.
+ * replyDirents(req, size, plus, names: Buffer, nameEnds: Uint32Array, attrs: Float64Array (14 per
+ *              entry), offs: Float64Array, entryTimeout, attrTimeout[, fh, off]) -> entries taken
+ * Entry i's name is names[nameEnds[i-1] .. nameEnds[i]) (all names in one buffer: one N-API call
+ * for the lot, not one per entry). Packs entries until `size` is full; the caller continues from
+ * the offset of the first one left out. With `fh` and `off` (the request's offset; plain readdir
+ * only) every entry is packed: those past `size` are kept as the handle's run (see "Directory
+ * listings" above) and count as taken.
  */
 static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 11;
+  napi_value argv[11];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   fuse_req_t req = req_arg(env, argv[0]);
   size_t size = (size_t)dbl(env, argv[1]);
   bool plus;
   CHECK(napi_get_value_bool(env, argv[2], &plus));
-  uint32_t count;
-  CHECK(napi_get_array_length(env, argv[3], &count));
+  char *names;
+  size_t names_len;
+  CHECK(napi_get_buffer_info(env, argv[3], (void **)&names, &names_len));
+  uint32_t *ends;
   double *attrs, *offs;
-  size_t n, off;
+  size_t count, n, boff;
   napi_typedarray_type type;
   napi_value ab;
-  CHECK(napi_get_typedarray_info(env, argv[4], &type, &n, (void **)&attrs, &ab, &off));
-  CHECK(napi_get_typedarray_info(env, argv[5], &type, &n, (void **)&offs, &ab, &off));
-  double entry_timeout = dbl(env, argv[6]);
-  double attr_timeout = dbl(env, argv[7]);
-  char *buf = malloc(size > 0 ? size : 1);
+  CHECK(napi_get_typedarray_info(env, argv[4], &type, &count, (void **)&ends, &ab, &boff));
+  CHECK(napi_get_typedarray_info(env, argv[5], &type, &n, (void **)&attrs, &ab, &boff));
+  CHECK(napi_get_typedarray_info(env, argv[6], &type, &n, (void **)&offs, &ab, &boff));
+  if (n < count) count = n;
+  double entry_timeout = dbl(env, argv[7]);
+  double attr_timeout = dbl(env, argv[8]);
+  bool keep = argc >= 11 && !plus && count > 0;
+  dir_run *r = NULL;
+  size_t cap = keep ? 64 * count : (size > 0 ? size : 1);
+  char *buf = malloc(cap);
   size_t used = 0;
   uint32_t packed = 0;
+  if (keep) {
+    r = calloc(1, sizeof(dir_run));
+    r->owner = fuse_req_userdata(req);
+    r->fh = (uint64_t)dbl(env, argv[9]);
+    r->start = (off_t)dbl(env, argv[10]);
+    r->ends = malloc(count * sizeof(size_t));
+    r->offs = malloc(count * sizeof(off_t));
+  }
   char name[256];
+  size_t name_start = 0;
   for (uint32_t i = 0; i < count; i++) {
-    napi_value nb;
-    napi_get_element(env, argv[3], i, &nb);
-    char *nd;
-    size_t nl;
-    napi_get_buffer_info(env, nb, (void **)&nd, &nl);
+    size_t name_end = ends[i] < names_len ? ends[i] : names_len;
+    size_t nl = name_end > name_start ? name_end - name_start : 0;
     if (nl > 255) nl = 255;
-    memcpy(name, nd, nl);
+    memcpy(name, names + name_start, nl);
     name[nl] = 0;
+    name_start = name_end;
     size_t need;
     if (plus) {
       struct fuse_entry_param e;
@@ -1040,20 +1187,40 @@ static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
       e.ino = (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) ? 0 : e.attr.st_ino;
       e.entry_timeout = e.ino ? entry_timeout : 0;
       e.attr_timeout = e.ino ? attr_timeout : 0;
-      need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)offs[i]);
+      need = fuse_add_direntry_plus(req, buf + used, cap - used, name, &e, (off_t)offs[i]);
     } else {
       struct stat st;
       memset(&st, 0, sizeof(st));
       st.st_ino = (ino_t)attrs[14 * i];
       st.st_mode = (mode_t)attrs[14 * i + 1];
-      need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)offs[i]);
+      need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+      if (keep && used + need > cap) {
+        cap = 2 * (used + need);
+        buf = realloc(buf, cap);
+      }
+      need = fuse_add_direntry(req, buf + used, cap - used, name, &st, (off_t)offs[i]);
     }
-    if (need > size - used) break;
+    if (need > cap - used) break;
     used += need;
+    if (keep) {
+      r->ends[i] = used;
+      r->offs[i] = (off_t)offs[i];
+    }
     packed++;
   }
-  fuse_reply_buf(req, buf, used);
-  free(buf);
+  if (keep) {
+    r->buf = buf;
+    r->count = packed;
+    uint32_t sent = dir_run_fit(r, 0, size);
+    if (sent < packed) dir_run_put_and_reply(req, r, sent);
+    else {
+      fuse_reply_buf(req, r->buf, sent == 0 ? 0 : r->ends[sent - 1]);
+      dir_run_free(r);
+    }
+  } else {
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+  }
   napi_value out;
   napi_create_uint32(env, packed, &out);
   return out;

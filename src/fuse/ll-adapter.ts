@@ -10,7 +10,7 @@ import {FsError} from '../storage/errors.js'
 import type {Attr} from '../storage/types.js'
 import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
 import {
-  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel,
+  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel, replyDirents,
 } from './ll/binding.js'
 
 export interface LowLevelOptions {
@@ -23,12 +23,12 @@ export interface LowLevelOptions {
   maxWrite?: number
   /** Let the kernel cache writes (FUSE writeback cache). */
   writeback?: boolean
-  /** Worker threads of the FUSE session loop. */
+  /** Worker threads of the FUSE session loop (default LOOP_THREADS). */
   threads?: number
 }
 
 /** Seconds the kernel may cache names and attributes: every change goes through this mount. */
-const TIMEOUT = 1.0
+export const TIMEOUT = 1.0
 const ATTR_FIELDS = 14
 const SEEK_DATA = 3
 const SEEK_HOLE = 4
@@ -70,6 +70,15 @@ interface DirStream {
 
 /** Entries kept behind the current offset for a kernel that asks again. */
 const DIR_HISTORY = 4096
+/**
+ * Worker threads of libfuse's session loop. Every request is served by the one JS thread, so more
+ * workers only let the kernel hand over requests while JS is busy; with 4, each request woke
+ * another idle worker in turn and a stat cost 35-57 µs of server CPU against 27-28 µs with 1 or 2
+ * (bench/noop-ll.ts, 10k stats; docs/ARCHITECTURE.md). Two keep a write in flight while JS works.
+ */
+export const LOOP_THREADS = 2
+/** Entries of a plain readdir answer (the addon keeps what the kernel did not ask for yet). */
+const DIR_RUN = 4096
 
 export class LowLevelAdapter {
   private readonly ll: LowLevelAddon
@@ -86,13 +95,16 @@ export class LowLevelAdapter {
     this.resolveEnded = resolve
   })
 
+  /** Where reads land before they go to the kernel (grows to the largest read asked for). */
+  private readBuf = Buffer.allocUnsafe(0)
+
   /** The FUSE connection number (/sys/fs/fuse/connections/N), to abort a session that hangs. */
   private connection: number | undefined
 
   async mount(): Promise<void> {
     const options = ['default_permissions', 'fsname=razorfs', 'subtype=razorfs', ...this.opts.options].join(',')
     this.session = this.ll.mount(this.mountpoint, options, (op, req, ctx, ...args) => this.dispatch(op, req, ctx, args),
-      this.opts.maxWrite ?? 1 << 20, this.opts.writeback ? 1 : 0, this.opts.threads ?? 4)
+      this.opts.maxWrite ?? 1 << 20, this.opts.writeback ? 1 : 0, this.opts.threads ?? LOOP_THREADS)
     // Never stat our own mountpoint from this thread (the request would wait for this thread).
     for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
       const fields = line.split(' ')
@@ -223,7 +235,9 @@ export class LowLevelAdapter {
         ll.replyOpen(req, core.open(a[0], a[1], cred), OPEN_KEEP_CACHE)
         return
       case OP.READ: {
-        const buf = Buffer.allocUnsafe(a[2])
+        // One buffer serves every read: replyBuf hands the bytes to the kernel before it returns.
+        if (this.readBuf.length < a[2]) this.readBuf = Buffer.allocUnsafe(a[2])
+        const buf = this.readBuf.subarray(0, a[2])
         const n = core.read(a[1], buf, a[3])
         ll.replyBuf(req, buf, n)
         return
@@ -370,8 +384,10 @@ export class LowLevelAdapter {
       while (stream.base < off && !stream.iter.next().done) stream.base++
     }
 
-    // Enough entries to fill `size` (an entry takes at least 32 bytes, 152 with readdirplus' attrs).
-    const max = Math.max(1, Math.ceil(size / (plus ? 152 : 32)))
+    // readdirplus: enough entries to fill `size` (an entry takes at least 152 bytes with its
+    // attributes). Plain readdir: a run of up to DIR_RUN entries, kept in the addon, which answers
+    // the kernel's next requests on this handle from it.
+    const max = plus ? Math.max(1, Math.ceil(size / 152)) : DIR_RUN
     while (!stream.done && stream.base + stream.buffer.length < off + max) {
       const r = stream.iter.next()
       if (r.done) stream.done = true
@@ -400,7 +416,9 @@ export class LowLevelAdapter {
       offsets.push(pos + 1)
     }
 
-    const packed = this.ll.replyDirents(req, size, plus, batch.map(e => e.name), attrs.subarray(0, ATTR_FIELDS * batch.length), Float64Array.from(offsets), TIMEOUT, TIMEOUT)
+    const names = batch.map(e => e.name)
+    const offs = Float64Array.from(offsets)
+    const packed = replyDirents(this.ll, req, size, plus, names, attrs.subarray(0, ATTR_FIELDS * batch.length), offs, TIMEOUT, TIMEOUT, plus ? undefined : {fh, off})
     // Forget what lies well behind the point the kernel has now reached.
     const reached = packed > 0 ? offsets[packed - 1] : off
     const drop = Math.max(0, reached - DIR_HISTORY - stream.base)

@@ -10,7 +10,7 @@
  */
 import {constants as osConstants} from 'node:os'
 
-import {type LowLevelAddon, OP, type RequestContext, loadLowLevel} from '../../src/fuse/ll/binding.js'
+import {type LowLevelAddon, OP, type RequestContext, loadLowLevel, replyDirents} from '../../src/fuse/ll/binding.js'
 
 const E = osConstants.errno
 const S_IFDIR = 0o040000
@@ -166,7 +166,7 @@ function serve(kind: string, mnt: string): void {
           const rest = all.slice(a[3])
           const attrs = new Float64Array(14 * rest.length)
           rest.forEach(([, n], i) => attrs.set(attr(n), 14 * i))
-          ll.replyDirents(req, a[2], op === OP.READDIRPLUS, rest.map(([k]) => Buffer.from(k)), attrs, Float64Array.from(rest, (_, i) => a[3] + i + 1), 1, 1)
+          replyDirents(ll, req, a[2], op === OP.READDIRPLUS, rest.map(([k]) => Buffer.from(k)), attrs, Float64Array.from(rest, (_, i) => a[3] + i + 1), 1, 1)
           return
         }
 

@@ -64,8 +64,29 @@ export interface LowLevelAddon {
   replyStatfs(req: number, figures: Float64Array): void
   replyLseek(req: number, offset: number): void
   replyReadlink(req: number, target: Buffer): void
-  /** Packs entries until `size` bytes; returns how many fitted. */
-  replyDirents(req: number, size: number, plus: boolean, names: Buffer[], attrs: Float64Array, offsets: Float64Array, entryTimeout: number, attrTimeout: number): number
+  /**
+   * Packs entries until `size` bytes; returns how many fitted. Entry i's name is
+   * names[nameEnds[i - 1], nameEnds[i]) (see replyDirents below). With `fh` and `off` (the
+   * request's offset; plain readdir only) every entry is taken: those past `size` stay in the
+   * addon as the handle's run, from which the kernel's next requests on the handle are answered
+   * without JS.
+   */
+  replyDirents(req: number, size: number, plus: boolean, names: Buffer, nameEnds: Uint32Array, attrs: Float64Array, offsets: Float64Array, entryTimeout: number, attrTimeout: number, fh?: number, off?: number): number
+}
+
+/**
+ * Answer a readdir or readdirplus with `names` (and 14 attribute numbers an entry in `attrs`):
+ * the names go to the addon in one buffer. Returns how many entries the addon took.
+ */
+export function replyDirents(ll: LowLevelAddon, req: number, size: number, plus: boolean, names: Buffer[], attrs: Float64Array, offsets: Float64Array,
+  entryTimeout: number, attrTimeout: number, run?: {fh: number; off: number}): number {
+  const ends = new Uint32Array(names.length)
+  let total = 0
+  for (const [i, name] of names.entries()) ends[i] = total += name.length
+  const all = Buffer.concat(names, total)
+  return run === undefined
+    ? ll.replyDirents(req, size, plus, all, ends, attrs, offsets, entryTimeout, attrTimeout)
+    : ll.replyDirents(req, size, plus, all, ends, attrs, offsets, entryTimeout, attrTimeout, run.fh, run.off)
 }
 
 let addon: LowLevelAddon | undefined

@@ -1,0 +1,255 @@
+/**
+ * The do-nothing filesystem on razorfs's own libfuse 3 low-level binding (src/fuse/ll): the
+ * ceiling any filesystem served through `--binding ll` can reach on this machine, as
+ * bench/noop-fs.ts is for fuse-native. `node dist/bench/noop-ll.js MOUNTPOINT` mounts it with
+ * the options razorfs's ll adapter uses (src/fuse/ll-adapter.ts: default_permissions, 1 MiB
+ * writes, its loop threads, 1 s entry and attribute timeouts, plain readdir answered in runs),
+ * prints "mounted MOUNTPOINT" and serves until SIGTERM/SIGINT.
+ *
+ * Like noop-fs it stores no data and no attributes, only what lets every workload run as on a
+ * real filesystem: the name tree (parent inode + name -> inode; type and size per inode), so a
+ * lookup of a name never created fails, readdir lists what `rm -rf` and `find` visit, and reads
+ * stop at the size written. Reads answer from one zero-filled buffer, writes are accepted
+ * without copying, everything else succeeds.
+ */
+import {constants as osConstants} from 'node:os'
+
+import {LOOP_THREADS, TIMEOUT} from '../src/fuse/ll-adapter.js'
+import {type LowLevelAddon, OP, type RequestContext, loadLowLevel, replyDirents} from '../src/fuse/ll/binding.js'
+
+const E = osConstants.errno
+const S_IFMT = 0o170000
+const S_IFDIR = 0o040000
+const S_IFREG = 0o100000
+const S_IFLNK = 0o120000
+const EPOCH_SEC = 1_700_000_000
+const ROOT = 1
+
+interface Node {
+  ino: number
+  mode: number
+  size: number
+  nlink: number
+  /** Directories: name -> the entry (its name as bytes, made once, for readdir). */
+  children?: Map<string, Entry>
+  target?: Buffer
+}
+
+interface Entry {
+  ino: number
+  name: Buffer
+}
+
+const nodes = new Map<number, Node>([[ROOT, {ino: ROOT, mode: S_IFDIR | 0o755, size: 4096, nlink: 2, children: new Map()}]])
+let nextIno = 2
+/** Open directory handles: a snapshot of the entries taken at opendir, read by position. */
+const listings = new Map<number, Entry[]>()
+/** Attributes of a readdir answer (14 numbers an entry), reused. */
+let direntAttrs = new Float64Array(14 * 1024)
+let nextFh = 1
+const ZEROS = Buffer.alloc(1 << 20)
+const DOT = Buffer.from('.')
+const DOTDOT = Buffer.from('..')
+
+function attr(n: Node): Float64Array {
+  return Float64Array.of(n.ino, n.mode, n.nlink, 0, 0, 0, n.size, Math.ceil(n.size / 512), EPOCH_SEC, 0, EPOCH_SEC, 0, EPOCH_SEC, 0)
+}
+
+function dir(ino: number): Node {
+  const n = nodes.get(ino)
+  if (n === undefined) throw E.ENOENT
+  if (n.children === undefined) throw E.ENOTDIR
+  return n
+}
+
+function add(parent: number, name: string, mode: number, target?: Buffer): Node {
+  const d = dir(parent)
+  if (d.children!.has(name)) throw E.EEXIST
+  const isDir = (mode & S_IFMT) === S_IFDIR
+  const n: Node = {ino: nextIno++, mode, size: isDir ? 4096 : target?.length ?? 0, nlink: isDir ? 2 : 1, children: isDir ? new Map() : undefined, target}
+  nodes.set(n.ino, n)
+  d.children!.set(name, {ino: n.ino, name: Buffer.from(name)})
+  return n
+}
+
+function remove(parent: number, name: string): void {
+  const d = dir(parent)
+  const e = d.children!.get(name)
+  if (e === undefined) throw E.ENOENT
+  d.children!.delete(name)
+  const n = nodes.get(e.ino)!
+  if (--n.nlink <= (n.children === undefined ? 0 : 1)) nodes.delete(e.ino)
+}
+
+function handle(ll: LowLevelAddon, op: number, req: number, a: any[]): void {
+  const node = (ino: number): Node => {
+    const n = nodes.get(ino)
+    if (n === undefined) throw E.ENOENT
+    return n
+  }
+
+  switch (op) {
+    case OP.LOOKUP: {
+      const e = dir(a[0]).children!.get(String(a[1]))
+      if (e === undefined) throw E.ENOENT
+      ll.replyEntry(req, attr(node(e.ino)), TIMEOUT, TIMEOUT)
+      return
+    }
+
+    case OP.GETATTR:
+      ll.replyAttr(req, attr(node(a[0])), TIMEOUT)
+      return
+    case OP.SETATTR: {
+      const n = node(a[0])
+      if (a[1].size !== undefined) n.size = a[1].size
+      ll.replyAttr(req, attr(n), TIMEOUT)
+      return
+    }
+
+    case OP.READLINK:
+      ll.replyReadlink(req, node(a[0]).target ?? Buffer.from('x'))
+      return
+    case OP.MKNOD:
+      ll.replyEntry(req, attr(add(a[0], String(a[1]), a[2])), TIMEOUT, TIMEOUT)
+      return
+    case OP.MKDIR:
+      ll.replyEntry(req, attr(add(a[0], String(a[1]), S_IFDIR | (a[2] & 0o7777))), TIMEOUT, TIMEOUT)
+      return
+    case OP.SYMLINK:
+      ll.replyEntry(req, attr(add(a[0], String(a[1]), S_IFLNK | 0o777, Buffer.from(a[2]))), TIMEOUT, TIMEOUT)
+      return
+    case OP.CREATE:
+      ll.replyCreate(req, attr(add(a[0], String(a[1]), S_IFREG | (a[2] & 0o7777))), TIMEOUT, TIMEOUT, nextFh++, 0)
+      return
+    case OP.LINK: {
+      const n = node(a[0])
+      const d = dir(a[1])
+      if (d.children!.has(String(a[2]))) throw E.EEXIST
+      d.children!.set(String(a[2]), {ino: n.ino, name: Buffer.from(a[2])})
+      n.nlink++
+      ll.replyEntry(req, attr(n), TIMEOUT, TIMEOUT)
+      return
+    }
+
+    case OP.UNLINK: case OP.RMDIR:
+      remove(a[0], String(a[1]))
+      ll.replyErr(req, 0)
+      return
+    case OP.RENAME: {
+      const from = dir(a[0])
+      const e = from.children!.get(String(a[1]))
+      if (e === undefined) throw E.ENOENT
+      const to = dir(a[2])
+      if (to.children!.has(String(a[3]))) remove(a[2], String(a[3]))
+      from.children!.delete(String(a[1]))
+      to.children!.set(String(a[3]), {ino: e.ino, name: Buffer.from(a[3])})
+      ll.replyErr(req, 0)
+      return
+    }
+
+    case OP.OPEN:
+      ll.replyOpen(req, nextFh++, 0)
+      return
+    case OP.READ: {
+      const n = node(a[0])
+      ll.replyBuf(req, ZEROS, Math.max(0, Math.min(a[2], n.size - a[3], ZEROS.length)))
+      return
+    }
+
+    case OP.WRITE: {
+      const n = node(a[0])
+      const data = a[2] as Buffer
+      n.size = Math.max(n.size, a[3] + data.length)
+      ll.replyWrite(req, data.length, a[4], data)
+      return
+    }
+
+    case OP.OPENDIR: {
+      const fh = nextFh++
+      const d = dir(a[0])
+      listings.set(fh, [{ino: d.ino, name: DOT}, {ino: d.ino, name: DOTDOT}, ...d.children!.values()])
+      ll.replyOpen(req, fh, 0)
+      return
+    }
+
+    case OP.READDIR: case OP.READDIRPLUS: {
+      // args: ino, fh, size, offset
+      const all = listings.get(a[1]) ?? []
+      const plus = op === OP.READDIRPLUS
+      // As the ll adapter: readdirplus fills the request; plain readdir hands the addon a run of 4096.
+      const batch = all.slice(a[3], a[3] + (plus ? Math.max(1, Math.ceil(a[2] / 152)) : 4096))
+      if (direntAttrs.length < 14 * batch.length) direntAttrs = new Float64Array(14 * batch.length)
+      const attrs = direntAttrs.subarray(0, 14 * batch.length)
+      const offs = new Float64Array(batch.length)
+      const names: Buffer[] = []
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i]
+        // An entry removed since opendir still lists (as on any filesystem), with its last type.
+        const n = nodes.get(e.ino)
+        if (plus && n !== undefined) attrs.set(attr(n), 14 * i)
+        else {
+          attrs[14 * i] = e.ino
+          attrs[14 * i + 1] = n?.mode ?? S_IFREG
+        }
+
+        offs[i] = a[3] + i + 1
+        names.push(e.name)
+      }
+
+      replyDirents(ll, req, a[2], plus, names, attrs, offs, TIMEOUT, TIMEOUT, plus ? undefined : {fh: a[1], off: a[3]})
+      return
+    }
+
+    case OP.RELEASEDIR:
+      listings.delete(a[1])
+      ll.replyErr(req, 0)
+      return
+    case OP.STATFS:
+      ll.replyStatfs(req, Float64Array.of(4096, 4096, 2 ** 30, 2 ** 30, 2 ** 30, 2 ** 30, 2 ** 30, 2 ** 30, 0, 0, 255))
+      return
+    case OP.GETXATTR:
+      throw E.ENODATA
+    case OP.LISTXATTR:
+      ll.replyXattr(req, 0)
+      return
+    case OP.LSEEK: case OP.COPY_FILE_RANGE: case OP.FALLOCATE:
+      throw E.EOPNOTSUPP
+    default: // flush, release, fsync, fsyncdir, access, setxattr, removexattr, forget
+      ll.replyErr(req, 0)
+  }
+}
+
+function main(): void {
+  const mnt = process.argv[2]
+  if (mnt === undefined) {
+    process.stderr.write('usage: noop-ll MOUNTPOINT\n')
+    process.exit(16)
+  }
+
+  const ll = loadLowLevel()
+  let stopping = false
+  const session = ll.mount(mnt, 'default_permissions,fsname=noopll,subtype=noopll', (op: number, req: number, _ctx: RequestContext, ...args: any[]) => {
+    if (op === OP.ENDED) {
+      process.exit(stopping ? 0 : 1)
+    }
+
+    if (op === OP.INIT || op === OP.DESTROY) return
+    try {
+      handle(ll, op, req, args)
+    } catch (error) {
+      ll.replyErr(req, typeof error === 'number' ? error : E.EIO, op === OP.WRITE ? args[4] : 0)
+      if (typeof error !== 'number') process.stderr.write(`noop-ll: request ${op}: ${(error as Error).message}\n`)
+    }
+  }, 1 << 20, 0, Number(process.env.NOOP_LL_THREADS ?? LOOP_THREADS))
+  process.stdout.write(`mounted ${mnt}\n`)
+  const stop = (): void => {
+    if (stopping) return
+    stopping = true
+    ll.unmount(session)
+  }
+
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+main()
