@@ -100,7 +100,8 @@ export function compare(got: Tree, want: Tree): string[] {
     else {
       for (const field of [...new Set([...Object.keys(got[p]), ...Object.keys(want[p])])].sort() as Array<keyof Node>) {
         const [g, w] = [JSON.stringify(got[p][field]), JSON.stringify(want[p][field])]
-        if (g !== w) out.push(`${p}: ${field} ${clip(g)}, expected ${clip(w)}`)
+        const show = (value: Node[keyof Node], text: string) => (field === 'mode' && typeof value === 'number' ? `0o${value.toString(8)}` : clip(text))
+        if (g !== w) out.push(`${p}: ${field} ${show(got[p][field], g)}, expected ${show(want[p][field], w)}`)
       }
     }
   }
