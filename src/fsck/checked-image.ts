@@ -12,9 +12,10 @@
  */
 import {
   CONTROL_OFFSET, DATA_OFFSET, DIRENT, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX,
-  HEAP_CONTROL, IF_ORPHAN, IF_USED, INDEX_CONTROL, INLINE_NAME, INODE, S_IFDIR, S_IFMT, STRING, STRING_UNIT,
+  HEAP_CONTROL, IF_ORPHAN, IF_USED, INDEX_CONTROL, INLINE_NAME, INODE, S_IFDIR, STRING, STRING_UNIT,
   TABLE_CONTROL, readU64,
 } from '../storage/format.js'
+import {addEntry} from '../storage/dirent.js'
 import {LinearHash} from '../storage/linear-hash.js'
 import type {MappedFile} from '../storage/mapped-file.js'
 import {bucketOf, dirHash} from '../storage/records.js'
@@ -346,32 +347,12 @@ export class CheckedImage {
   }
 
   /**
-   * Add an entry (dir, name) -> child at the front of the directory's list, as Image does: the
-   * name is interned, the directory's size grows, the entry goes into entries.idx. Link counts are
-   * the caller's.
+   * Add an entry (dir, name) -> child at the front of the directory's list with the function Image
+   * uses (src/storage/dirent.ts): the name is interned, the directory's size grows, the entry goes
+   * into entries.idx. Link counts are the caller's.
    */
   addEntry(dir: number, name: Buffer, child: number): number {
-    const hash = fnv1a(name)
-    const nameUnit = this.strings.intern(name, hash)
-    const d = this.entries.alloc()
-    const o = this.eo(d)
-    const f = this.ef
-    const head = this.n32(dir, I.dirHead)
-    this.store.set32(f, o + D.parent, dir)
-    this.store.set32(f, o + D.name, nameUnit)
-    this.store.set32(f, o + D.child, child)
-    this.store.set32(f, o + D.childGen, this.n32(child, I.gen))
-    this.store.set32(f, o + D.nameHash, hash)
-    this.store.set8(f, o + D.nameLength, name.length)
-    this.store.setBytes(f, o + D.inlineName, name.subarray(0, INLINE_NAME))
-    this.store.set32(f, o + D.next, head)
-    this.store.set32(f, o + D.prev, 0)
-    this.store.set8(f, o + D.type, (this.n32(child, I.mode) & S_IFMT) >>> 12)
-    if (head !== 0) this.store.set32(f, this.eo(head) + D.prev, d)
-    this.setN32(dir, I.dirHead, d)
-    this.setN64(dir, I.size, this.n64(dir, I.size) + 1)
-    this.entryIndex.insert(d, dirHash(dir, hash))
-    return d
+    return addEntry(this, dir, name, child)
   }
 
   /** Initialise a fresh inode slot as a directory (owner 0, nlink 2). */

@@ -10,6 +10,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {Contents, listContentFiles, liveDataIds} from './contents.js'
+import {addEntry} from './dirent.js'
 import {FsError, ImageError} from './errors.js'
 import {
   CONTROL_OFFSET, DIRENT, FILES, INLINE_NAME, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX,
@@ -418,29 +419,6 @@ export class Image {
     return this.ent.readUInt32LE(this.entries.off(d) + D.child)
   }
 
-  private addEntry(dir: number, name: Buffer, child: number): void {
-    const hash = fnv1a(name)
-    const nameUnit = this.strings.intern(name, hash)
-    const d = this.entries.alloc()
-    const o = this.entries.off(d)
-    const f = this.entries.file
-    const head = this.get32(dir, I.dirHead)
-    this.store.set32(f, o + D.parent, dir)
-    this.store.set32(f, o + D.name, nameUnit)
-    this.store.set32(f, o + D.child, child)
-    this.store.set32(f, o + D.childGen, this.get32(child, I.gen))
-    this.store.set32(f, o + D.nameHash, hash)
-    this.store.set8(f, o + D.nameLength, name.length)
-    this.store.setBytes(f, o + D.inlineName, name.subarray(0, INLINE_NAME))
-    this.store.set32(f, o + D.next, head)
-    this.store.set32(f, o + D.prev, 0)
-    this.store.set8(f, o + D.type, this.typeOf(child) >>> 12)
-    if (head !== 0) this.store.set32(f, this.entries.off(head) + D.prev, d)
-    this.set32(dir, I.dirHead, d)
-    this.set64(dir, I.size, readU64(this.node, this.nodes.off(dir) + I.size) + 1)
-    this.entryIndex.insert(d, dirHash(dir, hash))
-  }
-
   private removeEntry(d: number): void {
     const f = this.entries.file
     const o = this.entries.off(d)
@@ -638,7 +616,7 @@ export class Image {
         this.set64(slot, I.size, target.length)
       }
 
-      this.addEntry(dir, bytes, slot)
+      addEntry(this.internals(), dir, bytes, slot)
       this.setTime(dir, 'mtime', now)
       this.setTime(dir, 'ctime', now)
       return this.attrOf(slot)
@@ -658,7 +636,7 @@ export class Image {
     if (this.findEntry(dir, bytes) !== 0) throw new FsError('EEXIST', 'link', bytes.toString())
     return this.store.transaction(() => {
       const now = nowTimespec()
-      this.addEntry(dir, bytes, slot)
+      addEntry(this.internals(), dir, bytes, slot)
       this.set32(slot, I.nlink, nlink + 1)
       this.setTime(slot, 'ctime', now)
       this.setTime(dir, 'mtime', now)
@@ -751,7 +729,7 @@ export class Image {
       }
 
       this.removeEntry(src)
-      this.addEntry(dstDir, to, child)
+      addEntry(this.internals(), dstDir, to, child)
       if (childIsDir && srcDir !== dstDir) {
         this.set32(child, I.parent, dstDir)
         this.set32(srcDir, I.nlink, this.get32(srcDir, I.nlink) - 1)

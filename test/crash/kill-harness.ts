@@ -20,7 +20,7 @@ import {Cycle, describe, FILE_DIRS, Model} from './model.js'
 import {observeImage, observeMount} from './observe.js'
 import {cleanupMount, fsck, type FsckResult, Server, sleep} from './server.js'
 import {int, pick, rng, runWorkload} from './workload.js'
-import {Xattrs} from './xattr.js'
+import {Xattrs} from '../helpers/xattr.js'
 
 export interface KillOptions {
   label: string

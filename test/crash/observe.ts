@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {Image, ROOT_INO} from '../../src/storage/index.js'
-import type {Xattrs} from './xattr.js'
+import type {Xattrs} from '../helpers/xattr.js'
 
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000

@@ -27,7 +27,7 @@ import {Cycle, describe, FILE_DIRS, Model} from './model.js'
 import {observeImage, observeMount} from './observe.js'
 import {cleanupMount, isMounted, run, Server, sleep} from './server.js'
 import {int, pick, rng, runWorkload} from './workload.js'
-import {Xattrs} from './xattr.js'
+import {Xattrs} from '../helpers/xattr.js'
 
 /** The server's commit interval (src/fuse/serve.ts COMMIT_INTERVAL_S). */
 export const COMMIT_INTERVAL_MS = 5000

@@ -10,7 +10,7 @@ import path from 'node:path'
 import {performance} from 'node:perf_hooks'
 
 import {type Cycle, describe, DIRS, type Effect, FILE_DIRS, type JournalEntry, NAMES_PER_DIR, patternBuffer, RZID} from './model.js'
-import type {Xattrs} from './xattr.js'
+import type {Xattrs} from '../helpers/xattr.js'
 
 /** Files stay below this size: writes end before it, truncates stay at or below it. */
 export const MAX_FILE = 256 * 1024
