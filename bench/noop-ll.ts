@@ -3,7 +3,8 @@
  * ceiling any filesystem served through `--binding ll` can reach on this machine, as
  * bench/noop-fs.ts is for fuse-native. `node dist/bench/noop-ll.js MOUNTPOINT` mounts it with
  * the options razorfs's ll adapter uses (src/fuse/ll-adapter.ts: default_permissions, 1 MiB
- * writes, its loop threads, 1 s entry and attribute timeouts, plain readdir answered in runs),
+ * writes, its loop threads, 1 s entry and attribute timeouts, plain readdir answered in runs,
+ * adaptive polling),
  * prints "mounted MOUNTPOINT" and serves until SIGTERM/SIGINT.
  *
  * Like noop-fs it stores no data and no attributes, only what lets every workload run as on a
@@ -15,7 +16,7 @@
 import {constants as osConstants} from 'node:os'
 
 import {LOOP_THREADS, TIMEOUT} from '../src/fuse/ll-adapter.js'
-import {type LowLevelAddon, OP, type RequestContext, loadLowLevel, replyDirents} from '../src/fuse/ll/binding.js'
+import {type LowLevelAddon, OP, type RequestContext, loadLowLevel, replyDirents, requestPoller} from '../src/fuse/ll/binding.js'
 
 const E = osConstants.errno
 const S_IFMT = 0o170000
@@ -177,7 +178,7 @@ function handle(ll: LowLevelAddon, op: number, req: number, a: any[]): void {
       const all = listings.get(a[1]) ?? []
       const plus = op === OP.READDIRPLUS
       // As the ll adapter: readdirplus fills the request; plain readdir hands the addon a run of 4096.
-      const batch = all.slice(a[3], a[3] + (plus ? Math.max(1, Math.ceil(a[2] / 152)) : 4096))
+      const batch = all.slice(a[3], a[3] + (plus ? Math.max(1, Math.ceil(a[2] / 152)) : 16384))
       if (direntAttrs.length < 14 * batch.length) direntAttrs = new Float64Array(14 * batch.length)
       const attrs = direntAttrs.subarray(0, 14 * batch.length)
       const offs = new Float64Array(batch.length)
@@ -227,6 +228,7 @@ function main(): void {
   }
 
   const ll = loadLowLevel()
+  const polled = requestPoller()
   let stopping = false
   const session = ll.mount(mnt, 'default_permissions,fsname=noopll,subtype=noopll', (op: number, req: number, _ctx: RequestContext, ...args: any[]) => {
     if (op === OP.ENDED) {
@@ -240,6 +242,8 @@ function main(): void {
       ll.replyErr(req, typeof error === 'number' ? error : E.EIO, op === OP.WRITE ? args[4] : 0)
       if (typeof error !== 'number') process.stderr.write(`noop-ll: request ${op}: ${(error as Error).message}\n`)
     }
+
+    polled()
   }, 1 << 20, 0, Number(process.env.NOOP_LL_THREADS ?? LOOP_THREADS))
   process.stdout.write(`mounted ${mnt}\n`)
   const stop = (): void => {

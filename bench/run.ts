@@ -1018,7 +1018,7 @@ function machine(): Record<string, string> {
     node: process.version,
     'fuse-native': fuseNative,
     'work dir': `${path.dirname(workDir)} (${fsType} on ${best})`,
-    'razorfs server': `\`razorfs mount -f${razorfsBinding === undefined ? '' : ` --binding ${razorfsBinding}`}\` (binding: ${razorfsBinding ?? 'the mount command\'s default, fuse-native'})`,
+    'razorfs server': `\`razorfs mount -f${razorfsBinding === undefined ? '' : ` --binding ${razorfsBinding}`}\` (binding: ${razorfsBinding ?? 'the mount command\'s default, ll'})`,
   }
 }
 

@@ -31,8 +31,8 @@ If the data dir holds no image, one is created first. With -f the command prints
       description: 'Stay in the foreground (logs go to stderr) instead of detaching.',
     }),
     binding: Flags.string({
-      default: 'fuse-native',
-      description: 'FUSE binding: ll (our libfuse 3 low-level binding) or fuse-native (libfuse 2).',
+      default: 'll',
+      description: 'FUSE binding: ll (our libfuse 3 low-level binding, the default) or fuse-native (libfuse 2).',
       options: ['ll', 'fuse-native'],
     }),
     mkdir: Flags.boolean({default: false, description: 'Create MOUNTPOINT (and its parents) if it is absent.'}),

@@ -10,7 +10,7 @@ import {FsError} from '../storage/errors.js'
 import type {Attr} from '../storage/types.js'
 import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
 import {
-  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel, replyDirents,
+  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel, replyDirents, requestPoller,
 } from './ll/binding.js'
 
 export interface LowLevelOptions {
@@ -95,6 +95,9 @@ export class LowLevelAdapter {
     this.resolveEnded = resolve
   })
 
+  /** Keeps the JS thread awake for the next request (see requestPoller). */
+  private readonly polled = requestPoller()
+
   /** Where reads land before they go to the kernel (grows to the largest read asked for). */
   private readBuf = Buffer.allocUnsafe(0)
 
@@ -166,6 +169,8 @@ export class LowLevelAdapter {
     } catch (error) {
       this.fail(req, error, op, token)
     }
+
+    this.polled()
   }
 
   private entry(req: number, attr: Attr): void {

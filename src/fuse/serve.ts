@@ -88,7 +88,7 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
   // the server during checkpoints.
   const walLimit = process.env.RAZORFS_WAL_LIMIT === undefined ? undefined : Number(process.env.RAZORFS_WAL_LIMIT)
   const image = Image.open(opts.dataDir, {readOnly, lock: true, walLimit})
-  const binding = opts.binding ?? 'fuse-native'
+  const binding = opts.binding ?? 'll'
   let onEnded = (): void => {}
   let adapter: {mount(): Promise<void>; unmount(): Promise<void>}
   let core: FileSystem

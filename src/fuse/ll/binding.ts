@@ -74,20 +74,67 @@ export interface LowLevelAddon {
   replyDirents(req: number, size: number, plus: boolean, names: Buffer, nameEnds: Uint32Array, attrs: Float64Array, offsets: Float64Array, entryTimeout: number, attrTimeout: number, fh?: number, off?: number): number
 }
 
+/** The names of a readdir answer, back to back (grows; the addon copies them before it returns). */
+let nameBuf = Buffer.allocUnsafe(64 * 1024)
+
 /**
  * Answer a readdir or readdirplus with `names` (and 14 attribute numbers an entry in `attrs`):
  * the names go to the addon in one buffer. Returns how many entries the addon took.
  */
 export function replyDirents(ll: LowLevelAddon, req: number, size: number, plus: boolean, names: Buffer[], attrs: Float64Array, offsets: Float64Array,
   entryTimeout: number, attrTimeout: number, run?: {fh: number; off: number}): number {
+  // Copied byte by byte into one reused buffer: for thousands of short names this is several
+  // times faster than Buffer.concat (measured: 0.1 ms against 0.4-3 ms for 10k names).
   const ends = new Uint32Array(names.length)
-  let total = 0
-  for (const [i, name] of names.entries()) ends[i] = total += name.length
-  const all = Buffer.concat(names, total)
+  let pos = 0
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]
+    if (pos + name.length > nameBuf.length) {
+      const bigger = Buffer.allocUnsafe(2 * (pos + name.length))
+      nameBuf.copy(bigger, 0, 0, pos)
+      nameBuf = bigger
+    }
+
+    for (let k = 0; k < name.length; k++) nameBuf[pos++] = name[k]
+    ends[i] = pos
+  }
+
+  const all = nameBuf.subarray(0, pos)
   return run === undefined
     ? ll.replyDirents(req, size, plus, all, ends, attrs, offsets, entryTimeout, attrTimeout)
     : ll.replyDirents(req, size, plus, all, ends, attrs, offsets, entryTimeout, attrTimeout, run.fh, run.off)
 }
+
+/**
+ * Adaptive polling. A libfuse worker hands each request to the JS thread through the
+ * thread-safe function, which wakes the JS thread if it sleeps in epoll; on this 2-core VM that
+ * wake-up was most of the cost of a stat. `touch()` after each request keeps the event loop
+ * turning (setImmediate: libuv then polls without sleeping) for `windowUs` after the latest one,
+ * so a client that sends its next request at once finds the JS thread awake. An idle mount costs
+ * nothing: the polling ends one window after the last request. Measured with bench/noop-ll.ts
+ * (10k files, 100 µs): stat 0.52-0.55x of the fuse-native do-nothing ceiling without it,
+ * 1.1-1.5x with it; create 1.1x -> 1.9-2.1x.
+ */
+export function requestPoller(windowUs = POLL_WINDOW_US): () => void {
+  const window = windowUs / 1000
+  let last = 0
+  let polling = false
+  const poll = (): void => {
+    if (performance.now() - last < window) setImmediate(poll)
+    else polling = false
+  }
+
+  return () => {
+    last = performance.now()
+    if (!polling && window > 0) {
+      polling = true
+      setImmediate(poll)
+    }
+  }
+}
+
+/** The adaptive polling window (RAZORFS_LL_POLL_US overrides it; 0 turns polling off). */
+export const POLL_WINDOW_US = Number(process.env.RAZORFS_LL_POLL_US ?? 100)
 
 let addon: LowLevelAddon | undefined
 
