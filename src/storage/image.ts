@@ -405,7 +405,13 @@ export class Image {
     const o = this.entries.off(d)
     const b = this.ent
     const len = b[o + D.nameLength]
-    if (len <= INLINE_NAME) return Buffer.from(b.subarray(o + D.inlineName, o + D.inlineName + len))
+    if (len <= INLINE_NAME) {
+      // One small copy, byte by byte: no view of the mapping is made (readdir calls this per entry).
+      const name = Buffer.allocUnsafe(len)
+      for (let i = 0, from = o + D.inlineName; i < len; i++) name[i] = b[from + i]
+      return name
+    }
+
     return Buffer.from(this.strings.bytes(b.readUInt32LE(o + D.name)))
   }
 
