@@ -1165,7 +1165,7 @@ function report(cfg: Config, args: Args, mach: Record<string, string>, load: {st
   for (const [k, v] of Object.entries(mach)) L.push(`| ${k} | ${v} |`)
   L.push(`| load average | ${load.start.map(x => x.toFixed(2)).join(' ')} at the start, ${load.end.map(x => x.toFixed(2)).join(' ')} at the end |`, '')
   L.push('Commands: `npm run bench` (full: 10k/100k/1M files, 1 GiB; a few hours), `npm run bench -- --quick` (10k scale, a few minutes), ' +
-    '`npm run bench -- --only meta,seq --targets noop,razorfs` (a subset, written to bench/results/partial/), `npm run bench -- --no-profile`, `npm run bench:storage` (storage layer alone).', '')
+    '`npm run bench -- --only meta,seq --targets noop,razorfs` (a subset, written to bench/results/partial/), `npm run bench -- --only bindings` (the two FUSE bindings side by side), `npm run bench -- --no-profile`, `npm run bench:storage` (storage layer alone).', '')
 
   L.push('## Targets', '')
   L.push('Ratios are measured in this run against the do-nothing fuse-native filesystem (`noop`: the ceiling of any JS filesystem on fuse-native) or against razorfs itself. ' +
@@ -1447,6 +1447,9 @@ const METHOD = [
     'reads return the requested length without filling the buffer, writes are accepted without copying; and `razorfs`, `razorfs mount -f` on a fresh data dir in the same host filesystem. ' +
     'Each workload gets fresh mounts (and a fresh data dir). Where a workload can be split, the targets take turns within it (below), so that the load of a shared machine falls on all three alike; ' +
     'the untar and parallel workloads run on one target after the other.',
+  '- **Bindings.** The `bindings` workload adds `noop-ll` (`bench/noop-ll.ts`: the same do-nothing filesystem on razorfs\'s libfuse 3 addon, with the ll adapter\'s settings) ' +
+    'and razorfs on each binding (`--binding fuse-native`, `--binding ll`), and runs create/stat/unlink and a listing of one flat directory and sequential write and read ' +
+    'on all five targets at once, interleaved as the metadata and sequential workloads are.',
   '- **Driver.** `bench/driver.ts`, a separate node process per client making synchronous `node:fs` calls (one system call per operation, nothing else running in it); ' +
     'it times only the loop and checks every result (a failed call stops the run). The same driver runs against all targets.',
   '- **Metadata.** create = `open(O_CREAT|O_EXCL|O_WRONLY)` + `close`; stat = `stat`; unlink = `unlink`, over files 0..N-1 in the same order. ' +
