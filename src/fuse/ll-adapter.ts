@@ -72,13 +72,13 @@ interface DirStream {
 const DIR_HISTORY = 4096
 /**
  * Worker threads of libfuse's session loop. Every request is served by the one JS thread, so more
- * workers only let the kernel hand over requests while JS is busy; with 4, each request woke
- * another idle worker in turn and a stat cost 35-57 µs of server CPU against 27-28 µs with 1 or 2
+ * workers only let the kernel hand over requests while JS is busy; with 4 (idle workers are woken
+ * in turn, each one cold) a stat cost 35-57 µs of server CPU against 27-28 µs with 1 or 2
  * (bench/noop-ll.ts, 10k stats; docs/ARCHITECTURE.md). Two keep a write in flight while JS works.
  */
 export const LOOP_THREADS = 2
 /** Entries of a plain readdir answer (the addon keeps what the kernel did not ask for yet). */
-const DIR_RUN = 4096
+export const DIR_RUN = 4096
 
 export class LowLevelAdapter {
   private readonly ll: LowLevelAddon
