@@ -15,7 +15,7 @@
  */
 import {constants as osConstants} from 'node:os'
 
-import {DIR_RUN, LOOP_THREADS, TIMEOUT} from '../src/fuse/ll-adapter.js'
+import {LOOP_THREADS, TIMEOUT, direntBatch} from '../src/fuse/ll-adapter.js'
 import {type LowLevelAddon, OP, type RequestContext, loadLowLevel, replyDirents, requestPoller} from '../src/fuse/ll/binding.js'
 
 const E = osConstants.errno
@@ -177,8 +177,7 @@ function handle(ll: LowLevelAddon, op: number, req: number, a: any[]): void {
       // args: ino, fh, size, offset
       const all = listings.get(a[1]) ?? []
       const plus = op === OP.READDIRPLUS
-      // As the ll adapter: readdirplus fills the request; plain readdir hands the addon a run.
-      const batch = all.slice(a[3], a[3] + (plus ? Math.max(1, Math.ceil(a[2] / 152)) : DIR_RUN))
+      const batch = all.slice(a[3], a[3] + direntBatch(a[2], plus))
       if (direntAttrs.length < 14 * batch.length) direntAttrs = new Float64Array(14 * batch.length)
       const attrs = direntAttrs.subarray(0, 14 * batch.length)
       const offs = new Float64Array(batch.length)

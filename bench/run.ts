@@ -776,13 +776,14 @@ async function openAll(targets: TargetName[], label: string): Promise<Session[]>
 const showRounds = (rec: IoRecord, key: 'writeMBps' | 'readMBps'): string =>
   `${fmt(rec[key])} MB/s${rec.rounds.length > 1 ? ` (${rec.rounds.map(x => fmt(x[key])).join(', ')})` : ''}`
 
-async function benchSeq(cfg: Config, targets: TargetName[]): Promise<void> {
-  log(`seq: ${targets.join(', ')}: ${sizeName(cfg.seqBytes)} with 1 MiB blocks, ${cfg.rounds} rounds`)
-  const sessions = await openAll(targets, 'seq')
-  const recs = await ioRounds(cfg, sessions, 'seq', cfg.seqBytes, MiB)
+/** Sequential write + read of `bytes` in 1 MiB blocks on `targets` (mounted at once), in rounds. */
+async function benchSeq(cfg: Config, targets: TargetName[], label = 'seq', bytes = cfg.seqBytes, into = results.seq): Promise<void> {
+  log(`${label}: ${targets.join(', ')}: ${sizeName(bytes)} with 1 MiB blocks, ${cfg.rounds} rounds`)
+  const sessions = await openAll(targets, label)
+  const recs = await ioRounds(cfg, sessions, label, bytes, MiB)
   for (const s of sessions) await close(s)
   for (const rec of recs) {
-    results.seq.push(rec)
+    into.push(rec)
     log(`  ${rec.target}: write ${showRounds(rec, 'writeMBps')}, read ${showRounds(rec, 'readMBps')}`)
   }
 }
@@ -797,14 +798,7 @@ async function benchBindings(cfg: Config): Promise<void> {
   const targets = BINDING_TARGETS
   const n = cfg.bindingsFiles
   await benchMeta(cfg, targets, {layouts: ['flat'], sizes: [n], rounds: () => cfg.rounds, readdirN: n, lifecycle: false, into: results.bindings})
-  log(`bindings seq: ${targets.join(', ')}: ${sizeName(cfg.bindingsBytes)} with 1 MiB blocks, ${cfg.rounds} rounds`)
-  const sessions = await openAll(targets, 'bindings-seq')
-  const recs = await ioRounds(cfg, sessions, 'bindings-seq', cfg.bindingsBytes, MiB)
-  for (const s of sessions) await close(s)
-  for (const rec of recs) {
-    results.bindings.seq.push(rec)
-    log(`  ${rec.target}: write ${showRounds(rec, 'writeMBps')}, read ${showRounds(rec, 'readMBps')}`)
-  }
+  await benchSeq(cfg, targets, 'bindings-seq', cfg.bindingsBytes, results.bindings.seq)
 }
 
 async function benchSweep(cfg: Config, targets: TargetName[]): Promise<void> {
@@ -1048,6 +1042,12 @@ function ioRatio(rows: IoRecord[], bs: number, key: 'writeMBps' | 'readMBps', of
   return pairedRatio(a?.[key], b?.[key], a?.rounds.map(x => x[key]), b?.rounds.map(x => x[key]))
 }
 
+/** A target's server CPU per MiB moved, median of its rounds (undefined if a round lacks it). */
+function ioCpuMedian(rows: IoRecord[], t: TargetName, key: 'writeCpuUsPerMiB' | 'readCpuUsPerMiB'): number | undefined {
+  const xs = byTarget(rows, t)?.rounds.map(x => x[key])
+  return xs === undefined || xs.some(x => x === undefined) ? undefined : median(xs as number[])
+}
+
 const BINDING_OPS = ['create', 'stat', 'unlink', 'readdir', 'seq write', 'seq read'] as const
 type BindingOp = (typeof BINDING_OPS)[number]
 
@@ -1244,10 +1244,7 @@ function report(cfg: Config, args: Args, mach: Record<string, string>, load: {st
     }
 
     const cpu = (t: TargetName, op: 'create' | 'stat' | 'unlink') => byTarget(b.meta, t)?.cpuUsPerOp?.[op]
-    const ioCpu = (t: TargetName, key: 'writeCpuUsPerMiB' | 'readCpuUsPerMiB') => {
-      const xs = byTarget(b.seq, t)?.rounds.map(x => x[key])
-      return xs === undefined || xs.some(x => x === undefined) ? undefined : median(xs as number[])
-    }
+    const ioCpu = (t: TargetName, key: 'writeCpuUsPerMiB' | 'readCpuUsPerMiB') => ioCpuMedian(b.seq, t, key)
 
     L.push('', 'Server CPU (user + system, all threads) per operation (µs) and per MiB moved (µs):', '')
     L.push('| | noop | noop-ll | razorfs fuse-native | razorfs ll |', '|---|---:|---:|---:|---:|')
@@ -1281,10 +1278,7 @@ function report(cfg: Config, args: Args, mach: Record<string, string>, load: {st
 
       for (const dir of ['write', 'read'] as const) {
         const key = dir === 'write' ? 'writeCpuUsPerMiB' : 'readCpuUsPerMiB'
-        const c = (t: TargetName) => {
-          const xs = byTarget(results.seq, t)?.rounds.map(x => x[key])
-          return xs === undefined || xs.some(x => x === undefined) ? undefined : median(xs as number[])
-        }
+        const c = (t: TargetName) => ioCpuMedian(results.seq, t, key)
 
         if (c('noop') !== undefined || c('razorfs') !== undefined) L.push(`| ${dir}: server CPU µs per MiB | - | ${cell(c('noop'))} | ${cell(c('razorfs'))} | ${rx(ratio(c('razorfs'), c('noop')))} | - |`)
       }

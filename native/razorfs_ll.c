@@ -1193,10 +1193,12 @@ static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
       memset(&st, 0, sizeof(st));
       st.st_ino = (ino_t)attrs[14 * i];
       st.st_mode = (mode_t)attrs[14 * i + 1];
-      need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
-      if (keep && used + need > cap) {
-        cap = 2 * (used + need);
-        buf = realloc(buf, cap);
+      if (keep) {
+        need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+        if (used + need > cap) {
+          cap = 2 * (used + need);
+          buf = realloc(buf, cap);
+        }
       }
       need = fuse_add_direntry(req, buf + used, cap - used, name, &st, (off_t)offs[i]);
     }

@@ -78,7 +78,14 @@ const DIR_HISTORY = 4096
  */
 export const LOOP_THREADS = 2
 /** Entries of a plain readdir answer (the addon keeps what the kernel did not ask for yet). */
-export const DIR_RUN = 4096
+const DIR_RUN = 4096
+
+/**
+ * Entries to answer a readdir request of `size` bytes with. readdirplus: enough to fill `size` (an
+ * entry takes at least 152 bytes with its attributes). Plain readdir: a run of DIR_RUN entries,
+ * kept in the addon, which answers the kernel's next requests on the handle from it.
+ */
+export const direntBatch = (size: number, plus: boolean): number => (plus ? Math.max(1, Math.ceil(size / 152)) : DIR_RUN)
 
 export class LowLevelAdapter {
   private readonly ll: LowLevelAddon
@@ -389,10 +396,7 @@ export class LowLevelAdapter {
       while (stream.base < off && !stream.iter.next().done) stream.base++
     }
 
-    // readdirplus: enough entries to fill `size` (an entry takes at least 152 bytes with its
-    // attributes). Plain readdir: a run of up to DIR_RUN entries, kept in the addon, which answers
-    // the kernel's next requests on this handle from it.
-    const max = plus ? Math.max(1, Math.ceil(size / 152)) : DIR_RUN
+    const max = direntBatch(size, plus)
     while (!stream.done && stream.base + stream.buffer.length < off + max) {
       const r = stream.iter.next()
       if (r.done) stream.done = true

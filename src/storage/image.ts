@@ -10,7 +10,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {Contents, listContentFiles, liveDataIds} from './contents.js'
-import {addEntry} from './dirent.js'
+import {type EntryTables, addEntry} from './dirent.js'
 import {FsError, ImageError} from './errors.js'
 import {
   CONTROL_OFFSET, DIRENT, FILES, INLINE_NAME, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX,
@@ -72,6 +72,8 @@ export class Image {
   private readonly entryIndex: LinearHash
   private readonly strings: StringHeap
   private readonly contents: Contents
+  /** What addEntry (src/storage/dirent.ts) writes through: built once, not per entry. */
+  private readonly tables: EntryTables
   private readonly lock: DirLock | undefined
   /** Open handles per inode slot: an unlinked inode lives on while it is open. */
   private readonly openRefs = new Map<number, number>()
@@ -97,6 +99,7 @@ export class Image {
       setNext: (d, next) => store.set32(this.entries.file, this.entries.off(d) + D.hashNext, next),
     })
     this.contents = new Contents(dir, store.readOnly)
+    this.tables = {store, nodes: this.nodes, entries: this.entries, entryIndex: this.entryIndex, strings: this.strings}
     store.counters = file => this.counters(file)
     store.beforeSync = () => this.contents.syncAll()
     store.afterSync = () => this.applyDeferred()
@@ -622,7 +625,7 @@ export class Image {
         this.set64(slot, I.size, target.length)
       }
 
-      addEntry(this.internals(), dir, bytes, slot)
+      addEntry(this.tables, dir, bytes, slot)
       this.setTime(dir, 'mtime', now)
       this.setTime(dir, 'ctime', now)
       return this.attrOf(slot)
@@ -642,7 +645,7 @@ export class Image {
     if (this.findEntry(dir, bytes) !== 0) throw new FsError('EEXIST', 'link', bytes.toString())
     return this.store.transaction(() => {
       const now = nowTimespec()
-      addEntry(this.internals(), dir, bytes, slot)
+      addEntry(this.tables, dir, bytes, slot)
       this.set32(slot, I.nlink, nlink + 1)
       this.setTime(slot, 'ctime', now)
       this.setTime(dir, 'mtime', now)
@@ -735,7 +738,7 @@ export class Image {
       }
 
       this.removeEntry(src)
-      addEntry(this.internals(), dstDir, to, child)
+      addEntry(this.tables, dstDir, to, child)
       if (childIsDir && srcDir !== dstDir) {
         this.set32(child, I.parent, dstDir)
         this.set32(srcDir, I.nlink, this.get32(srcDir, I.nlink) - 1)

@@ -108,7 +108,7 @@ export function replyDirents(ll: LowLevelAddon, req: number, size: number, plus:
 /**
  * Adaptive polling. A libfuse worker hands each request to the JS thread through the
  * thread-safe function, which wakes the JS thread if it sleeps in epoll; on this 2-core VM that
- * wake-up was most of the cost of a stat. `touch()` after each request keeps the event loop
+ * wake-up was most of the cost of a stat. Calling the returned function after each request keeps the event loop
  * turning (setImmediate: libuv then polls without sleeping) for `windowUs` after the latest one,
  * so a client that sends its next request at once finds the JS thread awake. An idle mount costs
  * nothing: the polling ends one window after the last request. Measured with bench/noop-ll.ts
