@@ -8,9 +8,10 @@ import fs from 'node:fs'
 
 import {FsError} from '../storage/errors.js'
 import type {Attr} from '../storage/types.js'
-import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
+import {direntSink} from '../storage/types.js'
+import {type Cred, type FileSystem, type Listing, type TimeSet} from '../vfs/filesystem.js'
 import {
-  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel, replyDirents, requestPoller,
+  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel, requestPoller,
 } from './ll/binding.js'
 
 export interface LowLevelOptions {
@@ -51,25 +52,18 @@ function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float6
   return out
 }
 
-type DirEntryLike = {name: Buffer; ino: number; type: number}
-
 /**
- * One open directory handle's view of its directory. Offsets are positions in the order this
- * handle fetched the entries, so they stay stable while other processes add or remove entries
- * (new ones go to the front of a razorfs directory). The kernel may ask again from an offset it
- * already had (when the caller's getdents buffer was smaller than our reply): the last entries
- * fetched are kept for that.
+ * What the adapter keeps of a directory handle's listing. The listing stands after every entry
+ * handed to the kernel so far; offsets are positions, so the kernel's next offset is normally
+ * where the listing stands. A readdirplus answer is also kept (`held`, a copy): the kernel may take
+ * fewer of its entries than it got and ask again from the first one it did not take. (Plain
+ * answers are kept by the addon, which serves such requests itself.)
  */
 interface DirStream {
-  iter: Iterator<DirEntryLike>
-  /** Entries fetched from `iter`, starting at offset `base` (entry i has offset base + i + 1). */
-  buffer: DirEntryLike[]
-  base: number
-  done: boolean
+  listing: Listing
+  held?: {offs: Float64Array; names: Buffer; ends: Uint32Array; inos: Float64Array; types: Uint32Array}
 }
 
-/** Entries kept behind the current offset for a kernel that asks again. */
-const DIR_HISTORY = 4096
 /**
  * Worker threads of libfuse's session loop. Every request is served by the one JS thread, so more
  * workers only let the kernel hand over requests while JS is busy; with 4 (idle workers are woken
@@ -78,7 +72,7 @@ const DIR_HISTORY = 4096
  */
 export const LOOP_THREADS = 2
 /** Entries of a plain readdir answer (the addon keeps what the kernel did not ask for yet). */
-const DIR_RUN = 4096
+const DIR_RUN = 16384
 
 /**
  * Entries to answer a readdir request of `size` bytes with. readdirplus: enough to fill `size` (an
@@ -283,14 +277,14 @@ export class LowLevelAdapter {
         return
       case OP.OPENDIR: {
         const fh = core.opendir(a[0], cred)
-        this.dirs.set(fh, {iter: core.readdir(a[0]), buffer: [], base: 0, done: false})
+        this.dirs.set(fh, {listing: core.listing(fh)})
         ll.replyOpen(req, fh, 0)
         return
       }
 
       case OP.READDIR:
       case OP.READDIRPLUS:
-        this.readdir(req, a[0], a[1], a[2], a[3], op === OP.READDIRPLUS)
+        this.readdir(req, a[1], a[2], a[3], op === OP.READDIRPLUS)
         return
       case OP.RELEASEDIR:
         this.dirs.delete(a[1])
@@ -383,57 +377,70 @@ export class LowLevelAdapter {
     else this.ll.replyBuf(req, value)
   }
 
+  /** Where a readdir answer is gathered: names, inode numbers, attributes and offsets (reused). */
+  private readonly sink = direntSink(DIR_RUN)
+  private readonly direntAttrs = new Float64Array(ATTR_FIELDS * DIR_RUN)
+  private readonly direntOffs = new Float64Array(DIR_RUN)
+
   /**
-   * Stream a directory: the handle fetches entries lazily, so reading a huge directory in many
-   * requests costs O(entries), not O(entries^2). Offset 0 (rewinddir) starts over; an offset
-   * older than the kept history starts over and skips (rare: telldir/seekdir far back).
+   * Answer a readdir(plus) at offset `off`: from where the listing stands, after the kept
+   * readdirplus entries past `off`, if the kernel asks for those again (those whose names have
+   * gone since are left out). Offset 0 starts over; any other offset (a
+   * seekdir) starts over and counts to it.
    */
-  private readdir(req: number, ino: number, fh: number, size: number, off: number, plus: boolean): void {
+  private readdir(req: number, fh: number, size: number, off: number, plus: boolean): void {
     let stream = this.dirs.get(fh)
-    if (stream === undefined || off < stream.base || (off === 0 && stream.base + stream.buffer.length > 0)) {
-      stream = {iter: this.core.readdir(ino), buffer: [], base: 0, done: false}
-      this.dirs.set(fh, stream)
-      while (stream.base < off && !stream.iter.next().done) stream.base++
-    }
-
-    const max = direntBatch(size, plus)
-    while (!stream.done && stream.base + stream.buffer.length < off + max) {
-      const r = stream.iter.next()
-      if (r.done) stream.done = true
-      else stream.buffer.push(r.value)
-    }
-
-    const batch: DirEntryLike[] = []
-    const offsets: number[] = []
-    const attrs = new Float64Array(ATTR_FIELDS * max)
-    for (let pos = off; pos < stream.base + stream.buffer.length && batch.length < max; pos++) {
-      const e = stream.buffer[pos - stream.base]
-      const i = batch.length
-      if (plus && !(e.name.length <= 2 && e.name.every(c => c === 0x2E))) {
-        try {
-          attrArray(this.core.getattr(e.ino), attrs, ATTR_FIELDS * i)
-        } catch (error) {
-          if (error instanceof FsError) continue // removed since it was fetched
-          throw error
-        }
-      } else {
-        attrs[ATTR_FIELDS * i] = e.ino
-        attrs[ATTR_FIELDS * i + 1] = e.type
+    if (stream === undefined) this.dirs.set(fh, stream = {listing: this.core.listing(fh)})
+    const {listing, held} = stream
+    const {sink, direntAttrs: attrs, direntOffs: offs} = this
+    const max = Math.min(direntBatch(size, plus), DIR_RUN)
+    let again = 0 // entries sent again from `held`
+    if (held !== undefined && off !== 0 && off >= held.offs[0] - 1 && off < listing.position && held.offs.at(-1) === listing.position) {
+      let pos = 0
+      for (let j = 0; j < held.offs.length && again < max; j++) {
+        if (held.offs[j] <= off) continue
+        const from = j === 0 ? 0 : held.ends[j - 1]
+        // Left out if its name has gone meanwhile (readdirplus would have no attributes to send).
+        if (held.offs[j] > 2 && this.core.image.lookup(listing.ino, held.names.subarray(from, held.ends[j])) !== held.inos[j]) continue
+        pos += held.names.copy(sink.names, pos, from, held.ends[j])
+        sink.ends[again] = pos
+        sink.inos[again] = held.inos[j]
+        sink.types[again] = held.types[j]
+        offs[again++] = held.offs[j]
       }
-
-      batch.push(e)
-      offsets.push(pos + 1)
+    } else if (off !== listing.position || off === 0) {
+      listing.rewind()
+      listing.skip(off)
     }
 
-    const names = batch.map(e => e.name)
-    const offs = Float64Array.from(offsets)
-    const packed = replyDirents(this.ll, req, size, plus, names, attrs.subarray(0, ATTR_FIELDS * batch.length), offs, TIMEOUT, TIMEOUT, plus ? undefined : {fh, off})
-    // Forget what lies well behind the point the kernel has now reached.
-    const reached = packed > 0 ? offsets[packed - 1] : off
-    const drop = Math.max(0, reached - DIR_HISTORY - stream.base)
-    if (drop > 0) {
-      stream.buffer.splice(0, drop)
-      stream.base += drop
+    stream.held = undefined
+    const fresh = listing.fill(sink, again, max - again)
+    const n = again + fresh
+    for (let k = 0; k < fresh; k++) offs[again + k] = listing.position + k + 1
+    for (let i = 0; i < n; i++) {
+      const at = ATTR_FIELDS * i
+      // readdirplus: attributes for all but '.' and '..' (offsets 1 and 2; the kernel makes no entry for those).
+      if (plus && offs[i] > 2) attrArray(this.core.getattr(sink.inos[i]), attrs, at)
+      else {
+        attrs[at] = sink.inos[i]
+        attrs[at + 1] = sink.types[i]
+      }
+    }
+
+    const names = sink.names.subarray(0, n === 0 ? 0 : sink.ends[n - 1])
+    const ends = sink.ends.subarray(0, n)
+    const taken = plus
+      ? this.ll.replyDirents(req, size, true, names, ends, attrs.subarray(0, ATTR_FIELDS * n), offs.subarray(0, n), TIMEOUT, TIMEOUT)
+      // Plain: the addon keeps what did not fit as the handle's run and answers the next requests.
+      : this.ll.replyDirents(req, size, false, names, ends, attrs.subarray(0, ATTR_FIELDS * n), offs.subarray(0, n), TIMEOUT, TIMEOUT, fh, off)
+    listing.skip(Math.max(0, taken - again))
+    // Keep what the listing has now passed: what the kernel got, or what was sent again.
+    const keep = Math.max(taken, again)
+    if (plus && keep > 0) {
+      stream.held = {
+        offs: offs.slice(0, keep), names: Buffer.from(names.subarray(0, sink.ends[keep - 1])), ends: sink.ends.slice(0, keep),
+        inos: sink.inos.slice(0, keep), types: sink.types.slice(0, keep),
+      }
     }
   }
 

@@ -25,7 +25,7 @@ import {dirHash} from './records.js'
 import {StringHeap, fnv1a} from './string-heap.js'
 import {RecordTable} from './table.js'
 import {
-  type Attr, type CreateOptions, type DirEntry, FILE_SIZE_MAX, type ImageInfo, NAME_MAX, type NodeSpec, type OpenOptions,
+  type Attr, type CreateOptions, type DirCursor, type DirEntry, type DirentSink, FILE_SIZE_MAX, type ImageInfo, NAME_MAX, type NodeSpec, type OpenOptions,
   PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type Timespec, XATTR_CREATE, XATTR_REPLACE,
   XATTR_SIZE_MAX,
 } from './types.js'
@@ -83,6 +83,8 @@ export class Image {
    */
   private readonly pendingShrinks = new Map<number, number>()
   private readonly pendingRemovals = new Set<number>()
+  /** Open listing cursors per directory slot (see DirCursor). */
+  private readonly cursors = new Map<number, Set<DirCursor>>()
 
   private constructor(dir: string, store: Store, lock: DirLock | undefined) {
     this.dir = dir
@@ -317,13 +319,17 @@ export class Image {
 
   /** Slot of a live inode, or ENOENT (also for a stale number whose slot was reused). */
   private slotOf(ino: number, syscall: string): number {
-    const slot = ino % TWO32
-    if (!Number.isSafeInteger(ino) || ino < 1 || slot === 0 || slot >= this.nodes.highWater) throw new FsError('ENOENT', syscall, `inode ${ino}`)
-    const o = this.nodes.off(slot)
-    if ((this.node.readUInt32LE(o + I.flags) & IF_USED) === 0 || this.node.readUInt32LE(o + I.gen) !== Math.floor(ino / TWO32)) {
-      throw new FsError('ENOENT', syscall, `inode ${ino}`)
-    }
+    const slot = this.liveSlot(ino)
+    if (slot === 0) throw new FsError('ENOENT', syscall, `inode ${ino}`)
+    return slot
+  }
 
+  /** The slot of inode `ino`, or 0 if no live inode has that number. */
+  private liveSlot(ino: number): number {
+    const slot = ino % TWO32
+    if (!Number.isSafeInteger(ino) || ino < 1 || slot === 0 || slot >= this.nodes.highWater) return 0
+    const o = this.nodes.off(slot)
+    if ((this.node.readUInt32LE(o + I.flags) & IF_USED) === 0 || this.node.readUInt32LE(o + I.gen) !== Math.floor(ino / TWO32)) return 0
     return slot
   }
 
@@ -444,6 +450,13 @@ export class Image {
     this.strings.release(nameUnit)
     this.store.fill(f, o, DIRENT.SIZE)
     this.entries.free(d)
+    // Cursors standing on the entry move to the next one once the removal has committed (a
+    // rollback brings the entry back, and the cursors stay on it).
+    if (this.cursors.has(dir)) {
+      this.store.onCommit(() => {
+        for (const c of this.cursors.get(dir) ?? []) if (c.next === d) c.next = next
+      })
+    }
   }
 
   /** Drop one link of an inode whose entry was just removed; frees it when nothing holds it. */
@@ -561,6 +574,78 @@ export class Image {
       yield entry
       d = next
     }
+  }
+
+  /**
+   * A cursor at the start of a directory's listing (same order as readdir). It stays valid while
+   * entries come and go (see DirCursor) until closeDirCursor.
+   */
+  openDirCursor(ino: number): DirCursor {
+    const dir = this.dirSlot(ino, 'readdir')
+    const c: DirCursor = {ino, slot: dir, next: this.get32(dir, I.dirHead)}
+    let open = this.cursors.get(dir)
+    if (open === undefined) this.cursors.set(dir, open = new Set())
+    open.add(c)
+    return c
+  }
+
+  /** Back to the start of the listing (a directory removed meanwhile lists nothing). */
+  rewindDirCursor(c: DirCursor): void {
+    try {
+      c.next = this.get32(this.dirSlot(c.ino, 'readdir'), I.dirHead)
+    } catch (error) {
+      if (!(error instanceof FsError)) throw error
+      c.next = 0
+    }
+  }
+
+  closeDirCursor(c: DirCursor): void {
+    const open = this.cursors.get(c.slot)
+    open?.delete(c)
+    if (open?.size === 0) this.cursors.delete(c.slot)
+  }
+
+  /**
+   * Copy up to `max` entries from the cursor into `sink`, from index `at` (names are copied: no
+   * view of the mapping, no allocation per entry); the cursor does not move. Returns the count,
+   * fewer at the end of the directory or when the sink is full.
+   */
+  peekDirents(c: DirCursor, sink: DirentSink, at: number, max: number): number {
+    const b = this.ent
+    // The u32 fields through a word view: a mapping (or its in-memory copy) starts on a page and
+    // every field is aligned.
+    const w = new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2)
+    const {names, ends, inos, types} = sink
+    const limit = Math.min(at + max, ends.length)
+    let pos = at === 0 ? 0 : ends[at - 1]
+    let n = at
+    for (let d = c.next; d !== 0 && n < limit; n++) {
+      const o = this.entries.off(d)
+      const len = b[o + D.nameLength]
+      if (len <= INLINE_NAME) {
+        if (pos + len > names.length) break
+        for (let i = 0, from = o + D.inlineName; i < len; i++) names[pos++] = b[from + i]
+      } else {
+        const name = this.strings.bytes(w[(o + D.name) >>> 2])
+        if (pos + name.length > names.length) break
+        pos += name.copy(names, pos)
+      }
+
+      ends[n] = pos
+      inos[n] = w[(o + D.child) >>> 2] + w[(o + D.childGen) >>> 2] * TWO32
+      types[n] = b[o + D.type] << 12
+      d = w[(o + D.next) >>> 2]
+    }
+
+    return n - at
+  }
+
+  /** Move the cursor `count` entries on; returns how many it moved (fewer at the end). */
+  skipDirents(c: DirCursor, count: number): number {
+    const b = this.ent
+    let moved = 0
+    for (; moved < count && c.next !== 0; moved++) c.next = b.readUInt32LE(this.entries.off(c.next) + D.next)
+    return moved
   }
 
   readlink(ino: number): Buffer {

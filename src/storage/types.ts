@@ -28,6 +28,42 @@ export interface DirEntry {
   type: number
 }
 
+/**
+ * Where a directory listing is copied in bulk (Image.peekDirents): entry i's name is
+ * names[ends[i - 1], ends[i]) (from 0 for the first), its child's inode number inos[i] and file
+ * type bits types[i]. Made once and reused: a listing allocates nothing per entry.
+ */
+export interface DirentSink {
+  names: Buffer
+  ends: Uint32Array
+  inos: Float64Array
+  types: Uint32Array
+}
+
+/** A sink for up to `capacity` entries (room for that many names of NAME_MAX bytes). */
+export function direntSink(capacity: number): DirentSink {
+  return {
+    names: Buffer.allocUnsafe(capacity * NAME_MAX),
+    ends: new Uint32Array(capacity),
+    inos: new Float64Array(capacity),
+    types: new Uint32Array(capacity),
+  }
+}
+
+/**
+ * A position in one directory's listing: the entry to list next (0 at the end). An open cursor is
+ * moved past an entry removed under it (Image.removeEntry), so a listing that runs while other
+ * processes add and remove names still lists every entry that stays.
+ */
+export interface DirCursor {
+  /** The directory. */
+  readonly ino: number
+  /** Its inode slot (the storage layer's key for open cursors). */
+  readonly slot: number
+  /** Entry record of the next entry to list, 0 at the end. */
+  next: number
+}
+
 export interface CreateOptions {
   /** Replace an existing image in the data dir. */
   force?: boolean

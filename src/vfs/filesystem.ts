@@ -12,7 +12,7 @@ import fs from 'node:fs'
 import {FsError} from '../storage/errors.js'
 import {Image} from '../storage/image.js'
 import {
-  type Attr, type DirEntry, NAME_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type Timespec,
+  type Attr, type DirCursor, type DirEntry, type DirentSink, NAME_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type Timespec,
 } from '../storage/types.js'
 
 export interface Cred {
@@ -78,6 +78,61 @@ interface Handle {
   ino: number
   flags: number
   dir: boolean
+  /** A directory handle's bulk listing, made at its first use. */
+  listing?: Listing
+}
+
+/**
+ * A directory handle's listing in bulk: '.' and '..', then the image's entries (Image.readdir
+ * order). Positions count entries from the start ('.' is 0). fill copies entries from the
+ * position on into a sink without moving; skip moves on. Entries other processes remove while
+ * the listing is open never make it lose one that stays (see DirCursor).
+ */
+export class Listing {
+  private at = 0
+
+  constructor(private readonly image: Image, private readonly cursor: DirCursor) {}
+
+  get position(): number {
+    return this.at
+  }
+
+  /** The directory listed. */
+  get ino(): number {
+    return this.cursor.ino
+  }
+
+  /** Copy up to `max` entries into `sink` from index `at`; returns how many. */
+  fill(sink: DirentSink, at: number, max: number): number {
+    let n = at
+    let pos = at === 0 ? 0 : sink.ends[at - 1]
+    for (let p = this.at; p < 2 && n < at + max && n < sink.ends.length; p++, n++) {
+      const ino = this.cursor.ino
+      sink.names[pos++] = 0x2E // '.', and '..' at position 1
+      if (p === 1) sink.names[pos++] = 0x2E
+      sink.ends[n] = pos
+      sink.inos[n] = p === 0 || ino === ROOT_INO ? ino : this.image.lookup(ino, '..')
+      sink.types[n] = S_IFDIR
+    }
+
+    return n - at + this.image.peekDirents(this.cursor, sink, n, max - (n - at))
+  }
+
+  /** Move `count` entries on (fewer at the end). */
+  skip(count: number): void {
+    const dots = Math.min(count, Math.max(0, 2 - this.at))
+    this.at += dots + this.image.skipDirents(this.cursor, count - dots)
+  }
+
+  /** Back to the start; the listing shows the directory as it is now. */
+  rewind(): void {
+    this.at = 0
+    this.image.rewindDirCursor(this.cursor)
+  }
+
+  close(): void {
+    this.image.closeDirCursor(this.cursor)
+  }
 }
 
 export interface FileSystemOptions {
@@ -401,6 +456,7 @@ export class FileSystem {
   release(fh: number): void {
     const h = this.handle(fh, 'release')
     this.handles.delete(fh)
+    h.listing?.close()
     this.image.release(h.ino)
   }
 
@@ -417,6 +473,14 @@ export class FileSystem {
     yield {name: Buffer.from('.'), ino, type: S_IFDIR}
     yield {name: Buffer.from('..'), ino: ino === ROOT_INO ? ino : this.image.lookup(ino, '..'), type: S_IFDIR}
     yield* this.image.readdir(ino)
+  }
+
+  /** The bulk listing of a directory handle (one per handle, made at its first use). */
+  listing(fh: number): Listing {
+    const h = this.handle(fh, 'readdir')
+    if (!h.dir) throw new FsError('ENOTDIR', 'readdir')
+    h.listing ??= new Listing(this.image, this.image.openDirCursor(h.ino))
+    return h.listing
   }
 
   releasedir(fh: number): void {

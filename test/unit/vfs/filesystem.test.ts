@@ -7,8 +7,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {FsError, Image, ROOT_INO, XATTR_CREATE, XATTR_REPLACE} from '../../../src/storage/index.js'
-import {type Cred, F_OK, FileSystem, R_OK, ROOT_CRED, W_OK, X_OK} from '../../../src/vfs/filesystem.js'
+import {FsError, Image, ROOT_INO, XATTR_CREATE, XATTR_REPLACE, direntSink} from '../../../src/storage/index.js'
+import {type Cred, F_OK, FileSystem, type Listing, R_OK, ROOT_CRED, W_OK, X_OK} from '../../../src/vfs/filesystem.js'
 
 const {O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_APPEND, O_EXCL} = fs.constants
 const S_IFMT = 0o170000
@@ -421,6 +421,89 @@ describe('vfs: the filesystem core (no mount)', function () {
       const rest = Object.fromEntries(entries.slice(2).map(e => [e.name.toString(), e.type]))
       expect(rest).to.deep.equal({f: S_IFREG, l: S_IFLNK, sub: S_IFDIR})
       expect(core.getattr(d).nlink).to.equal(3)
+    })
+
+    /** Every entry of a bulk listing from its position on, `chunk` at a time, as [name, ino, type]; `between` runs after each chunk. */
+    function drain(listing: Listing, chunk: number, between: (listed: string[]) => void = () => {}): Array<[string, number, number]> {
+      const sink = direntSink(chunk)
+      const out: Array<[string, number, number]> = []
+      for (;;) {
+        const n = listing.fill(sink, 0, chunk)
+        if (n === 0) return out
+        for (let i = 0; i < n; i++) out.push([sink.names.subarray(i === 0 ? 0 : sink.ends[i - 1], sink.ends[i]).toString(), sink.inos[i], sink.types[i]])
+        listing.skip(n)
+        between(out.map(e => e[0]))
+      }
+    }
+
+    it('a bulk listing lists what readdir lists, in the same order, whatever the chunk size', () => {
+      const d = core.mkdir(ROOT_INO, 'd', 0o755, ALICE).ino
+      for (let i = 0; i < 60; i++) file(`f${i}${'-long-name'.repeat(i % 4 === 0 ? 10 : 0)}`, 0o644, ALICE, '', d)
+      core.mkdir(d, 'sub', 0o755, ALICE)
+      core.symlink(d, 'l', 'f1', ALICE)
+      const expected = [...core.readdir(d)].map(e => [e.name.toString(), e.ino, e.type])
+      for (const chunk of [1, 2, 7, 1000]) {
+        const fh = core.opendir(d, ALICE)
+        expect(drain(core.listing(fh), chunk), `chunk ${chunk}`).to.deep.equal(expected)
+        core.releasedir(fh)
+      }
+
+      // Rewind lists the directory as it is now; skip counts '.' and '..' like any entry.
+      const fh = core.opendir(d, ALICE)
+      const listing = core.listing(fh)
+      listing.skip(5)
+      expect(listing.position).to.equal(5)
+      core.rmdir(d, 'sub', ALICE)
+      listing.rewind()
+      expect(listing.position).to.equal(0)
+      expect(drain(listing, 9).map(e => e[0])).to.deep.equal(expected.map(e => e[0]).filter(n => n !== 'sub'))
+      core.releasedir(fh)
+    })
+
+    it('an entry removed under an open listing is skipped, and every entry that stays is listed once', () => {
+      const d = core.mkdir(ROOT_INO, 'd', 0o755, ALICE).ino
+      for (let i = 0; i < 40; i++) file(`f${i}`, 0o644, ALICE, '', d)
+      const order = [...core.readdir(d)].map(e => e.name.toString())
+      const fh = core.opendir(d, ALICE)
+      const removed = new Set<string>()
+      const removedAhead = new Set<string>()
+      let round = 0
+      const listed = drain(core.listing(fh), 3, sofar => {
+        // The entry the listing stands on, one further ahead, one already listed; and a new one.
+        const ahead = order.filter(n => n !== '.' && n !== '..' && !sofar.includes(n) && !removed.has(n))
+        for (const victim of [ahead[0], ahead[2], sofar.find(n => n.startsWith('f') && !removed.has(n))]) {
+          if (victim === undefined) continue
+          core.unlink(d, victim, ALICE)
+          removed.add(victim)
+          if (!sofar.includes(victim)) removedAhead.add(victim)
+        }
+
+        file(`new${round++}`, 0o644, ALICE, '', d)
+      }).map(e => e[0])
+      core.releasedir(fh)
+      expect(new Set(listed).size, 'no name twice').to.equal(listed.length)
+      expect(listed, 'every entry that stayed').to.include.members(order.filter(n => !removed.has(n)))
+      expect(listed.filter(n => removedAhead.has(n)), 'entries removed before the listing reached them').to.deep.equal([])
+      expect(removedAhead.size).to.be.greaterThan(10)
+      expect(round).to.be.greaterThan(5)
+    })
+
+    it('a removal that rolls back leaves the listing on its entry', () => {
+      const d = core.mkdir(ROOT_INO, 'd', 0o755, ALICE).ino
+      for (const n of ['a', 'b', 'c']) file(n, 0o644, ALICE, '', d)
+      const fh = core.opendir(d, ALICE)
+      const listing = core.listing(fh)
+      const sink = direntSink(8)
+      listing.skip(2) // past '.' and '..'
+      expect(listing.fill(sink, 0, 1)).to.equal(1)
+      const next = sink.names.subarray(0, sink.ends[0]).toString()
+      expect(() => image.internals().store.transaction(() => {
+        image.unlink(d, next)
+        throw new Error('abandoned')
+      })).to.throw('abandoned')
+      expect(drain(listing, 2).map(e => e[0])).to.deep.equal([...core.readdir(d)].slice(2).map(e => e.name.toString()))
+      expect(drain(listing, 2)).to.deep.equal([])
+      core.releasedir(fh)
     })
 
     it('opendir of a non-directory is ENOTDIR', () => {
