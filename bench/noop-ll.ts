@@ -16,7 +16,7 @@
 import {constants as osConstants} from 'node:os'
 
 import {LOOP_THREADS, TIMEOUT, direntBatch} from '../src/fuse/ll-adapter.js'
-import {type LowLevelAddon, OP, type RequestContext, loadLowLevel, replyDirents, requestPoller} from '../src/fuse/ll/binding.js'
+import {type LowLevelAddon, OP, type RequestContext, loadLowLevel, requestPoller} from '../src/fuse/ll/binding.js'
 
 const E = osConstants.errno
 const S_IFMT = 0o170000
@@ -33,7 +33,21 @@ interface Node {
   nlink: number
   /** Directories: name -> the entry (its name as bytes, made once, for readdir). */
   children?: Map<string, Entry>
+  /** Directories: the listing as the addon takes it, made at an opendir after a change. */
+  packed?: Packed
   target?: Buffer
+}
+
+/** A directory's entries ('.' and '..' first) in the addon's readdir form. */
+interface Packed {
+  count: number
+  /** Names back to back; entry i ends at ends[i]. */
+  names: Buffer
+  ends: Uint32Array
+  /** 14 numbers an entry, of which a plain readdir uses two: ino and type. */
+  attrs: Float64Array
+  /** Entry i's offset: i + 1. */
+  offs: Float64Array
 }
 
 interface Entry {
@@ -43,10 +57,11 @@ interface Entry {
 
 const nodes = new Map<number, Node>([[ROOT, {ino: ROOT, mode: S_IFDIR | 0o755, size: 4096, nlink: 2, children: new Map()}]])
 let nextIno = 2
-/** Open directory handles: a snapshot of the entries taken at opendir, read by position. */
-const listings = new Map<number, Entry[]>()
-/** Attributes of a readdir answer (14 numbers an entry), reused. */
+/** Open directory handles: the listing as it was at opendir, read by position. */
+const listings = new Map<number, Packed>()
+/** Attributes of a readdirplus answer and name ends of a later part of a listing, reused. */
 let direntAttrs = new Float64Array(14 * 1024)
+let direntEnds = new Uint32Array(1024)
 let nextFh = 1
 const ZEROS = Buffer.alloc(1 << 20)
 const DOT = Buffer.from('.')
@@ -70,7 +85,27 @@ function add(parent: number, name: string, mode: number, target?: Buffer): Node 
   const n: Node = {ino: nextIno++, mode, size: isDir ? 4096 : target?.length ?? 0, nlink: isDir ? 2 : 1, children: isDir ? new Map() : undefined, target}
   nodes.set(n.ino, n)
   d.children!.set(name, {ino: n.ino, name: Buffer.from(name)})
+  d.packed = undefined
   return n
+}
+
+function pack(d: Node): Packed {
+  const entries = [{ino: d.ino, name: DOT}, {ino: d.ino, name: DOTDOT}, ...d.children!.values()]
+  const count = entries.length
+  const names = Buffer.concat(entries.map(e => e.name))
+  const ends = new Uint32Array(count)
+  const attrs = new Float64Array(14 * count)
+  const offs = new Float64Array(count)
+  let end = 0
+  for (let i = 0; i < count; i++) {
+    end += entries[i].name.length
+    ends[i] = end
+    attrs[14 * i] = entries[i].ino
+    attrs[14 * i + 1] = nodes.get(entries[i].ino)?.mode ?? S_IFREG
+    offs[i] = i + 1
+  }
+
+  return {count, names, ends, attrs, offs}
 }
 
 function remove(parent: number, name: string): void {
@@ -78,6 +113,7 @@ function remove(parent: number, name: string): void {
   const e = d.children!.get(name)
   if (e === undefined) throw E.ENOENT
   d.children!.delete(name)
+  d.packed = undefined
   const n = nodes.get(e.ino)!
   if (--n.nlink <= (n.children === undefined ? 0 : 1)) nodes.delete(e.ino)
 }
@@ -127,6 +163,7 @@ function handle(ll: LowLevelAddon, op: number, req: number, a: any[]): void {
       const d = dir(a[1])
       if (d.children!.has(String(a[2]))) throw E.EEXIST
       d.children!.set(String(a[2]), {ino: n.ino, name: Buffer.from(a[2])})
+      d.packed = undefined
       n.nlink++
       ll.replyEntry(req, attr(n), TIMEOUT, TIMEOUT)
       return
@@ -144,6 +181,8 @@ function handle(ll: LowLevelAddon, op: number, req: number, a: any[]): void {
       if (to.children!.has(String(a[3]))) remove(a[2], String(a[3]))
       from.children!.delete(String(a[1]))
       to.children!.set(String(a[3]), {ino: e.ino, name: Buffer.from(a[3])})
+      from.packed = undefined
+      to.packed = undefined
       ll.replyErr(req, 0)
       return
     }
@@ -168,35 +207,46 @@ function handle(ll: LowLevelAddon, op: number, req: number, a: any[]): void {
     case OP.OPENDIR: {
       const fh = nextFh++
       const d = dir(a[0])
-      listings.set(fh, [{ino: d.ino, name: DOT}, {ino: d.ino, name: DOTDOT}, ...d.children!.values()])
+      listings.set(fh, d.packed ??= pack(d))
       ll.replyOpen(req, fh, 0)
       return
     }
 
     case OP.READDIR: case OP.READDIRPLUS: {
-      // args: ino, fh, size, offset
-      const all = listings.get(a[1]) ?? []
+      // args: ino, fh, size, offset. The answer is made of views of the packed listing.
+      const p = listings.get(a[1])
       const plus = op === OP.READDIRPLUS
-      const batch = all.slice(a[3], a[3] + direntBatch(a[2], plus))
-      if (direntAttrs.length < 14 * batch.length) direntAttrs = new Float64Array(14 * batch.length)
-      const attrs = direntAttrs.subarray(0, 14 * batch.length)
-      const offs = new Float64Array(batch.length)
-      const names: Buffer[] = []
-      for (let i = 0; i < batch.length; i++) {
-        const e = batch[i]
-        // An entry removed since opendir still lists (as on any filesystem), with its last type.
-        const n = nodes.get(e.ino)
-        if (plus && n !== undefined) attrs.set(attr(n), 14 * i)
-        else {
-          attrs[14 * i] = e.ino
-          attrs[14 * i + 1] = n?.mode ?? S_IFREG
-        }
-
-        offs[i] = a[3] + i + 1
-        names.push(e.name)
+      const from = Math.min(a[3], p?.count ?? 0)
+      const count = p === undefined ? 0 : Math.min(direntBatch(a[2], plus), p.count - from)
+      if (p === undefined || count === 0) {
+        ll.replyBuf(req, Buffer.alloc(0))
+        return
       }
 
-      replyDirents(ll, req, a[2], plus, names, attrs, offs, TIMEOUT, TIMEOUT, plus ? undefined : {fh: a[1], off: a[3]})
+      const base = from === 0 ? 0 : p.ends[from - 1]
+      let ends = p.ends.subarray(from, from + count)
+      if (from > 0) {
+        if (direntEnds.length < count) direntEnds = new Uint32Array(count)
+        for (let i = 0; i < count; i++) direntEnds[i] = ends[i] - base
+        ends = direntEnds.subarray(0, count)
+      }
+
+      let attrs = p.attrs.subarray(14 * from, 14 * (from + count))
+      if (plus) {
+        if (direntAttrs.length < 14 * count) direntAttrs = new Float64Array(14 * count)
+        direntAttrs.set(attrs)
+        attrs = direntAttrs.subarray(0, 14 * count)
+        // An entry removed since opendir still lists (as on any filesystem), without attributes.
+        for (let i = 0; i < count; i++) {
+          const n = from + i < 2 ? undefined : nodes.get(p.attrs[14 * (from + i)])
+          if (n !== undefined) attrs.set(attr(n), 14 * i)
+        }
+      }
+
+      const names = p.names.subarray(base, p.ends[from + count - 1])
+      const offs = p.offs.subarray(from, from + count)
+      if (plus) ll.replyDirents(req, a[2], true, names, ends, attrs, offs, TIMEOUT, TIMEOUT)
+      else ll.replyDirents(req, a[2], false, names, ends, attrs, offs, TIMEOUT, TIMEOUT, a[1], a[3])
       return
     }
 
