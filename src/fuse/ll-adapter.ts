@@ -61,7 +61,7 @@ function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float6
  */
 interface DirStream {
   listing: Listing
-  held?: {offs: Float64Array; names: Buffer; ends: Uint32Array; inos: Float64Array; types: Uint32Array}
+  held?: {offs: Float64Array; names: Buffer; ends: Uint32Array; inos: Float64Array; types: Uint32Array; upTo: number}
 }
 
 /**
@@ -385,8 +385,8 @@ export class LowLevelAdapter {
   /**
    * Answer a readdir(plus) at offset `off`: from where the listing stands, after the kept
    * readdirplus entries past `off`, if the kernel asks for those again (those whose names have
-   * gone since are left out). Offset 0 starts over; any other offset (a
-   * seekdir) starts over and counts to it.
+   * gone since are left out). Offset 0 starts over; any other offset (a seekdir) starts over and
+   * counts to it.
    */
   private readdir(req: number, fh: number, size: number, off: number, plus: boolean): void {
     let stream = this.dirs.get(fh)
@@ -395,7 +395,7 @@ export class LowLevelAdapter {
     const {sink, direntAttrs: attrs, direntOffs: offs} = this
     const max = Math.min(direntBatch(size, plus), DIR_RUN)
     let again = 0 // entries sent again from `held`
-    if (held !== undefined && off !== 0 && off >= held.offs[0] - 1 && off < listing.position && held.offs.at(-1) === listing.position) {
+    if (held !== undefined && off !== 0 && off >= held.offs[0] - 1 && off < listing.position && held.upTo === listing.position) {
       let pos = 0
       for (let j = 0; j < held.offs.length && again < max; j++) {
         if (held.offs[j] <= off) continue
@@ -413,7 +413,6 @@ export class LowLevelAdapter {
       listing.skip(off)
     }
 
-    stream.held = undefined
     const fresh = listing.fill(sink, again, max - again)
     const n = again + fresh
     for (let k = 0; k < fresh; k++) offs[again + k] = listing.position + k + 1
@@ -433,15 +432,18 @@ export class LowLevelAdapter {
       ? this.ll.replyDirents(req, size, true, names, ends, attrs.subarray(0, ATTR_FIELDS * n), offs.subarray(0, n), TIMEOUT, TIMEOUT)
       // Plain: the addon keeps what did not fit as the handle's run and answers the next requests.
       : this.ll.replyDirents(req, size, false, names, ends, attrs.subarray(0, ATTR_FIELDS * n), offs.subarray(0, n), TIMEOUT, TIMEOUT, fh, off)
-    listing.skip(Math.max(0, taken - again))
-    // Keep what the listing has now passed: what the kernel got, or what was sent again.
-    const keep = Math.max(taken, again)
-    if (plus && keep > 0) {
-      stream.held = {
-        offs: offs.slice(0, keep), names: Buffer.from(names.subarray(0, sink.ends[keep - 1])), ends: sink.ends.slice(0, keep),
-        inos: sink.inos.slice(0, keep), types: sink.types.slice(0, keep),
-      }
-    }
+    // `taken`: entries that went to the kernel. Past those sent again (so all of those went), the
+    // listing moves on over them, and a readdirplus answer is kept whole: the kernel may use
+    // fewer of its entries and ask again. Otherwise what was kept covers this answer already.
+    if (taken > again) {
+      listing.skip(taken - again)
+      stream.held = plus
+        ? {
+          offs: offs.slice(0, taken), names: Buffer.from(names.subarray(0, sink.ends[taken - 1])), ends: sink.ends.slice(0, taken),
+          inos: sink.inos.slice(0, taken), types: sink.types.slice(0, taken), upTo: listing.position,
+        }
+        : undefined
+    } else if (!plus) stream.held = undefined
   }
 
 }

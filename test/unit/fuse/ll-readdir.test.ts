@@ -66,13 +66,13 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
    * requests), then plain readdir, each from the offset of the last entry taken; `between` runs
    * between requests.
    */
-  function list(ino: number, plusRequests: number, between: (listed: string[]) => void): string[] {
+  function list(ino: number, plusRequests: number, between: (listed: string[]) => void, size = (_r: number) => 4096): string[] {
     dispatch(OP.OPENDIR, ino, 0)
     const listed: string[] = []
     let off = 0
     for (let r = 0; ; r++) {
       const plus = r < plusRequests
-      dispatch(plus ? OP.READDIRPLUS : OP.READDIR, ino, fh, 4096, off)
+      dispatch(plus ? OP.READDIRPLUS : OP.READDIR, ino, fh, size(r), off)
       const a = answers.at(-1)!
       if (a.names.length > 0) expect(a.offs[0], `request ${r} answered past its offset`).to.be.greaterThan(off)
       const took = plus ? Math.min(plusTake, a.names.length) : a.names.length
@@ -99,6 +99,14 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
       plusTake = take
       expect(list(d, 4, () => {}), `take ${take}`).to.deep.equal(all)
     }
+  })
+
+  it('a smaller request than the kept answer gets it in parts', () => {
+    const d = makeDir(100)
+    const all = [...core.readdir(d)].map(e => e.name.toString())
+    plusTake = 3
+    // 54 entries, then requests of 7 entries (152 bytes each at least) from which the kernel takes 3.
+    expect(list(d, 30, () => {}, r => (r === 0 ? 8192 : 1024))).to.deep.equal(all)
   })
 
   it('names removed and added between requests: every entry that stays is listed once', () => {
