@@ -15,6 +15,13 @@ import {LowLevelAdapter} from './ll-adapter.js'
 /** Seconds between WAL fsyncs: older acknowledged changes survive a power loss (like ext4 commit=5). */
 export const COMMIT_INTERVAL_S = 5
 
+/**
+ * Resident set size above which the server drops the clean pages of the image's mappings (checked
+ * twice a second; RAZORFS_RESIDENT_MIB overrides it). Pages the mount touches are read back from
+ * the page cache as needed, so a 1M-inode image does not keep all of its metadata resident.
+ */
+const RESIDENT_BUDGET = Number(process.env.RAZORFS_RESIDENT_MIB ?? 128) * 1024 * 1024
+
 export interface ServeOptions {
   dataDir: string
   mountpoint: string
@@ -120,6 +127,7 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
     }, COMMIT_INTERVAL_S * 1000)
     const watch = setInterval(() => {
       if (!mountPoints().has(mountpoint)) void stop('unmounted from outside', false)
+      else if (process.memoryUsage.rss() > RESIDENT_BUDGET) image.releaseCleanPages()
     }, 500)
 
     const stop = async (why: string, unmount: boolean): Promise<void> => {

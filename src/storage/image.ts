@@ -24,6 +24,7 @@ import {Store, uuidString} from './store.js'
 import {dirHash} from './records.js'
 import {StringHeap, fnv1a} from './string-heap.js'
 import {RecordTable} from './table.js'
+import {releaseCleanPages} from './page-release.js'
 import {
   type Attr, type CreateOptions, type DirCursor, type DirEntry, type DirentSink, FILE_SIZE_MAX, type ImageInfo, NAME_MAX, type NodeSpec, type OpenOptions,
   PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type Timespec, XATTR_CREATE, XATTR_REPLACE,
@@ -219,6 +220,17 @@ export class Image {
    */
   internals(): ImageInternals {
     return {store: this.store, nodes: this.nodes, entries: this.entries, entryIndex: this.entryIndex, strings: this.strings, contents: this.contents}
+  }
+
+  /**
+   * Drop the pages of the mapped files that hold nothing but the files' bytes from this process's
+   * resident set (see page-release.ts); they are read from the page cache again when needed.
+   * Returns the pages dropped.
+   */
+  releaseCleanPages(): number {
+    let pages = 0
+    for (const file of this.store.files) pages += releaseCleanPages(file)
+    return pages
   }
 
   /** Test hook: the next commit stops right after its WAL append, as if the process died there. */

@@ -1,14 +1,17 @@
 /**
- * A read-only helper for scans of an image opened read-only (dump, stats): it unmaps from this
- * process the pages of a mapped file that the scan has read, so that reading a large image does
- * not keep every page it touched in the process's resident set (a 1M-inode image would otherwise
- * cost its 128 MiB nodes.dat and more in RSS).
+ * Dropping clean pages of a mapped file from this process's resident set: scans of an image
+ * opened read-only (dump, stats) call it for the pages they have read, and a mounted image when
+ * the server is over its resident budget (Image.releaseCleanPages), so that a large image does not
+ * keep every page it touched resident (a 1M-inode image would otherwise cost its 128 MiB
+ * nodes.dat and more in RSS).
  *
  * MADV_DONTNEED on a MAP_PRIVATE file mapping drops the process's page table entries; a later
- * access reads the page from the page cache again, holding the same file bytes. Pages the open
- * changed in memory (the WAL replay marks them dirty) would lose those changes, so they are never
- * dropped; nor is anything of a read-only file that had to be copied to the heap (`detached`), or
- * of an image open read-write. Nothing is written, and the image's behaviour does not change.
+ * access reads the page from the page cache again. A page that is not dirty holds exactly the file's
+ * bytes: either nothing changed it, or its change was written to the file at the last checkpoint
+ * (which dropped the private copy then). Pages changed since (and pages a WAL replay changed) are
+ * in the file's dirty set until the next checkpoint and are never dropped; nor is anything of a
+ * read-only file that had to be copied to the heap (`detached`). Nothing is written, and the
+ * image's contents as seen through the mapping do not change.
  */
 import {createRequire} from 'node:module'
 
@@ -24,7 +27,7 @@ let mmapIo: Advise | undefined
 
 function qualifies(file: MappedFile): boolean {
   // `detached` is private to MappedFile: a read-only file whose replay grew it is a heap copy.
-  return file.readOnly && !(file as unknown as {detached: boolean}).detached && file.buf.length === file.size && file.size > 0
+  return !(file as unknown as {detached: boolean}).detached && file.buf.length === file.size && file.size > 0
 }
 
 /**

@@ -117,6 +117,53 @@ describe(`razorfs mount (real FUSE mounts, ${binding})`, function () {
     return m
   }
 
+  it('a server over its resident budget drops clean pages of the image and loses nothing', async () => {
+    process.env.RAZORFS_RESIDENT_MIB = '1' // always over: the server drops clean pages every 0.5 s
+    let m: Mounted
+    try {
+      m = await start()
+    } finally {
+      delete process.env.RAZORFS_RESIDENT_MIB
+    }
+
+    const model = new Map<string, string>()
+    const pause = () => new Promise(resolve => setTimeout(resolve, 600))
+    for (let d = 0; d < 3; d++) fs.mkdirSync(path.join(dirs.mnt, `d${d}`))
+    for (let i = 0; i < 1500; i++) {
+      const rel = `d${i % 3}/f${i}`
+      fs.writeFileSync(path.join(dirs.mnt, rel), `${i}`.repeat(1 + (i % 50)))
+      model.set(rel, `${i}`.repeat(1 + (i % 50)))
+      if (i % 500 === 499) await pause()
+    }
+
+    for (let i = 0; i < 1500; i += 3) {
+      const from = `d${i % 3}/f${i}`
+      const to = `d${(i + 1) % 3}/r${i}`
+      fs.renameSync(path.join(dirs.mnt, from), path.join(dirs.mnt, to))
+      model.set(to, model.get(from)!)
+      model.delete(from)
+    }
+
+    for (let i = 1; i < 1500; i += 7) {
+      if (i % 3 === 0) continue // renamed above
+      fs.unlinkSync(path.join(dirs.mnt, `d${i % 3}/f${i}`))
+      model.delete(`d${i % 3}/f${i}`)
+    }
+
+    const read = () => {
+      const got = new Map<string, string>()
+      for (let d = 0; d < 3; d++) for (const name of fs.readdirSync(path.join(dirs.mnt, `d${d}`))) got.set(`d${d}/${name}`, fs.readFileSync(path.join(dirs.mnt, `d${d}`, name), 'utf8'))
+      return got
+    }
+
+    await pause()
+    expect(read()).to.deep.equal(model)
+    await pause()
+    expect(await m.stop('SIGTERM')).to.equal(0)
+    await start()
+    expect(read()).to.deep.equal(model)
+  })
+
   describe('in the foreground', () => {
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       it(`prints one "mounted" line, and on ${signal} exits 0, unmounted, with the image clean`, async () => {
