@@ -612,9 +612,20 @@ static napi_value str_or_buf(napi_env env, const char *s) {
   return out;
 }
 
+/* Destroy an ended session. Runs on the JS thread with OP_ENDED, which the queue delivers after
+   every request queued before it: JS answers requests as it receives them, so none is left. */
+static void end_session(job *j) {
+  session *s = (session *)(uintptr_t)j->fh;
+  if (s != NULL && s->se != NULL) {
+    fuse_session_destroy(s->se);
+    s->se = NULL;
+  }
+}
+
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)context;
   job *j = data;
+  if (j->op == OP_ENDED) end_session(j);
   if (env == NULL) {
     if (j->req != NULL) fuse_reply_err(j->req, EIO);
     if (j->done != NULL) sem_post(j->done);
@@ -819,11 +830,12 @@ static void *loop_thread(void *arg) {
   fuse_session_loop_mt(s->se, cfg);
   fuse_loop_cfg_destroy(cfg);
   fuse_session_unmount(s->se);
-  fuse_session_destroy(s->se);
-  s->se = NULL;
   dir_runs_drop_all(s);
   s->ended = 1;
+  /* The session is destroyed on the JS thread when this job arrives (end_session): requests
+     queued before it may still be answered by JS, and a reply needs the session. */
   job *j = new_job(OP_ENDED, NULL);
+  j->fh = (uint64_t)(uintptr_t)s;
   napi_call_threadsafe_function(s->tsfn, j, napi_tsfn_blocking);
   napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
   return NULL;

@@ -48,6 +48,12 @@ export interface StoreOpenOptions {
 }
 
 const DEFAULT_WAL_LIMIT = 64 << 20
+/**
+ * A checkpoint also comes once this many pages have changed since the last one: until then each
+ * is a private copy in the process's memory (small changes spread over an index dirty a page each,
+ * so a full WAL could mean far more memory than its own size).
+ */
+const DIRTY_PAGE_LIMIT = (32 << 20) / 4096
 /** Changed ranges of one file closer than this are logged as one entry (an entry header is 16 bytes). */
 const MERGE_GAP = 32
 
@@ -373,7 +379,7 @@ export class Store {
     }
 
     this.runAfterCommit()
-    if (this.wal.pos > this.walLimit) {
+    if (this.wal.pos > this.walLimit || this.dirtyPages() > DIRTY_PAGE_LIMIT) {
       // The transaction is committed whatever happens now: a checkpoint that fails (ENOSPC while
       // writing pages back) leaves the files repairable by replay and is tried again later.
       try {
@@ -383,6 +389,13 @@ export class Store {
         this.checkpointError = error as Error
       }
     }
+  }
+
+  /** Pages changed in the mappings since the last checkpoint (each one a private copy in memory). */
+  private dirtyPages(): number {
+    let pages = 0
+    for (const file of this.files) pages += file.dirty.size
+    return pages
   }
 
   /**
