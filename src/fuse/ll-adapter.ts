@@ -53,15 +53,18 @@ function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float6
 }
 
 /**
- * What the adapter keeps of a directory handle's listing. The listing stands after every entry
- * handed to the kernel so far; offsets are positions, so the kernel's next offset is normally
- * where the listing stands. A readdirplus answer is also kept (`held`, a copy): the kernel may take
- * fewer of its entries than it got and ask again from the first one it did not take. (Plain
- * answers are kept by the addon, which serves such requests itself.)
+ * A readdirplus answer, kept by the adapter per directory handle: the kernel may take fewer of its
+ * entries than it got and ask again from the first one it did not take. The handle's listing
+ * (the core's) stands after every entry handed to the kernel so far, at `upTo`; offsets are
+ * positions. (Plain answers are kept by the addon, which serves such requests itself.)
  */
-interface DirStream {
-  listing: Listing
-  held?: {offs: Float64Array; names: Buffer; ends: Uint32Array; inos: Float64Array; types: Uint32Array; upTo: number}
+interface HeldAnswer {
+  offs: Float64Array
+  names: Buffer
+  ends: Uint32Array
+  inos: Float64Array
+  types: Uint32Array
+  upTo: number
 }
 
 /**
@@ -84,7 +87,7 @@ export const direntBatch = (size: number, plus: boolean): number => (plus ? Math
 export class LowLevelAdapter {
   private readonly ll: LowLevelAddon
   private session: object | undefined
-  private readonly dirs = new Map<number, DirStream>()
+  private readonly held = new Map<number, HeldAnswer>()
   private ended = false
 
   constructor(private readonly core: FileSystem, readonly mountpoint: string, private readonly opts: LowLevelOptions) {
@@ -276,9 +279,7 @@ export class LowLevelAdapter {
         ll.replyErr(req, 0)
         return
       case OP.OPENDIR: {
-        const fh = core.opendir(a[0], cred)
-        this.dirs.set(fh, {listing: core.listing(fh)})
-        ll.replyOpen(req, fh, 0)
+        ll.replyOpen(req, core.opendir(a[0], cred), 0)
         return
       }
 
@@ -287,7 +288,7 @@ export class LowLevelAdapter {
         this.readdir(req, a[1], a[2], a[3], op === OP.READDIRPLUS)
         return
       case OP.RELEASEDIR:
-        this.dirs.delete(a[1])
+        this.held.delete(a[1])
         core.releasedir(a[1])
         ll.replyErr(req, 0)
         return
@@ -389,9 +390,8 @@ export class LowLevelAdapter {
    * counts to it.
    */
   private readdir(req: number, fh: number, size: number, off: number, plus: boolean): void {
-    let stream = this.dirs.get(fh)
-    if (stream === undefined) this.dirs.set(fh, stream = {listing: this.core.listing(fh)})
-    const {listing, held} = stream
+    const listing = this.core.listing(fh)
+    const held = this.held.get(fh)
     const {sink, direntAttrs: attrs, direntOffs: offs} = this
     const max = Math.min(direntBatch(size, plus), DIR_RUN)
     let again = 0 // entries sent again from `held`
@@ -401,7 +401,7 @@ export class LowLevelAdapter {
         if (held.offs[j] <= off) continue
         const from = j === 0 ? 0 : held.ends[j - 1]
         // Left out if its name has gone meanwhile (readdirplus would have no attributes to send).
-        if (held.offs[j] > 2 && this.core.image.lookup(listing.ino, held.names.subarray(from, held.ends[j])) !== held.inos[j]) continue
+        if (held.offs[j] > 2 && !listing.has(held.names.subarray(from, held.ends[j]), held.inos[j])) continue
         pos += held.names.copy(sink.names, pos, from, held.ends[j])
         sink.ends[again] = pos
         sink.inos[again] = held.inos[j]
@@ -437,13 +437,13 @@ export class LowLevelAdapter {
     // fewer of its entries and ask again. Otherwise what was kept covers this answer already.
     if (taken > again) {
       listing.skip(taken - again)
-      stream.held = plus
-        ? {
+      if (plus) {
+        this.held.set(fh, {
           offs: offs.slice(0, taken), names: Buffer.from(names.subarray(0, sink.ends[taken - 1])), ends: sink.ends.slice(0, taken),
           inos: sink.inos.slice(0, taken), types: sink.types.slice(0, taken), upTo: listing.position,
-        }
-        : undefined
-    } else if (!plus) stream.held = undefined
+        })
+      } else this.held.delete(fh)
+    } else if (!plus) this.held.delete(fh)
   }
 
 }

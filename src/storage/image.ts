@@ -603,12 +603,8 @@ export class Image {
 
   /** Back to the start of the listing (a directory removed meanwhile lists nothing). */
   rewindDirCursor(c: DirCursor): void {
-    try {
-      c.next = this.get32(this.dirSlot(c.ino, 'readdir'), I.dirHead)
-    } catch (error) {
-      if (!(error instanceof FsError)) throw error
-      c.next = 0
-    }
+    const slot = this.liveSlot(c.ino)
+    c.next = slot === 0 ? 0 : this.get32(slot, I.dirHead)
   }
 
   closeDirCursor(c: DirCursor): void {

@@ -97,9 +97,9 @@ export class Listing {
     return this.at
   }
 
-  /** The directory listed. */
-  get ino(): number {
-    return this.cursor.ino
+  /** Whether the directory still has `name`, naming inode `ino`. */
+  has(name: Buffer, ino: number): boolean {
+    return this.image.lookup(this.cursor.ino, name) === ino
   }
 
   /** Copy up to `max` entries into `sink` from index `at`; returns how many. */
