@@ -125,6 +125,11 @@ export class MappedFile {
         const off = page * PAGE_SIZE
         old.copy(this.buf, off, off, Math.min(off + PAGE_SIZE, this.size))
       }
+
+      // The old mapping stays until its Buffer is collected, which may be long after: drop its
+      // pages now (the changed ones were just copied) so that they leave the resident set.
+      const m = mmap()
+      m.advise(old, 0, this.size, m.MADV_DONTNEED)
     }
 
     this.size = newSize
