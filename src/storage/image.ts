@@ -225,11 +225,15 @@ export class Image {
   /**
    * Drop the pages of the mapped files that hold nothing but the files' bytes from this process's
    * resident set (see page-release.ts); they are read from the page cache again when needed.
-   * Returns the pages dropped.
+   * The two hash indexes stay: nearly every lookup and insert reads a page of them at random, and
+   * they are small (4 bytes a slot). Returns the pages dropped.
    */
   releaseCleanPages(): number {
     let pages = 0
-    for (const file of this.store.files) pages += releaseCleanPages(file)
+    for (const file of this.store.files) {
+      if (file.spec.id !== FILE_ENTRY_INDEX && file.spec.id !== FILE_STRING_INDEX) pages += releaseCleanPages(file)
+    }
+
     return pages
   }
 

@@ -40,23 +40,18 @@ export function releaseCleanPages(file: MappedFile, from = 0, to = file.size): n
   const first = Math.ceil(from / PAGE_SIZE)
   const end = Math.floor(Math.min(to, file.size) / PAGE_SIZE)
   if (end <= first) return 0
-  if (file.dirty.size === 0) {
-    mmapIo.advise(file.buf, first * PAGE_SIZE, (end - first) * PAGE_SIZE, mmapIo.MADV_DONTNEED)
-    return end - first
-  }
-
+  // Drop the gaps between the dirty pages: as many system calls as runs of dirty pages (one when
+  // none is dirty), not a look at every page of a large file.
+  const dirty = [...file.dirty].filter(page => page >= first && page < end).sort((a, b) => a - b)
   let dropped = 0
-  for (let page = first; page < end;) {
-    if (file.dirty.has(page)) {
-      page++
-      continue
+  let page = first
+  for (const d of [...dirty, end]) {
+    if (d > page) {
+      mmapIo.advise(file.buf, page * PAGE_SIZE, (d - page) * PAGE_SIZE, mmapIo.MADV_DONTNEED)
+      dropped += d - page
     }
 
-    let last = page + 1
-    while (last < end && !file.dirty.has(last)) last++
-    mmapIo.advise(file.buf, page * PAGE_SIZE, (last - page) * PAGE_SIZE, mmapIo.MADV_DONTNEED)
-    dropped += last - page
-    page = last
+    page = d + 1
   }
 
   return dropped
