@@ -21,6 +21,7 @@ export const COMMIT_INTERVAL_S = 5
  * the page cache as needed, so a 1M-inode image does not keep all of its metadata resident.
  */
 const RESIDENT_BUDGET = Number(process.env.RAZORFS_RESIDENT_MIB ?? 128) * 1024 * 1024
+const RELEASE_MIN = 8 * 1024 * 1024
 
 export interface ServeOptions {
   dataDir: string
@@ -130,8 +131,16 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
     }, 500)
     // Often enough that the pages touched between two checks stay few at full request rate (a
     // create or lookup touches pages all over the entry table and string heap of a large image).
+    // A release only when it can give back RELEASE_MIN since the last one: the heap, the dirty
+    // pages and the hash indexes stay, so right after a release that left the server near the
+    // budget another one frees little and every lookup faults its pages back in.
+    let floor = 0
     const resident = setInterval(() => {
-      if (process.memoryUsage.rss() > RESIDENT_BUDGET) image.releaseCleanPages()
+      const rss = process.memoryUsage.rss()
+      if (rss > RESIDENT_BUDGET && rss - floor >= RELEASE_MIN) {
+        image.releaseCleanPages()
+        floor = process.memoryUsage.rss()
+      }
     }, 100)
 
     const stop = async (why: string, unmount: boolean): Promise<void> => {
