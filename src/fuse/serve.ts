@@ -21,6 +21,7 @@ export const COMMIT_INTERVAL_S = 5
  * the page cache as needed, so a 1M-inode image does not keep all of its metadata resident.
  */
 const RESIDENT_BUDGET = Number(process.env.RAZORFS_RESIDENT_MIB ?? 128) * 1024 * 1024
+/** Growth of the resident set since the last release left it that makes another one worth it. */
 const RELEASE_MIN = 8 * 1024 * 1024
 
 export interface ServeOptions {

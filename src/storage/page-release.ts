@@ -39,7 +39,8 @@ function qualifies(file: MappedFile): boolean {
 
 /**
  * Drop the clean pages of `file` between byte offsets `from` and `to` (rounded inwards to pages)
- * from this process's mapping. Returns the pages dropped (0 when the file does not qualify).
+ * from this process's mapping, but for runs shorter than MIN_GAP between dirty pages. Returns the
+ * pages dropped (0 when the file does not qualify).
  */
 export function releaseCleanPages(file: MappedFile, from = 0, to = file.size): number {
   if (!qualifies(file)) return 0
@@ -47,8 +48,8 @@ export function releaseCleanPages(file: MappedFile, from = 0, to = file.size): n
   const first = Math.ceil(from / PAGE_SIZE)
   const end = Math.floor(Math.min(to, file.size) / PAGE_SIZE)
   if (end <= first) return 0
-  // Drop the gaps between the dirty pages: as many system calls as runs of dirty pages (one when
-  // none is dirty), not a look at every page of a large file.
+  // Drop the gaps between the dirty pages: at most one system call per run of dirty pages (one
+  // when none is dirty), not a look at every page of a large file.
   const dirty = [...file.dirty].filter(page => page >= first && page < end).sort((a, b) => a - b)
   let dropped = 0
   let page = first
