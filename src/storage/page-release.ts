@@ -51,10 +51,11 @@ export function releaseCleanPages(file: MappedFile, from = 0, to = file.size): n
   // Drop the gaps between the dirty pages: at most one system call per run of dirty pages (one
   // when none is dirty), not a look at every page of a large file.
   const dirty = [...file.dirty].filter(page => page >= first && page < end).sort((a, b) => a - b)
+  const shortest = dirty.length === 0 ? 1 : MIN_GAP
   let dropped = 0
   let page = first
   for (const d of [...dirty, end]) {
-    if (d - page >= (dirty.length === 0 ? 1 : MIN_GAP)) {
+    if (d - page >= shortest) {
       mmapIo.advise(file.buf, page * PAGE_SIZE, (d - page) * PAGE_SIZE, mmapIo.MADV_DONTNEED)
       dropped += d - page
     }
