@@ -83,6 +83,7 @@ type Workload = (typeof WORKLOADS)[number]
 interface Config {
   mode: 'quick' | 'full'
   metaSizes: number[]
+  metaLayouts: Layout[]
   readdirN: number
   seqBytes: number
   sweepBytes: number
@@ -111,6 +112,7 @@ interface Config {
 const FULL: Config = {
   mode: 'full',
   metaSizes: [10_000, 100_000, 1_000_000],
+  metaLayouts: ['flat', 'deep'],
   readdirN: 100_000,
   seqBytes: GiB,
   sweepBytes: 256 * MiB,
@@ -134,6 +136,7 @@ const FULL: Config = {
 const QUICK: Config = {
   mode: 'quick',
   metaSizes: [1000, 10_000],
+  metaLayouts: ['flat', 'deep'],
   readdirN: 10_000,
   seqBytes: 128 * MiB,
   sweepBytes: 8 * MiB,
@@ -162,7 +165,10 @@ interface Args {
   keep: boolean
   dir: string
   binding?: string
-  /** --only or --targets was given: write under bench/results/partial/. */
+  /** --sizes / --layouts: the metadata workload's file counts and layouts instead of the mode's. */
+  sizes?: number[]
+  layouts?: Layout[]
+  /** --only, --targets, --sizes or --layouts was given: write under bench/results/partial/. */
   partial: boolean
 }
 
@@ -186,8 +192,20 @@ function parseArgs(argv: string[]): Args {
       for (const n of names) if (!(ALL_TARGETS as string[]).includes(n)) throw new Error(`unknown target ${n}`)
       args.targets = ALL_TARGETS.filter(t => names.includes(t))
       args.partial = true
+    } else if (a === '--sizes') {
+      args.sizes = list().map(x => {
+        const m = /^(\d+)(k|m)?$/i.exec(x)
+        if (!m) throw new Error(`bad size ${x} (a file count: 1000, 10k, 1m)`)
+        return Number(m[1]) * (m[2] === undefined ? 1 : m[2].toLowerCase() === 'k' ? 1000 : 1_000_000)
+      })
+      args.partial = true
+    } else if (a === '--layouts') {
+      const names = list()
+      for (const n of names) if (n !== 'flat' && n !== 'deep') throw new Error(`unknown layout ${n} (flat or deep)`)
+      args.layouts = names as Layout[]
+      args.partial = true
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('npm run bench -- [--quick] [--only meta,bindings,parallel,seq,sweep,random,tree,storage,recovery,profile] [--targets native,noop,razorfs] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n')
+      process.stdout.write('npm run bench -- [--quick] [--only meta,bindings,parallel,seq,sweep,random,tree,storage,recovery,profile] [--targets native,noop,razorfs] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n')
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
   }
@@ -615,7 +633,7 @@ interface MetaPlan {
 }
 
 const mainMetaPlan = (cfg: Config): MetaPlan => ({
-  layouts: ['flat', 'deep'], sizes: cfg.metaSizes, rounds: n => (n <= cfg.metaRoundsUpTo ? cfg.rounds : 1),
+  layouts: cfg.metaLayouts, sizes: cfg.metaSizes, rounds: n => (n <= cfg.metaRoundsUpTo ? cfg.rounds : 1),
   readdirN: cfg.readdirN, lifecycle: true, into: results,
 })
 
@@ -1164,8 +1182,8 @@ function report(cfg: Config, args: Args, mach: Record<string, string>, load: {st
   L.push('| | |', '|---|---|')
   for (const [k, v] of Object.entries(mach)) L.push(`| ${k} | ${v} |`)
   L.push(`| load average | ${load.start.map(x => x.toFixed(2)).join(' ')} at the start, ${load.end.map(x => x.toFixed(2)).join(' ')} at the end |`, '')
-  L.push('Commands: `npm run bench` (full: 10k/100k/1M files, 1 GiB; a few hours), `npm run bench -- --quick` (10k scale, a few minutes), ' +
-    '`npm run bench -- --only meta,seq --targets noop,razorfs` (a subset, written to bench/results/partial/), `npm run bench -- --only bindings` (the two FUSE bindings side by side), `npm run bench -- --no-profile`, `npm run bench:storage` (storage layer alone).', '')
+  L.push('Commands: `npm run bench` (full: 10k/100k/1M files, 1 GiB; its duration is at the top), `npm run bench -- --quick` (10k scale, a few minutes), ' +
+    '`npm run bench -- --only meta,seq --targets noop,razorfs` (a subset, written to bench/results/partial/), `npm run bench -- --only meta --sizes 1m --layouts flat` (one metadata phase, also partial), `npm run bench -- --only bindings` (the two FUSE bindings side by side), `npm run bench -- --no-profile`, `npm run bench:storage` (storage layer alone).', '')
 
   L.push('## Targets', '')
   L.push('Ratios are measured in this run against the do-nothing fuse-native filesystem (`noop`: the ceiling of any JS filesystem on fuse-native) or against razorfs itself. ' +
@@ -1469,7 +1487,8 @@ const METHOD = [
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
-  const cfg = args.quick ? QUICK : FULL
+  const mode = args.quick ? QUICK : FULL
+  const cfg: Config = {...mode, metaSizes: args.sizes ?? mode.metaSizes, metaLayouts: args.layouts ?? mode.metaLayouts}
   workDir = fs.mkdtempSync(path.join(args.dir, 'razorfs-bench-'))
   razorfsBinding = args.binding
   copyBuild()
