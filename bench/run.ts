@@ -1170,7 +1170,16 @@ function checks(cfg: Config): TargetCheck[] {
   return out
 }
 
-function report(cfg: Config, args: Args, mach: Record<string, string>, load: {start: number[]; end: number[]}, totalSec: number, targetChecks: TargetCheck[]): string {
+/** Jiffies of the machine's CPUs from /proc/stat: [stolen by the hypervisor, all]. */
+function cpuJiffies(): [number, number] {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number)
+  return [f[7] ?? 0, f.reduce((a, b) => a + b, 0)]
+}
+
+/** Share of CPU time the hypervisor took (steal) between two cpuJiffies() readings, %. */
+const stealPct = (a: [number, number], b: [number, number]): number => (b[1] > a[1] ? (100 * (b[0] - a[0])) / (b[1] - a[1]) : 0)
+
+function report(cfg: Config, args: Args, mach: Record<string, string>, load: {start: number[]; end: number[]; stealPct: number}, totalSec: number, targetChecks: TargetCheck[]): string {
   const L: string[] = []
   const cmd = cfg.mode === 'quick' ? 'npm run bench -- --quick' : 'npm run bench'
   const partial = args.partial
@@ -1181,7 +1190,7 @@ function report(cfg: Config, args: Args, mach: Record<string, string>, load: {st
   L.push('## Machine', '')
   L.push('| | |', '|---|---|')
   for (const [k, v] of Object.entries(mach)) L.push(`| ${k} | ${v} |`)
-  L.push(`| load average | ${load.start.map(x => x.toFixed(2)).join(' ')} at the start, ${load.end.map(x => x.toFixed(2)).join(' ')} at the end |`, '')
+  L.push(`| load average | ${load.start.map(x => x.toFixed(2)).join(' ')} at the start, ${load.end.map(x => x.toFixed(2)).join(' ')} at the end |`, `| CPU steal | ${load.stealPct.toFixed(1)}% of CPU time taken by the hypervisor during the run (/proc/stat) |`, '')
   L.push('Commands: `npm run bench` (full: 10k/100k/1M files, 1 GiB; its duration is at the top), `npm run bench -- --quick` (10k scale, a few minutes), ' +
     '`npm run bench -- --only meta,seq --targets noop,razorfs` (a subset, written to bench/results/partial/), `npm run bench -- --only meta --sizes 1m --layouts flat` (one metadata phase, also partial), `npm run bench -- --only bindings` (the two FUSE bindings side by side), `npm run bench -- --no-profile`, `npm run bench:storage` (storage layer alone).', '')
 
@@ -1480,7 +1489,7 @@ const METHOD = [
     '`razorfs fsck -n -f DATA-DIR` runs, and the image is mounted again: the mount time is from spawning `node bin/run.js mount -f` to the mount appearing in /proc/self/mountinfo (node and oclif start-up included). The unlink phase then runs on the remounted image.',
   '- **Storage layer.** `bench/storage.ts` unchanged (lookups/inserts at 10k..1M entries in one directory, a deep tree, open time), and `bench/recovery.ts`: `Image.checkpoint()` after N creates, and `Image.open` after `Image.abandon()` (a crash) left N MiB of WAL.',
   '- **Profiles.** `node --cpu-prof` on the server child\'s command line (Node 20 refuses `--cpu-prof` in NODE_OPTIONS); the profile is cut into phases with the driver\'s CLOCK_MONOTONIC timestamps (`bench/profile.ts`), flame graphs drawn from the same samples.',
-  '- **Noise.** The machine may be shared: absolute numbers move between runs; ratios within one run are what the targets use. The load average is printed above.',
+  '- **Noise.** The machine may be shared: absolute numbers move between runs; ratios within one run are what the targets use. The load average and the CPU time the hypervisor stole are printed above.',
 ]
 
 // ---- main ----------------------------------------------------------------------------------------
@@ -1504,6 +1513,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(CHARTS, {recursive: true})
   if (args.only.has('profile')) for (const f of fs.readdirSync(CHARTS)) if (/^flame-.*\.png$/.test(f)) fs.rmSync(path.join(CHARTS, f))
   const loadStart = os.loadavg()
+  const jiffiesStart = cpuJiffies()
   const mach = machine()
   log(`${cfg.mode} run in ${workDir}; targets ${args.targets.join(', ')}; workloads ${[...args.only].join(', ')}`)
   const onSignal = (): void => {
@@ -1531,7 +1541,7 @@ async function main(): Promise<void> {
 
   const totalSec = (Date.now() - T0) / 1000
   const targetChecks = checks(cfg)
-  const load = {start: loadStart, end: os.loadavg()}
+  const load = {start: loadStart, end: os.loadavg(), stealPct: stealPct(jiffiesStart, cpuJiffies())}
   const json = {date: new Date().toISOString(), mode: cfg.mode, args: {...args, only: [...args.only]}, config: cfg, machine: mach, load, totalSec, targets: targetChecks, results}
   fs.writeFileSync(JSON_FILE, JSON.stringify(json, null, 2) + '\n')
 
