@@ -189,8 +189,9 @@ function parseArgs(argv: string[]): Args {
       args.partial = true
     } else if (a === '--targets') {
       const names = list()
-      for (const n of names) if (!(ALL_TARGETS as string[]).includes(n)) throw new Error(`unknown target ${n}`)
-      args.targets = ALL_TARGETS.filter(t => names.includes(t))
+      const known = [...ALL_TARGETS, ...BINDING_TARGETS.filter(t => !ALL_TARGETS.includes(t))]
+      for (const n of names) if (!(known as string[]).includes(n)) throw new Error(`unknown target ${n} (one of ${known.join(', ')})`)
+      args.targets = known.filter(t => names.includes(t))
       args.partial = true
     } else if (a === '--sizes') {
       args.sizes = list().map(x => {
@@ -205,7 +206,7 @@ function parseArgs(argv: string[]): Args {
       args.layouts = names as Layout[]
       args.partial = true
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('npm run bench -- [--quick] [--only meta,bindings,parallel,seq,sweep,random,tree,storage,recovery,profile] [--targets native,noop,razorfs] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n')
+      process.stdout.write('npm run bench -- [--quick] [--only meta,bindings,parallel,seq,sweep,random,tree,storage,recovery,profile] [--targets native,noop,razorfs,noop-ll,razorfs-fn,razorfs-ll] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n')
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
   }
@@ -771,12 +772,20 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 /**
  * Sequential write + read of `size` bytes in blocks of `bs` on every target, in rounds: each
- * round visits the targets in turn (all mounted at once); the median round counts.
+ * round visits the targets in turn (all mounted at once), starting one target later than the
+ * round before, with a `sync` before each turn; the median round counts.
  */
 async function ioRounds(cfg: Config, sessions: Session[], label: string, size: number, bs: number): Promise<IoRecord[]> {
   const per = sessions.map(() => [] as IoRound[])
   for (let r = 0; r < cfg.rounds; r++) {
-    for (const [i, s] of sessions.entries()) per[i].push(await writeRead(s, `${label}-${r}`, size, bs))
+    // Round r starts at target r: no target always comes right after the others' writes.
+    for (let k = 0; k < sessions.length; k++) {
+      const i = (r + k) % sessions.length
+      // What the previous turn wrote is flushed first, untimed: else the kernel's writeback of it
+      // (gigabytes, once past the dirty background threshold) competes with this turn for the CPUs.
+      await exec('sync', [])
+      per[i].push(await writeRead(sessions[i], `${label}-${r}`, size, bs))
+    }
   }
 
   return sessions.map((s, i) => ({
@@ -1293,7 +1302,7 @@ function report(cfg: Config, args: Args, mach: Record<string, string>, load: {st
 
   if (results.seq.length > 0 || results.sweep.length > 0) {
     L.push('## Sequential I/O (one client)', '')
-    L.push(`MB/s (10^6 bytes/s), median of ${cfg.rounds} rounds (the targets take turns in each). Write: open, write every block, close (no fsync). Read: a new open (the FUSE page cache is dropped at open), read to EOF.`, '')
+    L.push(`MB/s (10^6 bytes/s), median of ${cfg.rounds} rounds (the targets take turns in each, each round starting at the next target, a \`sync\` before each turn). Write: open, write every block, close (no fsync). Read: a new open (the FUSE page cache is dropped at open), read to EOF.`, '')
     if (results.seq.length > 0) {
       L.push(`${sizeName(cfg.seqBytes)}, 1 MiB blocks:`, '')
       L.push('| | native | noop | razorfs | razorfs / noop | razorfs / native |', '|---|---:|---:|---:|---:|---:|')
@@ -1480,7 +1489,7 @@ const METHOD = [
     'The flat layout puts all N files in one directory; the deep one has four directory levels above every file at every N (made first, not counted).',
   '- **readdir.** `readdirSync` of the flat directory at the readdir size, three times; the best counts.',
   '- **Sequential.** The driver writes the file in blocks of the given size (open, write, close, no fsync), then reads it back through a new open (libfuse 2 opens without keep_cache, so the kernel drops the FUSE page cache and every read reaches the server). ' +
-    'Three rounds, each visiting the three targets in turn; the median round is reported. ' +
+    'Three rounds, each visiting the targets in turn, round r starting at target r; before each turn `sync` (untimed) flushes what the previous turn wrote, so that the host\'s writeback of it does not fall into the next target\'s time; the median round is reported. ' +
     'The host filesystem keeps what was written in its page cache (so do razorfs\'s content files). Blocks are checked on read (block numbers of all, contents of every 64th) on native and razorfs.',
   '- **Random 4 KiB.** fio (`--direct=1 --ioengine=psync --bs=4k`, time-based) when it is installed, else the driver doing the same with pread/pwrite on an O_DIRECT descriptor, on a file written sequentially first; reads on the three targets in turn, then writes.',
   '- **Source tree.** A tarball of this repo\'s `node_modules` (made at the start of the run), `tar -xf` into the target, `find` of the tree (its entry count is checked), `rm -rf`, each timed as a whole process, 1.2 s apart.',
