@@ -40,7 +40,6 @@ import {expect} from 'chai'
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 
 import {mount, type Mounted, mountDirs} from '../helpers/mount.js'
@@ -55,6 +54,17 @@ function mountOptions(binding: string): string | undefined {
 }
 /** Every operation is appended to this file (for debugging a replay). */
 const LOG_FILE = process.env.RAZORFS_DIFF_LOG
+/**
+ * Relative symlinks can point above the tree under test (`../a/b` made at the top, or a symlink
+ * moved up by a rename), and an operation through one then resolves outside it: on the host that
+ * is wherever the two roots happen to sit, different for each side (a false mismatch), and writes
+ * land outside the test's directory. Both roots therefore sit under the same chain of otherwise
+ * empty directories, deeper than any such escape climbs (MAX_DEPTH plus renames): an escape
+ * resolves to the same place on both sides, inside the test's own directory (whose `native` and
+ * `mnt` are reached only by climbing the whole chain and naming them, which the generator's names
+ * never do).
+ */
+const SANDBOX = Array.from({length: 24}, () => 'sandbox')
 const PERIOD = 1000
 const MAX_FDS = 6
 const MAX_SIZE = 400_000
@@ -808,7 +818,8 @@ for (const binding of BINDINGS) describe(`differential: razorfs (${binding} bind
 
   before(async () => {
     dirs = mountDirs('razorfs-diff-')
-    native = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-diff-native-'))
+    native = path.join(dirs.root, 'native')
+    fs.mkdirSync(native)
     mounted = await mountIt()
   })
 
@@ -816,14 +827,13 @@ for (const binding of BINDINGS) describe(`differential: razorfs (${binding} bind
     helper?.close()
     await mounted?.stop()
     dirs.remove()
-    fs.rmSync(native, {recursive: true, force: true})
   })
 
   it(`${OPS} random operations agree step by step, across a restart too`, async () => {
-    const nat = path.join(native, 'w')
-    const fus = path.join(dirs.mnt, 'w')
-    fs.mkdirSync(nat, 0o755)
-    fs.mkdirSync(fus, 0o755)
+    const nat = path.join(native, ...SANDBOX, 'w')
+    const fus = path.join(dirs.mnt, ...SANDBOX, 'w')
+    fs.mkdirSync(nat, {recursive: true, mode: 0o755})
+    fs.mkdirSync(fus, {recursive: true, mode: 0o755})
     fs.chmodSync(nat, 0o755)
     fs.chmodSync(fus, 0o755)
     helper = new XattrHelper(nat, fus)
