@@ -93,6 +93,8 @@ export class Image {
     this.readOnly = store.readOnly
     this.lock = lock
     const f = store.files
+    // The two hash indexes stay resident: see releaseCleanPages.
+    for (const id of [FILE_ENTRY_INDEX, FILE_STRING_INDEX]) f[id].keepWrittenPages = true
     this.nodes = new RecordTable(store, f[FILE_NODES], I.link)
     this.entries = new RecordTable(store, f[FILE_ENTRIES], D.hashNext)
     this.strings = new StringHeap(store, f[FILE_STRINGS], f[FILE_STRING_INDEX])
@@ -225,13 +227,14 @@ export class Image {
   /**
    * Drop the pages of the mapped files that hold nothing but the files' bytes from this process's
    * resident set (see page-release.ts); they are read from the page cache again when needed.
-   * The two hash indexes stay: nearly every lookup and insert reads a page of them at random, and
-   * they are small (4 bytes a slot). Returns the pages dropped.
+   * The two hash indexes stay (here and after a checkpoint's write-back, MappedFile.keepWrittenPages):
+   * nearly every lookup and insert reads a page of them at random, and they are small (4 bytes a
+   * slot). Returns the pages dropped.
    */
   releaseCleanPages(): number {
     let pages = 0
     for (const file of this.store.files) {
-      if (file.spec.id !== FILE_ENTRY_INDEX && file.spec.id !== FILE_STRING_INDEX) pages += releaseCleanPages(file)
+      if (!file.keepWrittenPages) pages += releaseCleanPages(file)
     }
 
     return pages

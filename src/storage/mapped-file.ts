@@ -45,6 +45,12 @@ export class MappedFile {
   size: number
   /** Pages changed since the last write-back. */
   readonly dirty = new Set<number>()
+  /**
+   * Keep the private copies of pages after writing them back, instead of dropping them. The image
+   * sets this for its hash indexes: nearly every lookup and insert touches one of their pages at
+   * random, so a dropped page would soon be faulted in again and copied again on its next change.
+   */
+  keepWrittenPages = false
   /** Read-only opens that had to grow past the file's end keep a heap copy instead of a mapping. */
   private detached = false
 
@@ -139,7 +145,7 @@ export class MappedFile {
    * Write every changed page to the file and fsync it (step 2 of a checkpoint). Afterwards the
    * private copies of those pages are dropped (MADV_DONTNEED), so they are read back from the page
    * cache, holding the same bytes, and the process does not keep a private copy of every page it
-   * ever changed.
+   * ever changed (unless `keepWrittenPages`).
    */
   writeBack(): number {
     if (this.readOnly) throw new ImageError('RZ_READ_ONLY', 'write-back on a read-only image', this.path)
@@ -156,7 +162,7 @@ export class MappedFile {
     }
 
     fs.fsyncSync(this.fd)
-    if (!this.detached) {
+    if (!this.detached && !this.keepWrittenPages) {
       const m = mmap()
       for (let i = 0; i < pages.length;) {
         let j = i + 1

@@ -1,7 +1,8 @@
 /**
  * page-release.ts on one mapped file: with no dirty page a release drops the whole range; with
  * dirty pages it drops the clean runs between them of 16 pages or more and leaves the dirty pages
- * (and the short clean runs between them) mapped, with their changes.
+ * (and the short clean runs between them) mapped, with their changes. And MappedFile.writeBack:
+ * it drops the pages it wrote, except in a file marked keepWrittenPages (the hash indexes).
  */
 import {expect} from 'chai'
 import fs from 'node:fs'
@@ -57,5 +58,27 @@ describe('storage: releasing clean pages of one mapped file', () => {
     expect(releaseCleanPages(file)).to.equal(26 + 59)
     for (const page of [10, 13, 40]) expect(file.buf[page * PAGE_SIZE + 7]).to.equal(page)
     expect([5, 12, 20, 60].map(p => scribbled(p))).to.deep.equal([true, true, false, false])
+  })
+
+  it('a write-back drops the pages it wrote, unless the file keeps them', () => {
+    // A byte written to the file behind the mapping's back shows through a page read from the page
+    // cache, not through a private copy: it tells which pages the write-back dropped.
+    const behind = (page: number): boolean => {
+      fs.writeSync(file.fd, Buffer.from([0xCD]), 0, 1, page * PAGE_SIZE + 11)
+      return file.buf[page * PAGE_SIZE + 11] === 0xCD
+    }
+
+    change(3, 33)
+    file.writeBack()
+    expect(file.dirty.size).to.equal(0)
+    expect(file.pread(3 * PAGE_SIZE + 7, 1)[0]).to.equal(33)
+    expect(behind(3)).to.equal(true)
+    expect(file.buf[3 * PAGE_SIZE + 7]).to.equal(33)
+    file.keepWrittenPages = true
+    change(5, 55)
+    file.writeBack()
+    expect(file.pread(5 * PAGE_SIZE + 7, 1)[0]).to.equal(55)
+    expect(behind(5)).to.equal(false)
+    expect(file.buf[5 * PAGE_SIZE + 7]).to.equal(55)
   })
 })
