@@ -1270,7 +1270,13 @@ function checks(cfg: Config): TargetCheck[] {
  */
 function warmMemory(): {gib: number; sec: number} | undefined {
   const kib = /MemAvailable:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1]
-  const shm = fs.statfsSync('/dev/shm', {bigint: false})
+  let shm: fs.StatsFs
+  try {
+    shm = fs.statfsSync('/dev/shm')
+  } catch {
+    return undefined // no /dev/shm: nothing to warm with
+  }
+
   const block = 64 * MiB
   const bytes = Math.floor(Math.min(Number(kib ?? 0) * 1024 * 0.75, shm.bavail * shm.bsize * 0.9) / block) * block
   if (bytes <= 0) return undefined
@@ -1645,7 +1651,7 @@ async function main(): Promise<void> {
   const loadStart = os.loadavg()
   const jiffiesStart = cpuJiffies()
   const mach = machine()
-  mach['memory warm-up'] = warm === undefined ? 'none (no room in /dev/shm)' :
+  mach['memory warm-up'] = warm === undefined ? 'none (no /dev/shm, or no room in it)' :
     `${fmt(warm.gib, 1)} GiB written to /dev/shm and deleted before the run, in ${fmt(warm.sec, 1)} s (a VM's first touch of a page is slow: see bench/run.ts, warmMemory)`
   log(`${cfg.mode} run in ${workDir}; targets ${args.targets.join(', ')}; workloads ${[...args.only].join(', ')}`)
   log(`memory warm-up: ${mach['memory warm-up']}`)
