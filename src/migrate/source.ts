@@ -14,6 +14,7 @@ import zlib from 'node:zlib'
 
 import {FILES, readU64} from '../storage/format.js'
 import {FILE_SIZE_MAX, NAME_MAX} from '../storage/types.js'
+import {readFully} from '../storage/mapped-file.js'
 import {
   C_COMPRESSED_HEADER, C_COMPRESSED_MAGIC, C_DISK, C_FILE_HEADER, C_FILE_MAGIC, C_LAYOUTS, C_MAX_CHILDREN, C_NO_INDEX,
   C_NO_NAME, C_NODE, C_NODES_HEADER, C_NODES_MAGIC, C_NODES_VERSION, C_SHM, C_SHM_STRINGS_SIZE, type CLayout,
@@ -356,17 +357,6 @@ function openNoFollow(file: string): number {
   }
 }
 
-function preadFull(fd: number, buf: Buffer, pos: number): number {
-  let got = 0
-  while (got < buf.length) {
-    const n = fs.readSync(fd, buf, got, buf.length - got, pos + got)
-    if (n === 0) break
-    got += n
-  }
-
-  return got
-}
-
 /** Check a content file's header against its name and its node; inflate a compressed payload. */
 function checkContent(file: string, inode: number, fd: number): {plan: ContentPlan; inflated?: Buffer} {
   const base = path.basename(file)
@@ -374,7 +364,7 @@ function checkContent(file: string, inode: number, fd: number): {plan: ContentPl
   if (!st.isFile()) throw new ContentProblem(`content file ${base} is not a regular file`)
   const F = C_FILE_HEADER.OFF
   const head = Buffer.alloc(C_FILE_HEADER.SIZE)
-  const got = preadFull(fd, head, 0)
+  const got = readFully(fd, head, 0)
   if (got < C_FILE_HEADER.SIZE) throw new ContentProblem(`content file ${base} is truncated: ${got} bytes, shorter than its ${C_FILE_HEADER.SIZE}-byte header`)
   const magic = head.readUInt32LE(F.magic)
   if (magic !== C_FILE_MAGIC) throw new ContentProblem(`content file ${base} has a bad magic number ${hex32(magic)} (expected ${hex32(C_FILE_MAGIC)})`)
@@ -393,7 +383,7 @@ function checkContent(file: string, inode: number, fd: number): {plan: ContentPl
   const C = C_COMPRESSED_HEADER.OFF
   if (payloadBytes < C_COMPRESSED_HEADER.SIZE) throw new ContentProblem(`content file ${base}: compressed payload of ${payloadBytes} bytes, shorter than its ${C_COMPRESSED_HEADER.SIZE}-byte header`)
   const payload = Buffer.alloc(payloadBytes)
-  if (preadFull(fd, payload, C_FILE_HEADER.SIZE) !== payloadBytes) throw new ContentProblem(`content file ${base} is truncated (short read)`)
+  if (readFully(fd, payload, C_FILE_HEADER.SIZE) !== payloadBytes) throw new ContentProblem(`content file ${base} is truncated (short read)`)
   const cmagic = payload.readUInt32LE(C.magic)
   if (cmagic !== C_COMPRESSED_MAGIC) throw new ContentProblem(`content file ${base}: bad compression magic ${hex32(cmagic)} (expected ${hex32(C_COMPRESSED_MAGIC)})`)
   const original = payload.readUInt32LE(C.originalSize)
@@ -439,7 +429,7 @@ function streamContent(plan: ContentPlan | undefined, inode: number, size: numbe
         const buf = Buffer.alloc(Math.min(CHUNK, Math.max(1, available)))
         while (pos < available) {
           const want = Math.min(buf.length, available - pos)
-          const n = preadFull(fd, buf.subarray(0, want), C_FILE_HEADER.SIZE + pos)
+          const n = readFully(fd, buf.subarray(0, want), C_FILE_HEADER.SIZE + pos)
           if (n !== want) throw new ContentProblem(`content file ${path.basename(plan.file)} became shorter while it was read`)
           const piece = buf.subarray(0, n)
           hash.update(piece)

@@ -65,6 +65,7 @@ export type ImageErrorCode =
   | 'RZ_DATA_DIR' // the data dir is unusable (a file, not writable, ...)
   | 'RZ_IO' // an I/O error while reading or writing the image
   | 'RZ_READ_ONLY' // a write on an image opened read-only
+  | 'RZ_NO_SPACE' // the host has no space for what the image must allocate
 
 /** An error about an image or its files; the message names the file and the problem. */
 export class ImageError extends Error {

@@ -25,6 +25,7 @@ import {dirHash} from './records.js'
 import {StringHeap, fnv1a} from './string-heap.js'
 import {RecordTable} from './table.js'
 import {releaseCleanPages} from './page-release.js'
+import {LOW_SPACE, hostFreeBytes} from './space.js'
 import {
   type Attr, type CreateOptions, type DirCursor, type DirEntry, type DirentSink, FILE_SIZE_MAX, type ImageInfo, NAME_MAX, type NodeSpec, type OpenOptions,
   PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type Timespec, XATTR_CREATE, XATTR_REPLACE,
@@ -299,6 +300,19 @@ export class Image {
     this.contents.markClean(dataId)
   }
 
+  /**
+   * After a delete: on a host short of space, make it durable now, which removes or cuts the host
+   * files it freed (they wait for a sync, up to the commit interval, otherwise).
+   */
+  private releaseHostSpace(): void {
+    if (this.pendingRemovals.size === 0 && this.pendingShrinks.size === 0) return
+    try {
+      if (hostFreeBytes(this.dir) < LOW_SPACE) this.store.sync()
+    } catch {
+      // The delete is committed; its host files go at the next sync, which reports any error.
+    }
+  }
+
   /** Make one file's contents and all metadata durable. */
   fsync(ino: number): void {
     if (this.readOnly) return
@@ -545,7 +559,7 @@ export class Image {
         this.unlinkOrphan(slot)
         this.freeInode(slot)
       }
-    })
+    }, true)
   }
 
   /**
@@ -783,7 +797,8 @@ export class Image {
       this.dropLink(child, now)
       this.setTime(dir, 'mtime', now)
       this.setTime(dir, 'ctime', now)
-    })
+    }, true)
+    this.releaseHostSpace()
   }
 
   /** Is `slot` the directory `ancestor` or inside it? */
@@ -886,7 +901,8 @@ export class Image {
     if (this.readOnly) throw new FsError('EROFS', 'setattr')
     const slot = this.slotOf(ino, 'setattr')
     const resize = changes.size === undefined ? undefined : this.checkTruncate(slot, changes.size)
-    return this.store.transaction(() => {
+    const shrinks = changes.size !== undefined && changes.size < readU64(this.node, this.nodes.off(slot) + I.size)
+    const attr = this.store.transaction(() => {
       const now = nowTimespec()
       if (resize !== undefined) resize(now)
       if (changes.mode !== undefined) this.set32(slot, I.mode, (this.get32(slot, I.mode) & S_IFMT) | (changes.mode & 0o7777))
@@ -896,7 +912,9 @@ export class Image {
       if (changes.mtime !== undefined) this.setTime(slot, 'mtime', changes.mtime === 'now' ? now : changes.mtime)
       this.setTime(slot, 'ctime', now)
       return this.attrOf(slot)
-    })
+    }, shrinks)
+    if (shrinks) this.releaseHostSpace()
+    return attr
   }
 
   /** Validate a truncate and prepare the content file; returns the change to make in the transaction. */
@@ -984,7 +1002,7 @@ export class Image {
     this.checkXattrName(name, 'removexattr')
     const all = this.xattrs(slot)
     if (!all.delete(name)) throw new FsError('ENODATA', 'removexattr', name)
-    this.storeXattrs(slot, all, 'removexattr')
+    this.storeXattrs(slot, all, 'removexattr', true)
   }
 
   private checkXattrName(name: string, syscall: string): void {
@@ -1010,7 +1028,7 @@ export class Image {
     return out
   }
 
-  private storeXattrs(slot: number, all: Map<string, Buffer>, syscall: string): void {
+  private storeXattrs(slot: number, all: Map<string, Buffer>, syscall: string, freeing = false): void {
     const parts: Buffer[] = []
     for (const [name, value] of all) {
       const nameBytes = Buffer.from(name)
@@ -1027,7 +1045,7 @@ export class Image {
       if (old !== 0) this.strings.release(old)
       this.set32(slot, I.xattr, blob.length === 0 ? 0 : this.strings.allocBlob(blob))
       this.setTime(slot, 'ctime', nowTimespec())
-    })
+    }, freeing)
   }
 
   // ---- open handles ----------------------------------------------------------------------------
@@ -1051,7 +1069,8 @@ export class Image {
       this.store.transaction(() => {
         this.unlinkOrphan(slot)
         this.freeInode(slot)
-      })
+      }, true)
+      this.releaseHostSpace()
     }
   }
 

@@ -4,29 +4,14 @@
  * (proper-lockfile, the design card's choice, refuses for 10 s after a kill -9: docs/ARCHITECTURE.md).
  */
 import fs from 'node:fs'
-import {createRequire} from 'node:module'
 import path from 'node:path'
 
 import {ImageError} from './errors.js'
 import {LOCK_NAME} from './format.js'
+import {fsExtAddon as flock} from './fs-ext.js'
 
-interface FsExt {
-  flockSync(fd: number, flags: 'ex' | 'exnb' | 'sh' | 'shnb' | 'un'): void
-}
-
-let fsExt: FsExt | undefined
-
-function flock(): FsExt {
-  if (fsExt === undefined) {
-    try {
-      fsExt = createRequire(import.meta.url)('fs-ext') as FsExt
-    } catch (error) {
-      throw new ImageError('RZ_IO', `cannot load the flock addon fs-ext (${(error as Error).message.split('\n')[0]}); run \`npm install\` again`)
-    }
-  }
-
-  return fsExt
-}
+/** The pid line is always this long, so rewriting it never needs a new block of a full disk. */
+const PID_LINE = 16
 
 export class DirLock {
   private constructor(readonly path: string, private fd: number) {}
@@ -48,8 +33,14 @@ export class DirLock {
       throw new ImageError('RZ_IO', `cannot lock: ${(error as Error).message}`, file)
     }
 
-    fs.ftruncateSync(fd, 0)
-    fs.writeSync(fd, `${process.pid}\n`, 0)
+    try {
+      // Overwritten in place, never truncated: on a full disk the old block is reused.
+      fs.writeSync(fd, `${process.pid}\n`.padEnd(PID_LINE, ' '), 0)
+      fs.ftruncateSync(fd, PID_LINE)
+    } catch {
+      // The pid is only what error messages name; the lock itself is held.
+    }
+
     return new DirLock(file, fd)
   }
 

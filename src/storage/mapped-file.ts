@@ -9,8 +9,9 @@
 import fs from 'node:fs'
 import {createRequire} from 'node:module'
 
-import {ImageError} from './errors.js'
+import {FsError, ImageError} from './errors.js'
 import {DATA_OFFSET, type FileSpec, PAGE_SIZE} from './format.js'
+import {FILE_RESERVE, allocateRange, createAllocated, fillHoles, holes, isNoSpace, onTmpfs} from './space.js'
 
 interface MmapIo {
   map(size: number, protection: number, flags: number, fd: number, offset?: number): Buffer
@@ -51,12 +52,27 @@ export class MappedFile {
    * random, so a dropped page would soon be faulted in again and copied again on its next change.
    */
   keepWrittenPages = false
-  /** Read-only opens that had to grow past the file's end keep a heap copy instead of a mapping. */
+  /**
+   * May the file grow into its last FILE_RESERVE bytes without growing further? Only while a
+   * freeing transaction runs (space.ts): everything else must leave the reserve for deletes.
+   */
+  mayUseReserve = false
+  /**
+   * A heap copy instead of a mapping: read-only opens that had to grow past the file's end, and
+   * read-only opens of a file with holes on a tmpfs (reading a hole there allocates a page, and a
+   * full tmpfs answers with SIGBUS, which kills the process).
+   */
   private detached = false
 
-  private constructor(readonly spec: FileSpec, readonly path: string, readonly fd: number, readonly readOnly: boolean) {
+  private constructor(readonly spec: FileSpec, readonly path: string, readonly fd: number, readonly readOnly: boolean, heapCopy = false) {
     this.size = fs.fstatSync(fd).size
-    this.buf = this.map(this.size)
+    if (heapCopy) {
+      this.buf = Buffer.alloc(this.size)
+      readFully(fd, this.buf, 0)
+      this.detached = true
+    } else {
+      this.buf = this.map(this.size)
+    }
   }
 
   /** Open an existing file; its length must hold at least the header and control pages. */
@@ -81,15 +97,25 @@ export class MappedFile {
       throw new ImageError('RZ_CORRUPTED', `${size} bytes, larger than the largest mappable file (${MAX_MAPPING} bytes)`, path)
     }
 
-    return new MappedFile(spec, path, fd, readOnly)
+    let heapCopy = false
+    try {
+      // Images written before space.ts have holes: a read-write open allocates them once, so that
+      // no later write-back needs new blocks. A read-only open never writes: on a tmpfs it reads
+      // the file into memory instead of mapping its holes.
+      if (!readOnly) fillHoles(fd, size)
+      else heapCopy = onTmpfs(path) && holes(fd, size).length > 0
+    } catch (error) {
+      fs.closeSync(fd)
+      if (isNoSpace(error)) throw new ImageError('RZ_NO_SPACE', 'has unallocated ranges and the host has no space left to allocate them; free space on the host (read-only commands such as `fsck -n` still work)', path)
+      throw new ImageError('RZ_IO', `cannot open: ${(error as Error).message}`, path)
+    }
+
+    return new MappedFile(spec, path, fd, readOnly, heapCopy)
   }
 
-  /** Create a new file of `size` bytes (zeros), mode 0600. Fails if it exists. */
+  /** Create a new file of `size` bytes (zeros, every block allocated), mode 0600. Fails if it exists. */
   static create(spec: FileSpec, path: string, size: number): MappedFile {
-    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600)
-    fs.fchmodSync(fd, 0o600)
-    fs.ftruncateSync(fd, size)
-    return new MappedFile(spec, path, fd, false)
+    return new MappedFile(spec, path, createAllocated(path, size, true), false)
   }
 
   private map(size: number): Buffer {
@@ -104,40 +130,67 @@ export class MappedFile {
   }
 
   /**
-   * Make the file at least `bytes` long. It grows geometrically (doubling, at most 256 MiB at a
-   * time) so that remaps stay rare: mmap-io unmaps an old mapping only when it is collected.
+   * Make the file at least `bytes` long, leaving FILE_RESERVE bytes past them (unless a freeing
+   * transaction runs: `mayUseReserve`). It grows geometrically (doubling, at most 256 MiB at a
+   * time) so that remaps stay rare: mmap-io unmaps an old mapping only when it is collected; when
+   * the host cannot give that much, by just what is needed. Every new byte is allocated on the host
+   * (space.ts); if the host has no space, the file stays as it was and the caller gets ENOSPC.
    * Pages changed since the last write-back live only in the old private mapping: they are copied.
    */
   ensureSize(bytes: number): void {
-    if (bytes <= this.size) return
+    const limit = this.mayUseReserve || this.readOnly || this.detached ? this.size : this.size - FILE_RESERVE
+    if (bytes <= limit) return
     if (bytes > MAX_MAPPING) {
       throw new ImageError('RZ_IO', `cannot grow to ${bytes} bytes: one file of an image is limited to ${MAX_MAPPING} bytes`, this.path)
     }
 
-    const step = Math.min(Math.max(this.size, 1 << 20), 256 << 20)
-    const target = Math.min(MAX_MAPPING, Math.max(bytes, this.size + step))
-    const newSize = Math.ceil(target / PAGE_SIZE) * PAGE_SIZE
-    const old = this.buf
+    const step = Math.min(this.size, 256 << 20)
+    const sizes = [Math.max(bytes + FILE_RESERVE, this.size + step), bytes + FILE_RESERVE]
+      .map(n => Math.min(MAX_MAPPING, Math.ceil(n / PAGE_SIZE) * PAGE_SIZE))
+      .filter((n, i, all) => n > this.size && all.indexOf(n) === i)
     if (this.readOnly || this.detached) {
       // Nothing may be written to a read-only image: keep the replayed state in memory.
-      const copy = Buffer.alloc(newSize)
-      old.copy(copy, 0, 0, this.size)
+      const copy = Buffer.alloc(sizes[0])
+      this.buf.copy(copy, 0, 0, this.size)
       this.buf = copy
       this.detached = true
-    } else {
-      fs.ftruncateSync(this.fd, newSize)
-      this.buf = this.map(newSize)
-      for (const page of this.dirty) {
-        const off = page * PAGE_SIZE
-        old.copy(this.buf, off, off, Math.min(off + PAGE_SIZE, this.size))
-      }
-
-      // The old mapping stays until its Buffer is collected, which may be long after: drop its
-      // pages now (the changed ones were just copied) so that they leave the resident set.
-      const m = mmap()
-      m.advise(old, 0, this.size, m.MADV_DONTNEED)
+      this.size = sizes[0]
+      return
     }
 
+    for (const newSize of sizes) {
+      try {
+        this.grow(newSize)
+        return
+      } catch (error) {
+        if (!isNoSpace(error)) throw error
+      }
+    }
+
+    throw new FsError('ENOSPC', 'grow', this.spec.name)
+  }
+
+  /** Grow the file to `newSize` bytes, all allocated, and map it anew (or leave it as it was). */
+  private grow(newSize: number): void {
+    fs.ftruncateSync(this.fd, newSize)
+    try {
+      allocateRange(this.fd, this.size, newSize)
+    } catch (error) {
+      fs.ftruncateSync(this.fd, this.size)
+      throw error
+    }
+
+    const old = this.buf
+    this.buf = this.map(newSize)
+    for (const page of this.dirty) {
+      const off = page * PAGE_SIZE
+      old.copy(this.buf, off, off, Math.min(off + PAGE_SIZE, this.size))
+    }
+
+    // The old mapping stays until its Buffer is collected, which may be long after: drop its
+    // pages now (the changed ones were just copied) so that they leave the resident set.
+    const m = mmap()
+    m.advise(old, 0, this.size, m.MADV_DONTNEED)
     this.size = newSize
   }
 
@@ -180,8 +233,7 @@ export class MappedFile {
   /** Read `len` bytes at `off` straight from the file (not the mapping). */
   pread(off: number, len: number): Buffer {
     const out = Buffer.alloc(len)
-    const n = fs.readSync(this.fd, out, 0, len, off)
-    return out.subarray(0, n)
+    return out.subarray(0, readFully(this.fd, out, off))
   }
 
   /** Write bytes straight to the file and fsync (headers only). */
@@ -205,4 +257,16 @@ export function writeFully(fd: number, buf: Buffer, off: number, len: number, po
     len -= n
     pos += n
   }
+}
+
+/** Read up to buf.length bytes at `pos`; returns how many the file had. */
+export function readFully(fd: number, buf: Buffer, pos: number): number {
+  let got = 0
+  while (got < buf.length) {
+    const n = fs.readSync(fd, buf, got, buf.length - got, pos + got)
+    if (n === 0) break
+    got += n
+  }
+
+  return got
 }

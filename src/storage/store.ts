@@ -23,6 +23,7 @@ import {
   WAL_NAME, readU64, writeI64, writeU64,
 } from './format.js'
 import {MAX_MAPPING, MappedFile} from './mapped-file.js'
+import {FILE_RESERVE, WAL_HEADROOM, WAL_RESERVE} from './space.js'
 import {Wal, crc32, encodeRecord, type WalEntry} from './wal.js'
 
 export interface HeaderInfo {
@@ -167,7 +168,7 @@ export class Store {
     const headers: HeaderInfo[] = []
     try {
       for (const spec of FILES) {
-        const size = Math.ceil((DATA_OFFSET + sizes[spec.id] * spec.recordSize) / 4096) * 4096
+        const size = Math.ceil((DATA_OFFSET + sizes[spec.id] * spec.recordSize + FILE_RESERVE) / 4096) * 4096
         const file = MappedFile.create(spec, path.join(dir, spec.name), size)
         files.push(file)
         const header: HeaderInfo = {
@@ -226,6 +227,7 @@ export class Store {
     }
 
     const scan = this.wal.scan()
+    if (!this.readOnly) this.wal.allocateAtOpen()
     const records = scan.records.filter(r => r.lsn > minLsn)
     for (const record of records) {
       for (const e of record.entries) {
@@ -235,6 +237,8 @@ export class Store {
       }
     }
 
+    // Replay may use the files' reserves: it only brings back what was already committed.
+    this.useReserves(true)
     for (const record of records) {
       for (const e of record.entries) {
         if (record.lsn <= this.headers[e.fileId].checkpointLsn) continue
@@ -244,6 +248,8 @@ export class Store {
         file.markDirty(e.offset, e.bytes.length)
       }
     }
+
+    this.useReserves(false)
 
     this.recoveredTransactions = records.length
     this.tornBytes = scan.tornBytes
@@ -310,10 +316,20 @@ export class Store {
     file.buf.fill(value, off, off + len)
   }
 
-  /** Run `fn` as one transaction (joins the running one if nested); `then` runs after commit. */
-  transaction<T>(fn: () => T): T {
+  /**
+   * Run `fn` as one transaction (joins the running one if nested). A `freeing` transaction (one
+   * that gives space back: unlink, rmdir, a shrinking truncate, removexattr) may use the reserves
+   * of the log and of the files (space.ts), so that it works on a full host; any other gets ENOSPC
+   * before it touches them.
+   */
+  transaction<T>(fn: () => T, freeing = false): T {
     if (this.readOnly) throw new FsError('EROFS', 'write')
     if (this.closed) throw new ImageError('RZ_IO', 'the image is closed', this.dir)
+    if (this.depth === 0) {
+      this.makeLogRoom(freeing)
+      this.useReserves(freeing)
+    }
+
     this.depth++
     let result: T
     try {
@@ -328,6 +344,33 @@ export class Store {
     if (this.depth > 0) return result
     this.commit()
     return result
+  }
+
+  /**
+   * Before a transaction: room in the log for its record, outside the reserve unless it frees
+   * space. When the host cannot allocate more log, a checkpoint empties the log (it needs no new
+   * space: every byte of the files is allocated); if that is not enough either, ENOSPC.
+   */
+  private makeLogRoom(freeing: boolean): void {
+    const room = WAL_HEADROOM + (freeing ? 0 : WAL_RESERVE)
+    if (this.wal.ensureRoom(room)) return
+    if (this.wal.nextLsn > this.wal.startLsn) {
+      try {
+        this.checkpoint(false)
+      } catch (error) {
+        this.checkpointError = error as Error
+        throw new FsError('EIO', 'commit')
+      }
+
+      if (this.wal.ensureRoom(room)) return
+    }
+
+    // A freeing transaction goes on: its record is small, and the log's reserve is allocated.
+    if (!freeing) throw new FsError('ENOSPC', 'commit')
+  }
+
+  private useReserves(on: boolean): void {
+    for (const file of this.files) file.mayUseReserve = on
   }
 
   /** Run `action` once the current transaction has committed (or now, outside one). */

@@ -12,7 +12,8 @@ import zlib from 'node:zlib'
 import {BREAK_NO_FSYNC, BREAK_NO_WAL} from './debug.js'
 import {ImageError} from './errors.js'
 import {FORMAT_VERSION, WAL_ENTRY, WAL_HEADER, WAL_MAGIC, WAL_RECORD, WAL_RECORD_MAGIC, readU64, writeU64} from './format.js'
-import {writeFully} from './mapped-file.js'
+import {readFully, writeFully} from './mapped-file.js'
+import {WAL_MIN_SIZE, allocateRange, createAllocated, fillHoles, isNoSpace} from './space.js'
 
 export interface WalEntry {
   fileId: number
@@ -42,16 +43,17 @@ export class Wal {
   pos: number
   /** LSN of the next record. */
   nextLsn: number
+  /** Bytes of the file allocated on the host: records up to here never need a new block. */
+  allocated: number
 
   private constructor(readonly path: string, readonly fd: number, readonly uuid: Buffer, public startLsn: number, public salt: number) {
     this.pos = WAL_HEADER.SIZE
     this.nextLsn = startLsn
+    this.allocated = fs.fstatSync(fd).size
   }
 
   static create(path: string, uuid: Buffer, startLsn: number): Wal {
-    const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
-    fs.fchmodSync(fd, 0o600)
-    const wal = new Wal(path, fd, uuid, startLsn, randomInt(2 ** 32))
+    const wal = new Wal(path, createAllocated(path, WAL_MIN_SIZE, false), uuid, startLsn, randomInt(2 ** 32))
     wal.writeHeader()
     return wal
   }
@@ -85,6 +87,41 @@ export class Wal {
     }
   }
 
+  /**
+   * At a read-write open, after the scan (which must see where a torn log really ends): a log
+   * written before space.ts may be shorter than WAL_MIN_SIZE or have holes; allocate it now if the
+   * host can. If it cannot, the log works as it is (records past `allocated` may then get ENOSPC,
+   * and the store checkpoints to make room).
+   */
+  allocateAtOpen(): void {
+    try {
+      fillHoles(this.fd, this.allocated)
+      this.ensureRoom(Math.max(0, WAL_MIN_SIZE - this.pos))
+    } catch (error) {
+      if (!isNoSpace(error)) throw new ImageError('RZ_IO', `cannot allocate: ${(error as Error).message}`, this.path)
+    }
+  }
+
+  /**
+   * Make sure `room` bytes past the end of the current cycle are allocated, growing the file to
+   * the next whole MiB (so the log ends at most 1 MiB past what its limit, reserve and headroom
+   * need). False when the host has no space for them.
+   */
+  ensureRoom(room: number): boolean {
+    const need = this.pos + room
+    if (need <= this.allocated) return true
+    const target = Math.ceil(need / (1 << 20)) * (1 << 20)
+    try {
+      allocateRange(this.fd, this.allocated, target)
+      this.allocated = target
+      return true
+    } catch (error) {
+      if (!isNoSpace(error)) throw error
+      this.allocated = Math.max(this.allocated, fs.fstatSync(this.fd).size)
+      return false
+    }
+  }
+
   private writeHeader(): void {
     const O = WAL_HEADER.OFF
     const head = Buffer.alloc(WAL_HEADER.SIZE)
@@ -115,7 +152,7 @@ export class Wal {
     let tornBytes = 0
     // Record by record: a clean log costs one small read, whatever the size of the file.
     for (;;) {
-      const got = readAt(this.fd, head, at)
+      const got = readFully(this.fd, head, at)
       if (got < WAL_RECORD.SIZE) {
         // A partial header: torn if it starts like a record, else the end of the file.
         if (got >= 4 && head.readUInt32LE(R.magic) === WAL_RECORD_MAGIC) tornBytes = got
@@ -133,7 +170,7 @@ export class Wal {
       }
 
       const data = Buffer.alloc(length)
-      readAt(this.fd, data, at)
+      readFully(this.fd, data, at)
       if (data.readUInt32LE(R.checksum) !== crc32(data.subarray(8), this.salt)) {
         tornBytes = length
         break
@@ -168,6 +205,7 @@ export class Wal {
   append(record: Buffer): void {
     if (!BREAK_NO_WAL) writeFully(this.fd, record, 0, record.length, this.pos)
     this.pos += record.length
+    this.allocated = Math.max(this.allocated, this.pos)
     this.nextLsn++
   }
 
@@ -217,16 +255,4 @@ export function encodeRecord(lsn: number, changes: ReadonlyArray<WalEntry>, salt
 
   out.writeUInt32LE(crc32(out.subarray(8), salt), R.checksum)
   return out
-}
-
-/** Read up to buf.length bytes at `pos`; returns how many there were. */
-function readAt(fd: number, buf: Buffer, pos: number): number {
-  let got = 0
-  while (got < buf.length) {
-    const n = fs.readSync(fd, buf, got, buf.length - got, pos + got)
-    if (n === 0) break
-    got += n
-  }
-
-  return got
 }
