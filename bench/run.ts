@@ -19,6 +19,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {mountPoints} from '../src/fuse/mountinfo.js'
 import {type FlameRow, type MetaPoint, type ThroughputPoint, renderFlame, renderMainChart} from './chart.js'
 import type {DriverResult, Job, Layout} from './driver.js'
 import {type Breakdown, type WindowProfile, breakdown, flameRows, loadProfile, selfTimes} from './profile.js'
@@ -272,16 +273,6 @@ async function drivers(jobs: Job[]): Promise<{results: DriverResult[]; ops: numb
 }
 
 // ---- mounts --------------------------------------------------------------------------------------
-
-function mountPoints(): Set<string> {
-  const out = new Set<string>()
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const field = line.split(' ')[4]
-    if (field !== undefined) out.add(field.replaceAll(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))))
-  }
-
-  return out
-}
 
 async function cleanupMount(mnt: string): Promise<void> {
   for (let i = 0; i < 20 && mountPoints().has(mnt); i++) {

@@ -15,6 +15,7 @@ import path from 'node:path'
 import {FsError} from '../storage/errors.js'
 import {ROOT_INO, type Attr} from '../storage/types.js'
 import {type FileSystem, ROOT_CRED} from '../vfs/filesystem.js'
+import {mountPoints} from './mountinfo.js'
 
 type Callback = (code: number, ...rest: unknown[]) => void
 
@@ -38,12 +39,6 @@ export function loadFuseNative(): FuseConstructor {
     if (/libfuse\.so\.2/.test(message)) throw new Error('libfuse 2 is not installed: run `apt-get install -y libfuse2 fuse3`')
     throw new Error(`cannot load fuse-native: ${message.split('\n')[0]}`)
   }
-}
-
-/** Is `mnt` (absolute) listed in /proc/self/mountinfo? */
-function isMountPoint(mnt: string): boolean {
-  const decode = (field: string) => field.replaceAll(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)))
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some(line => decode(line.split(' ')[4] ?? '') === mnt)
 }
 
 /**
@@ -343,7 +338,7 @@ export class FuseNativeAdapter {
         fuse.unmount(err => (err ? reject(err) : resolve()))
       })
     } catch (error) {
-      if (isMountPoint(this.mountpoint)) throw error
+      if (mountPoints().has(this.mountpoint)) throw error
       releaseSession(fuse)
     }
   }

@@ -10,6 +10,7 @@ import {FsError} from '../storage/errors.js'
 import type {Attr} from '../storage/types.js'
 import {direntSink} from '../storage/types.js'
 import {type Cred, type FileSystem, type Listing, type TimeSet} from '../vfs/filesystem.js'
+import {findMount} from './mountinfo.js'
 import {
   type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel, requestPoller,
 } from './ll/binding.js'
@@ -113,10 +114,7 @@ export class LowLevelAdapter {
     this.session = this.ll.mount(this.mountpoint, options, (op, req, ctx, ...args) => this.dispatch(op, req, ctx, args),
       this.opts.maxWrite ?? 1 << 20, this.opts.writeback ? 1 : 0, this.opts.threads ?? LOOP_THREADS)
     // Never stat our own mountpoint from this thread (the request would wait for this thread).
-    for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-      const fields = line.split(' ')
-      if (fields[4] === this.mountpoint) this.connection = Number(fields[2].split(':')[1])
-    }
+    this.connection = findMount(this.mountpoint)?.minor
   }
 
   /**

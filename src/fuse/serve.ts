@@ -11,6 +11,7 @@ import {Image} from '../storage/image.js'
 import {FileSystem} from '../vfs/filesystem.js'
 import {FuseNativeAdapter} from './fuse-native-adapter.js'
 import {LowLevelAdapter} from './ll-adapter.js'
+import {mountPoints} from './mountinfo.js'
 
 /** Seconds between WAL fsyncs: older acknowledged changes survive a power loss (like ext4 commit=5). */
 export const COMMIT_INTERVAL_S = 5
@@ -39,17 +40,6 @@ export type Binding = 'll' | 'fuse-native'
 export const BINDINGS: readonly Binding[] = ['ll', 'fuse-native']
 
 export class MountError extends Error {}
-
-/** Mount points listed in /proc/self/mountinfo (field 5, octal escapes decoded). */
-export function mountPoints(): Set<string> {
-  const out = new Set<string>()
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const field = line.split(' ')[4]
-    if (field !== undefined) out.add(field.replaceAll(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))))
-  }
-
-  return out
-}
 
 /** Check (and with --mkdir create) the mountpoint; returns its absolute path. */
 export function prepareMountpoint(mountpoint: string, mkdir: boolean): string {

@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
+import {mountPoints} from '../../src/fuse/mountinfo.js'
 import {RUN_JS} from './cli.js'
 
 export interface Mounted {
@@ -34,8 +35,7 @@ export interface MountOptions {
 
 /** Is `mnt` in /proc/self/mountinfo? */
 export function isMounted(mnt: string): boolean {
-  const abs = path.resolve(mnt)
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some(line => line.split(' ')[4] === abs)
+  return mountPoints().has(path.resolve(mnt))
 }
 
 /** Unmount whatever is (or was) mounted on `mnt`, dead or alive. */

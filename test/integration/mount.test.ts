@@ -4,7 +4,7 @@
  * scenario that motivated the project (kill -9, cleared /dev/shm, remount).
  */
 import {expect} from 'chai'
-import {type ChildProcess, spawnSync} from 'node:child_process'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -201,6 +201,28 @@ describe(`razorfs mount (real FUSE mounts, ${binding})`, function () {
       expect(await m.stop()).to.equal(0)
     })
   })
+
+  if (binding === 'll') {
+    it('a mountpoint with a space: SIGTERM with a file held open aborts the FUSE connection and ends clean', async () => {
+      const mnt = path.join(dirs.root, 'mount point with spaces')
+      extraMnts.push(mnt)
+      const m = await start({mnt})
+      fs.writeFileSync(path.join(mnt, 'held'), 'open elsewhere')
+      // Another process keeps the file open, so the detached mount outlives the unmount.
+      const fd = fs.openSync(path.join(mnt, 'held'), 'r')
+      const holder = spawn('sleep', ['60'], {stdio: [fd, 'ignore', 'ignore']})
+      fs.closeSync(fd)
+      try {
+        m.proc.kill('SIGTERM')
+        expect(await waitExit(m.proc, 20_000), m.output()).to.equal(0)
+        expect(m.output()).to.match(/aborting FUSE connection \d+/)
+        expect(m.output()).to.include('closed cleanly')
+        expect(isMounted(mnt)).to.equal(false)
+      } finally {
+        holder.kill('SIGKILL')
+      }
+    })
+  }
 
   describe('an outside unmount', () => {
     for (const [name, cmd] of [['fusermount3 -u', ['fusermount3', '-u']], ['umount', ['umount']]] as const) {
