@@ -108,12 +108,17 @@ export interface RestoreResult extends ImageInfo {
 export function restoreImage(dir: string, file: string, opts: {force: boolean; capacity?: number}): RestoreResult {
   const fromStdin = file === '-'
   const existed = fs.existsSync(dir)
-  /** A failure: where in which archive, and that the data dir is as it was. */
-  const fail = (error: unknown): unknown => {
-    if (error instanceof ImageError || !(error instanceof TarError || hasErrno(error))) return error
-    const problem = error instanceof TarError ? error.message : `cannot write the new image: ${errnoText(error)}`
+  /**
+   * A failure, saying that the data dir is as it was: for the archive, which one and where; for
+   * the new image (`building`: no space, an I/O error), what, with its code and no errno name.
+   * The data dir's own errors (unusable, locked, holding an image without --force) stay as they are.
+   */
+  const fail = (error: unknown, building = false): unknown => {
     const unchanged = existed ? `the data dir ${dir} was left as it was` : `the data dir ${dir} was not created`
-    return new TarError(`${fromStdin ? 'standard input' : file}: ${problem}; ${unchanged}`, error instanceof TarError ? error.offset : undefined)
+    if (error instanceof TarError) return new TarError(`${fromStdin ? 'standard input' : file}: ${error.message}; ${unchanged}`, error.offset)
+    const code = error instanceof ImageError ? error.code : hasErrno(error) ? 'RZ_IO' : undefined
+    if (code === undefined || (error instanceof ImageError && !building)) return error
+    return new ImageError(code, `cannot build the new image: ${errnoText(error)}; ${unchanged}`)
   }
 
   let fd: number
@@ -159,7 +164,7 @@ export function restoreImage(dir: string, file: string, opts: {force: boolean; c
       return {...info, dir, files: Image.files(dir), restored: {archive: fromStdin ? '-' : fs.realpathSync(file), ...restored}, notes: staging.notes}
     } catch (error) {
       staging.abort()
-      throw fail(error)
+      throw fail(error, true)
     } finally {
       staging.release()
     }

@@ -1,5 +1,5 @@
 import {expect} from 'chai'
-import {spawn} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import fs, {existsSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -284,6 +284,36 @@ describe('razorfs init --from: a bad archive changes nothing', () => {
     expect(info.notes).to.deep.equal([])
     expect(fs.readdirSync(dir).sort()).to.deep.equal(IMAGE_NAMES)
     expect(runCli(['dump', '--data-dir', dir]).stdout).to.include('big.bin')
+  })
+
+  it('no space for the new image (a 3 MiB tmpfs), with --force: the old image stays; one line, no errno name', function () {
+    const host = join(tmp.dir, 'small')
+    fs.mkdirSync(host)
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', host]).status !== 0) this.skip() // needs root
+    try {
+      const dir = join(host, 'd')
+      expect(runCli(['init', '--from', good, '--data-dir', dir]).status).to.equal(0)
+      const before = state(dir)
+      const big = join(tmp.dir, 'big.tar')
+      const fd = fs.openSync(big, 'w')
+      const tar = new TarWriter(new FdWriter(fd))
+      tar.add({path: Buffer.from('./big'), type: TYPE.FILE, mode: 0o644, uid: 0, gid: 0, size: 4 << 20, mtime: {sec: 0, nsec: 0}, devmajor: 0, devminor: 0, xattrs: [], vendor: {}})
+      tar.data(Buffer.alloc(4 << 20, 0x5A))
+      tar.finish()
+      fs.closeSync(fd)
+      for (const json of [false, true]) {
+        const r = runCli(['init', '--from', big, '--force', '--data-dir', dir, ...(json ? ['--json'] : [])])
+        expect(r.status).to.equal(1)
+        const message = json ? (JSON.parse(r.stdout) as {error: {code: string; message: string}}).error : {code: 'RZ_NO_SPACE', message: lines(r.stderr)[0]}
+        expect(message.code).to.equal('RZ_NO_SPACE')
+        expect(message.message).to.match(new RegExp(`^(razorfs: )?cannot build the new image: .*no space left.*; the data dir ${dir} was left as it was$`))
+        expect(message.message).to.not.match(/\bE[A-Z]{3,}\b/)
+        expect(state(dir)).to.deep.equal(before)
+        expect(fs.readdirSync(dir).sort()).to.deep.equal(IMAGE_NAMES)
+      }
+    } finally {
+      spawnSync('umount', ['-l', host]) // lazily: this process may still map the image's files (unmapped at GC)
+    }
   })
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
