@@ -8,7 +8,7 @@ export default class Init extends RazorCommand<typeof Init> {
   static override summary = 'Create a new, empty image in the data dir.'
   static override description = `Creates the data dir if it is absent (mode 0700) and writes the files of an empty image in it (mode 0600): a root directory and nothing else. An existing image is never replaced unless --force is given.
 
-With --from FILE, the new image is filled from a tar archive: one written by \`razorfs dump --archive\` restores exactly (modes, owners, nanosecond times, hard links, symlinks, devices, FIFOs, sockets, xattrs, names as bytes); pax and GNU archives of GNU tar or bsdtar restore too (without sparse members). FILE "-" is standard input. The archive is checked to be a tar archive before anything is created.
+With --from FILE, the new image is filled from a tar archive: one written by \`razorfs dump --archive\` restores exactly (modes, owners, nanosecond times, hard links, symlinks, devices, FIFOs, sockets, xattrs, names as bytes); pax and GNU archives of GNU tar or bsdtar restore too (without sparse members). FILE "-" is standard input. The new image is built in a staging directory inside the data dir and put in place only once the whole archive has been read: a missing, truncated or damaged archive leaves the data dir as it was (with --force, the old image stays until the new one is complete), and the error names the archive and the byte offset of the damage.
 
 Prints the data dir, the image's UUID and each file it wrote (name, size in bytes, mode).`
 
@@ -78,6 +78,7 @@ Prints the data dir, the image's UUID and each file it wrote (name, size in byte
       const r = result.restored
       this.log(`Created razorfs image ${result.uuid} in ${result.dir}`)
       this.log(`  from ${r.archive}: ${r.members} members: ${r.directories} directories, ${r.files} files (${r.contentBytes} bytes), ${r.symlinks} symlinks, ${r.hardLinks} hard links, ${r.others} others`)
+      for (const note of result.notes) this.log(`  note: ${note}`)
     }
 
     return result

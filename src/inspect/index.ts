@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs'
 
-import {Image, type ImageInfo, ensureDataDir} from '../storage/index.js'
+import {errnoText, Image, ImageError, type ImageInfo} from '../storage/index.js'
+import {Staging} from '../storage/staging.js'
 import {type ArchiveSummary, writeArchive} from './archive.js'
 import {type DumpSummary, dump, resolveStart} from './dump.js'
 import {FdWriter, OutputClosed} from './output.js'
@@ -92,41 +93,103 @@ export function imageStats(dir: string): ImageStats {
 
 export interface RestoreResult extends ImageInfo {
   restored: RestoreSummary & {archive: string}
+  /** What was found and done in the data dir first: leftovers of a restore or migration that was killed. */
+  notes: string[]
 }
 
 /**
- * Create a new image in `dir` from the archive `file` ('-': stdin). The archive is checked to
- * start like a tar archive before anything is created (a wrong file never costs an image, even
- * with --force); an archive that turns out damaged later leaves the new image incomplete.
+ * Create a new image in `dir` from the archive `file` ('-': stdin). The image is built in a
+ * staging directory inside `dir` (storage/staging.ts) and put in place only once the whole archive
+ * has been read and the image closed: a bad archive (missing, not a tar, truncated, damaged) leaves
+ * `dir` as it was, an image that --force would replace included, and the error names the archive
+ * ("standard input") and the byte offset of the damage. That the input starts with a tar header
+ * is checked before the data dir is even created.
  */
 export function restoreImage(dir: string, file: string, opts: {force: boolean; capacity?: number}): RestoreResult {
   const fromStdin = file === '-'
+  const existed = fs.existsSync(dir)
+  /**
+   * A failure, saying that the data dir is as it was: for the archive, which one and where; for
+   * the new image (`building`: no space, an I/O error), what, with its code and no errno name.
+   * The data dir's own errors (unusable, locked, holding an image without --force) stay as they are.
+   */
+  const fail = (error: unknown, building = false): unknown => {
+    const unchanged = existed ? `the data dir ${dir} was left as it was` : `the data dir ${dir} was not created`
+    if (error instanceof TarError) return new TarError(`${fromStdin ? 'standard input' : file}: ${error.message}; ${unchanged}`, error.offset)
+    const code = error instanceof ImageError ? error.code : hasErrno(error) ? 'RZ_IO' : undefined
+    if (code === undefined || (error instanceof ImageError && !building)) return error
+    return new ImageError(code, `cannot build the new image: ${errnoText(error)}; ${unchanged}`)
+  }
+
   let fd: number
   try {
-    fd = fromStdin ? 0 : fs.openSync(file, 'r')
+    fd = fromStdin ? 0 : openArchive(file)
   } catch (error) {
-    throw new TarError(`cannot open the archive ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw fail(error)
   }
 
   try {
     const reader = new TarReader(fd)
-    if (!reader.looksLikeTar()) throw new TarError(`${fromStdin ? 'standard input' : file} is not a tar archive`)
-    ensureDataDir(dir)
-    const image = Image.create(dir, {force: opts.force, ...(opts.capacity === undefined ? {} : {capacity: opts.capacity})})
     try {
+      reader.checkStart()
+    } catch (error) {
+      throw fail(error)
+    }
+
+    let staging: Staging
+    try {
+      staging = Staging.begin(dir, {
+        kind: 'restore',
+        force: opts.force,
+        refuse: () => new ImageError('RZ_EXISTS', 'already holds a razorfs image; use --force to replace it (its contents are lost)', dir),
+      })
+    } catch (error) {
+      throw fail(error)
+    }
+
+    try {
+      const image = Image.create(staging.dir, opts.capacity === undefined ? {} : {capacity: opts.capacity})
       let restored: RestoreSummary
+      let info: ImageInfo
       try {
         restored = new Restorer(image, reader).run()
+        info = image.info()
+        image.close()
       } catch (error) {
-        if (error instanceof TarError) throw new TarError(`${error.message}; the new image in ${dir} is incomplete`)
+        image.abandon()
         throw error
       }
 
-      return {...image.info(), restored: {archive: fromStdin ? '-' : fs.realpathSync(file), ...restored}}
+      staging.commit()
+      return {...info, dir, files: Image.files(dir), restored: {archive: fromStdin ? '-' : fs.realpathSync(file), ...restored}, notes: staging.notes}
+    } catch (error) {
+      staging.abort()
+      throw fail(error, true)
     } finally {
-      image.close()
+      staging.release()
     }
   } finally {
     if (!fromStdin) fs.closeSync(fd)
   }
+}
+
+/** Open an archive file for reading; a directory is refused here (reading it would fail with EISDIR). */
+function openArchive(file: string): number {
+  let fd: number
+  try {
+    fd = fs.openSync(file, 'r')
+  } catch (error) {
+    throw new TarError(`cannot open the archive: ${errnoText(error)}`)
+  }
+
+  if (fs.fstatSync(fd).isDirectory()) {
+    fs.closeSync(fd)
+    throw new TarError('not a tar archive: it is a directory')
+  }
+
+  return fd
+}
+
+function hasErrno(error: unknown): boolean {
+  return typeof (error as NodeJS.ErrnoException | undefined)?.errno === 'number'
 }

@@ -9,7 +9,7 @@
  * written into the inode record directly, in the same transaction as the last change of the inode.
  */
 import {INODE} from '../storage/format.js'
-import {FsError, type Image, ROOT_INO, type Timespec} from '../storage/index.js'
+import {errnoText, FsError, type Image, ROOT_INO, type Timespec} from '../storage/index.js'
 import {S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK} from '../storage/format.js'
 import {RAZORFS_TYPE} from './archive.js'
 import {TYPE, type TarMember, TarError} from './tar/format.js'
@@ -97,8 +97,10 @@ export class Restorer {
       try {
         this.member(m)
       } catch (error) {
-        const why = error instanceof Error ? error.message : String(error)
-        throw new TarError(`archive member ${this.reader.count} (${escapeName(m.path)}): ${why}`)
+        // The reader's own errors (a truncated member) already say where; others are the member's.
+        if (error instanceof TarError && error.offset !== undefined) throw error
+        const at = this.reader.memberOffset
+        throw new TarError(`member ${this.reader.count} (${escapeName(m.path)}) at byte ${at}: ${errnoText(error)}`, at)
       }
 
       this.summary.members++
@@ -238,7 +240,7 @@ export class Restorer {
       const want = Math.min(CHUNK, size - pos)
       while (got < want) {
         const n = this.reader.read(this.chunk.subarray(got, want))
-        if (n === 0) throw new TarError('the archive ends in the middle of a member (truncated?)')
+        if (n === 0) throw new Error(`internal: the reader has no more data for a member of ${size} bytes at ${pos + got}`)
         got += n
       }
 

@@ -7,10 +7,10 @@
  *    migration, or with --skip-bad are left out (with what hangs below them) and listed.
  * 3. Check the target: never the source's own directory, never over a C image, never over a
  *    razorfs image without --force.
- * 4. Build the new image in a staging directory inside the data dir, verify it against the
- *    source (every entry's type, mode, mtime, size and sha256), then move it into place (an
- *    image replaced by --force goes only then). A failure before that leaves the data dir as it
- *    was (or absent, if it did not exist).
+ * 4. Build the new image in a staging directory inside the data dir (storage/staging.ts), verify
+ *    it against the source (every entry's type, mode, mtime, size and sha256), then move it into
+ *    place (an image replaced by --force goes only then). A failure before that, or a rename that
+ *    fails while it moves in, leaves the data dir as it was (or absent, if it did not exist).
  * 5. --remove-source deletes the source's files only after a successful verify.
  *
  * The source is only ever opened for reading.
@@ -19,9 +19,9 @@ import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {ensureDataDir, Image, ROOT_INO} from '../storage/index.js'
-import {DATA_DIR_NAME, FILES, S_IFDIR, S_IFMT, S_IFREG, WAL_NAME} from '../storage/format.js'
-import {DirLock} from '../storage/lock.js'
+import {Image, ROOT_INO} from '../storage/index.js'
+import {S_IFDIR, S_IFMT, S_IFREG} from '../storage/format.js'
+import {Staging} from '../storage/staging.js'
 import {C_SHM, type CLayout} from './c-format.js'
 import {Progress} from './progress.js'
 import {type BadEntry, copyContent, DEFAULT_SOURCES, DEFAULT_WAL, type Detection, detect, readSource, type Source, SourceError} from './source.js'
@@ -63,6 +63,8 @@ export interface MigrateOptions {
   env?: NodeJS.ProcessEnv
   /** Test hook: called with the staging directory once the new image is written, before it is verified. */
   afterWrite?: (staging: string) => void
+  /** Test hook: called before each rename that puts the new image in place (see Staging); may throw. */
+  beforeRename?: (from: string, to: string) => void
 }
 
 export interface ReportEntry {
@@ -101,12 +103,6 @@ export interface MigrateReport {
   verified?: {entries: number; files: number; bytes: number}
   sourceRemoval: {requested: boolean; removed: string[]; kept?: string}
 }
-
-const IMAGE_FILES = [...FILES.map(f => f.name), WAL_NAME]
-/** Where a migration builds its image, inside the data dir. */
-const STAGING_PREFIX = '.migrate-staging-'
-/** Where an image replaced by --force waits while the new one moves in (removed right after). */
-const OLD_PREFIX = '.migrate-old-'
 
 function realOrResolved(p: string): string {
   const abs = path.resolve(p)
@@ -329,31 +325,6 @@ export function verifyImage(dir: string, source: Source, progress: Progress): {e
   }
 }
 
-/** Move the verified image from `staging` into `dataDir`, replacing (after it is complete) an old one. */
-function putInPlace(staging: string, dataDir: string): void {
-  const names = [...IMAGE_FILES, DATA_DIR_NAME]
-  let old: string | undefined
-  if (names.some(name => fs.existsSync(path.join(dataDir, name)))) {
-    old = fs.mkdtempSync(path.join(dataDir, OLD_PREFIX))
-    for (const name of names) {
-      if (fs.existsSync(path.join(dataDir, name))) fs.renameSync(path.join(dataDir, name), path.join(old, name))
-    }
-  }
-
-  for (const name of names) {
-    if (fs.existsSync(path.join(staging, name))) fs.renameSync(path.join(staging, name), path.join(dataDir, name))
-  }
-
-  const fd = fs.openSync(dataDir, 'r')
-  try {
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-
-  if (old !== undefined) fs.rmSync(old, {recursive: true, force: true})
-}
-
 /** Delete the source's files (and its directory, for the disk layout, if that leaves it empty). */
 function removeSource(source: Source): string[] {
   const removed: string[] = []
@@ -440,60 +411,30 @@ export function migrate(opts: MigrateOptions): MigrateReport {
   if (opts.dryRun) return report
 
   // ---- writing: everything happens in a staging directory inside the data dir ----
-  // The topmost directory this run creates (the data dir or a missing ancestor): removed on failure.
-  let created: string | undefined
-  for (let d = dataDir; !fs.existsSync(d); d = path.dirname(d)) {
-    created = d
-    if (path.dirname(d) === d) break
-  }
-
-  ensureDataDir(dataDir)
-  const lockExisted = fs.existsSync(path.join(dataDir, 'lock'))
-  let lock: DirLock | undefined
-  let staging: string | undefined
-  let placed = false
+  // Checked again under the lock: another migration or init may have been quicker.
+  const staging = Staging.begin(dataDir, {
+    kind: 'migrate',
+    force: opts.force === true,
+    refuse: () => new MigrateError('MIGRATE_TARGET', `the data dir ${dataDir} already holds a razorfs image; use --force to replace it (its contents are lost); nothing was written`, report),
+    beforeRename: opts.beforeRename,
+  })
   try {
-    lock = DirLock.acquire(dataDir)
-    // Checked again under the lock: another migration or init may have been quicker.
-    if (Image.exists(dataDir) && !opts.force) throw new MigrateError('MIGRATE_TARGET', `the data dir ${dataDir} already holds a razorfs image; use --force to replace it (its contents are lost); nothing was written`, report)
-    // Staging directories of a migration that was killed: ours to remove (we hold the lock).
-    for (const name of fs.readdirSync(dataDir)) {
-      if (name.startsWith(OLD_PREFIX)) report.notes.push(`${path.join(dataDir, name)} holds the files of an image that an unfinished migration was replacing: left in place`)
-      if (!name.startsWith(STAGING_PREFIX)) continue
-      fs.rmSync(path.join(dataDir, name), {recursive: true, force: true})
-      report.notes.push(`removed ${path.join(dataDir, name)}, left by a migration that did not finish`)
-    }
-
-    staging = fs.mkdtempSync(path.join(dataDir, STAGING_PREFIX))
+    report.notes.push(...staging.notes)
     progress.phase('writing', source.totals.bytes)
-    report.target.uuid = writeImage(staging, source, opts, progress)
-    opts.afterWrite?.(staging)
+    report.target.uuid = writeImage(staging.dir, source, opts, progress)
+    opts.afterWrite?.(staging.dir)
     progress.phase('verifying', source.totals.bytes)
-    report.verified = verifyImage(staging, source, progress)
+    report.verified = verifyImage(staging.dir, source, progress)
     progress.finish()
-    report.target.replaced = Image.exists(dataDir)
-    putInPlace(staging, dataDir)
-    placed = true
+    report.target.replaced = staging.commit().replaced
   } catch (error) {
     progress.finish()
-    try {
-      if (created !== undefined) {
-        fs.rmSync(created, {recursive: true, force: true})
-      } else if (!placed) {
-        if (staging !== undefined) fs.rmSync(staging, {recursive: true, force: true})
-        if (!lockExisted) fs.rmSync(path.join(dataDir, 'lock'), {force: true})
-      }
-    } catch {
-      // best effort: the error below says what went wrong
-    }
-
+    staging.abort()
     if (error instanceof SourceError) throw new MigrateError('MIGRATE_BAD_SOURCE', `${error.message}`, report)
     throw error
   } finally {
-    lock?.release()
+    staging.release()
   }
-
-  fs.rmSync(staging, {recursive: true, force: true})
 
   // The image in place opens and has the root we wrote.
   const check = Image.open(dataDir, {readOnly: true})

@@ -1,4 +1,5 @@
 import {constants as osConstants} from 'node:os'
+import {getSystemErrorMap} from 'node:util'
 
 /**
  * An error of the filesystem API: a POSIX errno name (`ENOENT`, `ENOTEMPTY`, ...) that a FUSE
@@ -78,4 +79,18 @@ export class ImageError extends Error {
     this.code = code
     this.file = file
   }
+}
+
+/**
+ * What an error says, in words and without its errno name: "no such file or directory" for
+ * Node's "ENOENT: no such file or directory, open 'x'" or an FsError, the message for others.
+ */
+export function errnoText(error: unknown): string {
+  const e = error as {errno?: unknown; message?: unknown} | undefined
+  if (typeof e?.errno === 'number') {
+    const known = getSystemErrorMap().get(-Math.abs(e.errno))
+    if (known !== undefined) return known[1]
+  }
+
+  return typeof e?.message === 'string' ? e.message : String(error)
 }

@@ -118,6 +118,18 @@ export class Image {
     return fs.existsSync(path.join(dir, FILES[FILE_NODES].name))
   }
 
+  /** The image's files in `dir` as they are now (name, path, size, mode): what `info()` lists. */
+  static files(dir: string): ImageInfo['files'] {
+    return [...FILES.map(f => f.name), WAL_NAME, LOCK_NAME].flatMap(name => {
+      try {
+        const st = fs.statSync(path.join(dir, name))
+        return [{name, path: path.join(dir, name), bytes: st.size, mode: st.mode & 0o7777}]
+      } catch {
+        return []
+      }
+    })
+  }
+
   /** Create a new image in an existing directory and return it open (read-write, locked). */
   static create(dir: string, opts: CreateOptions = {}): Image {
     const lock = DirLock.acquire(dir)
@@ -248,14 +260,7 @@ export class Image {
 
   info(): ImageInfo {
     const h = this.store.headers[FILE_NODES]
-    const files = [...FILES.map(f => f.name), WAL_NAME, LOCK_NAME].flatMap(name => {
-      try {
-        const st = fs.statSync(path.join(this.dir, name))
-        return [{name, path: path.join(this.dir, name), bytes: st.size, mode: st.mode & 0o7777}]
-      } catch {
-        return []
-      }
-    })
+    const files = Image.files(this.dir)
     return {
       dir: this.dir,
       uuid: uuidString(this.store.uuid),

@@ -1,5 +1,5 @@
 export {Image, type ImageInternals} from './image.js'
-export {FsError, ImageError} from './errors.js'
+export {errnoText, FsError, ImageError} from './errors.js'
 export type {FsErrorCode, ImageErrorCode} from './errors.js'
 export * from './types.js'
 export {resolveDataDir, ensureDataDir} from './data-dir.js'

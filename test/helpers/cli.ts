@@ -15,11 +15,11 @@ export interface CliResult {
 }
 
 /**
- * Runs `node bin/run.js ...args` to completion, with no stdin, no colours, no DEBUG, and
- * RAZORFS_DATA_DIR pointing at `env.RAZORFS_DATA_DIR` or a path that does not exist (so that no
- * test ever touches the real default data dir).
+ * Runs `node bin/run.js ...args` to completion, with no stdin (or `input` on a pipe), no colours,
+ * no DEBUG, and RAZORFS_DATA_DIR pointing at `env.RAZORFS_DATA_DIR` or a path that does not exist
+ * (so that no test ever touches the real default data dir).
  */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: Buffer): CliResult {
   const base: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1', RAZORFS_DATA_DIR: '/nonexistent/razorfs-test'}
   delete base.DEBUG
   delete base.FORCE_COLOR
@@ -27,7 +27,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
   const result = spawnSync(process.execPath, [RUN_JS, ...args], {
     encoding: 'utf8',
     env: {...base, ...env},
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    input,
     timeout: 60_000,
   })
   if (result.error) throw result.error

@@ -96,7 +96,7 @@ export function readNumber(block: Buffer, [off, len]: readonly [number, number])
 
   const text = block.toString('latin1', off, off + len).replace(/[\0 ].*$/s, '').trim()
   if (text === '') return 0
-  if (!/^[0-7]+$/.test(text)) throw new TarError(`bad octal number ${JSON.stringify(text)} in a header`)
+  if (!/^[0-7]+$/.test(text)) throw new TarError(`bad octal number ${JSON.stringify(text)}`)
   return Number.parseInt(text, 8)
 }
 
@@ -118,7 +118,8 @@ export function parsePaxTime(text: string): Timespec {
 export class TarError extends Error {
   readonly code = 'RZ_ARCHIVE'
 
-  constructor(message: string) {
+  /** `offset`: where in the archive the damage is, once the message says so (the reader's errors). */
+  constructor(message: string, readonly offset?: number) {
     super(message)
     this.name = 'TarError'
   }
@@ -236,7 +237,7 @@ export function parseHeaderBlock(block: Buffer): RawHeader | null {
 
   let signed = 0
   for (let i = 0; i < BLOCK; i++) signed += i >= F.chksum[0] && i < F.chksum[0] + F.chksum[1] ? 0x20 : (block[i] << 24) >> 24
-  if (stored !== checksum(block) && stored !== signed) throw new TarError('not a tar archive, or a damaged one (header checksum mismatch)')
+  if (stored !== checksum(block) && stored !== signed) throw new TarError('header checksum mismatch')
   const ustar = block.toString('latin1', F.magic[0], F.magic[0] + 5) === 'ustar'
   let name = cstring(block, F.name)
   if (ustar) {

@@ -155,7 +155,7 @@ describe('inspect/tar', () => {
   })
 
   it('rejects what is not a tar archive and a truncated one', () => {
-    expect(() => parseHeaderBlock(Buffer.alloc(BLOCK, 0x41))).to.throw(TarError, /not a tar archive/)
+    expect(() => parseHeaderBlock(Buffer.alloc(BLOCK, 0x41))).to.throw(TarError, /header checksum mismatch/)
     const file = path.join(dir, 't.tar')
     const fd = fs.openSync(file, 'w')
     const tar = new TarWriter(new FdWriter(fd))
@@ -164,6 +164,43 @@ describe('inspect/tar', () => {
     tar.finish()
     fs.closeSync(fd)
     fs.truncateSync(file, 3000)
-    expect(() => readAll(file)).to.throw(TarError, /truncated/)
+    expect(() => readAll(file)).to.throw(TarError, /^truncated: the archive ends at byte 3000, in the data of member 1 \(\.\/f\)$/)
+  })
+
+  it('says where an archive is bad: the byte offset of the end of a truncated one, or of a damaged header', () => {
+    // Three members: each is a pax header (2 blocks) and a ustar header, then its data.
+    const file = path.join(dir, 'a.tar')
+    const fd = fs.openSync(file, 'w')
+    const out = new FdWriter(fd)
+    const tar = new TarWriter(out)
+    const starts: number[] = []
+    for (const [name, size] of [['./a', 700], ['./b', 0], ['./c', 3]] as const) {
+      starts.push(out.written)
+      tar.add(member(name, {size}))
+      if (size > 0) tar.data(Buffer.alloc(size, 7))
+    }
+
+    const end = out.written
+    tar.finish()
+    fs.closeSync(fd)
+    const whole = fs.readFileSync(file)
+    const cut = (n: number, name: string): string => {
+      fs.writeFileSync(path.join(dir, name), whole.subarray(0, n))
+      return path.join(dir, name)
+    }
+
+    expect(starts).to.deep.equal([0, 2560, 4096])
+    expect(() => readAll(cut(starts[1] + 300, 'h.tar'))).to.throw(TarError, /^truncated: the archive ends at byte 2860, in the header of member 2, which starts at byte 2560$/)
+    expect(() => readAll(cut(starts[1] + 700, 'r.tar'))).to.throw(TarError, /^truncated: the archive ends at byte 3260, in the extended header of member 2, which starts at byte 2560$/)
+    expect(() => readAll(cut(starts[1] + 1500, 'x.tar'))).to.throw(TarError, /^truncated: the archive ends at byte 4060, in the header of member 2, which starts at byte 3584$/)
+    expect(() => readAll(cut(starts[1] - 100, 'p.tar'))).to.throw(TarError, /^truncated: the archive ends at byte 2460, in the padding after the data of member 1 \(\.\/a\)$/)
+    // Cut at a member's end: without the end-of-archive marker, the archive is truncated too.
+    expect(() => readAll(cut(end, 'e.tar'))).to.throw(TarError, /^truncated: the archive ends at byte 6144, after member 3 \(\.\/c\), without the end-of-archive marker$/)
+    expect(readAll(cut(end + BLOCK, 'z.tar'))).to.have.length(3)
+
+    const damaged = Buffer.from(whole)
+    damaged[starts[2] + 1024 + 3] ^= 0x01 // the ustar header of member 3 (after its pax header)
+    fs.writeFileSync(path.join(dir, 'd.tar'), damaged)
+    expect(() => readAll(path.join(dir, 'd.tar'))).to.throw(TarError, /^damaged: the header at byte 5120 \(member 3\): header checksum mismatch$/)
   })
 })

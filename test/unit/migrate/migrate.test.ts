@@ -42,21 +42,31 @@ describe('migrate: verification', () => {
     }
   })
 
-  it('over an existing image with --force: the old image stays when the new one does not verify', () => {
-    const t = tmp()
-    try {
-      const dataDir = path.join(t.dir, 'data')
-      migrate({from: fixture('shm').dir, dataDir, env: ENV})
-      // The lock file is not part of the image: taking the lock rewrites the holder's pid in it.
-      const image = (): Record<string, string> => Object.fromEntries(Object.entries(snapshot(dataDir)).filter(([name]) => name !== '/lock'))
-      const before = image()
-      expect(() => migrate({from: fixture('disk').dir, dataDir, force: true, env: ENV, afterWrite: tamper})).to.throw(MigrateError, /verification failed/)
-      expect(image()).to.deep.equal(before)
-      expect(fs.readdirSync(dataDir).sort()).to.deep.equal(['data', 'entries.dat', 'entries.idx', 'lock', 'nodes.dat', 'strings.dat', 'strings.idx', 'wal.log'])
-    } finally {
-      t.remove()
-    }
-  })
+  // Rename 10 of 14: the old image is out, three files of the new one are in; everything is renamed back.
+  let renames = 0
+  const failures = [
+    {what: 'the new one does not verify', opts: {afterWrite: tamper}, error: /verification failed/},
+    {what: 'a rename fails while the new one moves in', opts: {beforeRename: () => {
+      if (++renames === 10) throw new Error('injected rename failure')
+    }}, error: /injected rename failure/},
+  ]
+  for (const failure of failures) {
+    it(`over an existing image with --force: the old image stays when ${failure.what}`, () => {
+      const t = tmp()
+      try {
+        const dataDir = path.join(t.dir, 'data')
+        migrate({from: fixture('shm').dir, dataDir, env: ENV})
+        // The lock file is not part of the image: taking the lock rewrites the holder's pid in it.
+        const image = (): Record<string, string> => Object.fromEntries(Object.entries(snapshot(dataDir)).filter(([name]) => name !== '/lock'))
+        const before = image()
+        expect(() => migrate({from: fixture('disk').dir, dataDir, force: true, env: ENV, ...failure.opts})).to.throw(failure.error)
+        expect(image()).to.deep.equal(before)
+        expect(fs.readdirSync(dataDir).sort()).to.deep.equal(['data', 'entries.dat', 'entries.idx', 'lock', 'nodes.dat', 'strings.dat', 'strings.idx', 'wal.log'])
+      } finally {
+        t.remove()
+      }
+    })
+  }
 
   it('every entry belongs to the given owner; atime = mtime, to the second', () => {
     const t = tmp()
