@@ -26,6 +26,7 @@ import {StringHeap, fnv1a} from './string-heap.js'
 import {RecordTable} from './table.js'
 import {releaseCleanPages} from './page-release.js'
 import {LOW_SPACE, hostFreeBytes} from './space.js'
+import {holdsFinishedStaging, tidy} from './staging.js'
 import {
   type Attr, type CreateOptions, type DirCursor, type DirEntry, type DirentSink, FILE_SIZE_MAX, type ImageInfo, NAME_MAX, type NodeSpec, type OpenOptions,
   PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type Timespec, XATTR_CREATE, XATTR_REPLACE,
@@ -115,7 +116,7 @@ export class Image {
 
   /** Does `dir` hold an image (its nodes.dat)? */
   static exists(dir: string): boolean {
-    return fs.existsSync(path.join(dir, FILES[FILE_NODES].name))
+    return fs.existsSync(path.join(dir, FILES[FILE_NODES].name)) || holdsFinishedStaging(dir)
   }
 
   /** The image's files in `dir` as they are now (name, path, size, mode): what `info()` lists. */
@@ -134,6 +135,7 @@ export class Image {
   static create(dir: string, opts: CreateOptions = {}): Image {
     const lock = DirLock.acquire(dir)
     try {
+      tidy(dir, [])
       if (Image.exists(dir) || IMAGE_FILES.some(name => fs.existsSync(path.join(dir, name)))) {
         if (!opts.force) throw new ImageError('RZ_EXISTS', 'already holds a razorfs image; use --force to replace it (its contents are lost)', dir)
         for (const name of IMAGE_FILES) fs.rmSync(path.join(dir, name), {force: true})
@@ -175,6 +177,7 @@ export class Image {
     const readOnly = opts.readOnly ?? false
     const lock = opts.lock ?? !readOnly ? DirLock.acquire(dir) : undefined
     try {
+      if (lock !== undefined) tidy(dir, [])
       const store = Store.open(dir, {readOnly, walLimit: opts.walLimit})
       const image = new Image(dir, store, lock)
       try {

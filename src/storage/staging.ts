@@ -194,8 +194,24 @@ function moveBack(dataDir: string, staging: string): void {
   fs.rmSync(staging, {recursive: true, force: true})
 }
 
-/** Staging directories left by killed runs (we hold the lock: none is in use). */
-function tidy(dataDir: string, notes: string[]): void {
+/** Does the data dir hold a staging directory whose complete image a killed run was moving in? */
+export function holdsFinishedStaging(dataDir: string): boolean {
+  let names: string[]
+  try {
+    names = fs.readdirSync(dataDir)
+  } catch {
+    return false
+  }
+
+  return names.some(name => KINDS.some(k => name.startsWith(prefixOf(k))) && exists(path.join(dataDir, name, OLD)))
+}
+
+/**
+ * Staging directories left by killed runs: finish moving in a complete image, remove the rest.
+ * The caller holds the data dir's lock (so none is in use): `begin`, and every read-write open of
+ * an image, so that no command ever works on (or creates an image over) a half-moved one.
+ */
+export function tidy(dataDir: string, notes: string[]): void {
   for (const name of fs.readdirSync(dataDir)) {
     const kind = KINDS.find(k => name.startsWith(prefixOf(k)))
     if (kind === undefined) continue
