@@ -21,13 +21,10 @@ export interface LowLevelOptions {
   log: (line: string) => void
   /** Called once when the session ends (unmount from inside or outside). */
   onEnded: () => void
-  /** Largest write request (default 1 MiB). */
-  maxWrite?: number
-  /** Let the kernel cache writes (FUSE writeback cache). */
-  writeback?: boolean
-  /** Worker threads of the FUSE session loop (default LOOP_THREADS). */
-  threads?: number
 }
+
+/** Largest write request the kernel may send (FUSE max_write). */
+const MAX_WRITE = 1 << 20
 
 /** Seconds the kernel may cache names and attributes: every change goes through this mount. */
 export const TIMEOUT = 1.0
@@ -112,7 +109,7 @@ export class LowLevelAdapter {
   async mount(): Promise<void> {
     const options = ['default_permissions', 'fsname=razorfs', 'subtype=razorfs', ...this.opts.options].join(',')
     this.session = this.ll.mount(this.mountpoint, options, (op, req, ctx, ...args) => this.dispatch(op, req, ctx, args),
-      this.opts.maxWrite ?? 1 << 20, this.opts.writeback ? 1 : 0, this.opts.threads ?? LOOP_THREADS)
+      MAX_WRITE, 0 /* no writeback cache */, LOOP_THREADS)
     // Never stat our own mountpoint from this thread (the request would wait for this thread).
     this.connection = findMount(this.mountpoint)?.minor
   }

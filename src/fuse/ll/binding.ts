@@ -43,9 +43,8 @@ export interface SetattrFields {
 /** 14 numbers: ino, mode, nlink, uid, gid, rdev, size, blocks, atime s/ns, mtime s/ns, ctime s/ns. */
 export type AttrArray = Float64Array
 
+/** Open reply flag: the kernel keeps the file's page cache across opens (the addon's bit 0). */
 export const OPEN_KEEP_CACHE = 1
-export const OPEN_DIRECT_IO = 2
-export const OPEN_CACHE_READDIR = 4
 
 export type Dispatch = (op: number, req: number, ctx: RequestContext, ...args: any[]) => void
 
