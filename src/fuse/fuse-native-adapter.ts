@@ -12,9 +12,9 @@ import {createRequire} from 'node:module'
 import {constants as osConstants} from 'node:os'
 import path from 'node:path'
 
-import {FsError} from '../storage/errors.js'
-import {ROOT_INO, type Attr} from '../storage/types.js'
+import type {Attr} from '../storage/types.js'
 import {type FileSystem, ROOT_CRED} from '../vfs/filesystem.js'
+import {FsError, ROOT_INO} from '../vfs/volume.js'
 import {mountPoints} from './mountinfo.js'
 
 type Callback = (code: number, ...rest: unknown[]) => void
@@ -157,7 +157,7 @@ export class FuseNativeAdapter {
     const cached = this.paths.get(path)
     if (cached !== undefined) return cached
     const [parent, name] = this.split(path)
-    const ino = this.core.image.lookup(this.resolve(parent), name)
+    const ino = this.core.find(this.resolve(parent), name)
     if (ino === 0) {
       const hidden = this.hidden.get(name)
       if (hidden !== undefined) return hidden
@@ -233,7 +233,7 @@ export class FuseNativeAdapter {
         const [op, on] = this.parentOf(src)
         const [np, nn] = this.parentOf(dest)
         try {
-          if (HIDDEN_NAME.test(nn) && op === np && core.image.lookup(np, nn) === 0) {
+          if (HIDDEN_NAME.test(nn) && op === np && core.find(np, nn) === 0) {
             const ino = this.resolve(src)
             core.unlink(op, on, cred)
             this.hidden.set(nn, ino)

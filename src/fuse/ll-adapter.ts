@@ -6,10 +6,9 @@
 import {spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 
-import {FsError} from '../storage/errors.js'
 import type {Attr} from '../storage/types.js'
-import {direntSink} from '../storage/types.js'
 import {type Cred, type FileSystem, type Listing, type TimeSet} from '../vfs/filesystem.js'
+import {FsError, direntSink} from '../vfs/volume.js'
 import {findMount} from './mountinfo.js'
 import {
   type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel, requestPoller,
@@ -182,7 +181,7 @@ export class LowLevelAdapter {
     switch (op) {
       case OP.LOOKUP: {
         // A miss is answered with ino 0 and a timeout: the kernel caches the negative entry.
-        const ino = core.image.lookup(a[0], a[1])
+        const ino = core.find(a[0], a[1])
         if (ino === 0) {
           core.lookup(a[0], a[1], cred) // ENOENT, or ENOTDIR/EACCES if that is the reason
         }

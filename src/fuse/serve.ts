@@ -6,9 +6,9 @@ import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {ensureDataDir} from '../storage/data-dir.js'
-import {Image} from '../storage/image.js'
+import type {Image} from '../storage/image.js'
 import {FileSystem} from '../vfs/filesystem.js'
+import {ensureDataDir, openServedImage} from '../vfs/volume.js'
 import {FuseNativeAdapter} from './fuse-native-adapter.js'
 import {LowLevelAdapter} from './ll-adapter.js'
 import {mountPoints} from './mountinfo.js'
@@ -77,16 +77,10 @@ export function parseOptions(text: string | undefined): string[] {
 export async function serve(opts: ServeOptions, onMounted: (image: Image) => void): Promise<void> {
   const mountpoint = prepareMountpoint(opts.mountpoint, opts.mkdir)
   const readOnly = opts.options.includes('ro')
-  ensureDataDir(opts.dataDir)
-  if (!Image.exists(opts.dataDir)) {
-    if (readOnly) throw new MountError(`${opts.dataDir} holds no image and a read-only mount cannot create one; run \`razorfs init\``)
-    Image.create(opts.dataDir, {}).close()
-  }
-
   // RAZORFS_WAL_LIMIT (bytes) lowers the checkpoint threshold: the crash harness uses it to kill
   // the server during checkpoints.
   const walLimit = process.env.RAZORFS_WAL_LIMIT === undefined ? undefined : Number(process.env.RAZORFS_WAL_LIMIT)
-  const image = Image.open(opts.dataDir, {readOnly, lock: true, walLimit})
+  const image = openServedImage(opts.dataDir, {readOnly, walLimit})
   const binding = opts.binding ?? 'll'
   let onEnded = (): void => {}
   let adapter: {mount(): Promise<void>; unmount(): Promise<void>}

@@ -216,6 +216,14 @@ export class FileSystem {
     return this.image.getattr(ino)
   }
 
+  /**
+   * The inode of `name` in `parent`, or 0 if there is none; no permission checks (for adapters
+   * whose kernel made them, and that answer a miss with a cacheable negative entry).
+   */
+  find(parent: number, name: Buffer | string): number {
+    return this.image.lookup(parent, name)
+  }
+
   getattr(ino: number): Attr {
     return this.image.getattr(ino)
   }
