@@ -133,18 +133,7 @@ function checkTable(c: Check, which: 'nodes' | 'entries'): void {
   if (why === undefined && count !== freeTotal) why = `${freeTotal - count} free slots are not on it`
   if (why !== undefined) {
     if (ctx.fix(PR.PR_1_FREE_LIST, {file: name, reason: why})) {
-      img.store.transaction(() => {
-        let prev = 0
-        for (let s = 1; s < expected; s++) {
-          if (v.isUsed(file.buf, s)) continue
-          if (prev === 0) img.setCtl32(file, TC.freeHead, s)
-          else if (file.buf.readUInt32LE(DATA_OFFSET + prev * rs + v.linkOff) !== s) img.store.set32(file, DATA_OFFSET + prev * rs + v.linkOff, s)
-          prev = s
-        }
-
-        if (prev === 0) img.setCtl32(file, TC.freeHead, 0)
-        else if (file.buf.readUInt32LE(DATA_OFFSET + prev * rs + v.linkOff) !== 0) img.store.set32(file, DATA_OFFSET + prev * rs + v.linkOff, 0)
-      })
+      img.store.transaction(() => img.relinkFree(file, v.linkOff, expected, s => v.isUsed(file.buf, s)))
     } else {
       ok = false
     }
