@@ -275,6 +275,28 @@ export class CheckedImage {
     return true
   }
 
+  /**
+   * Chain every free slot of a record table below `hw` on its free list, in slot order (the list
+   * is derived: rebuilt, not patched); returns the number of free slots. Inside a transaction.
+   */
+  relinkFree(file: MappedFile, linkOff: number, hw: number, isUsed: (slot: number) => boolean): number {
+    const rs = file.spec.recordSize
+    const link = (s: number): number => DATA_OFFSET + s * rs + linkOff
+    let prev = 0
+    let free = 0
+    for (let s = 1; s < hw; s++) {
+      if (isUsed(s)) continue
+      free++
+      if (prev === 0) this.setCtl32(file, TC.freeHead, s)
+      else if (file.buf.readUInt32LE(link(prev)) !== s) this.store.set32(file, link(prev), s)
+      prev = s
+    }
+
+    if (prev === 0) this.setCtl32(file, TC.freeHead, 0)
+    else if (file.buf.readUInt32LE(link(prev)) !== 0) this.store.set32(file, link(prev), 0)
+    return free
+  }
+
   /** Remove an entry from the chain of `bucket` of entries.idx (bounded); false if it was not there. */
   unlinkFromIndexBucket(d: number, bucket: number, limit: number): boolean {
     const headOff = DATA_OFFSET + 4 * bucket
@@ -357,18 +379,27 @@ export class CheckedImage {
 
   /** Initialise a fresh inode slot as a directory (owner 0, nlink 2). */
   initDir(slot: number, parent: number, mode: number): void {
-    const ms = Date.now()
-    const sec = Math.floor(ms / 1000)
-    const nsec = (ms % 1000) * 1e6
-    this.setN32(slot, I.flags, IF_USED)
-    this.setN32(slot, I.mode, S_IFDIR | mode)
-    this.setN32(slot, I.nlink, 2)
-    this.setN32(slot, I.uid, 0)
-    this.setN32(slot, I.gid, 0)
+    this.initInode(slot, S_IFDIR | mode, 2)
     this.setN32(slot, I.parent, parent)
-    for (const which of ['atime', 'mtime', 'ctime'] as const) {
-      this.store.setI64(this.nf, this.no(slot) + I[`${which}Sec`], sec)
-      this.setN32(slot, I[`${which}Nsec`], nsec)
+  }
+
+  /**
+   * Initialise a fresh inode slot: in use, `mode`, `nlink`, owner `uid`/`gid` (default 0), times
+   * `times` (atime, mtime, ctime as [sec, nsec] pairs) or now.
+   */
+  initInode(slot: number, mode: number, nlink: number, owner: {uid: number; gid: number} = {uid: 0, gid: 0}, times?: ReadonlyArray<readonly [number, number]>): void {
+    const ms = Date.now()
+    const now: [number, number] = [Math.floor(ms / 1000), (ms % 1000) * 1e6]
+    this.setN32(slot, I.flags, IF_USED)
+    this.setN32(slot, I.mode, mode)
+    this.setN32(slot, I.nlink, nlink)
+    this.setN32(slot, I.uid, owner.uid)
+    this.setN32(slot, I.gid, owner.gid)
+    const which = ['atime', 'mtime', 'ctime'] as const
+    for (let i = 0; i < 3; i++) {
+      const [sec, nsec] = times?.[i] ?? now
+      this.store.setI64(this.nf, this.no(slot) + I[`${which[i]}Sec`], sec)
+      this.setN32(slot, I[`${which[i]}Nsec`], nsec)
     }
   }
 

@@ -40,6 +40,12 @@ export interface FileCheck {
   votedUuid: Buffer | undefined
   /** The header must be written anew (it is corrupt, or the file was created or extended). */
   rebuild: boolean
+  /**
+   * Records of the file may be lost: it was missing, shorter than its header and control pages or
+   * than its header's capacity, or its header was unreadable (a file overwritten whole, e.g.
+   * zeroed). Passes 1 to 6 salvage around it (src/fsck/salvage.ts).
+   */
+  damaged: boolean
 }
 
 export interface WalPeek {
@@ -212,12 +218,13 @@ export function pass0(ctx: FsckContext, dir: string): PreOpen {
 
   for (const spec of FILES) {
     const file = path.join(dir, spec.name)
-    const fc: FileCheck = {spec, path: file, present: false, size: 0, header: undefined, votedUuid: undefined, rebuild: false}
+    const fc: FileCheck = {spec, path: file, present: false, size: 0, header: undefined, votedUuid: undefined, rebuild: false, damaged: false}
     files.push(fc)
     try {
       fc.size = fs.statSync(file).size
       fc.present = true
     } catch {
+      fc.damaged = true
       if (ask(PR.PR_0_FILE_MISSING, {file: spec.name})) {
         fs.writeFileSync(file, Buffer.alloc(0), {mode: 0o600})
         fs.chmodSync(file, 0o600)
@@ -234,6 +241,7 @@ export function pass0(ctx: FsckContext, dir: string): PreOpen {
 
     if (fc.size > MAX_MAPPING) ctx.fix(PR.PR_0_FILE_TOO_BIG, {file: spec.name, size: fc.size, max: MAX_MAPPING})
     if (fc.size < MIN_SIZE) {
+      fc.damaged = true
       if (ask(PR.PR_0_FILE_SHORT, {file: spec.name, size: fc.size, min: MIN_SIZE})) {
         extend(file, minLength(spec))
         fc.size = minLength(spec)
@@ -254,6 +262,7 @@ export function pass0(ctx: FsckContext, dir: string): PreOpen {
     }
 
     if (issues.length > 0 || !checksumOk) {
+      fc.damaged = true
       let rebuild = false
       if (issues.length === 0) {
         rebuild = ask(PR.PR_0_HEADER_CHECKSUM, {file: spec.name, stored: hex(head.readUInt32LE(0)), computed: hex(crc32(head.subarray(4, HEADER.SIZE)))})
@@ -267,6 +276,7 @@ export function pass0(ctx: FsckContext, dir: string): PreOpen {
       fc.header = parsedHeader(head)
       const needed = DATA_OFFSET + fc.header.capacity * spec.recordSize
       if (needed > fc.size) {
+        fc.damaged = true
         if (ask(PR.PR_0_FILE_TRUNCATED, {file: spec.name, size: fc.size, capacity: fc.header.capacity, needed})) {
           extend(file, roundUp(needed))
           fc.size = roundUp(needed)

@@ -15,8 +15,10 @@
  * Collects: `st.nodeHw`, `st.entHw`, `st.ino` (free / live / damaged and left), `st.type`, and
  *   whether each table, the orphan list and the root are sound.
  * Relies on: pass 0 and 7 (the image opened).
- * Repairs: counters set, lists rebuilt, fields set, invalid inodes freed (their names, strings and
- *   content files are reclaimed by passes 2, 5 and 6), a new root directory.
+ * Repairs: counters set, lists rebuilt, fields set, invalid inodes freed (their names and strings
+ *   are reclaimed by passes 2 and 5, their content files go to /lost+found in pass 6), a new root
+ *   directory. When nodes.dat lost records (pass 0), the free slots entries name are saved before
+ *   they are cleared, for pass 2 to rebuild those inodes from (salvage.ts).
  * Frees: nothing.
  */
 import fs from 'node:fs'
@@ -30,6 +32,7 @@ import {isZero, lastNonZero} from './bytes.js'
 import {CheckedImage, D, GEN_MASK, I, ROOT, TC} from './checked-image.js'
 import {PR} from './problems.js'
 import {controlPage, pass1Strings} from './pass1-strings.js'
+import {saveLostRecords} from './salvage.js'
 import {type Check, INO_BAD, INO_FREE, INO_LIVE, STR_BLOB, STR_NAME, typeName, validType} from './state.js'
 
 /** Content file numbers at or above this are garbage, not ids (ids count up from 1). */
@@ -41,6 +44,7 @@ export function pass1(c: Check): void {
   checkTable(c, 'entries')
   checkOrphanList(c)
   pass1Strings(c)
+  saveLostRecords(c)
   checkInodes(c)
   checkRoot(c)
   c.ctx.endPass()
@@ -79,12 +83,12 @@ function checkTable(c: Check, which: 'nodes' | 'entries'): void {
   if (hw > cap) {
     expected = Math.max(1, last + 1)
     reason = `the file holds ${cap} slots`
+  } else if (hw < 1 && last < 1) {
+    expected = 1
+    reason = 'slot 0 is never used'
   } else if (hw < last + 1) {
     expected = last + 1
     reason = `slot ${last} above it holds a record`
-  } else if (hw < 1) {
-    expected = 1
-    reason = 'slot 0 is never used'
   }
 
   if (expected !== hw) {
@@ -133,18 +137,7 @@ function checkTable(c: Check, which: 'nodes' | 'entries'): void {
   if (why === undefined && count !== freeTotal) why = `${freeTotal - count} free slots are not on it`
   if (why !== undefined) {
     if (ctx.fix(PR.PR_1_FREE_LIST, {file: name, reason: why})) {
-      img.store.transaction(() => {
-        let prev = 0
-        for (let s = 1; s < expected; s++) {
-          if (v.isUsed(file.buf, s)) continue
-          if (prev === 0) img.setCtl32(file, TC.freeHead, s)
-          else if (file.buf.readUInt32LE(DATA_OFFSET + prev * rs + v.linkOff) !== s) img.store.set32(file, DATA_OFFSET + prev * rs + v.linkOff, s)
-          prev = s
-        }
-
-        if (prev === 0) img.setCtl32(file, TC.freeHead, 0)
-        else if (file.buf.readUInt32LE(DATA_OFFSET + prev * rs + v.linkOff) !== 0) img.store.set32(file, DATA_OFFSET + prev * rs + v.linkOff, 0)
-      })
+      img.store.transaction(() => img.relinkFree(file, v.linkOff, expected, s => v.isUsed(file.buf, s)))
     } else {
       ok = false
     }
@@ -321,7 +314,9 @@ function checkInodes(c: Check): void {
   // Shared content files: the second inode gets a copy of its own, under a new number.
   for (const [first, slot, dataId] of dupData) {
     if (st.ino[slot] !== INO_LIVE || !ctx.fix(PR.PR_1_DUP_DATA_ID, {first, slot, dataId})) continue
-    const fresh = Math.max(readU64(img.nb, nextOff), 1)
+    // A number whose content file does not exist: one no inode names may still hold bytes (pass 6).
+    let fresh = Math.max(readU64(img.nb, nextOff), 1)
+    while (fs.existsSync(contentPath(c, fresh))) fresh++
     const from = contentPath(c, dataId)
     const to = contentPath(c, fresh)
     if (fs.existsSync(from)) {

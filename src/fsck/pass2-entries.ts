@@ -15,6 +15,8 @@
  * Collects: `st.ent` (free / live / damaged and left).
  * Relies on: pass 1 (`st.ino`, `st.type`, `st.str`, sound tables, heap and strings.idx: a name is
  *   interned again from an entry's own copy when its interned string is lost).
+ * First, when nodes.dat lost records (pass 0), the inodes entries name in blank slots are rebuilt
+ *   (salvage.ts), so that their entries are checked against them rather than removed.
  * Repairs: fields copied from the child or the name; a name interned again; a parent restored from
  *   the list holding the entry; entries removed (out of the index and their list, then freed);
  *   lists and the index rebuilt from the entries. Decisions are taken first and the entries.idx and
@@ -27,11 +29,13 @@ import {isZero, lastNonZero, nameProblem, shown} from './bytes.js'
 import {CheckedImage, D, GEN_MASK, I, ROOT, S, XC} from './checked-image.js'
 import {fnvAt} from './pass1-strings.js'
 import {PR} from './problems.js'
+import {rebuildLostInodes} from './salvage.js'
 import {type Check, ENT_BAD, ENT_FREE, ENT_LIVE, INO_BAD, INO_FREE, INO_LIVE, STR_NAME, typeName} from './state.js'
 
 export function pass2(c: Check): void {
   const {ctx, img, st} = c
   ctx.header(PR.PR_2_PASS_HEADER)
+  rebuildLostInodes(c)
   const hw = st.entHw
   st.growEntries(hw)
   const ent = st.ent

@@ -10,18 +10,19 @@
  * Repairs: extra entries naming a directory removed; parent fields set; unreachable directories
  *   (the top of each unreachable subtree; a cycle is cut at one of its entries) and unattached
  *   inodes get an entry "#<slot>" in /lost+found, which is created (owner 0, mode 0700) when first
- *   needed; a non-directory named lost+found in the root is unlinked first (and reconnected).
+ *   needed; a non-directory named lost+found in the root is unlinked first (and reconnected); see
+ *   lost-found.ts.
  * Frees: its maps.
  */
 import {DATA_OFFSET, DIRENT, IF_ORPHAN, S_IFDIR} from '../storage/format.js'
 import {shown} from './bytes.js'
 import {D, I, ROOT} from './checked-image.js'
 import {PR} from './problems.js'
-import {type Check, ENT_FREE, ENT_LIVE, INO_LIVE, typeName} from './state.js'
+import {type Check, ENT_FREE, ENT_LIVE, typeName} from './state.js'
 import {label} from './pass2-entries.js'
+import {LPF, LostFound} from './lost-found.js'
 
 const TYPE_DIR = S_IFDIR >>> 12
-const LPF = Buffer.from('lost+found')
 
 interface Links {
   /** Live entries naming each inode. */
@@ -111,67 +112,26 @@ export function pass3(c: Check): void {
   walk(ROOT)
 
   // ---- /lost+found, created when something must go there ----
-  let lpf = 0
-  let lpfTried = false
-  const lostFound = (): number => {
-    if (lpfTried) return lpf
-    lpfTried = true
-    if (!ctx.writable) return 0
-    let d = 0
-    for (let e = links.first[ROOT]; e !== 0; e = links.sibling[e]) if (label(c, e).equals(LPF)) d = e
-    if (d !== 0) {
-      const ch = img.e32(d, D.child)
-      if (st.isDir(ch)) {
-        lpf = ch
-        if (!reached[lpf]) walk(lpf)
-        return lpf
+  const lf = new LostFound(c, {
+    find() {
+      let d = 0
+      for (let e = links.first[ROOT]; e !== 0; e = links.sibling[e]) if (label(c, e).equals(LPF)) d = e
+      return d
+    },
+    found(slot, created) {
+      if (!created) {
+        if (!reached[slot]) walk(slot)
+      } else if (slot < reached.length) {
+        reached[slot] = 1
+        links.holder[slot] = ROOT
       }
-
-      if (!ctx.fix(PR.PR_3_LPF_NOT_DIR, {slot: ch, type: typeName(st.type[ch])}, {canFix: canEdit()})) return 0
-      img.store.transaction(() => img.removeEntry(d, st.limit))
-      st.ent[d] = ENT_FREE
-      links.count[ch]--
-    }
-
-    if (!ctx.fix(PR.PR_3_NO_LPF, {}, {canFix: st.canAllocate})) return 0
-    img.store.transaction(() => {
-      const slot = img.nodes.alloc()
-      img.initDir(slot, ROOT, 0o700)
-      st.growInodes(img.nodes.highWater)
-      st.ino[slot] = INO_LIVE
-      st.type[slot] = TYPE_DIR
-      const e = img.addEntry(ROOT, LPF, slot)
-      st.growEntries(img.entries.highWater)
-      st.ent[e] = ENT_LIVE
-      img.setN32(ROOT, I.nlink, img.n32(ROOT, I.nlink) + 1)
-      lpf = slot
-    })
-    if (lpf < reached.length) {
-      reached[lpf] = 1
-      links.holder[lpf] = ROOT
-    }
-
-    return lpf
-  }
-
-  /** Give `slot` an entry "#slot" in /lost+found; `cut` is an entry naming it to remove first. */
+    },
+    // Its inode is reconnected below like any other unattached one, if that was its only name.
+    displaced: slot => links.count[slot]--,
+  })
+  const lostFound = (): number => lf.get()
   const reconnect = (slot: number, cut: number): void => {
-    img.store.transaction(() => {
-      if (cut !== 0) {
-        img.removeEntry(cut, st.limit)
-        st.ent[cut] = ENT_FREE
-      }
-
-      let name = Buffer.from(`#${slot}`)
-      for (let n = 1; img.findEntry(lpf, name, st.limit) !== 0; n++) name = Buffer.from(`#${slot}.${n}`)
-      const e = img.addEntry(lpf, name, slot)
-      st.growEntries(img.entries.highWater)
-      st.ent[e] = ENT_LIVE
-      if (st.type[slot] === TYPE_DIR) {
-        img.setN32(slot, I.parent, lpf)
-        img.setN32(lpf, I.nlink, img.n32(lpf, I.nlink) + 1)
-      }
-    })
+    img.store.transaction(() => lf.attach(slot, `#${slot}`, cut))
   }
 
   // ---- unreachable directories: reconnect the top of each unreachable tree ----
@@ -205,7 +165,7 @@ export function pass3(c: Check): void {
     }
 
     const cut = links.count[top] === 0 ? 0 : entryNaming(c, links, top)
-    if (ctx.fix(PR.PR_3_UNCONNECTED_DIR, {dir: top, reason}, {canFix: st.canAllocate && (!ctx.writable || lostFound() !== 0)}) && lpf !== 0) {
+    if (ctx.fix(PR.PR_3_UNCONNECTED_DIR, {dir: top, reason}, {canFix: st.canAllocate && (!ctx.writable || lostFound() !== 0)}) && lostFound() !== 0) {
       reconnect(top, cut)
     }
 
@@ -226,7 +186,7 @@ export function pass3(c: Check): void {
     if (!st.isLive(s) || st.type[s] === TYPE_DIR || links.count[s] !== 0) continue
     if ((img.n32(s, I.flags) & IF_ORPHAN) !== 0) continue
     ctx.tick(3, 'inodes', s, hw)
-    if (ctx.fix(PR.PR_3_UNATTACHED_INODE, {slot: s, type: typeName(st.type[s]), size: img.n64(s, I.size)}, {canFix: st.canAllocate && (!ctx.writable || lostFound() !== 0)}) && lpf !== 0) {
+    if (ctx.fix(PR.PR_3_UNATTACHED_INODE, {slot: s, type: typeName(st.type[s]), size: img.n64(s, I.size)}, {canFix: st.canAllocate && (!ctx.writable || lostFound() !== 0)}) && lostFound() !== 0) {
       reconnect(s, 0)
       img.store.transaction(() => img.setN32(s, I.nlink, 1))
     }

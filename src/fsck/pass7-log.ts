@@ -27,6 +27,18 @@ import {PR} from './problems.js'
 export interface LogCheck {
   /** Transactions of the current cycle that recovery will replay. */
   records: number
+  /**
+   * Committed transactions are lost: the log is missing or unreadable, starts after a file's
+   * checkpoint, or holds a checksummed record that cannot be replayed. File sizes may then be
+   * older than the bytes of their content files (pass 6).
+   */
+  lost: boolean
+  /**
+   * The log ends in a torn record: what a crash during an append leaves, but also a log cut short,
+   * which loses every transaction after the cut (pass 6 then keeps the content files of ids the
+   * lost transactions may have allocated).
+   */
+  torn: boolean
 }
 
 interface Scan {
@@ -120,13 +132,14 @@ export function pass7(ctx: FsckContext, pre: PreOpen): LogCheck {
   const headers = pre.files.filter(f => f.header !== undefined)
   const lsns = headers.map(f => f.header!.checkpointLsn)
   let minLsn = lsns.length === 0 ? 0 : Math.min(...lsns)
-  const result: LogCheck = {records: 0}
+  const result: LogCheck = {records: 0, lost: false, torn: false}
   const problem = (): void => {
     pre.clean = false
   }
 
   if (!wal.present) {
     problem()
+    result.lost = true
     if (ctx.fix(PR.PR_7_LOG_MISSING)) createLog(wal.path, pre.imageUuid, minLsn + 1)
     else pre.blocked.push('wal.log is missing')
     return result
@@ -135,6 +148,7 @@ export function pass7(ctx: FsckContext, pre: PreOpen): LogCheck {
   if (wal.newer !== undefined) ctx.fix(PR.PR_7_LOG_VERSION_NEWER, {version: wal.newer, supported: FORMAT_VERSION})
   if (wal.bad !== undefined) {
     problem()
+    result.lost = true
     if (ctx.fix(PR.PR_7_LOG_HEADER, {reason: wal.bad})) createLog(wal.path, pre.imageUuid, minLsn + 1)
     else pre.blocked.push('the header of wal.log is corrupt')
     return result
@@ -156,6 +170,7 @@ export function pass7(ctx: FsckContext, pre: PreOpen): LogCheck {
       const h = f.header!
       if (wal.startLsn <= h.checkpointLsn + 1) continue
       problem()
+      result.lost = true
       if (ctx.fix(PR.PR_7_LOG_GAP, {start: wal.startLsn, file: f.spec.name, lsn: h.checkpointLsn, from: h.checkpointLsn + 1, to: wal.startLsn - 1})) {
         h.checkpointLsn = wal.startLsn - 1
         h.flags = 0
@@ -173,10 +188,12 @@ export function pass7(ctx: FsckContext, pre: PreOpen): LogCheck {
   result.records = scan.records
   if (scan.bad !== undefined) {
     problem()
+    result.lost = true
     if (ctx.fix(PR.PR_7_BAD_RECORD, {lsn: scan.bad.lsn, offset: scan.bad.at, reason: scan.bad.reason, after: bytes.length - scan.bad.at})) cutLog(wal.path, scan.bad.at)
     else pre.blocked.push(`transaction ${scan.bad.lsn} of the log cannot be replayed`)
   } else if (scan.torn !== undefined) {
     problem()
+    result.torn = true
     if (ctx.fix(PR.PR_7_TORN_TAIL, {bytes: scan.torn.bytes, lsn: scan.torn.lsn, offset: scan.torn.at})) cutLog(wal.path, scan.torn.at)
   }
 

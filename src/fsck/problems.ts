@@ -161,6 +161,12 @@ const ROWS = [
   row(0x02_000C, 'PR_2_DUP_NAME', 'clear', false, 'Directory {parent} has two entries named {name} ({first} and {entry}).'),
   /** The entry's parent is not a live directory, but a directory's list holds it. Fix: make that its parent. */
   row(0x02_000D, 'PR_2_PARENT_FIELD', 'fix', true, 'Entry {entry} ({name}) has parent {value}, which is not a live directory, but the list of directory {expected} holds it.'),
+  /**
+   * nodes.dat lost records (pass 0) and entries still name (or hold entries of) a slot that is now
+   * blank. Rebuild: an inode of the entry's type there (its number kept), from the fields the log
+   * replayed into the slot when there are some, else owner 0 and mode 0600 (directories 0700).
+   */
+  row(0x02_000E, 'PR_2_LOST_INODE', 'rebuild', false, 'Inode {slot} was lost with nodes.dat, but {how}; it can be rebuilt as {what}.'),
 
   // ---- pass 3: connectivity ----------------------------------------------------------------------
   header(0x03_0000, 'PR_3_PASS_HEADER', 'Pass 3: checking directory connectivity'),
@@ -205,6 +211,14 @@ const ROWS = [
   header(0x06_0000, 'PR_6_PASS_HEADER', 'Pass 6: checking content files'),
   /** A content file no inode names (a crash between a free and the file's removal). Reclaim: remove it. */
   row(0x06_0001, 'PR_6_UNUSED_CONTENT', 'reclaim', true, 'Content file {path} ({bytes} bytes) belongs to no inode.'),
+  /**
+   * A content file no inode names, in an image where that proves nothing (it was damaged, or the
+   * log was cut short after the file's number was handed out). Reconnect: a new regular file (owner
+   * 0, mode 0600, its size the content file's length) named "#<dataId>" in /lost+found.
+   */
+  row(0x06_0002, 'PR_6_LOST_CONTENT', 'reconnect', false, 'Content file {path} ({bytes} bytes) belongs to no inode, but it may hold a file\'s contents: {reason}.'),
+  /** The log lost transactions and a file's content file is longer than its size. Fix: set the size to the content file's length. */
+  row(0x06_0003, 'PR_6_CONTENT_PAST_SIZE', 'fix', false, 'Inode {slot} has size {size}, but its content file {path} holds {length} bytes, and the transactions that may have grown it were lost with the log.'),
 
   // ---- pass 7: the write-ahead log (checked before the image is opened, right after pass 0) -----
   header(0x07_0000, 'PR_7_PASS_HEADER', 'Pass 7: checking the write-ahead log'),

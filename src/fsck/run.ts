@@ -17,7 +17,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {EXIT} from '../exit-codes.js'
-import {FILE_ENTRIES, FILE_NODES, FILES, S_IFDIR, S_IFLNK, S_IFREG} from '../storage/format.js'
+import {FILE_ENTRIES, FILE_NODES, FILES, HEADER, S_IFDIR, S_IFLNK, S_IFREG} from '../storage/format.js'
 import {DirLock} from '../storage/lock.js'
 import {ImageError} from '../storage/errors.js'
 import {CheckedImage} from './checked-image.js'
@@ -79,10 +79,10 @@ export function runFsck(opts: FsckOptions): FsckReport {
   let img: CheckedImage | undefined
   try {
     if (!fs.existsSync(dir)) throw new ImageError('RZ_NO_IMAGE', 'no such data directory', dir)
-    if (!fs.existsSync(path.join(dir, FILES[FILE_NODES].name))) throw new ImageError('RZ_NO_IMAGE', 'holds no razorfs image (no nodes.dat)', dir)
+    if (!holdsImage(dir)) throw new ImageError('RZ_NO_IMAGE', 'holds no razorfs image (no nodes.dat)', dir)
     if (ctx.writable) lock = DirLock.acquire(dir)
     const pre = pass0(ctx, dir)
-    pass7(ctx, pre)
+    const log = pass7(ctx, pre)
     if (pre.blocked.length > 0) {
       ctx.note(`razorfs: the image cannot be opened until these problems are repaired (${pre.blocked.join('; ')}); the other passes were skipped`)
       checked = 'headers'
@@ -95,6 +95,9 @@ export function runFsck(opts: FsckOptions): FsckReport {
       const opened = img
       ctx.armBeforeFirstWrite(() => opened.store.markOpen())
       const st = new State()
+      st.nodesDamaged = pre.files[FILE_NODES].damaged
+      st.logLost = log.lost
+      st.logTorn = log.torn
       const c = {ctx, img, st}
       pass1(c)
       pass2(c)
@@ -153,6 +156,27 @@ export function runFsck(opts: FsckOptions): FsckReport {
   if (stack !== undefined) report.stack = stack
   summarize(ctx, report)
   return report
+}
+
+/**
+ * Does `dir` hold an image? Its nodes.dat, or (nodes.dat deleted: pass 0 creates it again and the
+ * inodes are rebuilt) another mapped file that starts with its razorfs header magic.
+ */
+function holdsImage(dir: string): boolean {
+  if (fs.existsSync(path.join(dir, FILES[FILE_NODES].name))) return true
+  return FILES.some(spec => {
+    const head = Buffer.alloc(8)
+    try {
+      const fd = fs.openSync(path.join(dir, spec.name), 'r')
+      try {
+        return fs.readSync(fd, head, 0, 8, 0) === 8 && head.readUInt32LE(HEADER.OFF.magic) === spec.magic
+      } finally {
+        fs.closeSync(fd)
+      }
+    } catch {
+      return false
+    }
+  })
 }
 
 function close(img: CheckedImage, ctx: FsckContext, failed: boolean): void {

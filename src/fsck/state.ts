@@ -52,6 +52,16 @@ export class State {
   rootOk = true
   /** Directories whose entry list must be rebuilt whatever pass 2 finds (the root was recreated). */
   readonly relist = new Set<number>()
+  /**
+   * Salvage (src/fsck/salvage.ts). `nodesDamaged`: pass 0 found nodes.dat missing, cut short or
+   * with an unreadable header, so inode records may be lost: pass 2 rebuilds the inodes entries
+   * name. `logLost` / `logTorn`: pass 7 found committed transactions lost / a torn last record.
+   */
+  nodesDamaged = false
+  logLost = false
+  logTorn = false
+  /** Inode records pass 1 found free but not blank, saved before it cleared them (slot -> record). */
+  readonly lostRecords = new Map<number, Buffer>()
 
   /** A limit for every walk: no chain is longer than this. */
   get limit(): number {

@@ -17,14 +17,14 @@ import {PR, PROBLEMS, codeString, type ProblemId} from '../../../src/fsck/proble
 import {type FsckReport, runFsck} from '../../../src/fsck/run.js'
 import {
   CONTROL_OFFSET, DATA_OFFSET, HEADER, HEAP_CONTROL, IF_ORPHAN, IF_USED, INDEX_CONTROL, S_IFDIR, S_IFREG, TABLE_CONTROL,
-  WAL_HEADER, WAL_RECORD, WAL_RECORD_MAGIC, readU64,
+  WAL_HEADER, readU64,
 } from '../../../src/storage/format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {encodeRecord} from '../../../src/storage/wal.js'
 import {type Mounted, cleanupMount, isMounted, mount} from '../../helpers/mount.js'
 import {Xattrs} from '../../helpers/xattr.js'
 import {buildBase, copyDir, readAll, snapshot} from './fuzz-lib.js'
-import {D, I, S, entryField, entryOf, fixChecksum, inode64, inodeField, patch, poke, setControl, setEntry, setInode, slotOf} from './helpers.js'
+import {D, I, S, entryField, entryOf, fixChecksum, inode64, inodeField, patch, poke, setControl, setEntry, setInode, slotOf, walEnd} from './helpers.js'
 import {type Tree, addName, baseTree, compare, dropXattrs, ensureLostFound, moveName, observe, unlinkName} from './mounted.js'
 
 const TC = TABLE_CONTROL.OFF
@@ -69,6 +69,8 @@ interface Case {
 interface Base {
   /** Inode slot of a path of the base tree. */
   slot(p: string): number
+  /** Content file number of a path of the base tree (fsck names the content files it keeps "#dataId"). */
+  dataId(p: string): number
   /** The slot the next new inode gets (the head of the base image's free list). */
   freeSlot: number
 }
@@ -177,7 +179,11 @@ const CASES: Case[] = [
     id: 'PR_1_BAD_TYPE', what: 'a file of type 0xF', dry: ['PR_1_BAD_TYPE'],
     corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/beta/file-3'), I.mode, 0o170644)),
     after: img => expect(img.lookup(slotOf(img, '/alpha/beta'), 'file-3')).to.equal(0),
-    mounted: t => unlinkName(t, '/alpha/beta/file-3'),
+    // The inode goes, not its bytes: no inode names them now, but that proves nothing in a damaged image.
+    mounted(t, base) {
+      salvaged(t, base, '/alpha/beta/file-3')
+      unlinkName(t, '/alpha/beta/file-3')
+    },
   },
   {id: 'PR_1_BAD_GEN', what: 'a generation of 2^20 + 5', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/fifo-moved'), I.gen, 0x100005))},
   {
@@ -200,7 +206,9 @@ const CASES: Case[] = [
       const x = img.internals()
       expect(inode64(x, slotOf(img, '/alpha/beta/file-9'), I.dataId)).to.not.equal(inode64(x, slotOf(img, '/alpha/beta/file-3'), I.dataId))
     },
-    mounted(t) {
+    mounted(t, base) {
+      // file-9's own bytes, which its damaged dataId no longer names, are kept.
+      salvaged(t, base, '/alpha/beta/file-9')
       t['/alpha/beta/file-9'].content = 'contents 3'
     },
   },
@@ -294,6 +302,22 @@ const CASES: Case[] = [
     after: img => expect(img.lookup(slotOf(img, '/alpha/beta'), 'file-5')).to.equal(0),
     // The entry goes; the inode it named before is named by nothing now, and is reconnected.
     mounted: (t, base) => lost(t, base, '/alpha/beta/file-5'),
+  },
+  {
+    id: 'PR_2_LOST_INODE', what: 'nodes.dat cut at the record of file-9 (file-9 and file-11, the last two inodes, lost)', dry: ['PR_0_FILE_TRUNCATED'],
+    corrupt(dir) {
+      const img = Image.open(dir, {readOnly: true})
+      const slot = slotOf(img, '/alpha/beta/file-9')
+      img.close()
+      fs.truncateSync(file(dir, 'nodes.dat'), DATA_OFFSET + slot * 128)
+    },
+    after: img => expect(read(img, '/alpha/beta/file-9')).to.equal(''),
+    // Rebuilt from their entries: empty (nothing ties a content file to an inode but the lost
+    // record), owner 0, mode 0600; file-9's bytes go to /lost+found.
+    mounted(t, base) {
+      salvaged(t, base, '/alpha/beta/file-9')
+      for (const i of [9, 11]) t[`/alpha/beta/file-${i}`] = {type: 'file', mode: 0o600, uid: 0, gid: 0, nlink: 1, size: 0, content: ''}
+    },
   },
   {id: 'PR_2_CHILD_GEN', what: 'an entry with a stale child generation', corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/', 'dev'), D.childGen, 77))},
   {id: 'PR_2_CHILD_TYPE', what: 'an entry calling a file a FIFO', corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/', 'hello.txt'), D.type, 1, 1))},
@@ -449,20 +473,32 @@ const CASES: Case[] = [
     },
     after: (img, dir) => expect(fs.existsSync(path.join(dir, 'data', '3f', '575'))).to.equal(false),
   },
+  {
+    id: 'PR_6_LOST_CONTENT', what: 'a content file no inode names, and wal.log deleted', dry: ['PR_7_LOG_MISSING'],
+    corrupt(dir) {
+      fs.mkdirSync(path.join(dir, 'data', '3f'), {recursive: true})
+      fs.writeFileSync(path.join(dir, 'data', '3f', '575'), 'kept bytes')
+      fs.rmSync(file(dir, 'wal.log'))
+    },
+    after: (img, dir) => expect(fs.readFileSync(path.join(dir, 'data', '3f', '575'), 'utf8')).to.equal('kept bytes'),
+    // The log's loss may have taken the inode that named it: the file is kept, as "#dataId".
+    mounted(t) {
+      ensureLostFound(t)
+      addName(t, '/lost+found/#575', {type: 'file', mode: 0o600, uid: 0, gid: 0, nlink: 1, size: 10, content: 'kept bytes'})
+    },
+  },
+  {
+    id: 'PR_6_CONTENT_PAST_SIZE', what: 'hello.txt written past its end, a crash, then wal.log deleted', dry: ['PR_7_LOG_MISSING'],
+    corrupt(dir) {
+      poke(dir, (x, img) => img.write(img.lookup(ROOT_INO, 'hello.txt'), Buffer.from('and more\n'), 12), 'abandon')
+      fs.rmSync(file(dir, 'wal.log'))
+    },
+    after: img => expect(read(img, '/hello.txt')).to.equal('hello world\nand more\n'),
+    mounted(t) {
+      for (const p of ['/hello.txt', '/alpha/beta/hard-link']) Object.assign(t[p], {content: 'hello world\nand more\n', size: 21})
+    },
+  },
 ]
-
-/** Offset just past the last record of the log's current cycle. */
-function walEnd(wal: string): number {
-  const bytes = fs.readFileSync(wal)
-  let lsn = readU64(bytes, WAL_HEADER.OFF.startLsn)
-  let at = WAL_HEADER.SIZE
-  while (at + WAL_RECORD.SIZE <= bytes.length && bytes.readUInt32LE(at) === WAL_RECORD_MAGIC && readU64(bytes, at + WAL_RECORD.OFF.lsn) === lsn) {
-    at += bytes.readUInt32LE(at + WAL_RECORD.OFF.length)
-    lsn++
-  }
-
-  return at
-}
 
 /** The slot of the inode reconnected by PR_2_BAD_NAME (the one "#slot" names). */
 function slotLost(img: Image): number {
@@ -477,6 +513,13 @@ function firstFree(x: ReturnType<Image['internals']>): number {
   }
 
   throw new Error('no free string')
+}
+
+/** The bytes `p` has in the base tree are kept in /lost+found, as "#dataId": a file of root's, mode 0600. */
+function salvaged(t: Tree, base: Base, p: string): void {
+  ensureLostFound(t)
+  const {content, size} = t[p]
+  addName(t, `/lost+found/#${base.dataId(p)}`, {type: 'file', mode: 0o600, uid: 0, gid: 0, nlink: 1, size, content})
 }
 
 /** The name `p` is gone and its inode is in /lost+found, as "#slot". */
@@ -535,8 +578,9 @@ describe('fsck: one corruption per problem', function () {
   this.timeout(120_000)
   let root: string
   const bases: Record<string, string> = {}
-  /** Inode slot of each path of the base images (the same in both). */
+  /** Inode slot and content file number of each path of the base images (the same in both). */
   const slots = new Map<string, number>()
+  const dataIds = new Map<string, number>()
   const mountpoints: string[] = []
   let xattrs: Xattrs
   let n = 0
@@ -550,7 +594,11 @@ describe('fsck: one corruption per problem', function () {
 
     const img = Image.open(bases.clean, {readOnly: true})
     try {
-      for (const p of Object.keys(baseTree('clean'))) slots.set(p, slotOf(img, p))
+      for (const p of Object.keys(baseTree('clean'))) {
+        slots.set(p, slotOf(img, p))
+        dataIds.set(p, inode64(img.internals(), slotOf(img, p), I.dataId))
+      }
+
       base.freeSlot = img.internals().nodes.freeHead
     } finally {
       img.close()
@@ -569,6 +617,11 @@ describe('fsck: one corruption per problem', function () {
       const s = slots.get(p)
       if (s === undefined) throw new Error(`no slot of ${p} in the base image`)
       return s
+    },
+    dataId(p) {
+      const id = dataIds.get(p)
+      if (id === undefined || id === 0) throw new Error(`no content file of ${p} in the base image`)
+      return id
     },
     freeSlot: 0,
   }

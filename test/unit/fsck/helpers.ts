@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
 
-import {CONTROL_OFFSET, DIRENT, HEADER, INODE, STRING, WAL_HEADER, readU64} from '../../../src/storage/format.js'
+import {CONTROL_OFFSET, DIRENT, HEADER, INODE, STRING, WAL_HEADER, WAL_RECORD, WAL_RECORD_MAGIC, readU64} from '../../../src/storage/format.js'
 import {Image, type ImageInternals, ROOT_INO} from '../../../src/storage/index.js'
 
 export const I = INODE.OFF
@@ -100,4 +100,17 @@ export function fixChecksum(file: string): void {
   } finally {
     fs.closeSync(fd)
   }
+}
+
+/** Offset just past the last record of the log's current cycle. */
+export function walEnd(wal: string): number {
+  const bytes = fs.readFileSync(wal)
+  let lsn = readU64(bytes, WAL_HEADER.OFF.startLsn)
+  let at = WAL_HEADER.SIZE
+  while (at + WAL_RECORD.SIZE <= bytes.length && bytes.readUInt32LE(at) === WAL_RECORD_MAGIC && readU64(bytes, at + WAL_RECORD.OFF.lsn) === lsn) {
+    at += bytes.readUInt32LE(at + WAL_RECORD.OFF.length)
+    lsn++
+  }
+
+  return at
 }
