@@ -239,17 +239,19 @@ export class Store {
 
     // Replay may use the files' reserves: it only brings back what was already committed.
     this.useReserves(true)
-    for (const record of records) {
-      for (const e of record.entries) {
-        if (record.lsn <= this.headers[e.fileId].checkpointLsn) continue
-        const file = this.files[e.fileId]
-        file.ensureSize(e.offset + e.bytes.length)
-        e.bytes.copy(file.buf, e.offset)
-        file.markDirty(e.offset, e.bytes.length)
+    try {
+      for (const record of records) {
+        for (const e of record.entries) {
+          if (record.lsn <= this.headers[e.fileId].checkpointLsn) continue
+          const file = this.files[e.fileId]
+          file.ensureSize(e.offset + e.bytes.length)
+          e.bytes.copy(file.buf, e.offset)
+          file.markDirty(e.offset, e.bytes.length)
+        }
       }
+    } finally {
+      this.useReserves(false)
     }
-
-    this.useReserves(false)
 
     this.recoveredTransactions = records.length
     this.tornBytes = scan.tornBytes
@@ -336,12 +338,17 @@ export class Store {
       result = fn()
     } catch (error) {
       this.depth--
-      if (this.depth === 0) this.rollback()
+      if (this.depth === 0) {
+        this.useReserves(false)
+        this.rollback()
+      }
+
       throw error
     }
 
     this.depth--
     if (this.depth > 0) return result
+    this.useReserves(false)
     this.commit()
     return result
   }
