@@ -36,6 +36,21 @@ If the data dir holds no image, one is created first. With -f the command prints
       options: ['ll', 'fuse-native'],
     }),
     mkdir: Flags.boolean({default: false, description: 'Create MOUNTPOINT (and its parents) if it is absent.'}),
+    'resident-mib': Flags.integer({
+      hidden: true,
+      min: 1,
+      description: 'Resident budget of the server in MiB: above it, clean pages of the image are dropped (default 128).',
+    }),
+    'wal-limit': Flags.integer({
+      hidden: true,
+      min: 4096,
+      description: 'Checkpoint once the write-ahead log holds this many bytes (default 64 MiB).',
+    }),
+    'poll-us': Flags.integer({
+      hidden: true,
+      min: 0,
+      description: 'll binding: keep polling for requests this many microseconds after the last one (default 100; 0: off).',
+    }),
     options: Flags.string({
       char: 'o',
       description: 'Mount options, comma-separated, as for mount(8) (e.g. ro,allow_other).',
@@ -45,11 +60,14 @@ If the data dir holds no image, one is created first. With -f the command prints
 
   public async run(): Promise<void> {
     const {binding, foreground, mkdir, options} = this.flags
+    const tuning = {residentMib: this.flags['resident-mib'], walLimit: this.flags['wal-limit'], pollUs: this.flags['poll-us']}
     const {mountpoint} = this.args
     const dataDir = this.dataDir()
     const parsed = parseOptions(options)
     if (!foreground) {
-      const args = ['--data-dir', dataDir, '--binding', binding, ...(options === undefined ? [] : ['-o', options]), ...(mkdir ? ['--mkdir'] : []), mountpoint]
+      const hidden = Object.entries({'--resident-mib': tuning.residentMib, '--wal-limit': tuning.walLimit, '--poll-us': tuning.pollUs})
+        .flatMap(([flag, value]) => (value === undefined ? [] : [flag, String(value)]))
+      const args = ['--data-dir', dataDir, '--binding', binding, ...(options === undefined ? [] : ['-o', options]), ...(mkdir ? ['--mkdir'] : []), ...hidden, mountpoint]
       const {pid, log} = await detach(args, dataDir, mountpoint)
       this.log(`mounted ${dataDir} on ${mountpoint} (server pid ${pid}, log ${log})`)
       return
@@ -57,7 +75,7 @@ If the data dir holds no image, one is created first. With -f the command prints
 
     const log = (line: string) => process.stderr.write(`razorfs mount: ${line}\n`)
     if (BREAK_ANY) log(`WARNING: RAZORFS_BREAK=${process.env.RAZORFS_BREAK} breaks durability on purpose (crash-harness self-test)`)
-    await serve({dataDir, mountpoint, options: parsed, mkdir, log, binding: binding as Binding}, image => {
+    await serve({dataDir, mountpoint, options: parsed, mkdir, log, binding: binding as Binding, ...tuning}, image => {
       const {recovery} = image.info()
       if (!recovery.wasClean) {
         log(`the image was not cleanly unmounted: recovered ${recovery.transactions} transactions` +

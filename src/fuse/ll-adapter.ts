@@ -20,6 +20,8 @@ export interface LowLevelOptions {
   log: (line: string) => void
   /** Called once when the session ends (unmount from inside or outside). */
   onEnded: () => void
+  /** Polling window in microseconds (default POLL_WINDOW_US; 0 turns polling off). */
+  pollUs?: number
 }
 
 /** Largest write request the kernel may send (FUSE max_write). */
@@ -89,6 +91,7 @@ export class LowLevelAdapter {
 
   constructor(private readonly core: FileSystem, readonly mountpoint: string, private readonly opts: LowLevelOptions) {
     this.ll = loadLowLevel()
+    this.polled = requestPoller(opts.pollUs)
   }
 
   private resolveEnded: () => void = () => {}
@@ -97,7 +100,7 @@ export class LowLevelAdapter {
   })
 
   /** Keeps the JS thread awake for the next request (see requestPoller). */
-  private readonly polled = requestPoller()
+  private readonly polled: () => void
 
   /** Where reads land before they go to the kernel (grows to the largest read asked for). */
   private readBuf = Buffer.allocUnsafe(0)

@@ -17,11 +17,11 @@ import {mountPoints} from './mountinfo.js'
 export const COMMIT_INTERVAL_S = 5
 
 /**
- * Resident set size above which the server drops the clean pages of the image's mappings (checked
- * ten times a second; RAZORFS_RESIDENT_MIB overrides it). Pages the mount touches are read back from
- * the page cache as needed, so a 1M-inode image does not keep all of its metadata resident.
+ * Resident set size (MiB) above which the server drops the clean pages of the image's mappings
+ * (checked ten times a second; `ServeOptions.residentMib`). Pages the mount touches are read back
+ * from the page cache as needed, so a 1M-inode image does not keep all of its metadata resident.
  */
-const RESIDENT_BUDGET = Number(process.env.RAZORFS_RESIDENT_MIB ?? 128) * 1024 * 1024
+export const RESIDENT_MIB = 128
 /** Growth of the resident set since the last release left it that makes another one worth it. */
 const RELEASE_MIN = 8 * 1024 * 1024
 
@@ -34,6 +34,12 @@ export interface ServeOptions {
   log: (line: string) => void
   /** Which FUSE binding serves the mount. */
   binding?: Binding
+  /** Resident budget of the server in MiB (default RESIDENT_MIB). */
+  residentMib?: number
+  /** Checkpoint threshold of the log in bytes (default: the store's, 64 MiB); the crash harness lowers it. */
+  walLimit?: number
+  /** The ll binding's polling window in microseconds (default POLL_WINDOW_US; 0: no polling). */
+  pollUs?: number
 }
 
 export type Binding = 'll' | 'fuse-native'
@@ -77,10 +83,8 @@ export function parseOptions(text: string | undefined): string[] {
 export async function serve(opts: ServeOptions, onMounted: (image: Image) => void): Promise<void> {
   const mountpoint = prepareMountpoint(opts.mountpoint, opts.mkdir)
   const readOnly = opts.options.includes('ro')
-  // RAZORFS_WAL_LIMIT (bytes) lowers the checkpoint threshold: the crash harness uses it to kill
-  // the server during checkpoints.
-  const walLimit = process.env.RAZORFS_WAL_LIMIT === undefined ? undefined : Number(process.env.RAZORFS_WAL_LIMIT)
-  const image = openServedImage(opts.dataDir, {readOnly, walLimit})
+  const image = openServedImage(opts.dataDir, {readOnly, walLimit: opts.walLimit})
+  const residentBudget = (opts.residentMib ?? RESIDENT_MIB) * 1024 * 1024
   const binding = opts.binding ?? 'll'
   let onEnded = (): void => {}
   let adapter: {mount(): Promise<void>; unmount(): Promise<void>}
@@ -89,7 +93,7 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
     if (binding === 'll') {
       // libfuse 3 passes the caller: new files belong to it; the kernel checks permissions.
       core = new FileSystem(image, {readOnly, checkPermissions: false})
-      adapter = new LowLevelAdapter(core, mountpoint, {options: opts.options, log: opts.log, onEnded: () => onEnded()})
+      adapter = new LowLevelAdapter(core, mountpoint, {options: opts.options, log: opts.log, onEnded: () => onEnded(), pollUs: opts.pollUs})
     } else {
       core = new FileSystem(image, {readOnly})
       adapter = new FuseNativeAdapter(core, mountpoint, {options: opts.options, log: opts.log})
@@ -122,7 +126,7 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
     let floor = 0
     const resident = setInterval(() => {
       const rss = process.memoryUsage.rss()
-      if (rss > RESIDENT_BUDGET && rss - floor >= RELEASE_MIN) {
+      if (rss > residentBudget && rss - floor >= RELEASE_MIN) {
         image.releaseCleanPages()
         floor = process.memoryUsage.rss()
       }

@@ -1,6 +1,6 @@
 /**
  * Harness 1 of issue 4: kill -9 of the server at random moments, during the workload, during
- * syncs and checkpoints (a small RAZORFS_WAL_LIMIT makes checkpoints frequent; a kill can be aimed
+ * syncs and checkpoints (a small mount --wal-limit makes checkpoints frequent; a kill can be aimed
  * at a moment when a server thread is in fsync/fdatasync) and during startup (recovery and the
  * checkpoint that follows it). A kill -9 keeps the page cache, so after each one EVERY
  * acknowledged operation must be visible, exactly; only the call in flight may be either way.

@@ -18,7 +18,7 @@ const SYS_FDATASYNC = 75
 const SYS_MSYNC = 26
 
 export interface ServerEnv {
-  /** RAZORFS_WAL_LIMIT: checkpoint threshold in bytes (undefined: the default). */
+  /** mount --wal-limit: checkpoint threshold in bytes (undefined: the default). */
   walLimit?: number
   /** RAZORFS_BREAK: durability-breaking debug switches (self-tests only). */
   breakSwitch?: string
@@ -33,12 +33,11 @@ export class Server {
   constructor(readonly dataDir: string, readonly mnt: string, env: ServerEnv) {
     const e: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
     delete e.RAZORFS_BREAK
-    delete e.RAZORFS_WAL_LIMIT
     delete e.DEBUG
-    if (env.walLimit !== undefined) e.RAZORFS_WAL_LIMIT = String(env.walLimit)
     if (env.breakSwitch !== undefined) e.RAZORFS_BREAK = env.breakSwitch
     fs.mkdirSync(mnt, {recursive: true})
-    this.proc = spawn(process.execPath, [RUN_JS, 'mount', '-f', '--data-dir', dataDir, mnt], {stdio: ['ignore', 'pipe', 'pipe'], env: e})
+    const tuning = env.walLimit === undefined ? [] : ['--wal-limit', String(env.walLimit)]
+    this.proc = spawn(process.execPath, [RUN_JS, 'mount', '-f', '--data-dir', dataDir, ...tuning, mnt], {stdio: ['ignore', 'pipe', 'pipe'], env: e})
     this.proc.stdout!.on('data', (d: Buffer) => {
       this.output += d.toString()
     })

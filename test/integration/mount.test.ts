@@ -118,13 +118,7 @@ describe(`razorfs mount (real FUSE mounts, ${binding})`, function () {
   }
 
   it('a server over its resident budget drops clean pages of the image and loses nothing', async () => {
-    process.env.RAZORFS_RESIDENT_MIB = '1' // always over: the server drops clean pages every 0.5 s
-    let m: Mounted
-    try {
-      m = await start()
-    } finally {
-      delete process.env.RAZORFS_RESIDENT_MIB
-    }
+    const m = await start({extraArgs: ['--resident-mib', '1']}) // always over: the server drops clean pages
 
     const model = new Map<string, string>()
     const pause = () => new Promise(resolve => setTimeout(resolve, 600))

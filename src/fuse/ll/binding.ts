@@ -99,7 +99,7 @@ export function replyDirents(ll: LowLevelAddon, req: number, size: number, plus:
  * (10k files, 100 µs): stat 0.52-0.55x of the fuse-native do-nothing ceiling without it,
  * 1.1-1.5x with it; create 1.1x -> 1.9-2.1x.
  */
-export function requestPoller(windowUs = POLL_WINDOW_US): () => void {
+export function requestPoller(windowUs: number = POLL_WINDOW_US): () => void {
   const window = windowUs / 1000
   let last = 0
   let polling = false
@@ -117,8 +117,8 @@ export function requestPoller(windowUs = POLL_WINDOW_US): () => void {
   }
 }
 
-/** The adaptive polling window (RAZORFS_LL_POLL_US overrides it; 0 turns polling off). */
-export const POLL_WINDOW_US = Number(process.env.RAZORFS_LL_POLL_US ?? 100)
+/** The adaptive polling window in microseconds (mount's hidden --poll-us sets another; 0 turns polling off). */
+export const POLL_WINDOW_US = 100
 
 let addon: LowLevelAddon | undefined
 
