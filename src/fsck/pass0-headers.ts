@@ -23,7 +23,7 @@ import {
   DATA_OFFSET, FILES, FORMAT_VERSION, HEADER, HF_CLEAN, PAGE_SIZE, WAL_HEADER, WAL_MAGIC, WAL_NAME, readU64,
   type FileSpec,
 } from '../storage/format.js'
-import {MAX_MAPPING} from '../storage/mapped-file.js'
+import {MAX_MAPPING, readFully} from '../storage/mapped-file.js'
 import {encodeHeader, type HeaderInfo, uuidString} from '../storage/store.js'
 import {crc32} from '../storage/wal.js'
 import type {FsckContext} from './context.js'
@@ -126,14 +126,7 @@ function readAt(file: string, len: number, pos: number): Buffer {
   const fd = fs.openSync(file, 'r')
   try {
     const out = Buffer.alloc(len)
-    let got = 0
-    while (got < len) {
-      const n = fs.readSync(fd, out, got, len - got, pos + got)
-      if (n === 0) break
-      got += n
-    }
-
-    return out.subarray(0, got)
+    return out.subarray(0, readFully(fd, out, pos))
   } finally {
     fs.closeSync(fd)
   }
