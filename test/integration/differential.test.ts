@@ -24,7 +24,8 @@
  * - libfuse hides an open file instead of unlinking it (renames it to .fuse_hidden*; the adapter
  *   unlinks it at once and remembers the hidden name). The file stays reachable only through its
  *   directory's path: the generator does not remove that directory while the file is open
- *   (`pinnedDirs`).
+ *   (`pinnedDirs`). A directory cannot be hidden at all: an open directory is not removed or
+ *   renamed over either (its descriptor would reach nothing: fstat gives ENOENT).
  * - rename(a, b) where a and b are hard links of one inode and b is open: libfuse hides b before
  *   the rename reaches us, so a disappears and b stays (POSIX: nothing happens). The adapter
  *   cannot tell this from unlink(b) followed by rename(a, b); the generator skips it.
@@ -387,10 +388,16 @@ class Differential {
     ])()
   }
 
-  /** Directories an unlinked open file still hangs under in libfuse (see the header). */
+  /**
+   * Directories an unlinked open file still hangs under in libfuse, and open directories (libfuse
+   * cannot hide a directory: removed or replaced, its descriptor reaches nothing); see the header.
+   */
   pinnedDirs(): Set<string> {
     if (!this.libfuse2) return new Set()
-    return new Set(this.open.flatMap(o => (o.hiddenIn === undefined ? [] : [o.hiddenIn])))
+    return new Set(this.open.flatMap(o => {
+      if (o.hiddenIn !== undefined) return [o.hiddenIn]
+      return this.entries.some(e => e.rel === o.rel && e.type === 'd') ? [o.rel] : []
+    }))
   }
 
   // ---- bookkeeping of open files ----
