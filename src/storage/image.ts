@@ -25,7 +25,7 @@ import {dirHash} from './records.js'
 import {StringHeap, fnv1a} from './string-heap.js'
 import {RecordTable} from './table.js'
 import {releaseCleanPages} from './page-release.js'
-import {LOW_SPACE, hostFreeBytes} from './space.js'
+import {SpaceWatch} from './space.js'
 import {holdsFinishedStaging, tidy} from './staging.js'
 import {
   type Attr, type CreateOptions, type DirCursor, type DirEntry, type DirentSink, FILE_SIZE_MAX, type ImageInfo, NAME_MAX, type NodeSpec, type OpenOptions,
@@ -88,6 +88,8 @@ export class Image {
   private readonly pendingRemovals = new Set<number>()
   /** Open listing cursors per directory slot (see DirCursor). */
   private readonly cursors = new Map<number, Set<DirCursor>>()
+  /** Whether the host is short of space, so that a delete must give its space back at once. */
+  private readonly space: SpaceWatch
 
   private constructor(dir: string, store: Store, lock: DirLock | undefined) {
     this.dir = dir
@@ -106,6 +108,7 @@ export class Image {
       setNext: (d, next) => store.set32(this.entries.file, this.entries.off(d) + D.hashNext, next),
     })
     this.contents = new Contents(dir, store.readOnly)
+    this.space = new SpaceWatch(dir)
     this.tables = {store, nodes: this.nodes, entries: this.entries, entryIndex: this.entryIndex, strings: this.strings}
     store.counters = file => this.counters(file)
     store.beforeSync = () => this.contents.syncAll()
@@ -315,7 +318,7 @@ export class Image {
   private releaseHostSpace(): void {
     if (this.pendingRemovals.size === 0 && this.pendingShrinks.size === 0) return
     try {
-      if (hostFreeBytes(this.dir) < LOW_SPACE) this.store.sync()
+      if (this.space.isLow()) this.store.sync()
     } catch {
       // The delete is committed; its host files go at the next sync, which reports any error.
     }

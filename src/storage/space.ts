@@ -114,3 +114,24 @@ export function hostFreeBytes(path: string): number {
   const s = fs.statfsSync(path)
   return s.bavail * s.bsize
 }
+
+/**
+ * Is the host of `path` short of space (below LOW_SPACE)? Deletes ask after every commit, at full
+ * request rate: the answer is a statfs(2) at most every 100 ms.
+ */
+export class SpaceWatch {
+  private checkedAt = Number.NEGATIVE_INFINITY
+  private low = false
+
+  constructor(private readonly path: string) {}
+
+  isLow(): boolean {
+    const now = performance.now()
+    if (now - this.checkedAt >= 100) {
+      this.low = hostFreeBytes(this.path) < LOW_SPACE
+      this.checkedAt = now
+    }
+
+    return this.low
+  }
+}

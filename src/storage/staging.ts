@@ -48,9 +48,6 @@ export interface StagingOptions {
   beforeRename?: (from: string, to: string) => void
 }
 
-/** fsync a file or a directory (both are opened read-only for it). */
-const fsyncPath = fsyncDir
-
 function exists(p: string): boolean {
   return fs.existsSync(p)
 }
@@ -111,14 +108,14 @@ export class Staging {
     if (!exists(data)) fs.mkdirSync(data, {mode: 0o700}) // every name is moved, so no old data/ can stay
     for (const name of NAMES) {
       if (!exists(path.join(this.dir, name))) throw new Error(`internal: the new image has no ${name}`)
-      fsyncPath(path.join(this.dir, name))
+      fsyncDir(path.join(this.dir, name))
     }
 
-    fsyncPath(this.dir)
+    fsyncDir(this.dir)
     const replaced = holdsImage(this.dataDir)
     // From here on the staging directory holds a complete image: a run killed now is finished by the next begin.
     fs.mkdirSync(path.join(this.dir, OLD), {mode: 0o700})
-    fsyncPath(this.dir)
+    fsyncDir(this.dir)
     try {
       moveIn(this.dataDir, this.dir, this.opts.beforeRename)
     } catch (error) {
@@ -136,7 +133,7 @@ export class Staging {
 
     this.done = true
     fs.rmSync(this.dir, {recursive: true, force: true})
-    fsyncPath(this.dataDir)
+    fsyncDir(this.dataDir)
     return {replaced}
   }
 
@@ -171,12 +168,12 @@ function moveIn(dataDir: string, staging: string, beforeRename?: (from: string, 
     if (exists(path.join(dataDir, name))) rename(path.join(dataDir, name), path.join(old, name))
   }
 
-  fsyncPath(old)
-  fsyncPath(dataDir)
+  fsyncDir(old)
+  fsyncDir(dataDir)
   for (const name of pending) rename(path.join(staging, name), path.join(dataDir, name))
-  fsyncPath(dataDir)
-  fsyncPath(staging)
-  for (const name of pending) fsyncPath(path.join(dataDir, name))
+  fsyncDir(dataDir)
+  fsyncDir(staging)
+  for (const name of pending) fsyncDir(path.join(dataDir, name))
 }
 
 /** Undo a failed `moveIn`: new names back to the staging directory, old ones back to the data dir. */
@@ -190,7 +187,7 @@ function moveBack(dataDir: string, staging: string): void {
     if (exists(path.join(old, name))) fs.renameSync(path.join(old, name), path.join(dataDir, name))
   }
 
-  fsyncPath(dataDir)
+  fsyncDir(dataDir)
   fs.rmSync(staging, {recursive: true, force: true})
 }
 

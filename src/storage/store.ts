@@ -567,6 +567,7 @@ export function encodeHeader(spec: FileSpec, h: HeaderInfo): Buffer {
   return head
 }
 
+/** fsync a directory, or a file (both are opened read-only for it). */
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r')
   try {

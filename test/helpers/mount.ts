@@ -116,3 +116,12 @@ export function mountDirs(prefix = 'razorfs-mount-'): {root: string; dataDir: st
     },
   }
 }
+
+/** Wait until `cond()` holds, polling every 25 ms; throws after `ms` naming `what`. */
+export async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+}

@@ -13,7 +13,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {RUN_JS, lines, runCli, stackLines} from '../helpers/cli.js'
-import {cleanupMount, mount, type Mounted, mountDirs} from '../helpers/mount.js'
+import {cleanupMount, mount, type Mounted, mountDirs, until} from '../helpers/mount.js'
 
 type Host = 'ext4' | 'tmpfs'
 
@@ -95,13 +95,6 @@ function python(code: string): {status: number | null; stderr: string} {
   return run('python3', ['-c', code])
 }
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
 
 /** A read-only command on the data dir: exit 0, no signal, no stack trace. */
 function readOnlyCommand(args: string[], dataDir: string): string {
@@ -168,7 +161,7 @@ for (const kind of ['ext4', 'tmpfs'] as const) {
       const victim = Object.keys(kept).find(n => n.startsWith('big'))!
       expect(run('rm', [path.join(mnt, victim)]).status).to.equal(0)
       delete kept[victim]
-      await until('the removed file\'s space to come back', () => freeBytes(host) >= before + (900 << 10))
+      await until('the removed file\'s space to come back', () => freeBytes(host) >= before + (900 << 10), 5000)
 
       // Full again; then every other kind of delete.
       fillHost(host)

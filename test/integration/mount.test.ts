@@ -11,7 +11,7 @@ import path from 'node:path'
 
 import {Image} from '../../src/storage/index.js'
 import {lines, runCli, stackLines} from '../helpers/cli.js'
-import {cleanupMount, isMounted, mount, type Mounted, mountDirs} from '../helpers/mount.js'
+import {cleanupMount, isMounted, mount, type Mounted, mountDirs, until} from '../helpers/mount.js'
 
 type Dirs = ReturnType<typeof mountDirs>
 
@@ -38,13 +38,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
 
 /** The recovery state a read-only open sees: what the last server left in the headers. */
 function recovery(dataDir: string): {wasClean: boolean; transactions: number} {
