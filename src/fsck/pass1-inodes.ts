@@ -24,7 +24,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {CONTROL_OFFSET, DATA_DIR_NAME, DATA_OFFSET, IF_ORPHAN, IF_USED, INODE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, TABLE_CONTROL, readU64} from '../storage/format.js'
+import {CONTROL_OFFSET, DATA_OFFSET, IF_ORPHAN, IF_USED, INODE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, TABLE_CONTROL, readU64} from '../storage/format.js'
 import type {MappedFile} from '../storage/mapped-file.js'
 import type {RecordTable} from '../storage/table.js'
 import {FILE_SIZE_MAX} from '../storage/types.js'
@@ -32,11 +32,9 @@ import {isZero, lastNonZero} from './bytes.js'
 import {CheckedImage, D, GEN_MASK, I, ROOT, TC} from './checked-image.js'
 import {PR} from './problems.js'
 import {controlPage, pass1Strings} from './pass1-strings.js'
+import {DATA_ID_LIMIT, contentPath} from './locate.js'
 import {saveLostRecords} from './salvage.js'
 import {type Check, INO_BAD, INO_FREE, INO_LIVE, STR_BLOB, STR_NAME, typeName, validType} from './state.js'
-
-/** Content file numbers at or above this are garbage, not ids (ids count up from 1). */
-export const DATA_ID_LIMIT = 2 ** 48
 
 export function pass1(c: Check): void {
   c.ctx.header(PR.PR_1_PASS_HEADER)
@@ -464,10 +462,6 @@ function noteData(scan: InodeScan, slot: number, dataId: number): void {
     scan.maxData = dataId
     scan.maxDataSlot = slot
   }
-}
-
-export function contentPath(c: Check, dataId: number): string {
-  return path.join(c.img.dir, DATA_DIR_NAME, (dataId % 256).toString(16).padStart(2, '0'), String(dataId))
 }
 
 function contentLength(c: Check, dataId: number): number {

@@ -27,6 +27,7 @@ import {DATA_OFFSET, CONTROL_OFFSET, DIRENT, INLINE_NAME, INODE, S_IFDIR, STRING
 import {bucketOf, dirHash} from '../storage/records.js'
 import {isZero, lastNonZero, nameProblem, shown} from './bytes.js'
 import {CheckedImage, D, GEN_MASK, I, ROOT, S, XC} from './checked-image.js'
+import {label} from './locate.js'
 import {fnvAt} from './pass1-strings.js'
 import {PR} from './problems.js'
 import {rebuildLostInodes} from './salvage.js'
@@ -312,14 +313,6 @@ function checkEntry(c: Check, d: number, v: EntryScan): void {
     img.store.transaction(() => img.setE8(d, D.type, st.type[child]))
   }
   }
-
-/** The best name an entry has for a message: its interned name, else its own copy. */
-export function label(c: Check, d: number): Buffer {
-  const {img, st} = c
-  const unit = img.e32(d, D.name)
-  if (unit >= 1 && unit < st.heapEnd && st.str[unit] === STR_NAME && img.strLength(unit) <= 255) return Buffer.from(img.strBytes(unit))
-  return Buffer.from(img.inlineName(d))
-}
 
 /**
  * The name of entry d: 'ok', 'clear' (no usable name), 'left' (a problem answered no), or the

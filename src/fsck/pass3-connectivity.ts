@@ -19,7 +19,7 @@ import {shown} from './bytes.js'
 import {D, I, ROOT} from './checked-image.js'
 import {PR} from './problems.js'
 import {type Check, ENT_FREE, ENT_LIVE, typeName} from './state.js'
-import {label} from './pass2-entries.js'
+import {label} from './locate.js'
 import {LPF, LostFound} from './lost-found.js'
 
 const TYPE_DIR = S_IFDIR >>> 12
