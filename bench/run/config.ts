@@ -1,0 +1,156 @@
+/**
+ * What a benchmark run does: the workloads, the sizes of the full and the quick run, and the
+ * command line (`npm run bench -- --help`).
+ */
+import os from 'node:os'
+import path from 'node:path'
+
+import type {Layout} from '../driver.js'
+import {ALL_TARGETS, BINDING_TARGETS, type TargetName} from './targets.js'
+import {GiB, KiB, MiB} from './util.js'
+
+/** libfuse's default entry_timeout and attr_timeout are 1 s; waiting longer makes the kernel ask. */
+export const ATTR_EXPIRE_MS = 1200
+
+const WORKLOADS = ['meta', 'bindings', 'parallel', 'seq', 'sweep', 'random', 'tree', 'storage', 'recovery', 'profile'] as const
+type Workload = (typeof WORKLOADS)[number]
+
+export interface Config {
+  mode: 'quick' | 'full'
+  metaSizes: number[]
+  metaLayouts: Layout[]
+  readdirN: number
+  seqBytes: number
+  sweepBytes: number
+  sweepBs: number[]
+  randBytes: number
+  randSeconds: number
+  clients: number
+  parallelFiles: number
+  parallelBytes: number
+  storageEnv: Record<string, string>
+  recovery: {checkpointOps: number[]; walMiB: number[]}
+  profileFiles: number
+  profileBytes: number
+  /** Entries of the source tree (undefined: all of node_modules). */
+  treeEntries?: number
+  /** Entries of the tree untarred under the profiler. */
+  profileTreeEntries: number
+  /** Rounds of the sequential workloads, and of metadata sizes up to metaRoundsUpTo. */
+  rounds: number
+  metaRoundsUpTo: number
+  /** The bindings workload: files of its create/stat/unlink (flat) and readdir, bytes of its sequential I/O. */
+  bindingsFiles: number
+  bindingsBytes: number
+}
+
+const FULL: Config = {
+  mode: 'full',
+  metaSizes: [10_000, 100_000, 1_000_000],
+  metaLayouts: ['flat', 'deep'],
+  readdirN: 100_000,
+  seqBytes: GiB,
+  sweepBytes: 256 * MiB,
+  sweepBs: [4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, MiB],
+  randBytes: 256 * MiB,
+  randSeconds: 15,
+  clients: 4,
+  parallelFiles: 100_000,
+  parallelBytes: GiB,
+  storageEnv: {},
+  recovery: {checkpointOps: [1000, 10_000, 100_000], walMiB: [1, 16, 64]},
+  profileFiles: 20_000,
+  profileBytes: 512 * MiB,
+  profileTreeEntries: 3000,
+  rounds: 3,
+  metaRoundsUpTo: 10_000,
+  bindingsFiles: 100_000,
+  bindingsBytes: GiB,
+}
+
+const QUICK: Config = {
+  mode: 'quick',
+  metaSizes: [1000, 10_000],
+  metaLayouts: ['flat', 'deep'],
+  readdirN: 10_000,
+  seqBytes: 128 * MiB,
+  sweepBytes: 8 * MiB,
+  sweepBs: [4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, MiB],
+  randBytes: 32 * MiB,
+  randSeconds: 2,
+  clients: 4,
+  parallelFiles: 4000,
+  parallelBytes: 128 * MiB,
+  storageEnv: {BENCH_FLAT: '10000', BENCH_LEAF: '1'},
+  recovery: {checkpointOps: [1000, 10_000], walMiB: [1, 8]},
+  profileFiles: 5000,
+  profileBytes: 128 * MiB,
+  treeEntries: 2000,
+  profileTreeEntries: 1000,
+  rounds: 3,
+  metaRoundsUpTo: 1000,
+  bindingsFiles: 10_000,
+  bindingsBytes: 256 * MiB,
+}
+
+export interface Args {
+  quick: boolean
+  only: Set<Workload>
+  targets: TargetName[]
+  keep: boolean
+  dir: string
+  binding?: string
+  /** --sizes / --layouts: the metadata workload's file counts and layouts instead of the mode's. */
+  sizes?: number[]
+  layouts?: Layout[]
+  /** --only, --targets, --sizes or --layouts was given: write under bench/results/partial/. */
+  partial: boolean
+}
+
+export function parseArgs(argv: string[]): Args {
+  const args: Args = {quick: false, only: new Set(WORKLOADS), targets: ALL_TARGETS, keep: false, dir: os.tmpdir(), partial: false}
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const list = (): string[] => (argv[++i] ?? '').split(',').filter(Boolean)
+    if (a === '--quick') args.quick = true
+    else if (a === '--keep') args.keep = true
+    else if (a === '--no-profile') args.only.delete('profile')
+    else if (a === '--dir') args.dir = path.resolve(argv[++i] ?? '.')
+    else if (a === '--binding') args.binding = argv[++i]
+    else if (a === '--only') {
+      const names = list()
+      for (const n of names) if (!(WORKLOADS as readonly string[]).includes(n)) throw new Error(`unknown workload ${n} (one of ${WORKLOADS.join(', ')})`)
+      args.only = new Set(names as Workload[])
+      args.partial = true
+    } else if (a === '--targets') {
+      const names = list()
+      const known = [...ALL_TARGETS, ...BINDING_TARGETS.filter(t => !ALL_TARGETS.includes(t))]
+      for (const n of names) if (!(known as string[]).includes(n)) throw new Error(`unknown target ${n} (one of ${known.join(', ')})`)
+      args.targets = known.filter(t => names.includes(t))
+      args.partial = true
+    } else if (a === '--sizes') {
+      args.sizes = list().map(x => {
+        const m = /^(\d+)(k|m)?$/i.exec(x)
+        if (!m) throw new Error(`bad size ${x} (a file count: 1000, 10k, 1m)`)
+        return Number(m[1]) * (m[2] === undefined ? 1 : m[2].toLowerCase() === 'k' ? 1000 : 1_000_000)
+      })
+      args.partial = true
+    } else if (a === '--layouts') {
+      const names = list()
+      for (const n of names) if (n !== 'flat' && n !== 'deep') throw new Error(`unknown layout ${n} (flat or deep)`)
+      args.layouts = names as Layout[]
+      args.partial = true
+    } else if (a === '--help' || a === '-h') {
+      process.stdout.write('npm run bench -- [--quick] [--only meta,bindings,parallel,seq,sweep,random,tree,storage,recovery,profile] [--targets native,noop,razorfs,noop-ll,razorfs-fn,razorfs-ll] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n')
+      process.exit(0)
+    } else throw new Error(`unknown argument ${a}`)
+  }
+
+  return args
+}
+
+/** The run's sizes: the mode's, with --sizes and --layouts in place of its metadata ones. */
+export function configOf(args: Args): Config {
+  const mode = args.quick ? QUICK : FULL
+  return {...mode, metaSizes: args.sizes ?? mode.metaSizes, metaLayouts: args.layouts ?? mode.metaLayouts}
+}

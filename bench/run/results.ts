@@ -1,0 +1,138 @@
+/** What the workloads measured: the records the report and bench.json are made of. */
+import type {Layout} from '../driver.js'
+import type {Breakdown, WindowProfile} from '../profile.js'
+import type {RecoveryResult} from '../recovery.js'
+import type {Memory, TargetName} from './targets.js'
+
+export interface Rate {
+  ops: number
+  sec: number
+  opsPerSec: number
+}
+
+export const rate = (r: {ops: number; sec: number}): Rate => ({ops: r.ops, sec: r.sec, opsPerSec: r.ops / r.sec})
+
+export interface MetaRecord {
+  target: TargetName
+  layout: Layout
+  files: number
+  create: Rate
+  stat: Rate
+  unlink: Rate
+  /** Server memory after the stat phase (all files present). */
+  memory?: Memory
+  /** ops/s of each round (the median round is reported). */
+  rounds?: Record<'create' | 'stat' | 'unlink', number[]>
+  /** Server CPU time (all threads, user + system) per operation, µs; median of the rounds. */
+  cpuUsPerOp?: Record<'create' | 'stat' | 'unlink', number>
+  /**
+   * The largest size only: the same target at the smallest size, in rounds run inside this size's
+   * phases (PAIRED_AT); each operation's rate is the median of the rounds run inside its phase.
+   */
+  paired?: {files: number; create: Rate; stat: Rate; unlink: Rate}
+}
+
+export interface ReaddirRecord {
+  target: TargetName
+  entries: number
+  /** Seconds of each listing. */
+  rounds: number[]
+  entriesPerSec: number
+}
+
+export interface RazorfsLife {
+  layout: Layout
+  files: number
+  inodes: number
+  /** Server memory with all files present, before the stop. */
+  memory?: Memory
+  stopMs: number
+  stopCode: number | null
+  imageMiB: number
+  fsck: {ms: number; code: number | null; implemented: boolean; output: string}
+  remountMs: number
+  memoryAfterRemount?: Memory
+}
+
+export interface IoRecord {
+  target: TargetName
+  bytes: number
+  bs: number
+  writeMBps: number
+  readMBps: number
+  /** Each round's figures (the median is reported). */
+  rounds: IoRound[]
+}
+
+export interface IoRound {
+  writeMBps: number
+  readMBps: number
+  /** Server CPU (all threads) per MiB moved, µs. */
+  writeCpuUsPerMiB?: number
+  readCpuUsPerMiB?: number
+}
+
+interface RandomRecord {
+  target: TargetName
+  tool: string
+  fileBytes: number
+  seconds: number
+  readIops: number
+  writeIops: number
+}
+
+export interface TreeRecord {
+  target: TargetName
+  entries: number
+  bytes: number
+  untarSec: number
+  findSec: number
+  rmSec: number
+}
+
+export interface ParallelRecord {
+  target: TargetName
+  clients: number
+  files: number
+  create: Rate
+  stat: Rate
+  unlink: Rate
+  writeBytes: number
+  writeMBps: number
+}
+
+export interface ProfileRecord {
+  target: TargetName
+  files: number
+  writeBytes: number
+  file: string
+  /** Per phase: window (µs, CLOCK_MONOTONIC), self times, where the time went. */
+  phases: Record<string, WindowProfile & {ops: number; opsPerSec: number; fromUs: number; toUs: number; breakdown: Breakdown}>
+}
+
+interface Results {
+  meta: MetaRecord[]
+  readdir: ReaddirRecord[]
+  razorfsLife: RazorfsLife[]
+  mountEmptyMs: number[]
+  noopMountMs: number[]
+  seq: IoRecord[]
+  sweep: IoRecord[]
+  random: RandomRecord[]
+  tree: TreeRecord[]
+  treeInfo?: {entries: number; bytes: number; source: string}
+  parallel: ParallelRecord[]
+  storage?: {exitCode: number | null; json: Record<string, any>; markdown: string}
+  recovery?: RecoveryResult
+  profile: ProfileRecord[]
+  /** The bindings workload (BINDING_TARGETS). */
+  bindings: {meta: MetaRecord[]; readdir: ReaddirRecord[]; seq: IoRecord[]}
+}
+
+export const results: Results = {
+  meta: [], readdir: [], razorfsLife: [], mountEmptyMs: [], noopMountMs: [], seq: [], sweep: [], random: [], tree: [], parallel: [], profile: [],
+  bindings: {meta: [], readdir: [], seq: []},
+}
+
+/** Flame graphs written by this run (phases of the razorfs server's profile). */
+export const flames = new Set<string>()
