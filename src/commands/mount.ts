@@ -2,7 +2,9 @@ import {Args, Flags} from '@oclif/core'
 
 import {RazorCommand} from '../base-command.js'
 import {type Binding, detach, parseOptions, serve} from '../fuse/serve.js'
+import {ensureDataDir} from '../storage/data-dir.js'
 import {BREAK_ANY} from '../storage/debug.js'
+import {openServedImage} from '../storage/open.js'
 
 export default class Mount extends RazorCommand<typeof Mount> {
   static override summary = 'Mount the image of the data dir on a directory through FUSE.'
@@ -60,22 +62,24 @@ If the data dir holds no image, one is created first. With -f the command prints
 
   public async run(): Promise<void> {
     const {binding, foreground, mkdir, options} = this.flags
-    const tuning = {residentMib: this.flags['resident-mib'], walLimit: this.flags['wal-limit'], pollUs: this.flags['poll-us']}
+    const walLimit = this.flags['wal-limit']
+    const tuning = {residentMib: this.flags['resident-mib'], pollUs: this.flags['poll-us']}
     const {mountpoint} = this.args
     const dataDir = this.dataDir()
     const parsed = parseOptions(options)
     if (!foreground) {
-      const hidden = Object.entries({'--resident-mib': tuning.residentMib, '--wal-limit': tuning.walLimit, '--poll-us': tuning.pollUs})
+      const hidden = Object.entries({'--resident-mib': tuning.residentMib, '--wal-limit': walLimit, '--poll-us': tuning.pollUs})
         .flatMap(([flag, value]) => (value === undefined ? [] : [flag, String(value)]))
       const args = ['--data-dir', dataDir, '--binding', binding, ...(options === undefined ? [] : ['-o', options]), ...(mkdir ? ['--mkdir'] : []), ...hidden, mountpoint]
-      const {pid, log} = await detach(args, dataDir, mountpoint)
+      const {pid, log} = await detach(args, dataDir, mountpoint, ensureDataDir)
       this.log(`mounted ${dataDir} on ${mountpoint} (server pid ${pid}, log ${log})`)
       return
     }
 
     const log = (line: string) => process.stderr.write(`razorfs mount: ${line}\n`)
     if (BREAK_ANY) log(`WARNING: RAZORFS_BREAK=${process.env.RAZORFS_BREAK} breaks durability on purpose (crash-harness self-test)`)
-    await serve({dataDir, mountpoint, options: parsed, mkdir, log, binding: binding as Binding, ...tuning}, image => {
+    const open = (readOnly: boolean) => openServedImage(dataDir, {readOnly, walLimit})
+    await serve({dataDir, open, mountpoint, options: parsed, mkdir, log, binding: binding as Binding, ...tuning}, image => {
       const {recovery} = image.info()
       if (!recovery.wasClean) {
         log(`the image was not cleanly unmounted: recovered ${recovery.transactions} transactions` +

@@ -1,14 +1,13 @@
 /**
- * Serving an image on a mountpoint: open (or create) the image, mount, keep the commit interval,
- * notice signals and outside unmounts, and end with a checkpoint and a clean flag.
+ * Serving a volume on a mountpoint: open it (the caller says how: the image of a data dir today),
+ * mount, keep the commit interval, notice signals and outside unmounts, and end with a clean close.
  */
 import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import type {Image} from '../storage/image.js'
 import {FileSystem} from '../vfs/filesystem.js'
-import {ensureDataDir, openServedImage} from '../vfs/volume.js'
+import type {Volume} from '../vfs/volume.js'
 import {FuseNativeAdapter} from './fuse-native-adapter.js'
 import {LowLevelAdapter} from './ll-adapter.js'
 import {mountPoints} from './mountinfo.js'
@@ -25,8 +24,11 @@ export const RESIDENT_MIB = 128
 /** Growth of the resident set since the last release left it that makes another one worth it. */
 const RELEASE_MIN = 8 * 1024 * 1024
 
-export interface ServeOptions {
+export interface ServeOptions<V extends Volume> {
+  /** What is served, for the log (the data dir). */
   dataDir: string
+  /** Open (read-only or not) the volume to serve, once the mountpoint has been checked. */
+  open: (readOnly: boolean) => V
   mountpoint: string
   /** -o options, split on commas. */
   options: string[]
@@ -36,8 +38,6 @@ export interface ServeOptions {
   binding?: Binding
   /** Resident budget of the server in MiB (default RESIDENT_MIB). */
   residentMib?: number
-  /** Checkpoint threshold of the log in bytes (default: the store's, 64 MiB); the crash harness lowers it. */
-  walLimit?: number
   /** The ll binding's polling window in microseconds (default POLL_WINDOW_US; 0: no polling). */
   pollUs?: number
 }
@@ -78,12 +78,12 @@ export function parseOptions(text: string | undefined): string[] {
 
 /**
  * Serve in this process until SIGINT, SIGTERM, SIGHUP or an outside unmount. `onMounted` runs
- * once the kernel has the mount. Resolves after the image was closed cleanly.
+ * once the kernel has the mount. Resolves after the volume was closed cleanly.
  */
-export async function serve(opts: ServeOptions, onMounted: (image: Image) => void): Promise<void> {
+export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: (volume: V) => void): Promise<void> {
   const mountpoint = prepareMountpoint(opts.mountpoint, opts.mkdir)
   const readOnly = opts.options.includes('ro')
-  const image = openServedImage(opts.dataDir, {readOnly, walLimit: opts.walLimit})
+  const volume = opts.open(readOnly)
   const residentBudget = (opts.residentMib ?? RESIDENT_MIB) * 1024 * 1024
   const binding = opts.binding ?? 'll'
   let onEnded = (): void => {}
@@ -92,20 +92,20 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
   try {
     if (binding === 'll') {
       // libfuse 3 passes the caller: new files belong to it; the kernel checks permissions.
-      core = new FileSystem(image, {readOnly, checkPermissions: false})
+      core = new FileSystem(volume, {readOnly, checkPermissions: false})
       adapter = new LowLevelAdapter(core, mountpoint, {options: opts.options, log: opts.log, onEnded: () => onEnded(), pollUs: opts.pollUs})
     } else {
-      core = new FileSystem(image, {readOnly})
+      core = new FileSystem(volume, {readOnly})
       adapter = new FuseNativeAdapter(core, mountpoint, {options: opts.options, log: opts.log})
     }
 
     await adapter.mount()
   } catch (error) {
-    image.close()
+    volume.close()
     throw new MountError(`cannot mount on ${mountpoint}: ${(error as Error).message}`)
   }
 
-  onMounted(image)
+  onMounted(volume)
   await new Promise<void>(resolve => {
     let stopping = false
     const commit = setInterval(() => {
@@ -126,8 +126,8 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
     let floor = 0
     const resident = setInterval(() => {
       const rss = process.memoryUsage.rss()
-      if (rss > residentBudget && rss - floor >= RELEASE_MIN) {
-        image.releaseCleanPages()
+      if (rss > residentBudget && rss - floor >= RELEASE_MIN && volume.releaseCleanPages !== undefined) {
+        volume.releaseCleanPages()
         floor = process.memoryUsage.rss()
       }
     }, 100)
@@ -150,7 +150,7 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
       }
 
       try {
-        image.close()
+        volume.close()
         opts.log(`image ${opts.dataDir} closed cleanly`)
       } catch (error) {
         opts.log(`closing the image: ${(error as Error).message}`)
@@ -172,11 +172,12 @@ export async function serve(opts: ServeOptions, onMounted: (image: Image) => voi
 
 /**
  * Start `razorfs mount -f` detached, logging to `<data-dir>/razorfs.log`, and return once the
- * mount is live (or throw with the reason the child gave).
+ * mount is live (or throw with the reason the child gave). `prepareDataDir` makes the data dir
+ * (for the log) once the mountpoint has been checked.
  */
-export async function detach(args: string[], dataDir: string, mountpoint: string): Promise<{pid: number; log: string}> {
+export async function detach(args: string[], dataDir: string, mountpoint: string, prepareDataDir: (dir: string) => void): Promise<{pid: number; log: string}> {
   const abs = prepareMountpoint(mountpoint, args.includes('--mkdir'))
-  ensureDataDir(dataDir)
+  prepareDataDir(dataDir)
   const log = path.join(dataDir, 'razorfs.log')
   const fd = fs.openSync(log, 'a', 0o600)
   const start = fs.fstatSync(fd).size

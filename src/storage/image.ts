@@ -25,13 +25,14 @@ import {dirHash} from './records.js'
 import {StringHeap, fnv1a} from './string-heap.js'
 import {RecordTable} from './table.js'
 import {releaseCleanPages} from './page-release.js'
-import {SpaceWatch} from './space.js'
+import {SpaceWatch, imageStatfs} from './space.js'
 import {holdsFinishedStaging, tidy} from './staging.js'
 import {
   type Attr, type CreateOptions, type DirCursor, type DirEntry, type DirentSink, FILE_SIZE_MAX, type ImageInfo, NAME_MAX, type NodeSpec, type OpenOptions,
-  PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type Timespec, XATTR_CREATE, XATTR_REPLACE,
+  PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type StatFs, type Timespec, XATTR_CREATE, XATTR_REPLACE,
   XATTR_SIZE_MAX,
 } from './types.js'
+import type {Volume} from './volume.js'
 
 const I = INODE.OFF
 const D = DIRENT.OFF
@@ -63,10 +64,18 @@ export interface ImageInternals {
   contents: Contents
 }
 
+/** The image's DirCursor: moved past an entry removed under it (removeEntry). */
+interface ImageDirCursor extends DirCursor {
+  /** The directory's inode slot (the key of open cursors). */
+  readonly slot: number
+  /** Entry record of the next entry to list, 0 at the end. */
+  next: number
+}
+
 /** Files of an image, as `init --force` removes them. */
 const IMAGE_FILES = [...FILES.map(f => f.name), WAL_NAME]
 
-export class Image {
+export class Image implements Volume {
   readonly dir: string
   readonly readOnly: boolean
   private readonly store: Store
@@ -87,7 +96,7 @@ export class Image {
   private readonly pendingShrinks = new Map<number, number>()
   private readonly pendingRemovals = new Set<number>()
   /** Open listing cursors per directory slot (see DirCursor). */
-  private readonly cursors = new Map<number, Set<DirCursor>>()
+  private readonly cursors = new Map<number, Set<ImageDirCursor>>()
   /** Whether the host is short of space, so that a delete must give its space back at once. */
   private readonly space: SpaceWatch
 
@@ -333,6 +342,18 @@ export class Image {
 
   checkpoint(): void {
     this.store.checkpoint(false)
+  }
+
+  /** Volume.transaction: the calls `fn` makes commit as one store transaction. */
+  transaction<T>(fn: () => T): T {
+    try {
+      return this.store.transaction(fn)
+    } catch (error) {
+      // A rollback may have undone sizes that writes and truncations inside had set: no content
+      // file is known to hold nothing past its size any more (prepareGrow checks each again).
+      this.contents.forgetClean()
+      throw error
+    }
   }
 
   // ---- record access ---------------------------------------------------------------------------
@@ -624,9 +645,9 @@ export class Image {
    * A cursor at the start of a directory's listing (same order as readdir). It stays valid while
    * entries come and go (see DirCursor) until closeDirCursor.
    */
-  openDirCursor(ino: number): DirCursor {
+  openDirCursor(ino: number): ImageDirCursor {
     const dir = this.dirSlot(ino, 'readdir')
-    const c: DirCursor = {ino, slot: dir, next: this.get32(dir, I.dirHead)}
+    const c: ImageDirCursor = {ino, slot: dir, next: this.get32(dir, I.dirHead)}
     let open = this.cursors.get(dir)
     if (open === undefined) this.cursors.set(dir, open = new Set())
     open.add(c)
@@ -634,12 +655,12 @@ export class Image {
   }
 
   /** Back to the start of the listing (a directory removed meanwhile lists nothing). */
-  rewindDirCursor(c: DirCursor): void {
+  rewindDirCursor(c: ImageDirCursor): void {
     const slot = this.liveSlot(c.ino)
     c.next = slot === 0 ? 0 : this.get32(slot, I.dirHead)
   }
 
-  closeDirCursor(c: DirCursor): void {
+  closeDirCursor(c: ImageDirCursor): void {
     const open = this.cursors.get(c.slot)
     open?.delete(c)
     if (open?.size === 0) this.cursors.delete(c.slot)
@@ -650,7 +671,7 @@ export class Image {
    * view of the mapping, no allocation per entry); the cursor does not move. Returns the count,
    * fewer at the end of the directory or when the sink is full.
    */
-  peekDirents(c: DirCursor, sink: DirentSink, at: number, max: number): number {
+  peekDirents(c: ImageDirCursor, sink: DirentSink, at: number, max: number): number {
     const b = this.ent
     // The u32 fields through a word view: a mapping (or its in-memory copy) starts on a page and
     // every field is aligned.
@@ -681,7 +702,7 @@ export class Image {
   }
 
   /** Move the cursor `count` entries on; returns how many it moved (fewer at the end). */
-  skipDirents(c: DirCursor, count: number): number {
+  skipDirents(c: ImageDirCursor, count: number): number {
     const b = this.ent
     let moved = 0
     for (; moved < count && c.next !== 0; moved++) c.next = b.readUInt32LE(this.entries.off(c.next) + D.next)
@@ -1096,6 +1117,11 @@ export class Image {
       case FILE_STRINGS: return {used: this.strings.bump, reclaimable: this.strings.freeBytes}
       default: return {used: this.strings.index.buckets, reclaimable: 0}
     }
+  }
+
+  /** Volume.statfs: blocks of the host disk, inodes out of what nodes.dat can map. */
+  statfs(): StatFs {
+    return imageStatfs(this.dir, this.nodes.live)
   }
 
   /** Usage figures for statfs and stats. */

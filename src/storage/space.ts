@@ -13,6 +13,7 @@ import fs from 'node:fs'
 
 import {ImageError} from './errors.js'
 import {fsExtAddon} from './fs-ext.js'
+import {NAME_MAX, type StatFs} from './types.js'
 
 /** Bytes at the end of each mapped file that only freeing transactions may grow into. */
 export const FILE_RESERVE = 256 << 10
@@ -113,6 +114,26 @@ export function onTmpfs(path: string): boolean {
 export function hostFreeBytes(path: string): number {
   const s = fs.statfsSync(path)
   return s.bavail * s.bsize
+}
+
+/** Inode records nodes.dat can hold: its mapping is limited to 2 GiB (128-byte records after 8 KiB of header). */
+export const INODES_MAX = Math.floor((2 ** 31 - 8192) / 128) - 1
+
+/** An image's statfs(2): blocks of the host disk holding `dir`, inodes out of INODES_MAX. */
+export function imageStatfs(dir: string, inodes: number): StatFs {
+  const host = fs.statfsSync(dir)
+  const ffree = Math.max(0, INODES_MAX - inodes)
+  return {
+    bsize: host.bsize,
+    frsize: host.bsize,
+    blocks: host.blocks,
+    bfree: host.bfree,
+    bavail: host.bavail,
+    files: INODES_MAX,
+    ffree,
+    favail: ffree,
+    namemax: NAME_MAX,
+  }
 }
 
 /**

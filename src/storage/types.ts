@@ -1,4 +1,7 @@
-/** Public types of the storage layer. Inode numbers are plain numbers: slot + generation * 2^32. */
+/**
+ * Public types of the storage layer. Inode numbers are plain numbers, safe integers (at most
+ * 2^53 - 1; the image's are slot + generation * 2^32), never 0: see docs/STORAGE-INTERFACE.md.
+ */
 
 export interface Timespec {
   sec: number
@@ -29,7 +32,7 @@ export interface DirEntry {
 }
 
 /**
- * Where a directory listing is copied in bulk (Image.peekDirents): entry i's name is
+ * Where a directory listing is copied in bulk (Volume.peekDirents): entry i's name is
  * names[ends[i - 1], ends[i]) (from 0 for the first), its child's inode number inos[i] and file
  * type bits types[i]. Made once and reused: a listing allocates nothing per entry.
  */
@@ -51,17 +54,27 @@ export function direntSink(capacity: number): DirentSink {
 }
 
 /**
- * A position in one directory's listing: the entry to list next (0 at the end). An open cursor is
- * moved past an entry removed under it (Image.removeEntry), so a listing that runs while other
- * processes add and remove names still lists every entry that stays.
+ * A position in one directory's listing (Volume.openDirCursor): the entry to list next. Opaque
+ * but for the directory; only the volume that opened it may be given it back. An open cursor
+ * stays valid while names come and go: a listing that runs while other processes add and remove
+ * names still lists every entry that stays, once (docs/STORAGE-INTERFACE.md).
  */
 export interface DirCursor {
   /** The directory. */
   readonly ino: number
-  /** Its inode slot (the storage layer's key for open cursors). */
-  readonly slot: number
-  /** Entry record of the next entry to list, 0 at the end. */
-  next: number
+}
+
+/** What statfs(2) reports (Volume.statfs); counts of blocks are in units of `frsize`. */
+export interface StatFs {
+  bsize: number
+  frsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  favail: number
+  namemax: number
 }
 
 export interface CreateOptions {

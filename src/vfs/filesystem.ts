@@ -1,5 +1,5 @@
 /**
- * The filesystem core: POSIX semantics over an Image, with inode-based operations and open
+ * The filesystem core: POSIX semantics over a Volume, with inode-based operations and open
  * handles, knowing nothing of FUSE. Adapters (fuse-native today, our own binding in issue 8)
  * translate requests into these calls and FsError codes into -errno.
  *
@@ -10,10 +10,13 @@
 import fs from 'node:fs'
 
 import {FsError} from '../storage/errors.js'
-import {Image} from '../storage/image.js'
 import {
-  type Attr, type DirCursor, type DirEntry, type DirentSink, NAME_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type Timespec,
+  type Attr, type DirCursor, type DirEntry, type DirentSink, NAME_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type StatFs,
+  type Timespec,
 } from '../storage/types.js'
+import type {Volume} from '../storage/volume.js'
+
+export type {StatFs} from '../storage/types.js'
 
 export interface Cred {
   uid: number
@@ -62,18 +65,6 @@ export interface SetAttrRequest {
   fh?: number
 }
 
-export interface StatFs {
-  bsize: number
-  frsize: number
-  blocks: number
-  bfree: number
-  bavail: number
-  files: number
-  ffree: number
-  favail: number
-  namemax: number
-}
-
 interface Handle {
   ino: number
   flags: number
@@ -83,7 +74,7 @@ interface Handle {
 }
 
 /**
- * A directory handle's listing in bulk: '.' and '..', then the image's entries (Image.readdir
+ * A directory handle's listing in bulk: '.' and '..', then the volume's entries (Volume.readdir
  * order). Positions count entries from the start ('.' is 0). fill copies entries from the
  * position on into a sink without moving; skip moves on. Entries other processes remove while
  * the listing is open never make it lose one that stays (see DirCursor).
@@ -91,7 +82,7 @@ interface Handle {
 export class Listing {
   private at = 0
 
-  constructor(private readonly image: Image, private readonly cursor: DirCursor) {}
+  constructor(private readonly volume: Volume, private readonly cursor: DirCursor) {}
 
   get position(): number {
     return this.at
@@ -99,7 +90,7 @@ export class Listing {
 
   /** Whether the directory still has `name`, naming inode `ino`. */
   has(name: Buffer, ino: number): boolean {
-    return this.image.lookup(this.cursor.ino, name) === ino
+    return this.volume.lookup(this.cursor.ino, name) === ino
   }
 
   /** Copy up to `max` entries into `sink` from index `at`; returns how many. */
@@ -111,27 +102,27 @@ export class Listing {
       sink.names[pos++] = 0x2E // '.', and '..' at position 1
       if (p === 1) sink.names[pos++] = 0x2E
       sink.ends[n] = pos
-      sink.inos[n] = p === 0 || ino === ROOT_INO ? ino : this.image.lookup(ino, '..')
+      sink.inos[n] = p === 0 || ino === ROOT_INO ? ino : this.volume.lookup(ino, '..')
       sink.types[n] = S_IFDIR
     }
 
-    return n - at + this.image.peekDirents(this.cursor, sink, n, max - (n - at))
+    return n - at + this.volume.peekDirents(this.cursor, sink, n, max - (n - at))
   }
 
   /** Move `count` entries on (fewer at the end). */
   skip(count: number): void {
     const dots = Math.min(count, Math.max(0, 2 - this.at))
-    this.at += dots + this.image.skipDirents(this.cursor, count - dots)
+    this.at += dots + this.volume.skipDirents(this.cursor, count - dots)
   }
 
   /** Back to the start; the listing shows the directory as it is now. */
   rewind(): void {
     this.at = 0
-    this.image.rewindDirCursor(this.cursor)
+    this.volume.rewindDirCursor(this.cursor)
   }
 
   close(): void {
-    this.image.closeDirCursor(this.cursor)
+    this.volume.closeDirCursor(this.cursor)
   }
 }
 
@@ -152,8 +143,8 @@ export class FileSystem {
 
   private readonly checkPermissions: boolean
 
-  constructor(readonly image: Image, opts: FileSystemOptions = {}) {
-    this.readOnly = (opts.readOnly ?? false) || image.readOnly
+  constructor(readonly volume: Volume, opts: FileSystemOptions = {}) {
+    this.readOnly = (opts.readOnly ?? false) || volume.readOnly
     this.checkPermissions = opts.checkPermissions ?? true
   }
 
@@ -192,7 +183,7 @@ export class FileSystem {
 
   /** Search permission on the directory and, for changes, write permission. */
   private dirAccess(parent: number, cred: Cred, syscall: string, write: boolean): Attr {
-    const attr = this.image.getattr(parent)
+    const attr = this.volume.getattr(parent)
     if ((attr.mode & S_IFMT) !== S_IFDIR) throw new FsError('ENOTDIR', syscall)
     this.require(attr, write ? W_OK | X_OK : X_OK, cred, syscall)
     return attr
@@ -211,9 +202,9 @@ export class FileSystem {
   lookup(parent: number, name: Buffer | string, cred: Cred): Attr {
     cred = this.who(cred)
     this.dirAccess(parent, cred, 'lookup', false)
-    const ino = this.image.lookup(parent, name)
+    const ino = this.volume.lookup(parent, name)
     if (ino === 0) throw new FsError('ENOENT', 'lookup', name.toString())
-    return this.image.getattr(ino)
+    return this.volume.getattr(ino)
   }
 
   /**
@@ -221,16 +212,16 @@ export class FileSystem {
    * whose kernel made them, and that answer a miss with a cacheable negative entry).
    */
   find(parent: number, name: Buffer | string): number {
-    return this.image.lookup(parent, name)
+    return this.volume.lookup(parent, name)
   }
 
   getattr(ino: number): Attr {
-    return this.image.getattr(ino)
+    return this.volume.getattr(ino)
   }
 
   access(ino: number, mask: number, cred: Cred): void {
     cred = this.who(cred)
-    const attr = this.image.getattr(ino)
+    const attr = this.volume.getattr(ino)
     if ((mask & W_OK) !== 0 && this.readOnly) throw new FsError('EROFS', 'access')
     if (mask !== F_OK) this.require(attr, mask & 7, cred, 'access')
   }
@@ -238,9 +229,9 @@ export class FileSystem {
   setattr(ino: number, req: SetAttrRequest, cred: Cred): Attr {
     cred = this.who(cred)
     this.writable('setattr')
-    const attr = this.image.getattr(ino)
+    const attr = this.volume.getattr(ino)
     const isOwner = cred.uid === 0 || cred.uid === attr.uid
-    const changes: Parameters<Image['setattr']>[1] = {}
+    const changes: SetAttr = {}
     if (req.mode !== undefined) {
       if (!isOwner) throw new FsError('EPERM', 'chmod')
       let mode = req.mode & 0o7777
@@ -280,11 +271,11 @@ export class FileSystem {
       changes[which] = t
     }
 
-    return this.image.setattr(ino, changes)
+    return this.volume.setattr(ino, changes)
   }
 
   readlink(ino: number): Buffer {
-    return this.image.readlink(ino)
+    return this.volume.readlink(ino)
   }
 
   // ---- creating and removing names -------------------------------------------------------------
@@ -321,7 +312,7 @@ export class FileSystem {
     }
 
     const owner = this.newOwner(dir, cred, (type === 0 ? S_IFREG : type) | (mode & 0o7777))
-    return this.image.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid, rdev})
+    return this.volume.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid, rdev})
   }
 
   mkdir(parent: number, name: Buffer | string, mode: number, cred: Cred): Attr {
@@ -329,7 +320,7 @@ export class FileSystem {
     const bytes = this.checkName(name, 'mkdir')
     const dir = this.dirAccess(parent, this.who(cred), 'mkdir', true)
     const owner = this.newOwner(dir, cred, S_IFDIR | (mode & 0o7777))
-    return this.image.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid})
+    return this.volume.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid})
   }
 
   symlink(parent: number, name: Buffer | string, target: Buffer | string, cred: Cred): Attr {
@@ -337,7 +328,7 @@ export class FileSystem {
     const bytes = this.checkName(name, 'symlink')
     const dir = this.dirAccess(parent, this.who(cred), 'symlink', true)
     const owner = this.newOwner(dir, cred, S_IFLNK | 0o777)
-    return this.image.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid, target})
+    return this.volume.mknod(parent, bytes, {mode: owner.mode, uid: owner.uid, gid: owner.gid, target})
   }
 
   link(ino: number, parent: number, name: Buffer | string, cred: Cred): Attr {
@@ -345,7 +336,7 @@ export class FileSystem {
     this.writable('link')
     const bytes = this.checkName(name, 'link')
     this.dirAccess(parent, cred, 'link', true)
-    return this.image.link(ino, parent, bytes)
+    return this.volume.link(ino, parent, bytes)
   }
 
   unlink(parent: number, name: Buffer | string, cred: Cred): void {
@@ -353,9 +344,9 @@ export class FileSystem {
     this.writable('unlink')
     const bytes = this.checkName(name, 'unlink')
     const dir = this.dirAccess(parent, cred, 'unlink', true)
-    const child = this.image.lookup(parent, bytes)
-    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) this.stickyCheck(dir, this.image.getattr(child), cred, 'unlink')
-    this.image.unlink(parent, bytes)
+    const child = this.volume.lookup(parent, bytes)
+    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) this.stickyCheck(dir, this.volume.getattr(child), cred, 'unlink')
+    this.volume.unlink(parent, bytes)
   }
 
   rmdir(parent: number, name: Buffer | string, cred: Cred): void {
@@ -364,9 +355,9 @@ export class FileSystem {
     const bytes = this.checkName(name, 'rmdir')
     const dir = this.dirAccess(parent, cred, 'rmdir', true)
     const isDot = bytes.length === 1 && bytes[0] === 0x2E
-    const child = isDot ? 0 : this.image.lookup(parent, bytes)
-    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) this.stickyCheck(dir, this.image.getattr(child), cred, 'rmdir')
-    this.image.rmdir(parent, bytes)
+    const child = isDot ? 0 : this.volume.lookup(parent, bytes)
+    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) this.stickyCheck(dir, this.volume.getattr(child), cred, 'rmdir')
+    this.volume.rmdir(parent, bytes)
   }
 
   rename(oldParent: number, oldName: Buffer | string, newParent: number, newName: Buffer | string, flags: number, cred: Cred): void {
@@ -377,15 +368,15 @@ export class FileSystem {
     if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) !== 0) throw new FsError('EINVAL', 'rename')
     const src = this.dirAccess(oldParent, cred, 'rename', true)
     const dst = this.dirAccess(newParent, cred, 'rename', true)
-    const child = this.image.lookup(oldParent, from)
+    const child = this.volume.lookup(oldParent, from)
     if (child === 0) throw new FsError('ENOENT', 'rename', from.toString())
-    const childAttr = this.image.getattr(child)
+    const childAttr = this.volume.getattr(child)
     this.stickyCheck(src, childAttr, cred, 'rename')
-    const victim = this.image.lookup(newParent, to)
-    if (victim !== 0) this.stickyCheck(dst, this.image.getattr(victim), cred, 'rename')
+    const victim = this.volume.lookup(newParent, to)
+    if (victim !== 0) this.stickyCheck(dst, this.volume.getattr(victim), cred, 'rename')
     // Moving a directory to another parent rewrites its '..': that needs write permission on it.
     if ((childAttr.mode & S_IFMT) === S_IFDIR && oldParent !== newParent) this.require(childAttr, W_OK, cred, 'rename')
-    this.image.rename(oldParent, from, newParent, to, flags)
+    this.volume.rename(oldParent, from, newParent, to, flags)
   }
 
   // ---- open files ------------------------------------------------------------------------------
@@ -393,7 +384,7 @@ export class FileSystem {
   private addHandle(ino: number, flags: number, dir: boolean): number {
     const fh = this.nextFh++
     this.handles.set(fh, {ino, flags, dir})
-    this.image.retain(ino)
+    this.volume.retain(ino)
     return fh
   }
 
@@ -410,14 +401,14 @@ export class FileSystem {
 
   open(ino: number, flags: number, cred: Cred): number {
     cred = this.who(cred)
-    const attr = this.image.getattr(ino)
+    const attr = this.volume.getattr(ino)
     const type = attr.mode & S_IFMT
     const wantsWrite = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0
     if (type === S_IFDIR && wantsWrite) throw new FsError('EISDIR', 'open')
     if (type === S_IFLNK) throw new FsError('ELOOP', 'open')
     if (wantsWrite) this.writable('open')
     this.require(attr, this.openAccess(flags) | ((flags & O_TRUNC) !== 0 ? W_OK : 0), cred, 'open')
-    if ((flags & O_TRUNC) !== 0 && type === S_IFREG && attr.size > 0) this.image.setattr(ino, {size: 0})
+    if ((flags & O_TRUNC) !== 0 && type === S_IFREG && attr.size > 0) this.volume.setattr(ino, {size: 0})
     return this.addHandle(ino, flags, false)
   }
 
@@ -425,11 +416,11 @@ export class FileSystem {
   create(parent: number, name: Buffer | string, mode: number, flags: number, cred: Cred): {fh: number; attr: Attr} {
     const bytes = this.checkName(name, 'open')
     this.dirAccess(parent, this.who(cred), 'open', false)
-    const existing = this.image.lookup(parent, bytes)
+    const existing = this.volume.lookup(parent, bytes)
     if (existing !== 0) {
       if ((flags & O_EXCL) !== 0) throw new FsError('EEXIST', 'open', bytes.toString())
       const fh = this.open(existing, flags, cred)
-      return {fh, attr: this.image.getattr(existing)}
+      return {fh, attr: this.volume.getattr(existing)}
     }
 
     const attr = this.mknod(parent, bytes, S_IFREG | (mode & 0o7777), 0, cred)
@@ -439,24 +430,24 @@ export class FileSystem {
   read(fh: number, buf: Buffer, pos: number): number {
     const h = this.handle(fh, 'read')
     if ((h.flags & O_ACCMODE) === O_WRONLY) throw new FsError('EBADF', 'read')
-    return this.image.read(h.ino, buf, pos)
+    return this.volume.read(h.ino, buf, pos)
   }
 
   write(fh: number, data: Buffer, pos: number): number {
     const h = this.handle(fh, 'write')
     if ((h.flags & O_ACCMODE) === O_RDONLY) throw new FsError('EBADF', 'write')
     this.writable('write')
-    const at = (h.flags & O_APPEND) !== 0 ? this.image.getattr(h.ino).size : pos
-    return this.image.write(h.ino, data, at)
+    const at = (h.flags & O_APPEND) !== 0 ? this.volume.getattr(h.ino).size : pos
+    return this.volume.write(h.ino, data, at)
   }
 
   /** fsync / fdatasync: durable on return. */
   fsync(fh: number): void {
     const h = this.handle(fh, 'fsync')
-    if (!this.readOnly) this.image.fsync(h.ino)
+    if (!this.readOnly) this.volume.fsync(h.ino)
   }
 
-  /** close(2) of one descriptor: nothing to flush (writes are already in the image). */
+  /** close(2) of one descriptor: nothing to flush (writes are already in the volume). */
   flush(fh: number): void {
     this.handle(fh, 'flush')
   }
@@ -465,12 +456,12 @@ export class FileSystem {
     const h = this.handle(fh, 'release')
     this.handles.delete(fh)
     h.listing?.close()
-    this.image.release(h.ino)
+    this.volume.release(h.ino)
   }
 
   opendir(ino: number, cred: Cred): number {
     cred = this.who(cred)
-    const attr = this.image.getattr(ino)
+    const attr = this.volume.getattr(ino)
     if ((attr.mode & S_IFMT) !== S_IFDIR) throw new FsError('ENOTDIR', 'opendir')
     this.require(attr, R_OK, cred, 'opendir')
     return this.addHandle(ino, O_RDONLY, true)
@@ -479,15 +470,15 @@ export class FileSystem {
   /** Entries of a directory, '.' and '..' first. */
   * readdir(ino: number): Generator<DirEntry> {
     yield {name: Buffer.from('.'), ino, type: S_IFDIR}
-    yield {name: Buffer.from('..'), ino: ino === ROOT_INO ? ino : this.image.lookup(ino, '..'), type: S_IFDIR}
-    yield* this.image.readdir(ino)
+    yield {name: Buffer.from('..'), ino: ino === ROOT_INO ? ino : this.volume.lookup(ino, '..'), type: S_IFDIR}
+    yield* this.volume.readdir(ino)
   }
 
   /** The bulk listing of a directory handle (one per handle, made at its first use). */
   listing(fh: number): Listing {
     const h = this.handle(fh, 'readdir')
     if (!h.dir) throw new FsError('ENOTDIR', 'readdir')
-    h.listing ??= new Listing(this.image, this.image.openDirCursor(h.ino))
+    h.listing ??= new Listing(this.volume, this.volume.openDirCursor(h.ino))
     return h.listing
   }
 
@@ -496,12 +487,12 @@ export class FileSystem {
   }
 
   fsyncdir(): void {
-    if (!this.readOnly) this.image.sync()
+    if (!this.readOnly) this.volume.sync()
   }
 
   /** Flush everything to stable storage (sync(2), unmount). */
   syncAll(): void {
-    if (!this.readOnly) this.image.sync()
+    if (!this.readOnly) this.volume.sync()
   }
 
   // ---- extended attributes ---------------------------------------------------------------------
@@ -510,7 +501,7 @@ export class FileSystem {
     if (name.startsWith('trusted.') && cred.uid !== 0) throw new FsError(mask === R_OK ? 'ENODATA' : 'EPERM', syscall, name)
     if (name.startsWith('system.')) throw new FsError('EOPNOTSUPP', syscall, name)
     if (name.startsWith('user.')) {
-      const attr = this.image.getattr(ino)
+      const attr = this.volume.getattr(ino)
       const type = attr.mode & S_IFMT
       if (type !== S_IFREG && type !== S_IFDIR) throw new FsError(mask === R_OK ? 'ENODATA' : 'EPERM', syscall, name)
       // A sticky directory's user. attributes are its owner's to change (Linux, xattr_permission).
@@ -527,12 +518,12 @@ export class FileSystem {
   getxattr(ino: number, name: string, cred: Cred): Buffer {
     cred = this.who(cred)
     this.xattrAccess(ino, name, R_OK, cred, 'getxattr')
-    return this.image.getxattr(ino, name)
+    return this.volume.getxattr(ino, name)
   }
 
   listxattr(ino: number, cred: Cred): string[] {
     cred = this.who(cred)
-    const all = this.image.listxattr(ino)
+    const all = this.volume.listxattr(ino)
     return cred.uid === 0 ? all : all.filter(name => !name.startsWith('trusted.'))
   }
 
@@ -541,39 +532,24 @@ export class FileSystem {
     this.writable('setxattr')
     this.xattrAccess(ino, name, W_OK, cred, 'setxattr')
     if (name.startsWith('security.') || name.startsWith('trusted.')) {
-      if (cred.uid !== 0 && cred.uid !== this.image.getattr(ino).uid) throw new FsError('EPERM', 'setxattr', name)
+      if (cred.uid !== 0 && cred.uid !== this.volume.getattr(ino).uid) throw new FsError('EPERM', 'setxattr', name)
     }
 
-    this.image.setxattr(ino, name, value, flags)
+    this.volume.setxattr(ino, name, value, flags)
   }
 
   removexattr(ino: number, name: string, cred: Cred): void {
     cred = this.who(cred)
     this.writable('removexattr')
     this.xattrAccess(ino, name, W_OK, cred, 'removexattr')
-    this.image.removexattr(ino, name)
+    this.volume.removexattr(ino, name)
   }
 
   // ---- the filesystem as a whole ---------------------------------------------------------------
 
-  /** Figures from the image (inodes) and from the disk holding the data dir (blocks). */
+  /** Block and inode figures of the volume. */
   statfs(): StatFs {
-    const host = fs.statfsSync(this.image.dir)
-    const usage = this.image.usage()
-    // Inode slots are limited by the 2 GiB mapping of nodes.dat (128-byte records).
-    const maxInodes = Math.floor((2 ** 31 - 8192) / 128) - 1
-    const ffree = Math.max(0, maxInodes - usage.inodes)
-    return {
-      bsize: host.bsize,
-      frsize: host.bsize,
-      blocks: host.blocks,
-      bfree: host.bfree,
-      bavail: host.bavail,
-      files: maxInodes,
-      ffree,
-      favail: ffree,
-      namemax: NAME_MAX,
-    }
+    return this.volume.statfs()
   }
 
   /** Open handles (for unmount and tests). */

@@ -7,8 +7,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {FsError, Image, ROOT_INO, XATTR_CREATE, XATTR_REPLACE, direntSink} from '../../../src/storage/index.js'
+import {Image, ROOT_INO, XATTR_CREATE, XATTR_REPLACE, direntSink} from '../../../src/storage/index.js'
 import {type Cred, F_OK, FileSystem, type Listing, R_OK, ROOT_CRED, W_OK, X_OK} from '../../../src/vfs/filesystem.js'
+import {type Listed, drainSink} from '../../helpers/dirents.js'
+import {codeOf} from '../../helpers/errors.js'
 
 const {O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_APPEND, O_EXCL} = fs.constants
 const S_IFMT = 0o170000
@@ -24,18 +26,6 @@ const ALICE: Cred = {uid: 1000, gid: 1000}
 const CAROL: Cred = {uid: 1002, gid: 1000}
 /** Other to alice; member of 2000 through a supplementary group. */
 const BOB: Cred = {uid: 1001, gid: 1001, groups: [2000]}
-
-/** The FsError code `fn` throws (fails if it does not throw, or throws something else). */
-function codeOf(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (error) {
-    if (error instanceof FsError) return error.code
-    throw error
-  }
-
-  expect.fail('expected an FsError, but the call succeeded')
-}
 
 describe('vfs: the filesystem core (no mount)', function () {
   let dir: string
@@ -424,16 +414,8 @@ describe('vfs: the filesystem core (no mount)', function () {
     })
 
     /** Every entry of a bulk listing from its position on, `chunk` at a time, as [name, ino, type]; `between` runs after each chunk. */
-    function drain(listing: Listing, chunk: number, between: (listed: string[]) => void = () => {}): Array<[string, number, number]> {
-      const sink = direntSink(chunk)
-      const out: Array<[string, number, number]> = []
-      for (;;) {
-        const n = listing.fill(sink, 0, chunk)
-        if (n === 0) return out
-        for (let i = 0; i < n; i++) out.push([sink.names.subarray(i === 0 ? 0 : sink.ends[i - 1], sink.ends[i]).toString(), sink.inos[i], sink.types[i]])
-        listing.skip(n)
-        between(out.map(e => e[0]))
-      }
+    function drain(listing: Listing, chunk: number, between?: (listed: string[]) => void): Listed[] {
+      return drainSink((sink, max) => listing.fill(sink, 0, max), n => listing.skip(n), chunk, between)
     }
 
     it('a bulk listing lists what readdir lists, in the same order, whatever the chunk size', () => {
