@@ -17,8 +17,8 @@ import {FILE_SIZE_MAX, NAME_MAX} from '../storage/types.js'
 import {readFully} from '../storage/mapped-file.js'
 import {
   C_COMPRESSED_HEADER, C_COMPRESSED_MAGIC, C_DISK, C_FILE_HEADER, C_FILE_MAGIC, C_LAYOUTS, C_MAX_CHILDREN, C_NO_INDEX,
-  C_NO_NAME, C_NODE, C_NODES_HEADER, C_NODES_MAGIC, C_NODES_VERSION, C_SHM, C_SHM_STRINGS_SIZE, type CLayout,
-  cNodesFileSize, contentInode, cSlotOffset,
+  C_NODE, C_NODES_HEADER, C_NODES_MAGIC, C_NODES_VERSION, C_SHM, C_SHM_STRINGS_SIZE, type CLayout,
+  cNodesFileSize, contentInode, cSlotOffset, decodeName,
 } from './c-format.js'
 
 const S_IFMT = 0o170000
@@ -317,19 +317,6 @@ function readStrings(file: string, layout: CLayout): {buf: Buffer; used: number;
   return {buf, used, notes}
 }
 
-/** The name at `nameOffset`, or why it cannot be read. */
-function nameAt(strings: Buffer, layout: CLayout, nameOffset: number): Buffer | string {
-  if (nameOffset === C_NO_NAME) return 'has no name (name_offset 0xFFFFFFFF)'
-  const at = layout.nameAt(nameOffset)
-  if (at < layout.namesStart || at >= strings.length) {
-    return `name offset ${nameOffset} is out of range (the names file holds ${Math.max(0, strings.length - layout.namesStart)} bytes of names)`
-  }
-
-  const end = strings.indexOf(0, at)
-  if (end < 0) return `name at offset ${nameOffset} is not NUL-terminated (runs to the end of the names file)`
-  return strings.subarray(at, end)
-}
-
 // ---- contents -----------------------------------------------------------------------------------
 
 /** What a content file holds, once checked: where its payload is and how to decode it. */
@@ -532,10 +519,10 @@ export function readSource(dir: string, layout: CLayout, opts: ReadOptions = {})
   if (numChildrenOf(0) > C_MAX_CHILDREN) throw new SourceError(nodesFile, `slot 0 (the root) says it has ${numChildrenOf(0)} children, at most ${C_MAX_CHILDREN}`)
   if (inodeOf(0) !== 1) notes.push(`the root (slot 0) has inode ${inodeOf(0)}, not 1`)
   if (nodes.readUInt32LE(slot(0) + N.parent) !== C_NO_INDEX) notes.push(`the root (slot 0) has parent ${nodes.readUInt32LE(slot(0) + N.parent)}, not 0xFFFF`)
-  const rootName = nameAt(strings.buf, layout, nodes.readUInt32LE(slot(0) + N.nameOffset))
+  const rootName = decodeName(strings.buf, layout, nodes.readUInt32LE(slot(0) + N.nameOffset))
   if (typeof rootName === 'string' || rootName.toString('latin1') !== '/') {
     const other = layout === C_DISK ? C_SHM : C_DISK
-    const otherName = nameAt(strings.buf, other, nodes.readUInt32LE(slot(0) + N.nameOffset))
+    const otherName = decodeName(strings.buf, other, nodes.readUInt32LE(slot(0) + N.nameOffset))
     const hint = typeof otherName !== 'string' && otherName.toString('latin1') === '/' ? `; its names file looks like the ${other.kind} layout's` : ''
     notes.push(`the root's name is ${typeof rootName === 'string' ? `unreadable (${rootName})` : showName(rootName, false)}, not "/"${hint}`)
   }
@@ -617,7 +604,7 @@ export function readSource(dir: string, layout: CLayout, opts: ReadOptions = {})
       }
 
       const ino = inodeOf(c)
-      const rawName = nameAt(strings.buf, layout, nodes.readUInt32LE(slot(c) + N.nameOffset))
+      const rawName = decodeName(strings.buf, layout, nodes.readUInt32LE(slot(c) + N.nameOffset))
       const shown = typeof rawName === 'string' ? `[slot ${c}]` : showName(rawName, nameProblem(rawName) === undefined)
       const at = joinPath(d.path, shown)
       if (ino === 0) {
@@ -763,7 +750,7 @@ export function readSource(dir: string, layout: CLayout, opts: ReadOptions = {})
   const unreachable: Source['unreachable'] = []
   for (let i = 0; i < capacity; i++) {
     if (inodeOf(i) === 0 || accounted.has(i)) continue
-    const raw = nameAt(strings.buf, layout, nodes.readUInt32LE(slot(i) + N.nameOffset))
+    const raw = decodeName(strings.buf, layout, nodes.readUInt32LE(slot(i) + N.nameOffset))
     unreachable.push({slot: i, inode: inodeOf(i), name: typeof raw === 'string' ? '?' : showName(raw, nameProblem(raw) === undefined), type: typeName(modeOf(i))})
     unreferenced.delete(inodeOf(i))
   }
