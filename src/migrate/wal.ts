@@ -4,10 +4,10 @@
  * and a missing or damaged log never stops a migration.
  */
 import fs from 'node:fs'
-import zlib from 'node:zlib'
 
-import {readU64} from '../storage/format.js'
-import {C_WAL_ENTRY, C_WAL_HEADER, C_WAL_MAGIC, C_WAL_OPS} from './c-format.js'
+import {
+  C_WAL_ENTRY, C_WAL_HEADER, C_WAL_MAGIC, type CWalHeader, decodeWalHeader, hex32, isEmptyWalEntry, validateWalEntry, validateWalHeader, walOpName,
+} from './c-format.js'
 
 export interface WalReport {
   path: string
@@ -16,18 +16,8 @@ export interface WalReport {
   valid: boolean
   /** Why it is not valid, or what is odd about it. */
   problems: string[]
-  header?: {
-    magic: string
-    version: number
-    nextTxId: number
-    nextLsn: number
-    head: number
-    tail: number
-    checkpointLsn: number
-    entryCount: number
-    crc: string
-    crcOk: boolean
-  }
+  /** The header's fields (docs/FORMAT.md), its magic number and CRC in hex, and whether the CRC matches. */
+  header?: Omit<CWalHeader, 'magic' | 'crc'> & {magic: string; crc: string}
   entries?: {
     /** Entries between tail and head whose CRC matches. */
     count: number
@@ -42,12 +32,6 @@ export interface WalReport {
     /** Where the walk stopped early, if it did. */
     stoppedAt?: string
   }
-}
-
-const HEADER_CRC_BYTES = 52
-
-function hex32(n: number): string {
-  return `0x${n.toString(16).toUpperCase().padStart(8, '0')}`
 }
 
 /** Read the WAL at `file` for a report. Never throws for a damaged file (only `problems`). */
@@ -67,30 +51,14 @@ export function readWal(file: string): WalReport {
     return report
   }
 
-  const H = C_WAL_HEADER.OFF
-  const magic = buf.readUInt32LE(H.magic)
-  const crc = buf.readUInt32LE(H.crc)
-  const crcOk = zlib.crc32(buf.subarray(0, HEADER_CRC_BYTES)) === crc
-  const header = {
-    magic: hex32(magic),
-    version: buf.readUInt32LE(H.version),
-    nextTxId: readU64(buf, H.nextTxId),
-    nextLsn: readU64(buf, H.nextLsn),
-    head: readU64(buf, H.head),
-    tail: readU64(buf, H.tail),
-    checkpointLsn: readU64(buf, H.checkpointLsn),
-    entryCount: buf.readUInt32LE(H.entryCount),
-    crc: hex32(crc),
-    crcOk,
-  }
+  const h = decodeWalHeader(buf)
+  // The decoded header in the report's terms (the same fields, in the same order).
+  const header = {...h, magic: hex32(h.magic), crc: hex32(h.crc)}
   report.header = header
-  if (magic !== C_WAL_MAGIC) {
-    report.problems.push(`bad magic ${hex32(magic)} (a C RAZORFS WAL starts with ${hex32(C_WAL_MAGIC)}): not read further`)
-    return report
-  }
+  report.problems.push(...validateWalHeader(h))
+  if (h.magic !== C_WAL_MAGIC) return report // not a C WAL: not read further
 
   report.valid = true
-  if (!crcOk) report.problems.push('the header CRC does not match (its fields may be stale or damaged)')
   const logSize = buf.length - C_WAL_HEADER.SIZE
   if (logSize <= 0) return report
 
@@ -107,7 +75,6 @@ export function readWal(file: string): WalReport {
     return out
   }
 
-  const E = C_WAL_ENTRY.OFF
   const entries: NonNullable<WalReport['entries']> = {count: 0, byOp: {}, pastHead: 0}
   report.entries = entries
   if (header.tail >= logSize || header.head >= logSize) {
@@ -124,24 +91,20 @@ export function readWal(file: string): WalReport {
   // Walk from tail while entries are well-formed; past head only to detect a stale header.
   while (walked + C_WAL_ENTRY.SIZE <= logSize) {
     if (at === header.head) reachedHead = true
-    const e = logBytes(at, C_WAL_ENTRY.SIZE)
-    const lsn = readU64(e, E.lsn)
-    const op = e.readUInt32LE(E.op)
-    const len = e.readUInt32LE(E.dataLen)
-    if (lsn === 0 && op === 0) {
+    const raw = logBytes(at, C_WAL_ENTRY.SIZE)
+    const e = C_WAL_ENTRY.decode(raw)
+    if (isEmptyWalEntry(e)) {
       if (!reachedHead) entries.stoppedAt = `an empty entry at log offset ${at}, before the head (${header.head})`
       break
     }
 
+    const len = e.dataLen
     if (len > logSize - C_WAL_ENTRY.SIZE || walked + C_WAL_ENTRY.SIZE + len > logSize) {
       if (!reachedHead) entries.stoppedAt = `an entry at log offset ${at} whose length ${len} runs past the log`
       break
     }
 
-    const payload = logBytes(at + C_WAL_ENTRY.SIZE, len)
-    const want = e.readUInt32LE(E.crc)
-    e.writeUInt32LE(0, E.crc)
-    if (zlib.crc32(payload, zlib.crc32(e)) !== want || (prevLsn !== undefined && lsn !== prevLsn + 1)) {
+    if (validateWalEntry(e, raw, logBytes(at + C_WAL_ENTRY.SIZE, len), prevLsn).length > 0) {
       if (!reachedHead) entries.stoppedAt = `a damaged entry (CRC or LSN) at log offset ${at}`
       break
     }
@@ -150,16 +113,15 @@ export function readWal(file: string): WalReport {
       entries.pastHead++
     } else {
       entries.count++
-      const name = C_WAL_OPS[op] ?? `op ${op}`
+      const name = walOpName(e.op)
       entries.byOp[name] = (entries.byOp[name] ?? 0) + 1
-      entries.firstLsn ??= lsn
-      entries.lastLsn = lsn
-      const us = readU64(e, E.timestampUs)
-      firstUs ??= us
-      lastUs = us
+      entries.firstLsn ??= e.lsn
+      entries.lastLsn = e.lsn
+      firstUs ??= e.timestampUs
+      lastUs = e.timestampUs
     }
 
-    prevLsn = lsn
+    prevLsn = e.lsn
     walked += C_WAL_ENTRY.SIZE + len
     at = (at + C_WAL_ENTRY.SIZE + len) % logSize
   }
