@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {RazorCommand} from '../base-command.js'
 import {type Binding, detach, parseOptions, serve} from '../fuse/serve.js'
 import {ensureDataDir} from '../storage/data-dir.js'
-import {BREAK_ANY} from '../storage/debug.js'
+import {BREAK_ANY, brokenSwitches} from '../storage/debug.js'
 import {openServedImage} from '../storage/open.js'
 
 export default class Mount extends RazorCommand<typeof Mount> {
@@ -77,7 +77,7 @@ If the data dir holds no image, one is created first. With -f the command prints
     }
 
     const log = (line: string) => process.stderr.write(`razorfs mount: ${line}\n`)
-    if (BREAK_ANY) log(`WARNING: RAZORFS_BREAK=${process.env.RAZORFS_BREAK} breaks durability on purpose (crash-harness self-test)`)
+    if (BREAK_ANY) log(`WARNING: durability is broken on purpose (${brokenSwitches().join(', ')}): a crash-harness self-test`)
     const open = (readOnly: boolean) => openServedImage(dataDir, {readOnly, walLimit})
     await serve({dataDir, open, mountpoint, options: parsed, mkdir, log, binding: binding as Binding, ...tuning}, image => {
       const {recovery} = image.info()

@@ -92,7 +92,8 @@ export function dirPath(records: Records, slot: number): Buffer {
 
 /** One JSON object for a name and its inode (FORMAT.md field names, plus derived fields). */
 export function itemJson(records: Records, item: TreeItem): Record<string, unknown> {
-  // Built field by field: spreading objects with computed keys made this 50x slower.
+  // Built by assignment into one object (putBytes sets `path` or `pathBase64` in place), not by
+  // spreading small objects with computed keys, which V8 builds slowly: this runs once per name.
   const out: Record<string, unknown> = {kind: 'inode'}
   putBytes(out, 'path', item.path)
   putBytes(out, 'name', item.name)

@@ -1,16 +1,37 @@
 /**
- * Debug switches that deliberately break durability, so the crash harnesses can prove they
- * detect a broken store (issue 4). Set RAZORFS_BREAK to a comma-separated list:
+ * Switches that deliberately break durability, so the crash harnesses can prove they detect a
+ * broken store (issue 4). All are off; nothing in src/ turns one on and no flag or environment
+ * variable reaches them. Only a test calls `breakDurability`: the harnesses' self-tests start
+ * their server through `test/crash/broken-server.ts`, which turns the switches on and then runs
+ * `razorfs mount -f` in the same process.
  *
  * - `no-wal`:   commits skip the WAL append: changes live only in the private mapping, so a
  *               kill -9 loses every acknowledged operation since the last checkpoint.
  * - `no-fsync`: fdatasync/fsync of the WAL and of content files do nothing, so a power loss
  *               loses what fsync acknowledged.
  *
- * Never set in production; `razorfs mount` prints a warning when one is on.
+ * The flags are live bindings: wal.ts and contents.ts read their current value at each use, and
+ * `razorfs mount` prints a warning when one is on.
  */
-const switches = new Set((process.env.RAZORFS_BREAK ?? '').split(',').map(s => s.trim()).filter(s => s !== ''))
+export const BREAK_SWITCHES = ['no-wal', 'no-fsync'] as const
+export type BreakSwitch = (typeof BREAK_SWITCHES)[number]
 
-export const BREAK_NO_WAL = switches.has('no-wal')
-export const BREAK_NO_FSYNC = switches.has('no-fsync')
-export const BREAK_ANY = BREAK_NO_WAL || BREAK_NO_FSYNC
+export let BREAK_NO_WAL = false
+export let BREAK_NO_FSYNC = false
+export let BREAK_ANY = false
+
+/** Turn the named switches on (tests only). An unknown name throws. */
+export function breakDurability(switches: Iterable<string>): void {
+  for (const name of switches) {
+    if (name === 'no-wal') BREAK_NO_WAL = true
+    else if (name === 'no-fsync') BREAK_NO_FSYNC = true
+    else throw new Error(`unknown durability switch ${JSON.stringify(name)} (known: ${BREAK_SWITCHES.join(', ')})`)
+  }
+
+  BREAK_ANY = BREAK_NO_WAL || BREAK_NO_FSYNC
+}
+
+/** The switches that are on, by name. */
+export function brokenSwitches(): BreakSwitch[] {
+  return BREAK_SWITCHES.filter(name => (name === 'no-wal' ? BREAK_NO_WAL : BREAK_NO_FSYNC))
+}

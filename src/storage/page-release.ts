@@ -26,9 +26,9 @@ interface Advise {
 let mmapIo: Advise | undefined
 /**
  * With dirty pages in a range, clean runs shorter than this stay mapped: a fault maps much more
- * than its page (on Linux 6.18, 2,000 random reads re-mapped all of a 300 MiB file: page-cache
- * folios are mapped whole), so dropping a few pages between dirty ones frees little for long, and
- * a large image with thousands of scattered dirty pages took thousands of system calls per release.
+ * than its page (fault-around; the kernel maps a page-cache folio whole), so dropping a few pages
+ * between dirty ones frees little for long; and each dropped run costs one madvise(2), so skipping
+ * short runs spares most of the calls when thousands of dirty pages are scattered over an image.
  */
 const MIN_GAP = 16
 

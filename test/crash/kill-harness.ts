@@ -31,7 +31,7 @@ export interface KillOptions {
   minWorkMs?: number
   startupKills?: boolean
   seed: number
-  /** RAZORFS_BREAK for the server (self-test). */
+  /** Durability-breaking switches for the server (self-test; server.ts, src/storage/debug.ts). */
   breakSwitch?: string
   log: (line: string) => void
 }

@@ -1,8 +1,8 @@
 /**
  * Issue 4, harness 1: kill -9 of the server at random moments (kill-harness.ts). Short mode runs
  * in `npm test`; `npm run test:crash` runs the long mode. The self-test runs the same harness
- * against a server whose durability is broken on purpose (RAZORFS_BREAK=no-wal) and must see
- * violations, which proves the harness can fail.
+ * against a server whose durability is broken on purpose (the no-wal switch, set by broken-server.ts) and
+ * must see violations, which proves the harness can fail.
  */
 import {expect} from 'chai'
 
@@ -31,8 +31,8 @@ describe(`crash harness: kill -9 (${LONG ? 'long' : 'short'} mode)`, function ()
     expect(s.violations, s.samples.join('\n')).to.equal(0)
   })
 
-  it('self-test: with RAZORFS_BREAK=no-wal the same harness reports violations', async () => {
-    const s = await runKillHarness({label: 'kill -9 self-test (RAZORFS_BREAK=no-wal)', cycles: SELF_TEST_CYCLES, minWorkMs: 300, maxWorkMs: 700, startupKills: false, seed: SEED + 1, breakSwitch: 'no-wal', log})
+  it('self-test: with the no-wal switch the same harness reports violations', async () => {
+    const s = await runKillHarness({label: 'kill -9 self-test (no-wal)', cycles: SELF_TEST_CYCLES, minWorkMs: 300, maxWorkMs: 700, startupKills: false, seed: SEED + 1, breakSwitch: 'no-wal', log})
     log(formatKill(s))
     expect(s.violations, 'a server that does not log its changes must fail the harness').to.be.greaterThan(0)
   })

@@ -43,6 +43,7 @@ export interface PowerOptions {
   maxWorkMs: number
   longEvery: number
   seed: number
+  /** Durability-breaking switches for the server (self-test; server.ts, src/storage/debug.ts). */
   breakSwitch?: string
   log: (line: string) => void
 }

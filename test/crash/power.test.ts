@@ -1,8 +1,8 @@
 /**
  * Issue 4, harness 2: power loss, approximated with a loop-mounted ext4 image copied while the
  * server is SIGSTOPped (power-harness.ts). Skipped, with the reason printed, only where loop
- * devices cannot be used. The self-test breaks fsync on purpose (RAZORFS_BREAK=no-fsync) and
- * must see violations.
+ * devices cannot be used. The self-test breaks fsync on purpose (the no-fsync switch, set by
+ * broken-server.ts) and must see violations.
  */
 import {expect} from 'chai'
 
@@ -34,9 +34,9 @@ describe(`crash harness: power loss (${LONG ? 'long' : 'short'} mode)`, function
     expect(s.violations, s.samples.join('\n')).to.equal(0)
   })
 
-  it('self-test: with RAZORFS_BREAK=no-fsync the same harness reports violations', async () => {
+  it('self-test: with the no-fsync switch the same harness reports violations', async () => {
     const s = await runPowerHarness({
-      label: 'power-loss self-test (RAZORFS_BREAK=no-fsync)', cycles: SELF_TEST_CYCLES, minWorkMs: 1200, maxWorkMs: 2000, longEvery: 0, seed: SEED + 3, breakSwitch: 'no-fsync', log,
+      label: 'power-loss self-test (no-fsync)', cycles: SELF_TEST_CYCLES, minWorkMs: 1200, maxWorkMs: 2000, longEvery: 0, seed: SEED + 3, breakSwitch: 'no-fsync', log,
     })
     log(formatPower(s))
     expect(s.violations, 'a server whose fsync does nothing must fail the harness').to.be.greaterThan(0)

@@ -4,6 +4,7 @@
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import fs from 'node:fs'
+import {fileURLToPath} from 'node:url'
 
 import {RUN_JS} from '../helpers/cli.js'
 import {cleanupMount, isMounted} from '../helpers/mount.js'
@@ -20,9 +21,15 @@ const SYS_MSYNC = 26
 export interface ServerEnv {
   /** mount --wal-limit: checkpoint threshold in bytes (undefined: the default). */
   walLimit?: number
-  /** RAZORFS_BREAK: durability-breaking debug switches (self-tests only). */
+  /**
+   * Durability-breaking switches (self-tests only, comma-separated: see src/storage/debug.ts): the
+   * server then runs through broken-server.js, which turns them on before `mount -f`.
+   */
   breakSwitch?: string
 }
+
+/** The test-only entry that breaks durability on purpose; this file runs from dist/test/crash/. */
+const BROKEN_SERVER_JS = fileURLToPath(new URL('broken-server.js', import.meta.url))
 
 export class Server {
   readonly proc: ChildProcess
@@ -32,12 +39,11 @@ export class Server {
 
   constructor(readonly dataDir: string, readonly mnt: string, env: ServerEnv) {
     const e: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
-    delete e.RAZORFS_BREAK
     delete e.DEBUG
-    if (env.breakSwitch !== undefined) e.RAZORFS_BREAK = env.breakSwitch
     fs.mkdirSync(mnt, {recursive: true})
     const tuning = env.walLimit === undefined ? [] : ['--wal-limit', String(env.walLimit)]
-    this.proc = spawn(process.execPath, [RUN_JS, 'mount', '-f', '--data-dir', dataDir, ...tuning, mnt], {stdio: ['ignore', 'pipe', 'pipe'], env: e})
+    const entry = env.breakSwitch === undefined ? [RUN_JS] : [BROKEN_SERVER_JS, env.breakSwitch]
+    this.proc = spawn(process.execPath, [...entry, 'mount', '-f', '--data-dir', dataDir, ...tuning, mnt], {stdio: ['ignore', 'pipe', 'pipe'], env: e})
     this.proc.stdout!.on('data', (d: Buffer) => {
       this.output += d.toString()
     })
@@ -143,7 +149,6 @@ export type FsckResult =
  */
 export function fsck(dataDir: string): FsckResult {
   const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
-  delete env.RAZORFS_BREAK
   const res = spawnSync(process.execPath, [RUN_JS, 'fsck', '-n', '-f', '--json', dataDir], {encoding: 'utf8', env, timeout: 120_000, maxBuffer: 64 * 2 ** 20})
   const out = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim()
   if (/not implemented yet/.test(out)) return {state: 'unavailable', detail: out.split('\n').find(l => /not implemented/.test(l))?.trim() ?? out}

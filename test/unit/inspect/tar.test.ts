@@ -119,7 +119,9 @@ describe('inspect/tar', () => {
     expect(list.stdout.split('\n').filter(Boolean)).to.have.length(members.length)
     const out = path.join(dir, 'x')
     fs.mkdirSync(out)
-    const x = spawnSync('tar', ['xf', file, '-C', out, '--warning=no-unknown-keyword'], {encoding: 'utf8'})
+    // Making device nodes needs root (CAP_MKNOD): as another user tar extracts all but ./c and ./b.
+    const devices = process.getuid?.() === 0 ? [] : ['--exclude=./c', '--exclude=./b']
+    const x = spawnSync('tar', ['xf', file, '-C', out, '--warning=no-unknown-keyword', ...devices], {encoding: 'utf8'})
     expect(x.status, x.stderr).to.equal(0)
     expect(fs.readFileSync(Buffer.concat([Buffer.from(`${out}/`), odd.subarray(2)]), 'latin1')).to.equal('12345')
   })

@@ -32,6 +32,7 @@ describe('migrate: the C WAL report', () => {
     try {
       const file = path.join(t.dir, 'wal')
       fs.copyFileSync(fixture('disk').wal, file)
+      fs.chmodSync(file, 0o644) // the fixture is read-only; only root could patch the copy as it is
       patch(file, 16, u32(99)) // next_lsn: the header CRC no longer matches
       let w = readWal(file)
       expect(w.valid).to.equal(true)
@@ -60,6 +61,7 @@ describe('migrate: the C WAL report', () => {
     try {
       const file = path.join(t.dir, 'wal')
       fs.copyFileSync(fixture('disk-crashed').wal, file)
+      fs.chmodSync(file, 0o644) // the fixture is read-only; only root could patch the copy as it is
       patch(file, 24, Buffer.from([180, 0, 0, 0])) // head after 3 of the 6 entries (60 bytes each)
       const w = readWal(file)
       expect(w.entries).to.include({count: 3, pastHead: 3})
