@@ -7,12 +7,13 @@ import {spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 
 import type {Attr} from '../storage/types.js'
-import {type Cred, type FileSystem, type Listing, type TimeSet} from '../vfs/filesystem.js'
+import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
 import {FsError, direntSink} from '../vfs/volume.js'
 import {findMount} from './mountinfo.js'
 import {
-  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel, requestPoller,
+  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, loadLowLevel, requestPoller,
 } from './ll/binding.js'
+import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
 
 export interface LowLevelOptions {
   /** -o options for libfuse / the kernel. */
@@ -110,7 +111,7 @@ export class LowLevelAdapter {
 
   async mount(): Promise<void> {
     const options = ['default_permissions', 'fsname=razorfs', 'subtype=razorfs', ...this.opts.options].join(',')
-    this.session = this.ll.mount(this.mountpoint, options, (op, req, ctx, ...args) => this.dispatch(op, req, ctx, args),
+    this.session = mountLowLevel(this.ll, this.mountpoint, options, (r, caller) => this.dispatch(r, caller),
       MAX_WRITE, 0 /* no writeback cache */, LOOP_THREADS)
     // Never stat our own mountpoint from this thread (the request would wait for this thread).
     this.connection = findMount(this.mountpoint)?.minor
@@ -155,20 +156,19 @@ export class LowLevelAdapter {
     this.ll.replyErr(req, 5 /* EIO */, token)
   }
 
-  private dispatch(op: number, req: number, ctx: RequestContext, a: any[]): void {
-    if (op === OP.ENDED) {
+  private dispatch(r: LlRequest, caller: Readonly<RequestContext>): void {
+    if (r.op === OP.ENDED) {
       this.ended = true
       this.resolveEnded()
       this.opts.onEnded()
       return
     }
 
-    if (op === OP.INIT) return
-    const token = op === OP.WRITE ? a[4] as number : 0
+    if (r.op === OP.INIT) return
     try {
-      this.handle(op, req, {uid: ctx.uid, gid: ctx.gid}, a)
+      this.handle(r, {uid: caller.uid, gid: caller.gid})
     } catch (error) {
-      this.fail(req, error, op, token)
+      this.fail(r.req, error, r.op, r.op === OP.WRITE ? r.token : 0)
     }
 
     this.polled()
@@ -178,15 +178,16 @@ export class LowLevelAdapter {
     this.ll.replyEntry(req, attrArray(attr), TIMEOUT, TIMEOUT)
   }
 
-  private handle(op: number, req: number, cred: Cred, a: any[]): void {
+  private handle(r: Exclude<LlRequest, EndedRequest | InitRequest>, cred: Cred): void {
     const core = this.core
     const ll = this.ll
-    switch (op) {
+    const req = r.req
+    switch (r.op) {
       case OP.LOOKUP: {
         // A miss is answered with ino 0 and a timeout: the kernel caches the negative entry.
-        const ino = core.find(a[0], a[1])
+        const ino = core.find(r.parent, r.name)
         if (ino === 0) {
-          core.lookup(a[0], a[1], cred) // ENOENT, or ENOTDIR/EACCES if that is the reason
+          core.lookup(r.parent, r.name, cred) // ENOENT, or ENOTDIR/EACCES if that is the reason
         }
 
         this.entry(req, core.getattr(ino))
@@ -194,99 +195,95 @@ export class LowLevelAdapter {
       }
 
       case OP.GETATTR:
-        ll.replyAttr(req, attrArray(core.getattr(a[0])), TIMEOUT)
+        ll.replyAttr(req, attrArray(core.getattr(r.ino)), TIMEOUT)
         return
       case OP.SETATTR: {
-        const f = a[1] as SetattrFields
+        const f = r.fields
         const time = (now?: 1, sec?: number, nsec?: number): TimeSet | undefined =>
           now ? 'now' : sec === undefined ? undefined : {sec, nsec: nsec ?? 0}
-        const attr = core.setattr(a[0], {
+        const attr = core.setattr(r.ino, {
           mode: f.mode, uid: f.uid, gid: f.gid, size: f.size,
           atime: time(f.atimeNow, f.atimeSec, f.atimeNsec), mtime: time(f.mtimeNow, f.mtimeSec, f.mtimeNsec),
-          fh: a[2] >= 0 ? a[2] : undefined,
+          fh: r.fh >= 0 ? r.fh : undefined,
         }, cred)
         ll.replyAttr(req, attrArray(attr), TIMEOUT)
         return
       }
 
       case OP.READLINK:
-        ll.replyReadlink(req, core.readlink(a[0]))
+        ll.replyReadlink(req, core.readlink(r.ino))
         return
       case OP.MKNOD:
-        this.entry(req, core.mknod(a[0], a[1], a[2], a[3], cred))
+        this.entry(req, core.mknod(r.parent, r.name, r.mode, r.rdev, cred))
         return
       case OP.MKDIR:
-        this.entry(req, core.mkdir(a[0], a[1], a[2], cred))
+        this.entry(req, core.mkdir(r.parent, r.name, r.mode, cred))
         return
       case OP.UNLINK:
-        core.unlink(a[0], a[1], cred)
+        core.unlink(r.parent, r.name, cred)
         ll.replyErr(req, 0)
         return
       case OP.RMDIR:
-        core.rmdir(a[0], a[1], cred)
+        core.rmdir(r.parent, r.name, cred)
         ll.replyErr(req, 0)
         return
       case OP.SYMLINK:
-        this.entry(req, core.symlink(a[0], a[1], a[2], cred))
+        this.entry(req, core.symlink(r.parent, r.name, r.target, cred))
         return
       case OP.RENAME:
-        core.rename(a[0], a[1], a[2], a[3], a[4], cred)
+        core.rename(r.parent, r.name, r.newParent, r.newName, r.flags, cred)
         ll.replyErr(req, 0)
         return
       case OP.LINK:
-        this.entry(req, core.link(a[0], a[1], a[2], cred))
+        this.entry(req, core.link(r.ino, r.newParent, r.newName, cred))
         return
       case OP.OPEN:
         // The kernel's page cache stays valid across opens: only this mount changes the image.
-        ll.replyOpen(req, core.open(a[0], a[1], cred), OPEN_KEEP_CACHE)
+        ll.replyOpen(req, core.open(r.ino, r.flags, cred), OPEN_KEEP_CACHE)
         return
       case OP.READ: {
         // One buffer serves every read: replyBuf hands the bytes to the kernel before it returns.
-        if (this.readBuf.length < a[2]) this.readBuf = Buffer.allocUnsafe(a[2])
-        const buf = this.readBuf.subarray(0, a[2])
-        const n = core.read(a[1], buf, a[3])
-        ll.replyBuf(req, buf, n)
+        if (this.readBuf.length < r.size) this.readBuf = Buffer.allocUnsafe(r.size)
+        const buf = this.readBuf.subarray(0, r.size)
+        ll.replyBuf(req, buf, core.read(r.fh, buf, r.off))
         return
       }
 
       case OP.WRITE: {
-        const data = a[2] as Buffer
         let n: number
         try {
-          n = core.write(a[1], data, a[3])
+          n = core.write(r.fh, r.data, r.off)
         } catch (error) {
-          this.fail(req, error, op, a[4])
+          this.fail(req, error, r.op, r.token)
           return
         }
 
-        ll.replyWrite(req, n, a[4], data)
+        ll.replyWrite(req, n, r.token, r.data)
         return
       }
 
       case OP.FLUSH:
-        core.flush(a[1])
+        core.flush(r.fh)
         ll.replyErr(req, 0)
         return
       case OP.RELEASE:
-        core.release(a[1])
+        core.release(r.fh)
         ll.replyErr(req, 0)
         return
       case OP.FSYNC:
-        core.fsync(a[1])
+        core.fsync(r.fh)
         ll.replyErr(req, 0)
         return
-      case OP.OPENDIR: {
-        ll.replyOpen(req, core.opendir(a[0], cred), 0)
+      case OP.OPENDIR:
+        ll.replyOpen(req, core.opendir(r.ino, cred), 0)
         return
-      }
-
       case OP.READDIR:
       case OP.READDIRPLUS:
-        this.readdir(req, a[1], a[2], a[3], op === OP.READDIRPLUS)
+        this.readdir(req, r.fh, r.size, r.off, r.op === OP.READDIRPLUS)
         return
       case OP.RELEASEDIR:
-        this.held.delete(a[1])
-        core.releasedir(a[1])
+        this.held.delete(r.fh)
+        core.releasedir(r.fh)
         ll.replyErr(req, 0)
         return
       case OP.FSYNCDIR:
@@ -300,71 +297,65 @@ export class LowLevelAdapter {
       }
 
       case OP.SETXATTR:
-        core.setxattr(a[0], (a[1] as Buffer).toString(), a[2], a[3], cred)
+        core.setxattr(r.ino, r.name.toString(), r.value, r.flags, cred)
         ll.replyErr(req, 0)
         return
-      case OP.GETXATTR: {
-        const value = core.getxattr(a[0], (a[1] as Buffer).toString(), cred)
-        this.sized(req, value, a[2])
+      case OP.GETXATTR:
+        this.sized(req, core.getxattr(r.ino, r.name.toString(), cred), r.size)
         return
-      }
-
       case OP.LISTXATTR: {
-        const names = core.listxattr(a[0], cred)
-        this.sized(req, Buffer.concat(names.map(n => Buffer.from(`${n}\0`))), a[1])
+        const names = core.listxattr(r.ino, cred)
+        this.sized(req, Buffer.concat(names.map(n => Buffer.from(`${n}\0`))), r.size)
         return
       }
 
       case OP.REMOVEXATTR:
-        core.removexattr(a[0], (a[1] as Buffer).toString(), cred)
+        core.removexattr(r.ino, r.name.toString(), cred)
         ll.replyErr(req, 0)
         return
       case OP.ACCESS:
-        core.access(a[0], a[1], cred)
+        core.access(r.ino, r.mask, cred)
         ll.replyErr(req, 0)
         return
       case OP.CREATE: {
-        const {fh, attr} = core.create(a[0], a[1], a[2], a[3], cred)
+        const {fh, attr} = core.create(r.parent, r.name, r.mode, r.flags, cred)
         ll.replyCreate(req, attrArray(attr), TIMEOUT, TIMEOUT, fh, OPEN_KEEP_CACHE)
         return
       }
 
       case OP.FALLOCATE: {
         // mode 0 only: make [offset, offset + length) part of the file (holes read as zeros).
-        if (a[2] !== 0) throw new FsError('EOPNOTSUPP', 'fallocate')
-        const attr = core.getattr(a[0])
-        const end = a[3] + a[4]
-        if (end > attr.size) core.setattr(a[0], {size: end, fh: a[1]}, cred)
+        if (r.mode !== 0) throw new FsError('EOPNOTSUPP', 'fallocate')
+        const attr = core.getattr(r.ino)
+        const end = r.off + r.length
+        if (end > attr.size) core.setattr(r.ino, {size: end, fh: r.fh}, cred)
         ll.replyErr(req, 0)
         return
       }
 
       case OP.LSEEK: {
         // Contents may be sparse, but razorfs does not track holes: all of a file is data.
-        const size = core.getattr(a[0]).size
-        const off = a[2] as number
-        if (off >= size) throw new FsError('ENXIO', 'lseek')
-        ll.replyLseek(req, a[3] === SEEK_DATA ? off : a[3] === SEEK_HOLE ? size : off)
+        const size = core.getattr(r.ino).size
+        if (r.off >= size) throw new FsError('ENXIO', 'lseek')
+        ll.replyLseek(req, r.whence === SEEK_DATA ? r.off : r.whence === SEEK_HOLE ? size : r.off)
         return
       }
 
       case OP.COPY_FILE_RANGE: {
-        const [, fhIn, offIn, , fhOut, offOut, len] = a as number[]
-        const chunk = Buffer.allocUnsafe(Math.min(len, 1 << 20))
+        const chunk = Buffer.allocUnsafe(Math.min(r.length, 1 << 20))
         let done = 0
-        while (done < len) {
-          const n = core.read(fhIn, chunk.subarray(0, Math.min(chunk.length, len - done)), offIn + done)
+        while (done < r.length) {
+          const n = core.read(r.fh, chunk.subarray(0, Math.min(chunk.length, r.length - done)), r.off + done)
           if (n === 0) break
-          core.write(fhOut, chunk.subarray(0, n), offOut + done)
+          core.write(r.fhOut, chunk.subarray(0, n), r.offOut + done)
           done += n
         }
 
         ll.replyWrite(req, done, 0, Buffer.alloc(0))
         return
       }
-
       default:
-        throw new FsError('ENOSYS', `op ${op}`)
+        throw new FsError('ENOSYS', `op ${(r as LlRequest).op}`)
     }
   }
 
