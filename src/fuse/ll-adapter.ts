@@ -7,8 +7,11 @@ import {spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 
 import type {Attr} from '../storage/types.js'
+import {type DirBatch, DirReader} from '../vfs/dir-reader.js'
+import {copyFileRange, fallocate, seekData} from '../vfs/file-ranges.js'
 import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
-import {FsError, direntSink} from '../vfs/volume.js'
+import {FsError} from '../vfs/volume.js'
+import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import {
   type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, loadLowLevel, requestPoller,
@@ -31,8 +34,6 @@ const MAX_WRITE = 1 << 20
 /** Seconds the kernel may cache names and attributes: every change goes through this mount. */
 export const TIMEOUT = 1.0
 const ATTR_FIELDS = 14
-const SEEK_DATA = 3
-const SEEK_HOLE = 4
 
 function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float64Array {
   out[at] = a.ino
@@ -50,21 +51,6 @@ function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float6
   out[at + 12] = a.ctime.sec
   out[at + 13] = a.ctime.nsec
   return out
-}
-
-/**
- * A readdirplus answer, kept by the adapter per directory handle: the kernel may take fewer of its
- * entries than it got and ask again from the first one it did not take. The handle's listing
- * (the core's) stands after every entry handed to the kernel so far, at `upTo`; offsets are
- * positions. (Plain answers are kept by the addon, which serves such requests itself.)
- */
-interface HeldAnswer {
-  offs: Float64Array
-  names: Buffer
-  ends: Uint32Array
-  inos: Float64Array
-  types: Uint32Array
-  upTo: number
 }
 
 /**
@@ -87,12 +73,14 @@ export const direntBatch = (size: number, plus: boolean): number => (plus ? Math
 export class LowLevelAdapter {
   private readonly ll: LowLevelAddon
   private session: object | undefined
-  private readonly held = new Map<number, HeldAnswer>()
   private ended = false
+  /** Answers readdir(plus) requests (and keeps readdirplus answers the kernel may ask for again). */
+  private readonly dirs: DirReader
 
   constructor(private readonly core: FileSystem, readonly mountpoint: string, private readonly opts: LowLevelOptions) {
     this.ll = loadLowLevel()
     this.polled = requestPoller(opts.pollUs)
+    this.dirs = new DirReader(core, DIR_RUN)
   }
 
   private resolveEnded: () => void = () => {}
@@ -278,12 +266,14 @@ export class LowLevelAdapter {
         ll.replyOpen(req, core.opendir(r.ino, cred), 0)
         return
       case OP.READDIR:
-      case OP.READDIRPLUS:
-        this.readdir(req, r.fh, r.size, r.off, r.op === OP.READDIRPLUS)
+      case OP.READDIRPLUS: {
+        const plus = r.op === OP.READDIRPLUS
+        this.dirs.read(r.fh, r.off, direntBatch(r.size, plus), plus, batch => this.replyDirents(req, r.size, plus, batch, r.fh, r.off))
         return
+      }
+
       case OP.RELEASEDIR:
-        this.held.delete(r.fh)
-        core.releasedir(r.fh)
+        this.dirs.releasedir(r.fh)
         ll.replyErr(req, 0)
         return
       case OP.FSYNCDIR:
@@ -301,13 +291,11 @@ export class LowLevelAdapter {
         ll.replyErr(req, 0)
         return
       case OP.GETXATTR:
-        this.sized(req, core.getxattr(r.ino, r.name.toString(), cred), r.size)
+        this.xattrReply(req, fitXattr(core.getxattr(r.ino, r.name.toString(), cred), r.size, 'getxattr'))
         return
-      case OP.LISTXATTR: {
-        const names = core.listxattr(r.ino, cred)
-        this.sized(req, Buffer.concat(names.map(n => Buffer.from(`${n}\0`))), r.size)
+      case OP.LISTXATTR:
+        this.xattrReply(req, fitXattr(xattrList(core.listxattr(r.ino, cred)), r.size, 'listxattr'))
         return
-      }
 
       case OP.REMOVEXATTR:
         core.removexattr(r.ino, r.name.toString(), cred)
@@ -323,115 +311,51 @@ export class LowLevelAdapter {
         return
       }
 
-      case OP.FALLOCATE: {
-        // mode 0 only: make [offset, offset + length) part of the file (holes read as zeros).
-        if (r.mode !== 0) throw new FsError('EOPNOTSUPP', 'fallocate')
-        const attr = core.getattr(r.ino)
-        const end = r.off + r.length
-        if (end > attr.size) core.setattr(r.ino, {size: end, fh: r.fh}, cred)
+      case OP.FALLOCATE:
+        fallocate(core, r.ino, r.fh, r.mode, r.off, r.length, cred)
         ll.replyErr(req, 0)
         return
-      }
-
-      case OP.LSEEK: {
-        // Contents may be sparse, but razorfs does not track holes: all of a file is data.
-        const size = core.getattr(r.ino).size
-        if (r.off >= size) throw new FsError('ENXIO', 'lseek')
-        ll.replyLseek(req, r.whence === SEEK_DATA ? r.off : r.whence === SEEK_HOLE ? size : r.off)
+      case OP.LSEEK:
+        ll.replyLseek(req, seekData(core, r.ino, r.off, r.whence))
         return
-      }
-
-      case OP.COPY_FILE_RANGE: {
-        const chunk = Buffer.allocUnsafe(Math.min(r.length, 1 << 20))
-        let done = 0
-        while (done < r.length) {
-          const n = core.read(r.fh, chunk.subarray(0, Math.min(chunk.length, r.length - done)), r.off + done)
-          if (n === 0) break
-          core.write(r.fhOut, chunk.subarray(0, n), r.offOut + done)
-          done += n
-        }
-
-        ll.replyWrite(req, done, 0, Buffer.alloc(0))
+      case OP.COPY_FILE_RANGE:
+        ll.replyWrite(req, copyFileRange(core, r.fh, r.off, r.fhOut, r.offOut, r.length), 0, Buffer.alloc(0))
         return
-      }
       default:
         throw new FsError('ENOSYS', `op ${(r as LlRequest).op}`)
     }
   }
 
-  /** getxattr/listxattr: size 0 asks for the size; too small a buffer is ERANGE. */
-  private sized(req: number, value: Buffer, size: number): void {
-    if (size === 0) this.ll.replyXattr(req, value.length)
-    else if (value.length > size) throw new FsError('ERANGE', 'getxattr')
-    else this.ll.replyBuf(req, value)
+  /** getxattr/listxattr: the length the caller asked for, or the value. */
+  private xattrReply(req: number, answer: Buffer | number): void {
+    if (typeof answer === 'number') this.ll.replyXattr(req, answer)
+    else this.ll.replyBuf(req, answer)
   }
 
-  /** Where a readdir answer is gathered: names, inode numbers, attributes and offsets (reused). */
-  private readonly sink = direntSink(DIR_RUN)
+  /** Attributes of a readdir answer, 14 numbers an entry (reused). */
   private readonly direntAttrs = new Float64Array(ATTR_FIELDS * DIR_RUN)
-  private readonly direntOffs = new Float64Array(DIR_RUN)
 
   /**
-   * Answer a readdir(plus) at offset `off`: from where the listing stands, after the kept
-   * readdirplus entries past `off`, if the kernel asks for those again (those whose names have
-   * gone since are left out). Offset 0 starts over; any other offset (a seekdir) starts over and
-   * counts to it.
+   * Answer a readdir(plus) with `batch`; returns how many entries went to the kernel. readdirplus:
+   * attributes for all but '.' and '..'; plain: the inode and type only, and the addon keeps what
+   * did not fit as the handle's run and answers the next requests from it.
    */
-  private readdir(req: number, fh: number, size: number, off: number, plus: boolean): void {
-    const listing = this.core.listing(fh)
-    const held = this.held.get(fh)
-    const {sink, direntAttrs: attrs, direntOffs: offs} = this
-    const max = Math.min(direntBatch(size, plus), DIR_RUN)
-    let again = 0 // entries sent again from `held`
-    if (held !== undefined && off !== 0 && off >= held.offs[0] - 1 && off < listing.position && held.upTo === listing.position) {
-      let pos = 0
-      for (let j = 0; j < held.offs.length && again < max; j++) {
-        if (held.offs[j] <= off) continue
-        const from = j === 0 ? 0 : held.ends[j - 1]
-        // Left out if its name has gone meanwhile (readdirplus would have no attributes to send).
-        if (held.offs[j] > 2 && !listing.has(held.names.subarray(from, held.ends[j]), held.inos[j])) continue
-        pos += held.names.copy(sink.names, pos, from, held.ends[j])
-        sink.ends[again] = pos
-        sink.inos[again] = held.inos[j]
-        sink.types[again] = held.types[j]
-        offs[again++] = held.offs[j]
-      }
-    } else if (off !== listing.position || off === 0) {
-      listing.rewind()
-      listing.skip(off)
-    }
-
-    const fresh = listing.fill(sink, again, max - again)
-    const n = again + fresh
-    for (let k = 0; k < fresh; k++) offs[again + k] = listing.position + k + 1
+  private replyDirents(req: number, size: number, plus: boolean, batch: DirBatch, fh: number, off: number): number {
+    const attrs = this.direntAttrs
+    const n = batch.count
     for (let i = 0; i < n; i++) {
       const at = ATTR_FIELDS * i
-      // readdirplus: attributes for all but '.' and '..' (offsets 1 and 2; the kernel makes no entry for those).
-      if (plus && offs[i] > 2) attrArray(this.core.getattr(sink.inos[i]), attrs, at)
+      const attr = plus ? batch.attr(i) : undefined
+      if (attr !== undefined) attrArray(attr, attrs, at)
       else {
-        attrs[at] = sink.inos[i]
-        attrs[at + 1] = sink.types[i]
+        attrs[at] = batch.inos[i]
+        attrs[at + 1] = batch.types[i]
       }
     }
 
-    const names = sink.names.subarray(0, n === 0 ? 0 : sink.ends[n - 1])
-    const ends = sink.ends.subarray(0, n)
-    const taken = plus
-      ? this.ll.replyDirents(req, size, true, names, ends, attrs.subarray(0, ATTR_FIELDS * n), offs.subarray(0, n), TIMEOUT, TIMEOUT)
-      // Plain: the addon keeps what did not fit as the handle's run and answers the next requests.
-      : this.ll.replyDirents(req, size, false, names, ends, attrs.subarray(0, ATTR_FIELDS * n), offs.subarray(0, n), TIMEOUT, TIMEOUT, fh, off)
-    // `taken`: entries that went to the kernel. Past those sent again (so all of those went), the
-    // listing moves on over them, and a readdirplus answer is kept whole: the kernel may use
-    // fewer of its entries and ask again. Otherwise what was kept covers this answer already.
-    if (taken > again) {
-      listing.skip(taken - again)
-      if (plus) {
-        this.held.set(fh, {
-          offs: offs.slice(0, taken), names: Buffer.from(names.subarray(0, sink.ends[taken - 1])), ends: sink.ends.slice(0, taken),
-          inos: sink.inos.slice(0, taken), types: sink.types.slice(0, taken), upTo: listing.position,
-        })
-      } else this.held.delete(fh)
-    } else if (!plus) this.held.delete(fh)
+    const entryAttrs = attrs.subarray(0, ATTR_FIELDS * n)
+    return plus
+      ? this.ll.replyDirents(req, size, true, batch.names, batch.ends, entryAttrs, batch.offs, TIMEOUT, TIMEOUT)
+      : this.ll.replyDirents(req, size, false, batch.names, batch.ends, entryAttrs, batch.offs, TIMEOUT, TIMEOUT, fh, off)
   }
-
 }
