@@ -16,7 +16,8 @@
 import {constants as osConstants} from 'node:os'
 
 import {LOOP_THREADS, TIMEOUT, direntBatch} from '../src/fuse/ll-adapter.js'
-import {type LowLevelAddon, OP, type RequestContext, loadLowLevel, requestPoller} from '../src/fuse/ll/binding.js'
+import {type LowLevelAddon, OP, loadLowLevel, requestPoller} from '../src/fuse/ll/binding.js'
+import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from '../src/fuse/ll/requests.js'
 
 const E = osConstants.errno
 const S_IFMT = 0o170000
@@ -118,51 +119,52 @@ function remove(parent: number, name: string): void {
   if (--n.nlink <= (n.children === undefined ? 0 : 1)) nodes.delete(e.ino)
 }
 
-function handle(ll: LowLevelAddon, op: number, req: number, a: any[]): void {
+function handle(ll: LowLevelAddon, r: Exclude<LlRequest, EndedRequest | InitRequest>): void {
+  const req = r.req
   const node = (ino: number): Node => {
     const n = nodes.get(ino)
     if (n === undefined) throw E.ENOENT
     return n
   }
 
-  switch (op) {
+  switch (r.op) {
     case OP.LOOKUP: {
-      const e = dir(a[0]).children!.get(String(a[1]))
+      const e = dir(r.parent).children!.get(String(r.name))
       if (e === undefined) throw E.ENOENT
       ll.replyEntry(req, attr(node(e.ino)), TIMEOUT, TIMEOUT)
       return
     }
 
     case OP.GETATTR:
-      ll.replyAttr(req, attr(node(a[0])), TIMEOUT)
+      ll.replyAttr(req, attr(node(r.ino)), TIMEOUT)
       return
     case OP.SETATTR: {
-      const n = node(a[0])
-      if (a[1].size !== undefined) n.size = a[1].size
+      const n = node(r.ino)
+      if (r.fields.size !== undefined) n.size = r.fields.size
       ll.replyAttr(req, attr(n), TIMEOUT)
       return
     }
 
     case OP.READLINK:
-      ll.replyReadlink(req, node(a[0]).target ?? Buffer.from('x'))
+      ll.replyReadlink(req, node(r.ino).target ?? Buffer.from('x'))
       return
     case OP.MKNOD:
-      ll.replyEntry(req, attr(add(a[0], String(a[1]), a[2])), TIMEOUT, TIMEOUT)
+      ll.replyEntry(req, attr(add(r.parent, String(r.name), r.mode)), TIMEOUT, TIMEOUT)
       return
     case OP.MKDIR:
-      ll.replyEntry(req, attr(add(a[0], String(a[1]), S_IFDIR | (a[2] & 0o7777))), TIMEOUT, TIMEOUT)
+      ll.replyEntry(req, attr(add(r.parent, String(r.name), S_IFDIR | (r.mode & 0o7777))), TIMEOUT, TIMEOUT)
       return
     case OP.SYMLINK:
-      ll.replyEntry(req, attr(add(a[0], String(a[1]), S_IFLNK | 0o777, Buffer.from(a[2]))), TIMEOUT, TIMEOUT)
+      ll.replyEntry(req, attr(add(r.parent, String(r.name), S_IFLNK | 0o777, Buffer.from(r.target))), TIMEOUT, TIMEOUT)
       return
     case OP.CREATE:
-      ll.replyCreate(req, attr(add(a[0], String(a[1]), S_IFREG | (a[2] & 0o7777))), TIMEOUT, TIMEOUT, nextFh++, 0)
+      ll.replyCreate(req, attr(add(r.parent, String(r.name), S_IFREG | (r.mode & 0o7777))), TIMEOUT, TIMEOUT, nextFh++, 0)
       return
     case OP.LINK: {
-      const n = node(a[0])
-      const d = dir(a[1])
-      if (d.children!.has(String(a[2]))) throw E.EEXIST
-      d.children!.set(String(a[2]), {ino: n.ino, name: Buffer.from(a[2])})
+      const n = node(r.ino)
+      const d = dir(r.newParent)
+      if (d.children!.has(String(r.newName))) throw E.EEXIST
+      d.children!.set(String(r.newName), {ino: n.ino, name: Buffer.from(r.newName)})
       d.packed = undefined
       n.nlink++
       ll.replyEntry(req, attr(n), TIMEOUT, TIMEOUT)
@@ -170,17 +172,17 @@ function handle(ll: LowLevelAddon, op: number, req: number, a: any[]): void {
     }
 
     case OP.UNLINK: case OP.RMDIR:
-      remove(a[0], String(a[1]))
+      remove(r.parent, String(r.name))
       ll.replyErr(req, 0)
       return
     case OP.RENAME: {
-      const from = dir(a[0])
-      const e = from.children!.get(String(a[1]))
+      const from = dir(r.parent)
+      const e = from.children!.get(String(r.name))
       if (e === undefined) throw E.ENOENT
-      const to = dir(a[2])
-      if (to.children!.has(String(a[3]))) remove(a[2], String(a[3]))
-      from.children!.delete(String(a[1]))
-      to.children!.set(String(a[3]), {ino: e.ino, name: Buffer.from(a[3])})
+      const to = dir(r.newParent)
+      if (to.children!.has(String(r.newName))) remove(r.newParent, String(r.newName))
+      from.children!.delete(String(r.name))
+      to.children!.set(String(r.newName), {ino: e.ino, name: Buffer.from(r.newName)})
       from.packed = undefined
       to.packed = undefined
       ll.replyErr(req, 0)
@@ -191,33 +193,33 @@ function handle(ll: LowLevelAddon, op: number, req: number, a: any[]): void {
       ll.replyOpen(req, nextFh++, 0)
       return
     case OP.READ: {
-      const n = node(a[0])
-      ll.replyBuf(req, ZEROS, Math.max(0, Math.min(a[2], n.size - a[3], ZEROS.length)))
+      const n = node(r.ino)
+      ll.replyBuf(req, ZEROS, Math.max(0, Math.min(r.size, n.size - r.off, ZEROS.length)))
       return
     }
 
     case OP.WRITE: {
-      const n = node(a[0])
-      const data = a[2] as Buffer
-      n.size = Math.max(n.size, a[3] + data.length)
-      ll.replyWrite(req, data.length, a[4], data)
+      const n = node(r.ino)
+      const data = r.data
+      n.size = Math.max(n.size, r.off + data.length)
+      ll.replyWrite(req, data.length, r.token, data)
       return
     }
 
     case OP.OPENDIR: {
       const fh = nextFh++
-      const d = dir(a[0])
+      const d = dir(r.ino)
       listings.set(fh, d.packed ??= pack(d))
       ll.replyOpen(req, fh, 0)
       return
     }
 
     case OP.READDIR: case OP.READDIRPLUS: {
-      // args: ino, fh, size, offset. The answer is made of views of the packed listing.
-      const p = listings.get(a[1])
-      const plus = op === OP.READDIRPLUS
-      const from = Math.min(a[3], p?.count ?? 0)
-      const count = p === undefined ? 0 : Math.min(direntBatch(a[2], plus), p.count - from)
+      // The answer is made of views of the packed listing.
+      const p = listings.get(r.fh)
+      const plus = r.op === OP.READDIRPLUS
+      const from = Math.min(r.off, p?.count ?? 0)
+      const count = p === undefined ? 0 : Math.min(direntBatch(r.size, plus), p.count - from)
       if (p === undefined || count === 0) {
         ll.replyBuf(req, Buffer.alloc(0))
         return
@@ -245,13 +247,13 @@ function handle(ll: LowLevelAddon, op: number, req: number, a: any[]): void {
 
       const names = p.names.subarray(base, p.ends[from + count - 1])
       const offs = p.offs.subarray(from, from + count)
-      if (plus) ll.replyDirents(req, a[2], true, names, ends, attrs, offs, TIMEOUT, TIMEOUT)
-      else ll.replyDirents(req, a[2], false, names, ends, attrs, offs, TIMEOUT, TIMEOUT, a[1], a[3])
+      if (plus) ll.replyDirents(req, r.size, true, names, ends, attrs, offs, TIMEOUT, TIMEOUT)
+      else ll.replyDirents(req, r.size, false, names, ends, attrs, offs, TIMEOUT, TIMEOUT, r.fh, r.off)
       return
     }
 
     case OP.RELEASEDIR:
-      listings.delete(a[1])
+      listings.delete(r.fh)
       ll.replyErr(req, 0)
       return
     case OP.STATFS:
@@ -279,17 +281,17 @@ function main(): void {
   const ll = loadLowLevel()
   const polled = requestPoller()
   let stopping = false
-  const session = ll.mount(mnt, 'default_permissions,fsname=noopll,subtype=noopll', (op: number, req: number, _ctx: RequestContext, ...args: any[]) => {
-    if (op === OP.ENDED) {
+  const session = mountLowLevel(ll, mnt, 'default_permissions,fsname=noopll,subtype=noopll', r => {
+    if (r.op === OP.ENDED) {
       process.exit(stopping ? 0 : 1)
     }
 
-    if (op === OP.INIT || op === OP.DESTROY) return
+    if (r.op === OP.INIT) return
     try {
-      handle(ll, op, req, args)
+      handle(ll, r)
     } catch (error) {
-      ll.replyErr(req, typeof error === 'number' ? error : E.EIO, op === OP.WRITE ? args[4] : 0)
-      if (typeof error !== 'number') process.stderr.write(`noop-ll: request ${op}: ${(error as Error).message}\n`)
+      ll.replyErr(r.req, typeof error === 'number' ? error : E.EIO, r.op === OP.WRITE ? r.token : 0)
+      if (typeof error !== 'number') process.stderr.write(`noop-ll: request ${r.op}: ${(error as Error).message}\n`)
     }
 
     polled()

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm install hook: build the libfuse 3 binding (native/razorfs_ll.c) with node-gyp when the
+// npm install hook: build the libfuse 3 binding (native/*.c, see binding.gyp) with node-gyp when the
 // libfuse 3 headers are installed; otherwise say in one line what to install and go on (the
 // fuse-native binding still works, and `razorfs mount --binding ll` explains the same).
 'use strict'

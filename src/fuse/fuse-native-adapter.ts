@@ -15,6 +15,7 @@ import path from 'node:path'
 import type {Attr} from '../storage/types.js'
 import {type FileSystem, ROOT_CRED} from '../vfs/filesystem.js'
 import {FsError, ROOT_INO} from '../vfs/volume.js'
+import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {mountPoints} from './mountinfo.js'
 
 type Callback = (code: number, ...rest: unknown[]) => void
@@ -75,21 +76,27 @@ function fixXattrSizes(fuse: FuseInstance): void {
     f.ops.getxattr(p, name, position, (err: number, value?: Buffer) => {
       if (err) return signal(err, buf.buffer)
       if (value === undefined) return signal(-ERRNO.ENODATA, buf.buffer)
-      if (buf.length > 0 && value.length > buf.length) return signal(-ERRNO.ERANGE, buf.buffer)
-      value.copy(buf)
-      return signal(value.length, buf.buffer)
+      return signal(intoBuffer(value, buf, 'getxattr'), buf.buffer)
     })
   }
 
   f._op_listxattr = (signal: Signal, p: string, buf: Buffer) => {
     f.ops.listxattr(p, (err: number, names?: string[]) => {
       if (err) return signal(err, buf.buffer)
-      const list = Buffer.concat((names ?? []).map(name => Buffer.from(`${name}\0`)))
-      if (buf.length === 0) return signal(list.length, buf.buffer)
-      if (list.length > buf.length) return signal(-ERRNO.ERANGE, buf.buffer)
-      list.copy(buf)
-      return signal(list.length, buf.buffer)
+      return signal(intoBuffer(xattrList(names ?? []), buf, 'listxattr'), buf.buffer)
     })
+  }
+}
+
+/** A getxattr or listxattr answer into the caller's buffer: its length, or -errno (ERANGE). */
+function intoBuffer(value: Buffer, buf: Buffer, syscall: 'getxattr' | 'listxattr'): number {
+  try {
+    const fitted = fitXattr(value, buf.length, syscall)
+    if (typeof fitted !== 'number') fitted.copy(buf)
+    return value.length
+  } catch (error) {
+    if (error instanceof FsError) return -error.errno
+    throw error
   }
 }
 

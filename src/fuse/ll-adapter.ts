@@ -7,12 +7,16 @@ import {spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 
 import type {Attr} from '../storage/types.js'
-import {type Cred, type FileSystem, type Listing, type TimeSet} from '../vfs/filesystem.js'
-import {FsError, direntSink} from '../vfs/volume.js'
+import {type DirBatch, DirReader} from '../vfs/dir-reader.js'
+import {copyFileRange, fallocate, seekData} from '../vfs/file-ranges.js'
+import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
+import {FsError} from '../vfs/volume.js'
+import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import {
-  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, type SetattrFields, loadLowLevel, requestPoller,
+  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, loadLowLevel, requestPoller,
 } from './ll/binding.js'
+import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
 
 export interface LowLevelOptions {
   /** -o options for libfuse / the kernel. */
@@ -30,8 +34,6 @@ const MAX_WRITE = 1 << 20
 /** Seconds the kernel may cache names and attributes: every change goes through this mount. */
 export const TIMEOUT = 1.0
 const ATTR_FIELDS = 14
-const SEEK_DATA = 3
-const SEEK_HOLE = 4
 
 function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float64Array {
   out[at] = a.ino
@@ -49,21 +51,6 @@ function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float6
   out[at + 12] = a.ctime.sec
   out[at + 13] = a.ctime.nsec
   return out
-}
-
-/**
- * A readdirplus answer, kept by the adapter per directory handle: the kernel may take fewer of its
- * entries than it got and ask again from the first one it did not take. The handle's listing
- * (the core's) stands after every entry handed to the kernel so far, at `upTo`; offsets are
- * positions. (Plain answers are kept by the addon, which serves such requests itself.)
- */
-interface HeldAnswer {
-  offs: Float64Array
-  names: Buffer
-  ends: Uint32Array
-  inos: Float64Array
-  types: Uint32Array
-  upTo: number
 }
 
 /**
@@ -86,12 +73,14 @@ export const direntBatch = (size: number, plus: boolean): number => (plus ? Math
 export class LowLevelAdapter {
   private readonly ll: LowLevelAddon
   private session: object | undefined
-  private readonly held = new Map<number, HeldAnswer>()
   private ended = false
+  /** Answers readdir(plus) requests (and keeps readdirplus answers the kernel may ask for again). */
+  private readonly dirs: DirReader
 
   constructor(private readonly core: FileSystem, readonly mountpoint: string, private readonly opts: LowLevelOptions) {
     this.ll = loadLowLevel()
     this.polled = requestPoller(opts.pollUs)
+    this.dirs = new DirReader(core, DIR_RUN)
   }
 
   private resolveEnded: () => void = () => {}
@@ -110,7 +99,7 @@ export class LowLevelAdapter {
 
   async mount(): Promise<void> {
     const options = ['default_permissions', 'fsname=razorfs', 'subtype=razorfs', ...this.opts.options].join(',')
-    this.session = this.ll.mount(this.mountpoint, options, (op, req, ctx, ...args) => this.dispatch(op, req, ctx, args),
+    this.session = mountLowLevel(this.ll, this.mountpoint, options, (r, caller) => this.dispatch(r, caller),
       MAX_WRITE, 0 /* no writeback cache */, LOOP_THREADS)
     // Never stat our own mountpoint from this thread (the request would wait for this thread).
     this.connection = findMount(this.mountpoint)?.minor
@@ -155,20 +144,19 @@ export class LowLevelAdapter {
     this.ll.replyErr(req, 5 /* EIO */, token)
   }
 
-  private dispatch(op: number, req: number, ctx: RequestContext, a: any[]): void {
-    if (op === OP.ENDED) {
+  private dispatch(r: LlRequest, caller: Readonly<RequestContext>): void {
+    if (r.op === OP.ENDED) {
       this.ended = true
       this.resolveEnded()
       this.opts.onEnded()
       return
     }
 
-    if (op === OP.INIT) return
-    const token = op === OP.WRITE ? a[4] as number : 0
+    if (r.op === OP.INIT) return
     try {
-      this.handle(op, req, {uid: ctx.uid, gid: ctx.gid}, a)
+      this.handle(r, {uid: caller.uid, gid: caller.gid})
     } catch (error) {
-      this.fail(req, error, op, token)
+      this.fail(r.req, error, r.op, r.op === OP.WRITE ? r.token : 0)
     }
 
     this.polled()
@@ -178,15 +166,16 @@ export class LowLevelAdapter {
     this.ll.replyEntry(req, attrArray(attr), TIMEOUT, TIMEOUT)
   }
 
-  private handle(op: number, req: number, cred: Cred, a: any[]): void {
+  private handle(r: Exclude<LlRequest, EndedRequest | InitRequest>, cred: Cred): void {
     const core = this.core
     const ll = this.ll
-    switch (op) {
+    const req = r.req
+    switch (r.op) {
       case OP.LOOKUP: {
         // A miss is answered with ino 0 and a timeout: the kernel caches the negative entry.
-        const ino = core.find(a[0], a[1])
+        const ino = core.find(r.parent, r.name)
         if (ino === 0) {
-          core.lookup(a[0], a[1], cred) // ENOENT, or ENOTDIR/EACCES if that is the reason
+          core.lookup(r.parent, r.name, cred) // ENOENT, or ENOTDIR/EACCES if that is the reason
         }
 
         this.entry(req, core.getattr(ino))
@@ -194,99 +183,97 @@ export class LowLevelAdapter {
       }
 
       case OP.GETATTR:
-        ll.replyAttr(req, attrArray(core.getattr(a[0])), TIMEOUT)
+        ll.replyAttr(req, attrArray(core.getattr(r.ino)), TIMEOUT)
         return
       case OP.SETATTR: {
-        const f = a[1] as SetattrFields
+        const f = r.fields
         const time = (now?: 1, sec?: number, nsec?: number): TimeSet | undefined =>
           now ? 'now' : sec === undefined ? undefined : {sec, nsec: nsec ?? 0}
-        const attr = core.setattr(a[0], {
+        const attr = core.setattr(r.ino, {
           mode: f.mode, uid: f.uid, gid: f.gid, size: f.size,
           atime: time(f.atimeNow, f.atimeSec, f.atimeNsec), mtime: time(f.mtimeNow, f.mtimeSec, f.mtimeNsec),
-          fh: a[2] >= 0 ? a[2] : undefined,
+          fh: r.fh >= 0 ? r.fh : undefined,
         }, cred)
         ll.replyAttr(req, attrArray(attr), TIMEOUT)
         return
       }
 
       case OP.READLINK:
-        ll.replyReadlink(req, core.readlink(a[0]))
+        ll.replyReadlink(req, core.readlink(r.ino))
         return
       case OP.MKNOD:
-        this.entry(req, core.mknod(a[0], a[1], a[2], a[3], cred))
+        this.entry(req, core.mknod(r.parent, r.name, r.mode, r.rdev, cred))
         return
       case OP.MKDIR:
-        this.entry(req, core.mkdir(a[0], a[1], a[2], cred))
+        this.entry(req, core.mkdir(r.parent, r.name, r.mode, cred))
         return
       case OP.UNLINK:
-        core.unlink(a[0], a[1], cred)
+        core.unlink(r.parent, r.name, cred)
         ll.replyErr(req, 0)
         return
       case OP.RMDIR:
-        core.rmdir(a[0], a[1], cred)
+        core.rmdir(r.parent, r.name, cred)
         ll.replyErr(req, 0)
         return
       case OP.SYMLINK:
-        this.entry(req, core.symlink(a[0], a[1], a[2], cred))
+        this.entry(req, core.symlink(r.parent, r.name, r.target, cred))
         return
       case OP.RENAME:
-        core.rename(a[0], a[1], a[2], a[3], a[4], cred)
+        core.rename(r.parent, r.name, r.newParent, r.newName, r.flags, cred)
         ll.replyErr(req, 0)
         return
       case OP.LINK:
-        this.entry(req, core.link(a[0], a[1], a[2], cred))
+        this.entry(req, core.link(r.ino, r.newParent, r.newName, cred))
         return
       case OP.OPEN:
         // The kernel's page cache stays valid across opens: only this mount changes the image.
-        ll.replyOpen(req, core.open(a[0], a[1], cred), OPEN_KEEP_CACHE)
+        ll.replyOpen(req, core.open(r.ino, r.flags, cred), OPEN_KEEP_CACHE)
         return
       case OP.READ: {
         // One buffer serves every read: replyBuf hands the bytes to the kernel before it returns.
-        if (this.readBuf.length < a[2]) this.readBuf = Buffer.allocUnsafe(a[2])
-        const buf = this.readBuf.subarray(0, a[2])
-        const n = core.read(a[1], buf, a[3])
-        ll.replyBuf(req, buf, n)
+        if (this.readBuf.length < r.size) this.readBuf = Buffer.allocUnsafe(r.size)
+        const buf = this.readBuf.subarray(0, r.size)
+        ll.replyBuf(req, buf, core.read(r.fh, buf, r.off))
         return
       }
 
       case OP.WRITE: {
-        const data = a[2] as Buffer
         let n: number
         try {
-          n = core.write(a[1], data, a[3])
+          n = core.write(r.fh, r.data, r.off)
         } catch (error) {
-          this.fail(req, error, op, a[4])
+          this.fail(req, error, r.op, r.token)
           return
         }
 
-        ll.replyWrite(req, n, a[4], data)
+        ll.replyWrite(req, n, r.token, r.data)
         return
       }
 
       case OP.FLUSH:
-        core.flush(a[1])
+        core.flush(r.fh)
         ll.replyErr(req, 0)
         return
       case OP.RELEASE:
-        core.release(a[1])
+        core.release(r.fh)
         ll.replyErr(req, 0)
         return
       case OP.FSYNC:
-        core.fsync(a[1])
+        core.fsync(r.fh)
         ll.replyErr(req, 0)
         return
-      case OP.OPENDIR: {
-        ll.replyOpen(req, core.opendir(a[0], cred), 0)
+      case OP.OPENDIR:
+        ll.replyOpen(req, core.opendir(r.ino, cred), 0)
+        return
+      case OP.READDIR:
+      case OP.READDIRPLUS: {
+        const plus = r.op === OP.READDIRPLUS
+        this.dirs.read(r.fh, r.off, direntBatch(r.size, plus), plus, batch => this.replyDirents(req, r.size, plus, batch, r.fh, r.off))
         return
       }
 
-      case OP.READDIR:
-      case OP.READDIRPLUS:
-        this.readdir(req, a[1], a[2], a[3], op === OP.READDIRPLUS)
-        return
       case OP.RELEASEDIR:
-        this.held.delete(a[1])
-        core.releasedir(a[1])
+        this.dirs.releasedir(r.fh)
         ll.replyErr(req, 0)
         return
       case OP.FSYNCDIR:
@@ -300,147 +287,75 @@ export class LowLevelAdapter {
       }
 
       case OP.SETXATTR:
-        core.setxattr(a[0], (a[1] as Buffer).toString(), a[2], a[3], cred)
+        core.setxattr(r.ino, r.name.toString(), r.value, r.flags, cred)
         ll.replyErr(req, 0)
         return
-      case OP.GETXATTR: {
-        const value = core.getxattr(a[0], (a[1] as Buffer).toString(), cred)
-        this.sized(req, value, a[2])
+      case OP.GETXATTR:
+        this.xattrReply(req, fitXattr(core.getxattr(r.ino, r.name.toString(), cred), r.size, 'getxattr'))
         return
-      }
-
-      case OP.LISTXATTR: {
-        const names = core.listxattr(a[0], cred)
-        this.sized(req, Buffer.concat(names.map(n => Buffer.from(`${n}\0`))), a[1])
+      case OP.LISTXATTR:
+        this.xattrReply(req, fitXattr(xattrList(core.listxattr(r.ino, cred)), r.size, 'listxattr'))
         return
-      }
 
       case OP.REMOVEXATTR:
-        core.removexattr(a[0], (a[1] as Buffer).toString(), cred)
+        core.removexattr(r.ino, r.name.toString(), cred)
         ll.replyErr(req, 0)
         return
       case OP.ACCESS:
-        core.access(a[0], a[1], cred)
+        core.access(r.ino, r.mask, cred)
         ll.replyErr(req, 0)
         return
       case OP.CREATE: {
-        const {fh, attr} = core.create(a[0], a[1], a[2], a[3], cred)
+        const {fh, attr} = core.create(r.parent, r.name, r.mode, r.flags, cred)
         ll.replyCreate(req, attrArray(attr), TIMEOUT, TIMEOUT, fh, OPEN_KEEP_CACHE)
         return
       }
 
-      case OP.FALLOCATE: {
-        // mode 0 only: make [offset, offset + length) part of the file (holes read as zeros).
-        if (a[2] !== 0) throw new FsError('EOPNOTSUPP', 'fallocate')
-        const attr = core.getattr(a[0])
-        const end = a[3] + a[4]
-        if (end > attr.size) core.setattr(a[0], {size: end, fh: a[1]}, cred)
+      case OP.FALLOCATE:
+        fallocate(core, r.ino, r.fh, r.mode, r.off, r.length, cred)
         ll.replyErr(req, 0)
         return
-      }
-
-      case OP.LSEEK: {
-        // Contents may be sparse, but razorfs does not track holes: all of a file is data.
-        const size = core.getattr(a[0]).size
-        const off = a[2] as number
-        if (off >= size) throw new FsError('ENXIO', 'lseek')
-        ll.replyLseek(req, a[3] === SEEK_DATA ? off : a[3] === SEEK_HOLE ? size : off)
+      case OP.LSEEK:
+        ll.replyLseek(req, seekData(core, r.ino, r.off, r.whence))
         return
-      }
-
-      case OP.COPY_FILE_RANGE: {
-        const [, fhIn, offIn, , fhOut, offOut, len] = a as number[]
-        const chunk = Buffer.allocUnsafe(Math.min(len, 1 << 20))
-        let done = 0
-        while (done < len) {
-          const n = core.read(fhIn, chunk.subarray(0, Math.min(chunk.length, len - done)), offIn + done)
-          if (n === 0) break
-          core.write(fhOut, chunk.subarray(0, n), offOut + done)
-          done += n
-        }
-
-        ll.replyWrite(req, done, 0, Buffer.alloc(0))
+      case OP.COPY_FILE_RANGE:
+        ll.replyWrite(req, copyFileRange(core, r.fh, r.off, r.fhOut, r.offOut, r.length), 0, Buffer.alloc(0))
         return
-      }
-
       default:
-        throw new FsError('ENOSYS', `op ${op}`)
+        throw new FsError('ENOSYS', `op ${(r as LlRequest).op}`)
     }
   }
 
-  /** getxattr/listxattr: size 0 asks for the size; too small a buffer is ERANGE. */
-  private sized(req: number, value: Buffer, size: number): void {
-    if (size === 0) this.ll.replyXattr(req, value.length)
-    else if (value.length > size) throw new FsError('ERANGE', 'getxattr')
-    else this.ll.replyBuf(req, value)
+  /** getxattr/listxattr: the length the caller asked for, or the value. */
+  private xattrReply(req: number, answer: Buffer | number): void {
+    if (typeof answer === 'number') this.ll.replyXattr(req, answer)
+    else this.ll.replyBuf(req, answer)
   }
 
-  /** Where a readdir answer is gathered: names, inode numbers, attributes and offsets (reused). */
-  private readonly sink = direntSink(DIR_RUN)
+  /** Attributes of a readdir answer, 14 numbers an entry (reused). */
   private readonly direntAttrs = new Float64Array(ATTR_FIELDS * DIR_RUN)
-  private readonly direntOffs = new Float64Array(DIR_RUN)
 
   /**
-   * Answer a readdir(plus) at offset `off`: from where the listing stands, after the kept
-   * readdirplus entries past `off`, if the kernel asks for those again (those whose names have
-   * gone since are left out). Offset 0 starts over; any other offset (a seekdir) starts over and
-   * counts to it.
+   * Answer a readdir(plus) with `batch`; returns how many entries went to the kernel. readdirplus:
+   * attributes for all but '.' and '..'; plain: the inode and type only, and the addon keeps what
+   * did not fit as the handle's run and answers the next requests from it.
    */
-  private readdir(req: number, fh: number, size: number, off: number, plus: boolean): void {
-    const listing = this.core.listing(fh)
-    const held = this.held.get(fh)
-    const {sink, direntAttrs: attrs, direntOffs: offs} = this
-    const max = Math.min(direntBatch(size, plus), DIR_RUN)
-    let again = 0 // entries sent again from `held`
-    if (held !== undefined && off !== 0 && off >= held.offs[0] - 1 && off < listing.position && held.upTo === listing.position) {
-      let pos = 0
-      for (let j = 0; j < held.offs.length && again < max; j++) {
-        if (held.offs[j] <= off) continue
-        const from = j === 0 ? 0 : held.ends[j - 1]
-        // Left out if its name has gone meanwhile (readdirplus would have no attributes to send).
-        if (held.offs[j] > 2 && !listing.has(held.names.subarray(from, held.ends[j]), held.inos[j])) continue
-        pos += held.names.copy(sink.names, pos, from, held.ends[j])
-        sink.ends[again] = pos
-        sink.inos[again] = held.inos[j]
-        sink.types[again] = held.types[j]
-        offs[again++] = held.offs[j]
-      }
-    } else if (off !== listing.position || off === 0) {
-      listing.rewind()
-      listing.skip(off)
-    }
-
-    const fresh = listing.fill(sink, again, max - again)
-    const n = again + fresh
-    for (let k = 0; k < fresh; k++) offs[again + k] = listing.position + k + 1
+  private replyDirents(req: number, size: number, plus: boolean, batch: DirBatch, fh: number, off: number): number {
+    const attrs = this.direntAttrs
+    const n = batch.count
     for (let i = 0; i < n; i++) {
       const at = ATTR_FIELDS * i
-      // readdirplus: attributes for all but '.' and '..' (offsets 1 and 2; the kernel makes no entry for those).
-      if (plus && offs[i] > 2) attrArray(this.core.getattr(sink.inos[i]), attrs, at)
+      const attr = plus ? batch.attr(i) : undefined
+      if (attr !== undefined) attrArray(attr, attrs, at)
       else {
-        attrs[at] = sink.inos[i]
-        attrs[at + 1] = sink.types[i]
+        attrs[at] = batch.inos[i]
+        attrs[at + 1] = batch.types[i]
       }
     }
 
-    const names = sink.names.subarray(0, n === 0 ? 0 : sink.ends[n - 1])
-    const ends = sink.ends.subarray(0, n)
-    const taken = plus
-      ? this.ll.replyDirents(req, size, true, names, ends, attrs.subarray(0, ATTR_FIELDS * n), offs.subarray(0, n), TIMEOUT, TIMEOUT)
-      // Plain: the addon keeps what did not fit as the handle's run and answers the next requests.
-      : this.ll.replyDirents(req, size, false, names, ends, attrs.subarray(0, ATTR_FIELDS * n), offs.subarray(0, n), TIMEOUT, TIMEOUT, fh, off)
-    // `taken`: entries that went to the kernel. Past those sent again (so all of those went), the
-    // listing moves on over them, and a readdirplus answer is kept whole: the kernel may use
-    // fewer of its entries and ask again. Otherwise what was kept covers this answer already.
-    if (taken > again) {
-      listing.skip(taken - again)
-      if (plus) {
-        this.held.set(fh, {
-          offs: offs.slice(0, taken), names: Buffer.from(names.subarray(0, sink.ends[taken - 1])), ends: sink.ends.slice(0, taken),
-          inos: sink.inos.slice(0, taken), types: sink.types.slice(0, taken), upTo: listing.position,
-        })
-      } else this.held.delete(fh)
-    } else if (!plus) this.held.delete(fh)
+    const entryAttrs = attrs.subarray(0, ATTR_FIELDS * n)
+    return plus
+      ? this.ll.replyDirents(req, size, true, batch.names, batch.ends, entryAttrs, batch.offs, TIMEOUT, TIMEOUT)
+      : this.ll.replyDirents(req, size, false, batch.names, batch.ends, entryAttrs, batch.offs, TIMEOUT, TIMEOUT, fh, off)
   }
-
 }

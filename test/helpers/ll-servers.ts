@@ -11,6 +11,7 @@
 import {constants as osConstants} from 'node:os'
 
 import {type LowLevelAddon, OP, type RequestContext, loadLowLevel, replyDirents} from '../../src/fuse/ll/binding.js'
+import {type LlRequest, mountLowLevel} from '../../src/fuse/ll/requests.js'
 
 const E = osConstants.errno
 const S_IFDIR = 0o040000
@@ -45,13 +46,14 @@ function serve(kind: string, mnt: string): void {
     return n
   }
 
-  const noop = (op: number, req: number, _ctx: RequestContext, a: any[]): void => {
-    switch (op) {
+  const noop = (r: LlRequest, _ctx: Readonly<RequestContext>): void => {
+    const req = r.req
+    switch (r.op) {
       case OP.LOOKUP:
         ll.replyErr(req, E.ENOENT)
         return
       case OP.GETATTR:
-        ll.replyAttr(req, attr(a[0] === 1 ? nodes.get(1)! : {ino: a[0], mode: S_IFREG | 0o644, uid: 0, gid: 0, data: Buffer.alloc(0), nlink: 1}), 1)
+        ll.replyAttr(req, attr(r.ino === 1 ? nodes.get(1)! : {ino: r.ino, mode: S_IFREG | 0o644, uid: 0, gid: 0, data: Buffer.alloc(0), nlink: 1}), 1)
         return
       case OP.CREATE:
         ll.replyCreate(req, attr({ino: next++, mode: S_IFREG | 0o644, uid: 0, gid: 0, data: Buffer.alloc(0), nlink: 1}), 0, 0, 1, 0)
@@ -60,10 +62,10 @@ function serve(kind: string, mnt: string): void {
         ll.replyOpen(req, 1, 0)
         return
       case OP.READ:
-        ll.replyBuf(req, Buffer.alloc(a[2]))
+        ll.replyBuf(req, Buffer.alloc(r.size))
         return
       case OP.WRITE:
-        ll.replyWrite(req, (a[2] as Buffer).length, a[4], a[2])
+        ll.replyWrite(req, r.data.length, r.token, r.data)
         return
       case OP.READDIR: case OP.READDIRPLUS:
         ll.replyBuf(req, Buffer.alloc(0))
@@ -76,29 +78,30 @@ function serve(kind: string, mnt: string): void {
     }
   }
 
-  const memfs = (op: number, req: number, ctx: RequestContext, a: any[]): void => {
+  const memfs = (r: LlRequest, ctx: Readonly<RequestContext>): void => {
+    const req = r.req
     try {
-      switch (op) {
+      switch (r.op) {
         case OP.LOOKUP: {
-          const name = (a[1] as Buffer).toString()
-          const ino = dirFor(a[0]).children!.get(name)
+          const name = r.name.toString()
+          const ino = dirFor(r.parent).children!.get(name)
           if (ino === undefined) throw E.ENOENT
           ll.replyEntry(req, attr(nodes.get(ino)!), 1, 1)
           return
         }
 
         case OP.GETATTR: {
-          const n = nodes.get(a[0])
+          const n = nodes.get(r.ino)
           if (n === undefined) throw E.ENOENT
           ll.replyAttr(req, attr(n), 1)
           return
         }
 
         case OP.SETATTR: {
-          const n = nodes.get(a[0])
+          const n = nodes.get(r.ino)
           if (n === undefined) throw E.ENOENT
-          if (a[1].size !== undefined) {
-            const data = Buffer.alloc(a[1].size)
+          if (r.fields.size !== undefined) {
+            const data = Buffer.alloc(r.fields.size)
             n.data.copy(data)
             n.data = data
           }
@@ -108,11 +111,11 @@ function serve(kind: string, mnt: string): void {
         }
 
         case OP.MKDIR: case OP.CREATE: {
-          const dir = dirFor(a[0])
-          const name = (a[1] as Buffer).toString()
+          const dir = dirFor(r.parent)
+          const name = r.name.toString()
           if (dir.children!.has(name)) throw E.EEXIST
-          const isDir = op === OP.MKDIR
-          const n: Node = {ino: next++, mode: (isDir ? S_IFDIR : S_IFREG) | (a[2] & 0o7777), uid: ctx.uid, gid: ctx.gid, data: Buffer.alloc(0), nlink: isDir ? 2 : 1}
+          const isDir = r.op === OP.MKDIR
+          const n: Node = {ino: next++, mode: (isDir ? S_IFDIR : S_IFREG) | (r.mode & 0o7777), uid: ctx.uid, gid: ctx.gid, data: Buffer.alloc(0), nlink: isDir ? 2 : 1}
           if (isDir) n.children = new Map()
           nodes.set(n.ino, n)
           dir.children!.set(name, n.ino)
@@ -122,8 +125,8 @@ function serve(kind: string, mnt: string): void {
         }
 
         case OP.UNLINK: case OP.RMDIR: {
-          const dir = dirFor(a[0])
-          const name = (a[1] as Buffer).toString()
+          const dir = dirFor(r.parent)
+          const name = r.name.toString()
           const ino = dir.children!.get(name)
           if (ino === undefined) throw E.ENOENT
           dir.children!.delete(name)
@@ -133,40 +136,40 @@ function serve(kind: string, mnt: string): void {
         }
 
         case OP.OPEN:
-          ll.replyOpen(req, a[0], 0)
+          ll.replyOpen(req, r.ino, 0)
           return
         case OP.OPENDIR:
-          dirFor(a[0])
-          ll.replyOpen(req, a[0], 0)
+          dirFor(r.ino)
+          ll.replyOpen(req, r.ino, 0)
           return
         case OP.READ: {
-          const n = nodes.get(a[0])!
-          ll.replyBuf(req, n.data.subarray(a[3], a[3] + a[2]))
+          const n = nodes.get(r.ino)!
+          ll.replyBuf(req, n.data.subarray(r.off, r.off + r.size))
           return
         }
 
         case OP.WRITE: {
-          const n = nodes.get(a[0])!
-          const data = a[2] as Buffer
-          const end = a[3] + data.length
+          const n = nodes.get(r.ino)!
+          const data = r.data
+          const end = r.off + data.length
           if (end > n.data.length) {
             const grown = Buffer.alloc(end)
             n.data.copy(grown)
             n.data = grown
           }
 
-          data.copy(n.data, a[3])
-          ll.replyWrite(req, data.length, a[4], data)
+          data.copy(n.data, r.off)
+          ll.replyWrite(req, data.length, r.token, data)
           return
         }
 
         case OP.READDIR: case OP.READDIRPLUS: {
-          const dir = dirFor(a[0])
+          const dir = dirFor(r.ino)
           const all: Array<[string, Node]> = [['.', dir], ['..', dir], ...[...dir.children!].map(([k, v]) => [k, nodes.get(v)!] as [string, Node])]
-          const rest = all.slice(a[3])
+          const rest = all.slice(r.off)
           const attrs = new Float64Array(14 * rest.length)
           rest.forEach(([, n], i) => attrs.set(attr(n), 14 * i))
-          replyDirents(ll, req, a[2], op === OP.READDIRPLUS, rest.map(([k]) => Buffer.from(k)), attrs, Float64Array.from(rest, (_, i) => a[3] + i + 1), 1, 1)
+          replyDirents(ll, req, r.size, r.op === OP.READDIRPLUS, rest.map(([k]) => Buffer.from(k)), attrs, Float64Array.from(rest, (_, i) => r.off + i + 1), 1, 1)
           return
         }
 
@@ -185,22 +188,22 @@ function serve(kind: string, mnt: string): void {
         return
       }
 
-      process.stderr.write(`memfs: request ${op} failed: ${(error as Error).message}\n`)
+      process.stderr.write(`memfs: request ${r.op} failed: ${(error as Error).message}\n`)
       ll.replyErr(req, E.EIO)
     }
   }
 
   const handler = kind === 'noop' ? noop : memfs
-  const session = ll.mount(mnt, 'fsname=razorfs-test,default_permissions,allow_other', (op, req, ctx, ...args) => {
-    if (op === OP.ENDED) {
+  const session = mountLowLevel(ll, mnt, 'fsname=razorfs-test,default_permissions,allow_other', (r, ctx) => {
+    if (r.op === OP.ENDED) {
       process.stdout.write('ended\n')
       return
     }
 
-    if (op === OP.INIT) return
+    if (r.op === OP.INIT) return
     // A bug that escapes every handler: the binding must answer EIO and keep serving.
-    if (op === OP.LOOKUP && String(args[1]) === 'boom') throw new Error('a handler bug')
-    handler(op, req, ctx, args)
+    if (r.op === OP.LOOKUP && r.name.toString() === 'boom') throw new Error('a handler bug')
+    handler(r, ctx)
   }, 1 << 20, 0, 4)
   process.stdout.write('ready\n')
   process.on('SIGTERM', () => ll.unmount(session))

@@ -100,6 +100,43 @@ describe('the ll binding (libfuse 3 low-level, our addon)', function () {
       }
     })
 
+    it('fallocate, lseek SEEK_DATA / SEEK_HOLE and copy_file_range go through to the core', async () => {
+      const dirs = mountDirs('razorfs-ll-ranges-')
+      try {
+        const m = await mount({dataDir: dirs.dataDir, mnt: dirs.mnt, extraArgs: ['--binding', 'll']})
+        // fallocate(2) itself (not posix_fallocate, which writes zeros where fallocate fails).
+        const code = `import ctypes, errno, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def fallocate(fd, mode, off, length):
+    if libc.fallocate(fd, mode, ctypes.c_int64(off), ctypes.c_int64(length)) == 0: return 'OK'
+    return errno.errorcode[ctypes.get_errno()]
+def seek(fd, off, whence):
+    try: return os.lseek(fd, off, whence)
+    except OSError as e: return errno.errorcode[e.errno]
+r = {}
+f = os.open(sys.argv[1] + '/f', os.O_RDWR | os.O_CREAT, 0o644)
+os.write(f, b'abcdef')
+r['grow'] = [fallocate(f, 0, 4, 6), os.fstat(f).st_size]
+r['inside'] = [fallocate(f, 0, 0, 3), os.fstat(f).st_size]
+r['punch'] = fallocate(f, 3, 0, 2)
+r['seek'] = [seek(f, 2, os.SEEK_DATA), seek(f, 2, os.SEEK_HOLE), seek(f, 10, os.SEEK_DATA), seek(f, 11, os.SEEK_HOLE)]
+g = os.open(sys.argv[1] + '/g', os.O_RDWR | os.O_CREAT, 0o644)
+os.write(g, b'0123')
+r['copied'] = os.copy_file_range(f, g, 100, 1, 2)
+r['g'] = open(sys.argv[1] + '/g', 'rb').read().hex()
+print(json.dumps(r))`
+        const out = spawnSync('python3', ['-c', code, dirs.mnt], {encoding: 'utf8'})
+        expect(out.status, out.stderr).to.equal(0)
+        expect(JSON.parse(out.stdout)).to.deep.equal({
+          grow: ['OK', 10], inside: ['OK', 10], punch: 'ENOTSUP' /* EOPNOTSUPP, the same number */, seek: [2, 10, 'ENXIO', 'ENXIO'],
+          copied: 9, g: Buffer.concat([Buffer.from('01bcdef'), Buffer.alloc(4)]).toString('hex'),
+        })
+        expect(await m.stop()).to.equal(0)
+      } finally {
+        dirs.remove()
+      }
+    })
+
     it('touch -m -d and touch -a -d store exactly those times, with nanoseconds', async () => {
       const dirs = mountDirs('razorfs-ll-times-')
       try {

@@ -1,21 +1,37 @@
 /**
- * TypeScript face of the razorfs_ll addon (native/razorfs_ll.c): a libfuse 3 low-level binding.
- * Requests arrive at one dispatch function as (op, req, ctx, ...args); every request must be
- * answered exactly once with one of the reply functions.
+ * TypeScript face of the razorfs_ll addon (native/*.c): a libfuse 3 low-level binding. Requests
+ * arrive at one dispatch function, their numbers in a field array shared with the addon and their
+ * names or bytes as the call's arguments; ./requests.ts decodes them into typed requests. Every
+ * request must be answered exactly once with one of the reply functions.
  */
 import fs from 'node:fs'
 import {createRequire} from 'node:module'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-/** Operation codes; the same numbers as `enum op` in native/razorfs_ll.c. */
+/**
+ * Operation codes: the addon's `ops` table (made from RAZORFS_OPS in native/razorfs_ll.h).
+ * loadLowLevel refuses an addon whose table differs.
+ */
 export const OP = {
-  INIT: 0, DESTROY: 1, LOOKUP: 2, GETATTR: 3, SETATTR: 4, READLINK: 5, MKNOD: 6, MKDIR: 7,
-  UNLINK: 8, RMDIR: 9, SYMLINK: 10, RENAME: 11, LINK: 12, OPEN: 13, READ: 14, WRITE: 15, FLUSH: 16,
-  RELEASE: 17, FSYNC: 18, OPENDIR: 19, READDIR: 20, READDIRPLUS: 21, RELEASEDIR: 22, FSYNCDIR: 23,
-  STATFS: 24, SETXATTR: 25, GETXATTR: 26, LISTXATTR: 27, REMOVEXATTR: 28, ACCESS: 29, CREATE: 30,
-  FALLOCATE: 31, LSEEK: 32, COPY_FILE_RANGE: 33, ENDED: 34,
+  INIT: 0, LOOKUP: 1, GETATTR: 2, SETATTR: 3, READLINK: 4, MKNOD: 5, MKDIR: 6, UNLINK: 7, RMDIR: 8,
+  SYMLINK: 9, RENAME: 10, LINK: 11, OPEN: 12, READ: 13, WRITE: 14, FLUSH: 15, RELEASE: 16, FSYNC: 17,
+  OPENDIR: 18, READDIR: 19, READDIRPLUS: 20, RELEASEDIR: 21, FSYNCDIR: 22, STATFS: 23, SETXATTR: 24,
+  GETXATTR: 25, LISTXATTR: 26, REMOVEXATTR: 27, ACCESS: 28, CREATE: 29, FALLOCATE: 30, LSEEK: 31,
+  COPY_FILE_RANGE: 32, ENDED: 33,
 } as const
+
+/**
+ * Where each number of a request stands in the field array: the addon's `fields` table (made from
+ * RAZORFS_FIELDS in native/razorfs_ll.h). loadLowLevel refuses an addon whose table differs.
+ */
+export const FIELD = {
+  OP: 0, REQ: 1, UID: 2, GID: 3, PID: 4, UMASK: 5, INO: 6, INO2: 7, FH: 8, FH2: 9, SIZE: 10, OFF: 11,
+  OFF2: 12, MODE: 13, FLAGS: 14, ARG: 15, TOKEN: 16,
+} as const
+
+/** Length of the field array. */
+export const FIELD_COUNT = Object.keys(FIELD).length
 
 /** The caller of a request. */
 export interface RequestContext {
@@ -46,10 +62,20 @@ export type AttrArray = Float64Array
 /** Open reply flag: the kernel keeps the file's page cache across opens (the addon's bit 0). */
 export const OPEN_KEEP_CACHE = 1
 
-export type Dispatch = (op: number, req: number, ctx: RequestContext, ...args: any[]) => void
+/**
+ * What the addon calls for each request, after writing its numbers into the field array: with its
+ * name (or a write's data, or a setattr's fields) first and a second name (or a setxattr's value)
+ * second.
+ */
+export type RawDispatch = (first: Buffer | SetattrFields | undefined, second: Buffer | undefined) => void
 
 export interface LowLevelAddon {
-  mount(mountpoint: string, options: string, dispatch: Dispatch, maxWrite: number, writeback: number, threads: number): object
+  /** Operation name -> number (the same as OP). */
+  readonly ops: Readonly<Record<string, number>>
+  /** Field name -> index in the field array (the same as FIELD). */
+  readonly fields: Readonly<Record<string, number>>
+  /** `fields`: a Float64Array of FIELD_COUNT, held by the addon until the session ends. */
+  mount(mountpoint: string, options: string, dispatch: RawDispatch, fields: Float64Array, maxWrite: number, writeback: number, threads: number): object
   unmount(session: object): void
   replyErr(req: number, errno: number, token?: number): void
   replyEntry(req: number, attr: AttrArray, entryTimeout: number, attrTimeout: number): void
@@ -131,13 +157,26 @@ export function loadLowLevel(): LowLevelAddon {
     throw new Error('the ll binding is not built: apt-get install -y libfuse3-dev, then npm rebuild (or use --binding fuse-native)')
   }
 
+  let loaded: LowLevelAddon
   try {
-    addon = createRequire(import.meta.url)(file) as LowLevelAddon
+    loaded = createRequire(import.meta.url)(file) as LowLevelAddon
   } catch (error) {
     const message = (error as Error).message
     if (/libfuse3\.so/.test(message)) throw new Error('libfuse 3 is not installed: run `apt-get install -y fuse3`')
     throw new Error(`cannot load the ll binding: ${message.split('\n')[0]}`)
   }
 
+  const differences = [...tableDifferences('ops', loaded.ops, OP), ...tableDifferences('fields', loaded.fields, FIELD)]
+  if (differences.length > 0) throw new Error(`the ll binding does not match this razorfs (${differences.join('; ')}): npm rebuild`)
+  addon = loaded
   return addon
+}
+
+/** How the addon's table `name` differs from ours, one line a name; none when they are the same. */
+export function tableDifferences(name: string, theirs: Readonly<Record<string, number>> | undefined, ours: Readonly<Record<string, number>>): string[] {
+  if (theirs === undefined) return [`the addon has no ${name} table`]
+  const out: string[] = []
+  for (const [key, n] of Object.entries(ours)) if (theirs[key] !== n) out.push(`${name}.${key}: ${theirs[key] ?? 'missing'} in the addon, ${n} here`)
+  for (const key of Object.keys(theirs)) if (!(key in ours)) out.push(`${name}.${key}: ${theirs[key]} in the addon, missing here`)
+  return out
 }

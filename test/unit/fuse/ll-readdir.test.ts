@@ -10,6 +10,7 @@ import path from 'node:path'
 
 import {LowLevelAdapter} from '../../../src/fuse/ll-adapter.js'
 import {OP} from '../../../src/fuse/ll/binding.js'
+import type {LlRequest} from '../../../src/fuse/ll/requests.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {FileSystem, ROOT_CRED} from '../../../src/vfs/filesystem.js'
 
@@ -30,7 +31,11 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
   let fh = 0
 
   const ctx = {uid: 0, gid: 0, pid: 1, umask: 0o022}
-  const dispatch = (op: number, ...args: unknown[]) => (adapter as any).dispatch(op, 1, ctx, args)
+  const dispatch = (r: LlRequest) => (adapter as any).dispatch(r, ctx)
+  const opendir = (ino: number) => dispatch({op: OP.OPENDIR, req: 1, ino, flags: 0})
+  const releasedir = (ino: number) => dispatch({op: OP.RELEASEDIR, req: 1, ino, fh, flags: 0})
+  const readdir = (plus: boolean, ino: number, size: number, off: number) =>
+    dispatch({op: plus ? OP.READDIRPLUS : OP.READDIR, req: 1, ino, fh, size, off})
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-llrd-'))
@@ -67,12 +72,12 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
    * between requests.
    */
   function list(ino: number, plusRequests: number, between: (listed: string[]) => void, size = (_r: number) => 4096): string[] {
-    dispatch(OP.OPENDIR, ino, 0)
+    opendir(ino)
     const listed: string[] = []
     let off = 0
     for (let r = 0; ; r++) {
       const plus = r < plusRequests
-      dispatch(plus ? OP.READDIRPLUS : OP.READDIR, ino, fh, size(r), off)
+      readdir(plus, ino, size(r), off)
       const a = answers.at(-1)!
       if (a.names.length > 0) expect(a.offs[0], `request ${r} answered past its offset`).to.be.greaterThan(off)
       const took = plus ? Math.min(plusTake, a.names.length) : a.names.length
@@ -82,7 +87,7 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
       between(listed)
     }
 
-    dispatch(OP.RELEASEDIR, ino, fh)
+    releasedir(ino)
     return listed
   }
 
@@ -136,17 +141,17 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
 
   it('offset 0 starts over and shows the directory as it is now', () => {
     const d = makeDir(10)
-    dispatch(OP.OPENDIR, d, 0)
+    opendir(d)
     plusTake = 3
-    dispatch(OP.READDIRPLUS, d, fh, 4096, 0)
+    readdir(true, d, 4096, 0)
     core.unlink(d, answers.at(-1)!.names[2], ROOT_CRED)
     core.release(core.create(d, 'late', 0o644, fs.constants.O_WRONLY, ROOT_CRED).fh)
     plusTake = 100
-    dispatch(OP.READDIRPLUS, d, fh, 4096, 0)
+    readdir(true, d, 4096, 0)
     expect(answers.at(-1)!.names).to.deep.equal([...core.readdir(d)].map(e => e.name.toString()))
     // A seekdir to an offset the adapter no longer holds counts from the start.
-    dispatch(OP.READDIR, d, fh, 4096, 4)
+    readdir(false, d, 4096, 4)
     expect(answers.at(-1)!.names).to.deep.equal([...core.readdir(d)].slice(4).map(e => e.name.toString()))
-    dispatch(OP.RELEASEDIR, d, fh)
+    releasedir(d)
   })
 })

@@ -1,0 +1,143 @@
+/*
+ * razorfs_ll: a libfuse 3 low-level binding for Node.js (N-API), written for razorfs. This header
+ * is shared by its parts:
+ *
+ *   module.c    the exports: functions, the op table and the field table
+ *   requests.c  libfuse's callbacks: each request copied into a job and queued
+ *   queue.c     the session (mount, unmount, the session loop thread) and the hand-off to JS
+ *   replies.c   the reply functions JS answers with
+ *   dirents.c   directory listings: replyDirents and the dirent cache
+ *   args.c      unpacking the arguments of a call from JS
+ *
+ * Threads. libfuse's multi-threaded session loop runs on its own threads. Each request is copied
+ * into a `job` and queued to the JS thread through one thread-safe function (non-blocking: a
+ * worker never waits for JS, except `write`, below). JS answers with one of the reply functions,
+ * which call fuse_reply_* directly (libfuse allows replies from any thread, after the request
+ * callback has returned).
+ *
+ * The hand-off. On the JS thread a job's numbers are written into the session's field array (a
+ * Float64Array JS gave at mount, read by JS as the request), at the places of `enum field`; its
+ * names and bytes are passed as the call's arguments. The addon exports both tables (`ops` and
+ * `fields`, name -> number), so the JS side can check that it reads what is written here.
+ *
+ * Buffers. Read data goes from the JS Buffer straight to fuse_reply_buf (libfuse writes it to the
+ * kernel with writev: no copy here). Write data is not copied either: the worker that received
+ * it waits until JS has replied, and the JS Buffer over libfuse's memory is detached at the reply.
+ *
+ * Request handles are the fuse_req_t pointers passed to JS as numbers (user-space addresses fit
+ * in 53 bits). Every request must get exactly one reply; the JS side guarantees it.
+ */
+#ifndef RAZORFS_LL_H
+#define RAZORFS_LL_H
+
+#define FUSE_USE_VERSION 312
+#define NAPI_VERSION 8
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <fuse_lowlevel.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+/* The operations JS receives, in number order from 0 (the `ops` export is made from this list). */
+#define RAZORFS_OPS(X)                                                                              \
+  X(INIT) X(LOOKUP) X(GETATTR) X(SETATTR) X(READLINK) X(MKNOD) X(MKDIR) X(UNLINK) X(RMDIR)         \
+  X(SYMLINK) X(RENAME) X(LINK) X(OPEN) X(READ) X(WRITE) X(FLUSH) X(RELEASE) X(FSYNC) X(OPENDIR)    \
+  X(READDIR) X(READDIRPLUS) X(RELEASEDIR) X(FSYNCDIR) X(STATFS) X(SETXATTR) X(GETXATTR)            \
+  X(LISTXATTR) X(REMOVEXATTR) X(ACCESS) X(CREATE) X(FALLOCATE) X(LSEEK) X(COPY_FILE_RANGE) X(ENDED)
+
+#define RAZORFS_OP_ENUM(name) OP_##name,
+enum op { RAZORFS_OPS(RAZORFS_OP_ENUM) OP_COUNT };
+#undef RAZORFS_OP_ENUM
+
+/*
+ * The numbers of a request in the field array, in order from 0 (the `fields` export). Which ones
+ * an operation sets is said where its job is made (requests.c); FH is -1 where the request came
+ * without an open file.
+ */
+#define RAZORFS_FIELDS(X)                                                                           \
+  X(OP) X(REQ) X(UID) X(GID) X(PID) X(UMASK) X(INO) X(INO2) X(FH) X(FH2) X(SIZE) X(OFF) X(OFF2)    \
+  X(MODE) X(FLAGS) X(ARG) X(TOKEN)
+
+#define RAZORFS_FIELD_ENUM(name) F_##name,
+enum field { RAZORFS_FIELDS(RAZORFS_FIELD_ENUM) F_COUNT };
+#undef RAZORFS_FIELD_ENUM
+
+typedef struct session {
+  struct fuse_session *se;
+  napi_threadsafe_function tsfn;
+  pthread_t thread;
+  char *mountpoint;
+  /* The field array: held by `fields_ref` from mount to the session's end. */
+  napi_ref fields_ref;
+  double *fields;
+  int max_write;
+  int writeback;
+  int threads;
+  int ended;
+} session;
+
+/* One request on its way to JS. */
+typedef struct job {
+  int op;
+  fuse_req_t req;
+  uid_t uid;
+  gid_t gid;
+  pid_t pid;
+  mode_t umask;
+  uint64_t ino, ino2;
+  uint64_t fh, fh2;
+  bool has_fh;
+  uint64_t size;
+  int64_t off, off2;
+  uint32_t mode;
+  int flags;
+  int64_t arg;
+  char *name, *name2;
+  char *data;
+  size_t datalen;
+  /* setattr: the new attributes (those of `arg`, the to_set mask) */
+  struct stat st;
+  /* write: the worker waits on this until JS has replied */
+  sem_t *done;
+} job;
+
+/* requests.c */
+extern const struct fuse_lowlevel_ops razorfs_ll_ops;
+
+/* queue.c */
+job *job_new(int op, fuse_req_t req);
+void job_free(job *j);
+void job_enqueue(session *s, job *j);
+napi_value js_mount(napi_env env, napi_callback_info info);
+napi_value js_unmount(napi_env env, napi_callback_info info);
+
+/* replies.c */
+napi_value js_reply_err(napi_env env, napi_callback_info info);
+napi_value js_reply_entry(napi_env env, napi_callback_info info);
+napi_value js_reply_create(napi_env env, napi_callback_info info);
+napi_value js_reply_attr(napi_env env, napi_callback_info info);
+napi_value js_reply_open(napi_env env, napi_callback_info info);
+napi_value js_reply_buf(napi_env env, napi_callback_info info);
+napi_value js_reply_write(napi_env env, napi_callback_info info);
+napi_value js_reply_xattr(napi_env env, napi_callback_info info);
+napi_value js_reply_statfs(napi_env env, napi_callback_info info);
+napi_value js_reply_lseek(napi_env env, napi_callback_info info);
+napi_value js_reply_readlink(napi_env env, napi_callback_info info);
+
+/* dirents.c */
+napi_value js_reply_dirents(napi_env env, napi_callback_info info);
+bool dir_run_serve(fuse_req_t req, uint64_t fh, size_t size, off_t off);
+void dir_run_drop(const void *owner, uint64_t fh);
+void dir_runs_drop_all(const void *owner);
+
+/* args.c */
+#define ARGS_MAX 12
+bool unpack(napi_env env, napi_callback_info info, const char *spec, ...);
+void stat_from(const double *a, struct stat *st);
+
+#endif
