@@ -107,6 +107,5 @@ function isUsageError(err: Failure): boolean {
 }
 
 function stripAnsi(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return text.replaceAll(/\u001B\[[0-9;]*m/g, '')
 }

@@ -122,6 +122,7 @@ interface Results {
   tree: TreeRecord[]
   treeInfo?: {entries: number; bytes: number; source: string}
   parallel: ParallelRecord[]
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON bench/storage.ts writes, read as it is
   storage?: {exitCode: number | null; json: Record<string, any>; markdown: string}
   recovery?: RecoveryResult
   profile: ProfileRecord[]

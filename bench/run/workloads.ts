@@ -185,6 +185,7 @@ export async function benchStorage(cfg: Config): Promise<void> {
   log(`storage: bench/storage.ts${Object.keys(cfg.storageEnv).length > 0 ? ` (${Object.entries(cfg.storageEnv).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`)
   const r = await exec(process.execPath, ['--expose-gc', path.join(paths.here, 'storage.js')], {env: {...cleanEnv(), ...cfg.storageEnv}, inheritStderr: true})
   if (!fs.existsSync(file)) throw new Error(`bench/storage.ts wrote no results (exit ${r.code})`)
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON bench/storage.ts writes, read as it is
   results.storage = {exitCode: r.code, json: JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, any>, markdown: r.stdout}
   // A full run updates bench/results/storage.json as `npm run bench:storage` does; a quick one
   // (smaller sizes) leaves the last full numbers there.

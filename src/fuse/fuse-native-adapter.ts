@@ -71,6 +71,7 @@ type Signal = (code: number, ...rest: unknown[]) => void
  * (fuse-native looks `_op_<name>` up at each call) with ones that answer ERANGE.
  */
 function fixXattrSizes(fuse: FuseInstance): void {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- fuse-native calls each op with its own arguments
   const f = fuse as unknown as Record<string, unknown> & {ops: Record<string, (...args: any[]) => void>}
   f._op_getxattr = (signal: Signal, p: string, name: string, buf: Buffer, position: number) => {
     f.ops.getxattr(p, name, position, (err: number, value?: Buffer) => {
@@ -188,6 +189,7 @@ export class FuseNativeAdapter {
   private ops(): Record<string, unknown> {
     const core = this.core
     const cred = ROOT_CRED
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- fuse-native calls each op with its own arguments
     const ops: Record<string, (...args: any[]) => void> = {
       init: (cb: Callback) => cb(0),
       statfs: (_p: string, cb: Callback) => this.run(cb, 'statfs', () => [core.statfs()]),

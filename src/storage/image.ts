@@ -29,7 +29,7 @@ import {SpaceWatch, imageStatfs} from './space.js'
 import {holdsFinishedStaging, tidy} from './staging.js'
 import {
   type Attr, type CreateOptions, type DirCursor, type DirEntry, type DirentSink, FILE_SIZE_MAX, type ImageInfo, NAME_MAX, type NodeSpec, type OpenOptions,
-  PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type StatFs, type Timespec, XATTR_CREATE, XATTR_REPLACE,
+  PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, type SetAttr, type StatFs, type Timespec, XATTR_CREATE, XATTR_REPLACE,
   XATTR_SIZE_MAX,
 } from './types.js'
 import type {Volume} from './volume.js'

@@ -47,7 +47,6 @@ const S_ISVTX = 0o1000
 const O_ACCMODE = 3
 const O_RDONLY = 0
 const O_WRONLY = 1
-const O_RDWR = 2
 const O_TRUNC = fs.constants.O_TRUNC
 const O_APPEND = fs.constants.O_APPEND
 const O_EXCL = fs.constants.O_EXCL

@@ -874,12 +874,10 @@ for (const binding of BINDINGS) describe(`differential: razorfs (${binding} bind
     }
 
     expect(Date.now() - started).to.be.below(300_000)
-    // eslint-disable-next-line no-console
     console.log(`      seed ${SEED}: ${OPS} operations in ${((Date.now() - started) / 1000).toFixed(1)} s`)
     if (process.env.RAZORFS_DIFF_STATS !== undefined) {
       for (const [kind, counts] of [...diff.stats].sort()) {
-        // eslint-disable-next-line no-console
-        console.log(`        ${kind}: ${[...counts].map(([k, n]) => `${k} ${n}`).join(', ')}`)
+            console.log(`        ${kind}: ${[...counts].map(([k, n]) => `${k} ${n}`).join(', ')}`)
       }
     }
   })

@@ -142,11 +142,6 @@ function nameOffsetOf(dir: string, slot: number): number {
   return readNode(N(dir), slot).nameOffset
 }
 
-function rewriteContent(dir: string, inode: number, edit: (b: Buffer) => Buffer): void {
-  const file = path.join(dir, `file_${inode}`)
-  fs.writeFileSync(file, edit(fs.readFileSync(file)))
-}
-
 const CASES: Case[] = [
   // the whole source
   {what: 'bad magic', damage: d => patch(N(d), 0, Buffer.from('XXXX')), fatal: /nodes\.dat: bad magic 0x58585858.*0x52415A4F/},

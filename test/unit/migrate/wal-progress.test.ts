@@ -103,7 +103,7 @@ describe('migrate: progress bar', () => {
     now = 500
     p.add(400)
     expect(s.out).to.have.length(1)
-    expect(s.out[0]).to.match(/^\rwriting \[#+\.+\]\s+50%  500 B \/ 1000 B$/)
+    expect(s.out[0]).to.match(/^\rwriting \[#+\.+\]\s+50% {2}500 B \/ 1000 B$/)
     expect(s.out[0].length).to.be.at.most(61)
     now = 550
     p.add(100)

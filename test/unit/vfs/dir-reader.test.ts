@@ -87,7 +87,7 @@ describe('vfs: the directory reader (readdir and readdirplus at an offset)', () 
   })
 
   it('readdirplus carries the attributes of every entry but \'.\' and \'..\'', () => {
-    const {d, fh} = openDir(5)
+    const {fh} = openDir(5)
     expect(ask(fh, 0, 10, true).withAttrs).to.deep.equal([false, false, true, true, true, true, true])
     expect(ask(fh, 0, 10, false).withAttrs.every(w => !w)).to.equal(true)
   })
