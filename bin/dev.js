@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Development entry point: runs the compiled commands like run.js, but with oclif's
 // development mode on (full error output, manifest ignored). Build first: `npm run build`.
-import {execute} from '@oclif/core'
+import {fileURLToPath} from 'node:url'
 
-await execute({development: true, dir: import.meta.url})
+import {execute} from '@oclif/core/execute'
+
+await execute({development: true, loadOptions: {root: fileURLToPath(import.meta.url), userPlugins: false}})

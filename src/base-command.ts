@@ -1,6 +1,7 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
 import {EXIT, EXIT_FAILURE} from './exit-codes.js'
+import {finishAll} from './progress.js'
 import {ImageError, resolveDataDir} from './storage/index.js'
 
 export type RazorFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -47,9 +48,16 @@ export abstract class RazorCommand<T extends typeof Command> extends Command {
     return resolveDataDir(this.flags['data-dir'])
   }
 
+  /** Whatever happened, no progress bar stays on the terminal (nor its redraw timer in the process). */
+  protected override async finally(error: Error | undefined): Promise<unknown> {
+    finishAll()
+    return super.finally(error)
+  }
+
   protected override async catch(thrown: Interfaces.CommandError): Promise<never> {
     // this.exit(n) (and oclif internals) throw ExitError: nothing to print, oclif exits with n.
     if (thrown instanceof Errors.ExitError) throw thrown
+    finishAll() // the error line must not land on a half-drawn bar
     const err: Failure = thrown instanceof Error ? thrown : new Error(String(thrown))
     const exitCode = this.exitCodeOf(err)
     const code = typeof err.code === 'string' ? err.code : exitCode === EXIT.USAGE ? 'USAGE' : 'ERROR'
@@ -88,6 +96,8 @@ export abstract class RazorCommand<T extends typeof Command> extends Command {
     // oclif words a flag's parse error "Parsing --capacity \n\tExpected ...".
     let message = lines.join(' ').replaceAll(/\s+/g, ' ').replace(/^Parsing (--\S+) /, '$1: ')
     if (isUsageError(err)) {
+      // oclif's "Unexpected argument: x" reads as razorfs's other lines do: "unexpected argument: x".
+      message = message.replace(/^[A-Z](?=[a-z])/, (first) => first.toLowerCase())
       message += ` (see 'razorfs ${this.id} --help')`
     } else if (err instanceof ImageError) {
       if (err.code === 'RZ_EXISTS' && 'force' in (this.ctor.flags ?? {}) && !message.includes('--force')) {

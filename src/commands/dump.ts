@@ -1,7 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RazorCommand} from '../base-command.js'
+import {EXIT} from '../exit-codes.js'
 import {type ArchiveResult, archiveImage, dumpImage} from '../inspect/index.js'
+import {Progress} from '../progress.js'
 
 export default class Dump extends RazorCommand<typeof Dump> {
   static override summary = 'List the tree of an image (ls -lR style), print its headers, or back it up as a tar archive.'
@@ -13,7 +15,7 @@ Without flags, lists the tree from PATH-IN-IMAGE (default /) or --inode N like \
 
 --headers prints each file's header (dumpe2fs -h style: magic, version, record size, capacity, used, generation, checkpoint LSN, UUID, times, clean flag, reclaimable, checksum) and control block, the WAL header and what this open recovered; the tree only if PATH-IN-IMAGE or --inode is given too.
 
---archive FILE writes the tree instead as a pax tar archive (GNU tar reads it: tar tvf FILE) with modes, owners, nanosecond times, hard links, symlinks, devices, FIFOs, xattrs and names as bytes; \`razorfs init --from FILE\` restores it. FILE "-" is standard output.
+--archive FILE writes the tree instead as a pax tar archive (GNU tar reads it: tar tvf FILE) with modes, owners, nanosecond times, hard links, symlinks, devices, FIFOs, xattrs and names as bytes; \`razorfs init --from FILE\` restores it. FILE "-" is standard output, which must not be a terminal. On a terminal, a progress bar on stderr counts the inodes written.
 
 The listing streams: memory does not grow with the size of the image.`
 
@@ -39,13 +41,18 @@ The listing streams: memory does not grow with the size of the image.`
   public async run(): Promise<ArchiveResult | undefined> {
     const {archive, headers, inode} = this.flags
     const path = this.args['path-in-image']
-    if (path !== undefined && inode !== undefined) this.error('give PATH-IN-IMAGE or --inode, not both', {exit: 16})
+    if (path !== undefined && inode !== undefined) this.error('give PATH-IN-IMAGE or --inode, not both', {exit: EXIT.USAGE})
     if (archive === undefined) {
       dumpImage(this.dataDir(), {path, inode, headers, json: this.jsonEnabled()})
       return undefined
     }
 
-    const result = archiveImage(this.dataDir(), archive, {path, inode}, message => process.stderr.write(`razorfs: warning: ${message}\n`))
+    if (archive === '-' && process.stdout.isTTY) {
+      this.error('refusing to write a tar archive to a terminal; redirect standard output or give --archive FILE', {exit: EXIT.USAGE})
+    }
+
+    const warn = (message: string): void => void process.stderr.write(`razorfs: warning: ${message}\n`)
+    const result = archiveImage(this.dataDir(), archive, {path, inode}, warn, new Progress())
     if (this.jsonEnabled() && archive === '-') {
       // The archive is on stdout: the summary goes to stderr so that it does not end up in it.
       process.stderr.write(`${JSON.stringify(result)}\n`)

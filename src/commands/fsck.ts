@@ -7,7 +7,7 @@ import {ImageError, type ImageErrorCode} from '../storage/index.js'
 import {EXIT} from '../exit-codes.js'
 import type {FsckMode} from '../fsck/context.js'
 import {type FsckReport, runFsck} from '../fsck/run.js'
-import {TerminalProgress, terminalAsk} from '../fsck/terminal.js'
+import {terminalAsk, terminalProgress} from '../fsck/terminal.js'
 
 const MODES = ['read-only', 'yes', 'preen']
 
@@ -74,7 +74,7 @@ Exit code (bits, OR-ed as fsck(8) does): 0 no errors, 1 errors corrected, 4 erro
       verbose: flags.verbose,
       out: json ? undefined : (line) => write(`${line}\n`),
       ask: mode === 'ask' ? terminalAsk(write) : undefined,
-      progress: process.stderr.isTTY ? new TerminalProgress() : undefined,
+      progress: terminalProgress(),
     })
     if (report.exitCode & EXIT.OPERATIONAL) {
       // One line (or a JSON error): the image could not be checked.

@@ -1,14 +1,16 @@
 import {Flags} from '@oclif/core'
 
 import {RazorCommand} from '../base-command.js'
+import {EXIT} from '../exit-codes.js'
 import {type RestoreResult, restoreImage} from '../inspect/index.js'
+import {Progress} from '../progress.js'
 import {ensureDataDir, Image, type ImageInfo} from '../storage/index.js'
 
 export default class Init extends RazorCommand<typeof Init> {
   static override summary = 'Create a new, empty image in the data dir.'
   static override description = `Creates the data dir if it is absent (mode 0700) and writes the files of an empty image in it (mode 0600): a root directory and nothing else. An existing image is never replaced unless --force is given.
 
-With --from FILE, the new image is filled from a tar archive: one written by \`razorfs dump --archive\` restores exactly (modes, owners, nanosecond times, hard links, symlinks, devices, FIFOs, sockets, xattrs, names as bytes); pax and GNU archives of GNU tar or bsdtar restore too (without sparse members). FILE "-" is standard input. The new image is built in a staging directory inside the data dir and put in place only once the whole archive has been read: a missing, truncated or damaged archive leaves the data dir as it was (with --force, the old image stays until the new one is complete), and the error names the archive and the byte offset of the damage.
+With --from FILE, the new image is filled from a tar archive: one written by \`razorfs dump --archive\` restores exactly (modes, owners, nanosecond times, hard links, symlinks, devices, FIFOs, sockets, xattrs, names as bytes); pax and GNU archives of GNU tar or bsdtar restore too (without sparse members). FILE "-" is standard input (not a terminal). On a terminal, a progress bar on stderr follows the archive being read. The new image is built in a staging directory inside the data dir and put in place only once the whole archive has been read: a missing, truncated or damaged archive leaves the data dir as it was (with --force, the old image stays until the new one is complete), and the error names the archive and the byte offset of the damage.
 
 Prints the data dir, the image's UUID and each file it wrote (name, size in bytes, mode).`
 
@@ -73,7 +75,11 @@ Prints the data dir, the image's UUID and each file it wrote (name, size in byte
 
   private restore(dir: string, from: string): RestoreResult {
     const {capacity, force} = this.flags
-    const result = restoreImage(dir, from, {force, capacity})
+    if (from === '-' && process.stdin.isTTY) {
+      this.error('refusing to read a tar archive from a terminal; give --from FILE or redirect standard input', {exit: EXIT.USAGE})
+    }
+
+    const result = restoreImage(dir, from, {force, capacity, progress: new Progress()})
     if (!this.jsonEnabled()) {
       const r = result.restored
       this.log(`Created razorfs image ${result.uuid} in ${result.dir}`)

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {RazorCommand} from '../base-command.js'
 import {migrate, MigrateError, type MigrateReport} from '../migrate/migrate.js'
-import {Progress} from '../migrate/progress.js'
+import {Progress} from '../progress.js'
 import {renderFailure, renderReport} from '../migrate/report.js'
 
 export default class Migrate extends RazorCommand<typeof Migrate> {

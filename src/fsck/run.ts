@@ -18,8 +18,9 @@ import path from 'node:path'
 
 import {EXIT} from '../exit-codes.js'
 import {FILE_ENTRIES, FILE_NODES, FILES, HEADER, S_IFDIR, S_IFLNK, S_IFREG} from '../storage/format.js'
+import {checkDataDir} from '../storage/data-dir.js'
 import {DirLock} from '../storage/lock.js'
-import {ImageError} from '../storage/errors.js'
+import {errnoText, ImageError} from '../storage/errors.js'
 import {CheckedImage} from './checked-image.js'
 import {FsckAbort, FsckCancelled, FsckContext, type FsckOptions, type ProblemReport} from './context.js'
 import {pass0} from './pass0-headers.js'
@@ -78,7 +79,7 @@ export function runFsck(opts: FsckOptions): FsckReport {
   let lock: DirLock | undefined
   let img: CheckedImage | undefined
   try {
-    if (!fs.existsSync(dir)) throw new ImageError('RZ_NO_IMAGE', 'no such data directory', dir)
+    checkDataDir(dir)
     if (!holdsImage(dir)) throw new ImageError('RZ_NO_IMAGE', 'holds no razorfs image (no nodes.dat)', dir)
     if (ctx.writable) lock = DirLock.acquire(dir)
     const pre = pass0(ctx, dir)
@@ -126,6 +127,10 @@ export function runFsck(opts: FsckOptions): FsckReport {
       exit |= EXIT.OPERATIONAL
       if (thrown instanceof ImageError || thrown instanceof FsckAbort) {
         error = thrown.message
+      } else if (isSystemError(thrown)) {
+        // The system refused (a file this user may not read, an I/O error): which file, and why.
+        error = `${thrown.path}: ${errnoText(thrown)} (${thrown.code})`
+        errorCode = thrown.code
       } else {
         // A bug of fsck, not a property of the image: one line, and the stack for a report.
         error = `internal error: ${String((thrown as Error)?.message ?? thrown).split('\n')[0]}`
@@ -156,6 +161,12 @@ export function runFsck(opts: FsckOptions): FsckReport {
   if (stack !== undefined) report.stack = stack
   summarize(ctx, report)
   return report
+}
+
+/** An error of a system call on a file, as Node throws it (code, syscall, path). */
+function isSystemError(error: unknown): error is NodeJS.ErrnoException & {code: string; path: string} {
+  const e = error as NodeJS.ErrnoException | undefined
+  return typeof e?.code === 'string' && typeof e.syscall === 'string' && typeof e.path === 'string'
 }
 
 /**

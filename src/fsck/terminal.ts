@@ -1,6 +1,7 @@
 /** The terminal side of fsck: the interactive question and the progress bar (stderr, TTY only). */
 import fs from 'node:fs'
 
+import {Progress} from '../progress.js'
 import type {Answer, ProgressSink} from './context.js'
 
 /**
@@ -35,28 +36,25 @@ export function terminalAsk(write: (text: string) => void): (question: string) =
   }
 }
 
-/** A one-line bar on stderr, redrawn at most 10 times a second. */
-export class TerminalProgress implements ProgressSink {
-  private drawnAt = 0
-  private drawn = false
+/**
+ * fsck's progress sink on the shared bar (src/progress.ts: stderr, terminal only), one phase a
+ * pass: "Pass 2: entries [#####.....]  50% 65536 / 131072".
+ */
+export function terminalProgress(bar: Progress = new Progress()): ProgressSink {
+  let phase = ''
+  return {
+    update(pass, label, done, total) {
+      const name = `Pass ${pass}: ${label}`
+      if (name !== phase) {
+        phase = name
+        bar.phase(name, total, 'items')
+      }
 
-  constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {}
-
-  update(pass: number, label: string, done: number, total: number): void {
-    const now = Date.now()
-    if (now - this.drawnAt < 100) return
-    this.drawnAt = now
-    const width = 30
-    const filled = Math.min(width, Math.floor((done / Math.max(1, total)) * width))
-    const percent = Math.min(100, Math.floor((done / Math.max(1, total)) * 100))
-    this.stream.write(`\rPass ${pass}: ${label.padEnd(12)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(percent).padStart(3)}%`)
-    this.drawn = true
-  }
-
-  clear(): void {
-    if (!this.drawn) return
-    this.stream.write('\r\u001B[K')
-    this.drawn = false
-    this.drawnAt = 0
+      bar.set(done)
+    },
+    clear() {
+      phase = ''
+      bar.finish()
+    },
   }
 }

@@ -1,24 +1,52 @@
-import {type Hook, loadHelpClass} from '@oclif/core'
+import type {Hook} from '@oclif/core'
+import {loadHelpClass} from '@oclif/core/help'
+import {closest, distance} from 'fastest-levenshtein'
 
 import {EXIT} from '../exit-codes.js'
 
 /**
- * An unknown command is a usage error: one line on stderr, exit 16 (oclif's own handler would
- * print a boxed "command x not found" and exit 1). `razorfs help [COMMAND]` shows the help, as
- * `razorfs [COMMAND] --help` does, without shipping @oclif/plugin-help's extra `help` command.
+ * What oclif could not match to a command:
+ *
+ * - `razorfs help [COMMAND]` shows the help, as `razorfs [COMMAND] --help` does, without shipping
+ *   @oclif/plugin-help's extra `help` command.
+ * - Words after a command that takes no (more) arguments: with topicSeparator ' ', oclif reads
+ *   `razorfs stats extra` as the command `stats:extra`. The longest known command is run with the
+ *   rest as its arguments, so that its parser says what is wrong ("Unexpected argument: extra").
+ * - Anything else is an unknown command, a usage error: one line on stderr naming the closest
+ *   command if one is close ("did you mean 'mount'?"), exit 16 (oclif's own handler would print a
+ *   boxed "command x not found" and exit 1).
  */
 const hook: Hook.CommandNotFound = async function (opts) {
-  // With topicSeparator ' ', `razorfs help init` arrives as id 'help:init'.
-  const [first, ...rest] = opts.id.split(':')
-  if (first === 'help' && (rest.length === 0 || opts.config.findCommand(rest.join(':')))) {
+  const parts = opts.id.split(':')
+  const argv = opts.argv ?? []
+  if (parts[0] === 'help' && (parts.length === 1 || opts.config.findCommand(parts.slice(1).join(':')))) {
     const Help = await loadHelpClass(opts.config)
-    await new Help(opts.config, opts.config.pjson.oclif.helpOptions).showHelp([...rest, ...(opts.argv ?? [])])
+    await new Help(opts.config, opts.config.pjson.oclif.helpOptions).showHelp([...parts.slice(1), ...argv])
     return
   }
 
-  const name = first === 'help' ? rest.join(' ') : first
-  process.stderr.write(`razorfs: unknown command '${name}' (see 'razorfs --help')\n`)
+  for (let n = parts.length - 1; n > 0; n--) {
+    const id = parts.slice(0, n).join(':')
+    if (opts.config.findCommand(id)) return opts.config.runCommand(id, [...parts.slice(n), ...argv])
+  }
+
+  const name = parts[0] === 'help' ? parts.slice(1).join(' ') : parts[0]
+  const suggestion = closestCommand(name, opts.config.commands.filter(c => !c.hidden).map(c => c.id))
+  const hint = suggestion === undefined ? '' : `; did you mean '${suggestion}'?`
+  process.stderr.write(`razorfs: unknown command '${name}'${hint} (see 'razorfs --help')\n`)
   this.exit(EXIT.USAGE)
+}
+
+/**
+ * The command `name` most likely meant: the only one it is a prefix of, else the nearest by edit
+ * distance if at most two letters (or a third of them) differ.
+ */
+export function closestCommand(name: string, ids: string[]): string | undefined {
+  if (name === '' || ids.length === 0) return undefined
+  const prefixed = ids.filter(id => id.startsWith(name))
+  if (prefixed.length === 1) return prefixed[0]
+  const nearest = closest(name, ids)
+  return distance(name, nearest) <= Math.max(2, Math.floor(nearest.length / 3)) ? nearest : undefined
 }
 
 export default hook

@@ -4,6 +4,7 @@
  * inode are hard-link members naming the first; the only memory that grows is the table of inodes
  * with more than one link whose names have not all been seen yet (as in GNU tar).
  */
+import type {Progress} from '../progress.js'
 import type {Image} from '../storage/index.js'
 import {S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK} from '../storage/format.js'
 import type {DumpStart} from './dump.js'
@@ -36,8 +37,8 @@ const TYPE_OF: Record<number, string> = {
   [S_IFIFO]: TYPE.FIFO, [S_IFSOCK]: TYPE.FILE,
 }
 
-/** Write the tree under `start` (the whole image from `/`) as a pax archive. */
-export function writeArchive(image: Image, start: DumpStart, out: FdWriter, warn: (message: string) => void): ArchiveSummary {
+/** Write the tree under `start` (the whole image from `/`) as a pax archive; `progress` counts the inodes written. */
+export function writeArchive(image: Image, start: DumpStart, out: FdWriter, warn: (message: string) => void, progress?: Progress): ArchiveSummary {
   const records = new Records(image)
   const tar = new TarWriter(out)
   const summary: ArchiveSummary = {members: 0, directories: 0, files: 0, symlinks: 0, hardLinks: 0, others: 0, contentBytes: 0, archiveBytes: 0, skipped: 0}
@@ -95,6 +96,7 @@ export function writeArchive(image: Image, start: DumpStart, out: FdWriter, warn
         if (n === 0) throw new Error(`internal: ${escapeName(item.path)} ends at ${pos} bytes, before its size ${r.size}`)
         tar.data(chunk.subarray(0, n))
         pos += n
+        progress?.set(summary.members - summary.hardLinks)
       }
 
       summary.contentBytes += r.size
@@ -106,6 +108,8 @@ export function writeArchive(image: Image, start: DumpStart, out: FdWriter, warn
     } else {
       summary.others++
     }
+
+    progress?.set(summary.members - summary.hardLinks)
   }
 
   tar.finish()

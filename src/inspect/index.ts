@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs'
 
-import {errnoText, Image, ImageError, type ImageInfo} from '../storage/index.js'
+import type {Progress} from '../progress.js'
+import {errnoText, Image, ImageError, type ImageInfo, ROOT_INO} from '../storage/index.js'
 import {Staging} from '../storage/staging.js'
 import {type ArchiveSummary, writeArchive} from './archive.js'
 import {type DumpSummary, dump, resolveStart} from './dump.js'
@@ -61,15 +62,21 @@ export interface ArchiveResult extends ArchiveSummary {
   archive: string
 }
 
-/** Write the tree (from `/`, PATH or --inode) of the image in `dir` to `file` ('-': stdout) as a pax archive. */
-export function archiveImage(dir: string, file: string, req: {path?: string; inode?: number}, warn: (message: string) => void): ArchiveResult {
+/**
+ * Write the tree (from `/`, PATH or --inode) of the image in `dir` to `file` ('-': stdout) as a
+ * pax archive. `progress` counts the inodes archived, of all the image holds when the tree is whole.
+ */
+export function archiveImage(dir: string, file: string, req: {path?: string; inode?: number}, warn: (message: string) => void, progress?: Progress): ArchiveResult {
   return withImage(dir, image => {
-    const start = resolveStart(image, new Records(image), req.path, req.inode)
+    const records = new Records(image)
+    const start = resolveStart(image, records, req.path, req.inode)
+    progress?.phase('archiving', start.slot === records.slotOf(ROOT_INO) ? image.info().inodes.used : 0, 'items')
     const toStdout = file === '-'
     const fd = toStdout ? 1 : fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
     try {
-      const summary = writeArchive(image, start, new FdWriter(fd, 1 << 20), warn)
+      const summary = writeArchive(image, start, new FdWriter(fd, 1 << 20), warn, progress)
       if (!toStdout) fsyncIfPossible(fd)
+      progress?.finish()
       return {archive: toStdout || !fs.statSync(file).isFile() ? file : fs.realpathSync(file), ...summary}
     } finally {
       if (!toStdout) fs.closeSync(fd)
@@ -98,14 +105,15 @@ export interface RestoreResult extends ImageInfo {
 }
 
 /**
- * Create a new image in `dir` from the archive `file` ('-': stdin). The image is built in a
+ * Create a new image in `dir` from the archive `file` ('-': stdin); `progress` follows the bytes
+ * read, of the archive's size when it is a regular file. The image is built in a
  * staging directory inside `dir` (storage/staging.ts) and put in place only once the whole archive
  * has been read and the image closed: a bad archive (missing, not a tar, truncated, damaged) leaves
  * `dir` as it was, an image that --force would replace included, and the error names the archive
  * ("standard input") and the byte offset of the damage. That the input starts with a tar header
  * is checked before the data dir is even created.
  */
-export function restoreImage(dir: string, file: string, opts: {force: boolean; capacity?: number}): RestoreResult {
+export function restoreImage(dir: string, file: string, opts: {force: boolean; capacity?: number; progress?: Progress}): RestoreResult {
   const fromStdin = file === '-'
   const existed = fs.existsSync(dir)
   /**
@@ -152,9 +160,12 @@ export function restoreImage(dir: string, file: string, opts: {force: boolean; c
       let restored: RestoreSummary
       let info: ImageInfo
       try {
-        restored = new Restorer(image, reader).run()
+        const archive = fs.fstatSync(fd)
+        opts.progress?.phase('restoring', archive.isFile() ? archive.size : 0)
+        restored = new Restorer(image, reader, opts.progress).run()
         info = image.info()
         image.close()
+        opts.progress?.finish()
       } catch (error) {
         image.abandon()
         throw error

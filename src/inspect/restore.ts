@@ -8,6 +8,7 @@
  * through the POSIX-shaped Image API (every change sets it to now, as the kernel does), so it is
  * written into the inode record directly, in the same transaction as the last change of the inode.
  */
+import type {Progress} from '../progress.js'
 import {INODE} from '../storage/format.js'
 import {errnoText, FsError, type Image, ROOT_INO, type Timespec} from '../storage/index.js'
 import {S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK} from '../storage/format.js'
@@ -87,7 +88,8 @@ export class Restorer {
   /** Owner of directories the archive implies but does not hold (their parent's, like tar). */
   private rootOwner = {uid: 0, gid: 0}
 
-  constructor(private readonly image: Image, private readonly reader: TarReader) {
+  /** `progress` is moved to the archive's byte offset after every member and every chunk of content. */
+  constructor(private readonly image: Image, private readonly reader: TarReader, private readonly progress?: Progress) {
     const root = image.getattr(ROOT_INO)
     this.rootOwner = {uid: root.uid, gid: root.gid}
   }
@@ -104,6 +106,7 @@ export class Restorer {
       }
 
       this.summary.members++
+      this.progress?.set(this.reader.offset)
     }
 
     for (const [ino, atime, mtime, ctime] of this.dirTimes.entries()) {
@@ -254,6 +257,7 @@ export class Restorer {
       }
 
       pos += got
+      this.progress?.set(this.reader.offset)
     }
 
     if (this.image.getattr(ino).size !== size) this.image.setattr(ino, {size})

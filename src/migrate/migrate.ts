@@ -23,7 +23,7 @@ import {Image, ROOT_INO} from '../storage/index.js'
 import {S_IFDIR, S_IFMT, S_IFREG} from '../storage/format.js'
 import {Staging} from '../storage/staging.js'
 import {C_SHM, type CLayout} from './c-format.js'
-import {Progress} from './progress.js'
+import {Progress} from '../progress.js'
 import {type BadEntry, copyContent, DEFAULT_SOURCES, DEFAULT_WAL, type Detection, detect, readSource, type Source, SourceError} from './source.js'
 import {readWal, type WalReport} from './wal.js'
 

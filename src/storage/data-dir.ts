@@ -1,4 +1,4 @@
-import {accessSync, chmodSync, constants as fsConstants, mkdirSync, statSync} from 'node:fs'
+import {accessSync, chmodSync, constants as fsConstants, mkdirSync, type Stats, statSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {isAbsolute, join, resolve} from 'node:path'
 
@@ -88,6 +88,31 @@ export function ensureDataDir(dir: string): void {
   }
 }
 
+/**
+ * Checks that `dir`, the data dir of an image to open, is a directory this process can list and
+ * search, so that a missing image is told apart from one it may not see: throws
+ * `ImageError('RZ_NO_IMAGE')` ("no such data directory") when `dir` is absent, and
+ * `ImageError('RZ_DATA_DIR')` naming the cause (permission denied, with the directory's mode and
+ * owner; not a directory; ...) when it cannot be used.
+ */
+export function checkDataDir(dir: string): void {
+  let st: Stats
+  try {
+    st = statSync(dir)
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') throw new ImageError('RZ_NO_IMAGE', 'no such data directory', dir)
+    throw dataDirError(error, 'cannot read the data dir', dir)
+  }
+
+  if (!st.isDirectory()) throw new ImageError('RZ_DATA_DIR', 'exists but is not a directory; the data dir must be a directory', dir)
+  try {
+    accessSync(dir, fsConstants.R_OK | fsConstants.X_OK)
+  } catch (error) {
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0')
+    throw dataDirError(error, 'cannot read the data dir', dir, `it is mode ${mode}, owned by uid ${st.uid}; this process runs as uid ${process.geteuid?.()}`)
+  }
+}
+
 function errnoCode(error: unknown): string | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   return typeof code === 'string' ? code : undefined
@@ -104,9 +129,9 @@ const REASONS: Record<string, string> = {
   EEXIST: 'a file is in the way',
 }
 
-function dataDirError(error: unknown, what: string, dir: string): ImageError {
+function dataDirError(error: unknown, what: string, dir: string, detail?: string): ImageError {
   const code = errnoCode(error)
   const reason =
     code === undefined ? String((error as Error)?.message ?? error) : `${REASONS[code] ?? 'error'} (${code})`
-  return new ImageError('RZ_DATA_DIR', `${what}: ${reason}`, dir)
+  return new ImageError('RZ_DATA_DIR', `${what}: ${reason}${detail === undefined ? '' : `; ${detail}`}`, dir)
 }

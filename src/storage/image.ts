@@ -10,6 +10,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {Contents, listContentFiles, liveDataIds} from './contents.js'
+import {checkDataDir} from './data-dir.js'
 import {type EntryTables, addEntry} from './dirent.js'
 import {FsError, ImageError} from './errors.js'
 import {
@@ -184,7 +185,7 @@ export class Image implements Volume {
    * Read-only: no lock, nothing written; the WAL is replayed in memory.
    */
   static open(dir: string, opts: OpenOptions = {}): Image {
-    if (!fs.existsSync(dir)) throw new ImageError('RZ_NO_IMAGE', 'no such data directory', dir)
+    checkDataDir(dir)
     if (!Image.exists(dir)) throw new ImageError('RZ_NO_IMAGE', 'holds no razorfs image (no nodes.dat); create one with `razorfs init`', dir)
     const readOnly = opts.readOnly ?? false
     const lock = opts.lock ?? !readOnly ? DirLock.acquire(dir) : undefined

@@ -1,6 +1,10 @@
 import {expect} from 'chai'
+import {execFileSync, spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 
-import {lines, runCli, stackLines} from '../helpers/cli.js'
+import {type CliResult, NOBODY, RUN_JS, lines, runCli, runCliAsNobody, stackLines, tempDir} from '../helpers/cli.js'
 
 const COMMANDS = ['dump', 'fsck', 'init', 'migrate', 'mount', 'stats']
 
@@ -80,4 +84,193 @@ describe('usage errors exit 16', () => {
     expect(out.error.code).to.equal('USAGE')
     expect(out.error.message).to.include('--bogus')
   })
+})
+
+describe('usage errors name the real cause', () => {
+  it('words after a command that takes no more arguments are unexpected arguments, not an unknown command', () => {
+    const cases: Array<[string[], string]> = [
+      [['stats', 'extra'], "razorfs: unexpected argument: extra (see 'razorfs stats --help')"],
+      [['stats', '/some/dir', 'extra'], "razorfs: unexpected arguments: /some/dir, extra (see 'razorfs stats --help')"],
+      [['init', 'extra'], "razorfs: unexpected argument: extra (see 'razorfs init --help')"],
+      [['migrate', 'extra'], "razorfs: unexpected argument: extra (see 'razorfs migrate --help')"],
+      [['dump', '/a', 'extra'], "razorfs: unexpected argument: extra (see 'razorfs dump --help')"],
+      [['fsck', '/a', 'extra'], "razorfs: unexpected argument: extra (see 'razorfs fsck --help')"],
+      [['mount', '/a', 'extra'], "razorfs: unexpected argument: extra (see 'razorfs mount --help')"],
+    ]
+    for (const [args, line] of cases) {
+      const result = runCli(args)
+      expect(result.status, `${args.join(' ')}: ${result.stderr}`).to.equal(16)
+      expect(lines(result.stderr)).to.deep.equal([line])
+      expect(result.stdout).to.equal('')
+    }
+  })
+
+  it('an unknown command names the closest one', () => {
+    const cases: Array<[string[], string]> = [
+      [['mont', '/mnt'], 'mount'],
+      [['fsk', '-n'], 'fsck'],
+      [['dupm'], 'dump'],
+      [['stat'], 'stats'],
+      [['migr'], 'migrate'],
+      [['help', 'inti'], 'init'],
+    ]
+    for (const [args, closest] of cases) {
+      const result = runCli(args)
+      expect(result.status, result.stderr).to.equal(16)
+      expect(lines(result.stderr)).to.deep.equal([`razorfs: unknown command '${args[args[0] === 'help' ? 1 : 0]}'; did you mean '${closest}'? (see 'razorfs --help')`])
+    }
+  })
+
+  it('-h is --help, for the root and every command', () => {
+    for (const command of [[], ...COMMANDS.map((c) => [c])]) {
+      const short = runCli([...command, '-h'])
+      const long = runCli([...command, '--help'])
+      expect(short.status, `${command} -h: ${short.stderr}`).to.equal(0)
+      expect(short.stderr).to.equal('')
+      expect(short.stdout).to.equal(long.stdout)
+      expect(short.stdout).to.match(/^USAGE$/m)
+    }
+  })
+})
+
+describe('a data dir another user may not read', () => {
+  let tmp: ReturnType<typeof tempDir>
+  let dir: string
+  /** Runs a command as a user who may not read `dir`: nobody if we are root, else ourselves with `dir` at mode 0. */
+  let runAsStranger: (args: string[]) => CliResult
+
+  before(() => {
+    tmp = tempDir()
+    fs.chmodSync(tmp.dir, 0o755)
+    dir = path.join(tmp.dir, 'image')
+    const made = runCli(['init', '--data-dir', dir])
+    expect(made.status, made.stderr).to.equal(0)
+    expect(fs.statSync(dir).mode & 0o777).to.equal(0o700)
+    if (process.getuid?.() === 0) {
+      runAsStranger = (args) => runCliAsNobody(args, {HOME: '/nonexistent'})!
+    } else {
+      fs.chmodSync(dir, 0)
+      runAsStranger = (args) => runCli(args)
+    }
+  })
+
+  after(() => {
+    fs.chmodSync(dir, 0o700)
+    tmp.remove()
+  })
+
+  for (const [args, status] of [[['stats'], 1], [['dump'], 1], [['dump', '--archive', '/dev/null'], 1], [['fsck', '-n'], 8]] as Array<[string[], number]>) {
+    it(`razorfs ${args.join(' ')} says permission denied, naming the data dir (not "holds no razorfs image")`, () => {
+      const result = runAsStranger([...args, '--data-dir', dir])
+      expect(result.status, result.stderr).to.equal(status)
+      const err = lines(result.stderr)
+      expect(err).to.have.length(1)
+      expect(err[0]).to.match(new RegExp(`^razorfs: ${dir}: cannot read the data dir: permission denied \\(EACCES\\); it is mode 0[0-7]{3}, owned by uid \\d+; this process runs as uid \\d+$`))
+      expect(result.stdout).to.equal('')
+    })
+  }
+
+  it('a readable data dir with files this user may not read: the line names the file and the cause', () => {
+    const root = process.getuid?.() === 0
+    fs.chmodSync(dir, 0o755)
+    if (!root) for (const name of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, name), 0)
+    try {
+      for (const [args, status] of [[['stats'], 1], [['fsck', '-n'], 8]] as Array<[string[], number]>) {
+        const result = runAsStranger([...args, '--data-dir', dir])
+        expect(result.status, result.stderr).to.equal(status)
+        const err = lines(result.stderr)
+        expect(err).to.have.length(1)
+        expect(err[0]).to.match(new RegExp(`^razorfs: ${dir}/[a-z.]+: .*permission denied`))
+        expect(err[0]).not.to.include('internal error')
+      }
+    } finally {
+      if (!root) for (const name of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, name), 0o600)
+      fs.chmodSync(dir, root ? 0o700 : 0)
+    }
+  })
+})
+
+describe("oclif's own directories are not razorfs's data dir", () => {
+  /** Any warning Node or oclif prints ("(node:123) [EACCES] Error: ...", "Warning: ..."). */
+  function warnings(stderr: string): string[] {
+    return lines(stderr).filter((line) => /^\(node:\d+\)|warning/i.test(line))
+  }
+
+  it('no warning about package.json in a data dir at the default place, nor in RAZORFS_DATA_DIR', () => {
+    const tmp = tempDir()
+    try {
+      fs.chmodSync(tmp.dir, 0o755)
+      // The default data dir of a user whose HOME is tmp.dir (as root it would be /var/lib/razorfs).
+      const home = tmp.dir
+      const dataDir = path.join(home, '.local', 'share', 'razorfs')
+      const env = {HOME: home, XDG_DATA_HOME: undefined, RAZORFS_DATA_DIR: undefined}
+      expect(runCli(['init', '--data-dir', dataDir]).status).to.equal(0)
+      // Something oclif cannot read as its package.json (it used to warn about it on every run).
+      fs.writeFileSync(path.join(dataDir, 'package.json'), 'not json')
+      // As root, the user is nobody (root's default data dir is /var/lib/razorfs), owning it all.
+      const root = process.getuid?.() === 0
+      if (root) execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, home])
+      const run = (args: string[], extra: NodeJS.ProcessEnv = {}): CliResult => (root ? runCliAsNobody(args, {...env, ...extra})! : runCli(args, {...env, ...extra}))
+      const byDefault = run(['stats', '--json'])
+      expect(byDefault.status, byDefault.stderr).to.equal(0)
+      expect(JSON.parse(byDefault.stdout).dataDir).to.equal(dataDir)
+      expect(warnings(byDefault.stderr)).to.deep.equal([])
+      expect(byDefault.stderr).to.equal('')
+      const byEnv = run(['stats'], {RAZORFS_DATA_DIR: dataDir})
+      expect(byEnv.status, byEnv.stderr).to.equal(0)
+      expect(byEnv.stderr).to.equal('')
+      // Nor when oclif's data dir would be one the user may not read (HOME of another user).
+      if (root) {
+        const other = run(['--help'], {HOME: '/root'})
+        expect(other.status, other.stderr).to.equal(0)
+        expect(other.stderr).to.equal('')
+      }
+    } finally {
+      tmp.remove()
+    }
+  })
+})
+
+describe('razorfs --help loads none of razorfs itself', () => {
+  let tmp: ReturnType<typeof tempDir>
+  let hooks: string
+
+  before(() => {
+    tmp = tempDir()
+    // An ESM loader hook that logs every module the CLI loads (our dist is ESM: all of it goes through here).
+    fs.writeFileSync(path.join(tmp.dir, 'hooks.mjs'), [
+      "import {appendFileSync} from 'node:fs'",
+      'export async function load(url, context, next) {',
+      '  appendFileSync(process.env.RAZORFS_TEST_LOAD_LOG, `${url}\\n`)',
+      '  return next(url, context)',
+      '}',
+    ].join('\n'))
+    hooks = path.join(tmp.dir, 'register.mjs')
+    fs.writeFileSync(hooks, `import {register} from 'node:module'\nregister(${JSON.stringify(pathToFileURL(path.join(tmp.dir, 'hooks.mjs')).href)})\n`)
+  })
+
+  after(() => tmp.remove())
+
+  /** The modules of dist/src/ that `razorfs ...args` loads, relative to dist/src/. */
+  function loaded(args: string[]): string[] {
+    const log = path.join(tmp.dir, `${args.join('_').replaceAll('/', '_')}.log`)
+    fs.writeFileSync(log, '')
+    const result = spawnSync(process.execPath, ['--import', pathToFileURL(hooks).href, RUN_JS, ...args], {
+      encoding: 'utf8',
+      env: {...process.env, NO_COLOR: '1', RAZORFS_DATA_DIR: tmp.dir, RAZORFS_TEST_LOAD_LOG: log},
+    })
+    expect(result.status, result.stderr).to.be.oneOf([0, 1])
+    const src = pathToFileURL(path.join(path.dirname(RUN_JS), '..', 'dist', 'src')).href + '/'
+    return [...new Set(fs.readFileSync(log, 'utf8').split('\n').filter((url) => url.startsWith(src)).map((url) => url.slice(src.length)))].sort()
+  }
+
+  it('the hook sees the storage layer when a command runs (the check below can fail)', () => {
+    expect(loaded(['stats'])).to.include.members(['storage/index.js', 'commands/stats.js', 'base-command.js'])
+  })
+
+  for (const args of [['--help'], ['-h'], [], ['stats', '--help'], ['dump', '-h']]) {
+    it(`razorfs ${args.join(' ')} loads no command, storage, fuse or progress module`, () => {
+      expect(loaded(args)).to.deep.equal([])
+    })
+  }
 })

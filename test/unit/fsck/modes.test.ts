@@ -9,7 +9,8 @@ import path from 'node:path'
 
 import {type Answer, FsckContext} from '../../../src/fsck/context.js'
 import {runFsck} from '../../../src/fsck/run.js'
-import {TerminalProgress} from '../../../src/fsck/terminal.js'
+import {terminalProgress} from '../../../src/fsck/terminal.js'
+import {Progress} from '../../../src/progress.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {buildBase, copyDir, snapshot} from './fuzz-lib.js'
 import {I, entryOf, patch, poke, setInode, slotOf} from './helpers.js'
@@ -132,12 +133,17 @@ describe('fsck: modes, answers and the lock', function () {
 
   it('draws the bar on one line and erases it', () => {
     let text = ''
-    const bar = new TerminalProgress({write: (s: string) => {
+    const stream = {isTTY: true, columns: 100, write: (s: string) => {
       text += s
       return true
-    }} as unknown as NodeJS.WriteStream)
+    }}
+    const bar = terminalProgress(new Progress({stream, delayMs: 0}))
     bar.update(2, 'entries', 50, 100)
+     
+    expect(text.replaceAll(/\u001B(\[[0-9;?]*[A-Za-z]|[78])/g, '')).to.equal(`Pass 2: entries [${'#'.repeat(15)}${'.'.repeat(15)}]  50% 50 / 100`)
+    expect(text).not.to.include('\n')
     bar.clear()
-    expect(text).to.equal(`\rPass 2: entries      [${'#'.repeat(15)}${'.'.repeat(15)}]  50%\r\u001B[K`)
+    expect(text.endsWith('\u001B[2K')).to.equal(true)
   })
+
 })

@@ -1,9 +1,8 @@
-/** The C WAL report (read only, never required) and the progress bar (terminal only). */
+/** The C WAL report (read only, never required). The progress bar: test/unit/progress.test.ts. */
 import {expect} from 'chai'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {Progress} from '../../../src/migrate/progress.js'
 import {readWal} from '../../../src/migrate/wal.js'
 import {fixture, patch, tmp, u32} from './helpers.js'
 
@@ -69,51 +68,5 @@ describe('migrate: the C WAL report', () => {
     } finally {
       t.remove()
     }
-  })
-})
-
-describe('migrate: progress bar', () => {
-  function stream(isTTY: boolean): {isTTY: boolean; columns: number; out: string[]; write: (s: string) => boolean} {
-    const out: string[] = []
-    return {isTTY, columns: 60, out, write: (s: string) => out.push(s) > 0}
-  }
-
-  it('writes nothing when not on a terminal', () => {
-    let now = 0
-    const s = stream(false)
-    const p = new Progress({stream: s, now: () => now})
-    p.phase('writing', 1000)
-    for (let i = 0; i < 10; i++) {
-      now += 1000
-      p.add(100)
-    }
-
-    p.finish()
-    expect(s.out).to.deep.equal([])
-  })
-
-  it('on a terminal, draws only after the delay, at most every interval, and clears its line', () => {
-    let now = 0
-    const s = stream(true)
-    const p = new Progress({stream: s, now: () => now, delayMs: 400, intervalMs: 100})
-    p.phase('writing', 1000)
-    now = 100
-    p.add(100)
-    expect(s.out).to.deep.equal([]) // a quick phase shows nothing
-    now = 500
-    p.add(400)
-    expect(s.out).to.have.length(1)
-    expect(s.out[0]).to.match(/^\rwriting \[#+\.+\]\s+50% {2}500 B \/ 1000 B$/)
-    expect(s.out[0].length).to.be.at.most(61)
-    now = 550
-    p.add(100)
-    expect(s.out).to.have.length(1) // within the interval
-    now = 700
-    p.add(400)
-    expect(s.out[1]).to.match(/100%/)
-    p.finish()
-    expect(s.out[2]).to.equal('\r\u001B[2K')
-    p.finish()
-    expect(s.out).to.have.length(3)
   })
 })
