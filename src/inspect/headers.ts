@@ -10,6 +10,7 @@ import path from 'node:path'
 import {CONTROL_OFFSET, FILES, HEADER, HEAP_CONTROL, HF_CLEAN, INDEX_CONTROL, type Layout, STRING_CLASSES, TABLE_CONTROL, WAL_HEADER, WAL_NAME} from '../storage/format.js'
 import type {Image} from '../storage/index.js'
 import {decodeFields, fieldsOf} from '../storage/codec/field.js'
+import {freeHeadFields} from '../storage/codec/control.js'
 import * as header from '../storage/codec/header.js'
 import {uuidString} from '../storage/codec/header.js'
 import * as walHeader from '../storage/codec/wal-header.js'
@@ -63,7 +64,7 @@ function controlOf(image: Image, fileId: number): Record<string, FieldValue> {
   if (fileId === 2 || fileId === 4) return decodeLayout(INDEX_CONTROL, buf, CONTROL_OFFSET)
   const out = decodeLayout(HEAP_CONTROL, buf, CONTROL_OFFSET)
   let classes = 0
-  for (let k = 1; k < STRING_CLASSES; k++) if (buf.readUInt32LE(CONTROL_OFFSET + HEAP_CONTROL.OFF.freeHeads + 4 * k) !== 0) classes++
+  for (let k = 1; k < STRING_CLASSES; k++) if (freeHeadFields[k].get(buf, CONTROL_OFFSET) !== 0) classes++
   delete out.freeHeads
   out.freeClasses = classes
   return out
