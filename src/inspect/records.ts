@@ -140,6 +140,11 @@ export class Records {
     return inode.decode(this.node, this.internals.nodes.off(slot), slot)
   }
 
+  /** What is wrong with an inode record on its own (codec/inode.ts `validate`), one line each. */
+  inodeProblems(slot: number): string[] {
+    return inode.validate(this.node, this.internals.nodes.off(slot)).map(p => `${p.field} is ${p.value}, expected ${p.expected}`)
+  }
+
   dirent(d: number): DirentRecord {
     return {slot: d, ...dirent.decode(this.ent, this.internals.entries.off(d))}
   }
