@@ -1,5 +1,5 @@
-/** Byte-level helpers of the checker: zero tests, name rules, xattr blob parsing, names in messages. */
-import {NAME_MAX, XATTR_SIZE_MAX} from '../storage/types.js'
+/** Byte-level helpers of the checker: zero tests, name rules, names in messages. */
+import {NAME_MAX} from '../storage/types.js'
 
 const ZERO = Buffer.alloc(64 * 1024)
 
@@ -35,20 +35,6 @@ export function nameProblem(name: Buffer): string | undefined {
   if (name.includes(0x2F)) return 'it holds a "/"'
   if (name.includes(0)) return 'it holds a NUL byte'
   return undefined
-}
-
-/** Does an xattr blob parse exactly: [u16 name length 1..255][u32 value length][name][value]...? */
-export function blobParses(blob: Buffer): boolean {
-  let p = 0
-  while (p < blob.length) {
-    if (p + 6 > blob.length) return false
-    const nameLen = blob.readUInt16LE(p)
-    const valueLen = blob.readUInt32LE(p + 2)
-    if (nameLen < 1 || nameLen > 255 || valueLen > XATTR_SIZE_MAX) return false
-    p += 6 + nameLen + valueLen
-  }
-
-  return p === blob.length
 }
 
 /** A name for a message: quoted, printable ASCII as is, other bytes as \xNN. */

@@ -11,27 +11,37 @@
  * WAL like any change; nothing here writes the mapped files directly. Every walk is bounded.
  */
 import {
-  CONTROL_OFFSET, DATA_OFFSET, DIRENT, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX,
-  HEAP_CONTROL, IF_ORPHAN, IF_USED, INDEX_CONTROL, INLINE_NAME, INODE, S_IFDIR, STRING, STRING_UNIT,
-  TABLE_CONTROL, readU64,
+  DATA_OFFSET, DIRENT, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX, IF_ORPHAN, IF_USED, INODE, S_IFDIR,
 } from '../storage/format.js'
+import {fnv1a} from '../storage/codec/checksum.js'
+import {
+  CONTROL_OFFSET, INDEX_CONTROL_USED, bucketHead, bucketOf, bucketOffset, getBucketHead, heapControlFields, indexControlFields,
+  putBucketHead, setBucketHead, tableControlFields,
+} from '../storage/codec/control.js'
+import * as dirent from '../storage/codec/dirent.js'
+import {direntFields} from '../storage/codec/dirent.js'
+import type {U8Field, U32Field, U64Field} from '../storage/codec/field.js'
+import {inodeFields, isUsed, timeFields} from '../storage/codec/inode.js'
+import * as inodeNumber from '../storage/codec/inode-number.js'
+import * as stringUnit from '../storage/codec/string-unit.js'
+import {stringFields, unitOffset} from '../storage/codec/string-unit.js'
 import {addEntry} from '../storage/dirent.js'
-import {LinearHash} from '../storage/linear-hash.js'
+import type {LinearHash} from '../storage/linear-hash.js'
 import type {MappedFile} from '../storage/mapped-file.js'
-import {bucketOf, dirHash} from '../storage/records.js'
 import {Store} from '../storage/store.js'
-import {StringHeap, fnv1a} from '../storage/string-heap.js'
-import {RecordTable} from '../storage/table.js'
+import type {StringHeap} from '../storage/string-heap.js'
+import type {RecordTable} from '../storage/table.js'
+import {openTables} from '../storage/tables.js'
 
-export const I = INODE.OFF
-export const D = DIRENT.OFF
-export const S = STRING.OFF
-export const TC = TABLE_CONTROL.OFF
-export const XC = INDEX_CONTROL.OFF
-export const HC = HEAP_CONTROL.OFF
-export const ROOT = 1
-export const GEN_MASK = 0xFFFFF
-const TWO32 = 2 ** 32
+/** The field accessors of the records (src/storage/codec), by the names the passes use. */
+export const I = inodeFields
+export const D = direntFields
+export const S = stringFields
+export const TC = tableControlFields
+export const XC = indexControlFields
+export const HC = heapControlFields
+export const ROOT = inodeNumber.ROOT_SLOT
+export const GEN_MASK = inodeNumber.GEN_MASK
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
 
 export class CheckedImage {
@@ -41,25 +51,12 @@ export class CheckedImage {
   readonly strings: StringHeap
 
   private constructor(readonly dir: string, readonly store: Store) {
-    const f = store.files
-    this.nodes = new RecordTable(store, f[FILE_NODES], I.link)
-    this.entries = new RecordTable(store, f[FILE_ENTRIES], D.hashNext)
-    this.strings = new StringHeap(store, f[FILE_STRINGS], f[FILE_STRING_INDEX])
-    this.entryIndex = new LinearHash(store, f[FILE_ENTRY_INDEX], {
-      hash: d => this.entryKey(d),
-      next: d => this.eb.readUInt32LE(this.eo(d) + D.hashNext),
-      setNext: (d, next) => store.set32(this.ef, this.eo(d) + D.hashNext, next),
-    })
-    // The header counters a checkpoint writes, as Image computes them.
-    store.counters = file => {
-      switch (file.spec.id) {
-        case FILE_NODES: return {used: this.nodes.live, reclaimable: Math.max(0, this.nodes.highWater - 1 - this.nodes.live)}
-        case FILE_ENTRIES: return {used: this.entries.live, reclaimable: Math.max(0, this.entries.highWater - 1 - this.entries.live)}
-        case FILE_ENTRY_INDEX: return {used: this.entryIndex.buckets, reclaimable: 0}
-        case FILE_STRINGS: return {used: this.strings.bump, reclaimable: this.strings.freeBytes}
-        default: return {used: this.strings.index.buckets, reclaimable: 0}
-      }
-    }
+    // The tables Image builds, with the header counters a checkpoint writes.
+    const t = openTables(store)
+    this.nodes = t.nodes
+    this.entries = t.entries
+    this.entryIndex = t.entryIndex
+    this.strings = t.strings
   }
 
   /** Open the store (validation and WAL replay; in memory only when read-only). Throws ImageError. */
@@ -128,7 +125,7 @@ export class CheckedImage {
   }
 
   so(unit: number): number {
-    return DATA_OFFSET + unit * STRING_UNIT
+    return unitOffset(unit)
   }
 
   /** Records (units, buckets) the file holds. */
@@ -138,74 +135,79 @@ export class CheckedImage {
 
   // ---- reads -------------------------------------------------------------------------------------
 
-  n32(slot: number, field: number): number {
-    return this.nb.readUInt32LE(this.no(slot) + field)
+  n32(slot: number, field: U32Field): number {
+    return field.get(this.nb, this.no(slot))
   }
 
-  n64(slot: number, field: number): number {
-    return readU64(this.nb, this.no(slot) + field)
+  n64(slot: number, field: U64Field): number {
+    return field.get(this.nb, this.no(slot))
   }
 
-  e32(d: number, field: number): number {
-    return this.eb.readUInt32LE(this.eo(d) + field)
+  e32(d: number, field: U32Field): number {
+    return field.get(this.eb, this.eo(d))
   }
 
-  e8(d: number, field: number): number {
-    return this.eb[this.eo(d) + field]
+  e8(d: number, field: U8Field): number {
+    return field.get(this.eb, this.eo(d))
   }
 
   /** entries.idx key of an entry, from its parent and nameHash fields. */
   entryKey(d: number): number {
-    const o = this.eo(d)
-    return dirHash(this.eb.readUInt32LE(o + D.parent), this.eb.readUInt32LE(o + D.nameHash))
+    return dirent.keyOf(this.eb, this.eo(d))
   }
 
   strLength(unit: number): number {
-    const o = this.so(unit)
-    return this.sb.readUInt16LE(o + S.length) + this.sb[o + S.lengthHigh] * 65536
+    return stringUnit.length(this.sb, this.so(unit))
   }
 
   strBytes(unit: number): Buffer {
-    const start = this.so(unit) + STRING.SIZE
-    return this.sb.subarray(start, start + this.strLength(unit))
+    return stringUnit.bytes(this.sb, this.so(unit))
   }
 
   /** The name an entry carries itself: its inline bytes (the whole name only up to 30 bytes). */
   inlineName(d: number): Buffer {
-    const o = this.eo(d)
-    const len = Math.min(this.eb[o + D.nameLength], INLINE_NAME)
-    return this.eb.subarray(o + D.inlineName, o + D.inlineName + len)
+    return dirent.inlineName(this.eb, this.eo(d))
   }
 
-  nodeCtl(field: number): number {
-    return this.nb.readUInt32LE(CONTROL_OFFSET + field)
+  /** A field of a control block (page 1). */
+  ctl(file: MappedFile, field: U32Field | U64Field): number {
+    return field.get(file.buf, CONTROL_OFFSET)
+  }
+
+  nodeCtl(field: U32Field | U64Field): number {
+    return this.ctl(this.nf, field)
   }
 
   // ---- writes (inside store.transaction) ---------------------------------------------------------
 
-  setN32(slot: number, field: number, value: number): void {
-    if (this.n32(slot, field) !== value >>> 0) this.store.set32(this.nf, this.no(slot) + field, value)
+  /** Set a u32 or u64 field of the record at `o` of `file` if it differs. */
+  setField(file: MappedFile, o: number, field: U32Field | U64Field, value: number): void {
+    if (field.get(file.buf, o) !== (field.type === 'u32' ? value >>> 0 : value)) field.set(this.store, file, o, value)
   }
 
-  setN64(slot: number, field: number, value: number): void {
-    if (this.n64(slot, field) !== value) this.store.set64(this.nf, this.no(slot) + field, value)
+  setN32(slot: number, field: U32Field, value: number): void {
+    this.setField(this.nf, this.no(slot), field, value)
   }
 
-  setE32(d: number, field: number, value: number): void {
-    if (this.e32(d, field) !== value >>> 0) this.store.set32(this.ef, this.eo(d) + field, value)
+  setN64(slot: number, field: U64Field, value: number): void {
+    this.setField(this.nf, this.no(slot), field, value)
   }
 
-  setE8(d: number, field: number, value: number): void {
-    if (this.e8(d, field) !== value) this.store.set8(this.ef, this.eo(d) + field, value)
+  setE32(d: number, field: U32Field, value: number): void {
+    this.setField(this.ef, this.eo(d), field, value)
   }
 
-  /** Set a u32 of a control block (page 1) if it differs. */
-  setCtl32(file: MappedFile, field: number, value: number): void {
-    if (file.buf.readUInt32LE(CONTROL_OFFSET + field) !== value >>> 0) this.store.set32(file, CONTROL_OFFSET + field, value)
+  setE8(d: number, field: U8Field, value: number): void {
+    if (this.e8(d, field) !== value) field.set(this.store, this.ef, this.eo(d), value)
   }
 
-  setCtl64(file: MappedFile, field: number, value: number): void {
-    if (readU64(file.buf, CONTROL_OFFSET + field) !== value) this.store.set64(file, CONTROL_OFFSET + field, value)
+  /** Set a field of a control block (page 1) if it differs. */
+  setCtl32(file: MappedFile, field: U32Field, value: number): void {
+    this.setField(file, CONTROL_OFFSET, field, value)
+  }
+
+  setCtl64(file: MappedFile, field: U64Field, value: number): void {
+    this.setField(file, CONTROL_OFFSET, field, value)
   }
 
   /** Zero bytes [from, to) of a file where they are not zero already. */
@@ -230,12 +232,12 @@ export class CheckedImage {
    */
   freeInode(slot: number): void {
     const o = this.no(slot)
-    const gen = (this.nb.readUInt32LE(o + I.gen) + 1) & GEN_MASK
+    const gen = inodeNumber.nextGen(I.gen.get(this.nb, o))
     this.zeroRange(this.nf, o, o + INODE.SIZE)
-    this.store.set32(this.nf, o + I.gen, gen)
-    this.store.set32(this.nf, o + I.link, this.nodes.freeHead)
-    this.store.set32(this.nf, CONTROL_OFFSET + TC.freeHead, slot)
-    this.store.set32(this.nf, CONTROL_OFFSET + TC.live, this.nodes.live - 1)
+    I.gen.set(this.store, this.nf, o, gen)
+    I.link.set(this.store, this.nf, o, this.nodes.freeHead)
+    TC.freeHead.set(this.store, this.nf, CONTROL_OFFSET, slot)
+    TC.live.set(this.store, this.nf, CONTROL_OFFSET, this.nodes.live - 1)
   }
 
   /** Take an inode off the orphan list (a bounded walk); false if it was not on it. */
@@ -257,20 +259,21 @@ export class CheckedImage {
   }
 
   /** Take a free slot off a table's free list (a bounded walk); false if it was not on it. */
-  takeFreeSlot(table: RecordTable, linkOff: number, slot: number, limit: number): boolean {
+  takeFreeSlot(table: RecordTable, slot: number, limit: number): boolean {
     const b = table.file.buf
+    const link = table.link
     let prev = 0
     let cur = table.freeHead
     for (let steps = 0; cur !== 0 && cur !== slot && steps < limit; steps++) {
       prev = cur
-      cur = b.readUInt32LE(table.off(cur) + linkOff)
+      cur = link.get(b, table.off(cur))
     }
 
     if (cur !== slot) return false
-    const next = b.readUInt32LE(table.off(slot) + linkOff)
+    const next = link.get(b, table.off(slot))
     if (prev === 0) this.setCtl32(table.file, TC.freeHead, next)
-    else this.store.set32(table.file, table.off(prev) + linkOff, next)
-    this.store.set32(table.file, table.off(slot) + linkOff, 0)
+    else link.set(this.store, table.file, table.off(prev), next)
+    link.set(this.store, table.file, table.off(slot), 0)
     this.setCtl32(table.file, TC.live, table.live + 1)
     return true
   }
@@ -279,30 +282,28 @@ export class CheckedImage {
    * Chain every free slot of a record table below `hw` on its free list, in slot order (the list
    * is derived: rebuilt, not patched); returns the number of free slots. Inside a transaction.
    */
-  relinkFree(file: MappedFile, linkOff: number, hw: number, isUsed: (slot: number) => boolean): number {
-    const rs = file.spec.recordSize
-    const link = (s: number): number => DATA_OFFSET + s * rs + linkOff
+  relinkFree(table: RecordTable, hw: number, isUsed: (slot: number) => boolean): number {
+    const {file, link} = table
     let prev = 0
     let free = 0
     for (let s = 1; s < hw; s++) {
       if (isUsed(s)) continue
       free++
       if (prev === 0) this.setCtl32(file, TC.freeHead, s)
-      else if (file.buf.readUInt32LE(link(prev)) !== s) this.store.set32(file, link(prev), s)
+      else this.setField(file, table.off(prev), link, s)
       prev = s
     }
 
     if (prev === 0) this.setCtl32(file, TC.freeHead, 0)
-    else if (file.buf.readUInt32LE(link(prev)) !== 0) this.store.set32(file, link(prev), 0)
+    else this.setField(file, table.off(prev), link, 0)
     return free
   }
 
   /** Remove an entry from the chain of `bucket` of entries.idx (bounded); false if it was not there. */
   unlinkFromIndexBucket(d: number, bucket: number, limit: number): boolean {
-    const headOff = DATA_OFFSET + 4 * bucket
-    if (headOff + 4 > this.xf.size) return false
+    if (bucketOffset(bucket + 1) > this.xf.size) return false
     let prev = 0
-    let cur = this.xf.buf.readUInt32LE(headOff)
+    let cur = bucketHead(this.xf.buf, bucket)
     for (let steps = 0; cur !== 0 && cur !== d && steps < limit; steps++) {
       prev = cur
       cur = this.e32(cur, D.hashNext)
@@ -310,10 +311,10 @@ export class CheckedImage {
 
     if (cur !== d) return false
     const next = this.e32(d, D.hashNext)
-    if (prev === 0) this.store.set32(this.xf, headOff, next)
+    if (prev === 0) setBucketHead(this.store, this.xf, bucket, next)
     else this.setE32(prev, D.hashNext, next)
     this.setE32(d, D.hashNext, 0)
-    this.store.set64(this.xf, CONTROL_OFFSET + XC.count, Math.max(0, this.entryIndex.count - 1))
+    XC.count.set(this.store, this.xf, CONTROL_OFFSET, Math.max(0, this.entryIndex.count - 1))
     return true
   }
 
@@ -339,9 +340,9 @@ export class CheckedImage {
   freeEntry(d: number): void {
     const o = this.eo(d)
     this.zeroRange(this.ef, o, o + DIRENT.SIZE)
-    this.store.set32(this.ef, o + D.hashNext, this.entries.freeHead)
-    this.store.set32(this.ef, CONTROL_OFFSET + TC.freeHead, d)
-    this.store.set32(this.ef, CONTROL_OFFSET + TC.live, this.entries.live - 1)
+    D.hashNext.set(this.store, this.ef, o, this.entries.freeHead)
+    TC.freeHead.set(this.store, this.ef, CONTROL_OFFSET, d)
+    TC.live.set(this.store, this.ef, CONTROL_OFFSET, this.entries.live - 1)
   }
 
   /**
@@ -359,10 +360,9 @@ export class CheckedImage {
     const hash = fnv1a(name)
     const eb = this.eb
     let steps = 0
-    for (let d = this.entryIndex.first(dirHash(dir, hash)); d !== 0 && steps < limit; d = eb.readUInt32LE(this.eo(d) + D.hashNext), steps++) {
+    for (let d = this.entryIndex.first(dirent.dirHash(dir, hash)); d !== 0 && steps < limit; d = D.hashNext.get(eb, this.eo(d)), steps++) {
       const o = this.eo(d)
-      if (eb.readUInt32LE(o + D.nameHash) !== hash || eb.readUInt32LE(o + D.parent) !== dir || eb[o + D.nameLength] !== name.length || eb[o + D.type] === 0) continue
-      if (name.length <= INLINE_NAME ? eb.compare(name, 0, name.length, o + D.inlineName, o + D.inlineName + name.length) === 0 : this.strings.equals(eb.readUInt32LE(o + D.name), name)) return d
+      if (D.type.get(eb, o) !== 0 && dirent.isEntryOf(eb, o, dir, hash, name, this.strings)) return d
     }
 
     return 0
@@ -395,22 +395,21 @@ export class CheckedImage {
     this.setN32(slot, I.nlink, nlink)
     this.setN32(slot, I.uid, owner.uid)
     this.setN32(slot, I.gid, owner.gid)
-    const which = ['atime', 'mtime', 'ctime'] as const
-    for (let i = 0; i < 3; i++) {
+    for (const [i, f] of Object.values(timeFields).entries()) {
       const [sec, nsec] = times?.[i] ?? now
-      this.store.setI64(this.nf, this.no(slot) + I[`${which[i]}Sec`], sec)
-      this.setN32(slot, I[`${which[i]}Nsec`], nsec)
+      f.sec.set(this.store, this.nf, this.no(slot), sec)
+      this.setN32(slot, f.nsec, nsec)
     }
   }
 
   /** Inode number of a slot (slot + gen * 2^32), for messages. */
   ino(slot: number): number {
-    return slot + (this.n32(slot, I.gen) & GEN_MASK) * TWO32
+    return inodeNumber.encode(slot, this.n32(slot, I.gen) & GEN_MASK)
   }
 
   /** Does the inode at `slot` hold IF_USED? (slot in range is the caller's) */
   used(slot: number): boolean {
-    return (this.n32(slot, I.flags) & IF_USED) !== 0
+    return isUsed(this.nb, this.no(slot))
   }
 
   /**
@@ -425,15 +424,15 @@ export class CheckedImage {
     const buckets = Math.max(256, n)
     const level = Math.floor(Math.log2(buckets))
     const split = buckets - 2 ** level
-    file.ensureSize(DATA_OFFSET + 4 * buckets)
-    this.zeroRange(file, DATA_OFFSET + 4 * buckets, file.size)
-    this.zeroRange(file, CONTROL_OFFSET + 16, DATA_OFFSET)
-    const heads = Buffer.alloc(4 * buckets)
+    file.ensureSize(bucketOffset(buckets))
+    this.zeroRange(file, bucketOffset(buckets), file.size)
+    this.zeroRange(file, CONTROL_OFFSET + INDEX_CONTROL_USED, DATA_OFFSET)
+    const heads = Buffer.alloc(bucketOffset(buckets) - bucketOffset(0))
     for (let i = n - 1; i >= 0; i--) {
       const item = items[i]
       const b = bucketOf(hashOf(item), level, split)
-      setNext(item, heads.readUInt32LE(4 * b))
-      heads.writeUInt32LE(item, 4 * b)
+      setNext(item, getBucketHead(heads, b))
+      putBucketHead(heads, b, item)
     }
 
     if (file.buf.compare(heads, 0, heads.length, DATA_OFFSET, DATA_OFFSET + heads.length) !== 0) this.store.setBytes(file, DATA_OFFSET, heads)

@@ -19,13 +19,11 @@ import {randomUUID} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {
-  DATA_OFFSET, FILES, FORMAT_VERSION, HEADER, HF_CLEAN, PAGE_SIZE, WAL_HEADER, WAL_MAGIC, WAL_NAME, readU64,
-  type FileSpec,
-} from '../storage/format.js'
+import {DATA_OFFSET, FILES, FORMAT_VERSION, HEADER, HF_CLEAN, PAGE_SIZE, WAL_HEADER, WAL_NAME, type FileSpec} from '../storage/format.js'
 import {MAX_MAPPING, readFully} from '../storage/mapped-file.js'
-import {encodeHeader, type HeaderInfo, uuidString} from '../storage/store.js'
-import {crc32} from '../storage/wal.js'
+import * as header from '../storage/codec/header.js'
+import {type HeaderInfo, uuidString} from '../storage/codec/header.js'
+import * as walHeader from '../storage/codec/wal-header.js'
 import type {FsckContext} from './context.js'
 import {PR} from './problems.js'
 
@@ -82,44 +80,20 @@ function roundUp(n: number): number {
   return Math.ceil(n / PAGE_SIZE) * PAGE_SIZE
 }
 
-const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`
-
 interface Issue {
   field: string
   value: string
   expected: string
 }
 
-/** Every problem of a header, in parseHeader's order. */
-function headerIssues(spec: FileSpec, head: Buffer): {checksumOk: boolean; version: number; issues: Issue[]} {
-  const O = HEADER.OFF
-  const issues: Issue[] = []
-  const checksumOk = head.readUInt32LE(O.checksum) === crc32(head.subarray(4, HEADER.SIZE))
-  const magic = head.readUInt32LE(O.magic)
-  if (magic !== spec.magic) {
-    const other = FILES.find(f => f.magic === magic)
-    issues.push({field: 'magic', value: other === undefined ? hex(magic) : `${hex(magic)} (the magic of ${other.name})`, expected: hex(spec.magic)})
-  }
-
-  const version = head.readUInt16LE(O.formatVersion)
-  if (version !== FORMAT_VERSION) issues.push({field: 'formatVersion', value: String(version), expected: String(FORMAT_VERSION)})
-  const check = (field: string, value: number, expected: number): void => {
-    if (value !== expected) issues.push({field, value: String(value), expected: String(expected)})
-  }
-
-  check('headerSize', head.readUInt16LE(O.headerSize), HEADER.SIZE)
-  check('recordSize', head.readUInt32LE(O.recordSize), spec.recordSize)
-  check('dataOffset', head.readUInt32LE(O.dataOffset), DATA_OFFSET)
-  check('fileId', head.readUInt32LE(O.fileId), spec.id)
-  const flags = head.readUInt32LE(O.flags)
-  if ((flags & ~HF_CLEAN) !== 0) issues.push({field: 'flags', value: hex(flags), expected: `${hex(flags & HF_CLEAN)} (only HF_CLEAN may be set)`})
-  const capacity = readU64(head, O.capacity)
-  const used = readU64(head, O.used)
-  if (used > capacity) issues.push({field: 'used', value: String(used), expected: `at most the capacity, ${capacity}`})
-  if (head.subarray(O.uuid, O.uuid + 16).every(b => b === 0)) issues.push({field: 'uuid', value: 'all zeros', expected: 'the image UUID'})
-  const reserved = head.subarray(O.reserved, HEADER.SIZE)
-  if (!reserved.every(b => b === 0)) issues.push({field: 'reserved', value: 'not zero', expected: 'zeros'})
-  return {checksumOk, version, issues}
+/**
+ * Every problem of a header (codec/header.ts `validate`, the rules `Store.open` applies, but each
+ * one reported): the checksum apart, and the file's length left to the caller (it may extend it).
+ */
+function headerIssues(spec: FileSpec, head: Buffer): {checksum: header.HeaderProblem | undefined; version: number; magicOk: boolean; issues: Issue[]} {
+  const problems = header.validate(spec, head, Number.POSITIVE_INFINITY)
+  const issues = problems.filter(p => p.field !== 'checksum').map(({field, value, expected}) => ({field, value, expected}))
+  return {checksum: problems.find(p => p.field === 'checksum'), version: header.decode(head).formatVersion, magicOk: !problems.some(p => p.field === 'magic'), issues}
 }
 
 function readAt(file: string, len: number, pos: number): Buffer {
@@ -168,24 +142,18 @@ export function peekWal(dir: string): WalPeek {
   }
 
   const head = readAt(file, WAL_HEADER.SIZE, 0)
-  const O = WAL_HEADER.OFF
-  if (head.length < WAL_HEADER.SIZE) {
-    peek.bad = `truncated: ${head.length} bytes, shorter than the ${WAL_HEADER.SIZE}-byte header`
-    return peek
-  }
-
-  peek.checksumOk = head.readUInt32LE(O.checksum) === crc32(head.subarray(4))
-  const version = head.readUInt16LE(O.formatVersion)
-  if (head.readUInt32LE(O.magic) !== WAL_MAGIC) peek.bad = `bad magic number ${hex(head.readUInt32LE(O.magic))}`
-  else if (version > FORMAT_VERSION && peek.checksumOk) peek.newer = version
-  else if (!peek.checksumOk) peek.bad = 'the header checksum does not match'
-  else if (version < 1) peek.bad = `format version ${version} is not a valid version`
-  else if (head.readUInt16LE(O.headerSize) !== WAL_HEADER.SIZE) peek.bad = `header size ${head.readUInt16LE(O.headerSize)}, expected ${WAL_HEADER.SIZE}`
-  else if (!head.subarray(O.reserved, WAL_HEADER.SIZE).every(b => b === 0)) peek.bad = 'reserved header bytes are not zero'
+  const problems = walHeader.validate(head)
+  const has = (field: string): boolean => problems.some(p => p.field === field)
+  peek.checksumOk = head.length === WAL_HEADER.SIZE && !has('checksum')
+  const version = head.length === WAL_HEADER.SIZE ? walHeader.decode(head).formatVersion : 0
+  // A newer log with a right checksum is the newer format, not damage; otherwise the first problem.
+  if (!has('magic') && version > FORMAT_VERSION && peek.checksumOk) peek.newer = version
+  else if (problems.length > 0) peek.bad = problems.find(p => p.field !== 'formatVersion' || version < 1)?.message
   if (peek.checksumOk) {
-    peek.uuid = Buffer.from(head.subarray(O.uuid, O.uuid + 16))
-    peek.startLsn = readU64(head, O.startLsn)
-    peek.salt = head.readUInt32LE(O.salt)
+    const h = walHeader.decode(head)
+    peek.uuid = h.uuid
+    peek.startLsn = h.startLsn
+    peek.salt = h.salt
   }
 
   return peek
@@ -245,20 +213,17 @@ export function pass0(ctx: FsckContext, dir: string): PreOpen {
     }
 
     const head = readAt(file, PAGE_SIZE, 0)
-    const {checksumOk, version, issues} = headerIssues(spec, head)
-    if (version > FORMAT_VERSION && checksumOk && head.readUInt32LE(HEADER.OFF.magic) === spec.magic) {
+    const {checksum, version, magicOk, issues} = headerIssues(spec, head)
+    if (version > FORMAT_VERSION && checksum === undefined && magicOk) {
       ctx.fix(PR.PR_0_VERSION_NEWER, {file: spec.name, version, supported: FORMAT_VERSION})
     }
 
-    if (checksumOk && !head.subarray(HEADER.OFF.uuid, HEADER.OFF.uuid + 16).every(b => b === 0)) {
-      fc.votedUuid = Buffer.from(head.subarray(HEADER.OFF.uuid, HEADER.OFF.uuid + 16))
-    }
-
-    if (issues.length > 0 || !checksumOk) {
+    if (checksum === undefined && !issues.some(i => i.field === 'uuid')) fc.votedUuid = header.decode(head).uuid
+    if (issues.length > 0 || checksum !== undefined) {
       fc.damaged = true
       let rebuild = false
       if (issues.length === 0) {
-        rebuild = ask(PR.PR_0_HEADER_CHECKSUM, {file: spec.name, stored: hex(head.readUInt32LE(0)), computed: hex(crc32(head.subarray(4, HEADER.SIZE)))})
+        rebuild = ask(PR.PR_0_HEADER_CHECKSUM, {file: spec.name, stored: checksum!.value, computed: checksum!.expected})
       } else {
         for (const issue of issues) rebuild = ask(PR.PR_0_HEADER_FIELD, {file: spec.name, ...issue}) || rebuild
       }
@@ -266,7 +231,7 @@ export function pass0(ctx: FsckContext, dir: string): PreOpen {
       if (rebuild) fc.rebuild = true
       else blocked.push(`the header of ${spec.name} is corrupt`)
     } else if (!fc.rebuild) {
-      fc.header = parsedHeader(head)
+      fc.header = header.decode(head)
       const needed = DATA_OFFSET + fc.header.capacity * spec.recordSize
       if (needed > fc.size) {
         fc.damaged = true
@@ -308,7 +273,7 @@ export function pass0(ctx: FsckContext, dir: string): PreOpen {
     if (ask(PR.PR_0_UUID_MISMATCH, {file: f.spec.name, uuid: uuidString(f.header.uuid), imageUuid: uuidString(imageUuid)})) {
       f.header.uuid = imageUuid
       f.header.flags = 0
-      writeAt(f.path, encodeHeader(f.spec, f.header), 0)
+      writeAt(f.path, header.encode(f.spec, f.header), 0)
     } else {
       blocked.push(`${f.spec.name} belongs to another image`)
     }
@@ -335,26 +300,9 @@ export function pass0(ctx: FsckContext, dir: string): PreOpen {
       mountedMs: good.length === 0 ? now : Math.max(...good.map(h => h.mountedMs)),
       reclaimable: 0,
     }
-    writeAt(f.path, encodeHeader(f.spec, f.header), 0)
+    writeAt(f.path, header.encode(f.spec, f.header), 0)
   }
 
   pre.clean = problems === 0 && files.every(f => f.header !== undefined && (f.header.flags & HF_CLEAN) !== 0)
   return pre
-}
-
-function parsedHeader(head: Buffer): HeaderInfo {
-  const O = HEADER.OFF
-  return {
-    formatVersion: head.readUInt16LE(O.formatVersion),
-    recordSize: head.readUInt32LE(O.recordSize),
-    flags: head.readUInt32LE(O.flags),
-    capacity: readU64(head, O.capacity),
-    used: readU64(head, O.used),
-    generation: readU64(head, O.generation),
-    checkpointLsn: readU64(head, O.checkpointLsn),
-    uuid: Buffer.from(head.subarray(O.uuid, O.uuid + 16)),
-    createdMs: readU64(head, O.createdMs),
-    mountedMs: readU64(head, O.mountedMs),
-    reclaimable: readU64(head, O.reclaimable),
-  }
 }

@@ -24,11 +24,14 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {CONTROL_OFFSET, DATA_OFFSET, IF_ORPHAN, IF_USED, INODE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, TABLE_CONTROL, readU64} from '../storage/format.js'
+import {DATA_OFFSET, IF_ORPHAN, IF_USED, INODE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG} from '../storage/format.js'
+import {CONTROL_OFFSET} from '../storage/codec/control.js'
+import {fromWords} from '../storage/codec/field.js'
+import * as inode from '../storage/codec/inode.js'
 import type {MappedFile} from '../storage/mapped-file.js'
 import type {RecordTable} from '../storage/table.js'
 import {FILE_SIZE_MAX} from '../storage/types.js'
-import {isZero, lastNonZero} from './bytes.js'
+import {lastNonZero} from './bytes.js'
 import {CheckedImage, D, GEN_MASK, I, ROOT, TC} from './checked-image.js'
 import {PR} from './problems.js'
 import {controlPage, pass1Strings} from './pass1-strings.js'
@@ -51,15 +54,14 @@ export function pass1(c: Check): void {
 interface TableView {
   file: MappedFile
   table: RecordTable
-  linkOff: number
   isUsed(buf: Buffer, slot: number): boolean
 }
 
 function view(c: Check, which: 'nodes' | 'entries'): TableView {
   const {img} = c
   return which === 'nodes'
-    ? {file: img.nf, table: img.nodes, linkOff: I.link, isUsed: (b, s) => (b.readUInt32LE(img.no(s) + I.flags) & IF_USED) !== 0}
-    : {file: img.ef, table: img.entries, linkOff: D.hashNext, isUsed: (b, s) => b[img.eo(s) + D.type] !== 0}
+    ? {file: img.nf, table: img.nodes, isUsed: (b, s) => inode.isUsed(b, img.no(s))}
+    : {file: img.ef, table: img.entries, isUsed: (b, s) => D.type.get(b, img.eo(s)) !== 0}
 }
 
 /** highWater, free list, live and fixed fields of one record table. */
@@ -100,16 +102,17 @@ function checkTable(c: Check, which: 'nodes' | 'entries'): void {
   else st.entHw = expected
 
   // Fixed fields of the control block.
-  const ctl = (field: string, off: number, value: number, want: number, wide = false): void => {
+  const ctl = (field: typeof TC.orphanHead | typeof TC.nextDataId, want: number): void => {
+    const value = img.ctl(file, field)
     if (value === want) return
-    if (ctx.fix(PR.PR_1_CONTROL_FIELD, {file: name, field, value, expected: want})) {
-      img.store.transaction(() => (wide ? img.setCtl64(file, off, want) : img.setCtl32(file, off, want)))
+    if (ctx.fix(PR.PR_1_CONTROL_FIELD, {file: name, field: field.name, value, expected: want})) {
+      img.store.transaction(() => img.setField(file, CONTROL_OFFSET, field, want))
     }
   }
 
   if (which === 'entries') {
-    ctl('orphanHead', TC.orphanHead, file.buf.readUInt32LE(CONTROL_OFFSET + TC.orphanHead), 0)
-    ctl('nextDataId', TC.nextDataId, readU64(file.buf, CONTROL_OFFSET + TC.nextDataId), 0, true)
+    ctl(TC.orphanHead, 0)
+    ctl(TC.nextDataId, 0)
   }
 
   controlPage(c, file, 24)
@@ -129,13 +132,13 @@ function checkTable(c: Check, which: 'nodes' | 'entries'): void {
     if (why !== undefined) break
     seen[cur] = 1
     count++
-    cur = b.readUInt32LE(DATA_OFFSET + cur * rs + v.linkOff)
+    cur = table.link.get(b, table.off(cur))
   }
 
   if (why === undefined && count !== freeTotal) why = `${freeTotal - count} free slots are not on it`
   if (why !== undefined) {
     if (ctx.fix(PR.PR_1_FREE_LIST, {file: name, reason: why})) {
-      img.store.transaction(() => img.relinkFree(file, v.linkOff, expected, s => v.isUsed(file.buf, s)))
+      img.store.transaction(() => img.relinkFree(table, expected, s => v.isUsed(file.buf, s)))
     } else {
       ok = false
     }
@@ -157,7 +160,7 @@ function checkOrphanList(c: Check): void {
   const nb = img.nb
   const hw = st.nodeHw
   const isOrphan = (s: number): boolean => {
-    const flags = nb.readUInt32LE(img.no(s) + I.flags)
+    const flags = I.flags.get(nb, img.no(s))
     return (flags & IF_USED) !== 0 && (flags & IF_ORPHAN) !== 0
   }
 
@@ -173,7 +176,7 @@ function checkOrphanList(c: Check): void {
     if (why !== undefined) break
     seen[cur] = 1
     count++
-    cur = nb.readUInt32LE(img.no(cur) + I.link)
+    cur = I.link.get(nb, img.no(cur))
   }
 
   if (why === undefined && count !== total) why = `${total - count} orphans are not on it`
@@ -221,11 +224,12 @@ interface InodeScan {
   maxDataSlot: number
 }
 
+/** Word offsets of an INODE (a u64 field is its low word, then its high word). */
 const W = {
-  gen: I.gen >>> 2, flags: I.flags >>> 2, mode: I.mode >>> 2, sizeLo: I.size >>> 2, sizeHi: (I.size >>> 2) + 1,
-  atimeNsec: I.atimeNsec >>> 2, mtimeNsec: I.mtimeNsec >>> 2, ctimeNsec: I.ctimeNsec >>> 2, parent: I.parent >>> 2,
-  rdevLo: I.rdev >>> 2, rdevHi: (I.rdev >>> 2) + 1, dataLo: I.dataId >>> 2, dataHi: (I.dataId >>> 2) + 1, xattr: I.xattr >>> 2,
-  target: I.target >>> 2, dirHead: I.dirHead >>> 2, link: I.link >>> 2, reserved: I.reserved >>> 2,
+  gen: I.gen.word, flags: I.flags.word, mode: I.mode.word, sizeLo: I.size.word, sizeHi: I.size.word + 1,
+  atimeNsec: I.atimeNsec.word, mtimeNsec: I.mtimeNsec.word, ctimeNsec: I.ctimeNsec.word, parent: I.parent.word,
+  rdevLo: I.rdev.word, rdevHi: I.rdev.word + 1, dataLo: I.dataId.word, dataHi: I.dataId.word + 1, xattr: I.xattr.word,
+  target: I.target.word, dirHead: I.dirHead.word, link: I.link.word, reserved: I.reserved.word,
 }
 const RECORD_WORDS = INODE.SIZE >>> 2
 const T_REG = S_IFREG >>> 12
@@ -275,8 +279,8 @@ function checkInodes(c: Check): void {
       && (type === TYPE_DIR || (w[b + W.parent] | w[b + W.dirHead]) === 0)
       && (type === T_LNK || w[b + W.target] === 0)
       && (type === T_REG || type === TYPE_DIR || type === T_LNK || (w[b + W.sizeLo] | w[b + W.sizeHi]) === 0)
-      && ((w[b + W.dataLo] | w[b + W.dataHi]) === 0 || (type === T_REG && w[b + W.dataHi] < DATA_ID_LIMIT / 2 ** 32))
-      && (type !== T_REG || w[b + W.sizeHi] < FILE_SIZE_MAX / 2 ** 32 || (w[b + W.sizeHi] === FILE_SIZE_MAX / 2 ** 32 && w[b + W.sizeLo] === 0))
+      && ((w[b + W.dataLo] | w[b + W.dataHi]) === 0 || (type === T_REG && fromWords(w[b + W.dataLo], w[b + W.dataHi]) < DATA_ID_LIMIT))
+      && (type !== T_REG || fromWords(w[b + W.sizeLo], w[b + W.sizeHi]) <= FILE_SIZE_MAX)
     for (let k = W.reserved; k < RECORD_WORDS && ok; k++) if (w[b + k] !== 0) ok = false
     const xattr = w[b + W.xattr]
     if (ok && xattr !== 0) ok = xattr < st.heapEnd && str[xattr] === STR_BLOB && blobOwner[xattr] === 0
@@ -294,13 +298,12 @@ function checkInodes(c: Check): void {
     st.ino[slot] = INO_LIVE
     st.type[slot] = type
     if (xattr !== 0) blobOwner[xattr] = slot
-    const dataId = w[b + W.dataLo] + w[b + W.dataHi] * 2 ** 32
+    const dataId = fromWords(w[b + W.dataLo], w[b + W.dataHi])
     if (dataId !== 0) noteData(scan, slot, dataId)
   }
 
   // nextDataId: above every content file number in use.
-  const nextOff = CONTROL_OFFSET + TABLE_CONTROL.OFF.nextDataId
-  const next = readU64(img.nb, nextOff)
+  const next = img.nodeCtl(TC.nextDataId)
   const want = Math.max(1, scan.maxData + 1)
   if (next < want || next >= DATA_ID_LIMIT) {
     const ok = scan.maxDataSlot === 0
@@ -313,7 +316,7 @@ function checkInodes(c: Check): void {
   for (const [first, slot, dataId] of dupData) {
     if (st.ino[slot] !== INO_LIVE || !ctx.fix(PR.PR_1_DUP_DATA_ID, {first, slot, dataId})) continue
     // A number whose content file does not exist: one no inode names may still hold bytes (pass 6).
-    let fresh = Math.max(readU64(img.nb, nextOff), 1)
+    let fresh = Math.max(img.nodeCtl(TC.nextDataId), 1)
     while (fs.existsSync(contentPath(c, fresh))) fresh++
     const from = contentPath(c, dataId)
     const to = contentPath(c, fresh)
@@ -330,128 +333,129 @@ function checkInodes(c: Check): void {
   }
 }
 
-/** One inode, every check, each problem reported and (if accepted) repaired. */
+/**
+ * One inode, every check, each problem reported and (if accepted) repaired: the rules the record
+ * obeys on its own (codec/inode.ts `validate`), then what it must agree with (its symlink target's
+ * string, its content file number, its xattr blob).
+ */
 function checkSlot(c: Check, slot: number, scan: InodeScan): void {
   const {ctx, img, st} = c
   const {blobOwner} = scan
-    const o = img.no(slot)
-    let nb = img.nb
-    const flags = nb.readUInt32LE(o + I.flags)
-    const gen = nb.readUInt32LE(o + I.gen)
+  const o = img.no(slot)
+  let nb = img.nb
+  const flags = I.flags.get(nb, o)
+  const gen = I.gen.get(nb, o)
+  const problems = inode.validate(nb, o)
 
-    if ((flags & IF_USED) === 0) {
-      st.ino[slot] = INO_FREE
-      // A free slot keeps only its generation and its free-list link.
-      if (gen > GEN_MASK || !isZero(nb, o + 4, o + I.link) || !isZero(nb, o + I.link + 4, o + INODE.SIZE)) {
-        if (ctx.fix(PR.PR_1_FREE_NOT_ZERO, {slot})) {
-          img.store.transaction(() => {
-            img.zeroRange(img.nf, o + 4, o + I.link)
-            img.zeroRange(img.nf, o + I.link + 4, o + INODE.SIZE)
-            img.setN32(slot, I.gen, gen & GEN_MASK)
-          })
-        }
+  if ((flags & IF_USED) === 0) {
+    st.ino[slot] = INO_FREE
+    // A free slot keeps only its generation and its free-list link.
+    if (problems.length > 0 && ctx.fix(PR.PR_1_FREE_NOT_ZERO, {slot})) {
+      img.store.transaction(() => {
+        img.zeroRange(img.nf, o + I.flags.off, o + I.link.off)
+        img.zeroRange(img.nf, o + I.link.off + I.link.size, o + INODE.SIZE)
+        img.setN32(slot, I.gen, gen & GEN_MASK)
+      })
+    }
+
+    return
+  }
+
+  const fix = (code: number, values: Record<string, unknown>, apply: () => void): boolean => {
+    if (!ctx.fix(code, {slot, ...values})) return false
+    img.store.transaction(apply)
+    nb = img.nb
+    return true
+  }
+
+  const mode = I.mode.get(nb, o)
+  const type = (mode & S_IFMT) >>> 12
+  const tname = typeName(type)
+  let dataIdProblem = false
+  let sizeProblem = false
+  for (const p of problems) {
+    switch (p.rule) {
+      case 'flags': {
+        fix(PR.PR_1_BAD_FLAGS, {flags: p.value}, () => img.setN32(slot, I.flags, flags & (IF_USED | IF_ORPHAN)))
+        break
       }
 
-      return
-    }
+      case 'gen': {
+        fix(PR.PR_1_BAD_GEN, {gen}, () => img.setN32(slot, I.gen, gen & GEN_MASK))
+        break
+      }
 
-    const fix = (code: number, values: Record<string, unknown>, apply: () => void): boolean => {
-      if (!ctx.fix(code, {slot, ...values})) return false
-      img.store.transaction(apply)
-      nb = img.nb
-      return true
-    }
-
-    if ((flags & ~(IF_USED | IF_ORPHAN)) !== 0) {
-      fix(PR.PR_1_BAD_FLAGS, {flags: `0x${(flags & ~(IF_USED | IF_ORPHAN)).toString(16)}`}, () => img.setN32(slot, I.flags, flags & (IF_USED | IF_ORPHAN)))
-    }
-
-    if (gen > GEN_MASK) fix(PR.PR_1_BAD_GEN, {gen}, () => img.setN32(slot, I.gen, gen & GEN_MASK))
-    const mode = nb.readUInt32LE(o + I.mode)
-    if (!validType(mode)) {
-      if (ctx.fix(PR.PR_1_BAD_TYPE, {slot, mode: `0o${mode.toString(8)}`})) clearInode(c, slot)
-      else st.ino[slot] = INO_BAD
-      return
-    }
-
-    const type = (mode & S_IFMT) >>> 12
-    const tname = typeName(type)
-    st.ino[slot] = INO_LIVE
-    st.type[slot] = type
-
-    // Fields each type fixes.
-    const field = (name: string, off: number, wide: boolean, expected: number): void => {
-      const value = wide ? readU64(nb, o + off) : nb.readUInt32LE(o + off)
-      if (value === expected) return
-      fix(PR.PR_1_BAD_FIELD, {type: tname, field: name, value, expected}, () => (wide ? img.setN64(slot, off, expected) : img.setN32(slot, off, expected)))
-    }
-
-    for (const which of ['atime', 'mtime', 'ctime'] as const) {
-      if (nb.readUInt32LE(o + I[`${which}Nsec`]) > NSEC_MAX) field(`${which}Nsec`, I[`${which}Nsec`], false, 0)
-    }
-
-    if (!isZero(nb, o + I.reserved, o + INODE.SIZE)) {
-      fix(PR.PR_1_BAD_FIELD, {type: tname, field: 'reserved', value: 'not zero', expected: 'zeros'}, () => img.zeroRange(img.nf, o + I.reserved, o + INODE.SIZE))
-    }
-
-    if ((flags & IF_ORPHAN) === 0) field('link', I.link, false, 0)
-    if (type !== S_IFCHR >>> 12 && type !== S_IFBLK >>> 12) field('rdev', I.rdev, true, 0)
-    if (type !== TYPE_DIR) {
-      field('parent', I.parent, false, 0)
-      field('dirHead', I.dirHead, false, 0)
-    }
-
-    if (type !== S_IFLNK >>> 12) field('target', I.target, false, 0)
-    if (type !== S_IFREG >>> 12 && type !== TYPE_DIR && type !== S_IFLNK >>> 12) field('size', I.size, true, 0)
-
-    // A symlink's target: an interned string, as long as the size says.
-    if (type === S_IFLNK >>> 12) {
-      const target = nb.readUInt32LE(o + I.target)
-      if (target === 0 || target >= st.heapEnd || st.str[target] !== STR_NAME) {
-        const reason = target === 0 ? 'it has none' : `unit ${target} does not hold an interned string`
-        if (ctx.fix(PR.PR_1_BAD_SYMLINK, {slot, reason})) clearInode(c, slot)
+      case 'type': {
+        if (ctx.fix(PR.PR_1_BAD_TYPE, {slot, mode: p.value})) clearInode(c, slot)
         else st.ino[slot] = INO_BAD
         return
       }
 
-      const length = img.strLength(target)
-      const size = readU64(nb, o + I.size)
-      if (size !== length) fix(PR.PR_1_SYMLINK_SIZE, {size, length}, () => img.setN64(slot, I.size, length))
+      case 'field': {
+        const f = I[p.field as keyof typeof I]
+        fix(PR.PR_1_BAD_FIELD, {type: tname, field: p.field, value: p.value, expected: p.expected}, () => {
+          if (f.type === 'u32' || f.type === 'u64') img.setField(img.nf, o, f, 0)
+          else img.zeroRange(img.nf, o + f.off, o + f.off + f.size)
+        })
+        break
+      }
+
+      case 'dataId': {
+        dataIdProblem = true
+        break
+      }
+
+      default: sizeProblem = true
+    }
+  }
+
+  st.ino[slot] = INO_LIVE
+  st.type[slot] = type
+
+  // A symlink's target: an interned string, as long as the size says.
+  if (type === S_IFLNK >>> 12) {
+    const target = I.target.get(nb, o)
+    if (target === 0 || target >= st.heapEnd || st.str[target] !== STR_NAME) {
+      const reason = target === 0 ? 'it has none' : `unit ${target} does not hold an interned string`
+      if (ctx.fix(PR.PR_1_BAD_SYMLINK, {slot, reason})) clearInode(c, slot)
+      else st.ino[slot] = INO_BAD
+      return
     }
 
-    // Content file number: regular files only, unique, below nextDataId.
-    const dataId = readU64(nb, o + I.dataId)
-    if (dataId !== 0) {
-      if (type !== S_IFREG >>> 12) {
-        fix(PR.PR_1_BAD_DATA_ID, {type: tname, dataId, reason: `a ${tname} has no contents`}, () => img.setN64(slot, I.dataId, 0))
-      } else if (dataId >= DATA_ID_LIMIT) {
-        fix(PR.PR_1_BAD_DATA_ID, {type: tname, dataId, reason: `content file numbers stay below 2^48`}, () => img.setN64(slot, I.dataId, 0))
-      } else {
-        noteData(scan, slot, dataId)
-      }
-    }
+    const length = img.strLength(target)
+    const size = I.size.get(nb, o)
+    if (size !== length) fix(PR.PR_1_SYMLINK_SIZE, {size, length}, () => img.setN64(slot, I.size, length))
+  }
 
-    if (type === S_IFREG >>> 12) {
-      const size = readU64(nb, o + I.size)
-      if (size > FILE_SIZE_MAX) {
-        const length = contentLength(c, readU64(nb, o + I.dataId))
-        const want = Math.min(length, FILE_SIZE_MAX)
-        fix(PR.PR_1_BAD_SIZE, {size, max: FILE_SIZE_MAX, length}, () => img.setN64(slot, I.size, want))
-      }
-    }
+  // Content file number: regular files only, unique, below nextDataId.
+  const dataId = I.dataId.get(nb, o)
+  if (dataIdProblem) {
+    fix(PR.PR_1_BAD_DATA_ID, {type: tname, dataId, reason: `a ${tname} has no contents`}, () => img.setN64(slot, I.dataId, 0))
+  } else if (dataId >= DATA_ID_LIMIT) {
+    fix(PR.PR_1_BAD_DATA_ID, {type: tname, dataId, reason: `content file numbers stay below 2^48`}, () => img.setN64(slot, I.dataId, 0))
+  } else if (dataId !== 0) {
+    noteData(scan, slot, dataId)
+  }
 
-    // xattr blob: a well-formed private blob, owned by this inode only.
-    const xattr = nb.readUInt32LE(o + I.xattr)
-    if (xattr !== 0) {
-      if (xattr >= st.heapEnd || st.str[xattr] !== STR_BLOB) {
-        const reason = xattr < st.heapEnd && st.str[xattr] !== 0 ? 'the blob does not parse' : 'no blob starts there'
-        fix(PR.PR_1_BAD_XATTR, {unit: xattr, reason}, () => img.setN32(slot, I.xattr, 0))
-      } else if (blobOwner[xattr] !== 0) {
-        fix(PR.PR_1_SHARED_XATTR, {first: blobOwner[xattr], unit: xattr}, () => img.setN32(slot, I.xattr, 0))
-      } else {
-        blobOwner[xattr] = slot
-      }
+  if (sizeProblem) {
+    const size = I.size.get(nb, o)
+    const length = contentLength(c, I.dataId.get(nb, o))
+    const want = Math.min(length, FILE_SIZE_MAX)
+    fix(PR.PR_1_BAD_SIZE, {size, max: FILE_SIZE_MAX, length}, () => img.setN64(slot, I.size, want))
+  }
+
+  // xattr blob: a well-formed private blob, owned by this inode only.
+  const xattr = I.xattr.get(nb, o)
+  if (xattr !== 0) {
+    if (xattr >= st.heapEnd || st.str[xattr] !== STR_BLOB) {
+      const reason = xattr < st.heapEnd && st.str[xattr] !== 0 ? 'the blob does not parse' : 'no blob starts there'
+      fix(PR.PR_1_BAD_XATTR, {unit: xattr, reason}, () => img.setN32(slot, I.xattr, 0))
+    } else if (blobOwner[xattr] !== 0) {
+      fix(PR.PR_1_SHARED_XATTR, {first: blobOwner[xattr], unit: xattr}, () => img.setN32(slot, I.xattr, 0))
+    } else {
+      blobOwner[xattr] = slot
     }
+  }
 }
 
 function noteData(scan: InodeScan, slot: number, dataId: number): void {
@@ -506,7 +510,7 @@ function checkRoot(c: Check): void {
         img.freeInode(ROOT)
       }
 
-      if (!img.takeFreeSlot(img.nodes, I.link, ROOT, st.limit)) img.setCtl32(img.nf, TC.live, img.nodes.live + 1)
+      if (!img.takeFreeSlot(img.nodes, ROOT, st.limit)) img.setCtl32(img.nf, TC.live, img.nodes.live + 1)
       // The root's inode number is 1: slot 1, generation 0.
       img.zeroRange(img.nf, img.no(ROOT), img.no(ROOT + 1))
     }

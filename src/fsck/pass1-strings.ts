@@ -18,39 +18,25 @@
  *   from its bytes; free lists, counters and strings.idx are rebuilt from the walk.
  * Frees: the reference hints.
  */
-import {CONTROL_OFFSET, DATA_OFFSET, HEAP_CONTROL, IF_USED, SK_BLOB, SK_FREE, SK_NAME, STRING, STRING_CLASSES, readU64} from '../storage/format.js'
-import {XATTR_BLOB_MAX} from '../storage/image.js'
-import {bucketOf, stringClass, stringUnits} from '../storage/records.js'
-import {STRING_MAX_BYTES} from '../storage/string-heap.js'
-import {PATH_MAX} from '../storage/types.js'
-import {blobParses, isZero, lastNonZero} from './bytes.js'
+import {DATA_OFFSET, HEAP_CONTROL, SK_BLOB, SK_FREE, SK_NAME, STRING, STRING_CLASSES, STRING_UNIT} from '../storage/format.js'
+import {fnv1a} from '../storage/codec/checksum.js'
+import {CONTROL_OFFSET, INDEX_CONTROL_USED, bucketHead, bucketOf, bucketOffset, freeHeadFields} from '../storage/codec/control.js'
+import {isUsed} from '../storage/codec/inode.js'
+import * as stringUnit from '../storage/codec/string-unit.js'
+import * as xattrBlob from '../storage/codec/xattr-blob.js'
+import {isZero, lastNonZero} from './bytes.js'
 import {CheckedImage, D, HC, I, S, XC} from './checked-image.js'
 import {PR} from './problems.js'
 import {type Check, STR_BAD_BLOB, STR_BAD_NAME, STR_BLOB, STR_FREE, STR_NAME} from './state.js'
 
-/** FNV-1a of bytes [start, start + len) of `buf`. */
-export function fnvAt(buf: Buffer, start: number, len: number): number {
-  let h = 0x811C9DC5
-  for (let i = start; i < start + len; i++) {
-    h ^= buf[i]
-    h = Math.imul(h, 0x01000193)
-  }
-
-  return h >>> 0
-}
-
-/** Units taken by a string header at unit `u` (0 = not a valid header), and why not. */
+/** Units taken by a string header at `o` (0 = not a valid header: codec/string-unit.ts), and why not. */
 function spanAt(buf: Buffer, o: number): {units: number; why: string} {
-  const kind = buf[o + S.kind]
-  const len = buf.readUInt16LE(o + S.length) + buf[o + S.lengthHigh] * 65536
-  if (kind > SK_BLOB) return {units: 0, why: `kind ${kind} is not a string kind`}
-  if (kind === SK_NAME && (len < 1 || len > PATH_MAX)) return {units: 0, why: `a name of ${len} bytes`}
-  if (kind === SK_BLOB && (len < 1 || len > XATTR_BLOB_MAX)) return {units: 0, why: `an xattr blob of ${len} bytes`}
-  if (kind === SK_FREE && len > STRING_MAX_BYTES) return {units: 0, why: `a free string of ${len} bytes`}
-  return {units: stringClass(stringUnits(len))[1], why: ''}
+  const why = stringUnit.validate(buf, o)
+  return why.length > 0 ? {units: 0, why: why[0]} : {units: stringUnit.span(buf, o), why: ''}
 }
 
-const CLASS_HEAD = (k: number): number => HC.freeHeads + 4 * k
+/** Size class of the string at unit `u`. */
+const classAt = (c: Check, u: number): number => stringUnit.sizeClass(stringUnit.units(c.img.strLength(u)))[0]
 
 export function pass1Strings(c: Check): void {
   const {ctx, img, st} = c
@@ -62,9 +48,9 @@ export function pass1Strings(c: Check): void {
   const nb = img.nb
   for (let slot = 1; slot < st.nodeHw; slot++) {
     const o = img.no(slot)
-    if ((nb.readUInt32LE(o + I.flags) & IF_USED) === 0) continue
-    const target = nb.readUInt32LE(o + I.target)
-    const xattr = nb.readUInt32LE(o + I.xattr)
+    if (!isUsed(nb, o)) continue
+    const target = I.target.get(nb, o)
+    const xattr = I.xattr.get(nb, o)
     if (target > 0 && target < capU) refd[target] = 1
     if (xattr > 0 && xattr < capU) refd[xattr] = 1
   }
@@ -72,8 +58,8 @@ export function pass1Strings(c: Check): void {
   const eb = img.eb
   for (let d = 1; d < st.entHw; d++) {
     const o = img.eo(d)
-    if (eb[o + D.type] === 0) continue
-    const name = eb.readUInt32LE(o + D.name)
+    if (D.type.get(eb, o) === 0) continue
+    const name = D.name.get(eb, o)
     if (name > 0 && name < capU) refd[name] = 1
   }
 
@@ -100,12 +86,12 @@ export function pass1Strings(c: Check): void {
       units = 0
     }
 
-    const kind = sb[o + S.kind]
-    const len = sb.readUInt16LE(o + S.length) + sb[o + S.lengthHigh] * 65536
+    const kind = S.kind.get(sb, o)
+    const len = stringUnit.length(sb, o)
     let self: boolean | undefined
     const selfCheck = (): boolean => {
-      self ??= kind === SK_NAME ? fnvAt(sb, o + STRING.SIZE, len) === sb.readUInt32LE(o + S.hash)
-        : kind === SK_BLOB ? blobParses(sb.subarray(o + STRING.SIZE, o + STRING.SIZE + len)) : false
+      self ??= kind === SK_NAME ? fnv1a(stringUnit.bytes(sb, o)) === S.hash.get(sb, o)
+        : kind === SK_BLOB ? xattrBlob.validate(stringUnit.bytes(sb, o)).length === 0 : false
       return self
     }
 
@@ -141,7 +127,7 @@ export function pass1Strings(c: Check): void {
     if (r >= end) {
       // Zeros at the end are past the heap, not garbage in it.
       const last = lastNonZero(sb, img.so(g), img.so(r))
-      stop = last < 0 ? g : Math.floor((last - DATA_OFFSET) / 16) + 1
+      stop = last < 0 ? g : Math.floor((last - DATA_OFFSET) / STRING_UNIT) + 1
       if (stop - g <= 1) continue
     }
 
@@ -150,11 +136,8 @@ export function pass1Strings(c: Check): void {
         for (let u = g, n = stop - g; n > 0;) {
           let chunk = Math.min(257, n)
           if (n - chunk === 1) chunk--
-          const header = Buffer.alloc(STRING.SIZE)
-          const length = chunk * 16 - STRING.SIZE
-          header.writeUInt16LE(length & 0xFFFF, S.length)
-          header[S.lengthHigh] = length >>> 16
-          img.store.setBytes(img.sf, img.so(u), header)
+          const length = chunk * STRING_UNIT - STRING.SIZE
+          img.store.setBytes(img.sf, img.so(u), stringUnit.encode({refs: 0, hashNext: 0, hash: 0, length, kind: SK_FREE}))
           kinds[u] = STR_FREE
           carved[u] = 1
           u += chunk
@@ -186,23 +169,22 @@ export function pass1Strings(c: Check): void {
     const k = kinds[u]
     if (k === 0) continue
     const o = img.so(u)
-    const field = (name: string, off: number, kindName: string): void => {
-      const value = sb.readUInt32LE(o + off)
+    const field = (f: typeof S.refs, kindName: string): void => {
+      const value = f.get(sb, o)
       if (value === 0) return
-      if (ctx.fix(PR.PR_1_STRING_FIELD, {unit: u, kind: kindName, field: name, value, expected: 0})) img.store.transaction(() => img.store.set32(img.sf, o + off, 0))
+      if (ctx.fix(PR.PR_1_STRING_FIELD, {unit: u, kind: kindName, field: f.name, value, expected: 0})) img.store.transaction(() => f.set(img.store, img.sf, o, 0))
       sb = img.sb
     }
 
     if (k === STR_FREE) {
       // A freed name keeps its hash (StringHeap.release leaves it), so only refs is fixed.
-      field('refs', S.refs, 'free')
+      field(S.refs, 'free')
     } else if (k === STR_BLOB || k === STR_BAD_BLOB) {
-      field('hash', S.hash, 'xattr blob')
-      field('hashNext', S.hashNext, 'xattr blob')
+      field(S.hash, 'xattr blob')
+      field(S.hashNext, 'xattr blob')
     } else {
-      const len = sb.readUInt16LE(o + S.length)
-      const stored = sb.readUInt32LE(o + S.hash)
-      const computed = fnvAt(sb, o + STRING.SIZE, len)
+      const stored = S.hash.get(sb, o)
+      const computed = fnv1a(stringUnit.bytes(sb, o))
       if (stored !== computed) {
         if (ctx.fix(PR.PR_1_STRING_HASH, {unit: u, stored: hex(stored), computed: hex(computed)})) rehash.set(u, stored)
         else kinds[u] = STR_BAD_NAME
@@ -215,7 +197,7 @@ export function pass1Strings(c: Check): void {
   // ---- free lists ----
   const total = new Uint32Array(STRING_CLASSES)
   const carvedIn = new Uint32Array(STRING_CLASSES)
-  const classOf = (u: number): number => stringClass(stringUnits(img.strLength(u)))[0]
+  const classOf = (u: number): number => classAt(c, u)
   for (let u = 1; u < expectedBump; u++) {
     if (kinds[u] !== STR_FREE) continue
     if (carved[u]) carvedIn[classOf(u)]++
@@ -226,7 +208,7 @@ export function pass1Strings(c: Check): void {
   for (let k = 0; k < STRING_CLASSES; k++) {
     let reason: string | undefined
     let count = 0
-    let cur = sb.readUInt32LE(CONTROL_OFFSET + CLASS_HEAD(k))
+    let cur = freeHeadFields[k].get(sb, CONTROL_OFFSET)
     if (k === 0 && cur !== 0) reason = 'size class 0 is never used, but its list is not empty'
     while (cur !== 0 && reason === undefined) {
       if (cur >= expectedBump) reason = `it names unit ${cur}, past the end of the strings`
@@ -236,7 +218,7 @@ export function pass1Strings(c: Check): void {
       else {
         seen[cur] = 1
         count++
-        cur = sb.readUInt32LE(img.so(cur) + S.hashNext)
+        cur = S.hashNext.get(sb, img.so(cur))
       }
     }
 
@@ -252,13 +234,13 @@ export function pass1Strings(c: Check): void {
         let prev = -1
         for (let u = 1; u < expectedBump; u++) {
           if (kinds[u] !== STR_FREE || classOf(u) !== k) continue
-          if (prev < 0) img.setCtl32(img.sf, CLASS_HEAD(k), u)
-          else if (img.sb.readUInt32LE(img.so(prev) + S.hashNext) !== u) img.store.set32(img.sf, img.so(prev) + S.hashNext, u)
+          if (prev < 0) img.setCtl32(img.sf, freeHeadFields[k], u)
+          else img.setField(img.sf, img.so(prev), S.hashNext, u)
           prev = u
         }
 
-        if (prev < 0) img.setCtl32(img.sf, CLASS_HEAD(k), 0)
-        else if (img.sb.readUInt32LE(img.so(prev) + S.hashNext) !== 0) img.store.set32(img.sf, img.so(prev) + S.hashNext, 0)
+        if (prev < 0) img.setCtl32(img.sf, freeHeadFields[k], 0)
+        else img.setField(img.sf, img.so(prev), S.hashNext, 0)
       })
       sb = img.sb
     }
@@ -270,13 +252,13 @@ export function pass1Strings(c: Check): void {
   for (let u = 1; u < expectedBump; u++) {
     const k = kinds[u]
     if (k === 0) continue
-    const bytes = stringClass(stringUnits(img.strLength(u)))[1] * 16
+    const bytes = stringUnit.span(img.sb, img.so(u)) * STRING_UNIT
     if (k === STR_FREE) freeBytes += bytes
     else liveBytes += bytes
   }
 
-  const storedLive = sb.readUInt32LE(CONTROL_OFFSET + HC.liveBytes)
-  const storedFree = readU64(sb, CONTROL_OFFSET + HC.freeBytes)
+  const storedLive = img.ctl(img.sf, HC.liveBytes)
+  const storedFree = img.ctl(img.sf, HC.freeBytes)
   if (storedLive !== liveBytes) {
     if (ctx.fix(PR.PR_1_HEAP_COUNTER, {field: 'liveBytes', value: storedLive, expected: liveBytes})) img.store.transaction(() => img.setCtl32(img.sf, HC.liveBytes, liveBytes))
     else st.heapOk = false
@@ -319,12 +301,12 @@ function checkStringIndex(c: Check, rehash: Map<number, number>): void {
   const xb = xf.buf
   const kinds = st.str
   const capB = CheckedImage.capacity(xf)
-  const level = xb.readUInt32LE(CONTROL_OFFSET + XC.level)
-  const split = xb.readUInt32LE(CONTROL_OFFSET + XC.split)
-  const count = readU64(xb, CONTROL_OFFSET + XC.count)
+  const level = img.ctl(xf, XC.level)
+  const split = img.ctl(xf, XC.split)
+  const count = img.ctl(xf, XC.count)
   const names: number[] = []
   for (let u = 1; u < st.heapEnd; u++) if (kinds[u] === STR_NAME || kinds[u] === STR_BAD_NAME) names.push(u)
-  const hashOf = (u: number): number => rehash.get(u) ?? img.sb.readUInt32LE(img.so(u) + S.hash)
+  const hashOf = (u: number): number => rehash.get(u) ?? S.hash.get(img.sb, img.so(u))
 
   let reason: string | undefined
   if (level > 30 || split >= 2 ** level || 2 ** level + split > capB) {
@@ -335,7 +317,7 @@ function checkStringIndex(c: Check, rehash: Map<number, number>): void {
     let found = 0
     for (let bucket = 0; bucket < inUse && reason === undefined; bucket++) {
       ctx.tick(1, 'strings.idx', bucket, inUse)
-      for (let cur = xb.readUInt32LE(DATA_OFFSET + 4 * bucket); cur !== 0; cur = img.sb.readUInt32LE(img.so(cur) + S.hashNext)) {
+      for (let cur = bucketHead(xb, bucket); cur !== 0; cur = S.hashNext.get(img.sb, img.so(cur))) {
         if (cur >= st.heapEnd || (kinds[cur] !== STR_NAME && kinds[cur] !== STR_BAD_NAME)) {
           reason = `bucket ${bucket} names unit ${cur}, which is not a name`
           break
@@ -358,17 +340,15 @@ function checkStringIndex(c: Check, rehash: Map<number, number>): void {
 
     if (reason === undefined && found !== names.length) reason = `${names.length - found} names are not in it`
     if (reason === undefined && count !== names.length) reason = `its count is ${count}, but it holds ${names.length} names`
-    if (reason === undefined && lastNonZero(xb, DATA_OFFSET + 4 * inUse, DATA_OFFSET + 4 * capB) >= 0) reason = `buckets past the ${inUse} in use are not empty`
-    if (reason === undefined && lastNonZero(xb, CONTROL_OFFSET + 16, DATA_OFFSET) >= 0) reason = 'the control page holds stray bytes'
+    if (reason === undefined && lastNonZero(xb, bucketOffset(inUse), bucketOffset(capB)) >= 0) reason = `buckets past the ${inUse} in use are not empty`
+    if (reason === undefined && lastNonZero(xb, CONTROL_OFFSET + INDEX_CONTROL_USED, DATA_OFFSET) >= 0) reason = 'the control page holds stray bytes'
   }
 
   if (reason !== undefined) {
     if (ctx.fix(PR.PR_1_STRING_INDEX, {reason})) {
       img.store.transaction(() => {
-        for (const u of rehash.keys()) img.store.set32(img.sf, img.so(u) + S.hash, fnvAt(img.sb, img.so(u) + STRING.SIZE, img.strLength(u)))
-        img.rebuildIndex(index, names, u => img.sb.readUInt32LE(img.so(u) + S.hash), (u, next) => {
-          if (img.sb.readUInt32LE(img.so(u) + S.hashNext) !== next) img.store.set32(img.sf, img.so(u) + S.hashNext, next)
-        })
+        for (const u of rehash.keys()) S.hash.set(img.store, img.sf, img.so(u), fnv1a(img.strBytes(u)))
+        img.rebuildIndex(index, names, u => S.hash.get(img.sb, img.so(u)), (u, next) => img.setField(img.sf, img.so(u), S.hashNext, next))
       })
     } else {
       st.stringIndexOk = false
@@ -383,8 +363,8 @@ function checkStringIndex(c: Check, rehash: Map<number, number>): void {
     img.store.transaction(() => {
       for (const [u, old] of rehash) {
         index.remove(u, old)
-        const right = fnvAt(img.sb, img.so(u) + STRING.SIZE, img.strLength(u))
-        img.store.set32(img.sf, img.so(u) + S.hash, right)
+        const right = fnv1a(img.strBytes(u))
+        S.hash.set(img.store, img.sf, img.so(u), right)
         index.insert(u, right)
       }
     })

@@ -23,12 +23,14 @@
  *   list changes applied together at the end, so a removal never walks a chain being repaired.
  * Frees: the per-pass maps.
  */
-import {DATA_OFFSET, CONTROL_OFFSET, DIRENT, INLINE_NAME, INODE, S_IFDIR, STRING, readU64} from '../storage/format.js'
-import {bucketOf, dirHash} from '../storage/records.js'
+import {DATA_OFFSET, DIRENT, INLINE_NAME, INODE, S_IFDIR, STRING} from '../storage/format.js'
+import {fnv1a} from '../storage/codec/checksum.js'
+import {CONTROL_OFFSET, INDEX_CONTROL_USED, bucketOf, bucketOffset, bucketWord} from '../storage/codec/control.js'
+import * as dirent from '../storage/codec/dirent.js'
+import * as stringUnit from '../storage/codec/string-unit.js'
 import {isZero, lastNonZero, nameProblem, shown} from './bytes.js'
 import {CheckedImage, D, GEN_MASK, I, ROOT, S, XC} from './checked-image.js'
 import {label} from './locate.js'
-import {fnvAt} from './pass1-strings.js'
 import {PR} from './problems.js'
 import {rebuildLostInodes} from './salvage.js'
 import {type Check, ENT_BAD, ENT_FREE, ENT_LIVE, INO_BAD, INO_FREE, INO_LIVE, STR_NAME, typeName} from './state.js'
@@ -52,7 +54,7 @@ export function pass2(c: Check): void {
     const eb = img.eb
     const nw = img.words(img.nf)
     const EB = DATA_OFFSET >>> 2
-    const headWord = (DATA_OFFSET + I.dirHead) >>> 2
+    const headWord = (DATA_OFFSET >>> 2) + I.dirHead.word
     for (let s = 1; s < st.nodeHw; s++) {
       if (!st.isDir(s)) continue
       ctx.tick(2, 'lists', s, st.nodeHw)
@@ -61,7 +63,7 @@ export function pass2(c: Check): void {
       for (let d = nw[headWord + s * (INODE.SIZE >>> 2)]; d !== 0;) {
         const b = EB + d * EW.size
         if (d >= hw) why = `it names entry slot ${d}, outside the table`
-        else if (eb[DATA_OFFSET + d * DIRENT.SIZE + D.type] === 0) why = `entry ${d} on it is free`
+        else if (D.type.get(eb, img.eo(d)) === 0) why = `entry ${d} on it is free`
         else if (listed[d]) why = `entry ${d} is listed twice`
         else if (ew[b + EW.parent] !== s && st.isDir(ew[b + EW.parent])) why = `entry ${d} on it belongs to directory ${ew[b + EW.parent]}`
         else if (ew[b + EW.prev] !== prev) why = `entry ${d} has prev ${ew[b + EW.prev]}, expected ${prev}`
@@ -76,7 +78,7 @@ export function pass2(c: Check): void {
     }
 
     for (let d = 1; d < hw; d++) {
-      if (listed[d] || eb[DATA_OFFSET + d * DIRENT.SIZE + D.type] === 0) continue
+      if (listed[d] || D.type.get(eb, img.eo(d)) === 0) continue
       const p = ew[EB + d * EW.size + EW.parent]
       if (st.isDir(p) && !damaged.has(p)) damaged.set(p, `entry ${d} is not on it`)
     }
@@ -109,7 +111,7 @@ export function pass2(c: Check): void {
     // The fast test: accepts only entries every check of checkEntry accepts.
     const b = (DATA_OFFSET >>> 2) + d * EW.size
     const o = DATA_OFFSET + d * DIRENT.SIZE
-    const type = eb[o + D.type]
+    const type = D.type.get(eb, o)
     let ok: boolean
     if (type === 0) {
       ok = true
@@ -124,15 +126,17 @@ export function pass2(c: Check): void {
         && type === types[child] && ew[b + EW.childGen] === (nw[NB + child * (INODE.SIZE >>> 2)] & GEN_MASK)
         && unit > 0 && unit < heapEnd && str[unit] === STR_NAME
       if (ok) {
-        const so = DATA_OFFSET + unit * 16
-        const len = sb[so + S.length] | (sb[so + S.length + 1] << 8)
+        const so = img.so(unit)
+        const len = stringUnit.length(sb, so)
         const m = len < INLINE_NAME ? len : INLINE_NAME
-        ok = sb[so + S.lengthHigh] === 0 && len >= 1 && len <= 255 && eb[o + D.nameLength] === len
-          && ew[b + EW.nameHash] === sb.readUInt32LE(so + S.hash)
-          && eb.compare(sb, so + STRING.SIZE, so + STRING.SIZE + m, o + D.inlineName, o + D.inlineName + m) === 0
-        for (let k = o + D.inlineName + m; k < o + DIRENT.SIZE && ok; k++) if (eb[k] !== 0) ok = false
+        const inline = o + D.inlineName.off
+        const bytesAt = so + STRING.SIZE
+        ok = len >= 1 && len <= 255 && D.nameLength.get(eb, o) === len
+          && ew[b + EW.nameHash] === S.hash.get(sb, so)
+          && eb.compare(sb, bytesAt, bytesAt + m, inline, inline + m) === 0
+        for (let k = inline + m; k < o + DIRENT.SIZE && ok; k++) if (eb[k] !== 0) ok = false
         if (ok) {
-          if (legal[unit] === 0) legal[unit] = legalAt(sb, so + STRING.SIZE, len) ? 1 : 2
+          if (legal[unit] === 0) legal[unit] = legalAt(sb, bytesAt, len) ? 1 : 2
           ok = legal[unit] === 1
         }
       }
@@ -156,7 +160,7 @@ export function pass2(c: Check): void {
   const cleared = new Set(clear)
   const pendingKey = new Map<number, number>()
   for (const d of new Set([...newParent.keys(), ...newHash.keys()])) {
-    if (!cleared.has(d)) pendingKey.set(d, dirHash(newParent.get(d) ?? img.e32(d, D.parent), newHash.get(d) ?? img.e32(d, D.nameHash)))
+    if (!cleared.has(d)) pendingKey.set(d, dirent.dirHash(newParent.get(d) ?? img.e32(d, D.parent), newHash.get(d) ?? img.e32(d, D.nameHash)))
   }
 
   const foundIn = new Map<number, number>()
@@ -216,8 +220,8 @@ interface EntryScan {
 
 /** Word offsets of a DIRENT (its bytes 32 to 63 are read as bytes). */
 const EW = {
-  parent: D.parent >>> 2, name: D.name >>> 2, child: D.child >>> 2, childGen: D.childGen >>> 2, next: D.next >>> 2, prev: D.prev >>> 2,
-  hashNext: D.hashNext >>> 2, nameHash: D.nameHash >>> 2, size: DIRENT.SIZE >>> 2,
+  parent: D.parent.word, name: D.name.word, child: D.child.word, childGen: D.childGen.word, next: D.next.word, prev: D.prev.word,
+  hashNext: D.hashNext.word, nameHash: D.nameHash.word, size: DIRENT.SIZE >>> 2,
 }
 const TYPE_DIR = S_IFDIR >>> 12
 
@@ -235,21 +239,20 @@ function checkEntry(c: Check, d: number, v: EntryScan): void {
   const ent = st.ent
   const o = img.eo(d)
   let eb = img.eb
-  if (eb[o + D.type] === 0) {
-    if (!isZero(eb, o, o + D.hashNext) || !isZero(eb, o + D.hashNext + 4, o + DIRENT.SIZE)) {
-      if (ctx.fix(PR.PR_2_FREE_NOT_ZERO, {entry: d})) {
-        img.store.transaction(() => {
-          img.zeroRange(img.ef, o, o + D.hashNext)
-          img.zeroRange(img.ef, o + D.hashNext + 4, o + DIRENT.SIZE)
-        })
-      }
+  if (D.type.get(eb, o) === 0) {
+    // A free slot keeps only its free-list link (codec/dirent.ts `validate`).
+    if (dirent.validate(eb, o).length > 0 && ctx.fix(PR.PR_2_FREE_NOT_ZERO, {entry: d})) {
+      img.store.transaction(() => {
+        img.zeroRange(img.ef, o, o + D.hashNext.off)
+        img.zeroRange(img.ef, o + D.hashNext.off + D.hashNext.size, o + DIRENT.SIZE)
+      })
     }
 
     return
   }
 
-  let parent = eb.readUInt32LE(o + D.parent)
-  const child = eb.readUInt32LE(o + D.child)
+  let parent = D.parent.get(eb, o)
+  const child = D.child.get(eb, o)
   const name = shown(label(c, d))
   ent[d] = ENT_LIVE
   if (!st.isDir(parent)) {
@@ -303,7 +306,7 @@ function checkEntry(c: Check, d: number, v: EntryScan): void {
 
   // The child's generation and type.
   const gen = img.n32(child, I.gen) & GEN_MASK
-  const childGen = eb.readUInt32LE(o + D.childGen)
+  const childGen = D.childGen.get(eb, o)
   if (childGen !== gen && ctx.fix(PR.PR_2_CHILD_GEN, {entry: d, name, parent, value: childGen, child, expected: gen})) {
     img.store.transaction(() => img.setE32(d, D.childGen, gen))
   }
@@ -322,12 +325,12 @@ function checkName(c: Check, d: number, parent: number, name: string): 'ok' | 'c
   const {ctx, img, st} = c
   const o = img.eo(d)
   const eb = img.eb
-  const unit = eb.readUInt32LE(o + D.name)
-  const nameLen = eb[o + D.nameLength]
-  const nameHash = eb.readUInt32LE(o + D.nameHash)
-  const inline = Buffer.from(eb.subarray(o + D.inlineName, o + D.inlineName + INLINE_NAME))
+  const unit = D.name.get(eb, o)
+  const nameLen = D.nameLength.get(eb, o)
+  const nameHash = D.nameHash.get(eb, o)
+  const inline = Buffer.from(D.inlineName.get(eb, o))
   // The entry's own copy is whole and proves itself: a short name whose bytes hash to nameHash.
-  const own = nameLen >= 1 && nameLen <= INLINE_NAME && isZero(inline, nameLen, INLINE_NAME) && fnvAt(inline, 0, nameLen) === nameHash
+  const own = nameLen >= 1 && nameLen <= INLINE_NAME && isZero(inline, nameLen, INLINE_NAME) && fnv1a(inline, 0, nameLen) === nameHash
     && nameProblem(inline.subarray(0, nameLen)) === undefined
   const ownBytes = inline.subarray(0, Math.min(nameLen, INLINE_NAME))
 
@@ -345,9 +348,8 @@ function checkName(c: Check, d: number, parent: number, name: string): 'ok' | 'c
 
   if (why === undefined) {
     const bytes = img.strBytes(unit)
-    const sHash = img.sb.readUInt32LE(img.so(unit) + S.hash)
-    const want = Buffer.alloc(INLINE_NAME)
-    bytes.copy(want, 0, 0, Math.min(bytes.length, INLINE_NAME))
+    const sHash = S.hash.get(img.sb, img.so(unit))
+    const want = dirent.inlineOf(bytes)
     const field = nameLen !== bytes.length ? 'nameLength' : nameHash !== sHash ? 'nameHash' : !inline.equals(want) ? 'inlineName' : undefined
     if (field === undefined) return 'ok'
     if (own && !ownBytes.equals(bytes)) {
@@ -362,7 +364,7 @@ function checkName(c: Check, d: number, parent: number, name: string): 'ok' | 'c
     if (!ctx.fix(PR.PR_2_NAME_COPY, {entry: d, name, parent, field})) return 'left'
     img.store.transaction(() => {
       img.setE8(d, D.nameLength, bytes.length)
-      if (!inline.equals(want)) img.store.setBytes(img.ef, o + D.inlineName, want)
+      if (!inline.equals(want)) D.inlineName.set(img.store, img.ef, o, want)
     })
     return sHash === nameHash ? 'ok' : sHash
   }
@@ -382,10 +384,9 @@ function findByCopy(c: Check, hash: number, len: number, inline: Buffer): number
   if (!st.stringIndexOk) return 0
   const sb = img.sb
   let steps = 0
-  for (let u = img.strings.index.first(hash); u !== 0 && steps < st.limit; u = sb.readUInt32LE(img.so(u) + S.hashNext), steps++) {
+  for (let u = img.strings.index.first(hash); u !== 0 && steps < st.limit; u = S.hashNext.get(sb, img.so(u)), steps++) {
     if (u >= st.heapEnd || st.str[u] !== STR_NAME) return 0
-    const o = img.so(u)
-    if (sb.readUInt32LE(o + S.hash) !== hash || img.strLength(u) !== len) continue
+    if (S.hash.get(sb, img.so(u)) !== hash || img.strLength(u) !== len) continue
     const bytes = img.strBytes(u)
     if (bytes.compare(inline, 0, INLINE_NAME, 0, INLINE_NAME) === 0 && nameProblem(bytes) === undefined) return u
   }
@@ -439,9 +440,9 @@ function checkIndex(c: Check, pendingKey: Map<number, number>, foundIn: Map<numb
   const xb = xf.buf
   const hw = st.entHw
   const capB = CheckedImage.capacity(xf)
-  const level = xb.readUInt32LE(CONTROL_OFFSET + XC.level)
-  const split = xb.readUInt32LE(CONTROL_OFFSET + XC.split)
-  const count = readU64(xb, CONTROL_OFFSET + XC.count)
+  const level = img.ctl(xf, XC.level)
+  const split = img.ctl(xf, XC.split)
+  const count = img.ctl(xf, XC.count)
   if (level > 30 || split >= 2 ** level || 2 ** level + split > capB) {
     return `its control block says level ${level}, split ${split}, for a file of ${capB} buckets`
   }
@@ -451,22 +452,21 @@ function checkIndex(c: Check, pendingKey: Map<number, number>, foundIn: Map<numb
   const xw = img.words(xf)
   const eb = img.eb
   const EB = DATA_OFFSET >>> 2
-  const XB = DATA_OFFSET >>> 2
   let used = 0
-  for (let d = 1; d < hw; d++) if (eb[DATA_OFFSET + d * DIRENT.SIZE + D.type] !== 0) used++
+  for (let d = 1; d < hw; d++) if (D.type.get(eb, img.eo(d)) !== 0) used++
   const seen = new Uint8Array(hw)
   let found = 0
   const mask = 2 ** level - 1
   const mask2 = 2 ** (level + 1) - 1
   for (let bucket = 0; bucket < inUse; bucket++) {
     ctx.tick(2, 'entries.idx', bucket, inUse)
-    for (let d = xw[XB + bucket]; d !== 0;) {
-      if (d >= hw || eb[DATA_OFFSET + d * DIRENT.SIZE + D.type] === 0) return `bucket ${bucket} names entry slot ${d}, which is not a used entry`
+    for (let d = xw[bucketWord(bucket)]; d !== 0;) {
+      if (d >= hw || D.type.get(eb, img.eo(d)) === 0) return `bucket ${bucket} names entry slot ${d}, which is not a used entry`
       if (seen[d]) return `entry ${d} is chained twice`
       seen[d] = 1
       found++
       const b = EB + d * EW.size
-      const h = dirHash(ew[b + EW.parent], ew[b + EW.nameHash])
+      const h = dirent.dirHash(ew[b + EW.parent], ew[b + EW.nameHash])
       let want = h & mask
       if (want < split) want = h & mask2
       if (want !== bucket) {
@@ -481,8 +481,8 @@ function checkIndex(c: Check, pendingKey: Map<number, number>, foundIn: Map<numb
 
   if (found !== used) return `${used - found} entries are not in it`
   if (count !== used) return `its count is ${count}, but it holds ${used} entries`
-  if (lastNonZero(xb, DATA_OFFSET + 4 * inUse, DATA_OFFSET + 4 * capB) >= 0) return `buckets past the ${inUse} in use are not empty`
-  if (lastNonZero(xb, CONTROL_OFFSET + 16, DATA_OFFSET) >= 0) return 'the control page holds stray bytes'
+  if (lastNonZero(xb, bucketOffset(inUse), bucketOffset(capB)) >= 0) return `buckets past the ${inUse} in use are not empty`
+  if (lastNonZero(xb, CONTROL_OFFSET + INDEX_CONTROL_USED, DATA_OFFSET) >= 0) return 'the control page holds stray bytes'
   return undefined
 }
 
@@ -505,7 +505,7 @@ function checkDuplicates(c: Check, nameOk: Uint8Array): void {
     for (let bucket = 0; bucket < buckets; bucket++) {
       ctx.tick(2, 'names', bucket, buckets)
       chain.length = 0
-      for (let d = xw[(DATA_OFFSET >>> 2) + bucket], steps = 0; d !== 0 && steps < st.limit; d = img.e32(d, D.hashNext), steps++) if (candidate(d)) chain.push(d)
+      for (let d = xw[bucketWord(bucket)], steps = 0; d !== 0 && steps < st.limit; d = img.e32(d, D.hashNext), steps++) if (candidate(d)) chain.push(d)
       if (chain.length < 2) continue
       chain.sort((a, b) => a - b)
       for (let j = 1; j < chain.length; j++) {

@@ -14,7 +14,7 @@
  *   lost-found.ts.
  * Frees: its maps.
  */
-import {DATA_OFFSET, DIRENT, IF_ORPHAN, S_IFDIR} from '../storage/format.js'
+import {IF_ORPHAN, S_IFDIR} from '../storage/format.js'
 import {shown} from './bytes.js'
 import {D, I, ROOT} from './checked-image.js'
 import {PR} from './problems.js'
@@ -40,10 +40,10 @@ function collect(c: Check): Links {
   const ew = img.words(img.ef)
   const eb = img.eb
   for (let d = st.entHw - 1; d >= 1; d--) {
-    if (st.ent[d] !== ENT_LIVE || eb[DATA_OFFSET + d * DIRENT.SIZE + D.type] === 0) continue
-    const b = (DATA_OFFSET + d * DIRENT.SIZE) >>> 2
-    const p = ew[b + (D.parent >>> 2)]
-    const ch = ew[b + (D.child >>> 2)]
+    if (st.ent[d] !== ENT_LIVE || D.type.get(eb, img.eo(d)) === 0) continue
+    const b = img.eo(d) >>> 2
+    const p = ew[b + D.parent.word]
+    const ch = ew[b + D.child.word]
     if (!st.isDir(p) || !st.isLive(ch)) continue
     if (links.count[ch]++ === 0 || links.holder[ch] === 0) links.holder[ch] = p
     links.sibling[d] = links.first[p]

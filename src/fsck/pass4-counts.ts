@@ -12,7 +12,8 @@
  *   does (its strings and content file are reclaimed by passes 5 and 6).
  * Frees: nothing.
  */
-import {DATA_OFFSET, DIRENT, IF_ORPHAN, INODE, S_IFDIR} from '../storage/format.js'
+import {IF_ORPHAN, S_IFDIR} from '../storage/format.js'
+import {fromWords} from '../storage/codec/field.js'
 import {D, I} from './checked-image.js'
 import {PR} from './problems.js'
 import {type Check, ENT_LIVE, INO_FREE, typeName} from './state.js'
@@ -29,10 +30,10 @@ export function pass4(c: Check): void {
   const ew = img.words(img.ef)
   const eb = img.eb
   for (let d = 1; d < st.entHw; d++) {
-    if (st.ent[d] !== ENT_LIVE || eb[DATA_OFFSET + d * DIRENT.SIZE + D.type] === 0) continue
-    const b = (DATA_OFFSET + d * DIRENT.SIZE) >>> 2
-    const p = ew[b + (D.parent >>> 2)]
-    const ch = ew[b + (D.child >>> 2)]
+    if (st.ent[d] !== ENT_LIVE || D.type.get(eb, img.eo(d)) === 0) continue
+    const b = img.eo(d) >>> 2
+    const p = ew[b + D.parent.word]
+    const ch = ew[b + D.child.word]
     if (!st.isDir(p) || !st.isLive(ch)) continue
     links[ch]++
     entries[p]++
@@ -44,11 +45,11 @@ export function pass4(c: Check): void {
     ctx.tick(4, 'inodes', s, hw)
     const type = st.type[s]
     const nw = img.words(img.nf)
-    const b = (DATA_OFFSET + s * INODE.SIZE) >>> 2
-    const nlink = nw[b + (I.nlink >>> 2)]
+    const b = img.no(s) >>> 2
+    const nlink = nw[b + I.nlink.word]
     // The common case: nothing to say.
-    if ((nw[b + (I.flags >>> 2)] & IF_ORPHAN) === 0 && (type === TYPE_DIR
-      ? nlink === 2 + subdirs[s] && nw[b + (I.size >>> 2)] === entries[s] && nw[b + (I.size >>> 2) + 1] === 0
+    if ((nw[b + I.flags.word] & IF_ORPHAN) === 0 && (type === TYPE_DIR
+      ? nlink === 2 + subdirs[s] && fromWords(nw[b + I.size.word], nw[b + I.size.word + 1]) === entries[s]
       : links[s] === 0 || nlink === links[s])) continue
     if ((img.n32(s, I.flags) & IF_ORPHAN) !== 0) {
       if (links[s] === 0 && !(type === TYPE_DIR && entries[s] > 0)) {

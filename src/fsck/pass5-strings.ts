@@ -12,7 +12,8 @@
  *   counters adjusted), which is what "unused names reclaimed" means.
  * Frees: nothing.
  */
-import {DATA_OFFSET, DIRENT, IF_USED, INODE, S_IFLNK, S_IFMT} from '../storage/format.js'
+import {IF_USED, S_IFLNK, S_IFMT} from '../storage/format.js'
+import {bucketWord} from '../storage/codec/control.js'
 import {shown} from './bytes.js'
 import {D, I, S} from './checked-image.js'
 import {PR} from './problems.js'
@@ -37,7 +38,7 @@ export function pass5(c: Check): void {
     for (let bucket = 0; bucket < buckets; bucket++) {
       ctx.tick(5, 'names', bucket, buckets)
       chain.length = 0
-      for (let u = xw[(DATA_OFFSET >>> 2) + bucket], steps = 0; u !== 0 && steps < st.limit; u = img.sb.readUInt32LE(img.so(u) + S.hashNext), steps++) {
+      for (let u = xw[bucketWord(bucket)], steps = 0; u !== 0 && steps < st.limit; u = S.hashNext.get(img.sb, img.so(u)), steps++) {
         if (u < end && str[u] === STR_NAME) chain.push(u)
       }
 
@@ -45,7 +46,7 @@ export function pass5(c: Check): void {
       chain.sort((x, y) => x - y)
       for (let j = 1; j < chain.length; j++) {
         for (let i = 0; i < j; i++) {
-          if (chain[i] !== 0 && img.sb.readUInt32LE(img.so(chain[i]) + S.hash) === img.sb.readUInt32LE(img.so(chain[j]) + S.hash) && sameBytes(chain[i], chain[j])) {
+          if (chain[i] !== 0 && S.hash.get(img.sb, img.so(chain[i])) === S.hash.get(img.sb, img.so(chain[j])) && sameBytes(chain[i], chain[j])) {
             found.push([chain[i], chain[j]])
             chain[j] = 0
             break
@@ -57,7 +58,7 @@ export function pass5(c: Check): void {
     const byHash = new Map<number, number[]>()
     for (let u = 1; u < end; u++) {
       if (str[u] !== STR_NAME) continue
-      const hash = img.sb.readUInt32LE(img.so(u) + S.hash)
+      const hash = S.hash.get(img.sb, img.so(u))
       const list = byHash.get(hash)
       if (list === undefined) {
         byHash.set(hash, [u])
@@ -94,29 +95,29 @@ export function pass5(c: Check): void {
   const ew = img.words(img.ef)
   const eb = img.eb
   for (let d = 1; d < st.entHw; d++) {
-    if (eb[DATA_OFFSET + d * DIRENT.SIZE + D.type] === 0) continue
-    const u = ew[((DATA_OFFSET + d * DIRENT.SIZE) >>> 2) + (D.name >>> 2)]
+    if (D.type.get(eb, img.eo(d)) === 0) continue
+    const u = ew[(img.eo(d) >>> 2) + D.name.word]
     if (u < end && str[u] === STR_NAME) refs[u]++
   }
 
   const owners = new Uint32Array(end)
   const nw = img.words(img.nf)
   for (let s = 1; s < st.nodeHw; s++) {
-    const b = (DATA_OFFSET + s * INODE.SIZE) >>> 2
-    if ((nw[b + (I.flags >>> 2)] & IF_USED) === 0) continue
-    if ((nw[b + (I.mode >>> 2)] & S_IFMT) === S_IFLNK) {
-      const t = nw[b + (I.target >>> 2)]
+    const b = img.no(s) >>> 2
+    if ((nw[b + I.flags.word] & IF_USED) === 0) continue
+    if ((nw[b + I.mode.word] & S_IFMT) === S_IFLNK) {
+      const t = nw[b + I.target.word]
       if (t < end && str[t] === STR_NAME) refs[t]++
     }
 
-    const x = nw[b + (I.xattr >>> 2)]
+    const x = nw[b + I.xattr.word]
     if (x < end && (str[x] === STR_BLOB || str[x] === STR_BAD_BLOB)) owners[x]++
   }
 
   // ---- each string ----
   const free = (u: number): void => {
     img.store.transaction(() => {
-      img.store.set32(img.sf, img.so(u) + S.refs, 1)
+      S.refs.set(img.store, img.sf, img.so(u), 1)
       img.strings.release(u)
     })
   }
@@ -125,7 +126,7 @@ export function pass5(c: Check): void {
     const kind = str[u]
     if (kind !== STR_NAME && kind !== STR_BLOB && kind !== STR_BAD_BLOB) continue
     ctx.tick(5, 'strings', u, end)
-    const stored = img.sb.readUInt32LE(img.so(u) + S.refs)
+    const stored = S.refs.get(img.sb, img.so(u))
     if (kind === STR_NAME) {
       if (merge.has(u)) {
         free(u)
@@ -135,12 +136,12 @@ export function pass5(c: Check): void {
       if (refs[u] === 0) {
         if (ctx.fix(PR.PR_5_UNUSED_NAME, {unit: u, name: shown(Buffer.from(img.strBytes(u)))}, {canFix: canFree})) free(u)
       } else if (refs[u] !== stored && ctx.fix(PR.PR_5_BAD_REFS, {unit: u, name: shown(Buffer.from(img.strBytes(u))), value: stored, expected: refs[u]})) {
-        img.store.transaction(() => img.store.set32(img.sf, img.so(u) + S.refs, refs[u]))
+        img.store.transaction(() => S.refs.set(img.store, img.sf, img.so(u), refs[u]))
       }
     } else if (owners[u] === 0) {
       if (ctx.fix(PR.PR_5_UNUSED_BLOB, {unit: u, length: img.strLength(u)}, {canFix: st.heapOk})) free(u)
     } else if (stored !== 1 && ctx.fix(PR.PR_5_BLOB_REFS, {unit: u, value: stored})) {
-      img.store.transaction(() => img.store.set32(img.sf, img.so(u) + S.refs, 1))
+      img.store.transaction(() => S.refs.set(img.store, img.sf, img.so(u), 1))
     }
   }
 

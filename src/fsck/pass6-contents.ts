@@ -34,7 +34,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {listContentFiles, liveDataIds} from '../storage/contents.js'
-import {CONTROL_OFFSET, DATA_DIR_NAME, IF_ORPHAN, S_IFREG, TABLE_CONTROL, readU64} from '../storage/format.js'
+import {DATA_DIR_NAME, IF_ORPHAN, S_IFREG} from '../storage/format.js'
 import {FILE_SIZE_MAX} from '../storage/types.js'
 import {D, I, ROOT, TC} from './checked-image.js'
 import {DATA_ID_LIMIT, contentPath} from './locate.js'
@@ -52,7 +52,7 @@ export function pass6(c: Check): number {
   const damage = ctx.problems.filter(p => !CRASH_STATES.has(p.id) && !p.id.startsWith('PR_6_'))
   if (st.logLost) sizesPastLog(c)
   const ids = liveDataIds(img.nb, s => img.no(s), st.nodeHw)
-  const next = readU64(img.nb, CONTROL_OFFSET + TABLE_CONTROL.OFF.nextDataId)
+  const next = img.nodeCtl(TC.nextDataId)
   const lf = new LostFound(c, {
     find() {
       const d = st.entryIndexOk ? img.findEntry(ROOT, LPF, st.limit) : 0
@@ -114,7 +114,7 @@ function reconnectContent(c: Check, lf: LostFound, dataId: number, stat: fs.BigI
     st.ino[slot] = INO_LIVE
     st.type[slot] = T_REG
     lf.attach(slot, `#${dataId}`)
-    if (readU64(img.nb, CONTROL_OFFSET + TABLE_CONTROL.OFF.nextDataId) <= dataId) img.setCtl64(img.nf, TC.nextDataId, dataId + 1)
+    if (img.nodeCtl(TC.nextDataId) <= dataId) img.setCtl64(img.nf, TC.nextDataId, dataId + 1)
   })
 }
 

@@ -16,10 +16,11 @@
 import fs from 'node:fs'
 import {randomInt} from 'node:crypto'
 
-import {FILES, FORMAT_VERSION, WAL_ENTRY, WAL_HEADER, WAL_MAGIC, WAL_RECORD, WAL_RECORD_MAGIC, readU64, writeU64} from '../storage/format.js'
-import {MAX_MAPPING} from '../storage/mapped-file.js'
-import {encodeHeader, uuidString} from '../storage/store.js'
-import {crc32} from '../storage/wal.js'
+import {FORMAT_VERSION} from '../storage/format.js'
+import * as header from '../storage/codec/header.js'
+import {uuidString} from '../storage/codec/header.js'
+import * as walHeader from '../storage/codec/wal-header.js'
+import {bufferSource, entryProblem, scan} from '../storage/codec/wal-record.js'
 import type {FsckContext} from './context.js'
 import {type PreOpen, writeAt} from './pass0-headers.js'
 import {PR} from './problems.js'
@@ -49,58 +50,20 @@ interface Scan {
   bad: {at: number; lsn: number; reason: string} | undefined
 }
 
-/** Scan the current cycle as Wal.scan and Store.recover do, without throwing. */
+/**
+ * Scan the current cycle as Wal.scan and Store.recover do (codec/wal-record.ts), without throwing:
+ * the scan stops at a record recovery would refuse to replay (LSN above `minLsn`, an entry outside
+ * the image) as at one whose entries overrun it.
+ */
 function scanLog(bytes: Buffer, startLsn: number, salt: number, minLsn: number): Scan {
-  const R = WAL_RECORD.OFF
-  const E = WAL_ENTRY.OFF
-  const size = bytes.length
-  let at = WAL_HEADER.SIZE
-  let lsn = startLsn
-  let records = 0
-  for (;;) {
-    if (size - at < WAL_RECORD.SIZE) {
-      const left = Math.max(0, size - at)
-      const torn = left >= 4 && bytes.readUInt32LE(at) === WAL_RECORD_MAGIC
-      return {records, end: at, torn: torn ? {at, bytes: left, lsn} : undefined, bad: undefined}
-    }
-
-    if (bytes.readUInt32LE(at + R.magic) !== WAL_RECORD_MAGIC || readU64(bytes, at + R.lsn) !== lsn) return {records, end: at, torn: undefined, bad: undefined}
-    const length = bytes.readUInt32LE(at + R.length)
-    if (length < WAL_RECORD.SIZE || length % 8 !== 0 || at + length > size) return {records, end: at, torn: {at, bytes: size - at, lsn}, bad: undefined}
-    const record = bytes.subarray(at, at + length)
-    if (record.readUInt32LE(R.checksum) !== crc32(record.subarray(8), salt)) return {records, end: at, torn: {at, bytes: length, lsn}, bad: undefined}
-    const count = record.readUInt32LE(R.entries)
-    let p = WAL_RECORD.SIZE
-    for (let i = 0; i < count; i++) {
-      const len = p + WAL_ENTRY.SIZE <= length ? record.readUInt32LE(p + E.length) : Number.POSITIVE_INFINITY
-      const start = p + WAL_ENTRY.SIZE
-      if (start + len > length) return {records, end: at, torn: undefined, bad: {at, lsn, reason: 'its entries overrun the record'}}
-      const fileId = record[p + E.fileId]
-      const offset = readU64(record, p + E.offset)
-      if (lsn > minLsn && (fileId >= FILES.length || offset < 4096 || offset + len > MAX_MAPPING)) {
-        return {records, end: at, torn: undefined, bad: {at, lsn, reason: `it writes outside the image (file ${fileId}, offset ${offset})`}}
-      }
-
-      p = start + ((len + 7) & ~7)
-    }
-
-    records++
-    lsn++
-    at += length
+  const s = scan(bufferSource(bytes), startLsn, salt)
+  for (const [i, r] of s.records.entries()) {
+    if (r.lsn <= minLsn) continue
+    const reason = r.entries.map(e => entryProblem(e)).find(p => p !== undefined)
+    if (reason !== undefined) return {records: i, end: r.at, torn: undefined, bad: {at: r.at, lsn: r.lsn, reason}}
   }
-}
 
-function encodeWalHeader(uuid: Buffer, startLsn: number, salt: number): Buffer {
-  const O = WAL_HEADER.OFF
-  const head = Buffer.alloc(WAL_HEADER.SIZE)
-  head.writeUInt32LE(WAL_MAGIC, O.magic)
-  head.writeUInt16LE(FORMAT_VERSION, O.formatVersion)
-  head.writeUInt16LE(WAL_HEADER.SIZE, O.headerSize)
-  head.writeUInt32LE(salt >>> 0, O.salt)
-  uuid.copy(head, O.uuid)
-  writeU64(head, O.startLsn, startLsn)
-  head.writeUInt32LE(crc32(head.subarray(4)), O.checksum)
-  return head
+  return {records: s.records.length, end: s.end, torn: s.torn, bad: s.bad}
 }
 
 /** A new, empty log (like Wal.create): O_TRUNC, mode 0600, a fresh salt. */
@@ -108,7 +71,7 @@ function createLog(file: string, uuid: Buffer, startLsn: number): void {
   const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
   try {
     fs.fchmodSync(fd, 0o600)
-    const head = encodeWalHeader(uuid, startLsn, randomInt(2 ** 32))
+    const head = walHeader.encode({uuid, startLsn, salt: randomInt(2 ** 32)})
     fs.writeSync(fd, head, 0, head.length, 0)
     fs.fsyncSync(fd)
   } finally {
@@ -157,7 +120,7 @@ export function pass7(ctx: FsckContext, pre: PreOpen): LogCheck {
   if (!wal.uuid!.equals(pre.imageUuid)) {
     problem()
     if (ctx.fix(PR.PR_7_LOG_UUID, {uuid: uuidString(wal.uuid!), imageUuid: uuidString(pre.imageUuid)})) {
-      writeAt(wal.path, encodeWalHeader(pre.imageUuid, wal.startLsn, wal.salt), 0)
+      writeAt(wal.path, walHeader.encode({uuid: pre.imageUuid, startLsn: wal.startLsn, salt: wal.salt}), 0)
     } else {
       pre.blocked.push('wal.log belongs to another image')
       return result
@@ -174,7 +137,7 @@ export function pass7(ctx: FsckContext, pre: PreOpen): LogCheck {
       if (ctx.fix(PR.PR_7_LOG_GAP, {start: wal.startLsn, file: f.spec.name, lsn: h.checkpointLsn, from: h.checkpointLsn + 1, to: wal.startLsn - 1})) {
         h.checkpointLsn = wal.startLsn - 1
         h.flags = 0
-        writeAt(f.path, encodeHeader(f.spec, h), 0)
+        writeAt(f.path, header.encode(f.spec, h), 0)
       } else {
         pre.blocked.push(`the log lacks transactions ${f.spec.name} needs`)
       }

@@ -17,7 +17,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {EXIT} from '../exit-codes.js'
-import {FILE_ENTRIES, FILE_NODES, FILES, HEADER, S_IFDIR, S_IFLNK, S_IFREG} from '../storage/format.js'
+import {FILE_ENTRIES, FILE_NODES, FILES, S_IFDIR, S_IFLNK, S_IFREG} from '../storage/format.js'
+import {hasMagic} from '../storage/codec/header.js'
 import {checkDataDir} from '../storage/data-dir.js'
 import {DirLock} from '../storage/lock.js'
 import {errnoText, ImageError} from '../storage/errors.js'
@@ -180,7 +181,7 @@ function holdsImage(dir: string): boolean {
     try {
       const fd = fs.openSync(path.join(dir, spec.name), 'r')
       try {
-        return fs.readSync(fd, head, 0, 8, 0) === 8 && head.readUInt32LE(HEADER.OFF.magic) === spec.magic
+        return fs.readSync(fd, head, 0, 8, 0) === 8 && hasMagic(spec, head)
       } finally {
         fs.closeSync(fd)
       }

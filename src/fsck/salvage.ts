@@ -26,9 +26,8 @@
  */
 import fs from 'node:fs'
 
-import {
-  CONTROL_OFFSET, DATA_OFFSET, IF_USED, INODE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, TABLE_CONTROL, readI64, readU64,
-} from '../storage/format.js'
+import {DATA_OFFSET, INODE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG} from '../storage/format.js'
+import * as inode from '../storage/codec/inode.js'
 import {MAX_MAPPING} from '../storage/mapped-file.js'
 import {FILE_SIZE_MAX} from '../storage/types.js'
 import {isZero, shown} from './bytes.js'
@@ -57,11 +56,11 @@ export function saveLostRecords(c: Check): void {
   const capE = CheckedImage.capacity(img.ef)
   for (let d = 1; d < capE; d++) {
     const o = img.eo(d)
-    if (eb[o + D.type] === 0) continue
-    for (const slot of [eb.readUInt32LE(o + D.child), eb.readUInt32LE(o + D.parent)]) {
+    if (D.type.get(eb, o) === 0) continue
+    for (const slot of [D.child.get(eb, o), D.parent.get(eb, o)]) {
       if (slot <= ROOT || slot >= capN || st.lostRecords.has(slot)) continue
       const r = img.no(slot)
-      if ((nb.readUInt32LE(r + I.flags) & IF_USED) !== 0 || blank(nb, r)) continue
+      if (inode.isUsed(nb, r) || blank(nb, r)) continue
       st.lostRecords.set(slot, Buffer.from(nb.subarray(r, r + INODE.SIZE)))
     }
   }
@@ -69,7 +68,7 @@ export function saveLostRecords(c: Check): void {
 
 /** Is the record at `r` zero but for its generation and free-list link? */
 function blank(nb: Buffer, r: number): boolean {
-  return isZero(nb, r + 4, r + I.link) && isZero(nb, r + I.link + 4, r + INODE.SIZE)
+  return isZero(nb, r + I.flags.off, r + I.link.off) && isZero(nb, r + I.link.off + I.link.size, r + INODE.SIZE)
 }
 
 interface Lost {
@@ -112,13 +111,13 @@ export function rebuildLostInodes(c: Check): void {
   const eb = img.eb
   for (let d = 1; d < st.entHw; d++) {
     const o = img.eo(d)
-    const type = eb[o + D.type]
+    const type = D.type.get(eb, o)
     if (type === 0) continue
-    const child = eb.readUInt32LE(o + D.child)
-    const parent = eb.readUInt32LE(o + D.parent)
+    const child = D.child.get(eb, o)
+    const parent = D.parent.get(eb, o)
     if (isLost(child)) {
       const l = lost.get(child)
-      const named = {entry: d, type, gen: eb.readUInt32LE(o + D.childGen) & GEN_MASK, parent}
+      const named = {entry: d, type, gen: D.childGen.get(eb, o) & GEN_MASK, parent}
       if (l === undefined) lost.set(child, {slot: child, member: 0, ...named})
       else if (l.entry === 0) Object.assign(l, named)
     }
@@ -166,9 +165,9 @@ export function rebuildLostInodes(c: Check): void {
   }
 
   img.store.transaction(() => {
-    const free = img.relinkFree(img.nf, I.link, newHw, s => (img.n32(s, I.flags) & IF_USED) !== 0)
+    const free = img.relinkFree(img.nodes, newHw, s => img.used(s))
     img.setCtl32(img.nf, TC.live, newHw - 1 - free)
-    if (maxData >= readU64(img.nb, CONTROL_OFFSET + TABLE_CONTROL.OFF.nextDataId)) img.setCtl64(img.nf, TC.nextDataId, maxData + 1)
+    if (maxData >= img.nodeCtl(TC.nextDataId)) img.setCtl64(img.nf, TC.nextDataId, maxData + 1)
   })
 }
 
@@ -176,39 +175,40 @@ export function rebuildLostInodes(c: Check): void {
 function rebuildAs(c: Check, l: Lost, inUse: Set<number>): Rebuilt | undefined {
   const {img, st} = c
   if (!validType(l.type << 12)) return undefined
-  const saved = st.lostRecords.get(l.slot)
-  const mode = saved === undefined ? 0 : saved.readUInt32LE(I.mode)
+  const bytes = st.lostRecords.get(l.slot)
+  const saved = bytes === undefined ? undefined : inode.decode(bytes, 0, l.slot)
+  const mode = saved === undefined ? 0 : saved.mode
   // The saved fields are the inode's only if the log wrote its type (mknod or chmod did).
   const own = saved !== undefined && validType(mode) && (mode & S_IFMT) >>> 12 === l.type ? saved : undefined
   const r: Rebuilt = {
     lost: l,
     mode: (l.type << 12) | (own === undefined ? (l.type === T_DIR ? 0o700 : 0o600) : mode & 0o7777),
-    uid: own === undefined ? 0 : own.readUInt32LE(I.uid),
-    gid: own === undefined ? 0 : own.readUInt32LE(I.gid),
+    uid: own === undefined ? 0 : own.uid,
+    gid: own === undefined ? 0 : own.gid,
     size: 0,
     dataId: 0,
     target: 0,
     rdev: 0,
     times: undefined,
   }
-  if (own !== undefined && readI64(own, I.ctimeSec) !== 0) {
-    r.times = (['atime', 'mtime', 'ctime'] as const).map(w => [readI64(own, I[`${w}Sec`]), own.readUInt32LE(I[`${w}Nsec`]) % 1e9])
+  if (own !== undefined && own.ctimeSec !== 0) {
+    r.times = (['atime', 'mtime', 'ctime'] as const).map(w => [own[`${w}Sec`], own[`${w}Nsec`] % 1e9])
   }
 
   // A saved record of another type (or none) says nothing about this inode: only a whole field of
   // its own may be used. The dataId is the one link from an inode to its content file.
-  const savedData = saved === undefined ? 0 : readU64(saved, I.dataId)
+  const savedData = saved === undefined ? 0 : saved.dataId
   if (l.type === T_REG && savedData > 0 && savedData < DATA_ID_LIMIT && !inUse.has(savedData)) {
     r.dataId = savedData
-    r.size = Math.min(readU64(saved!, I.size) || contentLength(c, savedData), FILE_SIZE_MAX)
+    r.size = Math.min(saved!.size || contentLength(c, savedData), FILE_SIZE_MAX)
   } else if (l.type === T_LNK) {
-    const target = own === undefined ? 0 : own.readUInt32LE(I.target)
+    const target = own === undefined ? 0 : own.target
     if (target === 0 || target >= st.heapEnd || st.str[target] !== STR_NAME) return undefined
     r.target = target
     r.size = img.strLength(target)
   } else if (l.type === T_CHR || l.type === T_BLK) {
     if (own === undefined) return undefined
-    r.rdev = readU64(own, I.rdev)
+    r.rdev = own.rdev
   }
 
   return r

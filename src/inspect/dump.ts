@@ -118,6 +118,8 @@ export function itemJson(records: Records, item: TreeItem): Record<string, unkno
     })
   }
 
+  const problems = records.inodeProblems(item.slot)
+  if (problems.length > 0) out.problems = problems
   return out
 }
 
@@ -136,6 +138,7 @@ function itemLine(records: Records, item: TreeItem, shownName: Buffer, xattrLine
     for (const x of records.xattrs(item.slot)) line += `${' '.repeat(11)}xattr ${escapeName(x.name)}=${xattrValue(x.value)}\n`
   }
 
+  if (xattrLines) for (const p of records.inodeProblems(item.slot)) line += `${' '.repeat(11)}problem: ${p}\n`
   return line
 }
 

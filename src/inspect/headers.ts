@@ -7,34 +7,23 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {
-  CONTROL_OFFSET, FILES, HEADER, HEAP_CONTROL, HF_CLEAN, INDEX_CONTROL, type Layout, STRING_CLASSES, TABLE_CONTROL,
-  WAL_HEADER, WAL_NAME, readI64, readU64,
-} from '../storage/format.js'
+import {CONTROL_OFFSET, FILES, HEADER, HEAP_CONTROL, HF_CLEAN, INDEX_CONTROL, type Layout, STRING_CLASSES, TABLE_CONTROL, WAL_HEADER, WAL_NAME} from '../storage/format.js'
 import type {Image} from '../storage/index.js'
-import {uuidString} from '../storage/store.js'
-import {crc32} from '../storage/wal.js'
+import {decodeFields, fieldsOf} from '../storage/codec/field.js'
+import {freeHeadFields} from '../storage/codec/control.js'
+import * as header from '../storage/codec/header.js'
+import {uuidString} from '../storage/codec/header.js'
+import * as walHeader from '../storage/codec/wal-header.js'
 import {isoMs} from './text.js'
 
 export type FieldValue = number | string | boolean | null
 
-/** Decode every field of a layout; `uuid` fields as a UUID, `reserved` left out, other bytes as hex. */
+/** Decode every field of a layout (codec/field.ts); `uuid` fields as a UUID, `reserved` left out, other bytes as hex. */
 export function decodeLayout<K extends string>(layout: Layout<K>, buf: Buffer, base = 0): Record<string, FieldValue> {
   const out: Record<string, FieldValue> = {}
-  for (const [name, type] of layout.FIELDS) {
-    const o = base + layout.OFF[name]
+  for (const [name, value] of Object.entries(decodeFields(fieldsOf(layout), buf, base)) as Array<[string, number | Buffer]>) {
     if (name === 'reserved') continue
-    switch (type) {
-      case 'u8': out[name] = buf.readUInt8(o); break
-      case 'u16': out[name] = buf.readUInt16LE(o); break
-      case 'u32': out[name] = buf.readUInt32LE(o); break
-      case 'u64': out[name] = readU64(buf, o); break
-      case 'i64': out[name] = readI64(buf, o); break
-      default: {
-        const bytes = buf.subarray(o, o + Number(type.slice(5)))
-        out[name] = name === 'uuid' ? uuidString(bytes) : bytes.toString('hex')
-      }
-    }
+    out[name] = typeof value === 'number' ? value : name === 'uuid' ? uuidString(value) : value.toString('hex')
   }
 
   return out
@@ -75,7 +64,7 @@ function controlOf(image: Image, fileId: number): Record<string, FieldValue> {
   if (fileId === 2 || fileId === 4) return decodeLayout(INDEX_CONTROL, buf, CONTROL_OFFSET)
   const out = decodeLayout(HEAP_CONTROL, buf, CONTROL_OFFSET)
   let classes = 0
-  for (let k = 1; k < STRING_CLASSES; k++) if (buf.readUInt32LE(CONTROL_OFFSET + HEAP_CONTROL.OFF.freeHeads + 4 * k) !== 0) classes++
+  for (let k = 1; k < STRING_CLASSES; k++) if (freeHeadFields[k].get(buf, CONTROL_OFFSET) !== 0) classes++
   delete out.freeHeads
   out.freeClasses = classes
   return out
@@ -87,9 +76,9 @@ export function* headerReports(image: Image): Generator<HeaderReport | WalReport
     const file = store.files[spec.id]
     const head = file.pread(0, HEADER.SIZE)
     const fields: Record<string, FieldValue> = head.length < HEADER.SIZE ? {} : decodeLayout(HEADER, head)
+    const problems = header.validate(spec, head, file.size)
     if (head.length === HEADER.SIZE) {
-      const computed = crc32(head.subarray(4))
-      fields.checksumOk = computed === fields.checksum
+      fields.checksumOk = !problems.some(p => p.field === 'checksum')
       fields.magicText = magicText(fields.magic as number)
       fields.clean = ((fields.flags as number) & HF_CLEAN) !== 0
       fields.createdAt = isoMs(fields.createdMs as number)
@@ -97,6 +86,7 @@ export function* headerReports(image: Image): Generator<HeaderReport | WalReport
     }
 
     fields.fileBytes = file.size
+    if (problems.length > 0) fields.problems = problems.map(p => p.message).join('; ')
     yield {kind: 'header', file: spec.name, what: spec.what, fields, control: controlOf(image, spec.id)}
   }
 
@@ -108,7 +98,9 @@ export function* headerReports(image: Image): Generator<HeaderReport | WalReport
     const n = fs.readSync(fd, head, 0, head.length, 0)
     if (n === WAL_HEADER.SIZE) {
       Object.assign(fields, decodeLayout(WAL_HEADER, head))
-      fields.checksumOk = crc32(head.subarray(4)) === fields.checksum
+      const problems = walHeader.validate(head, store.uuid)
+      fields.checksumOk = !problems.some(p => p.field === 'checksum')
+      if (problems.length > 0) fields.problems = problems.map(p => p.message).join('; ')
       fields.magicText = magicText(fields.magic as number)
     }
 

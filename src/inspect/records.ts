@@ -6,54 +6,23 @@
  */
 import fs from 'node:fs'
 
-import {
-  DIRENT, IF_USED, INLINE_NAME, INODE, S_IFDIR, S_IFLNK, S_IFMT, readI64, readU64,
-} from '../storage/format.js'
+import {INLINE_NAME, STRING, S_IFDIR, S_IFLNK, S_IFMT} from '../storage/format.js'
+import * as dirent from '../storage/codec/dirent.js'
+import {type DirentFields, direntFields as D} from '../storage/codec/dirent.js'
+import type {U32Field, U64Field} from '../storage/codec/field.js'
+import * as inode from '../storage/codec/inode.js'
+import {inodeFields as I} from '../storage/codec/inode.js'
+import * as inodeNumber from '../storage/codec/inode-number.js'
+import * as stringUnit from '../storage/codec/string-unit.js'
+import * as xattrBlob from '../storage/codec/xattr-blob.js'
 import type {Image, ImageInternals, Timespec} from '../storage/index.js'
 import {releaseCleanPages} from '../storage/page-release.js'
 
-const I = INODE.OFF
-const D = DIRENT.OFF
-const TWO32 = 2 ** 32
+/** An INODE record (codec/inode.ts `decode`: FORMAT.md's field names, `reserved` left out), its slot and number. */
+export type InodeRecord = inode.InodeRecord
 
-/** An INODE record, with FORMAT.md's field names (`reserved` left out) and its slot and number. */
-export interface InodeRecord {
-  ino: number
-  slot: number
-  gen: number
-  flags: number
-  mode: number
-  nlink: number
-  uid: number
-  gid: number
-  size: number
-  atimeSec: number
-  atimeNsec: number
-  mtimeSec: number
-  mtimeNsec: number
-  ctimeSec: number
-  ctimeNsec: number
-  parent: number
-  rdev: number
-  dataId: number
-  xattr: number
-  target: number
-  dirHead: number
-  link: number
-}
-
-/** A DIRENT record, with its slot. */
-export interface DirentRecord {
-  slot: number
-  parent: number
-  name: number
-  child: number
-  childGen: number
-  next: number
-  prev: number
-  type: number
-  nameLength: number
-}
+/** A DIRENT record (codec/dirent.ts `decode`), with its slot. */
+export type DirentRecord = {slot: number} & DirentFields
 
 /** Items of a scan between two looks at how much of the image files is mapped in. */
 const CHECK_EVERY = 16
@@ -128,21 +97,21 @@ export class Records {
   /** Slot of a live inode number (generation checked), or 0. */
   slotOf(ino: number): number {
     if (!Number.isSafeInteger(ino) || ino < 1) return 0
-    const slot = ino % TWO32
+    const slot = inodeNumber.slotOf(ino)
     if (!this.isLive(slot)) return 0
-    return this.u32(slot, I.gen) === Math.floor(ino / TWO32) ? slot : 0
+    return this.u32(slot, I.gen) === inodeNumber.genOf(ino) ? slot : 0
   }
 
   isLive(slot: number): boolean {
-    return this.inodeInRange(slot) && (this.u32(slot, I.flags) & IF_USED) !== 0
+    return this.inodeInRange(slot) && inode.isUsed(this.node, this.internals.nodes.off(slot))
   }
 
-  u32(slot: number, field: number): number {
-    return this.node.readUInt32LE(this.internals.nodes.off(slot) + field)
+  u32(slot: number, field: U32Field): number {
+    return field.get(this.node, this.internals.nodes.off(slot))
   }
 
-  u64(slot: number, field: number): number {
-    return readU64(this.node, this.internals.nodes.off(slot) + field)
+  u64(slot: number, field: U64Field): number {
+    return field.get(this.node, this.internals.nodes.off(slot))
   }
 
   mode(slot: number): number {
@@ -164,53 +133,20 @@ export class Records {
   }
 
   inoOf(slot: number): number {
-    return slot + this.u32(slot, I.gen) * TWO32
+    return inodeNumber.encode(slot, this.u32(slot, I.gen))
   }
 
   inode(slot: number): InodeRecord {
-    const b = this.node
-    const o = this.internals.nodes.off(slot)
-    const gen = b.readUInt32LE(o + I.gen)
-    return {
-      ino: slot + gen * TWO32,
-      slot,
-      gen,
-      flags: b.readUInt32LE(o + I.flags),
-      mode: b.readUInt32LE(o + I.mode),
-      nlink: b.readUInt32LE(o + I.nlink),
-      uid: b.readUInt32LE(o + I.uid),
-      gid: b.readUInt32LE(o + I.gid),
-      size: readU64(b, o + I.size),
-      atimeSec: readI64(b, o + I.atimeSec),
-      atimeNsec: b.readUInt32LE(o + I.atimeNsec),
-      mtimeSec: readI64(b, o + I.mtimeSec),
-      mtimeNsec: b.readUInt32LE(o + I.mtimeNsec),
-      ctimeSec: readI64(b, o + I.ctimeSec),
-      ctimeNsec: b.readUInt32LE(o + I.ctimeNsec),
-      parent: b.readUInt32LE(o + I.parent),
-      rdev: readU64(b, o + I.rdev),
-      dataId: readU64(b, o + I.dataId),
-      xattr: b.readUInt32LE(o + I.xattr),
-      target: b.readUInt32LE(o + I.target),
-      dirHead: b.readUInt32LE(o + I.dirHead),
-      link: b.readUInt32LE(o + I.link),
-    }
+    return inode.decode(this.node, this.internals.nodes.off(slot), slot)
+  }
+
+  /** What is wrong with an inode record on its own (codec/inode.ts `validate`), one line each. */
+  inodeProblems(slot: number): string[] {
+    return inode.validate(this.node, this.internals.nodes.off(slot)).map(p => `${p.field} is ${p.value}, expected ${p.expected}`)
   }
 
   dirent(d: number): DirentRecord {
-    const b = this.ent
-    const o = this.internals.entries.off(d)
-    return {
-      slot: d,
-      parent: b.readUInt32LE(o + D.parent),
-      name: b.readUInt32LE(o + D.name),
-      child: b.readUInt32LE(o + D.child),
-      childGen: b.readUInt32LE(o + D.childGen),
-      next: b.readUInt32LE(o + D.next),
-      prev: b.readUInt32LE(o + D.prev),
-      type: b[o + D.type],
-      nameLength: b[o + D.nameLength],
-    }
+    return {slot: d, ...dirent.decode(this.ent, this.internals.entries.off(d))}
   }
 
   /** Is `d` a slot of entries.dat whose record is mapped? */
@@ -220,44 +156,44 @@ export class Records {
 
   /** Next entry of the same directory (0 = last). */
   entryNext(d: number): number {
-    return this.ent.readUInt32LE(this.internals.entries.off(d) + D.next)
+    return D.next.get(this.ent, this.internals.entries.off(d))
   }
 
   /** Previous (newer) entry of the same directory (0 = first). */
   entryPrev(d: number): number {
-    return this.ent.readUInt32LE(this.internals.entries.off(d) + D.prev)
+    return D.prev.get(this.ent, this.internals.entries.off(d))
   }
 
   entryChild(d: number): number {
-    return this.ent.readUInt32LE(this.internals.entries.off(d) + D.child)
+    return D.child.get(this.ent, this.internals.entries.off(d))
   }
 
   entryType(d: number): number {
-    return this.ent[this.internals.entries.off(d) + D.type] << 12
+    return D.type.get(this.ent, this.internals.entries.off(d)) << 12
   }
 
   /** Does the entry name a live inode of the generation it recorded? */
   entryTargetLive(d: number): boolean {
     const o = this.internals.entries.off(d)
-    const child = this.ent.readUInt32LE(o + D.child)
-    return this.isLive(child) && this.u32(child, I.gen) === this.ent.readUInt32LE(o + D.childGen)
+    const child = D.child.get(this.ent, o)
+    return this.isLive(child) && this.u32(child, I.gen) === D.childGen.get(this.ent, o)
   }
 
   /** The entry's name (a copy). */
   entryName(d: number): Buffer {
     const o = this.internals.entries.off(d)
     const b = this.ent
-    const len = b[o + D.nameLength]
-    if (len <= INLINE_NAME) return Buffer.from(b.subarray(o + D.inlineName, o + D.inlineName + len))
-    return Buffer.from(this.stringBytes(b.readUInt32LE(o + D.name), len))
+    const len = D.nameLength.get(b, o)
+    if (len <= INLINE_NAME) return Buffer.from(dirent.inlineName(b, o))
+    return Buffer.from(this.stringBytes(D.name.get(b, o), len))
   }
 
   /** Bytes of a strings.dat entry (a view), bounded by the mapping and by `max` if given. */
   stringBytes(unit: number, max?: number): Buffer {
     const heap = this.internals.strings
     if (unit === 0 || heap.off(unit + 1) > heap.file.size) return Buffer.alloc(0)
-    const start = heap.off(unit) + 16
-    let len = heap.length(unit)
+    const start = heap.off(unit) + STRING.SIZE
+    let len = stringUnit.length(heap.file.buf, heap.off(unit))
     if (max !== undefined) len = Math.min(len, max)
     return heap.file.buf.subarray(start, Math.min(start + len, heap.file.size))
   }
@@ -273,18 +209,7 @@ export class Records {
     const unit = this.u32(slot, I.xattr)
     const out: Array<{name: Buffer; value: Buffer}> = []
     if (unit === 0) return out
-    const blob = this.stringBytes(unit)
-    for (let p = 0; p + 6 <= blob.length;) {
-      const nameLen = blob.readUInt16LE(p)
-      const valueLen = blob.readUInt32LE(p + 2)
-      if (p + 6 + nameLen + valueLen > blob.length) break
-      out.push({
-        name: Buffer.from(blob.subarray(p + 6, p + 6 + nameLen)),
-        value: Buffer.from(blob.subarray(p + 6 + nameLen, p + 6 + nameLen + valueLen)),
-      })
-      p += 6 + nameLen + valueLen
-    }
-
+    for (const {name, value} of xattrBlob.decode(this.stringBytes(unit))) out.push({name: Buffer.from(name), value: Buffer.from(value)})
     return out
   }
 }

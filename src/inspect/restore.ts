@@ -9,7 +9,8 @@
  * written into the inode record directly, in the same transaction as the last change of the inode.
  */
 import type {Progress} from '../progress.js'
-import {INODE} from '../storage/format.js'
+import {inodeFields as I} from '../storage/codec/inode.js'
+import * as inodeNumber from '../storage/codec/inode-number.js'
 import {errnoText, FsError, type Image, ROOT_INO, type Timespec} from '../storage/index.js'
 import {S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK} from '../storage/format.js'
 import {RAZORFS_TYPE} from './archive.js'
@@ -17,7 +18,6 @@ import {TYPE, type TarMember, TarError} from './tar/format.js'
 import type {TarReader} from './tar/reader.js'
 import {escapeName, makeDev} from './text.js'
 
-const TWO32 = 2 ** 32
 const CHUNK = 1 << 20
 const HOLE = 4096
 
@@ -58,10 +58,10 @@ class DirTimes {
 /** Write an inode's ctime into its record (in the running transaction, or its own). */
 function setCtime(image: Image, ino: number, t: Timespec): void {
   const {store, nodes} = image.internals()
-  const o = nodes.off(ino % TWO32)
+  const o = nodes.off(inodeNumber.slotOf(ino))
   store.transaction(() => {
-    store.setI64(nodes.file, o + INODE.OFF.ctimeSec, t.sec)
-    store.set32(nodes.file, o + INODE.OFF.ctimeNsec, t.nsec)
+    I.ctimeSec.set(store, nodes.file, o, t.sec)
+    I.ctimeNsec.set(store, nodes.file, o, t.nsec)
   })
 }
 

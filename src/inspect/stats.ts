@@ -10,16 +10,15 @@ import {Chalk} from 'chalk'
 import Table from 'cli-table3'
 
 import {
-  FILES, FILE_NODES, HF_CLEAN, IF_ORPHAN, IF_USED, INODE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
-  WAL_NAME, readU64,
+  FILES, FILE_NODES, HF_CLEAN, IF_ORPHAN, IF_USED, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, WAL_NAME,
 } from '../storage/format.js'
+import {inodeFields as I} from '../storage/codec/inode.js'
 import type {Image} from '../storage/index.js'
 import {dirPath} from './dump.js'
 import {type LiveState, liveState} from './live.js'
 import {Records} from './records.js'
 import {bytesField, escapeName, humanBytes, isoMs, thousands} from './text.js'
 
-const I = INODE.OFF
 const TOP = 5
 
 export interface ImageStats {
@@ -157,15 +156,15 @@ export function collectStats(image: Image): ImageStats {
     if ((slot & 0x3FFF) === 0) records.releasePages({file: FILE_NODES, to: nodes.off(slot)})
     const buf = nodes.file.buf
     const o = nodes.off(slot)
-    const flags = buf.readUInt32LE(o + I.flags)
+    const flags = I.flags.get(buf, o)
     if ((flags & IF_USED) === 0) continue
     if ((flags & IF_ORPHAN) !== 0) counts.orphans++
-    const type = buf.readUInt32LE(o + I.mode) & S_IFMT
+    const type = I.mode.get(buf, o) & S_IFMT
     switch (type) {
       case S_IFREG: {
         counts.files++
-        apparent += readU64(buf, o + I.size)
-        const dataId = readU64(buf, o + I.dataId)
+        apparent += I.size.get(buf, o)
+        const dataId = I.dataId.get(buf, o)
         if (dataId !== 0) {
           const st = fs.statSync(contents.pathOf(dataId), {throwIfNoEntry: false})
           if (st !== undefined) {
@@ -179,7 +178,7 @@ export function collectStats(image: Image): ImageStats {
 
       case S_IFDIR:
         counts.directories++
-        top.offer(readU64(buf, o + I.size), slot)
+        top.offer(I.size.get(buf, o), slot)
         break
       case S_IFLNK: counts.symlinks++; break
       case S_IFIFO: counts.fifos++; break

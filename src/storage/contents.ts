@@ -12,7 +12,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {BREAK_NO_FSYNC} from './debug.js'
-import {DATA_DIR_NAME, IF_USED, INODE, readU64} from './format.js'
+import {DATA_DIR_NAME} from './format.js'
+import {inodeFields as I, isUsed} from './codec/inode.js'
 import {writeFully} from './mapped-file.js'
 
 const MAX_OPEN = 256
@@ -237,12 +238,11 @@ export function listContentFiles(root: string): ContentFile[] {
  * reports and clears) keeps its file too: what may be removed is decided by IF_USED alone.
  */
 export function liveDataIds(nodes: Buffer, offsetOf: (slot: number) => number, highWater: number): Set<number> {
-  const I = INODE.OFF
   const ids = new Set<number>()
   for (let s = 1; s < highWater; s++) {
     const o = offsetOf(s)
-    if ((nodes.readUInt32LE(o + I.flags) & IF_USED) === 0) continue
-    const id = readU64(nodes, o + I.dataId)
+    if (!isUsed(nodes, o)) continue
+    const id = I.dataId.get(nodes, o)
     if (id !== 0) ids.add(id)
   }
 

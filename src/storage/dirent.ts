@@ -3,24 +3,14 @@
  * "DIRENT" and "Directories"). `Image` adds entries with it (mknod, link, rename) and so does
  * fsck (/lost+found and the inodes it reconnects there), over the same storage classes.
  */
-import {DIRENT, INLINE_NAME, INODE, S_IFMT, readU64} from './format.js'
-import type {LinearHash} from './linear-hash.js'
-import {dirHash} from './records.js'
-import type {Store} from './store.js'
-import {type StringHeap, fnv1a} from './string-heap.js'
-import type {RecordTable} from './table.js'
+import {fnv1a} from './codec/checksum.js'
+import {direntFields as D, dirHash, typeOf} from './codec/dirent.js'
+import {inodeFields as I} from './codec/inode.js'
+import {S_IFMT} from './format.js'
+import type {Tables} from './tables.js'
 
-const I = INODE.OFF
-const D = DIRENT.OFF
-
-/** The store and the storage classes an entry touches (what `Image` and fsck's `CheckedImage` hold). */
-export interface EntryTables {
-  readonly store: Store
-  readonly nodes: RecordTable
-  readonly entries: RecordTable
-  readonly entryIndex: LinearHash
-  readonly strings: StringHeap
-}
+/** The store and the storage classes an entry touches (what `openTables` builds). */
+export type EntryTables = Tables
 
 /**
  * Add the entry (dir, name) -> child, inside the caller's transaction: the name is interned (one
@@ -36,21 +26,23 @@ export function addEntry(t: EntryTables, dir: number, name: Buffer, child: numbe
   const d = entries.alloc()
   const f = entries.file
   const o = entries.off(d)
-  const node = (slot: number, field: number) => nodes.file.buf.readUInt32LE(nodes.off(slot) + field)
-  const head = node(dir, I.dirHead)
-  store.set32(f, o + D.parent, dir)
-  store.set32(f, o + D.name, nameUnit)
-  store.set32(f, o + D.child, child)
-  store.set32(f, o + D.childGen, node(child, I.gen))
-  store.set32(f, o + D.nameHash, hash)
-  store.set8(f, o + D.nameLength, name.length)
-  store.setBytes(f, o + D.inlineName, name.subarray(0, INLINE_NAME))
-  store.set32(f, o + D.next, head)
-  store.set32(f, o + D.prev, 0)
-  store.set8(f, o + D.type, (node(child, I.mode) & S_IFMT) >>> 12)
-  if (head !== 0) store.set32(f, entries.off(head) + D.prev, d)
-  store.set32(nodes.file, nodes.off(dir) + I.dirHead, d)
-  store.set64(nodes.file, nodes.off(dir) + I.size, readU64(nodes.file.buf, nodes.off(dir) + I.size) + 1)
+  const nb = nodes.file.buf
+  const dirOff = nodes.off(dir)
+  const childOff = nodes.off(child)
+  const head = I.dirHead.get(nb, dirOff)
+  D.parent.set(store, f, o, dir)
+  D.name.set(store, f, o, nameUnit)
+  D.child.set(store, f, o, child)
+  D.childGen.set(store, f, o, I.gen.get(nb, childOff))
+  D.nameHash.set(store, f, o, hash)
+  D.nameLength.set(store, f, o, name.length)
+  D.inlineName.set(store, f, o, name)
+  D.next.set(store, f, o, head)
+  D.prev.set(store, f, o, 0)
+  D.type.set(store, f, o, typeOf(I.mode.get(nb, childOff) & S_IFMT))
+  if (head !== 0) D.prev.set(store, f, entries.off(head), d)
+  I.dirHead.set(store, nodes.file, dirOff, d)
+  I.size.set(store, nodes.file, dirOff, I.size.get(nodes.file.buf, dirOff) + 1)
   t.entryIndex.insert(d, dirHash(dir, hash))
   return d
 }

@@ -10,11 +10,12 @@
 
 export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'i64' | `bytes${number}`
 
-export interface Layout<K extends string> {
+export interface Layout<K extends string, E extends readonly [K, FieldType] = readonly [K, FieldType]> {
   readonly name: string
   readonly SIZE: number
   readonly OFF: Readonly<Record<K, number>>
-  readonly FIELDS: ReadonlyArray<readonly [K, FieldType]>
+  readonly WIDTH: Readonly<Record<K, number>>
+  readonly FIELDS: ReadonlyArray<E>
 }
 
 function widthOf(type: FieldType): number {
@@ -28,43 +29,31 @@ function widthOf(type: FieldType): number {
   }
 }
 
-/** Build a layout from its fields in on-disk order; `size` pads the record (must not be exceeded). */
-export function layout<K extends string>(name: string, fields: ReadonlyArray<readonly [K, FieldType]>, size?: number): Layout<K> {
+/**
+ * Build a layout from its fields in on-disk order; `size` pads the record (must not be exceeded).
+ * The field types are kept in the layout's type, so that codec/field.ts can type each accessor.
+ */
+export function layout<const E extends readonly [string, FieldType]>(name: string, fields: ReadonlyArray<E>, size?: number): Layout<E[0], E> {
+  type K = E[0]
   const OFF = {} as Record<K, number>
+  const WIDTH = {} as Record<K, number>
   let at = 0
   for (const [field, type] of fields) {
     const width = widthOf(type)
     const align = type.startsWith('bytes') ? 1 : width
     if (at % align !== 0) throw new Error(`${name}.${field}: misaligned at ${at}`)
-    OFF[field] = at
+    OFF[field as K] = at
+    WIDTH[field as K] = width
     at += width
   }
+
   if (size !== undefined && at > size) throw new Error(`${name}: fields take ${at} bytes, more than ${size}`)
-  return Object.freeze({name, SIZE: size ?? at, OFF: Object.freeze(OFF), FIELDS: Object.freeze([...fields])})
+  return Object.freeze({name, SIZE: size ?? at, OFF: Object.freeze(OFF), WIDTH: Object.freeze(WIDTH), FIELDS: Object.freeze([...fields])})
 }
 
-// ---- numbers wider than 32 bits ----------------------------------------------------------------
+// ---- numbers wider than 32 bits (codec/field.ts; exported here too for the legacy readers) -------
 
-const TWO32 = 2 ** 32
-
-export function readU64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO32
-}
-
-export function writeU64(buf: Buffer, off: number, value: number): void {
-  buf.writeUInt32LE(value >>> 0, off)
-  buf.writeUInt32LE(Math.floor(value / TWO32) >>> 0, off + 4)
-}
-
-export function readI64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readInt32LE(off + 4) * TWO32
-}
-
-export function writeI64(buf: Buffer, off: number, value: number): void {
-  const hi = Math.floor(value / TWO32)
-  buf.writeUInt32LE((value - hi * TWO32) >>> 0, off)
-  buf.writeInt32LE(hi, off + 4)
-}
+export {readI64, readU64, writeI64, writeU64} from './codec/field.js'
 
 // ---- format constants --------------------------------------------------------------------------
 

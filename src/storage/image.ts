@@ -14,17 +14,27 @@ import {checkDataDir} from './data-dir.js'
 import {type EntryTables, addEntry} from './dirent.js'
 import {FsError, ImageError} from './errors.js'
 import {
-  CONTROL_OFFSET, DIRENT, FILES, INLINE_NAME, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX,
-  FORMAT_VERSION, IF_ORPHAN, IF_USED, INODE, LOCK_NAME, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
-  S_IFREG, S_IFSOCK, TABLE_CONTROL, WAL_NAME, readI64, readU64,
+  DIRENT, FILES, INLINE_NAME, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRING_INDEX,
+  FORMAT_VERSION, IF_ORPHAN, IF_USED, INODE, LOCK_NAME, S_IFCHR, S_IFBLK, S_IFDIR, S_IFLNK, S_IFMT,
+  S_IFREG, WAL_NAME,
 } from './format.js'
-import {LinearHash} from './linear-hash.js'
+import type {LinearHash} from './linear-hash.js'
 import {DirLock} from './lock.js'
-import type {MappedFile} from './mapped-file.js'
-import {Store, uuidString} from './store.js'
-import {dirHash} from './records.js'
-import {StringHeap, fnv1a} from './string-heap.js'
-import {RecordTable} from './table.js'
+import {Store} from './store.js'
+import {fnv1a} from './codec/checksum.js'
+import {CONTROL_OFFSET, tableControlFields as TC} from './codec/control.js'
+import * as dirent from './codec/dirent.js'
+import {direntFields as D} from './codec/dirent.js'
+import type {U32Field, U64Field} from './codec/field.js'
+import {uuidString} from './codec/header.js'
+import {inodeFields as I, isValidType, timeFields} from './codec/inode.js'
+import * as inodeNumber from './codec/inode-number.js'
+import {ROOT_SLOT} from './codec/inode-number.js'
+import * as xattrBlob from './codec/xattr-blob.js'
+import {XATTR_BLOB_MAX} from './codec/xattr-blob.js'
+import type {StringHeap} from './string-heap.js'
+import type {RecordTable} from './table.js'
+import {openTables} from './tables.js'
 import {releaseCleanPages} from './page-release.js'
 import {SpaceWatch, imageStatfs} from './space.js'
 import {holdsFinishedStaging, tidy} from './staging.js'
@@ -35,16 +45,8 @@ import {
 } from './types.js'
 import type {Volume} from './volume.js'
 
-const I = INODE.OFF
-const D = DIRENT.OFF
-const TWO32 = 2 ** 32
-const ROOT_SLOT = 1
-const GEN_MASK = 0xFFFFF
 /** Hard links per inode (ext4's limit). */
 export const LINK_MAX = 65000
-/** All xattrs of one inode, names and values with their 6-byte headers. */
-export const XATTR_BLOB_MAX = 128 * 1024 - 64
-const VALID_TYPES = new Set([S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK])
 
 function nowTimespec(): Timespec {
   const ms = performance.timeOrigin + performance.now()
@@ -106,21 +108,15 @@ export class Image implements Volume {
     this.store = store
     this.readOnly = store.readOnly
     this.lock = lock
-    const f = store.files
     // The two hash indexes stay resident: see releaseCleanPages.
-    for (const id of [FILE_ENTRY_INDEX, FILE_STRING_INDEX]) f[id].keepWrittenPages = true
-    this.nodes = new RecordTable(store, f[FILE_NODES], I.link)
-    this.entries = new RecordTable(store, f[FILE_ENTRIES], D.hashNext)
-    this.strings = new StringHeap(store, f[FILE_STRINGS], f[FILE_STRING_INDEX])
-    this.entryIndex = new LinearHash(store, f[FILE_ENTRY_INDEX], {
-      hash: d => dirHash(this.ent.readUInt32LE(this.entries.off(d) + D.parent), this.ent.readUInt32LE(this.entries.off(d) + D.nameHash)),
-      next: d => this.ent.readUInt32LE(this.entries.off(d) + D.hashNext),
-      setNext: (d, next) => store.set32(this.entries.file, this.entries.off(d) + D.hashNext, next),
-    })
+    for (const id of [FILE_ENTRY_INDEX, FILE_STRING_INDEX]) store.files[id].keepWrittenPages = true
+    this.tables = openTables(store)
+    this.nodes = this.tables.nodes
+    this.entries = this.tables.entries
+    this.strings = this.tables.strings
+    this.entryIndex = this.tables.entryIndex
     this.contents = new Contents(dir, store.readOnly)
     this.space = new SpaceWatch(dir)
-    this.tables = {store, nodes: this.nodes, entries: this.entries, entryIndex: this.entryIndex, strings: this.strings}
-    store.counters = file => this.counters(file)
     store.beforeSync = () => this.contents.syncAll()
     store.afterSync = () => this.applyDeferred()
   }
@@ -164,7 +160,7 @@ export class Image implements Volume {
         image.entries.format()
         image.entryIndex.format()
         image.strings.format()
-        store.set64(image.nodes.file, CONTROL_OFFSET + TABLE_CONTROL.OFF.nextDataId, 1)
+        TC.nextDataId.set(store, image.nodes.file, CONTROL_OFFSET, 1)
         const slot = image.nodes.alloc()
         if (slot !== ROOT_SLOT) throw new Error('internal: root is not slot 1')
         image.initInode(slot, (opts.rootMode ?? 0o755) | S_IFDIR, opts.uid ?? process.getuid?.() ?? 0, opts.gid ?? process.getgid?.() ?? 0, 0, now)
@@ -219,7 +215,7 @@ export class Image implements Volume {
     }
 
     const o = this.nodes.off(ROOT_SLOT)
-    if ((this.node.readUInt32LE(o + I.flags) & IF_USED) === 0 || (this.node.readUInt32LE(o + I.mode) & S_IFMT) !== S_IFDIR) {
+    if ((I.flags.get(this.node, o) & IF_USED) === 0 || (I.mode.get(this.node, o) & S_IFMT) !== S_IFDIR) {
       throw new ImageError('RZ_CORRUPTED', 'the root inode is not a directory', nodesFile.path)
     }
   }
@@ -367,20 +363,24 @@ export class Image implements Volume {
     return this.entries.file.buf
   }
 
-  private set32(slot: number, field: number, value: number): void {
-    this.store.set32(this.nodes.file, this.nodes.off(slot) + field, value)
+  private set32(slot: number, field: U32Field, value: number): void {
+    field.set(this.store, this.nodes.file, this.nodes.off(slot), value)
   }
 
-  private set64(slot: number, field: number, value: number): void {
-    this.store.set64(this.nodes.file, this.nodes.off(slot) + field, value)
+  private set64(slot: number, field: U64Field, value: number): void {
+    field.set(this.store, this.nodes.file, this.nodes.off(slot), value)
   }
 
-  private get32(slot: number, field: number): number {
-    return this.node.readUInt32LE(this.nodes.off(slot) + field)
+  private get32(slot: number, field: U32Field): number {
+    return field.get(this.node, this.nodes.off(slot))
+  }
+
+  private get64(slot: number, field: U64Field): number {
+    return field.get(this.node, this.nodes.off(slot))
   }
 
   private inoOf(slot: number): number {
-    return slot + this.get32(slot, I.gen) * TWO32
+    return inodeNumber.encode(slot, this.get32(slot, I.gen))
   }
 
   /** Slot of a live inode, or ENOENT (also for a stale number whose slot was reused). */
@@ -392,10 +392,10 @@ export class Image implements Volume {
 
   /** The slot of inode `ino`, or 0 if no live inode has that number. */
   private liveSlot(ino: number): number {
-    const slot = ino % TWO32
+    const slot = inodeNumber.slotOf(ino)
     if (!Number.isSafeInteger(ino) || ino < 1 || slot === 0 || slot >= this.nodes.highWater) return 0
     const o = this.nodes.off(slot)
-    if ((this.node.readUInt32LE(o + I.flags) & IF_USED) === 0 || this.node.readUInt32LE(o + I.gen) !== Math.floor(ino / TWO32)) return 0
+    if ((I.flags.get(this.node, o) & IF_USED) === 0 || I.gen.get(this.node, o) !== inodeNumber.genOf(ino)) return 0
     return slot
   }
 
@@ -411,8 +411,9 @@ export class Image implements Volume {
 
   private setTime(slot: number, which: 'atime' | 'mtime' | 'ctime', t: Timespec): void {
     const o = this.nodes.off(slot)
-    this.store.setI64(this.nodes.file, o + I[`${which}Sec`], t.sec)
-    this.store.set32(this.nodes.file, o + I[`${which}Nsec`], t.nsec)
+    const f = timeFields[which]
+    f.sec.set(this.store, this.nodes.file, o, t.sec)
+    f.nsec.set(this.store, this.nodes.file, o, t.nsec)
   }
 
   private initInode(slot: number, mode: number, uid: number, gid: number, rdev: number, now: Timespec): void {
@@ -428,22 +429,23 @@ export class Image implements Volume {
   }
 
   private readTime(o: number, which: 'atime' | 'mtime' | 'ctime'): Timespec {
-    return {sec: readI64(this.node, o + I[`${which}Sec`]), nsec: this.node.readUInt32LE(o + I[`${which}Nsec`])}
+    const f = timeFields[which]
+    return {sec: f.sec.get(this.node, o), nsec: f.nsec.get(this.node, o)}
   }
 
   private attrOf(slot: number): Attr {
     const b = this.node
     const o = this.nodes.off(slot)
-    const mode = b.readUInt32LE(o + I.mode)
-    const dataId = readU64(b, o + I.dataId)
+    const mode = I.mode.get(b, o)
+    const dataId = I.dataId.get(b, o)
     return {
       ino: this.inoOf(slot),
       mode,
-      nlink: b.readUInt32LE(o + I.nlink),
-      uid: b.readUInt32LE(o + I.uid),
-      gid: b.readUInt32LE(o + I.gid),
-      rdev: readU64(b, o + I.rdev),
-      size: readU64(b, o + I.size),
+      nlink: I.nlink.get(b, o),
+      uid: I.uid.get(b, o),
+      gid: I.gid.get(b, o),
+      rdev: I.rdev.get(b, o),
+      size: I.size.get(b, o),
       blocks: dataId === 0 ? 0 : this.contents.blocks(dataId),
       atime: this.readTime(o, 'atime'),
       mtime: this.readTime(o, 'mtime'),
@@ -464,12 +466,8 @@ export class Image implements Volume {
   private findEntry(dir: number, name: Buffer): number {
     const hash = fnv1a(name)
     const b = this.ent
-    for (let d = this.entryIndex.first(dirHash(dir, hash)); d !== 0; d = b.readUInt32LE(this.entries.off(d) + D.hashNext)) {
-      const o = this.entries.off(d)
-      if (b.readUInt32LE(o + D.nameHash) !== hash || b.readUInt32LE(o + D.parent) !== dir || b[o + D.nameLength] !== name.length) continue
-      if (name.length <= INLINE_NAME
-        ? b.compare(name, 0, name.length, o + D.inlineName, o + D.inlineName + name.length) === 0
-        : this.strings.equals(b.readUInt32LE(o + D.name), name)) return d
+    for (let d = this.entryIndex.first(dirent.dirHash(dir, hash)); d !== 0; d = D.hashNext.get(b, this.entries.off(d))) {
+      if (dirent.isEntryOf(b, this.entries.off(d), dir, hash, name, this.strings)) return d
     }
 
     return 0
@@ -479,40 +477,39 @@ export class Image implements Volume {
   private entryName(d: number): Buffer {
     const o = this.entries.off(d)
     const b = this.ent
-    const len = b[o + D.nameLength]
+    const len = D.nameLength.get(b, o)
     if (len <= INLINE_NAME) {
       // One small copy, byte by byte: no view of the mapping is made (readdir calls this per entry).
       const name = Buffer.allocUnsafe(len)
-      for (let i = 0, from = o + D.inlineName; i < len; i++) name[i] = b[from + i]
+      for (let i = 0, from = o + D.inlineName.off; i < len; i++) name[i] = b[from + i]
       return name
     }
 
-    return Buffer.from(this.strings.bytes(b.readUInt32LE(o + D.name)))
+    return Buffer.from(this.strings.bytes(D.name.get(b, o)))
   }
 
   /** Inode number of an entry's child, from the entry alone. */
   private entryIno(d: number): number {
-    const o = this.entries.off(d)
-    return this.ent.readUInt32LE(o + D.child) + this.ent.readUInt32LE(o + D.childGen) * TWO32
+    return dirent.childIno(this.ent, this.entries.off(d))
   }
 
   private entryChild(d: number): number {
-    return this.ent.readUInt32LE(this.entries.off(d) + D.child)
+    return D.child.get(this.ent, this.entries.off(d))
   }
 
   private removeEntry(d: number): void {
     const f = this.entries.file
     const o = this.entries.off(d)
     const b = this.ent
-    const dir = b.readUInt32LE(o + D.parent)
-    const nameUnit = b.readUInt32LE(o + D.name)
-    const next = b.readUInt32LE(o + D.next)
-    const prev = b.readUInt32LE(o + D.prev)
-    this.entryIndex.remove(d, dirHash(dir, b.readUInt32LE(o + D.nameHash)))
+    const dir = D.parent.get(b, o)
+    const nameUnit = D.name.get(b, o)
+    const next = D.next.get(b, o)
+    const prev = D.prev.get(b, o)
+    this.entryIndex.remove(d, dirent.keyOf(b, o))
     if (prev === 0) this.set32(dir, I.dirHead, next)
-    else this.store.set32(f, this.entries.off(prev) + D.next, next)
-    if (next !== 0) this.store.set32(f, this.entries.off(next) + D.prev, prev)
-    this.set64(dir, I.size, readU64(this.node, this.nodes.off(dir) + I.size) - 1)
+    else D.next.set(this.store, f, this.entries.off(prev), next)
+    if (next !== 0) D.prev.set(this.store, f, this.entries.off(next), prev)
+    this.set64(dir, I.size, this.get64(dir, I.size) - 1)
     this.strings.release(nameUnit)
     this.store.fill(f, o, DIRENT.SIZE)
     this.entries.free(d)
@@ -534,8 +531,8 @@ export class Image implements Volume {
     if (nlink > 0) return
     if ((this.openRefs.get(slot) ?? 0) > 0) {
       this.set32(slot, I.flags, IF_USED | IF_ORPHAN)
-      this.set32(slot, I.link, this.nodes.file.buf.readUInt32LE(CONTROL_OFFSET + TABLE_CONTROL.OFF.orphanHead))
-      this.store.set32(this.nodes.file, CONTROL_OFFSET + TABLE_CONTROL.OFF.orphanHead, slot)
+      this.set32(slot, I.link, TC.orphanHead.get(this.node, CONTROL_OFFSET))
+      TC.orphanHead.set(this.store, this.nodes.file, CONTROL_OFFSET, slot)
     } else {
       this.freeInode(slot)
     }
@@ -544,12 +541,12 @@ export class Image implements Volume {
   private freeInode(slot: number): void {
     const o = this.nodes.off(slot)
     const b = this.node
-    const target = b.readUInt32LE(o + I.target)
-    const xattr = b.readUInt32LE(o + I.xattr)
-    const dataId = readU64(b, o + I.dataId)
+    const target = I.target.get(b, o)
+    const xattr = I.xattr.get(b, o)
+    const dataId = I.dataId.get(b, o)
     if (target !== 0) this.strings.release(target)
     if (xattr !== 0) this.strings.release(xattr)
-    const gen = (b.readUInt32LE(o + I.gen) + 1) & GEN_MASK
+    const gen = inodeNumber.nextGen(I.gen.get(b, o))
     this.store.fill(this.nodes.file, o, INODE.SIZE)
     this.set32(slot, I.gen, gen)
     this.nodes.free(slot)
@@ -557,9 +554,8 @@ export class Image implements Volume {
   }
 
   private unlinkOrphan(slot: number): void {
-    const headOff = CONTROL_OFFSET + TABLE_CONTROL.OFF.orphanHead
     let prev = 0
-    let cur = this.node.readUInt32LE(headOff)
+    let cur = TC.orphanHead.get(this.node, CONTROL_OFFSET)
     while (cur !== 0 && cur !== slot) {
       prev = cur
       cur = this.get32(cur, I.link)
@@ -567,17 +563,16 @@ export class Image implements Volume {
 
     if (cur === 0) return
     const next = this.get32(slot, I.link)
-    if (prev === 0) this.store.set32(this.nodes.file, headOff, next)
+    if (prev === 0) TC.orphanHead.set(this.store, this.nodes.file, CONTROL_OFFSET, next)
     else this.set32(prev, I.link, next)
     this.set32(slot, I.link, 0)
   }
 
   /** Free every orphan no handle holds (all of them after a restart). */
   private freeOrphans(): void {
-    const headOff = CONTROL_OFFSET + TABLE_CONTROL.OFF.orphanHead
     const doomed: number[] = []
     const seen = new Set<number>()
-    for (let cur = this.node.readUInt32LE(headOff); cur !== 0; cur = this.get32(cur, I.link)) {
+    for (let cur = TC.orphanHead.get(this.node, CONTROL_OFFSET); cur !== 0; cur = this.get32(cur, I.link)) {
       // A damaged list must never free a linked inode or loop: stop, and leave it to fsck.
       if (seen.has(cur) || cur >= this.nodes.highWater) break
       const flags = this.get32(cur, I.flags)
@@ -635,8 +630,8 @@ export class Image implements Volume {
     for (let d = this.get32(dir, I.dirHead); d !== 0;) {
       const o = this.entries.off(d)
       const b = this.ent
-      const next = b.readUInt32LE(o + D.next)
-      const entry = {name: this.entryName(d), ino: this.entryIno(d), type: b.readUInt8(o + D.type) << 12}
+      const next = D.next.get(b, o)
+      const entry = {name: this.entryName(d), ino: this.entryIno(d), type: D.type.get(b, o) << 12}
       yield entry
       d = next
     }
@@ -683,20 +678,21 @@ export class Image implements Volume {
     let n = at
     for (let d = c.next; d !== 0 && n < limit; n++) {
       const o = this.entries.off(d)
-      const len = b[o + D.nameLength]
+      const ow = o >>> 2
+      const len = D.nameLength.get(b, o)
       if (len <= INLINE_NAME) {
         if (pos + len > names.length) break
-        for (let i = 0, from = o + D.inlineName; i < len; i++) names[pos++] = b[from + i]
+        for (let i = 0, from = o + D.inlineName.off; i < len; i++) names[pos++] = b[from + i]
       } else {
-        const name = this.strings.bytes(w[(o + D.name) >>> 2])
+        const name = this.strings.bytes(w[ow + D.name.word])
         if (pos + name.length > names.length) break
         pos += name.copy(names, pos)
       }
 
       ends[n] = pos
-      inos[n] = w[(o + D.child) >>> 2] + w[(o + D.childGen) >>> 2] * TWO32
-      types[n] = b[o + D.type] << 12
-      d = w[(o + D.next) >>> 2]
+      inos[n] = inodeNumber.encode(w[ow + D.child.word], w[ow + D.childGen.word])
+      types[n] = D.type.get(b, o) << 12
+      d = w[ow + D.next.word]
     }
 
     return n - at
@@ -706,7 +702,7 @@ export class Image implements Volume {
   skipDirents(c: ImageDirCursor, count: number): number {
     const b = this.ent
     let moved = 0
-    for (; moved < count && c.next !== 0; moved++) c.next = b.readUInt32LE(this.entries.off(c.next) + D.next)
+    for (; moved < count && c.next !== 0; moved++) c.next = D.next.get(b, this.entries.off(c.next))
     return moved
   }
 
@@ -722,10 +718,10 @@ export class Image implements Volume {
     const type = this.typeOf(slot)
     if (type === S_IFDIR) throw new FsError('EISDIR', 'read')
     if (type !== S_IFREG) throw new FsError('EINVAL', 'read')
-    const size = readU64(this.node, this.nodes.off(slot) + I.size)
+    const size = this.get64(slot, I.size)
     if (pos >= size) return 0
     const len = Math.min(buf.length, size - pos)
-    const dataId = readU64(this.node, this.nodes.off(slot) + I.dataId)
+    const dataId = this.get64(slot, I.dataId)
     const got = dataId === 0 ? 0 : this.contents.read(dataId, buf, 0, len, pos)
     if (got < len) buf.fill(0, got, len)
     return len
@@ -749,7 +745,7 @@ export class Image implements Volume {
     const dir = this.dirSlot(parent, 'mknod')
     this.checkName(bytes, 'mknod')
     const type = spec.mode & S_IFMT
-    if (!VALID_TYPES.has(type)) throw new FsError('EINVAL', 'mknod', bytes.toString())
+    if (!isValidType(type)) throw new FsError('EINVAL', 'mknod', bytes.toString())
     let target: Buffer | undefined
     if (type === S_IFLNK) {
       target = toBytes(spec.target ?? '')
@@ -904,12 +900,12 @@ export class Image implements Volume {
   private exchange(a: number, b: number, dirA: number, dirB: number, childA: number, childB: number): void {
     const now = nowTimespec()
     const f = this.entries.file
-    this.store.set32(f, this.entries.off(a) + D.child, childB)
-    this.store.set32(f, this.entries.off(a) + D.childGen, this.get32(childB, I.gen))
-    this.store.set8(f, this.entries.off(a) + D.type, this.typeOf(childB) >>> 12)
-    this.store.set32(f, this.entries.off(b) + D.child, childA)
-    this.store.set32(f, this.entries.off(b) + D.childGen, this.get32(childA, I.gen))
-    this.store.set8(f, this.entries.off(b) + D.type, this.typeOf(childA) >>> 12)
+    for (const [d, child] of [[a, childB], [b, childA]]) {
+      const o = this.entries.off(d)
+      D.child.set(this.store, f, o, child)
+      D.childGen.set(this.store, f, o, this.get32(child, I.gen))
+      D.type.set(this.store, f, o, dirent.typeOf(this.typeOf(child)))
+    }
     if (dirA !== dirB) {
       const aIsDir = this.typeOf(childA) === S_IFDIR
       const bIsDir = this.typeOf(childB) === S_IFDIR
@@ -934,7 +930,7 @@ export class Image implements Volume {
     if (this.readOnly) throw new FsError('EROFS', 'setattr')
     const slot = this.slotOf(ino, 'setattr')
     const resize = changes.size === undefined ? undefined : this.checkTruncate(slot, changes.size)
-    const shrinks = changes.size !== undefined && changes.size < readU64(this.node, this.nodes.off(slot) + I.size)
+    const shrinks = changes.size !== undefined && changes.size < this.get64(slot, I.size)
     const attr = this.store.transaction(() => {
       const now = nowTimespec()
       if (resize !== undefined) resize(now)
@@ -957,9 +953,8 @@ export class Image implements Volume {
     if (type !== S_IFREG) throw new FsError('EINVAL', 'truncate')
     if (!Number.isSafeInteger(size) || size < 0) throw new FsError('EINVAL', 'truncate')
     if (size > FILE_SIZE_MAX) throw new FsError('EFBIG', 'truncate')
-    const o = this.nodes.off(slot)
-    const old = readU64(this.node, o + I.size)
-    const dataId = readU64(this.node, o + I.dataId)
+    const old = this.get64(slot, I.size)
+    const dataId = this.get64(slot, I.dataId)
     if (size > old && dataId !== 0) this.prepareGrow(dataId, old)
     return now => {
       if (size === old) return
@@ -985,19 +980,17 @@ export class Image implements Volume {
     const end = pos + data.length
     if (end > FILE_SIZE_MAX) throw new FsError('EFBIG', 'write')
     if (data.length === 0) return 0
-    const o = this.nodes.off(slot)
-    let dataId = readU64(this.node, o + I.dataId)
+    let dataId = this.get64(slot, I.dataId)
     if (dataId === 0) {
       dataId = this.store.transaction(() => {
-        const ctl = CONTROL_OFFSET + TABLE_CONTROL.OFF.nextDataId
-        const id = readU64(this.nodes.file.buf, ctl)
-        this.store.set64(this.nodes.file, ctl, id + 1)
+        const id = TC.nextDataId.get(this.node, CONTROL_OFFSET)
+        TC.nextDataId.set(this.store, this.nodes.file, CONTROL_OFFSET, id + 1)
         this.set64(slot, I.dataId, id)
         return id
       })
     }
 
-    const size = readU64(this.node, o + I.size)
+    const size = this.get64(slot, I.size)
     if (end > size) this.prepareGrow(dataId, size)
     try {
       this.contents.write(dataId, data, pos)
@@ -1044,34 +1037,17 @@ export class Image implements Volume {
     if (len > 255) throw new FsError('ERANGE', syscall, name)
   }
 
-  /** xattr blob: repeated [u16 name length][u32 value length][name][value]. */
+  /** The inode's xattrs (codec/xattr-blob.ts), names decoded, values copied. */
   private xattrs(slot: number): Map<string, Buffer> {
     const unit = this.get32(slot, I.xattr)
     const out = new Map<string, Buffer>()
     if (unit === 0) return out
-    const blob = this.strings.bytes(unit)
-    for (let p = 0; p + 6 <= blob.length;) {
-      const nameLen = blob.readUInt16LE(p)
-      const valueLen = blob.readUInt32LE(p + 2)
-      const name = blob.toString('utf8', p + 6, p + 6 + nameLen)
-      out.set(name, Buffer.from(blob.subarray(p + 6 + nameLen, p + 6 + nameLen + valueLen)))
-      p += 6 + nameLen + valueLen
-    }
-
+    for (const {name, value} of xattrBlob.decode(this.strings.bytes(unit))) out.set(name.toString('utf8'), Buffer.from(value))
     return out
   }
 
   private storeXattrs(slot: number, all: Map<string, Buffer>, syscall: string, freeing = false): void {
-    const parts: Buffer[] = []
-    for (const [name, value] of all) {
-      const nameBytes = Buffer.from(name)
-      const head = Buffer.alloc(6)
-      head.writeUInt16LE(nameBytes.length, 0)
-      head.writeUInt32LE(value.length, 2)
-      parts.push(head, nameBytes, value)
-    }
-
-    const blob = Buffer.concat(parts)
+    const blob = xattrBlob.encode(all)
     if (blob.length > XATTR_BLOB_MAX) throw new FsError('ENOSPC', syscall)
     this.store.transaction(() => {
       const old = this.get32(slot, I.xattr)
@@ -1090,7 +1066,7 @@ export class Image implements Volume {
   }
 
   release(ino: number): void {
-    const slot = ino % TWO32
+    const slot = inodeNumber.slotOf(ino)
     const refs = (this.openRefs.get(slot) ?? 0) - 1
     if (refs > 0) {
       this.openRefs.set(slot, refs)
@@ -1098,7 +1074,7 @@ export class Image implements Volume {
     }
 
     this.openRefs.delete(slot)
-    if (!this.readOnly && slot < this.nodes.highWater && (this.get32(slot, I.flags) & IF_ORPHAN) !== 0 && this.get32(slot, I.gen) === Math.floor(ino / TWO32)) {
+    if (!this.readOnly && slot < this.nodes.highWater && (this.get32(slot, I.flags) & IF_ORPHAN) !== 0 && this.get32(slot, I.gen) === inodeNumber.genOf(ino)) {
       this.store.transaction(() => {
         this.unlinkOrphan(slot)
         this.freeInode(slot)
@@ -1108,17 +1084,6 @@ export class Image implements Volume {
   }
 
   // ---- figures ---------------------------------------------------------------------------------
-
-  /** Counters a checkpoint writes into each file's header. */
-  private counters(file: MappedFile): {used: number; reclaimable: number} {
-    switch (file.spec.id) {
-      case FILE_NODES: return {used: this.nodes.live, reclaimable: this.nodes.highWater - 1 - this.nodes.live}
-      case FILE_ENTRIES: return {used: this.entries.live, reclaimable: this.entries.highWater - 1 - this.entries.live}
-      case FILE_ENTRY_INDEX: return {used: this.entryIndex.buckets, reclaimable: 0}
-      case FILE_STRINGS: return {used: this.strings.bump, reclaimable: this.strings.freeBytes}
-      default: return {used: this.strings.index.buckets, reclaimable: 0}
-    }
-  }
 
   /** Volume.statfs: blocks of the host disk, inodes out of what nodes.dat can map. */
   statfs(): StatFs {

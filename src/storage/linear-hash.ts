@@ -4,11 +4,9 @@
  * splitting one bucket at a time, so an insert changes O(1) bytes however large the index is, and
  * lookups stay O(1) at any size: no rehash of the whole table, no pause, a small WAL record.
  */
-import {CONTROL_OFFSET, DATA_OFFSET, INDEX_CONTROL, readU64} from './format.js'
+import {CONTROL_OFFSET, bucketHead, bucketOf, bucketOffset, indexControlFields as C, setBucketHead} from './codec/control.js'
 import type {MappedFile} from './mapped-file.js'
 import type {Store} from './store.js'
-
-const C = INDEX_CONTROL.OFF
 /** Split a bucket when there are more items than this many per bucket on average. */
 const LOAD = 1
 const INITIAL_LEVEL = 8
@@ -24,15 +22,15 @@ export class LinearHash {
   constructor(private readonly store: Store, readonly file: MappedFile, private readonly items: ChainAccess) {}
 
   get level(): number {
-    return this.file.buf.readUInt32LE(CONTROL_OFFSET + C.level)
+    return C.level.get(this.file.buf, CONTROL_OFFSET)
   }
 
   get split(): number {
-    return this.file.buf.readUInt32LE(CONTROL_OFFSET + C.split)
+    return C.split.get(this.file.buf, CONTROL_OFFSET)
   }
 
   get count(): number {
-    return readU64(this.file.buf, CONTROL_OFFSET + C.count)
+    return C.count.get(this.file.buf, CONTROL_OFFSET)
   }
 
   /** Buckets in use. */
@@ -41,39 +39,36 @@ export class LinearHash {
   }
 
   format(): void {
-    this.file.ensureSize(DATA_OFFSET + 4 * 2 ** INITIAL_LEVEL)
-    this.store.set32(this.file, CONTROL_OFFSET + C.level, INITIAL_LEVEL)
+    this.file.ensureSize(bucketOffset(2 ** INITIAL_LEVEL))
+    C.level.set(this.store, this.file, CONTROL_OFFSET, INITIAL_LEVEL)
   }
 
   bucketOf(hash: number): number {
-    const level = this.level
-    let b = hash & (2 ** level - 1)
-    if (b < this.split) b = hash & (2 ** (level + 1) - 1)
-    return b
+    return bucketOf(hash, this.level, this.split)
   }
 
   /** First item of the chain that may hold `hash`. */
   first(hash: number): number {
-    return this.file.buf.readUInt32LE(DATA_OFFSET + 4 * this.bucketOf(hash))
+    return bucketHead(this.file.buf, this.bucketOf(hash))
   }
 
   private setHead(bucket: number, item: number): void {
-    this.store.set32(this.file, DATA_OFFSET + 4 * bucket, item)
+    setBucketHead(this.store, this.file, bucket, item)
   }
 
   insert(item: number, hash: number): void {
     const b = this.bucketOf(hash)
-    this.items.setNext(item, this.file.buf.readUInt32LE(DATA_OFFSET + 4 * b))
+    this.items.setNext(item, bucketHead(this.file.buf, b))
     this.setHead(b, item)
     const count = this.count + 1
-    this.store.set64(this.file, CONTROL_OFFSET + C.count, count)
+    C.count.set(this.store, this.file, CONTROL_OFFSET, count)
     if (count > LOAD * this.buckets) this.splitOne()
   }
 
   remove(item: number, hash: number): void {
     const b = this.bucketOf(hash)
     let prev = 0
-    let cur = this.file.buf.readUInt32LE(DATA_OFFSET + 4 * b)
+    let cur = bucketHead(this.file.buf, b)
     while (cur !== 0 && cur !== item) {
       prev = cur
       cur = this.items.next(cur)
@@ -84,7 +79,7 @@ export class LinearHash {
     if (prev === 0) this.setHead(b, next)
     else this.items.setNext(prev, next)
     this.items.setNext(item, 0)
-    this.store.set64(this.file, CONTROL_OFFSET + C.count, this.count - 1)
+    C.count.set(this.store, this.file, CONTROL_OFFSET, this.count - 1)
   }
 
   private splitOne(): void {
@@ -93,21 +88,21 @@ export class LinearHash {
     const from = this.split
     const to = from + half
     if (level >= 30) return
-    this.file.ensureSize(DATA_OFFSET + 4 * (to + 1))
+    this.file.ensureSize(bucketOffset(to + 1))
     const mask = 2 ** (level + 1) - 1
     const keep: number[] = []
     const move: number[] = []
-    for (let cur = this.file.buf.readUInt32LE(DATA_OFFSET + 4 * from); cur !== 0; cur = this.items.next(cur)) {
+    for (let cur = bucketHead(this.file.buf, from); cur !== 0; cur = this.items.next(cur)) {
       ((this.items.hash(cur) & mask) === from ? keep : move).push(cur)
     }
 
     this.relink(from, keep)
     this.relink(to, move)
     if (from + 1 === half) {
-      this.store.set32(this.file, CONTROL_OFFSET + C.level, level + 1)
-      this.store.set32(this.file, CONTROL_OFFSET + C.split, 0)
+      C.level.set(this.store, this.file, CONTROL_OFFSET, level + 1)
+      C.split.set(this.store, this.file, CONTROL_OFFSET, 0)
     } else {
-      this.store.set32(this.file, CONTROL_OFFSET + C.split, from + 1)
+      C.split.set(this.store, this.file, CONTROL_OFFSET, from + 1)
     }
   }
 

@@ -18,27 +18,15 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {FsError, ImageError} from './errors.js'
-import {
-  CONTROL_OFFSET, DATA_OFFSET, FILES, FORMAT_VERSION, HEADER, HF_CLEAN, type FileSpec,
-  WAL_NAME, readU64, writeI64, writeU64,
-} from './format.js'
-import {MAX_MAPPING, MappedFile} from './mapped-file.js'
+import {DATA_OFFSET, FILES, FORMAT_VERSION, HEADER, HF_CLEAN, type FileSpec, WAL_NAME} from './format.js'
+import {MappedFile} from './mapped-file.js'
 import {FILE_RESERVE, WAL_HEADROOM, WAL_RESERVE} from './space.js'
-import {Wal, crc32, encodeRecord, type WalEntry} from './wal.js'
-
-export interface HeaderInfo {
-  formatVersion: number
-  recordSize: number
-  flags: number
-  capacity: number
-  used: number
-  generation: number
-  checkpointLsn: number
-  uuid: Buffer
-  createdMs: number
-  mountedMs: number
-  reclaimable: number
-}
+import {Wal} from './wal.js'
+import {writeI64, writeU64} from './codec/field.js'
+import * as header from './codec/header.js'
+import {type HeaderInfo, uuidString} from './codec/header.js'
+import * as walRecord from './codec/wal-record.js'
+import type {WalEntry} from './codec/wal-record.js'
 
 /** Counters a checkpoint writes into each header; supplied by the image (it knows the records). */
 export type HeaderCounters = (file: MappedFile) => {used: number; reclaimable: number}
@@ -58,60 +46,14 @@ const DIRTY_PAGE_LIMIT = (32 << 20) / 4096
 /** Changed ranges of one file closer than this are logged as one entry (an entry header is 16 bytes). */
 const MERGE_GAP = 32
 
-/** Parse and validate a header; every failure names the file and the problem. */
+/**
+ * Validate and decode a header (codec/header.ts): the first problem that stops an open is thrown,
+ * naming the file (FORMAT.md "Opening an image: validation").
+ */
 export function parseHeader(spec: FileSpec, filePath: string, head: Buffer, fileSize: number): HeaderInfo {
-  const O = HEADER.OFF
-  if (head.length < HEADER.SIZE) throw new ImageError('RZ_TRUNCATED', `truncated: ${fileSize} bytes, shorter than its ${HEADER.SIZE}-byte header`, filePath)
-  const magic = head.readUInt32LE(O.magic)
-  if (magic !== spec.magic) {
-    const other = FILES.find(f => f.magic === magic)
-    throw new ImageError('RZ_BAD_MAGIC', other === undefined
-      ? `not a razorfs ${spec.what} (bad magic number 0x${magic.toString(16).padStart(8, '0')})`
-      : `holds a razorfs ${other.what} (${other.name}), not a ${spec.what}`, filePath)
-  }
-
-  const version = head.readUInt16LE(O.formatVersion)
-  if (version > FORMAT_VERSION) throw new ImageError('RZ_VERSION', `format version ${version} is newer than this razorfs reads (${FORMAT_VERSION}); upgrade razorfs`, filePath)
-  const stored = head.readUInt32LE(O.checksum)
-  const computed = crc32(head.subarray(4, HEADER.SIZE))
-  if (stored !== computed) throw new ImageError('RZ_CHECKSUM', `header checksum mismatch (stored 0x${stored.toString(16)}, computed 0x${computed.toString(16)}): the header is corrupt`, filePath)
-  if (version < 1) throw new ImageError('RZ_VERSION', `format version ${version} is not a valid version`, filePath)
-  const bad = (what: string): never => {
-    throw new ImageError('RZ_CORRUPTED', `bad header: ${what}`, filePath)
-  }
-
-  if (head.readUInt16LE(O.headerSize) !== HEADER.SIZE) bad(`header size ${head.readUInt16LE(O.headerSize)}, expected ${HEADER.SIZE}`)
-  const recordSize = head.readUInt32LE(O.recordSize)
-  if (recordSize !== spec.recordSize) bad(`record size ${recordSize}, expected ${spec.recordSize}`)
-  if (head.readUInt32LE(O.dataOffset) !== DATA_OFFSET) bad(`data offset ${head.readUInt32LE(O.dataOffset)}, expected ${DATA_OFFSET}`)
-  if (head.readUInt32LE(O.fileId) !== spec.id) bad(`file id ${head.readUInt32LE(O.fileId)}, expected ${spec.id}`)
-  const flags = head.readUInt32LE(O.flags)
-  if ((flags & ~HF_CLEAN) !== 0) bad(`unknown flags 0x${flags.toString(16)}`)
-  const capacity = readU64(head, O.capacity)
-  const used = readU64(head, O.used)
-  if (used > capacity) bad(`${used} records used, more than the capacity of ${capacity}`)
-  const needed = DATA_OFFSET + capacity * recordSize
-  if (needed > fileSize) throw new ImageError('RZ_TRUNCATED', `truncated: the header says ${capacity} records (${needed} bytes) but the file has ${fileSize} bytes`, filePath)
-  const uuid = Buffer.from(head.subarray(O.uuid, O.uuid + 16))
-  if (uuid.every(b => b === 0)) bad('the image UUID is zero')
-  return {
-    formatVersion: version,
-    recordSize,
-    flags,
-    capacity,
-    used,
-    generation: readU64(head, O.generation),
-    checkpointLsn: readU64(head, O.checkpointLsn),
-    uuid,
-    createdMs: readU64(head, O.createdMs),
-    mountedMs: readU64(head, O.mountedMs),
-    reclaimable: readU64(head, O.reclaimable),
-  }
-}
-
-export function uuidString(uuid: Buffer): string {
-  const h = uuid.toString('hex')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+  const problem = header.validate(spec, head, fileSize).find(p => !p.ignoredByOpen)
+  if (problem !== undefined) throw new ImageError(problem.code, problem.message, filePath)
+  return header.decode(head)
 }
 
 export class Store {
@@ -171,12 +113,12 @@ export class Store {
         const size = Math.ceil((DATA_OFFSET + sizes[spec.id] * spec.recordSize + FILE_RESERVE) / 4096) * 4096
         const file = MappedFile.create(spec, path.join(dir, spec.name), size)
         files.push(file)
-        const header: HeaderInfo = {
+        const h: HeaderInfo = {
           formatVersion: FORMAT_VERSION, recordSize: spec.recordSize, flags: 0, capacity: (size - DATA_OFFSET) / spec.recordSize,
           used: 0, generation: 0, checkpointLsn: 0, uuid, createdMs: now, mountedMs: now, reclaimable: 0,
         }
-        headers.push(header)
-        file.pwriteSync(encodeHeader(spec, header), 0)
+        headers.push(h)
+        file.pwriteSync(header.encode(spec, h), 0)
       }
 
       const wal = Wal.create(path.join(dir, WAL_NAME), uuid, 1)
@@ -231,7 +173,7 @@ export class Store {
     const records = scan.records.filter(r => r.lsn > minLsn)
     for (const record of records) {
       for (const e of record.entries) {
-        if (e.fileId >= this.files.length || e.offset < CONTROL_OFFSET || e.offset + e.bytes.length > MAX_MAPPING) {
+        if (walRecord.entryProblem(e) !== undefined) {
           throw new ImageError('RZ_CORRUPTED', `transaction ${record.lsn} writes outside the image (file ${e.fileId}, offset ${e.offset}): the log is corrupt`, this.wal.path)
         }
       }
@@ -411,7 +353,7 @@ export class Store {
     }
 
     const changes = this.coalesce()
-    const record = encodeRecord(this.wal.nextLsn, changes, this.wal.salt)
+    const record = walRecord.encode(this.wal.nextLsn, changes, this.wal.salt)
     try {
       this.wal.append(record)
     } catch (error) {
@@ -516,7 +458,7 @@ export class Store {
       h.generation = this.generation
       h.checkpointLsn = lsn
       h.mountedMs = this.mountedMs
-      file.pwriteSync(encodeHeader(file.spec, h), 0)
+      file.pwriteSync(header.encode(file.spec, h), 0)
     }
 
     this.wal.recycle(lsn + 1)
@@ -543,28 +485,6 @@ export class Store {
   get isClosed(): boolean {
     return this.closed
   }
-}
-
-export function encodeHeader(spec: FileSpec, h: HeaderInfo): Buffer {
-  const O = HEADER.OFF
-  const head = Buffer.alloc(HEADER.SIZE)
-  head.writeUInt32LE(spec.magic, O.magic)
-  head.writeUInt16LE(h.formatVersion, O.formatVersion)
-  head.writeUInt16LE(HEADER.SIZE, O.headerSize)
-  head.writeUInt32LE(spec.recordSize, O.recordSize)
-  head.writeUInt32LE(DATA_OFFSET, O.dataOffset)
-  head.writeUInt32LE(h.flags, O.flags)
-  writeU64(head, O.capacity, h.capacity)
-  writeU64(head, O.used, h.used)
-  writeU64(head, O.generation, h.generation)
-  writeU64(head, O.checkpointLsn, h.checkpointLsn)
-  h.uuid.copy(head, O.uuid)
-  writeU64(head, O.createdMs, h.createdMs)
-  writeU64(head, O.mountedMs, h.mountedMs)
-  writeU64(head, O.reclaimable, h.reclaimable)
-  head.writeUInt32LE(spec.id, O.fileId)
-  head.writeUInt32LE(crc32(head.subarray(4)), O.checksum)
-  return head
 }
 
 /** fsync a directory, or a file (both are opened read-only for it). */

@@ -7,24 +7,14 @@
  */
 import {randomInt} from 'node:crypto'
 import fs from 'node:fs'
-import zlib from 'node:zlib'
 
 import {BREAK_NO_FSYNC, BREAK_NO_WAL} from './debug.js'
 import {ImageError} from './errors.js'
-import {FORMAT_VERSION, WAL_ENTRY, WAL_HEADER, WAL_MAGIC, WAL_RECORD, WAL_RECORD_MAGIC, readU64, writeU64} from './format.js'
+import {WAL_HEADER} from './format.js'
 import {readFully, writeFully} from './mapped-file.js'
 import {WAL_MIN_SIZE, allocateRange, createAllocated, fillHoles, isNoSpace} from './space.js'
-
-export interface WalEntry {
-  fileId: number
-  offset: number
-  bytes: Buffer
-}
-
-export interface WalRecord {
-  lsn: number
-  entries: WalEntry[]
-}
+import * as walHeader from './codec/wal-header.js'
+import {type WalRecord, scan as scanLog} from './codec/wal-record.js'
 
 export interface WalScan {
   records: WalRecord[]
@@ -32,10 +22,6 @@ export interface WalScan {
   end: number
   /** Bytes of a torn or corrupt record at the end (0 if the log ends cleanly). */
   tornBytes: number
-}
-
-export function crc32(buf: Buffer, seed = 0): number {
-  return zlib.crc32(buf, seed) >>> 0
 }
 
 export class Wal {
@@ -71,16 +57,10 @@ export class Wal {
     try {
       const head = Buffer.alloc(WAL_HEADER.SIZE)
       const n = fs.readSync(fd, head, 0, head.length, 0)
-      if (n < WAL_HEADER.SIZE) throw new ImageError('RZ_TRUNCATED', `truncated: ${n} bytes, shorter than the ${WAL_HEADER.SIZE}-byte header`, path)
-      const O = WAL_HEADER.OFF
-      if (head.readUInt32LE(O.magic) !== WAL_MAGIC) throw new ImageError('RZ_BAD_MAGIC', 'not a razorfs write-ahead log (bad magic number)', path)
-      const version = head.readUInt16LE(O.formatVersion)
-      if (version > FORMAT_VERSION) throw new ImageError('RZ_VERSION', `format version ${version} is newer than this razorfs reads (${FORMAT_VERSION}); upgrade razorfs`, path)
-      if (head.readUInt32LE(O.checksum) !== crc32(head.subarray(4))) throw new ImageError('RZ_CHECKSUM', 'header checksum mismatch: the header is corrupt', path)
-      if (version < 1) throw new ImageError('RZ_VERSION', `format version ${version} is not a valid version`, path)
-      if (head.readUInt16LE(O.headerSize) !== WAL_HEADER.SIZE) throw new ImageError('RZ_CORRUPTED', `bad header: version ${version}, header size ${head.readUInt16LE(O.headerSize)}`, path)
-      if (!head.subarray(O.uuid, O.uuid + 16).equals(uuid)) throw new ImageError('RZ_MISMATCH', 'belongs to another image (UUID differs from nodes.dat)', path)
-      return new Wal(path, fd, uuid, readU64(head, O.startLsn), head.readUInt32LE(O.salt))
+      const problem = walHeader.validate(head.subarray(0, n), uuid).find(p => !p.ignoredByOpen)
+      if (problem !== undefined) throw new ImageError(problem.code, problem.message, path)
+      const h = walHeader.decode(head)
+      return new Wal(path, fd, uuid, h.startLsn, h.salt)
     } catch (error) {
       fs.closeSync(fd)
       throw error
@@ -123,85 +103,35 @@ export class Wal {
   }
 
   private writeHeader(): void {
-    const O = WAL_HEADER.OFF
-    const head = Buffer.alloc(WAL_HEADER.SIZE)
-    head.writeUInt32LE(WAL_MAGIC, O.magic)
-    head.writeUInt16LE(FORMAT_VERSION, O.formatVersion)
-    head.writeUInt16LE(WAL_HEADER.SIZE, O.headerSize)
-    head.writeUInt32LE(this.salt, O.salt)
-    this.uuid.copy(head, O.uuid)
-    writeU64(head, O.startLsn, this.startLsn)
-    head.writeUInt32LE(crc32(head.subarray(4)), O.checksum)
+    const head = walHeader.encode({salt: this.salt, uuid: this.uuid, startLsn: this.startLsn})
     writeFully(this.fd, head, 0, head.length, 0)
     fs.fdatasyncSync(this.fd)
   }
 
   /**
-   * Read the records of the current cycle: consecutive LSNs from `startLsn`, each with a good
-   * magic and checksum. The first record that is short, corrupt or out of sequence ends the log;
-   * if it is not simply a record of the previous cycle, its bytes are reported as torn.
+   * Read the records of the current cycle (codec/wal-record.ts `scan`): consecutive LSNs from
+   * `startLsn`, each with a good magic and checksum. The first record that is short, corrupt or
+   * out of sequence ends the log; if it is not simply a record of the previous cycle, its bytes
+   * are reported as torn. A checksummed record whose entries overrun it was written corrupt:
+   * RZ_CORRUPTED.
    */
   scan(): WalScan {
-    const size = fs.fstatSync(this.fd).size
-    const R = WAL_RECORD.OFF
-    const E = WAL_ENTRY.OFF
-    const records: WalRecord[] = []
-    const head = Buffer.alloc(WAL_RECORD.SIZE)
-    let at = WAL_HEADER.SIZE
-    let lsn = this.startLsn
-    let tornBytes = 0
-    // Record by record: a clean log costs one small read, whatever the size of the file.
-    for (;;) {
-      const got = readFully(this.fd, head, at)
-      if (got < WAL_RECORD.SIZE) {
-        // A partial header: torn if it starts like a record, else the end of the file.
-        if (got >= 4 && head.readUInt32LE(R.magic) === WAL_RECORD_MAGIC) tornBytes = got
-        break
-      }
-
-      // Anything but the next record of this cycle ends the log: zeros, or bytes of an earlier
-      // cycle (their LSNs are smaller, their checksums use another salt). Only a record that
-      // claims to be the next one and is incomplete or fails its checksum is a torn tail.
-      if (head.readUInt32LE(R.magic) !== WAL_RECORD_MAGIC || readU64(head, R.lsn) !== lsn) break
-      const length = head.readUInt32LE(R.length)
-      if (length < WAL_RECORD.SIZE || length % 8 !== 0 || at + length > size) {
-        tornBytes = size - at
-        break
-      }
-
-      const data = Buffer.alloc(length)
-      readFully(this.fd, data, at)
-      if (data.readUInt32LE(R.checksum) !== crc32(data.subarray(8), this.salt)) {
-        tornBytes = length
-        break
-      }
-
-      const entries: WalEntry[] = []
-      const count = data.readUInt32LE(R.entries)
-      let p = WAL_RECORD.SIZE
-      for (let i = 0; i < count; i++) {
-        const len = p + WAL_ENTRY.SIZE <= length ? data.readUInt32LE(p + E.length) : Number.POSITIVE_INFINITY
-        const start = p + WAL_ENTRY.SIZE
-        if (start + len > length) {
-          // A checksummed record whose entries do not fit: written corrupt, not torn.
-          throw new ImageError('RZ_CORRUPTED', `transaction ${lsn} at offset ${at} has entries that overrun the record`, this.path)
-        }
-
-        entries.push({fileId: data.readUInt8(p + E.fileId), offset: readU64(data, p + E.offset), bytes: data.subarray(start, start + len)})
-        p = start + ((len + 7) & ~7)
-      }
-
-      records.push({lsn, entries})
-      lsn++
-      at += length
+    const fd = this.fd
+    const source = {
+      size: fs.fstatSync(fd).size,
+      read(at: number, len: number): Buffer {
+        const buf = Buffer.alloc(len)
+        return buf.subarray(0, readFully(fd, buf, at))
+      },
     }
-
-    this.pos = at
-    this.nextLsn = lsn
-    return {records, end: at, tornBytes}
+    const s = scanLog(source, this.startLsn, this.salt)
+    if (s.bad !== undefined) throw new ImageError('RZ_CORRUPTED', `transaction ${s.bad.lsn} at offset ${s.bad.at} has entries that overrun the record`, this.path)
+    this.pos = s.end
+    this.nextLsn = s.nextLsn
+    return {records: s.records, end: s.end, tornBytes: s.torn?.bytes ?? 0}
   }
 
-  /** Append one encoded record (see `encodeRecord`) at the end of the current cycle. */
+  /** Append one encoded record (codec/wal-record.ts `encode`) at the end of the current cycle. */
   append(record: Buffer): void {
     if (!BREAK_NO_WAL) writeFully(this.fd, record, 0, record.length, this.pos)
     this.pos += record.length
@@ -231,28 +161,4 @@ export class Wal {
   close(): void {
     fs.closeSync(this.fd)
   }
-}
-
-/** Encode one transaction: `changes` are (fileId, offset, bytes) after-images in apply order. */
-export function encodeRecord(lsn: number, changes: ReadonlyArray<WalEntry>, salt: number): Buffer {
-  let length = WAL_RECORD.SIZE
-  for (const c of changes) length += WAL_ENTRY.SIZE + ((c.bytes.length + 7) & ~7)
-  const out = Buffer.alloc(length)
-  const R = WAL_RECORD.OFF
-  const E = WAL_ENTRY.OFF
-  out.writeUInt32LE(WAL_RECORD_MAGIC, R.magic)
-  writeU64(out, R.lsn, lsn)
-  out.writeUInt32LE(length, R.length)
-  out.writeUInt32LE(changes.length, R.entries)
-  let p = WAL_RECORD.SIZE
-  for (const c of changes) {
-    out.writeUInt8(c.fileId, p + E.fileId)
-    out.writeUInt32LE(c.bytes.length, p + E.length)
-    writeU64(out, p + E.offset, c.offset)
-    c.bytes.copy(out, p + WAL_ENTRY.SIZE)
-    p += WAL_ENTRY.SIZE + ((c.bytes.length + 7) & ~7)
-  }
-
-  out.writeUInt32LE(crc32(out.subarray(8), salt), R.checksum)
-  return out
 }

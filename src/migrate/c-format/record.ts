@@ -51,7 +51,7 @@ function readField(buf: Buffer, at: number, type: CFieldType): number | bigint |
 /** Declare a C record: its fields in on-disk order; `size` pads it (must not be exceeded). */
 export function cRecord<const F extends CFields>(name: string, fields: F, size?: number): CRecord<F> {
   type K = F[number][0]
-  const rec: Layout<K> = layout<K>(name, fields.map(([field, type]): readonly [K, FieldType] => [field, storageType(type)]), size)
+  const rec: Layout<K> = layout(name, fields.map(([field, type]): readonly [K, FieldType] => [field, storageType(type)]), size)
   const read = fields.filter(([, type]) => !type.startsWith('bytes'))
   const decode = (buf: Buffer, off = 0): Decoded<F> => {
     const out: Record<string, number | bigint | number[]> = {}

@@ -13,8 +13,9 @@ import {fileURLToPath} from 'node:url'
 import {ImageError} from '../../../src/storage/errors.js'
 import * as format from '../../../src/storage/format.js'
 import {DATA_OFFSET, FILES, FORMAT_VERSION, HEADER, HF_CLEAN, type FieldType, type Layout, WAL_MAGIC, WAL_RECORD_MAGIC} from '../../../src/storage/format.js'
-import {type HeaderInfo, encodeHeader, parseHeader} from '../../../src/storage/store.js'
-import {crc32} from '../../../src/storage/wal.js'
+import {parseHeader} from '../../../src/storage/store.js'
+import {crc32} from '../../../src/storage/codec/checksum.js'
+import {type HeaderInfo, encode as encodeHeader} from '../../../src/storage/codec/header.js'
 
 type AnyLayout = Layout<string>
 

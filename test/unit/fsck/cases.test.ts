@@ -20,7 +20,7 @@ import {
   WAL_HEADER, readU64,
 } from '../../../src/storage/format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
-import {encodeRecord} from '../../../src/storage/wal.js'
+import {encode as encodeRecord} from '../../../src/storage/codec/wal-record.js'
 import {type Mounted, cleanupMount, isMounted, mount} from '../../helpers/mount.js'
 import {Xattrs} from '../../helpers/xattr.js'
 import {buildBase, copyDir, readAll, snapshot} from './fuzz-lib.js'

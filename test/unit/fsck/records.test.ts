@@ -1,7 +1,7 @@
 /**
- * The format functions fsck keeps in src/storage/records.ts agree with what the storage classes
- * write: every entry sits in the entries.idx bucket dirHash puts it in, and every string's units
- * are those stringClass gives.
+ * The format functions of the codecs (src/storage/codec: control.ts, dirent.ts, string-unit.ts)
+ * agree with what the storage classes write: every entry sits in the entries.idx bucket dirHash
+ * puts it in, and every string's units are those stringClass gives.
  */
 import {expect} from 'chai'
 import fs from 'node:fs'
@@ -10,11 +10,13 @@ import path from 'node:path'
 
 import {CONTROL_OFFSET, DATA_OFFSET, DIRENT, HEAP_CONTROL, STRING} from '../../../src/storage/format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
-import {bucketOf, dirHash, stringClass, stringUnits} from '../../../src/storage/records.js'
+import {bucketOf} from '../../../src/storage/codec/control.js'
+import {dirHash} from '../../../src/storage/codec/dirent.js'
+import {sizeClass as stringClass, units as stringUnits} from '../../../src/storage/codec/string-unit.js'
 
 const D = DIRENT.OFF
 
-describe('fsck: format functions (src/storage/records.ts)', () => {
+describe('fsck: format functions (src/storage/codec)', () => {
   let dir: string
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-records-'))
