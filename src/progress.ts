@@ -11,7 +11,7 @@ import {createRequire} from 'node:module'
 
 import type {Options, SingleBar} from 'cli-progress'
 
-import {humanBytes} from './inspect/text.js'
+import {humanBytes} from './units.js'
 
 /** The stream a bar is drawn on: process.stderr, or a test's stand-in. */
 export interface ProgressStream {

@@ -17,7 +17,8 @@ import type {Image} from '../storage/index.js'
 import {dirPath} from './dump.js'
 import {type LiveState, liveState} from './live.js'
 import {Records} from './records.js'
-import {bytesField, escapeName, humanBytes, isoMs, thousands} from './text.js'
+import {humanBytes} from '../units.js'
+import {bytesField, escapeName, isoMs, thousands} from './text.js'
 
 const TOP = 5
 

@@ -51,10 +51,6 @@ export function layout<const E extends readonly [string, FieldType]>(name: strin
   return Object.freeze({name, SIZE: size ?? at, OFF: Object.freeze(OFF), WIDTH: Object.freeze(WIDTH), FIELDS: Object.freeze([...fields])})
 }
 
-// ---- numbers wider than 32 bits (codec/field.ts; exported here too for the legacy readers) -------
-
-export {readI64, readU64, writeI64, writeU64} from './codec/field.js'
-
 // ---- format constants --------------------------------------------------------------------------
 
 /** The on-disk format this build writes and the newest it reads. History: 1 = first release. */

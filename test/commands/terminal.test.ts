@@ -10,7 +10,7 @@ import path from 'node:path'
 import {lines, runCli, runInPty, stackLines, tempDir} from '../helpers/cli.js'
 import {fixture} from '../unit/migrate/helpers.js'
 import {buildFixture} from '../unit/inspect/fixture.js'
-import {humanBytes} from '../../src/inspect/text.js'
+import {humanBytes} from '../../src/units.js'
 
 /** Draw the bar at once (no 400 ms delay): the images here are small. */
 const NOW = {RAZORFS_PROGRESS_DELAY_MS: '0'}

@@ -3,7 +3,8 @@
  * `layout`: offsets, size) and its decoder follow. The codecs of src/migrate/c-format/ declare
  * every C record kind this way; nothing else reads their bytes.
  */
-import {type FieldType, type Layout, layout, readU64} from '../../storage/format.js'
+import {readU64} from '../../storage/codec/field.js'
+import {type FieldType, type Layout, layout} from '../../storage/format.js'
 
 /**
  * How a field is laid out and read (all little-endian): `u16`, `u32`; `i32` (signed);

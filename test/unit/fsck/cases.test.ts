@@ -15,9 +15,10 @@ import path from 'node:path'
 
 import {PR, PROBLEMS, codeString, type ProblemId} from '../../../src/fsck/problems.js'
 import {type FsckReport, runFsck} from '../../../src/fsck/run.js'
+import {readU64} from '../../../src/storage/codec/field.js'
 import {
   CONTROL_OFFSET, DATA_OFFSET, HEADER, HEAP_CONTROL, IF_ORPHAN, IF_USED, INDEX_CONTROL, S_IFDIR, S_IFREG, TABLE_CONTROL,
-  WAL_HEADER, readU64,
+  WAL_HEADER,
 } from '../../../src/storage/format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {encode as encodeRecord} from '../../../src/storage/codec/wal-record.js'

@@ -3,7 +3,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
 
-import {CONTROL_OFFSET, DIRENT, HEADER, INODE, STRING, WAL_HEADER, WAL_RECORD, WAL_RECORD_MAGIC, readU64} from '../../../src/storage/format.js'
+import {readU64} from '../../../src/storage/codec/field.js'
+import {CONTROL_OFFSET, DIRENT, HEADER, INODE, STRING, WAL_HEADER, WAL_RECORD, WAL_RECORD_MAGIC} from '../../../src/storage/format.js'
 import {Image, type ImageInternals, ROOT_INO} from '../../../src/storage/index.js'
 
 export const I = INODE.OFF

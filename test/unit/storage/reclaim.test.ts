@@ -10,7 +10,8 @@ import path from 'node:path'
 
 import {runFsck} from '../../../src/fsck/run.js'
 import {Contents} from '../../../src/storage/contents.js'
-import {CONTROL_OFFSET, INODE, TABLE_CONTROL, readU64} from '../../../src/storage/format.js'
+import {readU64} from '../../../src/storage/codec/field.js'
+import {CONTROL_OFFSET, INODE, TABLE_CONTROL} from '../../../src/storage/format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {inode64, slotOf} from '../fsck/helpers.js'
 
