@@ -14,7 +14,7 @@ import path from 'node:path'
 import {BREAK_NO_FSYNC} from './debug.js'
 import {DATA_DIR_NAME} from './format.js'
 import {inodeFields as I, isUsed} from './codec/inode.js'
-import {writeFully} from './mapped-file.js'
+import {fsyncDir, writeFully} from './mapped-file.js'
 
 const MAX_OPEN = 256
 
@@ -165,14 +165,7 @@ export class Contents {
   }
 
   private syncDirs(): void {
-    for (const dir of this.newDirs) {
-      const fd = fs.openSync(dir, 'r')
-      try {
-        fs.fsyncSync(fd)
-      } finally {
-        fs.closeSync(fd)
-      }
-    }
+    for (const dir of this.newDirs) fsyncDir(dir)
 
     this.newDirs.clear()
   }

@@ -270,3 +270,13 @@ export function readFully(fd: number, buf: Buffer, pos: number): number {
 
   return got
 }
+
+/** fsync a directory, or a file (both are opened read-only for it). */
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r')
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}

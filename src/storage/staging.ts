@@ -27,7 +27,7 @@ import path from 'node:path'
 import {ensureDataDir} from './data-dir.js'
 import {DATA_DIR_NAME, FILES, LOCK_NAME, WAL_NAME} from './format.js'
 import {DirLock} from './lock.js'
-import {fsyncDir} from './store.js'
+import {fsyncDir} from './mapped-file.js'
 
 /** Who stages: the name of its staging directories. */
 export type StagingKind = 'migrate' | 'restore'

@@ -14,12 +14,11 @@
  * on open always yields a state in which every transaction is whole or absent.
  */
 import {randomUUID} from 'node:crypto'
-import fs from 'node:fs'
 import path from 'node:path'
 
 import {FsError, ImageError} from './errors.js'
 import {DATA_OFFSET, FILES, FORMAT_VERSION, HEADER, HF_CLEAN, type FileSpec, WAL_NAME} from './format.js'
-import {MappedFile} from './mapped-file.js'
+import {MappedFile, fsyncDir} from './mapped-file.js'
 import {FILE_RESERVE, WAL_HEADROOM, WAL_RESERVE} from './space.js'
 import {Wal} from './wal.js'
 import {writeI64, writeU64} from './codec/field.js'
@@ -484,15 +483,5 @@ export class Store {
 
   get isClosed(): boolean {
     return this.closed
-  }
-}
-
-/** fsync a directory, or a file (both are opened read-only for it). */
-export function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r')
-  try {
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
   }
 }
