@@ -1,0 +1,165 @@
+/**
+ * File data of the image: read, write and truncate over the content files (contents.ts), with
+ * the host-file changes that must wait until the transaction calling for them is durable
+ * (deferred shrinks and removals, applied after a sync), and giving host space back at once when
+ * the host runs short. Stands on the inode layer.
+ */
+import type {Contents} from '../contents.js'
+import {FsError} from '../errors.js'
+import {S_IFDIR, S_IFREG} from '../format.js'
+import type {SpaceWatch} from '../space.js'
+import type {Store} from '../store.js'
+import {inodeFields as I} from '../codec/inode.js'
+import {FILE_SIZE_MAX, type Attr, type SetAttr, type Timespec} from '../types.js'
+import {type Inodes, nowTimespec} from './inodes.js'
+
+export class FileData {
+  private readonly store: Store
+  /**
+   * Host-file changes that must wait until the transaction that calls for them is durable:
+   * otherwise a power loss could bring back an inode whose contents were already cut or removed.
+   */
+  private readonly pendingShrinks = new Map<number, number>()
+  private readonly pendingRemovals = new Set<number>()
+
+  constructor(
+    private readonly inodes: Inodes,
+    private readonly contents: Contents,
+    /** Whether the host is short of space, so that a delete must give its space back at once. */
+    private readonly space: SpaceWatch,
+  ) {
+    this.store = inodes.store
+  }
+
+  /** Apply host-file truncations and removals whose transactions are now durable. */
+  applyDeferred(): void {
+    for (const [dataId, size] of this.pendingShrinks) this.contents.truncate(dataId, size)
+    this.pendingShrinks.clear()
+    for (const dataId of this.pendingRemovals) this.contents.remove(dataId)
+    this.pendingRemovals.clear()
+  }
+
+  /** Remove a freed inode's content file once the current transaction has committed and is durable. */
+  removeLater(dataId: number): void {
+    this.store.onCommit(() => this.pendingRemovals.add(dataId))
+  }
+
+  /**
+   * Before the logical size of a file grows from `size`: bytes the host file holds past it (a
+   * deferred shrink, a write whose commit failed, a crash) must go, or they would reappear.
+   */
+  private prepareGrow(dataId: number, size: number): void {
+    if (this.contents.isClean(dataId)) return
+    if (this.contents.length(dataId) > size) {
+      if (this.pendingShrinks.has(dataId)) this.store.sync() // makes the shrink durable, then applies it
+      if (this.contents.length(dataId) > size) this.contents.truncate(dataId, size)
+    }
+
+    // Nothing lies past `size` now, so a deferred shrink (always to the current size) has nothing
+    // left to cut; applied later, it would cut what the growing write puts there.
+    this.pendingShrinks.delete(dataId)
+    this.contents.markClean(dataId)
+  }
+
+  /**
+   * After a delete: on a host short of space, make it durable now, which removes or cuts the host
+   * files it freed (they wait for a sync, up to the commit interval, otherwise).
+   */
+  releaseHostSpace(): void {
+    if (this.pendingRemovals.size === 0 && this.pendingShrinks.size === 0) return
+    try {
+      if (this.space.isLow()) this.store.sync()
+    } catch {
+      // The delete is committed; its host files go at the next sync, which reports any error.
+    }
+  }
+
+  /** Read up to buf.length bytes at `pos`; returns the count (0 at or past the end). */
+  read(ino: number, buf: Buffer, pos: number): number {
+    const slot = this.inodes.slotOf(ino, 'read')
+    const type = this.inodes.typeOf(slot)
+    if (type === S_IFDIR) throw new FsError('EISDIR', 'read')
+    if (type !== S_IFREG) throw new FsError('EINVAL', 'read')
+    const size = this.inodes.get64(slot, I.size)
+    if (pos >= size) return 0
+    const len = Math.min(buf.length, size - pos)
+    const dataId = this.inodes.get64(slot, I.dataId)
+    const got = dataId === 0 ? 0 : this.contents.read(dataId, buf, 0, len, pos)
+    if (got < len) buf.fill(0, got, len)
+    return len
+  }
+
+  /** Write `data` at `pos`; returns data.length. Holes before `pos` read as zeros. */
+  write(ino: number, data: Buffer, pos: number): number {
+    if (this.inodes.readOnly) throw new FsError('EROFS', 'write')
+    const inodes = this.inodes
+    const slot = inodes.slotOf(ino, 'write')
+    const type = inodes.typeOf(slot)
+    if (type === S_IFDIR) throw new FsError('EISDIR', 'write')
+    if (type !== S_IFREG) throw new FsError('EINVAL', 'write')
+    if (!Number.isSafeInteger(pos) || pos < 0) throw new FsError('EINVAL', 'write')
+    const end = pos + data.length
+    if (end > FILE_SIZE_MAX) throw new FsError('EFBIG', 'write')
+    if (data.length === 0) return 0
+    let dataId = inodes.get64(slot, I.dataId)
+    if (dataId === 0) dataId = this.store.transaction(() => inodes.allocDataId(slot))
+    const size = inodes.get64(slot, I.size)
+    if (end > size) this.prepareGrow(dataId, size)
+    try {
+      this.contents.write(dataId, data, pos)
+      this.store.transaction(() => {
+        const now = nowTimespec()
+        if (end > size) inodes.set64(slot, I.size, end)
+        inodes.setTime(slot, 'mtime', now)
+        inodes.setTime(slot, 'ctime', now)
+      })
+    } catch (error) {
+      // Bytes written past the size by a write that failed must not reappear when the file grows.
+      if (end > size) this.contents.markUnclean(dataId)
+      if (error instanceof FsError) throw error
+      const code = (error as NodeJS.ErrnoException).code
+      throw new FsError(code === 'ENOSPC' || code === 'EDQUOT' ? 'ENOSPC' : code === 'EFBIG' ? 'EFBIG' : 'EIO', 'write')
+    }
+
+    return data.length
+  }
+
+  /** chmod, chown, truncate, utimens in one call; ctime is always set. */
+  setattr(ino: number, changes: SetAttr): Attr {
+    if (this.inodes.readOnly) throw new FsError('EROFS', 'setattr')
+    const slot = this.inodes.slotOf(ino, 'setattr')
+    const resize = changes.size === undefined ? undefined : this.checkTruncate(slot, changes.size)
+    const shrinks = changes.size !== undefined && changes.size < this.inodes.get64(slot, I.size)
+    const attr = this.store.transaction(() => {
+      const now = nowTimespec()
+      if (resize !== undefined) resize(now)
+      this.inodes.applyAttrs(slot, changes, now)
+      return this.inodes.attrOf(slot)
+    }, shrinks)
+    if (shrinks) this.releaseHostSpace()
+    return attr
+  }
+
+  /** Validate a truncate and prepare the content file; returns the change to make in the transaction. */
+  private checkTruncate(slot: number, size: number): (now: Timespec) => void {
+    const type = this.inodes.typeOf(slot)
+    if (type === S_IFDIR) throw new FsError('EISDIR', 'truncate')
+    if (type !== S_IFREG) throw new FsError('EINVAL', 'truncate')
+    if (!Number.isSafeInteger(size) || size < 0) throw new FsError('EINVAL', 'truncate')
+    if (size > FILE_SIZE_MAX) throw new FsError('EFBIG', 'truncate')
+    const old = this.inodes.get64(slot, I.size)
+    const dataId = this.inodes.get64(slot, I.dataId)
+    if (size > old && dataId !== 0) this.prepareGrow(dataId, old)
+    return now => {
+      if (size === old) return
+      this.inodes.set64(slot, I.size, size)
+      this.inodes.setTime(slot, 'mtime', now)
+      if (size < old && dataId !== 0) {
+        this.store.onCommit(() => {
+          this.pendingShrinks.set(dataId, Math.min(size, this.pendingShrinks.get(dataId) ?? size))
+          this.contents.markUnclean(dataId)
+        })
+      }
+    }
+  }
+}
