@@ -45,7 +45,9 @@ async function render(spec: Record<string, unknown>, file: string): Promise<void
     background: 'white',
     fitTo: {mode: 'zoom', value: 2},
     font: {loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans'},
-  }).render().asPng()
+  })
+    .render()
+    .asPng()
   fs.writeFileSync(file, png)
 }
 
@@ -61,7 +63,13 @@ export async function renderMainChart(meta: MetaPoint[], tput: ThroughputPoint[]
         title: 'Metadata: operations per second against file count (one client)',
         data: {values: meta},
         facet: {
-          row: {field: 'layout', type: 'nominal', title: null, sort: ['flat', 'deep'], header: {labelExpr: "datum.value == 'flat' ? 'one directory' : 'deep tree'"}},
+          row: {
+            field: 'layout',
+            type: 'nominal',
+            title: null,
+            sort: ['flat', 'deep'],
+            header: {labelExpr: "datum.value == 'flat' ? 'one directory' : 'deep tree'"},
+          },
           column: {field: 'op', type: 'nominal', title: null, sort: ['create', 'stat', 'unlink']},
         },
         spec: {
@@ -85,8 +93,14 @@ export async function renderMainChart(meta: MetaPoint[], tput: ThroughputPoint[]
           mark: {type: 'line', point: true},
           encoding: {
             x: {
-              field: 'bs', type: 'quantitative', scale: {type: 'log', base: 2}, title: 'block size (bytes)',
-              axis: {values: [4096, 16_384, 65_536, 262_144, 1_048_576], labelExpr: "datum.value >= 1048576 ? (datum.value / 1048576) + 'M' : (datum.value / 1024) + 'K'"},
+              field: 'bs',
+              type: 'quantitative',
+              scale: {type: 'log', base: 2},
+              title: 'block size (bytes)',
+              axis: {
+                values: [4096, 16_384, 65_536, 262_144, 1_048_576],
+                labelExpr: "datum.value >= 1048576 ? (datum.value / 1048576) + 'M' : (datum.value / 1024) + 'K'",
+              },
             },
             y: {field: 'mbPerSec', type: 'quantitative', scale: {type: 'log'}, title: 'MB/s', axis: {format: '~s'}},
             color,
@@ -110,7 +124,7 @@ export async function renderFlame(rows: FlameRow[], title: string, file: string)
     data: {values: rows.map(r => ({...r, label: r.name.length > 0 ? r.name : '?'}))},
     transform: [
       {calculate: 'datum.depth + 1', as: 'depth1'},
-      {calculate: "substring(datum.label, 0, floor((datum.x1 - datum.x0) * 1100 / 6.2))", as: 'short'},
+      {calculate: 'substring(datum.label, 0, floor((datum.x1 - datum.x0) * 1100 / 6.2))', as: 'short'},
     ],
     layer: [
       {

@@ -61,7 +61,9 @@ export function treeDirs(dir: string, n: number): string[] {
   const out = new Set<string>()
   const leaves = Math.ceil(n / LEAF_FILES)
   for (let j = 0; j < leaves; j++) {
-    const parts = leafDir(dir, j).slice(dir.length + 1).split('/')
+    const parts = leafDir(dir, j)
+      .slice(dir.length + 1)
+      .split('/')
     for (let k = 1; k <= parts.length; k++) out.add(`${dir}/${parts.slice(0, k).join('/')}`)
   }
 
@@ -109,7 +111,9 @@ function progress(op: string, total: number): (done: number) => void {
     const t = now()
     if (t - last < 20_000) return
     last = t
-    process.stderr.write(`    driver: ${op} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${Math.round(done / ((t - start) / 1000)).toLocaleString('en-US')}/s)\n`)
+    process.stderr.write(
+      `    driver: ${op} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${Math.round(done / ((t - start) / 1000)).toLocaleString('en-US')}/s)\n`,
+    )
   }
 }
 
@@ -226,7 +230,16 @@ function run(job: Job): DriverResult {
       }
 
       const end = now()
-      return {ops: job.expect * job.repeats * job.dirs.length, bytes: 0, sec: (end - start) / 1000, startMs: start, endMs: end, startMono, endMono: mono(), perDir}
+      return {
+        ops: job.expect * job.repeats * job.dirs.length,
+        bytes: 0,
+        sec: (end - start) / 1000,
+        startMs: start,
+        endMs: end,
+        startMono,
+        endMono: mono(),
+        perDir,
+      }
     }
 
     case 'seqwrite': {

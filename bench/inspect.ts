@@ -117,7 +117,12 @@ function measure(args: string[], nodeFlags: string[] = []): Run {
   let result
   try {
     result = HAVE_TIME
-      ? spawnSync('/usr/bin/time', ['-v', process.execPath, ...nodeFlags, RUN_JS, ...args], {env, stdio: ['ignore', out, 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20})
+      ? spawnSync('/usr/bin/time', ['-v', process.execPath, ...nodeFlags, RUN_JS, ...args], {
+          env,
+          stdio: ['ignore', out, 'pipe'],
+          encoding: 'utf8',
+          maxBuffer: 64 << 20,
+        })
       : spawnSync(process.execPath, [...nodeFlags, '--import', HOOK, RUN_JS, ...args], {env, stdio: ['ignore', out, 'pipe'], encoding: 'utf8'})
   } finally {
     fs.closeSync(out)
@@ -132,12 +137,21 @@ function measure(args: string[], nodeFlags: string[] = []): Run {
     maxRssKiB = JSON.parse(fs.readFileSync(rssFile, 'utf8')).maxRSS
   }
 
-  if (result.status !== 0) log(`${command} exited ${result.status}: ${result.stderr.split('\n').filter(l => !/^\t/.test(l)).join(' | ')}`)
+  if (result.status !== 0)
+    log(
+      `${command} exited ${result.status}: ${result.stderr
+        .split('\n')
+        .filter(l => !/^\t/.test(l))
+        .join(' | ')}`,
+    )
   return {command, nodeFlags, wallSeconds, maxRssMiB: maxRssKiB / 1024, status: result.status, via: HAVE_TIME ? '/usr/bin/time -v' : 'process.resourceUsage'}
 }
 
 function main(): void {
-  fs.writeFileSync(HOOK, "import fs from 'node:fs'\nprocess.on('exit', () => { if (process.env.RAZORFS_RSS_FILE) fs.writeFileSync(process.env.RAZORFS_RSS_FILE, JSON.stringify(process.resourceUsage())) })\n")
+  fs.writeFileSync(
+    HOOK,
+    "import fs from 'node:fs'\nprocess.on('exit', () => { if (process.env.RAZORFS_RSS_FILE) fs.writeFileSync(process.env.RAZORFS_RSS_FILE, JSON.stringify(process.resourceUsage())) })\n",
+  )
   const root = process.env.BENCH_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-bench-inspect-'))
   const results: Array<{inodes: number; buildSeconds: number; imageBytes: number; runs: Run[]}> = []
   try {
@@ -148,17 +162,23 @@ function main(): void {
       log(`building ${fmt(size)} inodes in ${dir}`)
       const marker = path.join(dir, 'bench-built.json')
       // BENCH_REUSE=1 with BENCH_DIR: keep an image built by an earlier run.
-      const built = process.env.BENCH_REUSE === '1' && fs.existsSync(marker)
-        ? JSON.parse(fs.readFileSync(marker, 'utf8')) as {seconds: number; inodes: number}
-        : build(dir, size)
+      const built =
+        process.env.BENCH_REUSE === '1' && fs.existsSync(marker)
+          ? (JSON.parse(fs.readFileSync(marker, 'utf8')) as {seconds: number; inodes: number})
+          : build(dir, size)
       fs.writeFileSync(marker, JSON.stringify(built))
-      const imageBytes = fs.readdirSync(dir).filter(f => f !== 'bench-built.json').reduce((sum, f) => sum + (fs.statSync(path.join(dir, f)).isFile() ? fs.statSync(path.join(dir, f)).size : 0), 0)
+      const imageBytes = fs
+        .readdirSync(dir)
+        .filter(f => f !== 'bench-built.json')
+        .reduce((sum, f) => sum + (fs.statSync(path.join(dir, f)).isFile() ? fs.statSync(path.join(dir, f)).size : 0), 0)
       log(`built ${fmt(built.inodes)} inodes in ${built.seconds.toFixed(1)} s (${(imageBytes / 2 ** 20).toFixed(0)} MiB of mapped files and log)`)
       const runs: Run[] = []
       for (const flags of [[], CAPPED]) {
         for (const args of [['dump', '--json'], ['dump'], ['dump', '--archive', '-'], ['stats', '--json']]) {
           const run = measure([...args, '--data-dir', dir], flags)
-          log(`${fmt(size)}: ${run.command.replace(` --data-dir ${dir}`, '')}${flags.length > 0 ? ' (V8 heap capped)' : ''}: ${run.wallSeconds.toFixed(1)} s, peak RSS ${run.maxRssMiB.toFixed(1)} MiB`)
+          log(
+            `${fmt(size)}: ${run.command.replace(` --data-dir ${dir}`, '')}${flags.length > 0 ? ' (V8 heap capped)' : ''}: ${run.wallSeconds.toFixed(1)} s, peak RSS ${run.maxRssMiB.toFixed(1)} MiB`,
+          )
           runs.push(run)
         }
       }
@@ -166,15 +186,25 @@ function main(): void {
       results.push({inodes: built.inodes, buildSeconds: built.seconds, imageBytes, runs})
     }
 
-    const lines = ['| command | ' + results.map(r => `${fmt(r.inodes)} inodes: wall s / peak RSS MiB`).join(' | ') + ' |', `|---|${results.map(() => '---|').join('')}`]
+    const lines = [
+      '| command | ' + results.map(r => `${fmt(r.inodes)} inodes: wall s / peak RSS MiB`).join(' | ') + ' |',
+      `|---|${results.map(() => '---|').join('')}`,
+    ]
     for (const [i, run] of results[0].runs.entries()) {
       const how = run.nodeFlags.length > 0 ? ` (node ${run.nodeFlags.join(' ')})` : ''
-      lines.push(`| \`${run.command.replace(/ --data-dir \S+/, '')}\`${how} | ${results.map(r => `${r.runs[i].wallSeconds.toFixed(1)} / ${r.runs[i].maxRssMiB.toFixed(1)}`).join(' | ')} |`)
+      lines.push(
+        `| \`${run.command.replace(/ --data-dir \S+/, '')}\`${how} | ${results.map(r => `${r.runs[i].wallSeconds.toFixed(1)} / ${r.runs[i].maxRssMiB.toFixed(1)}`).join(' | ')} |`,
+      )
     }
 
-    process.stdout.write(`\nrazorfs dump / stats (peak RSS via ${baseline.via}; baseline \`razorfs --version\`: ${baseline.maxRssMiB.toFixed(1)} MiB)\n\n${lines.join('\n')}\n`)
+    process.stdout.write(
+      `\nrazorfs dump / stats (peak RSS via ${baseline.via}; baseline \`razorfs --version\`: ${baseline.maxRssMiB.toFixed(1)} MiB)\n\n${lines.join('\n')}\n`,
+    )
     fs.mkdirSync(path.dirname(RESULTS), {recursive: true})
-    fs.writeFileSync(RESULTS, `${JSON.stringify({date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, baseline, results}, null, 2)}\n`)
+    fs.writeFileSync(
+      RESULTS,
+      `${JSON.stringify({date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, baseline, results}, null, 2)}\n`,
+    )
     const failed = results.flatMap(r => r.runs).filter(r => r.status !== 0)
     if (failed.length > 0) process.exitCode = 1
   } finally {

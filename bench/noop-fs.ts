@@ -62,8 +62,19 @@ function remove(p: string): number {
 
 function statOf(n: Node): Record<string, unknown> {
   return {
-    mode: n.mode, uid: 0, gid: 0, size: n.size, dev: 0, nlink: n.children === undefined ? 1 : 2, ino: n.ino, rdev: 0,
-    blksize: 4096, blocks: Math.ceil(n.size / 512), atime: EPOCH, mtime: EPOCH, ctime: EPOCH,
+    mode: n.mode,
+    uid: 0,
+    gid: 0,
+    size: n.size,
+    dev: 0,
+    nlink: n.children === undefined ? 1 : 2,
+    ino: n.ino,
+    rdev: 0,
+    blksize: 4096,
+    blocks: Math.ceil(n.size / 512),
+    atime: EPOCH,
+    mtime: EPOCH,
+    ctime: EPOCH,
   }
 }
 
@@ -75,9 +86,20 @@ const grow = (p: string, end: number): void => {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- fuse-native calls each op with its own arguments
 const ops: Record<string, (...args: any[]) => void> = {
   init: (cb: Cb) => cb(0),
-  statfs: (_p: string, cb: Cb) => cb(0, {
-    bsize: 4096, frsize: 4096, blocks: 1 << 30, bfree: 1 << 30, bavail: 1 << 30, files: 1 << 30, ffree: 1 << 30, favail: 1 << 30, fsid: 0, flag: 0, namemax: 255,
-  }),
+  statfs: (_p: string, cb: Cb) =>
+    cb(0, {
+      bsize: 4096,
+      frsize: 4096,
+      blocks: 1 << 30,
+      bfree: 1 << 30,
+      bavail: 1 << 30,
+      files: 1 << 30,
+      ffree: 1 << 30,
+      favail: 1 << 30,
+      fsid: 0,
+      flag: 0,
+      namemax: 255,
+    }),
   getattr: (p: string, cb: Cb) => {
     const n = nodes.get(p)
     if (n === undefined) cb(-ERRNO.ENOENT)

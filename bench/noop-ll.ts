@@ -83,7 +83,7 @@ function add(parent: number, name: string, mode: number, target?: Buffer): Node 
   const d = dir(parent)
   if (d.children!.has(name)) throw E.EEXIST
   const isDir = (mode & S_IFMT) === S_IFDIR
-  const n: Node = {ino: nextIno++, mode, size: isDir ? 4096 : target?.length ?? 0, nlink: isDir ? 2 : 1, children: isDir ? new Map() : undefined, target}
+  const n: Node = {ino: nextIno++, mode, size: isDir ? 4096 : (target?.length ?? 0), nlink: isDir ? 2 : 1, children: isDir ? new Map() : undefined, target}
   nodes.set(n.ino, n)
   d.children!.set(name, {ino: n.ino, name: Buffer.from(name)})
   d.packed = undefined
@@ -171,7 +171,8 @@ function handle(ll: LowLevelAddon, r: Exclude<LlRequest, EndedRequest | InitRequ
       return
     }
 
-    case OP.UNLINK: case OP.RMDIR:
+    case OP.UNLINK:
+    case OP.RMDIR:
       remove(r.parent, String(r.name))
       ll.replyErr(req, 0)
       return
@@ -209,12 +210,13 @@ function handle(ll: LowLevelAddon, r: Exclude<LlRequest, EndedRequest | InitRequ
     case OP.OPENDIR: {
       const fh = nextFh++
       const d = dir(r.ino)
-      listings.set(fh, d.packed ??= pack(d))
+      listings.set(fh, (d.packed ??= pack(d)))
       ll.replyOpen(req, fh, 0)
       return
     }
 
-    case OP.READDIR: case OP.READDIRPLUS: {
+    case OP.READDIR:
+    case OP.READDIRPLUS: {
       // The answer is made of views of the packed listing.
       const p = listings.get(r.fh)
       const plus = r.op === OP.READDIRPLUS
@@ -264,7 +266,9 @@ function handle(ll: LowLevelAddon, r: Exclude<LlRequest, EndedRequest | InitRequ
     case OP.LISTXATTR:
       ll.replyXattr(req, 0)
       return
-    case OP.LSEEK: case OP.COPY_FILE_RANGE: case OP.FALLOCATE:
+    case OP.LSEEK:
+    case OP.COPY_FILE_RANGE:
+    case OP.FALLOCATE:
       throw E.EOPNOTSUPP
     default: // flush, release, fsync, fsyncdir, access, setxattr, removexattr, forget
       ll.replyErr(req, 0)
@@ -281,21 +285,29 @@ function main(): void {
   const ll = loadLowLevel()
   const polled = requestPoller()
   let stopping = false
-  const session = mountLowLevel(ll, mnt, 'default_permissions,fsname=noopll,subtype=noopll', r => {
-    if (r.op === OP.ENDED) {
-      process.exit(stopping ? 0 : 1)
-    }
+  const session = mountLowLevel(
+    ll,
+    mnt,
+    'default_permissions,fsname=noopll,subtype=noopll',
+    r => {
+      if (r.op === OP.ENDED) {
+        process.exit(stopping ? 0 : 1)
+      }
 
-    if (r.op === OP.INIT) return
-    try {
-      handle(ll, r)
-    } catch (error) {
-      ll.replyErr(r.req, typeof error === 'number' ? error : E.EIO, r.op === OP.WRITE ? r.token : 0)
-      if (typeof error !== 'number') process.stderr.write(`noop-ll: request ${r.op}: ${(error as Error).message}\n`)
-    }
+      if (r.op === OP.INIT) return
+      try {
+        handle(ll, r)
+      } catch (error) {
+        ll.replyErr(r.req, typeof error === 'number' ? error : E.EIO, r.op === OP.WRITE ? r.token : 0)
+        if (typeof error !== 'number') process.stderr.write(`noop-ll: request ${r.op}: ${(error as Error).message}\n`)
+      }
 
-    polled()
-  }, 1 << 20, 0, LOOP_THREADS)
+      polled()
+    },
+    1 << 20,
+    0,
+    LOOP_THREADS,
+  )
   process.stdout.write(`mounted ${mnt}\n`)
   const stop = (): void => {
     if (stopping) return

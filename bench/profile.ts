@@ -74,7 +74,10 @@ export function selfTimes(p: CpuProfile, from: number, to: number, n = 15): Wind
   }
 
   const windowUs = to - from
-  const top = [...totals.entries()].filter(([fn]) => fn !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, n)
+  const top = [...totals.entries()]
+    .filter(([fn]) => fn !== '(idle)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
     .map(([fn, us]) => ({fn, ms: us / 1000, pct: (100 * us) / windowUs}))
   return {windowMs: windowUs / 1000, busyMs: busy / 1000, busyPct: (100 * busy) / windowUs, top}
 }

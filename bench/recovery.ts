@@ -73,7 +73,9 @@ function main(): void {
       const cleanOpenMs = ms(start)
       again.close()
       out.recovery.push({walMiB: mib, walBytes: wal, transactions: n, recovered, openMs, cleanOpenMs})
-      process.stderr.write(`recovery: open after a crash with ${(wal / 2 ** 20).toFixed(1)} MiB of WAL (${n} creates): ${openMs.toFixed(1)} ms (recovered ${recovered})\n`)
+      process.stderr.write(
+        `recovery: open after a crash with ${(wal / 2 ** 20).toFixed(1)} MiB of WAL (${n} creates): ${openMs.toFixed(1)} ms (recovered ${recovered})\n`,
+      )
     }
   } finally {
     fs.rmSync(root, {recursive: true, force: true})

@@ -67,7 +67,7 @@ function warmMemory(): {gib: number; sec: number} | undefined {
   const bytes = Math.floor(Math.min(Number(kib ?? 0) * 1024 * 0.75, shm.bavail * shm.bsize * 0.9) / block) * block
   if (bytes <= 0) return undefined
   const file = path.join('/dev/shm', `razorfs-bench-warm-${process.pid}`)
-  const buf = Buffer.alloc(block, 0x5A)
+  const buf = Buffer.alloc(block, 0x5a)
   const start = Date.now()
   const fd = fs.openSync(file, 'w', 0o600)
   try {
@@ -94,8 +94,10 @@ async function main(): Promise<void> {
   const loadStart = os.loadavg()
   const jiffiesStart = cpuJiffies()
   const mach = machine()
-  mach['memory warm-up'] = warm === undefined ? 'none (no /dev/shm, or no room in it)' :
-    `${fmt(warm.gib, 1)} GiB written to /dev/shm and deleted before the run, in ${fmt(warm.sec, 1)} s (a VM's first touch of a page is slow: see bench/run.ts, warmMemory)`
+  mach['memory warm-up'] =
+    warm === undefined
+      ? 'none (no /dev/shm, or no room in it)'
+      : `${fmt(warm.gib, 1)} GiB written to /dev/shm and deleted before the run, in ${fmt(warm.sec, 1)} s (a VM's first touch of a page is slow: see bench/run.ts, warmMemory)`
   log(`${cfg.mode} run in ${paths.workDir}; targets ${args.targets.join(', ')}; workloads ${[...args.only].join(', ')}`)
   log(`memory warm-up: ${mach['memory warm-up']}`)
   const onSignal = (): void => {
@@ -124,16 +126,29 @@ async function main(): Promise<void> {
   const totalSec = (Date.now() - T0) / 1000
   const targetChecks = checks(cfg)
   const load = {start: loadStart, end: os.loadavg(), stealPct: stealPct(jiffiesStart, cpuJiffies())}
-  const json = {date: new Date().toISOString(), mode: cfg.mode, args: {...args, only: [...args.only]}, config: cfg, machine: mach, load, totalSec, targets: targetChecks, results}
+  const json = {
+    date: new Date().toISOString(),
+    mode: cfg.mode,
+    args: {...args, only: [...args.only]},
+    config: cfg,
+    machine: mach,
+    load,
+    totalSec,
+    targets: targetChecks,
+    results,
+  }
   fs.writeFileSync(paths.json, JSON.stringify(json, null, 2) + '\n')
 
-  const meta: MetaPoint[] = results.meta.flatMap(m => (['create', 'stat', 'unlink'] as const).map(op => ({target: m.target, layout: m.layout, op, files: m.files, opsPerSec: m[op].opsPerSec})))
+  const meta: MetaPoint[] = results.meta.flatMap(m =>
+    (['create', 'stat', 'unlink'] as const).map(op => ({target: m.target, layout: m.layout, op, files: m.files, opsPerSec: m[op].opsPerSec})),
+  )
   const tput: ThroughputPoint[] = results.sweep.flatMap(r => [
     {target: r.target, dir: 'write' as const, bs: r.bs, mbPerSec: r.writeMBps},
     {target: r.target, dir: 'read' as const, bs: r.bs, mbPerSec: r.readMBps},
   ])
   const mainChart = meta.length > 0 || tput.length > 0
-  if (mainChart) await renderMainChart(meta, tput, `razorfs benchmarks (${cfg.mode} run, ${new Date().toISOString().slice(0, 10)})`, path.join(charts, 'bench.png'))
+  if (mainChart)
+    await renderMainChart(meta, tput, `razorfs benchmarks (${cfg.mode} run, ${new Date().toISOString().slice(0, 10)})`, path.join(charts, 'bench.png'))
   const md = report(cfg, args, mach, load, totalSec, targetChecks, mainChart)
   fs.writeFileSync(paths.doc, md)
   log(`wrote ${path.relative(REPO, paths.doc)}, ${path.relative(REPO, paths.json)}, ${path.relative(REPO, charts)}/*.png in ${fmt(totalSec / 60, 1)} min`)

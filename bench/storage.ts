@@ -41,7 +41,7 @@ function secondsSince(start: bigint): number {
 }
 
 function gc(): void {
-  (globalThis as {gc?: () => void}).gc?.()
+  ;(globalThis as {gc?: () => void}).gc?.()
 }
 
 /** Deterministic PRNG (xorshift32) so runs are comparable. */
@@ -331,22 +331,33 @@ function main(): number {
     out.push(`lookups: median of ${ROUNDS} rounds of ${fmt(LOOKUPS)} random hits / ${fmt(MISSES)} misses`, '')
     out.push(`| entries | lookups/s (hit) | lookups/s (miss) | inserts/s (stretch) | inserts/s (last ${fmt(INSERT_WINDOW)}) |`)
     out.push('|---:|---:|---:|---:|---:|')
-    for (const p of flat.points) out.push(`| ${fmt(p.entries)} | ${fmt(p.lookupsPerSec)} | ${fmt(p.missesPerSec)} | ${fmt(p.insertsPerSec)} | ${fmt(p.windowInsertsPerSec)} |`)
+    for (const p of flat.points)
+      out.push(`| ${fmt(p.entries)} | ${fmt(p.lookupsPerSec)} | ${fmt(p.missesPerSec)} | ${fmt(p.insertsPerSec)} | ${fmt(p.windowInsertsPerSec)} |`)
     out.push('')
     out.push(`lookup(${fmt(last.entries)}) / lookup(${fmt(first.entries)}) = **${ratio.toFixed(2)}** (needs >= 0.5): **${pass ? 'PASS' : 'FAIL'}**`)
-    out.push(`insert(${fmt(last.entries)}) / insert(${fmt(first.entries)}) (last-${fmt(INSERT_WINDOW)} window) = ${(last.windowInsertsPerSec / first.windowInsertsPerSec).toFixed(2)}`)
+    out.push(
+      `insert(${fmt(last.entries)}) / insert(${fmt(first.entries)}) (last-${fmt(INSERT_WINDOW)} window) = ${(last.windowInsertsPerSec / first.windowInsertsPerSec).toFixed(2)}`,
+    )
     out.push(`total create time ${flat.totalCreateSec.toFixed(1)} s (${fmt(FLAT_TOTAL / flat.totalCreateSec)}/s average)`, '')
     const d = deep.result
     out.push(`## 2. Deep tree: ${d.depth}-component paths, fan-out ${d.fanout}, ${d.leafFiles} files per leaf dir`, '')
     out.push('| dirs | files | create time | creates/s | path walks/s | component lookups/s |')
     out.push('|---:|---:|---:|---:|---:|---:|')
-    out.push(`| ${fmt(d.dirs)} | ${fmt(d.files)} | ${d.createSec.toFixed(1)} s | ${fmt(d.createsPerSec)} | ${fmt(d.pathLookupsPerSec)} | ${fmt(d.componentLookupsPerSec)} |`, '')
+    out.push(
+      `| ${fmt(d.dirs)} | ${fmt(d.files)} | ${d.createSec.toFixed(1)} s | ${fmt(d.createsPerSec)} | ${fmt(d.pathLookupsPerSec)} | ${fmt(d.componentLookupsPerSec)} |`,
+      '',
+    )
     out.push(`## 3. Open time (median of ${OPEN_REPEATS}; image closed cleanly first)`, '')
     out.push('| image | inodes | close (checkpoint) | open read-write | open read-only | rw / empty | ro / empty |')
     out.push('|---|---:|---:|---:|---:|---:|---:|')
     out.push(`| empty | ${fmt(empty.inodes)} | - | ${emptyRw.toFixed(2)} ms | ${emptyRo.toFixed(2)} ms | 1.0 | 1.0 |`)
-    for (const [name, o] of [['flat', flatOpen], ['deep', deepOpen]] as const) {
-      out.push(`| ${name} | ${fmt(o.inodes)} | ${o.closeMs.toFixed(0)} ms | ${o.openRwMs.toFixed(2)} ms | ${o.openRoMs.toFixed(2)} ms | ${(o.openRwMs / emptyRw).toFixed(1)} | ${(o.openRoMs / emptyRo).toFixed(1)} |`)
+    for (const [name, o] of [
+      ['flat', flatOpen],
+      ['deep', deepOpen],
+    ] as const) {
+      out.push(
+        `| ${name} | ${fmt(o.inodes)} | ${o.closeMs.toFixed(0)} ms | ${o.openRwMs.toFixed(2)} ms | ${o.openRoMs.toFixed(2)} ms | ${(o.openRwMs / emptyRw).toFixed(1)} | ${(o.openRoMs / emptyRo).toFixed(1)} |`,
+      )
     }
 
     out.push('', '## 4. Image files (after clean close) and memory', '')
@@ -357,7 +368,9 @@ function main(): number {
     for (const n of names) out.push(`| ${n} | ${cell(emptyFiles, n)} | ${cell(flatFiles, n)} | ${cell(deepFiles, n)} |`)
     const sum = (m: Record<string, number>): number => Object.values(m).reduce((a, b) => a + b, 0)
     out.push(`| **total** | ${mib(sum(emptyFiles))} | ${mib(sum(flatFiles))} | ${mib(sum(deepFiles))} |`, '')
-    out.push(`flat usage: ${fmt(flatUsage.inodes)} inodes, ${fmt(flatUsage.entries)} entries, ${fmt(flatUsage.names)} names (${mib(flatUsage.nameBytes)}), inode capacity ${fmt(flatUsage.inodeCapacity)}`)
+    out.push(
+      `flat usage: ${fmt(flatUsage.inodes)} inodes, ${fmt(flatUsage.entries)} entries, ${fmt(flatUsage.names)} names (${mib(flatUsage.nameBytes)}), inode capacity ${fmt(flatUsage.inodeCapacity)}`,
+    )
     out.push(`peak RSS: ${peakRssMiB.toFixed(0)} MiB (after flat phase: ${rssAfterFlat.toFixed(0)} MiB)`)
     out.push(`total runtime: ${totalSec.toFixed(1)} s`)
     process.stdout.write(out.join('\n') + '\n')
@@ -385,8 +398,10 @@ function main(): number {
       deep: {...deep.result, filesWhileOpen: deepFilesOpen, files: deepFiles, open: deepOpen},
       empty: {openRwMs: emptyRw, openRoMs: emptyRo, openRwAllMs: empty.rw, openRoAllMs: empty.ro, files: emptyFiles},
       openRatio: {
-        flatRw: flatOpen.openRwMs / emptyRw, flatRo: flatOpen.openRoMs / emptyRo,
-        deepRw: deepOpen.openRwMs / emptyRw, deepRo: deepOpen.openRoMs / emptyRo,
+        flatRw: flatOpen.openRwMs / emptyRw,
+        flatRo: flatOpen.openRoMs / emptyRo,
+        deepRw: deepOpen.openRwMs / emptyRw,
+        deepRo: deepOpen.openRoMs / emptyRo,
       },
       peakRssMiB,
       rssAfterFlatMiB: rssAfterFlat,

@@ -4,9 +4,7 @@ import {EXIT, EXIT_FAILURE} from './exit-codes.js'
 import {finishAll} from './progress.js'
 import {ImageError, resolveDataDir} from './storage/index.js'
 
-export type RazorFlags<T extends typeof Command> = Interfaces.InferredFlags<
-  (typeof RazorCommand)['baseFlags'] & T['flags']
->
+export type RazorFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RazorCommand)['baseFlags'] & T['flags']>
 export type RazorArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 /** What a thrown value may carry; anything else in it is ignored. */
@@ -91,13 +89,16 @@ export abstract class RazorCommand<T extends typeof Command> extends Command {
   protected messageOf(err: Failure): string {
     const lines = stripAnsi(err.message || err.name || 'unknown error')
       .split('\n')
-      .map((line) => line.trim())
-      .filter((line) => line !== '' && line !== 'See more help with --help')
+      .map(line => line.trim())
+      .filter(line => line !== '' && line !== 'See more help with --help')
     // oclif words a flag's parse error "Parsing --capacity \n\tExpected ...".
-    let message = lines.join(' ').replaceAll(/\s+/g, ' ').replace(/^Parsing (--\S+) /, '$1: ')
+    let message = lines
+      .join(' ')
+      .replaceAll(/\s+/g, ' ')
+      .replace(/^Parsing (--\S+) /, '$1: ')
     if (isUsageError(err)) {
       // oclif's "Unexpected argument: x" reads as razorfs's other lines do: "unexpected argument: x".
-      message = message.replace(/^[A-Z](?=[a-z])/, (first) => first.toLowerCase())
+      message = message.replace(/^[A-Z](?=[a-z])/, first => first.toLowerCase())
       message += ` (see 'razorfs ${this.id} --help')`
     } else if (err instanceof ImageError) {
       if (err.code === 'RZ_EXISTS' && 'force' in (this.ctor.flags ?? {}) && !message.includes('--force')) {

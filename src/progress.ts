@@ -114,7 +114,8 @@ export class Progress {
       stream: this.stream as NodeJS.WritableStream,
       // cli-progress's own formatter, with the format of a known or an unknown total.
       format: (opts, params, payload) => Format.Formatter({...opts, format: this.total === 0 ? FORMAT_NO_TOTAL : FORMAT}, params, payload),
-      formatValue: (v, opts, type) => ((type === 'value' || type === 'total') && this.unit === 'bytes' ? humanBytes(Number(v)) : Format.ValueFormat(v, opts, type)),
+      formatValue: (v, opts, type) =>
+        (type === 'value' || type === 'total') && this.unit === 'bytes' ? humanBytes(Number(v)) : Format.ValueFormat(v, opts, type),
       autopadding: true,
       barsize: 30,
       barCompleteChar: '#',

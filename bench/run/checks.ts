@@ -36,7 +36,14 @@ export function metaAt(target: TargetName, layout: Layout, files: number, rows =
   return rows.find(m => m.target === target && m.layout === layout && m.files === files)
 }
 
-export function metaRatio(layout: Layout, files: number, op: 'create' | 'stat' | 'unlink', of: TargetName, to: TargetName, rows = results.meta): number | undefined {
+export function metaRatio(
+  layout: Layout,
+  files: number,
+  op: 'create' | 'stat' | 'unlink',
+  of: TargetName,
+  to: TargetName,
+  rows = results.meta,
+): number | undefined {
   const a = metaAt(of, layout, files, rows)
   const b = metaAt(to, layout, files, rows)
   return pairedRatio(a?.[op].opsPerSec, b?.[op].opsPerSec, a?.rounds?.[op], b?.rounds?.[op])
@@ -45,7 +52,12 @@ export function metaRatio(layout: Layout, files: number, op: 'create' | 'stat' |
 export function ioRatio(rows: IoRecord[], bs: number, key: 'writeMBps' | 'readMBps', of: TargetName, to: TargetName): number | undefined {
   const a = rows.find(r => r.target === of && r.bs === bs)
   const b = rows.find(r => r.target === to && r.bs === bs)
-  return pairedRatio(a?.[key], b?.[key], a?.rounds.map(x => x[key]), b?.rounds.map(x => x[key]))
+  return pairedRatio(
+    a?.[key],
+    b?.[key],
+    a?.rounds.map(x => x[key]),
+    b?.rounds.map(x => x[key]),
+  )
 }
 
 /** A target's server CPU per MiB moved, median of its rounds (undefined if a round lacks it). */
@@ -90,17 +102,25 @@ export function checks(cfg: Config): TargetCheck[] {
       if (r !== undefined && (worst === undefined || r < worst.r)) worst = {r, where: `${rec.layout} ${countName(rec.files)}`}
     }
 
-    if (worst !== undefined) out.push({name: `${op}: razorfs / noop ceiling (worst of all sizes and layouts)`, measured: `${rx(worst.r)} (${worst.where})`, threshold: '>= 0.8x', pass: worst.r >= 0.8})
+    if (worst !== undefined)
+      out.push({
+        name: `${op}: razorfs / noop ceiling (worst of all sizes and layouts)`,
+        measured: `${rx(worst.r)} (${worst.where})`,
+        threshold: '>= 0.8x',
+        pass: worst.r >= 0.8,
+      })
   }
 
   const rd = ratio(byTarget(results.readdir, 'razorfs')?.entriesPerSec, byTarget(results.readdir, 'noop')?.entriesPerSec)
-  if (rd !== undefined) out.push({name: `readdir of ${countName(cfg.readdirN)} entries: razorfs / noop`, measured: rx(rd), threshold: '>= 0.8x', pass: rd >= 0.8})
+  if (rd !== undefined)
+    out.push({name: `readdir of ${countName(cfg.readdirN)} entries: razorfs / noop`, measured: rx(rd), threshold: '>= 0.8x', pass: rd >= 0.8})
 
   // 2. sequential >= 0.7x the ceiling.
   for (const dir of ['write', 'read'] as const) {
     const key = dir === 'write' ? 'writeMBps' : 'readMBps'
     const r = ioRatio(results.seq, MiB, key, 'razorfs', 'noop')
-    if (r !== undefined) out.push({name: `sequential ${dir} ${sizeName(cfg.seqBytes)}, 1 MiB blocks: razorfs / noop`, measured: rx(r), threshold: '>= 0.7x', pass: r >= 0.7})
+    if (r !== undefined)
+      out.push({name: `sequential ${dir} ${sizeName(cfg.seqBytes)}, 1 MiB blocks: razorfs / noop`, measured: rx(r), threshold: '>= 0.7x', pass: r >= 0.7})
   }
 
   // 3. no degradation with size: the large phase against the rounds of the small size run inside
@@ -127,20 +147,27 @@ export function checks(cfg: Config): TargetCheck[] {
       ].filter(x => x !== undefined)
       out.push({
         name: `razorfs ops/s at ${countName(largest)} files / at ${countName(smallest)}${paired === undefined ? '' : ` (${countName(smallest)} in rounds inside the ${countName(largest)} phases)`} (worst op and layout)`,
-        measured: `${rx(judged.r)} (${judged.where})`, threshold: '>= 0.8x', pass: judged.r >= 0.8,
+        measured: `${rx(judged.r)} (${judged.where})`,
+        threshold: '>= 0.8x',
+        pass: judged.r >= 0.8,
         note: notes.length > 0 ? notes.join('; ') : undefined,
       })
     }
   }
 
   // Issue 8: the ll binding's ceiling and razorfs on it beat fuse-native's, operation by operation.
-  for (const [of, to, what] of [['noop-ll', 'noop', 'do-nothing ceiling'], ['razorfs-ll', 'razorfs-fn', 'razorfs']] as const) {
+  for (const [of, to, what] of [
+    ['noop-ll', 'noop', 'do-nothing ceiling'],
+    ['razorfs-ll', 'razorfs-fn', 'razorfs'],
+  ] as const) {
     const rs = BINDING_OPS.map(op => ({op, r: bindingRatio(op, of, to)})).filter((x): x is {op: BindingOp; r: number} => x.r !== undefined)
     if (rs.length === 0) continue
     const worst = rs.reduce((a, b) => (b.r < a.r ? b : a))
     out.push({
       name: `${what}: ll / fuse-native binding (worst of ${rs.map(x => x.op).join(', ')})`,
-      measured: `${rx(worst.r)} (${worst.op})`, threshold: '> 1x', pass: worst.r > 1,
+      measured: `${rx(worst.r)} (${worst.op})`,
+      threshold: '> 1x',
+      pass: worst.r > 1,
     })
   }
 
@@ -149,16 +176,30 @@ export function checks(cfg: Config): TargetCheck[] {
   if (lives.length > 0) {
     const sizeNote = quick ? `quick run: ${countName(largest)} files; the target is for 1M inodes` : undefined
     const mount = Math.max(...lives.map(l => l.remountMs))
-    out.push({name: `mount of a ${countName(largest)}-file image (spawn of \`razorfs mount -f\` to mounted)`, measured: `${fmt(mount)} ms`, threshold: '< 1000 ms', pass: mount < 1000, note: sizeNote})
+    out.push({
+      name: `mount of a ${countName(largest)}-file image (spawn of \`razorfs mount -f\` to mounted)`,
+      measured: `${fmt(mount)} ms`,
+      threshold: '< 1000 ms',
+      pass: mount < 1000,
+      note: sizeNote,
+    })
     const peak = Math.max(...lives.map(l => l.memory?.hwmMiB ?? 0))
     const peakMB = (peak * MiB) / 1e6
-    out.push({name: `razorfs server peak RSS with ${countName(largest)} files (VmHWM)`, measured: `${fmt(peakMB)} MB`, threshold: '< 200 MB', pass: peakMB < 200, note: sizeNote})
+    out.push({
+      name: `razorfs server peak RSS with ${countName(largest)} files (VmHWM)`,
+      measured: `${fmt(peakMB)} MB`,
+      threshold: '< 200 MB',
+      pass: peakMB < 200,
+      note: sizeNote,
+    })
     const implemented = lives.every(l => l.fsck.implemented)
     const fsckMs = Math.max(...lives.map(l => l.fsck.ms))
     out.push({
       name: `fsck -n -f of a ${countName(largest)}-file image`,
       measured: implemented ? `${fmt(fsckMs / 1000, 1)} s (exit ${lives.map(l => l.fsck.code).join(', ')})` : 'fsck not implemented yet',
-      threshold: '< 15 s', pass: implemented ? fsckMs < 15_000 : undefined, note: sizeNote,
+      threshold: '< 15 s',
+      pass: implemented ? fsckMs < 15_000 : undefined,
+      note: sizeNote,
     })
   }
 

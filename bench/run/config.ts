@@ -141,7 +141,9 @@ export function parseArgs(argv: string[]): Args {
       args.layouts = names as Layout[]
       args.partial = true
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('npm run bench -- [--quick] [--only meta,bindings,parallel,seq,sweep,random,tree,storage,recovery,profile] [--targets native,noop,razorfs,noop-ll,razorfs-fn,razorfs-ll] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n')
+      process.stdout.write(
+        'npm run bench -- [--quick] [--only meta,bindings,parallel,seq,sweep,random,tree,storage,recovery,profile] [--targets native,noop,razorfs,noop-ll,razorfs-fn,razorfs-ll] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n',
+      )
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
   }

@@ -32,7 +32,7 @@ export function machine(): Record<string, string> {
     node: process.version,
     'fuse-native': fuseNative,
     'work dir': `${path.dirname(workDir)} (${fsType} on ${best})`,
-    'razorfs server': `\`razorfs mount -f${razorfsBinding === undefined ? '' : ` --binding ${razorfsBinding}`}\` (binding: ${razorfsBinding ?? 'the mount command\'s default, ll'})`,
+    'razorfs server': `\`razorfs mount -f${razorfsBinding === undefined ? '' : ` --binding ${razorfsBinding}`}\` (binding: ${razorfsBinding ?? "the mount command's default, ll"})`,
   }
 }
 

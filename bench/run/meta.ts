@@ -44,9 +44,16 @@ async function razorfsLifecycle(s: Session, layout: Layout, files: number): Prom
   return {
     session: again,
     life: {
-      layout, files, inodes, memory, stopMs: stop.ms, stopCode: stop.code, imageMiB,
+      layout,
+      files,
+      inodes,
+      memory,
+      stopMs: stop.ms,
+      stopCode: stop.code,
+      imageMiB,
       fsck: {ms: f.ms, code: f.code, implemented, output: fsckOut.slice(0, 400)},
-      remountMs, memoryAfterRemount: again.memory(),
+      remountMs,
+      memoryAfterRemount: again.memory(),
     },
   }
 }
@@ -72,8 +79,13 @@ interface MetaPlan {
 }
 
 const mainMetaPlan = (cfg: Config): MetaPlan => ({
-  layouts: cfg.metaLayouts, sizes: cfg.metaSizes, rounds: n => (n <= cfg.metaRoundsUpTo ? cfg.rounds : 1),
-  readdirN: cfg.readdirN, lifecycle: true, paired: true, into: results,
+  layouts: cfg.metaLayouts,
+  sizes: cfg.metaSizes,
+  rounds: n => (n <= cfg.metaRoundsUpTo ? cfg.rounds : 1),
+  readdirN: cfg.readdirN,
+  lifecycle: true,
+  paired: true,
+  into: results,
 })
 
 type MetaOp = 'create' | 'stat' | 'unlink'
@@ -92,7 +104,12 @@ const metaChunk = (n: number): number => Math.max(100, Math.min(1000, Math.floor
 /** Two driver results of one job cut in two, as one. */
 function joined(a: DriverResult, b: DriverResult): DriverResult {
   return {
-    ...a, ops: a.ops + b.ops, bytes: a.bytes + b.bytes, sec: a.sec + b.sec, endMs: b.endMs, endMono: b.endMono,
+    ...a,
+    ops: a.ops + b.ops,
+    bytes: a.bytes + b.bytes,
+    sec: a.sec + b.sec,
+    endMs: b.endMs,
+    endMono: b.endMono,
     perDir: a.perDir?.map((x, i) => ({ops: x.ops + b.perDir![i].ops, sec: x.sec + b.perDir![i].sec})),
   }
 }
@@ -123,8 +140,10 @@ export async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPl
     for (const n of plan.sizes) {
       const rounds = plan.rounds(n)
       const paired = plan.paired && n === largest && n > smallest
-      log(`meta ${layout} ${countName(n)}: ${targets.join(', ')} (interleaved${rounds > 1 ? `, ${rounds} rounds` : ''}` +
-        `${paired ? `; rounds of ${countName(smallest)} inside each phase` : ''})`)
+      log(
+        `meta ${layout} ${countName(n)}: ${targets.join(', ')} (interleaved${rounds > 1 ? `, ${rounds} rounds` : ''}` +
+          `${paired ? `; rounds of ${countName(smallest)} inside each phase` : ''})`,
+      )
       const sessions = await openAll(targets, `meta-${layout}-${countName(n)}`)
       // The paired rounds' own mounts, open throughout like the small size's own rounds; a first
       // round (not counted) warms their servers up as the median of those rounds is warm.
@@ -135,7 +154,11 @@ export async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPl
       }
 
       const rates = targets.map(() => ({create: [] as Rate[], stat: [] as Rate[], unlink: [] as Rate[]}))
-      const cpus = targets.map(() => ({create: [] as Array<number | undefined>, stat: [] as Array<number | undefined>, unlink: [] as Array<number | undefined>}))
+      const cpus = targets.map(() => ({
+        create: [] as Array<number | undefined>,
+        stat: [] as Array<number | undefined>,
+        unlink: [] as Array<number | undefined>,
+      }))
       const pairedRates = targets.map(() => ({create: [] as Rate[], stat: [] as Rate[], unlink: [] as Rate[]}))
       let memory: Array<Memory | undefined> = []
       for (let r = 0; r < rounds; r++) {
@@ -148,10 +171,13 @@ export async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPl
         const cpu = async (fn: () => Promise<DriverResult>): Promise<[DriverResult, Array<number | undefined>]> => {
           const before = sessions.map(s => s.cpuMs())
           const r = await fn()
-          return [r, sessions.map((s, i) => {
-            const after = s.cpuMs()
-            return after === undefined || before[i] === undefined ? undefined : after - before[i]!
-          })]
+          return [
+            r,
+            sessions.map((s, i) => {
+              const after = s.cpuMs()
+              return after === undefined || before[i] === undefined ? undefined : after - before[i]!
+            }),
+          ]
         }
 
         // One phase over files [0, n); when paired, cut at PAIRED_AT with a round of the smallest
@@ -163,11 +189,16 @@ export async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPl
             if (k > 0) {
               const got = await smallRound(small, layout, smallest, `${op}-${k}`)
               for (const i of targets.keys()) pairedRates[i][op].push(got[i][op])
-              log(`  ${countName(smallest)} round at ${countName(bounds[k])} of the ${op} phase: ${targets.map((t, i) => `${t} ${fmt(got[i][op].opsPerSec)}/s`).join(', ')}`)
+              log(
+                `  ${countName(smallest)} round at ${countName(bounds[k])} of the ${op} phase: ${targets.map((t, i) => `${t} ${fmt(got[i][op].opsPerSec)}/s`).join(', ')}`,
+              )
             }
 
             const part = await cpu(() => driver({op, dirs: dirs(), layout, from: bounds[k], to: bounds[k + 1], chunk}))
-            all = all === undefined ? part : [joined(all[0], part[0]), all[1].map((x, i) => (x === undefined || part[1][i] === undefined ? undefined : x + part[1][i]!))]
+            all =
+              all === undefined
+                ? part
+                : [joined(all[0], part[0]), all[1].map((x, i) => (x === undefined || part[1][i] === undefined ? undefined : x + part[1][i]!))]
           }
 
           return all!
@@ -210,7 +241,13 @@ export async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPl
       for (const s of [...sessions, ...small]) await close(s)
       for (const [i, target] of targets.entries()) {
         const rec: MetaRecord = {
-          target, layout, files: n, create: medianRate(rates[i].create), stat: medianRate(rates[i].stat), unlink: medianRate(rates[i].unlink), memory: memory[i],
+          target,
+          layout,
+          files: n,
+          create: medianRate(rates[i].create),
+          stat: medianRate(rates[i].stat),
+          unlink: medianRate(rates[i].unlink),
+          memory: memory[i],
           rounds: {create: rates[i].create.map(x => x.opsPerSec), stat: rates[i].stat.map(x => x.opsPerSec), unlink: rates[i].unlink.map(x => x.opsPerSec)},
         }
         const cpuMedian = (xs: Array<number | undefined>) => (xs.some(x => x === undefined) ? undefined : median(xs as number[]))
@@ -219,8 +256,10 @@ export async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPl
         if (paired) rec.paired = {files: smallest, create: medianRate(p.create), stat: medianRate(p.stat), unlink: medianRate(p.unlink)}
         plan.into.meta.push(rec)
         const show = (op: MetaOp) => `${op} ${fmt(rec[op].opsPerSec)}/s${rounds > 1 ? ` (${rec.rounds![op].map(x => fmt(x)).join(', ')})` : ''}`
-        log(`  ${target}: ${show('create')}, ${show('stat')}, ${show('unlink')}` +
-          (rec.memory ? `; server RSS ${fmt(rec.memory.rssMiB)} MiB (peak ${fmt(rec.memory.hwmMiB)})` : ''))
+        log(
+          `  ${target}: ${show('create')}, ${show('stat')}, ${show('unlink')}` +
+            (rec.memory ? `; server RSS ${fmt(rec.memory.rssMiB)} MiB (peak ${fmt(rec.memory.hwmMiB)})` : ''),
+        )
       }
     }
   }

@@ -131,7 +131,17 @@ interface Results {
 }
 
 export const results: Results = {
-  meta: [], readdir: [], razorfsLife: [], mountEmptyMs: [], noopMountMs: [], seq: [], sweep: [], random: [], tree: [], parallel: [], profile: [],
+  meta: [],
+  readdir: [],
+  razorfsLife: [],
+  mountEmptyMs: [],
+  noopMountMs: [],
+  seq: [],
+  sweep: [],
+  random: [],
+  tree: [],
+  parallel: [],
+  profile: [],
   bindings: {meta: [], readdir: [], seq: []},
 }
 

@@ -102,7 +102,11 @@ export async function ioRounds(cfg: Config, sessions: Session[], label: string, 
   }
 
   return sessions.map((s, i) => ({
-    target: s.target, bytes: size, bs,
-    writeMBps: median(per[i].map(x => x.writeMBps)), readMBps: median(per[i].map(x => x.readMBps)), rounds: per[i],
+    target: s.target,
+    bytes: size,
+    bs,
+    writeMBps: median(per[i].map(x => x.writeMBps)),
+    readMBps: median(per[i].map(x => x.readMBps)),
+    rounds: per[i],
   }))
 }

@@ -88,7 +88,10 @@ export async function startTarget(target: TargetName, base: string, opts: {dataD
     const root = path.join(base, 'fs')
     fs.mkdirSync(root, {recursive: true})
     return {
-      target, root, memory: () => undefined, cpuMs: () => undefined,
+      target,
+      root,
+      memory: () => undefined,
+      cpuMs: () => undefined,
       stop: async () => {
         const start = performance.now()
         fs.rmSync(base, {recursive: true, force: true})
@@ -102,11 +105,15 @@ export async function startTarget(target: TargetName, base: string, opts: {dataD
   const dataDir = opts.dataDir ?? path.join(base, 'data')
   const env = cleanEnv()
   // Node 20 refuses --cpu-prof in NODE_OPTIONS: the flags go on the server's command line.
-  const nodeArgs = opts.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, `--cpu-prof-name=${target}.cpuprofile`, '--cpu-prof-interval=500']
+  const nodeArgs =
+    opts.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, `--cpu-prof-name=${target}.cpuprofile`, '--cpu-prof-interval=500']
   const binding = target === 'razorfs-fn' ? 'fuse-native' : target === 'razorfs-ll' ? 'll' : razorfsBinding
-  const server = target === 'noop' ? [path.join(paths.here, 'noop-fs.js'), mnt]
-    : target === 'noop-ll' ? [path.join(paths.here, 'noop-ll.js'), mnt]
-      : [paths.runJs, 'mount', '-f', ...(binding === undefined ? [] : ['--binding', binding]), '--data-dir', dataDir, mnt]
+  const server =
+    target === 'noop'
+      ? [path.join(paths.here, 'noop-fs.js'), mnt]
+      : target === 'noop-ll'
+        ? [path.join(paths.here, 'noop-ll.js'), mnt]
+        : [paths.runJs, 'mount', '-f', ...(binding === undefined ? [] : ['--binding', binding]), '--data-dir', dataDir, mnt]
   const args = [...nodeArgs, ...server]
   const start = performance.now()
   const proc = spawn(process.execPath, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
@@ -138,7 +145,10 @@ export async function startTarget(target: TargetName, base: string, opts: {dataD
   }
 
   return {
-    target, root: mnt, dataDir: isRazorfs(target) ? dataDir : undefined, mountMs,
+    target,
+    root: mnt,
+    dataDir: isRazorfs(target) ? dataDir : undefined,
+    mountMs,
     memory: () => memoryOf(proc.pid!),
     cpuMs: () => cpuMsOf(proc.pid!),
     stop: async () => {

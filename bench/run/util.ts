@@ -44,7 +44,7 @@ export function exec(cmd: string, args: string[], opts: {env?: NodeJS.ProcessEnv
 
 /** The driver's environment: no NODE_OPTIONS (a profiled server must not pass --cpu-prof on). */
 export function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: "1"}
+  const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
   delete env.NODE_OPTIONS
   delete env.DEBUG
   return env

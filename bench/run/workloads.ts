@@ -36,8 +36,14 @@ export async function benchParallel(cfg: Config, targets: TargetName[]): Promise
     const write = await drivers(Array.from({length: k}, (_, c) => ({op: 'seqwrite' as const, file: path.join(s.root, `w${c}`), size, bs: MiB})))
     await close(s)
     const rec: ParallelRecord = {
-      target, clients: k, files: per * k, create: rate(create), stat: rate(stat), unlink: rate(unlink),
-      writeBytes: write.bytes, writeMBps: write.bytes / write.sec / 1e6,
+      target,
+      clients: k,
+      files: per * k,
+      create: rate(create),
+      stat: rate(stat),
+      unlink: rate(unlink),
+      writeBytes: write.bytes,
+      writeMBps: write.bytes / write.sec / 1e6,
     }
     results.parallel.push(rec)
     log(`  create ${fmt(rec.create.opsPerSec)}/s, stat ${fmt(rec.stat.opsPerSec)}/s, unlink ${fmt(rec.unlink.opsPerSec)}/s, write ${fmt(rec.writeMBps)} MB/s`)
@@ -93,10 +99,23 @@ async function findFio(): Promise<string | undefined> {
 }
 
 async function fio(file: string, rw: 'randread' | 'randwrite', size: number, seconds: number): Promise<number> {
-  const r = await exec((await findFio())!, [
-    `--name=${rw}`, `--filename=${file}`, `--rw=${rw}`, '--bs=4k', '--direct=1', '--ioengine=psync', '--iodepth=1',
-    `--size=${size}`, '--time_based', `--runtime=${seconds}`, '--output-format=json',
-  ], {env: cleanEnv()})
+  const r = await exec(
+    (await findFio())!,
+    [
+      `--name=${rw}`,
+      `--filename=${file}`,
+      `--rw=${rw}`,
+      '--bs=4k',
+      '--direct=1',
+      '--ioengine=psync',
+      '--iodepth=1',
+      `--size=${size}`,
+      '--time_based',
+      `--runtime=${seconds}`,
+      '--output-format=json',
+    ],
+    {env: cleanEnv()},
+  )
   if (r.code !== 0) throw new Error(`fio ${rw} failed: ${r.stderr.slice(0, 500)}`)
   const job = (JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as {jobs: Array<Record<'read' | 'write', {iops: number}>>}).jobs[0]
   return rw === 'randread' ? job.read.iops : job.write.iops
@@ -133,7 +152,13 @@ function treeSubset(source: string, limit: number): string[] {
   const isDir = (p: string): boolean => fs.lstatSync(p).isDirectory()
   for (const name of fs.readdirSync(source).sort()) {
     if (name.startsWith('.') || !isDir(path.join(source, name))) continue
-    const packages = name.startsWith('@') ? fs.readdirSync(path.join(source, name)).sort().map(sub => `${name}/${sub}`).filter(p => isDir(path.join(source, p))) : [name]
+    const packages = name.startsWith('@')
+      ? fs
+          .readdirSync(path.join(source, name))
+          .sort()
+          .map(sub => `${name}/${sub}`)
+          .filter(p => isDir(path.join(source, p)))
+      : [name]
     for (const pkg of packages) {
       if (count >= limit) return out
       out.push(`node_modules/${pkg}`)
@@ -155,7 +180,11 @@ export async function benchTree(cfg: Config, targets: TargetName[]): Promise<voi
   const list = await exec('tar', ['-tf', tarball])
   const entries = list.stdout.split('\n').filter(Boolean).length
   const bytes = fs.statSync(tarball).size
-  results.treeInfo = {entries, bytes, source: cfg.treeEntries === undefined ? 'node_modules of this repo' : `the first ${members.length} packages of this repo's node_modules`}
+  results.treeInfo = {
+    entries,
+    bytes,
+    source: cfg.treeEntries === undefined ? 'node_modules of this repo' : `the first ${members.length} packages of this repo's node_modules`,
+  }
   log(`  ${fmt(entries)} entries, ${sizeName(Math.round(bytes / MiB) * MiB)} tarball`)
   for (const target of targets) {
     log(`tree: ${target}: tar -x, find, rm -rf`)
@@ -182,7 +211,15 @@ export async function benchStorage(cfg: Config): Promise<void> {
   // bench/storage.ts writes bench/results/storage.json beside its own build: in the copy.
   const file = path.join(paths.app, 'bench/results/storage.json')
   fs.rmSync(file, {force: true})
-  log(`storage: bench/storage.ts${Object.keys(cfg.storageEnv).length > 0 ? ` (${Object.entries(cfg.storageEnv).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`)
+  log(
+    `storage: bench/storage.ts${
+      Object.keys(cfg.storageEnv).length > 0
+        ? ` (${Object.entries(cfg.storageEnv)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')})`
+        : ''
+    }`,
+  )
   const r = await exec(process.execPath, ['--expose-gc', path.join(paths.here, 'storage.js')], {env: {...cleanEnv(), ...cfg.storageEnv}, inheritStderr: true})
   if (!fs.existsSync(file)) throw new Error(`bench/storage.ts wrote no results (exit ${r.code})`)
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON bench/storage.ts writes, read as it is
@@ -194,7 +231,10 @@ export async function benchStorage(cfg: Config): Promise<void> {
 
 export async function benchRecovery(cfg: Config): Promise<void> {
   log('recovery: checkpoint after N creates; open after a crash with N MiB of WAL')
-  const r = await exec(process.execPath, ['--expose-gc', path.join(paths.here, 'recovery.js'), JSON.stringify(cfg.recovery)], {env: cleanEnv(), inheritStderr: true})
+  const r = await exec(process.execPath, ['--expose-gc', path.join(paths.here, 'recovery.js'), JSON.stringify(cfg.recovery)], {
+    env: cleanEnv(),
+    inheritStderr: true,
+  })
   if (r.code !== 0) throw new Error(`recovery benchmark failed (exit ${r.code})`)
   results.recovery = JSON.parse(r.stdout) as RecoveryResult
 }
@@ -208,7 +248,9 @@ export async function benchProfile(cfg: Config, targets: TargetName[]): Promise<
   if (pack.code !== 0) throw new Error(`tar -c failed: ${pack.stderr}`)
   const tarEntries = (await exec('tar', ['-tf', tarball])).stdout.split('\n').filter(Boolean).length
   for (const target of targets.filter(t => t !== 'native')) {
-    log(`profile: ${target} server under --cpu-prof: ${fmt(cfg.profileFiles)} create/stat/unlink, ${sizeName(cfg.profileBytes)} written (1 MiB blocks), untar of ${fmt(tarEntries)} entries`)
+    log(
+      `profile: ${target} server under --cpu-prof: ${fmt(cfg.profileFiles)} create/stat/unlink, ${sizeName(cfg.profileBytes)} written (1 MiB blocks), untar of ${fmt(tarEntries)} entries`,
+    )
     const file = path.join(dir, `${target}.cpuprofile`)
     fs.rmSync(file, {force: true})
     const s = await open(target, 'profile', {profile: dir})
@@ -234,18 +276,31 @@ export async function benchProfile(cfg: Config, targets: TargetName[]): Promise<
     const rec: ProfileRecord = {target, files: cfg.profileFiles, writeBytes: cfg.profileBytes, file: path.relative(REPO, file), phases: {}}
     for (const [name, r] of Object.entries(phases)) {
       rec.phases[name] = {
-        ...selfTimes(profile, r.startMono, r.endMono, 12), ops: r.ops, opsPerSec: r.ops / r.sec,
-        fromUs: r.startMono, toUs: r.endMono, breakdown: breakdown(profile, r.startMono, r.endMono),
+        ...selfTimes(profile, r.startMono, r.endMono, 12),
+        ops: r.ops,
+        opsPerSec: r.ops / r.sec,
+        fromUs: r.startMono,
+        toUs: r.endMono,
+        breakdown: breakdown(profile, r.startMono, r.endMono),
       }
       if (target === 'razorfs') {
         const rows: FlameRow[] = flameRows(profile, r.startMono, r.endMono)
-        await renderFlame(rows, `razorfs server, ${name} phase: CPU time by call stack (width = inclusive time; idle left out)`, path.join(paths.charts, `flame-${name}.png`))
+        await renderFlame(
+          rows,
+          `razorfs server, ${name} phase: CPU time by call stack (width = inclusive time; idle left out)`,
+          path.join(paths.charts, `flame-${name}.png`),
+        )
         flames.add(name)
       }
 
       const b = rec.phases[name].breakdown
-      log(`  ${name}: ${fmt(rec.phases[name].opsPerSec)}/s; idle ${b.idlePct.toFixed(0)}%, razorfs code ${b.razorfsPct.toFixed(0)}%, binding ${b.bindingPct.toFixed(0)}%, GC ${b.gcPct.toFixed(0)}%, other ${b.otherPct.toFixed(0)}%; ` +
-        `top: ${rec.phases[name].top.slice(0, 3).map(t => `${t.fn} ${t.pct.toFixed(0)}%`).join('; ')}`)
+      log(
+        `  ${name}: ${fmt(rec.phases[name].opsPerSec)}/s; idle ${b.idlePct.toFixed(0)}%, razorfs code ${b.razorfsPct.toFixed(0)}%, binding ${b.bindingPct.toFixed(0)}%, GC ${b.gcPct.toFixed(0)}%, other ${b.otherPct.toFixed(0)}%; ` +
+          `top: ${rec.phases[name].top
+            .slice(0, 3)
+            .map(t => `${t.fn} ${t.pct.toFixed(0)}%`)
+            .join('; ')}`,
+      )
     }
 
     results.profile.push(rec)

@@ -24,7 +24,10 @@ The listing streams: memory does not grow with the size of the image.`
     {command: '<%= config.bin %> <%= command.id %> /etc --json', description: 'The tree under /etc in the image, as JSON lines.'},
     {command: '<%= config.bin %> <%= command.id %> --inode 1', description: 'The tree from the root inode.'},
     {command: '<%= config.bin %> <%= command.id %> --headers', description: "Print the files' headers."},
-    {command: '<%= config.bin %> <%= command.id %> --archive /backup/rz.tar', description: 'Back up the whole image (restore: razorfs init --from /backup/rz.tar).'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --archive /backup/rz.tar',
+      description: 'Back up the whole image (restore: razorfs init --from /backup/rz.tar).',
+    },
   ]
 
   static override enableJsonFlag = true
@@ -33,7 +36,11 @@ The listing streams: memory does not grow with the size of the image.`
   }
 
   static override flags = {
-    archive: Flags.string({description: 'Write the tree as a pax tar archive to FILE ("-": standard output) instead of listing it.', exclusive: ['headers'], helpValue: '<file>'}),
+    archive: Flags.string({
+      description: 'Write the tree as a pax tar archive to FILE ("-": standard output) instead of listing it.',
+      exclusive: ['headers'],
+      helpValue: '<file>',
+    }),
     headers: Flags.boolean({default: false, description: "Print each file's header and control block, the WAL header and the recovery report."}),
     inode: Flags.integer({description: 'Start at the inode with this number instead of a path.', min: 1}),
   }

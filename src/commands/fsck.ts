@@ -38,20 +38,20 @@ Exit code (bits, OR-ed as fsck(8) does): 0 no errors, 1 errors corrected, 4 erro
       char: 'p',
       default: false,
       description: 'Repair, without asking, only what is safe to repair unattended.',
-      exclusive: MODES.filter((m) => m !== 'preen'),
+      exclusive: MODES.filter(m => m !== 'preen'),
     }),
     'read-only': Flags.boolean({
       char: 'n',
       default: false,
       description: 'Open the image read-only and answer "no" to every repair.',
-      exclusive: MODES.filter((m) => m !== 'read-only'),
+      exclusive: MODES.filter(m => m !== 'read-only'),
     }),
     verbose: Flags.boolean({char: 'v', default: false, description: 'Print each pass and what was checked.'}),
     yes: Flags.boolean({
       char: 'y',
       default: false,
       description: 'Answer "yes" to every repair.',
-      exclusive: MODES.filter((m) => m !== 'yes'),
+      exclusive: MODES.filter(m => m !== 'yes'),
     }),
   }
 
@@ -72,7 +72,7 @@ Exit code (bits, OR-ed as fsck(8) does): 0 no errors, 1 errors corrected, 4 erro
       mode,
       force: flags.force,
       verbose: flags.verbose,
-      out: json ? undefined : (line) => write(`${line}\n`),
+      out: json ? undefined : line => write(`${line}\n`),
       ask: mode === 'ask' ? terminalAsk(write) : undefined,
       progress: terminalProgress(),
     })

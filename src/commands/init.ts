@@ -60,8 +60,8 @@ Prints the data dir, the image's UUID and each file it wrote (name, size in byte
     }
 
     if (!this.jsonEnabled()) {
-      const width = Math.max('data dir'.length, ...info.files.map((file) => file.name.length))
-      const sizeWidth = Math.max(...info.files.map((file) => String(file.bytes).length))
+      const width = Math.max('data dir'.length, ...info.files.map(file => file.name.length))
+      const sizeWidth = Math.max(...info.files.map(file => String(file.bytes).length))
       this.log(`Created razorfs image ${info.uuid}`)
       this.log(`  ${'data dir'.padEnd(width)}  ${info.dir}`)
       for (const file of info.files) {
@@ -83,7 +83,9 @@ Prints the data dir, the image's UUID and each file it wrote (name, size in byte
     if (!this.jsonEnabled()) {
       const r = result.restored
       this.log(`Created razorfs image ${result.uuid} in ${result.dir}`)
-      this.log(`  from ${r.archive}: ${r.members} members: ${r.directories} directories, ${r.files} files (${r.contentBytes} bytes), ${r.symlinks} symlinks, ${r.hardLinks} hard links, ${r.others} others`)
+      this.log(
+        `  from ${r.archive}: ${r.members} members: ${r.directories} directories, ${r.files} files (${r.contentBytes} bytes), ${r.symlinks} symlinks, ${r.hardLinks} hard links, ${r.others} others`,
+      )
       for (const note of result.notes) this.log(`  note: ${note}`)
     }
 

@@ -35,9 +35,13 @@ The C version's write-ahead log (/tmp/razorfs_wal.log, or --wal FILE) holds meta
   static override enableJsonFlag = true
   static override flags = {
     'dry-run': Flags.boolean({default: false, description: 'Read and check the source, report what would be migrated, write nothing.'}),
-    force: Flags.boolean({default: false, description: 'Replace an existing razorfs image in the data dir (only once the new one is verified). Its contents are lost.'}),
+    force: Flags.boolean({
+      default: false,
+      description: 'Replace an existing razorfs image in the data dir (only once the new one is verified). Its contents are lost.',
+    }),
     from: Flags.string({
-      description: "'shm' (= /dev/shm) or a directory holding a C RAZORFS image (either layout). Default: the first found in /dev/shm, /var/lib/razorfs, /tmp/razorfs_data.",
+      description:
+        "'shm' (= /dev/shm) or a directory holding a C RAZORFS image (either layout). Default: the first found in /dev/shm, /var/lib/razorfs, /tmp/razorfs_data.",
       helpValue: 'shm|<dir>',
     }),
     'remove-source': Flags.boolean({

@@ -68,9 +68,19 @@ If the data dir holds no image, one is created first. With -f the command prints
     const dataDir = this.dataDir()
     const parsed = parseOptions(options)
     if (!foreground) {
-      const hidden = Object.entries({'--resident-mib': tuning.residentMib, '--wal-limit': walLimit, '--poll-us': tuning.pollUs})
-        .flatMap(([flag, value]) => (value === undefined ? [] : [flag, String(value)]))
-      const args = ['--data-dir', dataDir, '--binding', binding, ...(options === undefined ? [] : ['-o', options]), ...(mkdir ? ['--mkdir'] : []), ...hidden, mountpoint]
+      const hidden = Object.entries({'--resident-mib': tuning.residentMib, '--wal-limit': walLimit, '--poll-us': tuning.pollUs}).flatMap(([flag, value]) =>
+        value === undefined ? [] : [flag, String(value)],
+      )
+      const args = [
+        '--data-dir',
+        dataDir,
+        '--binding',
+        binding,
+        ...(options === undefined ? [] : ['-o', options]),
+        ...(mkdir ? ['--mkdir'] : []),
+        ...hidden,
+        mountpoint,
+      ]
       const {pid, log} = await detach(args, dataDir, mountpoint, ensureDataDir)
       this.log(`mounted ${dataDir} on ${mountpoint} (server pid ${pid}, log ${log})`)
       return
@@ -82,8 +92,10 @@ If the data dir holds no image, one is created first. With -f the command prints
     await serve({dataDir, open, mountpoint, options: parsed, mkdir, log, binding: binding as Binding, ...tuning}, image => {
       const {recovery} = image.info()
       if (!recovery.wasClean) {
-        log(`the image was not cleanly unmounted: recovered ${recovery.transactions} transactions` +
-          (recovery.tornBytes > 0 ? `, discarded a torn tail of ${recovery.tornBytes} bytes` : ''))
+        log(
+          `the image was not cleanly unmounted: recovered ${recovery.transactions} transactions` +
+            (recovery.tornBytes > 0 ? `, discarded a torn tail of ${recovery.tornBytes} bytes` : ''),
+        )
       }
 
       this.log(`mounted ${dataDir} on ${mountpoint}`)

@@ -15,7 +15,7 @@ export function isZero(buf: Buffer, from: number, to: number): boolean {
 
 /** Offset of the last non-zero byte in [from, to), or -1. Scans backwards by 64 KiB blocks. */
 export function lastNonZero(buf: Buffer, from: number, to: number): number {
-  for (let end = to; end > from;) {
+  for (let end = to; end > from; ) {
     const start = Math.max(from, end - ZERO.length)
     if (buf.compare(ZERO, 0, end - start, start, end) !== 0) {
       for (let i = end - 1; i >= start; i--) if (buf[i] !== 0) return i
@@ -31,8 +31,8 @@ export function lastNonZero(buf: Buffer, from: number, to: number): number {
 export function nameProblem(name: Buffer): string | undefined {
   if (name.length === 0) return 'it is empty'
   if (name.length > NAME_MAX) return `it is ${name.length} bytes, longer than ${NAME_MAX}`
-  if (name.length <= 2 && name.every(c => c === 0x2E)) return `it is "${name.toString('latin1')}"`
-  if (name.includes(0x2F)) return 'it holds a "/"'
+  if (name.length <= 2 && name.every(c => c === 0x2e)) return `it is "${name.toString('latin1')}"`
+  if (name.includes(0x2f)) return 'it holds a "/"'
   if (name.includes(0)) return 'it holds a NUL byte'
   return undefined
 }
@@ -41,7 +41,7 @@ export function nameProblem(name: Buffer): string | undefined {
 export function shown(name: Buffer): string {
   let out = "'"
   for (const c of name.subarray(0, 255)) {
-    if (c >= 0x20 && c < 0x7F && c !== 0x5C && c !== 0x27) out += String.fromCharCode(c)
+    if (c >= 0x20 && c < 0x7f && c !== 0x5c && c !== 0x27) out += String.fromCharCode(c)
     else out += `\\x${c.toString(16).padStart(2, '0')}`
   }
 

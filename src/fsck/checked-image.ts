@@ -11,12 +11,31 @@
  * WAL like any change; nothing here writes the mapped files directly. Every walk is bounded.
  */
 import {
-  DATA_OFFSET, DIRENT, FILE_ENTRIES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRINGS, FILE_STRING_INDEX, IF_ORPHAN, IF_USED, INODE, S_IFDIR,
+  DATA_OFFSET,
+  DIRENT,
+  FILE_ENTRIES,
+  FILE_ENTRY_INDEX,
+  FILE_NODES,
+  FILE_STRINGS,
+  FILE_STRING_INDEX,
+  IF_ORPHAN,
+  IF_USED,
+  INODE,
+  S_IFDIR,
 } from '../storage/format.js'
 import {fnv1a} from '../storage/codec/checksum.js'
 import {
-  CONTROL_OFFSET, INDEX_CONTROL_USED, bucketHead, bucketOf, bucketOffset, getBucketHead, heapControlFields, indexControlFields,
-  putBucketHead, setBucketHead, tableControlFields,
+  CONTROL_OFFSET,
+  INDEX_CONTROL_USED,
+  bucketHead,
+  bucketOf,
+  bucketOffset,
+  getBucketHead,
+  heapControlFields,
+  indexControlFields,
+  putBucketHead,
+  setBucketHead,
+  tableControlFields,
 } from '../storage/codec/control.js'
 import * as dirent from '../storage/codec/dirent.js'
 import {direntFields} from '../storage/codec/dirent.js'
@@ -50,7 +69,10 @@ export class CheckedImage {
   readonly entryIndex: LinearHash
   readonly strings: StringHeap
 
-  private constructor(readonly dir: string, readonly store: Store) {
+  private constructor(
+    readonly dir: string,
+    readonly store: Store,
+  ) {
     // The tables Image builds, with the header counters a checkpoint writes.
     const t = openTables(store)
     this.nodes = t.nodes
@@ -387,7 +409,13 @@ export class CheckedImage {
    * Initialise a fresh inode slot: in use, `mode`, `nlink`, owner `uid`/`gid` (default 0), times
    * `times` (atime, mtime, ctime as [sec, nsec] pairs) or now.
    */
-  initInode(slot: number, mode: number, nlink: number, owner: {uid: number; gid: number} = {uid: 0, gid: 0}, times?: ReadonlyArray<readonly [number, number]>): void {
+  initInode(
+    slot: number,
+    mode: number,
+    nlink: number,
+    owner: {uid: number; gid: number} = {uid: 0, gid: 0},
+    times?: ReadonlyArray<readonly [number, number]>,
+  ): void {
     const ms = Date.now()
     const now: [number, number] = [Math.floor(ms / 1000), (ms % 1000) * 1e6]
     this.setN32(slot, I.flags, IF_USED)

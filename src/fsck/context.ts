@@ -161,7 +161,7 @@ export class FsckContext {
 
   /** Count loop iterations; every 64k, check the deadline and move the progress bar. */
   tick(pass: number, label: string, done: number, total: number): void {
-    if ((++this.steps & 0xFFFF) !== 0) return
+    if ((++this.steps & 0xffff) !== 0) return
     if (this.opts.deadlineMs !== undefined && Date.now() > this.opts.deadlineMs) throw new FsckAbort('the check ran out of time')
     if (total >= 100_000) this.opts.progress?.update(pass, label, done, total)
   }

@@ -31,7 +31,10 @@ export class LostFound {
   private slot = 0
   private tried = false
 
-  constructor(private readonly c: Check, private readonly hooks: LostFoundHooks) {}
+  constructor(
+    private readonly c: Check,
+    private readonly hooks: LostFoundHooks,
+  ) {}
 
   /** The slot of /lost+found, found or created on the first call; 0 if there is none and can be none. */
   get(): number {

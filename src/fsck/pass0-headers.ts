@@ -93,7 +93,12 @@ interface Issue {
 function headerIssues(spec: FileSpec, head: Buffer): {checksum: header.HeaderProblem | undefined; version: number; magicOk: boolean; issues: Issue[]} {
   const problems = header.validate(spec, head, Number.POSITIVE_INFINITY)
   const issues = problems.filter(p => p.field !== 'checksum').map(({field, value, expected}) => ({field, value, expected}))
-  return {checksum: problems.find(p => p.field === 'checksum'), version: header.decode(head).formatVersion, magicOk: !problems.some(p => p.field === 'magic'), issues}
+  return {
+    checksum: problems.find(p => p.field === 'checksum'),
+    version: header.decode(head).formatVersion,
+    magicOk: !problems.some(p => p.field === 'magic'),
+    issues,
+  }
 }
 
 function readAt(file: string, len: number, pos: number): Buffer {

@@ -169,7 +169,7 @@ function checkOrphanList(c: Check): void {
   const seen = new Uint8Array(hw)
   let count = 0
   let why: string | undefined
-  for (let cur = img.nodeCtl(TC.orphanHead); cur !== 0;) {
+  for (let cur = img.nodeCtl(TC.orphanHead); cur !== 0; ) {
     if (cur >= hw) why = `it names slot ${cur}, at or above highWater`
     else if (!isOrphan(cur)) why = `inode ${cur} on it is not an orphan`
     else if (seen[cur]) why = `inode ${cur} appears twice`
@@ -226,10 +226,24 @@ interface InodeScan {
 
 /** Word offsets of an INODE (a u64 field is its low word, then its high word). */
 const W = {
-  gen: I.gen.word, flags: I.flags.word, mode: I.mode.word, sizeLo: I.size.word, sizeHi: I.size.word + 1,
-  atimeNsec: I.atimeNsec.word, mtimeNsec: I.mtimeNsec.word, ctimeNsec: I.ctimeNsec.word, parent: I.parent.word,
-  rdevLo: I.rdev.word, rdevHi: I.rdev.word + 1, dataLo: I.dataId.word, dataHi: I.dataId.word + 1, xattr: I.xattr.word,
-  target: I.target.word, dirHead: I.dirHead.word, link: I.link.word, reserved: I.reserved.word,
+  gen: I.gen.word,
+  flags: I.flags.word,
+  mode: I.mode.word,
+  sizeLo: I.size.word,
+  sizeHi: I.size.word + 1,
+  atimeNsec: I.atimeNsec.word,
+  mtimeNsec: I.mtimeNsec.word,
+  ctimeNsec: I.ctimeNsec.word,
+  parent: I.parent.word,
+  rdevLo: I.rdev.word,
+  rdevHi: I.rdev.word + 1,
+  dataLo: I.dataId.word,
+  dataHi: I.dataId.word + 1,
+  xattr: I.xattr.word,
+  target: I.target.word,
+  dirHead: I.dirHead.word,
+  link: I.link.word,
+  reserved: I.reserved.word,
 }
 const RECORD_WORDS = INODE.SIZE >>> 2
 const T_REG = S_IFREG >>> 12
@@ -272,15 +286,20 @@ function checkInodes(c: Check): void {
     const mode = w[b + W.mode]
     const type = (mode & S_IFMT) >>> 12
     const orphan = (flags & IF_ORPHAN) !== 0
-    let ok = (flags & ~(IF_USED | IF_ORPHAN)) === 0 && w[b + W.gen] <= GEN_MASK && valid[type] === 1
-      && w[b + W.atimeNsec] <= NSEC_MAX && w[b + W.mtimeNsec] <= NSEC_MAX && w[b + W.ctimeNsec] <= NSEC_MAX
-      && (orphan || w[b + W.link] === 0)
-      && ((w[b + W.rdevLo] | w[b + W.rdevHi]) === 0 || type === T_CHR || type === T_BLK)
-      && (type === TYPE_DIR || (w[b + W.parent] | w[b + W.dirHead]) === 0)
-      && (type === T_LNK || w[b + W.target] === 0)
-      && (type === T_REG || type === TYPE_DIR || type === T_LNK || (w[b + W.sizeLo] | w[b + W.sizeHi]) === 0)
-      && ((w[b + W.dataLo] | w[b + W.dataHi]) === 0 || (type === T_REG && fromWords(w[b + W.dataLo], w[b + W.dataHi]) < DATA_ID_LIMIT))
-      && (type !== T_REG || fromWords(w[b + W.sizeLo], w[b + W.sizeHi]) <= FILE_SIZE_MAX)
+    let ok =
+      (flags & ~(IF_USED | IF_ORPHAN)) === 0 &&
+      w[b + W.gen] <= GEN_MASK &&
+      valid[type] === 1 &&
+      w[b + W.atimeNsec] <= NSEC_MAX &&
+      w[b + W.mtimeNsec] <= NSEC_MAX &&
+      w[b + W.ctimeNsec] <= NSEC_MAX &&
+      (orphan || w[b + W.link] === 0) &&
+      ((w[b + W.rdevLo] | w[b + W.rdevHi]) === 0 || type === T_CHR || type === T_BLK) &&
+      (type === TYPE_DIR || (w[b + W.parent] | w[b + W.dirHead]) === 0) &&
+      (type === T_LNK || w[b + W.target] === 0) &&
+      (type === T_REG || type === TYPE_DIR || type === T_LNK || (w[b + W.sizeLo] | w[b + W.sizeHi]) === 0) &&
+      ((w[b + W.dataLo] | w[b + W.dataHi]) === 0 || (type === T_REG && fromWords(w[b + W.dataLo], w[b + W.dataHi]) < DATA_ID_LIMIT)) &&
+      (type !== T_REG || fromWords(w[b + W.sizeLo], w[b + W.sizeHi]) <= FILE_SIZE_MAX)
     for (let k = W.reserved; k < RECORD_WORDS && ok; k++) if (w[b + k] !== 0) ok = false
     const xattr = w[b + W.xattr]
     if (ok && xattr !== 0) ok = xattr < st.heapEnd && str[xattr] === STR_BLOB && blobOwner[xattr] === 0
@@ -306,9 +325,10 @@ function checkInodes(c: Check): void {
   const next = img.nodeCtl(TC.nextDataId)
   const want = Math.max(1, scan.maxData + 1)
   if (next < want || next >= DATA_ID_LIMIT) {
-    const ok = scan.maxDataSlot === 0
-      ? ctx.fix(PR.PR_1_CONTROL_FIELD, {file: img.nf.spec.name, field: 'nextDataId', value: next, expected: want})
-      : ctx.fix(PR.PR_1_NEXT_DATA_ID, {value: next, slot: scan.maxDataSlot, dataId: scan.maxData, expected: want})
+    const ok =
+      scan.maxDataSlot === 0
+        ? ctx.fix(PR.PR_1_CONTROL_FIELD, {file: img.nf.spec.name, field: 'nextDataId', value: next, expected: want})
+        : ctx.fix(PR.PR_1_NEXT_DATA_ID, {value: next, slot: scan.maxDataSlot, dataId: scan.maxData, expected: want})
     if (ok) img.store.transaction(() => img.setCtl64(img.nf, TC.nextDataId, want))
   }
 
@@ -405,7 +425,8 @@ function checkSlot(c: Check, slot: number, scan: InodeScan): void {
         break
       }
 
-      default: sizeProblem = true
+      default:
+        sizeProblem = true
     }
   }
 
@@ -489,10 +510,14 @@ function checkRoot(c: Check): void {
 
     return
   }
-  const reason = st.nodeHw <= ROOT ? 'the inode table is empty'
-    : st.ino[ROOT] === INO_FREE ? 'slot 1 is free'
-      : st.ino[ROOT] === INO_BAD ? 'slot 1 is damaged'
-        : `slot 1 is a ${typeName(st.type[ROOT])}`
+  const reason =
+    st.nodeHw <= ROOT
+      ? 'the inode table is empty'
+      : st.ino[ROOT] === INO_FREE
+        ? 'slot 1 is free'
+        : st.ino[ROOT] === INO_BAD
+          ? 'slot 1 is damaged'
+          : `slot 1 is a ${typeName(st.type[ROOT])}`
   if (!ctx.fix(PR.PR_1_NO_ROOT, {reason}, {canFix: st.nodeTableOk && st.orphanListOk})) {
     st.rootOk = false
     return

@@ -77,7 +77,7 @@ export function pass1Strings(c: Check): void {
   const kinds = new Uint8Array(Math.max(capU, 1))
   const gaps: Array<[number, number, string]> = []
   let lastEnd = 1
-  for (let u = 1; u < end;) {
+  for (let u = 1; u < end; ) {
     ctx.tick(1, 'strings', u, end)
     const o = img.so(u)
     let {units, why} = spanAt(sb, o)
@@ -90,8 +90,12 @@ export function pass1Strings(c: Check): void {
     const len = stringUnit.length(sb, o)
     let self: boolean | undefined
     const selfCheck = (): boolean => {
-      self ??= kind === SK_NAME ? fnv1a(stringUnit.bytes(sb, o)) === S.hash.get(sb, o)
-        : kind === SK_BLOB ? xattrBlob.validate(stringUnit.bytes(sb, o)).length === 0 : false
+      self ??=
+        kind === SK_NAME
+          ? fnv1a(stringUnit.bytes(sb, o)) === S.hash.get(sb, o)
+          : kind === SK_BLOB
+            ? xattrBlob.validate(stringUnit.bytes(sb, o)).length === 0
+            : false
       return self
     }
 
@@ -133,7 +137,7 @@ export function pass1Strings(c: Check): void {
 
     if (ctx.fix(PR.PR_1_HEAP_GARBAGE, {from: g, to: stop - 1, reason: why})) {
       img.store.transaction(() => {
-        for (let u = g, n = stop - g; n > 0;) {
+        for (let u = g, n = stop - g; n > 0; ) {
           let chunk = Math.min(257, n)
           if (n - chunk === 1) chunk--
           const length = chunk * STRING_UNIT - STRING.SIZE
@@ -155,7 +159,12 @@ export function pass1Strings(c: Check): void {
   const expectedBump = Math.max(1, lastEnd, carvedEnd)
   for (let u = expectedBump; u < kinds.length; u++) kinds[u] = 0
   if (bump !== expectedBump) {
-    const reason = bump > capU ? `the file holds ${capU} units` : bump < expectedBump ? `strings lie up to unit ${expectedBump - 1}` : `nothing lies past unit ${expectedBump - 1}`
+    const reason =
+      bump > capU
+        ? `the file holds ${capU} units`
+        : bump < expectedBump
+          ? `strings lie up to unit ${expectedBump - 1}`
+          : `nothing lies past unit ${expectedBump - 1}`
     if (ctx.fix(PR.PR_1_HEAP_BUMP, {value: bump, reason, expected: expectedBump})) img.store.transaction(() => img.setCtl32(img.sf, HC.bump, expectedBump))
     else st.heapOk = false
   }
@@ -172,7 +181,8 @@ export function pass1Strings(c: Check): void {
     const field = (f: typeof S.refs, kindName: string): void => {
       const value = f.get(sb, o)
       if (value === 0) return
-      if (ctx.fix(PR.PR_1_STRING_FIELD, {unit: u, kind: kindName, field: f.name, value, expected: 0})) img.store.transaction(() => f.set(img.store, img.sf, o, 0))
+      if (ctx.fix(PR.PR_1_STRING_FIELD, {unit: u, kind: kindName, field: f.name, value, expected: 0}))
+        img.store.transaction(() => f.set(img.store, img.sf, o, 0))
       sb = img.sb
     }
 
@@ -260,12 +270,14 @@ export function pass1Strings(c: Check): void {
   const storedLive = img.ctl(img.sf, HC.liveBytes)
   const storedFree = img.ctl(img.sf, HC.freeBytes)
   if (storedLive !== liveBytes) {
-    if (ctx.fix(PR.PR_1_HEAP_COUNTER, {field: 'liveBytes', value: storedLive, expected: liveBytes})) img.store.transaction(() => img.setCtl32(img.sf, HC.liveBytes, liveBytes))
+    if (ctx.fix(PR.PR_1_HEAP_COUNTER, {field: 'liveBytes', value: storedLive, expected: liveBytes}))
+      img.store.transaction(() => img.setCtl32(img.sf, HC.liveBytes, liveBytes))
     else st.heapOk = false
   }
 
   if (storedFree !== freeBytes) {
-    if (ctx.fix(PR.PR_1_HEAP_COUNTER, {field: 'freeBytes', value: storedFree, expected: freeBytes})) img.store.transaction(() => img.setCtl64(img.sf, HC.freeBytes, freeBytes))
+    if (ctx.fix(PR.PR_1_HEAP_COUNTER, {field: 'freeBytes', value: storedFree, expected: freeBytes}))
+      img.store.transaction(() => img.setCtl64(img.sf, HC.freeBytes, freeBytes))
     else st.heapOk = false
   }
 
@@ -348,7 +360,12 @@ function checkStringIndex(c: Check, rehash: Map<number, number>): void {
     if (ctx.fix(PR.PR_1_STRING_INDEX, {reason})) {
       img.store.transaction(() => {
         for (const u of rehash.keys()) S.hash.set(img.store, img.sf, img.so(u), fnv1a(img.strBytes(u)))
-        img.rebuildIndex(index, names, u => S.hash.get(img.sb, img.so(u)), (u, next) => img.setField(img.sf, img.so(u), S.hashNext, next))
+        img.rebuildIndex(
+          index,
+          names,
+          u => S.hash.get(img.sb, img.so(u)),
+          (u, next) => img.setField(img.sf, img.so(u), S.hashNext, next),
+        )
       })
     } else {
       st.stringIndexOk = false

@@ -60,7 +60,7 @@ export function pass2(c: Check): void {
       ctx.tick(2, 'lists', s, st.nodeHw)
       let prev = 0
       let why: string | undefined
-      for (let d = nw[headWord + s * (INODE.SIZE >>> 2)]; d !== 0;) {
+      for (let d = nw[headWord + s * (INODE.SIZE >>> 2)]; d !== 0; ) {
         const b = EB + d * EW.size
         if (d >= hw) why = `it names entry slot ${d}, outside the table`
         else if (D.type.get(eb, img.eo(d)) === 0) why = `entry ${d} on it is free`
@@ -121,19 +121,31 @@ export function pass2(c: Check): void {
       const parent = ew[b + EW.parent]
       const child = ew[b + EW.child]
       const unit = ew[b + EW.name]
-      ok = parent < nodeHw && ino[parent] === INO_LIVE && types[parent] === TYPE_DIR
-        && child > ROOT && child < nodeHw && child !== parent && ino[child] === INO_LIVE
-        && type === types[child] && ew[b + EW.childGen] === (nw[NB + child * (INODE.SIZE >>> 2)] & GEN_MASK)
-        && unit > 0 && unit < heapEnd && str[unit] === STR_NAME
+      ok =
+        parent < nodeHw &&
+        ino[parent] === INO_LIVE &&
+        types[parent] === TYPE_DIR &&
+        child > ROOT &&
+        child < nodeHw &&
+        child !== parent &&
+        ino[child] === INO_LIVE &&
+        type === types[child] &&
+        ew[b + EW.childGen] === (nw[NB + child * (INODE.SIZE >>> 2)] & GEN_MASK) &&
+        unit > 0 &&
+        unit < heapEnd &&
+        str[unit] === STR_NAME
       if (ok) {
         const so = img.so(unit)
         const len = stringUnit.length(sb, so)
         const m = len < INLINE_NAME ? len : INLINE_NAME
         const inline = o + D.inlineName.off
         const bytesAt = so + STRING.SIZE
-        ok = len >= 1 && len <= 255 && D.nameLength.get(eb, o) === len
-          && ew[b + EW.nameHash] === S.hash.get(sb, so)
-          && eb.compare(sb, bytesAt, bytesAt + m, inline, inline + m) === 0
+        ok =
+          len >= 1 &&
+          len <= 255 &&
+          D.nameLength.get(eb, o) === len &&
+          ew[b + EW.nameHash] === S.hash.get(sb, so) &&
+          eb.compare(sb, bytesAt, bytesAt + m, inline, inline + m) === 0
         for (let k = inline + m; k < o + DIRENT.SIZE && ok; k++) if (eb[k] !== 0) ok = false
         if (ok) {
           if (legal[unit] === 0) legal[unit] = legalAt(sb, bytesAt, len) ? 1 : 2
@@ -198,7 +210,12 @@ export function pass2(c: Check): void {
       img.store.transaction(() => {
         const items: number[] = []
         for (let d = 1; d < hw; d++) if (img.e8(d, D.type) !== 0) items.push(d)
-        img.rebuildIndex(img.entryIndex, items, d => img.entryKey(d), (d, next) => img.setE32(d, D.hashNext, next))
+        img.rebuildIndex(
+          img.entryIndex,
+          items,
+          d => img.entryKey(d),
+          (d, next) => img.setE32(d, D.hashNext, next),
+        )
       })
     }
   }
@@ -220,15 +237,22 @@ interface EntryScan {
 
 /** Word offsets of a DIRENT (its bytes 32 to 63 are read as bytes). */
 const EW = {
-  parent: D.parent.word, name: D.name.word, child: D.child.word, childGen: D.childGen.word, next: D.next.word, prev: D.prev.word,
-  hashNext: D.hashNext.word, nameHash: D.nameHash.word, size: DIRENT.SIZE >>> 2,
+  parent: D.parent.word,
+  name: D.name.word,
+  child: D.child.word,
+  childGen: D.childGen.word,
+  next: D.next.word,
+  prev: D.prev.word,
+  hashNext: D.hashNext.word,
+  nameHash: D.nameHash.word,
+  size: DIRENT.SIZE >>> 2,
 }
 const TYPE_DIR = S_IFDIR >>> 12
 
 /** Is the name at bytes [start, start + len) legal (no "/" or NUL, not "." or "..")? */
 function legalAt(buf: Buffer, start: number, len: number): boolean {
-  if (len <= 2 && buf[start] === 0x2E && (len === 1 || buf[start + 1] === 0x2E)) return false
-  for (let i = start; i < start + len; i++) if (buf[i] === 0x2F || buf[i] === 0) return false
+  if (len <= 2 && buf[start] === 0x2e && (len === 1 || buf[start + 1] === 0x2e)) return false
+  for (let i = start; i < start + len; i++) if (buf[i] === 0x2f || buf[i] === 0) return false
   return true
 }
 
@@ -315,7 +339,7 @@ function checkEntry(c: Check, d: number, v: EntryScan): void {
   if (type !== st.type[child] && ctx.fix(PR.PR_2_CHILD_TYPE, {entry: d, name, parent, value: type, child, expected: typeName(st.type[child])})) {
     img.store.transaction(() => img.setE8(d, D.type, st.type[child]))
   }
-  }
+}
 
 /**
  * The name of entry d: 'ok', 'clear' (no usable name), 'left' (a problem answered no), or the
@@ -330,8 +354,12 @@ function checkName(c: Check, d: number, parent: number, name: string): 'ok' | 'c
   const nameHash = D.nameHash.get(eb, o)
   const inline = Buffer.from(D.inlineName.get(eb, o))
   // The entry's own copy is whole and proves itself: a short name whose bytes hash to nameHash.
-  const own = nameLen >= 1 && nameLen <= INLINE_NAME && isZero(inline, nameLen, INLINE_NAME) && fnv1a(inline, 0, nameLen) === nameHash
-    && nameProblem(inline.subarray(0, nameLen)) === undefined
+  const own =
+    nameLen >= 1 &&
+    nameLen <= INLINE_NAME &&
+    isZero(inline, nameLen, INLINE_NAME) &&
+    fnv1a(inline, 0, nameLen) === nameHash &&
+    nameProblem(inline.subarray(0, nameLen)) === undefined
   const ownBytes = inline.subarray(0, Math.min(nameLen, INLINE_NAME))
 
   let why: string | undefined
@@ -370,7 +398,9 @@ function checkName(c: Check, d: number, parent: number, name: string): 'ok' | 'c
   }
 
   if (own) {
-    return repoint(PR.PR_2_NAME_RESTORE, {name: shown(ownBytes), reason: why}, () => img.strings.intern(Buffer.from(ownBytes), nameHash)) === 'ok' ? 'ok' : 'left'
+    return repoint(PR.PR_2_NAME_RESTORE, {name: shown(ownBytes), reason: why}, () => img.strings.intern(Buffer.from(ownBytes), nameHash)) === 'ok'
+      ? 'ok'
+      : 'left'
   }
 
   const other = nameLen > INLINE_NAME ? findByCopy(c, nameHash, nameLen, inline) : 0
@@ -460,7 +490,7 @@ function checkIndex(c: Check, pendingKey: Map<number, number>, foundIn: Map<numb
   const mask2 = 2 ** (level + 1) - 1
   for (let bucket = 0; bucket < inUse; bucket++) {
     ctx.tick(2, 'entries.idx', bucket, inUse)
-    for (let d = xw[bucketWord(bucket)]; d !== 0;) {
+    for (let d = xw[bucketWord(bucket)]; d !== 0; ) {
       if (d >= hw || D.type.get(eb, img.eo(d)) === 0) return `bucket ${bucket} names entry slot ${d}, which is not a used entry`
       if (seen[d]) return `entry ${d} is chained twice`
       seen[d] = 1
@@ -471,7 +501,8 @@ function checkIndex(c: Check, pendingKey: Map<number, number>, foundIn: Map<numb
       if (want < split) want = h & mask2
       if (want !== bucket) {
         const pending = pendingKey.get(d)
-        if (pending === undefined || bucketOf(pending, level, split) !== bucket) return `entry ${d} is in bucket ${bucket}, but its key puts it in bucket ${want}`
+        if (pending === undefined || bucketOf(pending, level, split) !== bucket)
+          return `entry ${d} is in bucket ${bucket}, but its key puts it in bucket ${want}`
       }
 
       if (pendingKey.has(d)) foundIn.set(d, bucket)
@@ -494,8 +525,11 @@ function checkIndex(c: Check, pendingKey: Map<number, number>, foundIn: Map<numb
 function checkDuplicates(c: Check, nameOk: Uint8Array): void {
   const {ctx, img, st} = c
   const candidate = (d: number): boolean => st.ent[d] === ENT_LIVE && nameOk[d] === 1 && img.e8(d, D.type) !== 0
-  const same = (a: number, b: number): boolean => img.e32(a, D.parent) === img.e32(b, D.parent) && img.e32(a, D.nameHash) === img.e32(b, D.nameHash)
-    && img.e8(a, D.nameLength) === img.e8(b, D.nameLength) && label(c, a).equals(label(c, b))
+  const same = (a: number, b: number): boolean =>
+    img.e32(a, D.parent) === img.e32(b, D.parent) &&
+    img.e32(a, D.nameHash) === img.e32(b, D.nameHash) &&
+    img.e8(a, D.nameLength) === img.e8(b, D.nameLength) &&
+    label(c, a).equals(label(c, b))
   const dups: Array<[number, number]> = []
   if (st.entryIndexOk) {
     const index = img.entryIndex

@@ -36,7 +36,12 @@ interface Links {
 
 function collect(c: Check): Links {
   const {img, st} = c
-  const links: Links = {count: new Uint32Array(st.nodeHw), holder: new Uint32Array(st.nodeHw), first: new Uint32Array(st.nodeHw), sibling: new Uint32Array(st.entHw)}
+  const links: Links = {
+    count: new Uint32Array(st.nodeHw),
+    holder: new Uint32Array(st.nodeHw),
+    first: new Uint32Array(st.nodeHw),
+    sibling: new Uint32Array(st.entHw),
+  }
   const ew = img.words(img.ef)
   const eb = img.eb
   for (let d = st.entHw - 1; d >= 1; d--) {
@@ -186,7 +191,14 @@ export function pass3(c: Check): void {
     if (!st.isLive(s) || st.type[s] === TYPE_DIR || links.count[s] !== 0) continue
     if ((img.n32(s, I.flags) & IF_ORPHAN) !== 0) continue
     ctx.tick(3, 'inodes', s, hw)
-    if (ctx.fix(PR.PR_3_UNATTACHED_INODE, {slot: s, type: typeName(st.type[s]), size: img.n64(s, I.size)}, {canFix: st.canAllocate && (!ctx.writable || lostFound() !== 0)}) && lostFound() !== 0) {
+    if (
+      ctx.fix(
+        PR.PR_3_UNATTACHED_INODE,
+        {slot: s, type: typeName(st.type[s]), size: img.n64(s, I.size)},
+        {canFix: st.canAllocate && (!ctx.writable || lostFound() !== 0)},
+      ) &&
+      lostFound() !== 0
+    ) {
       reconnect(s, 0)
       img.store.transaction(() => img.setN32(s, I.nlink, 1))
     }

@@ -48,9 +48,13 @@ export function pass4(c: Check): void {
     const b = img.no(s) >>> 2
     const nlink = nw[b + I.nlink.word]
     // The common case: nothing to say.
-    if ((nw[b + I.flags.word] & IF_ORPHAN) === 0 && (type === TYPE_DIR
-      ? nlink === 2 + subdirs[s] && fromWords(nw[b + I.size.word], nw[b + I.size.word + 1]) === entries[s]
-      : links[s] === 0 || nlink === links[s])) continue
+    if (
+      (nw[b + I.flags.word] & IF_ORPHAN) === 0 &&
+      (type === TYPE_DIR
+        ? nlink === 2 + subdirs[s] && fromWords(nw[b + I.size.word], nw[b + I.size.word + 1]) === entries[s]
+        : links[s] === 0 || nlink === links[s])
+    )
+      continue
     if ((img.n32(s, I.flags) & IF_ORPHAN) !== 0) {
       if (links[s] === 0 && !(type === TYPE_DIR && entries[s] > 0)) {
         if (ctx.fix(PR.PR_4_ORPHAN, {slot: s, type: typeName(type), size: img.n64(s, I.size)}, {canFix: st.orphanListOk && st.nodeTableOk})) {
@@ -71,11 +75,14 @@ export function pass4(c: Check): void {
 
     if (type === TYPE_DIR) {
       const want = 2 + subdirs[s]
-      if (nlink !== want && ctx.fix(PR.PR_4_BAD_NLINK, {slot: s, type: typeName(type), value: nlink, expected: want})) img.store.transaction(() => img.setN32(s, I.nlink, want))
+      if (nlink !== want && ctx.fix(PR.PR_4_BAD_NLINK, {slot: s, type: typeName(type), value: nlink, expected: want}))
+        img.store.transaction(() => img.setN32(s, I.nlink, want))
       const size = img.n64(s, I.size)
-      if (size !== entries[s] && ctx.fix(PR.PR_4_DIR_SIZE, {slot: s, value: size, expected: entries[s]})) img.store.transaction(() => img.setN64(s, I.size, entries[s]))
+      if (size !== entries[s] && ctx.fix(PR.PR_4_DIR_SIZE, {slot: s, value: size, expected: entries[s]}))
+        img.store.transaction(() => img.setN64(s, I.size, entries[s]))
     } else if (links[s] > 0 && nlink !== links[s]) {
-      if (ctx.fix(PR.PR_4_BAD_NLINK, {slot: s, type: typeName(type), value: nlink, expected: links[s]})) img.store.transaction(() => img.setN32(s, I.nlink, links[s]))
+      if (ctx.fix(PR.PR_4_BAD_NLINK, {slot: s, type: typeName(type), value: nlink, expected: links[s]}))
+        img.store.transaction(() => img.setN32(s, I.nlink, links[s]))
     }
   }
 

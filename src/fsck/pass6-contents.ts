@@ -74,10 +74,14 @@ export function pass6(c: Check): number {
 
     const bytes = Number(stat.size)
     const shown = `${DATA_DIR_NAME}/${f.rel}`
-    const why = f.id === undefined || f.id >= DATA_ID_LIMIT ? undefined
-      : damage.length > 0 ? `the image is damaged (${damage.length} problem${damage.length === 1 ? '' : 's'} before this pass, the first ${damage[0].id}), so that no inode names it proves nothing`
-        : st.logTorn && f.id >= next ? `the log ends in a torn transaction and its number is not below nextDataId (${next}): a transaction lost after the tear may have handed it out`
-          : undefined
+    const why =
+      f.id === undefined || f.id >= DATA_ID_LIMIT
+        ? undefined
+        : damage.length > 0
+          ? `the image is damaged (${damage.length} problem${damage.length === 1 ? '' : 's'} before this pass, the first ${damage[0].id}), so that no inode names it proves nothing`
+          : st.logTorn && f.id >= next
+            ? `the log ends in a torn transaction and its number is not below nextDataId (${next}): a transaction lost after the tear may have handed it out`
+            : undefined
     if (why !== undefined) {
       if (ctx.fix(PR.PR_6_LOST_CONTENT, {path: shown, bytes, reason: why}, {canFix: st.canAllocate && (!ctx.writable || lf.get() !== 0)}) && lf.get() !== 0) {
         reconnectContent(c, lf, f.id!, stat)

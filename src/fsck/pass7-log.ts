@@ -152,7 +152,8 @@ export function pass7(ctx: FsckContext, pre: PreOpen): LogCheck {
   if (scan.bad !== undefined) {
     problem()
     result.lost = true
-    if (ctx.fix(PR.PR_7_BAD_RECORD, {lsn: scan.bad.lsn, offset: scan.bad.at, reason: scan.bad.reason, after: bytes.length - scan.bad.at})) cutLog(wal.path, scan.bad.at)
+    if (ctx.fix(PR.PR_7_BAD_RECORD, {lsn: scan.bad.lsn, offset: scan.bad.at, reason: scan.bad.reason, after: bytes.length - scan.bad.at}))
+      cutLog(wal.path, scan.bad.at)
     else pre.blocked.push(`transaction ${scan.bad.lsn} of the log cannot be replayed`)
   } else if (scan.torn !== undefined) {
     problem()

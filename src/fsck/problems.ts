@@ -42,7 +42,14 @@ export const PROMPTS: Readonly<Record<Prompt, {ask: string; done: string}>> = {
   none: {ask: '', done: ''},
 }
 
-function row<I extends string>(code: number, id: I, prompt: Prompt, preenOk: boolean, message: string, extra: Pick<Problem, 'noOk' | 'fatal' | 'header'> = {}): Problem & {readonly id: I} {
+function row<I extends string>(
+  code: number,
+  id: I,
+  prompt: Prompt,
+  preenOk: boolean,
+  message: string,
+  extra: Pick<Problem, 'noOk' | 'fatal' | 'header'> = {},
+): Problem & {readonly id: I} {
   return Object.freeze({...extra, code, id, message, prompt, preenOk})
 }
 
@@ -58,21 +65,35 @@ const ROWS = [
   /** Shorter than the header and control pages: the control block is lost. Fix: extend with zeros. */
   row(0x00_0002, 'PR_0_FILE_SHORT', 'fix', false, '{file} is {size} bytes, shorter than its header and control pages ({min} bytes).'),
   /** The header's capacity says more records than the file holds (the file was cut). Fix: extend with zeros. */
-  row(0x00_0003, 'PR_0_FILE_TRUNCATED', 'fix', false, '{file} is {size} bytes, but its header says {capacity} records ({needed} bytes): the file was truncated.'),
+  row(
+    0x00_0003,
+    'PR_0_FILE_TRUNCATED',
+    'fix',
+    false,
+    '{file} is {size} bytes, but its header says {capacity} records ({needed} bytes): the file was truncated.',
+  ),
   /** The length is not a multiple of the page size. Fix: extend with zeros to the next page. */
   row(0x00_0004, 'PR_0_FILE_UNALIGNED', 'fix', true, '{file} is {size} bytes, not a multiple of the {page}-byte page.'),
   /** The header's CRC does not match: no field of it can be trusted. Fix: rebuild the header. */
-  row(0x00_0005, 'PR_0_HEADER_CHECKSUM', 'rebuild', false, '{file}: the header checksum is {stored}, but the header hashes to {computed}: the header is corrupt.'),
+  row(
+    0x00_0005,
+    'PR_0_HEADER_CHECKSUM',
+    'rebuild',
+    false,
+    '{file}: the header checksum is {stored}, but the header hashes to {computed}: the header is corrupt.',
+  ),
   /** One header field is impossible (magic, version, sizes, file id, flags, counts, UUID). Fix: rebuild the header. */
   row(0x00_0006, 'PR_0_HEADER_FIELD', 'rebuild', false, '{file}: header field {field} is {value}, expected {expected}.'),
   /** A valid header of a newer format: this build must not touch it. */
-  row(0x00_0007, 'PR_0_VERSION_NEWER', 'none', false, '{file} has format version {version}, newer than this razorfs reads ({supported}); upgrade razorfs.', {fatal: true}),
+  row(0x00_0007, 'PR_0_VERSION_NEWER', 'none', false, '{file} has format version {version}, newer than this razorfs reads ({supported}); upgrade razorfs.', {
+    fatal: true,
+  }),
   /** A file of another image (by UUID) among the files. Fix: give it the image's UUID. */
   row(0x00_0008, 'PR_0_UUID_MISMATCH', 'fix', false, '{file} belongs to image {uuid}, but the image is {imageUuid}.'),
   /** Bytes 256 to 4095 of page 0 must be zeros. Fix: zero them. */
   row(0x00_0009, 'PR_0_PAGE0_GARBAGE', 'fix', true, '{file}: bytes {from} to {to} of the header page are not zero.'),
   /** Larger than one mapping can be: this build cannot open it. */
-  row(0x00_000A, 'PR_0_FILE_TOO_BIG', 'none', false, '{file} is {size} bytes, larger than the largest file razorfs can map ({max} bytes).', {fatal: true}),
+  row(0x00_000a, 'PR_0_FILE_TOO_BIG', 'none', false, '{file} is {size} bytes, larger than the largest file razorfs can map ({max} bytes).', {fatal: true}),
 
   // ---- pass 1: inode records (nodes.dat) and the control blocks of both record tables -------------
   header(0x01_0000, 'PR_1_PASS_HEADER', 'Pass 1: checking inode records, record tables and the string heap'),
@@ -99,7 +120,13 @@ const ROWS = [
   /** A field that must have a fixed value for this type of inode does not. Fix: set it. */
   row(0x01_0014, 'PR_1_BAD_FIELD', 'fix', true, 'Inode {slot} ({type}) has {field} {value}, expected {expected}.'),
   /** A regular file larger than FILE_SIZE_MAX. Fix: set the size to the content file's length. */
-  row(0x01_0015, 'PR_1_BAD_SIZE', 'fix', false, 'Inode {slot} has size {size}, larger than the largest file ({max} bytes); its content file holds {length} bytes.'),
+  row(
+    0x01_0015,
+    'PR_1_BAD_SIZE',
+    'fix',
+    false,
+    'Inode {slot} has size {size}, larger than the largest file ({max} bytes); its content file holds {length} bytes.',
+  ),
   /** A content file number that cannot be one. Fix: forget it (the file reads as zeros). */
   row(0x01_0016, 'PR_1_BAD_DATA_ID', 'fix', false, 'Inode {slot} ({type}) has content file number {dataId}, which is invalid ({reason}).'),
   /** Two inodes name one content file. Fix: give the second a copy of its own. */
@@ -109,11 +136,11 @@ const ROWS = [
   /** A symlink's size is not the length of its target. Fix: set it. */
   row(0x01_0019, 'PR_1_SYMLINK_SIZE', 'fix', true, 'Symlink inode {slot} has size {size}, but its target is {length} bytes.'),
   /** The xattr field does not name a well-formed xattr blob. Clear: drop the inode's xattrs. */
-  row(0x01_001A, 'PR_1_BAD_XATTR', 'clear', false, 'Inode {slot} has an invalid xattr blob at unit {unit} ({reason}).'),
+  row(0x01_001a, 'PR_1_BAD_XATTR', 'clear', false, 'Inode {slot} has an invalid xattr blob at unit {unit} ({reason}).'),
   /** Two inodes name one private xattr blob. Clear: drop the second inode's xattrs. */
-  row(0x01_001B, 'PR_1_SHARED_XATTR', 'clear', false, 'Inodes {first} and {slot} share the xattr blob at unit {unit}.'),
+  row(0x01_001b, 'PR_1_SHARED_XATTR', 'clear', false, 'Inodes {first} and {slot} share the xattr blob at unit {unit}.'),
   /** Slot 1 is not a live directory. Create: make slot 1 an empty root directory (owner 0, mode 0755). */
-  row(0x01_001C, 'PR_1_NO_ROOT', 'create', false, 'The root directory (inode 1) is missing: {reason}.'),
+  row(0x01_001c, 'PR_1_NO_ROOT', 'create', false, 'The root directory (inode 1) is missing: {reason}.'),
 
   // ---- pass 1, string heap (strings.dat, strings.idx) --------------------------------------------
   /** bump is past the file or the last string. Fix: set it to the end of the last string. */
@@ -142,7 +169,13 @@ const ROWS = [
   /** The entry's child is not a live inode it may name. Clear: remove the entry. */
   row(0x02_0003, 'PR_2_BAD_CHILD', 'clear', false, 'Entry {entry} ({name}) in directory {parent} points to inode slot {child}, which is {reason}.'),
   /** childGen differs from the child's generation. Fix: copy the child's. */
-  row(0x02_0004, 'PR_2_CHILD_GEN', 'fix', true, 'Entry {entry} ({name}) in directory {parent} has child generation {value}, but inode {child} has generation {expected}.'),
+  row(
+    0x02_0004,
+    'PR_2_CHILD_GEN',
+    'fix',
+    true,
+    'Entry {entry} ({name}) in directory {parent} has child generation {value}, but inode {child} has generation {expected}.',
+  ),
   /** type differs from the child's file type. Fix: copy the child's. */
   row(0x02_0005, 'PR_2_CHILD_TYPE', 'fix', true, 'Entry {entry} ({name}) in directory {parent} has type {value}, but inode {child} is a {expected}.'),
   /** The name is unreadable or illegal and the entry holds no usable copy. Clear: remove the entry. */
@@ -154,19 +187,25 @@ const ROWS = [
   /** The name unit is unreadable but the entry's own copy is whole. Fix: intern the copy again. */
   row(0x02_0009, 'PR_2_NAME_RESTORE', 'fix', true, 'Entry {entry} ({name}) in directory {parent} lost its interned name (unit {unit}: {reason}).'),
   /** A directory's next/prev list does not chain exactly its entries. Rebuild it. */
-  row(0x02_000A, 'PR_2_DIR_LIST', 'rebuild', true, 'The entry list of directory {dir} is damaged ({reason}).'),
+  row(0x02_000a, 'PR_2_DIR_LIST', 'rebuild', true, 'The entry list of directory {dir} is damaged ({reason}).'),
   /** entries.idx does not index every entry exactly once, in its bucket. Rebuild it. */
-  row(0x02_000B, 'PR_2_INDEX', 'rebuild', true, 'entries.idx is damaged ({reason}).'),
+  row(0x02_000b, 'PR_2_INDEX', 'rebuild', true, 'entries.idx is damaged ({reason}).'),
   /** Two entries of one directory have the same name. Clear: remove the second. */
-  row(0x02_000C, 'PR_2_DUP_NAME', 'clear', false, 'Directory {parent} has two entries named {name} ({first} and {entry}).'),
+  row(0x02_000c, 'PR_2_DUP_NAME', 'clear', false, 'Directory {parent} has two entries named {name} ({first} and {entry}).'),
   /** The entry's parent is not a live directory, but a directory's list holds it. Fix: make that its parent. */
-  row(0x02_000D, 'PR_2_PARENT_FIELD', 'fix', true, 'Entry {entry} ({name}) has parent {value}, which is not a live directory, but the list of directory {expected} holds it.'),
+  row(
+    0x02_000d,
+    'PR_2_PARENT_FIELD',
+    'fix',
+    true,
+    'Entry {entry} ({name}) has parent {value}, which is not a live directory, but the list of directory {expected} holds it.',
+  ),
   /**
    * nodes.dat lost records (pass 0) and entries still name (or hold entries of) a slot that is now
    * blank. Rebuild: an inode of the entry's type there (its number kept), from the fields the log
    * replayed into the slot when there are some, else owner 0 and mode 0600 (directories 0700).
    */
-  row(0x02_000E, 'PR_2_LOST_INODE', 'rebuild', false, 'Inode {slot} was lost with nodes.dat, but {how}; it can be rebuilt as {what}.'),
+  row(0x02_000e, 'PR_2_LOST_INODE', 'rebuild', false, 'Inode {slot} was lost with nodes.dat, but {how}; it can be rebuilt as {what}.'),
 
   // ---- pass 3: connectivity ----------------------------------------------------------------------
   header(0x03_0000, 'PR_3_PASS_HEADER', 'Pass 3: checking directory connectivity'),
@@ -186,7 +225,9 @@ const ROWS = [
   // ---- pass 4: link counts, directory sizes, orphans ---------------------------------------------
   header(0x04_0000, 'PR_4_PASS_HEADER', 'Pass 4: checking link counts'),
   /** An orphan (unlinked while open) with no entry: nothing can hold it now. Reclaim: free it. */
-  row(0x04_0001, 'PR_4_ORPHAN', 'reclaim', true, 'Inode {slot} ({type}, {size} bytes) is an orphan: unlinked while open, and no process holds it now.', {noOk: true}),
+  row(0x04_0001, 'PR_4_ORPHAN', 'reclaim', true, 'Inode {slot} ({type}, {size} bytes) is an orphan: unlinked while open, and no process holds it now.', {
+    noOk: true,
+  }),
   /** An inode on the orphan list that entries still name. Fix: take it off the list. */
   row(0x04_0002, 'PR_4_ORPHAN_LINKED', 'fix', true, 'Inode {slot} is on the orphan list, but {count} entries name it.'),
   /** nlink differs from the entries naming it (directories: 2 + subdirectories). Fix: set it. */
@@ -216,9 +257,21 @@ const ROWS = [
    * log was cut short after the file's number was handed out). Reconnect: a new regular file (owner
    * 0, mode 0600, its size the content file's length) named "#<dataId>" in /lost+found.
    */
-  row(0x06_0002, 'PR_6_LOST_CONTENT', 'reconnect', false, 'Content file {path} ({bytes} bytes) belongs to no inode, but it may hold a file\'s contents: {reason}.'),
+  row(
+    0x06_0002,
+    'PR_6_LOST_CONTENT',
+    'reconnect',
+    false,
+    "Content file {path} ({bytes} bytes) belongs to no inode, but it may hold a file's contents: {reason}.",
+  ),
   /** The log lost transactions and a file's content file is longer than its size. Fix: set the size to the content file's length. */
-  row(0x06_0003, 'PR_6_CONTENT_PAST_SIZE', 'fix', false, 'Inode {slot} has size {size}, but its content file {path} holds {length} bytes, and the transactions that may have grown it were lost with the log.'),
+  row(
+    0x06_0003,
+    'PR_6_CONTENT_PAST_SIZE',
+    'fix',
+    false,
+    'Inode {slot} has size {size}, but its content file {path} holds {length} bytes, and the transactions that may have grown it were lost with the log.',
+  ),
 
   // ---- pass 7: the write-ahead log (checked before the image is opened, right after pass 0) -----
   header(0x07_0000, 'PR_7_PASS_HEADER', 'Pass 7: checking the write-ahead log'),
@@ -227,15 +280,34 @@ const ROWS = [
   /** The log header is unreadable. Fix: write a new header; the log's records are discarded. */
   row(0x07_0002, 'PR_7_LOG_HEADER', 'fix', false, 'wal.log: {reason}; its transactions cannot be read.'),
   /** A valid log header of a newer format. */
-  row(0x07_0003, 'PR_7_LOG_VERSION_NEWER', 'none', false, 'wal.log has format version {version}, newer than this razorfs reads ({supported}); upgrade razorfs.', {fatal: true}),
+  row(
+    0x07_0003,
+    'PR_7_LOG_VERSION_NEWER',
+    'none',
+    false,
+    'wal.log has format version {version}, newer than this razorfs reads ({supported}); upgrade razorfs.',
+    {fatal: true},
+  ),
   /** The log names another image. Fix: give it the image's UUID (its records stay). */
   row(0x07_0004, 'PR_7_LOG_UUID', 'fix', false, 'wal.log belongs to image {uuid}, but the image is {imageUuid}.'),
   /** The log starts after a file's checkpoint: transactions that file needs were recycled. Fix: accept the loss. */
-  row(0x07_0005, 'PR_7_LOG_GAP', 'fix', false, 'The log starts at transaction {start}, but {file} was checkpointed at {lsn}: transactions {from} to {to} are lost.'),
+  row(
+    0x07_0005,
+    'PR_7_LOG_GAP',
+    'fix',
+    false,
+    'The log starts at transaction {start}, but {file} was checkpointed at {lsn}: transactions {from} to {to} are lost.',
+  ),
   /** The log ends in a torn transaction (a crash during its append); recovery ignores it. Discard it. */
   row(0x07_0006, 'PR_7_TORN_TAIL', 'discard', true, 'The log ends with {bytes} bytes of a torn transaction {lsn} at offset {offset}, which recovery discards.'),
   /** A checksummed transaction that cannot be replayed. Discard it and everything after it. */
-  row(0x07_0007, 'PR_7_BAD_RECORD', 'discard', false, 'Transaction {lsn} at offset {offset} of the log cannot be replayed ({reason}); it and the {after} bytes after it would be lost.'),
+  row(
+    0x07_0007,
+    'PR_7_BAD_RECORD',
+    'discard',
+    false,
+    'Transaction {lsn} at offset {offset} of the log cannot be replayed ({reason}); it and the {after} bytes after it would be lost.',
+  ),
 ] as const
 
 export type ProblemId = (typeof ROWS)[number]['id']

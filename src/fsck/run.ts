@@ -70,7 +70,17 @@ export function runFsck(opts: FsckOptions): FsckReport {
   const ctx = new FsckContext(opts)
   const dir = opts.dir
   const counts: FsckCounts = {
-    inodes: 0, directories: 0, regularFiles: 0, symlinks: 0, otherFiles: 0, entries: 0, names: 0, contentFiles: 0, problems: 0, fixed: 0, uncorrected: 0,
+    inodes: 0,
+    directories: 0,
+    regularFiles: 0,
+    symlinks: 0,
+    otherFiles: 0,
+    entries: 0,
+    names: 0,
+    contentFiles: 0,
+    problems: 0,
+    fixed: 0,
+    uncorrected: 0,
   }
   let checked: FsckReport['checked'] = 'none'
   let error: string | undefined
@@ -216,7 +226,9 @@ function summarize(ctx: FsckContext, report: FsckReport): void {
   const what = `${counts.inodes} inodes, ${counts.entries} entries`
   if (ctx.opts.verbose && report.checked === 'full') {
     ctx.note('')
-    ctx.note(`${String(counts.inodes).padStart(10)} inodes (${counts.directories} directories, ${counts.regularFiles} regular files, ${counts.symlinks} symlinks, ${counts.otherFiles} others)`)
+    ctx.note(
+      `${String(counts.inodes).padStart(10)} inodes (${counts.directories} directories, ${counts.regularFiles} regular files, ${counts.symlinks} symlinks, ${counts.otherFiles} others)`,
+    )
     ctx.note(`${String(counts.entries).padStart(10)} directory entries`)
     ctx.note(`${String(counts.names).padStart(10)} interned names`)
     ctx.note(`${String(counts.contentFiles).padStart(10)} content files`)
@@ -232,8 +244,12 @@ function summarize(ctx: FsckContext, report: FsckReport): void {
   ctx.note(report.checked === 'full' ? `razorfs: ${what}; ${tally}` : `razorfs: ${tally}`)
   if (counts.fixed > 0) ctx.note('razorfs: ***** IMAGE WAS MODIFIED *****')
   if (counts.uncorrected > 0) {
-    ctx.note(ctx.mode === 'preen'
-      ? "razorfs: UNEXPECTED INCONSISTENCY; run 'razorfs fsck' without -p (-y repairs everything)"
-      : ctx.mode === 'no' ? "razorfs: ***** IMAGE HAS ERRORS: run 'razorfs fsck -y' to repair them *****" : "razorfs: ***** IMAGE STILL HAS ERRORS *****")
+    ctx.note(
+      ctx.mode === 'preen'
+        ? "razorfs: UNEXPECTED INCONSISTENCY; run 'razorfs fsck' without -p (-y repairs everything)"
+        : ctx.mode === 'no'
+          ? "razorfs: ***** IMAGE HAS ERRORS: run 'razorfs fsck -y' to repair them *****"
+          : 'razorfs: ***** IMAGE STILL HAS ERRORS *****',
+    )
   }
 }

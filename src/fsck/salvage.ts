@@ -105,8 +105,7 @@ export function rebuildLostInodes(c: Check): void {
   // could plausibly name, so that one damaged entry cannot grow nodes.dat to its limit.
   const bound = Math.min(MAX_SLOTS, Math.max(hw, 4 * st.entHw + 1024))
   const nb = img.nb
-  const isLost = (slot: number): boolean => slot > ROOT && slot < bound
-    && (slot >= hw || (st.ino[slot] === INO_FREE && blank(nb, img.no(slot))))
+  const isLost = (slot: number): boolean => slot > ROOT && slot < bound && (slot >= hw || (st.ino[slot] === INO_FREE && blank(nb, img.no(slot))))
   const lost = new Map<number, Lost>()
   const eb = img.eb
   for (let d = 1; d < st.entHw; d++) {
@@ -133,9 +132,10 @@ export function rebuildLostInodes(c: Check): void {
     ctx.tick(2, 'lost inodes', accepted.length, lost.size)
     const r = rebuildAs(c, l, inUse)
     if (r === undefined) continue
-    const how = l.entry !== 0
-      ? `entry ${l.entry} (${shown(label(c, l.entry))}) in directory ${l.parent} names it`
-      : `it is the directory of entry ${l.member} (${shown(label(c, l.member))})`
+    const how =
+      l.entry !== 0
+        ? `entry ${l.entry} (${shown(label(c, l.entry))}) in directory ${l.parent} names it`
+        : `it is the directory of entry ${l.member} (${shown(label(c, l.member))})`
     if (!ctx.fix(PR.PR_2_LOST_INODE, {slot: l.slot, how, what: describe(c, r)})) continue
     if (r.dataId !== 0) inUse.add(r.dataId)
     accepted.push(r)

@@ -3,9 +3,7 @@
  * slot and heap unit, plus flags saying which shared structures are sound (checked, or repaired)
  * so that a later repair that allocates can rely on them.
  */
-import {
-  S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
-} from '../storage/format.js'
+import {S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK} from '../storage/format.js'
 import type {CheckedImage} from './checked-image.js'
 import type {FsckContext} from './context.js'
 

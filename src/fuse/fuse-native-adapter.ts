@@ -114,8 +114,19 @@ function toDate(t: {sec: number; nsec: number}): Date {
 
 function statOf(a: Attr): Record<string, unknown> {
   return {
-    mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, dev: 0, nlink: a.nlink, ino: a.ino % 2 ** 32, rdev: a.rdev,
-    blksize: 4096, blocks: a.blocks, atime: toDate(a.atime), mtime: toDate(a.mtime), ctime: toDate(a.ctime),
+    mode: a.mode,
+    uid: a.uid,
+    gid: a.gid,
+    size: a.size,
+    dev: 0,
+    nlink: a.nlink,
+    ino: a.ino % 2 ** 32,
+    rdev: a.rdev,
+    blksize: 4096,
+    blocks: a.blocks,
+    atime: toDate(a.atime),
+    mtime: toDate(a.mtime),
+    ctime: toDate(a.ctime),
   }
 }
 
@@ -132,7 +143,11 @@ export class FuseNativeAdapter {
    */
   private readonly hidden = new Map<string, number>()
 
-  constructor(private readonly core: FileSystem, readonly mountpoint: string, private readonly opts: AdapterOptions) {}
+  constructor(
+    private readonly core: FileSystem,
+    readonly mountpoint: string,
+    private readonly opts: AdapterOptions,
+  ) {}
 
   /** Run `fn`; map its FsError to -errno, anything else to -EIO with a log line. */
   private run(cb: Callback, op: string, fn: () => unknown[] | void): void {
@@ -193,92 +208,107 @@ export class FuseNativeAdapter {
     const ops: Record<string, (...args: any[]) => void> = {
       init: (cb: Callback) => cb(0),
       statfs: (_p: string, cb: Callback) => this.run(cb, 'statfs', () => [core.statfs()]),
-      getattr: (p: string, cb: Callback) => this.run(cb, 'getattr', () => {
-        const attr = core.getattr(this.resolve(p))
-        // libfuse takes one off a hidden file's nlink (for it the hidden name is still a link);
-        // the core has dropped that link already.
-        const hidden = this.hidden.has(p.slice(p.lastIndexOf('/') + 1))
-        return [statOf(hidden ? {...attr, nlink: attr.nlink + 1} : attr)]
-      }),
+      getattr: (p: string, cb: Callback) =>
+        this.run(cb, 'getattr', () => {
+          const attr = core.getattr(this.resolve(p))
+          // libfuse takes one off a hidden file's nlink (for it the hidden name is still a link);
+          // the core has dropped that link already.
+          const hidden = this.hidden.has(p.slice(p.lastIndexOf('/') + 1))
+          return [statOf(hidden ? {...attr, nlink: attr.nlink + 1} : attr)]
+        }),
       access: (p: string, mode: number, cb: Callback) => this.run(cb, 'access', () => core.access(this.resolve(p), mode, cred)),
       readlink: (p: string, cb: Callback) => this.run(cb, 'readlink', () => [core.readlink(this.resolve(p)).toString()]),
       opendir: (p: string, _flags: number, cb: Callback) => this.run(cb, 'opendir', () => [core.opendir(this.resolve(p), cred)]),
-      readdir: (p: string, cb: Callback) => this.run(cb, 'readdir', () => {
-        const names: string[] = []
-        for (const e of core.readdir(this.resolve(p))) names.push(e.name.toString())
-        return [names]
-      }),
+      readdir: (p: string, cb: Callback) =>
+        this.run(cb, 'readdir', () => {
+          const names: string[] = []
+          for (const e of core.readdir(this.resolve(p))) names.push(e.name.toString())
+          return [names]
+        }),
       releasedir: (_p: string, fh: number, cb: Callback) => this.run(cb, 'releasedir', () => core.releasedir(fh)),
       fsyncdir: (_p: string, _datasync: number, _fh: number, cb: Callback) => this.run(cb, 'fsyncdir', () => core.fsyncdir()),
-      mkdir: (p: string, mode: number, cb: Callback) => this.run(cb, 'mkdir', () => {
-        const [parent, name] = this.parentOf(p)
-        this.paths.set(p, core.mkdir(parent, name, mode, cred).ino)
-      }),
-      mknod: (p: string, mode: number, dev: number, cb: Callback) => this.run(cb, 'mknod', () => {
-        const [parent, name] = this.parentOf(p)
-        this.paths.set(p, core.mknod(parent, name, mode, dev, cred).ino)
-      }),
-      symlink: (target: string, p: string, cb: Callback) => this.run(cb, 'symlink', () => {
-        const [parent, name] = this.parentOf(p)
-        this.paths.set(p, core.symlink(parent, name, target, cred).ino)
-      }),
-      link: (src: string, dest: string, cb: Callback) => this.run(cb, 'link', () => {
-        const [parent, name] = this.parentOf(dest)
-        core.link(this.resolve(src), parent, name, cred)
-      }),
-      unlink: (p: string, cb: Callback) => this.run(cb, 'unlink', () => {
-        const [parent, name] = this.split(p)
-        if (this.hidden.delete(name)) return
-        const parentIno = this.resolve(parent)
-        core.unlink(parentIno, name, cred)
-        this.forget(p, false)
-      }),
-      rmdir: (p: string, cb: Callback) => this.run(cb, 'rmdir', () => {
-        const [parent, name] = this.parentOf(p)
-        core.rmdir(parent, name, cred)
-        this.forget(p, true)
-      }),
-      rename: (src: string, dest: string, cb: Callback) => this.run(cb, 'rename', () => {
-        const [op, on] = this.parentOf(src)
-        const [np, nn] = this.parentOf(dest)
-        try {
-          if (HIDDEN_NAME.test(nn) && op === np && core.find(np, nn) === 0) {
-            const ino = this.resolve(src)
-            core.unlink(op, on, cred)
-            this.hidden.set(nn, ino)
-            return
-          }
+      mkdir: (p: string, mode: number, cb: Callback) =>
+        this.run(cb, 'mkdir', () => {
+          const [parent, name] = this.parentOf(p)
+          this.paths.set(p, core.mkdir(parent, name, mode, cred).ino)
+        }),
+      mknod: (p: string, mode: number, dev: number, cb: Callback) =>
+        this.run(cb, 'mknod', () => {
+          const [parent, name] = this.parentOf(p)
+          this.paths.set(p, core.mknod(parent, name, mode, dev, cred).ino)
+        }),
+      symlink: (target: string, p: string, cb: Callback) =>
+        this.run(cb, 'symlink', () => {
+          const [parent, name] = this.parentOf(p)
+          this.paths.set(p, core.symlink(parent, name, target, cred).ino)
+        }),
+      link: (src: string, dest: string, cb: Callback) =>
+        this.run(cb, 'link', () => {
+          const [parent, name] = this.parentOf(dest)
+          core.link(this.resolve(src), parent, name, cred)
+        }),
+      unlink: (p: string, cb: Callback) =>
+        this.run(cb, 'unlink', () => {
+          const [parent, name] = this.split(p)
+          if (this.hidden.delete(name)) return
+          const parentIno = this.resolve(parent)
+          core.unlink(parentIno, name, cred)
+          this.forget(p, false)
+        }),
+      rmdir: (p: string, cb: Callback) =>
+        this.run(cb, 'rmdir', () => {
+          const [parent, name] = this.parentOf(p)
+          core.rmdir(parent, name, cred)
+          this.forget(p, true)
+        }),
+      rename: (src: string, dest: string, cb: Callback) =>
+        this.run(cb, 'rename', () => {
+          const [op, on] = this.parentOf(src)
+          const [np, nn] = this.parentOf(dest)
+          try {
+            if (HIDDEN_NAME.test(nn) && op === np && core.find(np, nn) === 0) {
+              const ino = this.resolve(src)
+              core.unlink(op, on, cred)
+              this.hidden.set(nn, ino)
+              return
+            }
 
-          core.rename(op, on, np, nn, 0, cred)
-        } finally {
-          this.paths.clear()
-        }
-      }),
-      chmod: (p: string, mode: number, cb: Callback) => this.run(cb, 'chmod', () => {
-        core.setattr(this.resolve(p), {mode}, cred)
-      }),
-      chown: (p: string, uid: number, gid: number, cb: Callback) => this.run(cb, 'chown', () => {
-        // (uid_t)-1 / (gid_t)-1 mean "leave as is".
-        core.setattr(this.resolve(p), {uid: uid === 0xFFFFFFFF ? undefined : uid, gid: gid === 0xFFFFFFFF ? undefined : gid}, cred)
-      }),
-      truncate: (p: string, size: number, cb: Callback) => this.run(cb, 'truncate', () => {
-        core.setattr(this.resolve(p), {size}, cred)
-      }),
-      ftruncate: (p: string, fh: number, size: number, cb: Callback) => this.run(cb, 'ftruncate', () => {
-        core.setattr(this.resolve(p), {size, fh}, cred)
-      }),
+            core.rename(op, on, np, nn, 0, cred)
+          } finally {
+            this.paths.clear()
+          }
+        }),
+      chmod: (p: string, mode: number, cb: Callback) =>
+        this.run(cb, 'chmod', () => {
+          core.setattr(this.resolve(p), {mode}, cred)
+        }),
+      chown: (p: string, uid: number, gid: number, cb: Callback) =>
+        this.run(cb, 'chown', () => {
+          // (uid_t)-1 / (gid_t)-1 mean "leave as is".
+          core.setattr(this.resolve(p), {uid: uid === 0xffffffff ? undefined : uid, gid: gid === 0xffffffff ? undefined : gid}, cred)
+        }),
+      truncate: (p: string, size: number, cb: Callback) =>
+        this.run(cb, 'truncate', () => {
+          core.setattr(this.resolve(p), {size}, cred)
+        }),
+      ftruncate: (p: string, fh: number, size: number, cb: Callback) =>
+        this.run(cb, 'ftruncate', () => {
+          core.setattr(this.resolve(p), {size, fh}, cred)
+        }),
       // fuse-native passes atime twice and times in ms (README, Known limitations).
-      utimens: (p: string, atime: number, mtime: number, cb: Callback) => this.run(cb, 'utimens', () => {
-        const ts = (ms: number) => ({sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6)})
-        core.setattr(this.resolve(p), {atime: ts(atime), mtime: ts(mtime)}, cred)
-      }),
+      utimens: (p: string, atime: number, mtime: number, cb: Callback) =>
+        this.run(cb, 'utimens', () => {
+          const ts = (ms: number) => ({sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6)})
+          core.setattr(this.resolve(p), {atime: ts(atime), mtime: ts(mtime)}, cred)
+        }),
       open: (p: string, flags: number, cb: Callback) => this.run(cb, 'open', () => [core.open(this.resolve(p), flags, cred)]),
-      create: (p: string, mode: number, cb: Callback) => this.run(cb, 'create', () => {
-        const [parent, name] = this.parentOf(p)
-        const {fh, attr} = core.create(parent, name, mode, fs.constants.O_RDWR, cred)
-        this.paths.set(p, attr.ino)
-        return [fh]
-      }),
+      create: (p: string, mode: number, cb: Callback) =>
+        this.run(cb, 'create', () => {
+          const [parent, name] = this.parentOf(p)
+          const {fh, attr} = core.create(parent, name, mode, fs.constants.O_RDWR, cred)
+          this.paths.set(p, attr.ino)
+          return [fh]
+        }),
       read: (_p: string, fh: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
         try {
           cb(core.read(fh, buf.length === len ? buf : buf.subarray(0, len), pos))
@@ -296,9 +326,10 @@ export class FuseNativeAdapter {
       flush: (_p: string, fh: number, cb: Callback) => this.run(cb, 'flush', () => core.flush(fh)),
       fsync: (_p: string, _datasync: number, fh: number, cb: Callback) => this.run(cb, 'fsync', () => core.fsync(fh)),
       release: (_p: string, fh: number, cb: Callback) => this.run(cb, 'release', () => core.release(fh)),
-      setxattr: (p: string, name: string, value: Buffer, _position: number, flags: number, cb: Callback) => this.run(cb, 'setxattr', () => {
-        core.setxattr(this.resolve(p), name, Buffer.from(value), flags, cred)
-      }),
+      setxattr: (p: string, name: string, value: Buffer, _position: number, flags: number, cb: Callback) =>
+        this.run(cb, 'setxattr', () => {
+          core.setxattr(this.resolve(p), name, Buffer.from(value), flags, cred)
+        }),
       getxattr: (p: string, name: string, _position: number, cb: Callback) => this.run(cb, 'getxattr', () => [core.getxattr(this.resolve(p), name, cred)]),
       listxattr: (p: string, cb: Callback) => this.run(cb, 'listxattr', () => [core.listxattr(this.resolve(p), cred)]),
       removexattr: (p: string, name: string, cb: Callback) => this.run(cb, 'removexattr', () => core.removexattr(this.resolve(p), name, cred)),

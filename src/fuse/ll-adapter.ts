@@ -13,9 +13,7 @@ import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
 import {FsError} from '../vfs/volume.js'
 import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
-import {
-  type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, loadLowLevel, requestPoller,
-} from './ll/binding.js'
+import {type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
 import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
 
 export interface LowLevelOptions {
@@ -77,7 +75,11 @@ export class LowLevelAdapter {
   /** Answers readdir(plus) requests (and keeps readdirplus answers the kernel may ask for again). */
   private readonly dirs: DirReader
 
-  constructor(private readonly core: FileSystem, readonly mountpoint: string, private readonly opts: LowLevelOptions) {
+  constructor(
+    private readonly core: FileSystem,
+    readonly mountpoint: string,
+    private readonly opts: LowLevelOptions,
+  ) {
     this.ll = loadLowLevel()
     this.polled = requestPoller(opts.pollUs)
     this.dirs = new DirReader(core, DIR_RUN)
@@ -99,8 +101,15 @@ export class LowLevelAdapter {
 
   async mount(): Promise<void> {
     const options = ['default_permissions', 'fsname=razorfs', 'subtype=razorfs', ...this.opts.options].join(',')
-    this.session = mountLowLevel(this.ll, this.mountpoint, options, (r, caller) => this.dispatch(r, caller),
-      MAX_WRITE, 0 /* no writeback cache */, LOOP_THREADS)
+    this.session = mountLowLevel(
+      this.ll,
+      this.mountpoint,
+      options,
+      (r, caller) => this.dispatch(r, caller),
+      MAX_WRITE,
+      0 /* no writeback cache */,
+      LOOP_THREADS,
+    )
     // Never stat our own mountpoint from this thread (the request would wait for this thread).
     this.connection = findMount(this.mountpoint)?.minor
   }
@@ -112,13 +121,14 @@ export class LowLevelAdapter {
   async unmount(): Promise<void> {
     if (this.session === undefined || this.ended) return
     this.ll.unmount(this.session)
-    const waited = (ms: number) => new Promise<boolean>(resolve => {
-      const timer = setTimeout(() => resolve(false), ms)
-      void this.endedSignal.then(() => {
-        clearTimeout(timer) // a pending timer would keep the process alive
-        resolve(true)
+    const waited = (ms: number) =>
+      new Promise<boolean>(resolve => {
+        const timer = setTimeout(() => resolve(false), ms)
+        void this.endedSignal.then(() => {
+          clearTimeout(timer) // a pending timer would keep the process alive
+          resolve(true)
+        })
       })
-    })
     if (await waited(3000)) return
     if (this.connection !== undefined) {
       this.opts.log(`files still open on the detached mount: aborting FUSE connection ${this.connection}`)
@@ -187,13 +197,20 @@ export class LowLevelAdapter {
         return
       case OP.SETATTR: {
         const f = r.fields
-        const time = (now?: 1, sec?: number, nsec?: number): TimeSet | undefined =>
-          now ? 'now' : sec === undefined ? undefined : {sec, nsec: nsec ?? 0}
-        const attr = core.setattr(r.ino, {
-          mode: f.mode, uid: f.uid, gid: f.gid, size: f.size,
-          atime: time(f.atimeNow, f.atimeSec, f.atimeNsec), mtime: time(f.mtimeNow, f.mtimeSec, f.mtimeNsec),
-          fh: r.fh >= 0 ? r.fh : undefined,
-        }, cred)
+        const time = (now?: 1, sec?: number, nsec?: number): TimeSet | undefined => (now ? 'now' : sec === undefined ? undefined : {sec, nsec: nsec ?? 0})
+        const attr = core.setattr(
+          r.ino,
+          {
+            mode: f.mode,
+            uid: f.uid,
+            gid: f.gid,
+            size: f.size,
+            atime: time(f.atimeNow, f.atimeSec, f.atimeNsec),
+            mtime: time(f.mtimeNow, f.mtimeSec, f.mtimeNsec),
+            fh: r.fh >= 0 ? r.fh : undefined,
+          },
+          cred,
+        )
         ll.replyAttr(req, attrArray(attr), TIMEOUT)
         return
       }

@@ -48,5 +48,7 @@ export function mountPoints(): Set<string> {
 
 /** The last (topmost) mount on `mountPoint` (absolute), if any. */
 export function findMount(mountPoint: string): MountEntry | undefined {
-  return mounts().filter(m => m.mountPoint === mountPoint).at(-1)
+  return mounts()
+    .filter(m => m.mountPoint === mountPoint)
+    .at(-1)
 }

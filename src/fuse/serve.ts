@@ -68,10 +68,14 @@ export function prepareMountpoint(mountpoint: string, mkdir: boolean): string {
 }
 
 /** Options that go to the kernel/libfuse as they are; `ro` is also ours (read-only image). */
-const PASSED = /^(allow_other|allow_root|ro|rw|default_permissions|auto_unmount|kernel_cache|auto_cache|noatime|atime|relatime|nodev|dev|nosuid|suid|noexec|exec|sync|async|dirsync|max_read=\d+|umask=[0-7]+|uid=\d+|gid=\d+|entry_timeout=[\d.]+|attr_timeout=[\d.]+|negative_timeout=[\d.]+)$/
+const PASSED =
+  /^(allow_other|allow_root|ro|rw|default_permissions|auto_unmount|kernel_cache|auto_cache|noatime|atime|relatime|nodev|dev|nosuid|suid|noexec|exec|sync|async|dirsync|max_read=\d+|umask=[0-7]+|uid=\d+|gid=\d+|entry_timeout=[\d.]+|attr_timeout=[\d.]+|negative_timeout=[\d.]+)$/
 
 export function parseOptions(text: string | undefined): string[] {
-  const options = (text ?? '').split(',').map(o => o.trim()).filter(o => o !== '')
+  const options = (text ?? '')
+    .split(',')
+    .map(o => o.trim())
+    .filter(o => o !== '')
   for (const o of options) if (!PASSED.test(o)) throw new MountError(`unknown or unsupported mount option '${o}'`)
   return options
 }

@@ -31,7 +31,10 @@ const hook: Hook.CommandNotFound = async function (opts) {
   }
 
   const name = parts[0] === 'help' ? parts.slice(1).join(' ') : parts[0]
-  const suggestion = closestCommand(name, opts.config.commands.filter(c => !c.hidden).map(c => c.id))
+  const suggestion = closestCommand(
+    name,
+    opts.config.commands.filter(c => !c.hidden).map(c => c.id),
+  )
   const hint = suggestion === undefined ? '' : `; did you mean '${suggestion}'?`
   process.stderr.write(`razorfs: unknown command '${name}'${hint} (see 'razorfs --help')\n`)
   this.exit(EXIT.USAGE)

@@ -33,8 +33,13 @@ const CHUNK = 1 << 20
 export const RAZORFS_TYPE = 'RAZORFS.type'
 
 const TYPE_OF: Record<number, string> = {
-  [S_IFREG]: TYPE.FILE, [S_IFDIR]: TYPE.DIR, [S_IFLNK]: TYPE.SYMLINK, [S_IFCHR]: TYPE.CHARDEV, [S_IFBLK]: TYPE.BLOCKDEV,
-  [S_IFIFO]: TYPE.FIFO, [S_IFSOCK]: TYPE.FILE,
+  [S_IFREG]: TYPE.FILE,
+  [S_IFDIR]: TYPE.DIR,
+  [S_IFLNK]: TYPE.SYMLINK,
+  [S_IFCHR]: TYPE.CHARDEV,
+  [S_IFBLK]: TYPE.BLOCKDEV,
+  [S_IFIFO]: TYPE.FIFO,
+  [S_IFSOCK]: TYPE.FILE,
 }
 
 /** Write the tree under `start` (the whole image from `/`) as a pax archive; `progress` counts the inodes written. */
@@ -62,8 +67,17 @@ export function writeArchive(image: Image, start: DumpStart, out: FdWriter, warn
     const path = Buffer.concat([Buffer.from('./'), rel, type === S_IFDIR && rel.length > 0 ? Buffer.from('/') : Buffer.alloc(0)])
     const times = timesOf(r)
     const member: TarMember = {
-      path, type: TYPE_OF[type] ?? TYPE.FILE, mode: r.mode & 0o7777, uid: r.uid, gid: r.gid, size: 0, ...times,
-      devmajor: 0, devminor: 0, xattrs: [], vendor: {},
+      path,
+      type: TYPE_OF[type] ?? TYPE.FILE,
+      mode: r.mode & 0o7777,
+      uid: r.uid,
+      gid: r.gid,
+      size: 0,
+      ...times,
+      devmajor: 0,
+      devminor: 0,
+      xattrs: [],
+      vendor: {},
     }
 
     if (type !== S_IFDIR && r.nlink > 1) {
@@ -91,7 +105,7 @@ export function writeArchive(image: Image, start: DumpStart, out: FdWriter, warn
     tar.add(member)
     summary.members++
     if (type === S_IFREG) {
-      for (let pos = 0; pos < r.size;) {
+      for (let pos = 0; pos < r.size; ) {
         const n = image.read(r.ino, chunk, pos)
         if (n === 0) throw new Error(`internal: ${escapeName(item.path)} ends at ${pos} bytes, before its size ${r.size}`)
         tar.data(chunk.subarray(0, n))

@@ -44,7 +44,10 @@ export function resolveStart(image: Image, records: Records, pathArg: string | u
   for (const [i, part] of parts.entries()) {
     const slot = records.slotOf(ino)
     if (!records.isDir(slot)) {
-      throw new DumpError('ENOTDIR', `not a directory in the image: /${parts.slice(0, i).join('/')}${(records.mode(slot) & S_IFMT) === S_IFLNK ? ' (a symlink: dump does not follow symlinks)' : ''}`)
+      throw new DumpError(
+        'ENOTDIR',
+        `not a directory in the image: /${parts.slice(0, i).join('/')}${(records.mode(slot) & S_IFMT) === S_IFLNK ? ' (a symlink: dump does not follow symlinks)' : ''}`,
+      )
     }
 
     let next: number
@@ -146,7 +149,7 @@ function itemLine(records: Records, item: TreeItem, shownName: Buffer, xattrLine
 function xattrValue(value: Buffer): string {
   const shown = value.subarray(0, 64)
   const more = value.length > shown.length ? ` ... (${value.length} bytes)` : ''
-  const printable = shown.every(b => (b >= 0x20 && b < 0x7F) || b >= 0x80 || b === 0x0A || b === 0x09)
+  const printable = shown.every(b => (b >= 0x20 && b < 0x7f) || b >= 0x80 || b === 0x0a || b === 0x09)
   return printable ? `"${escapeName(shown, {space: false}).replaceAll('"', '\\"')}"${more}` : `0x${shown.toString('hex')}${more}`
 }
 

@@ -7,7 +7,19 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {CONTROL_OFFSET, FILES, HEADER, HEAP_CONTROL, HF_CLEAN, INDEX_CONTROL, type Layout, STRING_CLASSES, TABLE_CONTROL, WAL_HEADER, WAL_NAME} from '../storage/format.js'
+import {
+  CONTROL_OFFSET,
+  FILES,
+  HEADER,
+  HEAP_CONTROL,
+  HF_CLEAN,
+  INDEX_CONTROL,
+  type Layout,
+  STRING_CLASSES,
+  TABLE_CONTROL,
+  WAL_HEADER,
+  WAL_NAME,
+} from '../storage/format.js'
 import type {Image} from '../storage/index.js'
 import {decodeFields, fieldsOf} from '../storage/codec/field.js'
 import {freeHeadFields} from '../storage/codec/control.js'
@@ -121,7 +133,9 @@ export function* headerReports(image: Image): Generator<HeaderReport | WalReport
 export function headerText(report: HeaderReport | WalReport | RecoveryReportLine): string {
   if (report.kind === 'recovery') {
     return `recovery (this read-only open, nothing written)\n${lines({
-      wasClean: report.wasClean, transactions: report.transactions, tornBytes: report.tornBytes,
+      wasClean: report.wasClean,
+      transactions: report.transactions,
+      tornBytes: report.tornBytes,
     })}\n`
   }
 
@@ -135,9 +149,11 @@ const HEX_FIELDS = new Set(['checksum', 'magic', 'flags', 'salt'])
 
 function lines(fields: Record<string, FieldValue>, indent = '  '): string {
   const width = Math.max(...Object.keys(fields).map(k => k.length)) + 1
-  return Object.entries(fields).map(([k, v]) => {
-    let shown = v === null ? '-' : typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v)
-    if (typeof v === 'number' && HEX_FIELDS.has(k)) shown = `0x${v.toString(16).padStart(8, '0')}`
-    return `${indent}${`${k}:`.padEnd(width)} ${shown}`
-  }).join('\n')
+  return Object.entries(fields)
+    .map(([k, v]) => {
+      let shown = v === null ? '-' : typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v)
+      if (typeof v === 'number' && HEX_FIELDS.has(k)) shown = `0x${v.toString(16).padStart(8, '0')}`
+      return `${indent}${`${k}:`.padEnd(width)} ${shown}`
+    })
+    .join('\n')
 }

@@ -66,7 +66,13 @@ export interface ArchiveResult extends ArchiveSummary {
  * Write the tree (from `/`, PATH or --inode) of the image in `dir` to `file` ('-': stdout) as a
  * pax archive. `progress` counts the inodes archived, of all the image holds when the tree is whole.
  */
-export function archiveImage(dir: string, file: string, req: {path?: string; inode?: number}, warn: (message: string) => void, progress?: Progress): ArchiveResult {
+export function archiveImage(
+  dir: string,
+  file: string,
+  req: {path?: string; inode?: number},
+  warn: (message: string) => void,
+  progress?: Progress,
+): ArchiveResult {
   return withImage(dir, image => {
     const records = new Records(image)
     const start = resolveStart(image, records, req.path, req.inode)

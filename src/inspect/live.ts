@@ -32,7 +32,7 @@ export function liveState(dir: string): LiveState {
     table = fs.readFileSync('/proc/locks', 'utf8')
   } catch {
     const locked = DirLock.isLocked(dir)
-    return {locked, pid: locked ? DirLock.holder(dir) ?? null : null}
+    return {locked, pid: locked ? (DirLock.holder(dir) ?? null) : null}
   }
 
   const want = `${devMajor(st.dev).toString(16).padStart(2, '0')}:${devMinor(st.dev).toString(16).padStart(2, '0')}:${st.ino}`
@@ -42,7 +42,7 @@ export function liveState(dir: string): LiveState {
     if (f[1] === '->' || f[1] !== 'FLOCK') continue
     if (f[5] !== want) continue
     const pid = Number(f[4])
-    return {locked: true, pid: pid > 0 ? pid : DirLock.holder(dir) ?? null}
+    return {locked: true, pid: pid > 0 ? pid : (DirLock.holder(dir) ?? null)}
   }
 
   return {locked: false, pid: null}

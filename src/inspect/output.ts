@@ -50,7 +50,10 @@ export class FdWriter {
   /** Bytes handed to `write` so far. */
   written = 0
 
-  constructor(readonly fd: number, size = 1 << 16) {
+  constructor(
+    readonly fd: number,
+    size = 1 << 16,
+  ) {
     this.buf = Buffer.allocUnsafe(size)
   }
 

@@ -70,11 +70,11 @@ export function pathComponents(path: Buffer): Buffer[] {
   const parts: Buffer[] = []
   let start = 0
   for (let i = 0; i <= path.length; i++) {
-    if (i < path.length && path[i] !== 0x2F) continue
+    if (i < path.length && path[i] !== 0x2f) continue
     const part = path.subarray(start, i)
     start = i + 1
-    if (part.length === 0 || (part.length === 1 && part[0] === 0x2E)) continue
-    if (part.length === 2 && part[0] === 0x2E && part[1] === 0x2E) throw new TarError(`member path ${escapeName(path)} climbs out of the archive ("..")`)
+    if (part.length === 0 || (part.length === 1 && part[0] === 0x2e)) continue
+    if (part.length === 2 && part[0] === 0x2e && part[1] === 0x2e) throw new TarError(`member path ${escapeName(path)} climbs out of the archive ("..")`)
     parts.push(part)
   }
 
@@ -89,7 +89,11 @@ export class Restorer {
   private rootOwner = {uid: 0, gid: 0}
 
   /** `progress` is moved to the archive's byte offset after every member and every chunk of content. */
-  constructor(private readonly image: Image, private readonly reader: TarReader, private readonly progress?: Progress) {
+  constructor(
+    private readonly image: Image,
+    private readonly reader: TarReader,
+    private readonly progress?: Progress,
+  ) {
     const root = image.getattr(ROOT_INO)
     this.rootOwner = {uid: root.uid, gid: root.gid}
   }
@@ -248,7 +252,7 @@ export class Restorer {
       }
 
       // Runs of non-zero blocks are written; zero blocks are skipped and stay holes.
-      for (let b = 0; b < got;) {
+      for (let b = 0; b < got; ) {
         while (b < got && isZero(this.chunk, b, Math.min(b + HOLE, got))) b += HOLE
         if (b >= got) break
         const runStart = b

@@ -10,7 +10,20 @@ import {Chalk} from 'chalk'
 import Table from 'cli-table3'
 
 import {
-  FILES, FILE_NODES, HF_CLEAN, IF_ORPHAN, IF_USED, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, WAL_NAME,
+  FILES,
+  FILE_NODES,
+  HF_CLEAN,
+  IF_ORPHAN,
+  IF_USED,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  S_IFSOCK,
+  WAL_NAME,
 } from '../storage/format.js'
 import {inodeFields as I} from '../storage/codec/inode.js'
 import type {Image} from '../storage/index.js'
@@ -123,7 +136,7 @@ class TopK {
     if (value < this.values[0] || (value === this.values[0] && slot > this.slots[0])) return
     this.values[0] = value
     this.slots[0] = slot
-    for (let i = 0; ;) {
+    for (let i = 0; ; ) {
       const l = 2 * i + 1
       const r = l + 1
       let m = i
@@ -154,7 +167,7 @@ export function collectStats(image: Image): ImageStats {
   const high = Math.min(nodes.highWater, Math.floor((nodes.file.size - nodes.off(0)) / nodes.recordSize))
   for (let slot = 1; slot < high; slot++) {
     // Pages already counted are dropped from the mapping as the scan moves on (constant RSS).
-    if ((slot & 0x3FFF) === 0) records.releasePages({file: FILE_NODES, to: nodes.off(slot)})
+    if ((slot & 0x3fff) === 0) records.releasePages({file: FILE_NODES, to: nodes.off(slot)})
     const buf = nodes.file.buf
     const o = nodes.off(slot)
     const flags = I.flags.get(buf, o)
@@ -181,12 +194,23 @@ export function collectStats(image: Image): ImageStats {
         counts.directories++
         top.offer(I.size.get(buf, o), slot)
         break
-      case S_IFLNK: counts.symlinks++; break
-      case S_IFIFO: counts.fifos++; break
-      case S_IFSOCK: counts.sockets++; break
-      case S_IFCHR: counts.charDevices++; break
-      case S_IFBLK: counts.blockDevices++; break
-      default: break
+      case S_IFLNK:
+        counts.symlinks++
+        break
+      case S_IFIFO:
+        counts.fifos++
+        break
+      case S_IFSOCK:
+        counts.sockets++
+        break
+      case S_IFCHR:
+        counts.charDevices++
+        break
+      case S_IFBLK:
+        counts.blockDevices++
+        break
+      default:
+        break
     }
   }
 
@@ -203,7 +227,12 @@ export function collectStats(image: Image): ImageStats {
     formatVersion: info.formatVersion,
     inodes: {used: nodes.live, capacity: info.inodes.capacity, ...counts},
     bytes: {apparent, stored, contentFiles},
-    names: {entries: entries.live, interned, dedupRatio: interned === 0 ? 0 : Math.round((entries.live / interned) * 1000) / 1000, heapBytes: strings.liveBytes},
+    names: {
+      entries: entries.live,
+      interned,
+      dedupRatio: interned === 0 ? 0 : Math.round((entries.live / interned) * 1000) / 1000,
+      heapBytes: strings.liveBytes,
+    },
     reclaimable: {
       inodeRecords: freeInodes,
       entryRecords: freeEntries,
@@ -214,11 +243,14 @@ export function collectStats(image: Image): ImageStats {
     checkpoint: {generation: header.generation, lsn: header.checkpointLsn, time: isoMs(Math.round(nodesMtime))},
     clean: (header.flags & HF_CLEAN) !== 0,
     live: liveState(image.dir),
-    largestDirectories: top.sorted().filter(([n]) => n > 0).map(([n, slot]) => {
-      const p = dirPath(records, slot)
-      records.releasePages()
-      return {ino: records.inoOf(slot), entries: n, ...bytesField('path', p)}
-    }),
+    largestDirectories: top
+      .sorted()
+      .filter(([n]) => n > 0)
+      .map(([n, slot]) => {
+        const p = dirPath(records, slot)
+        records.releasePages()
+        return {ino: records.inoOf(slot), entries: n, ...bytesField('path', p)}
+      }),
     files: info.files.map(f => ({name: f.name, bytes: f.bytes})),
   }
 }
@@ -250,7 +282,11 @@ export function renderStats(s: ImageStats, colour: boolean): string {
   row('directories', thousands(s.inodes.directories))
   row('symlinks', thousands(s.inodes.symlinks))
   const others = s.inodes.fifos + s.inodes.sockets + s.inodes.charDevices + s.inodes.blockDevices
-  row('others', thousands(others), `fifos ${s.inodes.fifos}, sockets ${s.inodes.sockets}, char devices ${s.inodes.charDevices}, block devices ${s.inodes.blockDevices}`)
+  row(
+    'others',
+    thousands(others),
+    `fifos ${s.inodes.fifos}, sockets ${s.inodes.sockets}, char devices ${s.inodes.charDevices}, block devices ${s.inodes.blockDevices}`,
+  )
   if (s.inodes.orphans > 0) row('orphans', c.yellow(thousands(s.inodes.orphans)), 'unlinked while open')
   section('contents')
   row('apparent', humanBytes(s.bytes.apparent), `${thousands(s.bytes.apparent)} bytes: sum of file sizes`)

@@ -8,7 +8,15 @@ import {S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK} 
 import type {Timespec} from '../storage/index.js'
 
 const C_ESCAPES: Record<number, string> = {
-  0x07: '\\a', 0x08: '\\b', 0x09: '\\t', 0x0A: '\\n', 0x0B: '\\v', 0x0C: '\\f', 0x0D: '\\r', 0x20: '\\ ', 0x5C: '\\\\',
+  0x07: '\\a',
+  0x08: '\\b',
+  0x09: '\\t',
+  0x0a: '\\n',
+  0x0b: '\\v',
+  0x0c: '\\f',
+  0x0d: '\\r',
+  0x20: '\\ ',
+  0x5c: '\\\\',
 }
 
 function octal(byte: number): string {
@@ -27,7 +35,7 @@ export function escapeName(bytes: Buffer, opts: {space?: boolean} = {}): string 
   let plain = true
   for (let i = 0; i < bytes.length && plain; i++) {
     const b = bytes[i]
-    plain = b > 0x20 ? b < 0x7F && b !== 0x5C : b === 0x20 && !escapeSpace
+    plain = b > 0x20 ? b < 0x7f && b !== 0x5c : b === 0x20 && !escapeSpace
   }
 
   if (plain) return bytes.toString('latin1')
@@ -38,19 +46,19 @@ export function escapeName(bytes: Buffer, opts: {space?: boolean} = {}): string 
     if (b < 0x80) {
       if (b === 0x20 && !escapeSpace) out += ' '
       else if (C_ESCAPES[b] !== undefined) out += C_ESCAPES[b]
-      else if (b < 0x20 || b === 0x7F) out += octal(b)
+      else if (b < 0x20 || b === 0x7f) out += octal(b)
       else out += String.fromCharCode(b)
       i++
       continue
     }
 
-    const len = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b <= 0xDF ? 2 : 0
-    const seq = len > 1 && len <= 4 && b < 0xF5 ? bytes.subarray(i, i + len) : undefined
+    const len = b >= 0xf0 && b <= 0xf4 ? 4 : b >= 0xe0 ? 3 : b >= 0xc2 && b <= 0xdf ? 2 : 0
+    const seq = len > 1 && len <= 4 && b < 0xf5 ? bytes.subarray(i, i + len) : undefined
     if (seq !== undefined && seq.length === len && isUtf8(seq)) {
       const ch = seq.toString('utf8')
       const cp = ch.codePointAt(0)!
       // C1 controls, line/paragraph separators and other invisible format characters are escaped.
-      if (cp < 0xA0 || cp === 0x2028 || cp === 0x2029 || (cp >= 0x200B && cp <= 0x200F) || cp === 0xFEFF) {
+      if (cp < 0xa0 || cp === 0x2028 || cp === 0x2029 || (cp >= 0x200b && cp <= 0x200f) || cp === 0xfeff) {
         for (const x of seq) out += octal(x)
       } else {
         out += ch
@@ -86,7 +94,13 @@ export function fieldBytes(obj: Record<string, unknown>, key: string): Buffer | 
 }
 
 const TYPE_NAMES: Record<number, string> = {
-  [S_IFREG]: 'file', [S_IFDIR]: 'dir', [S_IFLNK]: 'symlink', [S_IFIFO]: 'fifo', [S_IFCHR]: 'chardev', [S_IFBLK]: 'blockdev', [S_IFSOCK]: 'socket',
+  [S_IFREG]: 'file',
+  [S_IFDIR]: 'dir',
+  [S_IFLNK]: 'symlink',
+  [S_IFIFO]: 'fifo',
+  [S_IFCHR]: 'chardev',
+  [S_IFBLK]: 'blockdev',
+  [S_IFSOCK]: 'socket',
 }
 
 /** 'file', 'dir', 'symlink', 'fifo', 'chardev', 'blockdev', 'socket' or 'unknown'. */
@@ -95,7 +109,13 @@ export function typeName(mode: number): string {
 }
 
 const TYPE_CHARS: Record<number, string> = {
-  [S_IFREG]: '-', [S_IFDIR]: 'd', [S_IFLNK]: 'l', [S_IFIFO]: 'p', [S_IFCHR]: 'c', [S_IFBLK]: 'b', [S_IFSOCK]: 's',
+  [S_IFREG]: '-',
+  [S_IFDIR]: 'd',
+  [S_IFLNK]: 'l',
+  [S_IFIFO]: 'p',
+  [S_IFCHR]: 'c',
+  [S_IFBLK]: 'b',
+  [S_IFSOCK]: 's',
 }
 
 /** `ls -l`'s mode column: `drwxr-xr-x`, `-rwsr-x--T`, ... */
@@ -106,10 +126,18 @@ export function modeString(mode: number): string {
     return (mode & exec) === 0 ? unset : set
   }
 
-  return (TYPE_CHARS[mode & S_IFMT] ?? '?')
-    + bit(0o400, 'r') + bit(0o200, 'w') + special(0o100, 0o4000, 's', 'S')
-    + bit(0o040, 'r') + bit(0o020, 'w') + special(0o010, 0o2000, 's', 'S')
-    + bit(0o004, 'r') + bit(0o002, 'w') + special(0o001, 0o1000, 't', 'T')
+  return (
+    (TYPE_CHARS[mode & S_IFMT] ?? '?') +
+    bit(0o400, 'r') +
+    bit(0o200, 'w') +
+    special(0o100, 0o4000, 's', 'S') +
+    bit(0o040, 'r') +
+    bit(0o020, 'w') +
+    special(0o010, 0o2000, 's', 'S') +
+    bit(0o004, 'r') +
+    bit(0o002, 'w') +
+    special(0o001, 0o1000, 't', 'T')
+  )
 }
 
 /** `ls --full-time` in UTC: `2025-01-02 03:04:05.123456789 +0000`; `@sec.nsec` out of Date's range. */
@@ -138,18 +166,18 @@ export function isoMs(ms: number): string | null {
 /** Linux's dev_t encoding (glibc gnu_dev_major/minor): exact for every 64-bit value. */
 export function devMajor(rdev: number): number {
   const d = BigInt(rdev)
-  return Number(((d >> 8n) & 0xFFFn) | ((d >> 32n) & ~0xFFFn))
+  return Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn))
 }
 
 export function devMinor(rdev: number): number {
   const d = BigInt(rdev)
-  return Number((d & 0xFFn) | ((d >> 12n) & ~0xFFn & 0xFFFF_FFFFn))
+  return Number((d & 0xffn) | ((d >> 12n) & ~0xffn & 0xffff_ffffn))
 }
 
 export function makeDev(major: number, minor: number): number {
   const ma = BigInt(major)
   const mi = BigInt(minor)
-  return Number((mi & 0xFFn) | ((ma & 0xFFFn) << 8n) | ((mi & ~0xFFn) << 12n) | ((ma & ~0xFFFn) << 32n))
+  return Number((mi & 0xffn) | ((ma & 0xfffn) << 8n) | ((mi & ~0xffn) << 12n) | ((ma & ~0xfffn) << 32n))
 }
 
 /** 1234567 -> "1,234,567". */

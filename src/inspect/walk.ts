@@ -26,14 +26,14 @@ export interface TreeItem {
 }
 
 export function joinPath(dir: Buffer, name: Buffer): Buffer {
-  if (dir.length === 1 && dir[0] === 0x2F) return Buffer.concat([SLASH, name])
+  if (dir.length === 1 && dir[0] === 0x2f) return Buffer.concat([SLASH, name])
   return Buffer.concat([dir, SLASH, name])
 }
 
 /** The entries of directory `dirSlot`, in chain order (newest first), bounded. */
 export function* chain(records: Records, dirSlot: number): Generator<number> {
   let budget = records.entryHighWater
-  for (let d = records.dirHead(dirSlot); d !== 0 && budget-- > 0;) {
+  for (let d = records.dirHead(dirSlot); d !== 0 && budget-- > 0; ) {
     if (!records.entryInRange(d)) return
     const next = records.entryNext(d)
     yield d
@@ -67,7 +67,7 @@ interface Frame {
  */
 export function* preorder(records: Records, startSlot: number, startPath: Buffer, opts: {oldestFirst?: boolean} = {}): Generator<TreeItem> {
   const oldestFirst = opts.oldestFirst ?? false
-  const startName = startPath.length === 1 ? startPath : startPath.subarray(startPath.lastIndexOf(0x2F) + 1)
+  const startName = startPath.length === 1 ? startPath : startPath.subarray(startPath.lastIndexOf(0x2f) + 1)
   yield {path: startPath, name: startName, slot: startSlot, dirent: 0, depth: 0}
   if (!records.isDir(startSlot)) return
   const stack: Frame[] = [frameOf(records, startSlot, startPath, oldestFirst)]
@@ -116,7 +116,7 @@ export interface ListingVisitor {
  */
 export function listing(records: Records, startSlot: number, startPath: Buffer, visitor: ListingVisitor): void {
   if (!records.isDir(startSlot)) {
-    const startName = startPath.subarray(startPath.lastIndexOf(0x2F) + 1)
+    const startName = startPath.subarray(startPath.lastIndexOf(0x2f) + 1)
     visitor.entry({path: startPath, name: startName, slot: startSlot, dirent: 0, depth: 0})
     return
   }

@@ -41,7 +41,11 @@ export type MigrateErrorCode =
 
 export class MigrateError extends Error {
   readonly exitCode = 1
-  constructor(readonly code: MigrateErrorCode, message: string, readonly report?: Partial<MigrateReport>) {
+  constructor(
+    readonly code: MigrateErrorCode,
+    message: string,
+    readonly report?: Partial<MigrateReport>,
+  ) {
     super(message)
     this.name = 'MigrateError'
   }
@@ -182,7 +186,7 @@ function targetRefusal(opts: MigrateOptions, source: Source, report: MigrateRepo
     return source.layout === C_SHM
       ? `the data dir ${dataDir} is the source's own directory; choose another data dir with --data-dir`
       : `the data dir ${dataDir} is the source's own directory: a razorfs image would overwrite the C files (both use nodes.dat and strings.dat). ` +
-        `Choose another data dir with --data-dir, or move the C image away first (mv ${source.dir} ${moved} && razorfs migrate --from ${moved})`
+          `Choose another data dir with --data-dir, or move the C image away first (mv ${source.dir} ${moved} && razorfs migrate --from ${moved})`
   }
 
   let st: fs.Stats | undefined
@@ -220,8 +224,15 @@ function comparePaths(a: Buffer[], b: Buffer[]): number {
 
 function toReportEntry(e: Source['entries'][number]): ReportEntry {
   return {
-    path: e.path, type: e.type, mode: octal(e.mode), size: e.size, mtime: e.mtime, ...(e.sha256 === undefined ? {} : {sha256: e.sha256}),
-    cInode: e.inode, cSlot: e.slot, ...(e.content === undefined ? {} : {compressed: e.content.compressed}),
+    path: e.path,
+    type: e.type,
+    mode: octal(e.mode),
+    size: e.size,
+    mtime: e.mtime,
+    ...(e.sha256 === undefined ? {} : {sha256: e.sha256}),
+    cInode: e.inode,
+    cSlot: e.slot,
+    ...(e.content === undefined ? {} : {compressed: e.content.compressed}),
   }
 }
 
@@ -242,13 +253,18 @@ function writeImage(dir: string, source: Source, opts: MigrateOptions, progress:
       const attr = image.mknod(inos[e.parent], name, {mode: (e.type === 'dir' ? S_IFDIR : S_IFREG) | e.mode, uid, gid})
       inos[i] = attr.ino
       if (e.type !== 'file') continue
-      const sha = copyContent(source, e, (piece, pos) => {
-        image.write(attr.ino, piece, pos)
-        progress.add(piece.length)
-      }, (pos, length) => {
-        image.setattr(attr.ino, {size: pos + length})
-        progress.add(length)
-      })
+      const sha = copyContent(
+        source,
+        e,
+        (piece, pos) => {
+          image.write(attr.ino, piece, pos)
+          progress.add(piece.length)
+        },
+        (pos, length) => {
+          image.setattr(attr.ino, {size: pos + length})
+          progress.add(length)
+        },
+      )
       if (sha !== e.sha256) throw new SourceError(e.path, 'its content changed after the source was checked; nothing was put in place')
     }
 
@@ -292,13 +308,14 @@ export function verifyImage(dir: string, source: Source, progress: Progress): {e
 
       const attr = image.getattr(inos[i])
       const type = attr.mode & S_IFMT
-      if (type !== (e.type === 'dir' ? S_IFDIR : S_IFREG)) fail(e.path, `type 0o${type.toString(8)}, expected a ${e.type === 'dir' ? 'directory' : 'regular file'}`)
+      if (type !== (e.type === 'dir' ? S_IFDIR : S_IFREG))
+        fail(e.path, `type 0o${type.toString(8)}, expected a ${e.type === 'dir' ? 'directory' : 'regular file'}`)
       if ((attr.mode & 0o7777) !== e.mode) fail(e.path, `mode ${octal(attr.mode)}, expected ${octal(e.mode)}`)
       if (attr.mtime.sec !== e.mtime || attr.mtime.nsec !== 0) fail(e.path, `mtime ${attr.mtime.sec}.${attr.mtime.nsec}, expected ${e.mtime}`)
       if (e.type === 'dir') continue
       if (attr.size !== e.size) fail(e.path, `size ${attr.size}, expected ${e.size}`)
       const hash = createHash('sha256')
-      for (let pos = 0; pos < e.size;) {
+      for (let pos = 0; pos < e.size; ) {
         const n = image.read(inos[i], buf, pos)
         if (n === 0) fail(e.path, `content ends at ${pos} of ${e.size} bytes`)
         hash.update(buf.subarray(0, n))
@@ -383,8 +400,14 @@ export function migrate(opts: MigrateOptions): MigrateReport {
 
   const h = source.header
   report.source.nodes = {
-    file: source.nodesFile, magic: `0x${h.magic.toString(16).toUpperCase()}`, version: h.version, capacity: h.capacity,
-    used: h.used, nextInode: h.nextInode, freeCount: h.freeCount, liveSlots: source.liveSlots,
+    file: source.nodesFile,
+    magic: `0x${h.magic.toString(16).toUpperCase()}`,
+    version: h.version,
+    capacity: h.capacity,
+    used: h.used,
+    nextInode: h.nextInode,
+    freeCount: h.freeCount,
+    liveSlots: source.liveSlots,
   }
   report.source.strings = {file: source.stringsFile, ...source.strings}
   report.source.contentFiles = source.files.length - 2
@@ -397,15 +420,19 @@ export function migrate(opts: MigrateOptions): MigrateReport {
 
   if (source.bad.length > 0 && !opts.skipBad) {
     const n = source.bad.length
-    throw new MigrateError('MIGRATE_BAD_SOURCE',
+    throw new MigrateError(
+      'MIGRATE_BAD_SOURCE',
       `the source has ${n} bad entr${n === 1 ? 'y' : 'ies'} (${source.bad[0].path}: ${source.bad[0].reason}${n > 1 ? '; ...' : ''}); nothing was written. ` +
-      'Use --skip-bad to migrate everything else', report)
+        'Use --skip-bad to migrate everything else',
+      report,
+    )
   }
 
   const refusal = targetRefusal({...opts, dataDir}, source, report)
   if (refusal !== undefined) {
     report.target.refusal = refusal
-    if (!opts.dryRun) throw new MigrateError(refusal.includes('source\'s own directory') ? 'MIGRATE_SAME_DIR' : 'MIGRATE_TARGET', `${refusal}; nothing was written`, report)
+    if (!opts.dryRun)
+      throw new MigrateError(refusal.includes("source's own directory") ? 'MIGRATE_SAME_DIR' : 'MIGRATE_TARGET', `${refusal}; nothing was written`, report)
   }
 
   if (opts.dryRun) return report
@@ -415,7 +442,12 @@ export function migrate(opts: MigrateOptions): MigrateReport {
   const staging = Staging.begin(dataDir, {
     kind: 'migrate',
     force: opts.force === true,
-    refuse: () => new MigrateError('MIGRATE_TARGET', `the data dir ${dataDir} already holds a razorfs image; use --force to replace it (its contents are lost); nothing was written`, report),
+    refuse: () =>
+      new MigrateError(
+        'MIGRATE_TARGET',
+        `the data dir ${dataDir} already holds a razorfs image; use --force to replace it (its contents are lost); nothing was written`,
+        report,
+      ),
     beforeRename: opts.beforeRename,
   })
   try {
@@ -448,7 +480,9 @@ export function migrate(opts: MigrateOptions): MigrateReport {
     if (source.bad.length > 0 || source.unreachable.length > 0) {
       const parts = [
         ...(source.bad.length > 0 ? [`${source.bad.length} bad entr${source.bad.length === 1 ? 'y was' : 'ies were'} skipped`] : []),
-        ...(source.unreachable.length > 0 ? [`${source.unreachable.length} live slot${source.unreachable.length === 1 ? ' is' : 's are'} in no directory`] : []),
+        ...(source.unreachable.length > 0
+          ? [`${source.unreachable.length} live slot${source.unreachable.length === 1 ? ' is' : 's are'} in no directory`]
+          : []),
       ]
       report.sourceRemoval.kept = `${parts.join(' and ')}: what was left out exists only in the source; delete it by hand once you no longer need it`
     } else {

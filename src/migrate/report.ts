@@ -16,13 +16,17 @@ function walLines(report: MigrateReport): string[] {
   const out = [`C WAL: ${w.path} (${n(w.bytes)} bytes)`]
   const h = w.header
   if (h !== undefined) {
-    out.push(`  header: magic ${h.magic}, version ${h.version}, next_tx_id ${h.nextTxId}, next_lsn ${h.nextLsn}, head ${h.head}, tail ${h.tail}, ` +
-      `checkpoint_lsn ${h.checkpointLsn}, entry_count ${h.entryCount}, CRC ${h.crc} ${h.crcOk ? 'ok' : 'MISMATCH'}`)
+    out.push(
+      `  header: magic ${h.magic}, version ${h.version}, next_tx_id ${h.nextTxId}, next_lsn ${h.nextLsn}, head ${h.head}, tail ${h.tail}, ` +
+        `checkpoint_lsn ${h.checkpointLsn}, entry_count ${h.entryCount}, CRC ${h.crc} ${h.crcOk ? 'ok' : 'MISMATCH'}`,
+    )
   }
 
   const e = w.entries
   if (e !== undefined) {
-    const ops = Object.entries(e.byOp).map(([op, count]) => `${count} ${op}`).join(', ')
+    const ops = Object.entries(e.byOp)
+      .map(([op, count]) => `${count} ${op}`)
+      .join(', ')
     const span = e.firstLsn === undefined ? '' : ` (LSN ${e.firstLsn}-${e.lastLsn}, ${e.first} to ${e.last})`
     out.push(`  entries: ${n(e.count)}${span}${ops ? `: ${ops}` : ''}`)
     if (e.stoppedAt !== undefined) out.push(`  stopped at ${e.stoppedAt}`)
@@ -44,7 +48,9 @@ function sourceLines(report: MigrateReport): string[] {
   out.push(`Source: ${s.dir} (C RAZORFS ${s.layout} layout)`)
   if (s.nodes !== undefined) {
     const x = s.nodes
-    out.push(`  ${x.file}: magic ${x.magic}, version ${x.version}, capacity ${x.capacity}, header used=${x.used} next_inode=${x.nextInode} free_count=${x.freeCount}; ${plural(x.liveSlots, 'live slot')}`)
+    out.push(
+      `  ${x.file}: magic ${x.magic}, version ${x.version}, capacity ${x.capacity}, header used=${x.used} next_inode=${x.nextInode} free_count=${x.freeCount}; ${plural(x.liveSlots, 'live slot')}`,
+    )
   }
 
   if (s.strings !== undefined) out.push(`  ${s.strings.file}: ${n(s.strings.bytes)} bytes, header used=${s.strings.used}`)
@@ -85,11 +91,16 @@ export function renderReport(report: MigrateReport, opts: {skipBad: boolean}): s
   const out = [...sourceLines(report), ...walLines(report), ...problemLines(report, opts.skipBad)]
   const s = report.summary
   const what = `${plural(s.dirs, 'directory', 'directories')} (with the root), ${plural(s.files, 'file')}, ${n(s.bytes)} bytes`
-  const skipped = s.skipped === 0 ? 'nothing skipped' : `${plural(s.skipped, 'bad entry', 'bad entries')} skipped${s.skippedBelow > 0 ? ` (and ${n(s.skippedBelow)} below them)` : ''}`
+  const skipped =
+    s.skipped === 0
+      ? 'nothing skipped'
+      : `${plural(s.skipped, 'bad entry', 'bad entries')} skipped${s.skippedBelow > 0 ? ` (and ${n(s.skippedBelow)} below them)` : ''}`
   if (report.dryRun) {
     out.push(`Would migrate into ${report.target.dataDir}: ${what}; ${skipped}:`)
     for (const e of report.entries) {
-      out.push(`  ${e.type === 'dir' ? 'dir ' : 'file'} ${e.mode.padStart(4, '0')} ${String(e.size).padStart(10)} ${new Date(e.mtime * 1000).toISOString().slice(0, 19)}Z ${e.path}`)
+      out.push(
+        `  ${e.type === 'dir' ? 'dir ' : 'file'} ${e.mode.padStart(4, '0')} ${String(e.size).padStart(10)} ${new Date(e.mtime * 1000).toISOString().slice(0, 19)}Z ${e.path}`,
+      )
     }
 
     if (report.target.refusal !== undefined) out.push(`A real run would refuse: ${report.target.refusal}`)
@@ -98,7 +109,9 @@ export function renderReport(report: MigrateReport, opts: {skipBad: boolean}): s
     return out
   }
 
-  out.push(`Migrated into ${report.target.dataDir} (razorfs image ${report.target.uuid}${report.target.replaced ? ', replacing the image that was there' : ''}): ${what}; ${skipped}`)
+  out.push(
+    `Migrated into ${report.target.dataDir} (razorfs image ${report.target.uuid}${report.target.replaced ? ', replacing the image that was there' : ''}): ${what}; ${skipped}`,
+  )
   const v = report.verified
   if (v !== undefined) out.push(`Verified: ${plural(v.entries, 'entry', 'entries')}; every file's size and sha256, every mode and mtime match the source`)
   const r = report.sourceRemoval

@@ -43,10 +43,18 @@ export function readSource(dir: string, layout: CLayout, opts: ReadOptions = {})
   const tree = walkTree({dir, layout, table, strings: strings.buf, contentFiles, opts})
   const rest = leftovers(tree, table, layout, strings.buf, contentFiles)
   return {
-    dir, layout, nodesFile, stringsFile, header: nodes.header, strings: {used: strings.used, bytes: strings.buf.length},
-    liveSlots: table.liveSlots, entries: tree.entries, bad: tree.bad,
+    dir,
+    layout,
+    nodesFile,
+    stringsFile,
+    header: nodes.header,
+    strings: {used: strings.used, bytes: strings.buf.length},
+    liveSlots: table.liveSlots,
+    entries: tree.entries,
+    bad: tree.bad,
     notes: [...nodes.notes, ...strings.notes, ...checked, ...tree.notes, ...rest.notes],
-    unreachable: rest.unreachable, unreferenced: rest.unreferenced,
+    unreachable: rest.unreachable,
+    unreferenced: rest.unreferenced,
     files: [nodesFile, stringsFile, ...[...contentFiles.values()].sort().map(name => path.join(dir, name))],
     totals: rest.totals,
   }

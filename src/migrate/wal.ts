@@ -6,7 +6,16 @@
 import fs from 'node:fs'
 
 import {
-  C_WAL_ENTRY, C_WAL_HEADER, C_WAL_MAGIC, type CWalHeader, decodeWalHeader, hex32, isEmptyWalEntry, validateWalEntry, validateWalHeader, walOpName,
+  C_WAL_ENTRY,
+  C_WAL_HEADER,
+  C_WAL_MAGIC,
+  type CWalHeader,
+  decodeWalHeader,
+  hex32,
+  isEmptyWalEntry,
+  validateWalEntry,
+  validateWalHeader,
+  walOpName,
 } from './c-format.js'
 
 export interface WalReport {
@@ -65,7 +74,7 @@ export function readWal(file: string): WalReport {
   /** `n` bytes of the circular log from log offset `at` (wrapping at its end). */
   const logBytes = (at: number, n: number): Buffer => {
     const out = Buffer.alloc(n)
-    for (let done = 0; done < n;) {
+    for (let done = 0; done < n; ) {
       const pos = (at + done) % logSize
       const take = Math.min(n - done, logSize - pos)
       buf.copy(out, done, C_WAL_HEADER.SIZE + pos, C_WAL_HEADER.SIZE + pos + take)
@@ -128,7 +137,8 @@ export function readWal(file: string): WalReport {
 
   if (firstUs !== undefined) entries.first = new Date(firstUs / 1000).toISOString()
   if (lastUs !== undefined) entries.last = new Date(lastUs / 1000).toISOString()
-  if (entries.count !== header.entryCount) report.problems.push(`the header says ${header.entryCount} entries, ${entries.count} were read between tail and head`)
+  if (entries.count !== header.entryCount)
+    report.problems.push(`the header says ${header.entryCount} entries, ${entries.count} were read between tail and head`)
   if (entries.pastHead > 0) report.problems.push(`${entries.pastHead} well-formed entries lie past the header's head: the header is stale`)
   return report
 }

@@ -27,12 +27,15 @@ export class Contents {
   private readonly unsynced = new Set<number>()
   private readonly newDirs = new Set<string>()
 
-  constructor(dir: string, private readonly readOnly: boolean) {
+  constructor(
+    dir: string,
+    private readonly readOnly: boolean,
+  ) {
     this.root = path.join(dir, DATA_DIR_NAME)
   }
 
   pathOf(dataId: number): string {
-    return path.join(this.root, (dataId & 0xFF).toString(16).padStart(2, '0'), String(dataId))
+    return path.join(this.root, (dataId & 0xff).toString(16).padStart(2, '0'), String(dataId))
   }
 
   private fd(dataId: number, create: boolean): number | undefined {

@@ -131,7 +131,6 @@ const REASONS: Record<string, string> = {
 
 function dataDirError(error: unknown, what: string, dir: string, detail?: string): ImageError {
   const code = errnoCode(error)
-  const reason =
-    code === undefined ? String((error as Error)?.message ?? error) : `${REASONS[code] ?? 'error'} (${code})`
+  const reason = code === undefined ? String((error as Error)?.message ?? error) : `${REASONS[code] ?? 'error'} (${code})`
   return new ImageError('RZ_DATA_DIR', `${what}: ${reason}${detail === undefined ? '' : `; ${detail}`}`, dir)
 }

@@ -20,12 +20,17 @@ export interface Layout<K extends string, E extends readonly [K, FieldType] = re
 
 function widthOf(type: FieldType): number {
   switch (type) {
-    case 'u8': return 1
-    case 'u16': return 2
-    case 'u32': return 4
+    case 'u8':
+      return 1
+    case 'u16':
+      return 2
+    case 'u32':
+      return 4
     case 'u64':
-    case 'i64': return 8
-    default: return Number(type.slice(5))
+    case 'i64':
+      return 8
+    default:
+      return Number(type.slice(5))
   }
 }
 
@@ -104,43 +109,55 @@ export const HF_CLEAN = 1
  * so it covers everything after it. The header is only written whole, at a checkpoint, by one
  * pwrite of 256 bytes inside one 512-byte sector.
  */
-export const HEADER = layout('header', [
-  ['checksum', 'u32'],
-  ['magic', 'u32'],
-  ['formatVersion', 'u16'],
-  ['headerSize', 'u16'],
-  ['recordSize', 'u32'],
-  ['dataOffset', 'u32'],
-  ['flags', 'u32'],
-  ['capacity', 'u64'], // records (string heap: units) the file held at the checkpoint
-  ['used', 'u64'], // records (units) in use at the checkpoint
-  ['generation', 'u64'], // checkpoints taken since init
-  ['checkpointLsn', 'u64'], // every WAL record up to this LSN is in the file
-  ['uuid', 'bytes16'], // the image's UUID, the same in every file and in the WAL header
-  ['createdMs', 'u64'],
-  ['mountedMs', 'u64'], // last read-write open
-  ['reclaimable', 'u64'], // bytes (string heap) or records freed and reusable
-  ['fileId', 'u32'], // FILES[].id
-  ['reserved', 'bytes156'],
-], 256)
+export const HEADER = layout(
+  'header',
+  [
+    ['checksum', 'u32'],
+    ['magic', 'u32'],
+    ['formatVersion', 'u16'],
+    ['headerSize', 'u16'],
+    ['recordSize', 'u32'],
+    ['dataOffset', 'u32'],
+    ['flags', 'u32'],
+    ['capacity', 'u64'], // records (string heap: units) the file held at the checkpoint
+    ['used', 'u64'], // records (units) in use at the checkpoint
+    ['generation', 'u64'], // checkpoints taken since init
+    ['checkpointLsn', 'u64'], // every WAL record up to this LSN is in the file
+    ['uuid', 'bytes16'], // the image's UUID, the same in every file and in the WAL header
+    ['createdMs', 'u64'],
+    ['mountedMs', 'u64'], // last read-write open
+    ['reclaimable', 'u64'], // bytes (string heap) or records freed and reusable
+    ['fileId', 'u32'], // FILES[].id
+    ['reserved', 'bytes156'],
+  ],
+  256,
+)
 
 // ---- control blocks (page 1) -------------------------------------------------------------------
 
 /** Control block of a record table (nodes.dat, entries.dat). Slot 0 is never used (0 = none). */
-export const TABLE_CONTROL = layout('tableControl', [
-  ['highWater', 'u32'], // slots [1, highWater) have been used at least once
-  ['live', 'u32'], // slots in use now
-  ['freeHead', 'u32'], // first free slot (free slots chain through their link field)
-  ['orphanHead', 'u32'], // nodes.dat: first inode with nlink 0 still open when it was unlinked
-  ['nextDataId', 'u64'], // nodes.dat: next content file number
-], 64)
+export const TABLE_CONTROL = layout(
+  'tableControl',
+  [
+    ['highWater', 'u32'], // slots [1, highWater) have been used at least once
+    ['live', 'u32'], // slots in use now
+    ['freeHead', 'u32'], // first free slot (free slots chain through their link field)
+    ['orphanHead', 'u32'], // nodes.dat: first inode with nlink 0 still open when it was unlinked
+    ['nextDataId', 'u64'], // nodes.dat: next content file number
+  ],
+  64,
+)
 
 /** Control block of a linear-hash index (entries.idx, strings.idx): one u32 chain head per bucket. */
-export const INDEX_CONTROL = layout('indexControl', [
-  ['level', 'u32'], // buckets = 2^level + split
-  ['split', 'u32'],
-  ['count', 'u64'], // items in the index
-], 64)
+export const INDEX_CONTROL = layout(
+  'indexControl',
+  [
+    ['level', 'u32'], // buckets = 2^level + split
+    ['split', 'u32'],
+    ['count', 'u64'], // items in the index
+  ],
+  64,
+)
 
 /**
  * Size classes of the string heap, in 16-byte units: exact from 1 to 257 units (4,112 bytes: a
@@ -168,29 +185,33 @@ export const IF_ORPHAN = 2
  * An inode (nodes.dat, 128 bytes). The inode number of slot s is `s + gen * 2^32`: a reused slot
  * gives a new number, so stale handles and hard-link detection never confuse two files.
  */
-export const INODE = layout('inode', [
-  ['gen', 'u32'], // generation of the slot (0 .. 2^20 - 1, wraps); bumped when the inode is freed
-  ['flags', 'u32'], // IF_USED, IF_ORPHAN
-  ['mode', 'u32'], // S_IFMT type bits and permission bits
-  ['nlink', 'u32'],
-  ['uid', 'u32'],
-  ['gid', 'u32'],
-  ['size', 'u64'], // bytes (regular files), bytes of the target (symlinks), entries (directories)
-  ['atimeSec', 'i64'],
-  ['mtimeSec', 'i64'],
-  ['ctimeSec', 'i64'],
-  ['atimeNsec', 'u32'],
-  ['mtimeNsec', 'u32'],
-  ['ctimeNsec', 'u32'],
-  ['parent', 'u32'], // directories: slot of the parent ('..'); root: itself
-  ['rdev', 'u64'],
-  ['dataId', 'u64'], // content file number (data/<xx>/<dataId>), 0 = no contents yet
-  ['xattr', 'u32'], // strings.dat unit of the xattr blob, 0 = none
-  ['target', 'u32'], // strings.dat unit of the symlink target
-  ['dirHead', 'u32'], // directories: first entry (entries.dat slot)
-  ['link', 'u32'], // free list / orphan list chain
-  ['reserved', 'bytes24'],
-], 128)
+export const INODE = layout(
+  'inode',
+  [
+    ['gen', 'u32'], // generation of the slot (0 .. 2^20 - 1, wraps); bumped when the inode is freed
+    ['flags', 'u32'], // IF_USED, IF_ORPHAN
+    ['mode', 'u32'], // S_IFMT type bits and permission bits
+    ['nlink', 'u32'],
+    ['uid', 'u32'],
+    ['gid', 'u32'],
+    ['size', 'u64'], // bytes (regular files), bytes of the target (symlinks), entries (directories)
+    ['atimeSec', 'i64'],
+    ['mtimeSec', 'i64'],
+    ['ctimeSec', 'i64'],
+    ['atimeNsec', 'u32'],
+    ['mtimeNsec', 'u32'],
+    ['ctimeNsec', 'u32'],
+    ['parent', 'u32'], // directories: slot of the parent ('..'); root: itself
+    ['rdev', 'u64'],
+    ['dataId', 'u64'], // content file number (data/<xx>/<dataId>), 0 = no contents yet
+    ['xattr', 'u32'], // strings.dat unit of the xattr blob, 0 = none
+    ['target', 'u32'], // strings.dat unit of the symlink target
+    ['dirHead', 'u32'], // directories: first entry (entries.dat slot)
+    ['link', 'u32'], // free list / orphan list chain
+    ['reserved', 'bytes24'],
+  ],
+  128,
+)
 
 /** Bytes of a name kept in its directory entry (all of a name up to this long). */
 export const INLINE_NAME = 30
@@ -201,19 +222,23 @@ export const INLINE_NAME = 30
  * lookup of a name of up to 30 bytes reads the index bucket and the entries of its chain only.
  * The interned name in strings.dat stays the reference; the inline bytes are a copy.
  */
-export const DIRENT = layout('dirent', [
-  ['parent', 'u32'], // inode slot of the directory
-  ['name', 'u32'], // strings.dat unit of the name
-  ['child', 'u32'], // inode slot of the child
-  ['childGen', 'u32'], // generation of the child (its inode number is child + childGen * 2^32)
-  ['next', 'u32'], // next entry of the same directory (readdir order)
-  ['prev', 'u32'], // previous entry of the same directory
-  ['hashNext', 'u32'], // next entry in the same index bucket; free list chain when free
-  ['nameHash', 'u32'], // FNV-1a of the name bytes (the index key is mix(parent, nameHash))
-  ['type', 'u8'], // child's S_IFMT >> 12, 0 = free slot
-  ['nameLength', 'u8'], // bytes of the name (1..255)
-  ['inlineName', `bytes${INLINE_NAME}`], // the name's first min(nameLength, 30) bytes, then zeros
-], 64)
+export const DIRENT = layout(
+  'dirent',
+  [
+    ['parent', 'u32'], // inode slot of the directory
+    ['name', 'u32'], // strings.dat unit of the name
+    ['child', 'u32'], // inode slot of the child
+    ['childGen', 'u32'], // generation of the child (its inode number is child + childGen * 2^32)
+    ['next', 'u32'], // next entry of the same directory (readdir order)
+    ['prev', 'u32'], // previous entry of the same directory
+    ['hashNext', 'u32'], // next entry in the same index bucket; free list chain when free
+    ['nameHash', 'u32'], // FNV-1a of the name bytes (the index key is mix(parent, nameHash))
+    ['type', 'u8'], // child's S_IFMT >> 12, 0 = free slot
+    ['nameLength', 'u8'], // bytes of the name (1..255)
+    ['inlineName', `bytes${INLINE_NAME}`], // the name's first min(nameLength, 30) bytes, then zeros
+  ],
+  64,
+)
 
 /** Entry kinds in the string heap. */
 export const SK_FREE = 0
@@ -221,28 +246,36 @@ export const SK_NAME = 1 // interned, deduplicated (names and symlink targets)
 export const SK_BLOB = 2 // private to one inode (xattr blobs)
 
 /** Header of a string heap entry; the bytes follow it, the entry is rounded up to 16 bytes. */
-export const STRING = layout('string', [
-  ['refs', 'u32'], // references from inodes and entries; free entries: 0
-  ['hashNext', 'u32'], // next entry in the same index bucket; free list chain when free
-  ['hash', 'u32'], // FNV-1a of the bytes
-  ['length', 'u16'], // bytes (blobs: low 16 bits; see lengthHigh)
-  ['kind', 'u8'], // SK_*
-  ['lengthHigh', 'u8'], // bytes >> 16
-], 16)
+export const STRING = layout(
+  'string',
+  [
+    ['refs', 'u32'], // references from inodes and entries; free entries: 0
+    ['hashNext', 'u32'], // next entry in the same index bucket; free list chain when free
+    ['hash', 'u32'], // FNV-1a of the bytes
+    ['length', 'u16'], // bytes (blobs: low 16 bits; see lengthHigh)
+    ['kind', 'u8'], // SK_*
+    ['lengthHigh', 'u8'], // bytes >> 16
+  ],
+  16,
+)
 
 // ---- write-ahead log (wal.log) -----------------------------------------------------------------
 
 /** WAL header, 64 bytes at offset 0. `checksum` is CRC-32 of bytes 4..63. */
-export const WAL_HEADER = layout('walHeader', [
-  ['checksum', 'u32'],
-  ['magic', 'u32'],
-  ['formatVersion', 'u16'],
-  ['headerSize', 'u16'],
-  ['salt', 'u32'], // random per cycle; seeds every record checksum of the cycle
-  ['uuid', 'bytes16'],
-  ['startLsn', 'u64'], // LSN of the first record of this cycle
-  ['reserved', 'bytes24'],
-], 64)
+export const WAL_HEADER = layout(
+  'walHeader',
+  [
+    ['checksum', 'u32'],
+    ['magic', 'u32'],
+    ['formatVersion', 'u16'],
+    ['headerSize', 'u16'],
+    ['salt', 'u32'], // random per cycle; seeds every record checksum of the cycle
+    ['uuid', 'bytes16'],
+    ['startLsn', 'u64'], // LSN of the first record of this cycle
+    ['reserved', 'bytes24'],
+  ],
+  64,
+)
 
 /**
  * A committed transaction: this header, then `entries` entries, the whole padded to 8 bytes.

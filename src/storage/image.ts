@@ -135,7 +135,7 @@ export class Image implements Volume {
     checkDataDir(dir)
     if (!Image.exists(dir)) throw new ImageError('RZ_NO_IMAGE', 'holds no razorfs image (no nodes.dat); create one with `razorfs init`', dir)
     const readOnly = opts.readOnly ?? false
-    const lock = opts.lock ?? !readOnly ? DirLock.acquire(dir) : undefined
+    const lock = (opts.lock ?? !readOnly) ? DirLock.acquire(dir) : undefined
     try {
       if (lock !== undefined) tidy(dir, [])
       const store = Store.open(dir, {readOnly, walLimit: opts.walLimit})

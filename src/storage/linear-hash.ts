@@ -19,7 +19,11 @@ export interface ChainAccess {
 }
 
 export class LinearHash {
-  constructor(private readonly store: Store, readonly file: MappedFile, private readonly items: ChainAccess) {}
+  constructor(
+    private readonly store: Store,
+    readonly file: MappedFile,
+    private readonly items: ChainAccess,
+  ) {}
 
   get level(): number {
     return C.level.get(this.file.buf, CONTROL_OFFSET)
@@ -93,7 +97,7 @@ export class LinearHash {
     const keep: number[] = []
     const move: number[] = []
     for (let cur = bucketHead(this.file.buf, from); cur !== 0; cur = this.items.next(cur)) {
-      ((this.items.hash(cur) & mask) === from ? keep : move).push(cur)
+      ;((this.items.hash(cur) & mask) === from ? keep : move).push(cur)
     }
 
     this.relink(from, keep)

@@ -14,7 +14,10 @@ import {fsExtAddon as flock} from './fs-ext.js'
 const PID_LINE = 16
 
 export class DirLock {
-  private constructor(readonly path: string, private fd: number) {}
+  private constructor(
+    readonly path: string,
+    private fd: number,
+  ) {}
 
   /** Take the lock or throw RZ_LOCKED naming the holder's pid. */
   static acquire(dir: string): DirLock {

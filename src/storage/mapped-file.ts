@@ -64,7 +64,13 @@ export class MappedFile {
    */
   private detached = false
 
-  private constructor(readonly spec: FileSpec, readonly path: string, readonly fd: number, readonly readOnly: boolean, heapCopy = false) {
+  private constructor(
+    readonly spec: FileSpec,
+    readonly path: string,
+    readonly fd: number,
+    readonly readOnly: boolean,
+    heapCopy = false,
+  ) {
     this.size = fs.fstatSync(fd).size
     if (heapCopy) {
       this.buf = Buffer.alloc(this.size)
@@ -106,7 +112,12 @@ export class MappedFile {
       else heapCopy = onTmpfs(path) && holes(fd, size).length > 0
     } catch (error) {
       fs.closeSync(fd)
-      if (isNoSpace(error)) throw new ImageError('RZ_NO_SPACE', 'has unallocated ranges and the host has no space left to allocate them; free space on the host (read-only commands such as `fsck -n` still work)', path)
+      if (isNoSpace(error))
+        throw new ImageError(
+          'RZ_NO_SPACE',
+          'has unallocated ranges and the host has no space left to allocate them; free space on the host (read-only commands such as `fsck -n` still work)',
+          path,
+        )
       throw new ImageError('RZ_IO', `cannot open: ${(error as Error).message}`, path)
     }
 
@@ -204,7 +215,7 @@ export class MappedFile {
     if (this.readOnly) throw new ImageError('RZ_READ_ONLY', 'write-back on a read-only image', this.path)
     const pages = [...this.dirty].sort((a, b) => a - b)
     let written = 0
-    for (let i = 0; i < pages.length;) {
+    for (let i = 0; i < pages.length; ) {
       let j = i + 1
       while (j < pages.length && pages[j] === pages[j - 1] + 1 && j - i < 256) j++
       const off = pages[i] * PAGE_SIZE
@@ -217,7 +228,7 @@ export class MappedFile {
     fs.fsyncSync(this.fd)
     if (!this.detached && !this.keepWrittenPages) {
       const m = mmap()
-      for (let i = 0; i < pages.length;) {
+      for (let i = 0; i < pages.length; ) {
         let j = i + 1
         while (j < pages.length && pages[j] === pages[j - 1] + 1) j++
         const off = pages[i] * PAGE_SIZE

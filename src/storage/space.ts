@@ -40,7 +40,7 @@ export function isNoSpace(error: unknown): boolean {
 
 /** Write zeros over [from, to) of the file, so that every block of the range is allocated. */
 export function allocateRange(fd: number, from: number, to: number): void {
-  for (let pos = from; pos < to;) {
+  for (let pos = from; pos < to; ) {
     const n = fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, to - pos), pos)
     pos += n
   }

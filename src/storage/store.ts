@@ -90,7 +90,14 @@ export class Store {
   private readonly walLimit: number
   private closed = false
 
-  private constructor(readonly dir: string, files: MappedFile[], headers: HeaderInfo[], wal: Wal, readonly readOnly: boolean, walLimit: number) {
+  private constructor(
+    readonly dir: string,
+    files: MappedFile[],
+    headers: HeaderInfo[],
+    wal: Wal,
+    readonly readOnly: boolean,
+    walLimit: number,
+  ) {
     this.files = files
     this.headers = headers
     this.wal = wal
@@ -113,8 +120,17 @@ export class Store {
         const file = MappedFile.create(spec, path.join(dir, spec.name), size)
         files.push(file)
         const h: HeaderInfo = {
-          formatVersion: FORMAT_VERSION, recordSize: spec.recordSize, flags: 0, capacity: (size - DATA_OFFSET) / spec.recordSize,
-          used: 0, generation: 0, checkpointLsn: 0, uuid, createdMs: now, mountedMs: now, reclaimable: 0,
+          formatVersion: FORMAT_VERSION,
+          recordSize: spec.recordSize,
+          flags: 0,
+          capacity: (size - DATA_OFFSET) / spec.recordSize,
+          used: 0,
+          generation: 0,
+          checkpointLsn: 0,
+          uuid,
+          createdMs: now,
+          mountedMs: now,
+          reclaimable: 0,
         }
         headers.push(h)
         file.pwriteSync(header.encode(spec, h), 0)
@@ -144,7 +160,11 @@ export class Store {
 
       for (let i = 1; i < files.length; i++) {
         if (!headers[i].uuid.equals(headers[0].uuid)) {
-          throw new ImageError('RZ_MISMATCH', `belongs to another image (UUID ${uuidString(headers[i].uuid)}, nodes.dat has ${uuidString(headers[0].uuid)})`, files[i].path)
+          throw new ImageError(
+            'RZ_MISMATCH',
+            `belongs to another image (UUID ${uuidString(headers[i].uuid)}, nodes.dat has ${uuidString(headers[0].uuid)})`,
+            files[i].path,
+          )
         }
       }
 
@@ -164,7 +184,11 @@ export class Store {
     const maxLsn = Math.max(...this.headers.map(h => h.checkpointLsn))
     if (this.wal.startLsn > minLsn + 1) {
       const worst = this.files[this.headers.findIndex(h => h.checkpointLsn === minLsn)]
-      throw new ImageError('RZ_MISMATCH', `the write-ahead log starts at transaction ${this.wal.startLsn} but ${path.basename(worst.path)} was checkpointed at ${minLsn}: transactions are missing`, this.wal.path)
+      throw new ImageError(
+        'RZ_MISMATCH',
+        `the write-ahead log starts at transaction ${this.wal.startLsn} but ${path.basename(worst.path)} was checkpointed at ${minLsn}: transactions are missing`,
+        this.wal.path,
+      )
     }
 
     const scan = this.wal.scan()
@@ -173,7 +197,11 @@ export class Store {
     for (const record of records) {
       for (const e of record.entries) {
         if (walRecord.entryProblem(e) !== undefined) {
-          throw new ImageError('RZ_CORRUPTED', `transaction ${record.lsn} writes outside the image (file ${e.fileId}, offset ${e.offset}): the log is corrupt`, this.wal.path)
+          throw new ImageError(
+            'RZ_CORRUPTED',
+            `transaction ${record.lsn} writes outside the image (file ${e.fileId}, offset ${e.offset}): the log is corrupt`,
+            this.wal.path,
+          )
         }
       }
     }

@@ -16,7 +16,11 @@ import type {Store} from './store.js'
 export class StringHeap {
   readonly index: LinearHash
 
-  constructor(private readonly store: Store, readonly file: MappedFile, indexFile: MappedFile) {
+  constructor(
+    private readonly store: Store,
+    readonly file: MappedFile,
+    indexFile: MappedFile,
+  ) {
     this.index = new LinearHash(store, indexFile, {
       hash: unit => S.hash.get(this.file.buf, this.off(unit)),
       next: unit => S.hashNext.get(this.file.buf, this.off(unit)),
@@ -76,8 +80,7 @@ export class StringHeap {
   equals(unit: number, bytes: Buffer): boolean {
     const o = this.off(unit)
     const buf = this.file.buf
-    return stringUnit.hasLength(buf, o, bytes.length)
-      && buf.compare(bytes, 0, bytes.length, o + STRING.SIZE, o + STRING.SIZE + bytes.length) === 0
+    return stringUnit.hasLength(buf, o, bytes.length) && buf.compare(bytes, 0, bytes.length, o + STRING.SIZE, o + STRING.SIZE + bytes.length) === 0
   }
 
   /** Take a reference to the interned copy of `bytes`, adding it if new. */

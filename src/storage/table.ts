@@ -12,7 +12,11 @@ export class RecordTable {
   readonly recordSize: number
 
   /** `link`: the field of a record that chains free records. */
-  constructor(private readonly store: Store, readonly file: MappedFile, readonly link: U32Field) {
+  constructor(
+    private readonly store: Store,
+    readonly file: MappedFile,
+    readonly link: U32Field,
+  ) {
     this.recordSize = file.spec.recordSize
   }
 
@@ -44,7 +48,7 @@ export class RecordTable {
     let slot = this.freeHead
     if (slot === 0) {
       slot = this.highWater
-      if (slot >= 0xFFFF_FFF0) throw new Error('table full')
+      if (slot >= 0xffff_fff0) throw new Error('table full')
       f.ensureSize(this.off(slot + 1))
       C.highWater.set(this.store, f, CONTROL_OFFSET, slot + 1)
     } else {

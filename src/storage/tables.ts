@@ -44,10 +44,15 @@ export function openTables(store: Store): Tables {
 /** Counters a checkpoint writes into each file's header. */
 function counters(t: Tables, file: MappedFile): {used: number; reclaimable: number} {
   switch (file.spec.id) {
-    case FILE_NODES: return {used: t.nodes.live, reclaimable: Math.max(0, t.nodes.highWater - 1 - t.nodes.live)}
-    case FILE_ENTRIES: return {used: t.entries.live, reclaimable: Math.max(0, t.entries.highWater - 1 - t.entries.live)}
-    case FILE_ENTRY_INDEX: return {used: t.entryIndex.buckets, reclaimable: 0}
-    case FILE_STRINGS: return {used: t.strings.bump, reclaimable: t.strings.freeBytes}
-    default: return {used: t.strings.index.buckets, reclaimable: 0}
+    case FILE_NODES:
+      return {used: t.nodes.live, reclaimable: Math.max(0, t.nodes.highWater - 1 - t.nodes.live)}
+    case FILE_ENTRIES:
+      return {used: t.entries.live, reclaimable: Math.max(0, t.entries.highWater - 1 - t.entries.live)}
+    case FILE_ENTRY_INDEX:
+      return {used: t.entryIndex.buckets, reclaimable: 0}
+    case FILE_STRINGS:
+      return {used: t.strings.bump, reclaimable: t.strings.freeBytes}
+    default:
+      return {used: t.strings.index.buckets, reclaimable: 0}
   }
 }

@@ -32,7 +32,13 @@ export class Wal {
   /** Bytes of the file allocated on the host: records up to here never need a new block. */
   allocated: number
 
-  private constructor(readonly path: string, readonly fd: number, readonly uuid: Buffer, public startLsn: number, public salt: number) {
+  private constructor(
+    readonly path: string,
+    readonly fd: number,
+    readonly uuid: Buffer,
+    public startLsn: number,
+    public salt: number,
+  ) {
     this.pos = WAL_HEADER.SIZE
     this.nextLsn = startLsn
     this.allocated = fs.fstatSync(fd).size
@@ -125,7 +131,8 @@ export class Wal {
       },
     }
     const s = scanLog(source, this.startLsn, this.salt)
-    if (s.bad !== undefined) throw new ImageError('RZ_CORRUPTED', `transaction ${s.bad.lsn} at offset ${s.bad.at} has entries that overrun the record`, this.path)
+    if (s.bad !== undefined)
+      throw new ImageError('RZ_CORRUPTED', `transaction ${s.bad.lsn} at offset ${s.bad.at} has entries that overrun the record`, this.path)
     this.pos = s.end
     this.nextLsn = s.nextLsn
     return {records: s.records, end: s.end, tornBytes: s.torn?.bytes ?? 0}

@@ -35,7 +35,11 @@ export class DirBatch {
   ends: Uint32Array = new Uint32Array(0)
   offs: Float64Array = new Float64Array(0)
 
-  constructor(private readonly core: FileSystem, readonly inos: Float64Array, readonly types: Uint32Array) {}
+  constructor(
+    private readonly core: FileSystem,
+    readonly inos: Float64Array,
+    readonly types: Uint32Array,
+  ) {}
 
   /** What a readdirplus answer tells of entry i: its attributes; none for '.' and '..'. */
   attr(i: number): Attr | undefined {
@@ -50,7 +54,10 @@ export class DirReader {
   private readonly batch: DirBatch
 
   /** `capacity`: the most entries an answer holds. */
-  constructor(private readonly core: FileSystem, readonly capacity: number) {
+  constructor(
+    private readonly core: FileSystem,
+    readonly capacity: number,
+  ) {
     this.sink = direntSink(capacity)
     this.offs = new Float64Array(capacity)
     this.batch = new DirBatch(core, this.sink.inos, this.sink.types)
@@ -100,8 +107,12 @@ export class DirReader {
       listing.skip(taken - again)
       if (plus) {
         this.held.set(fh, {
-          offs: offs.slice(0, taken), names: Buffer.from(batch.names.subarray(0, sink.ends[taken - 1])), ends: sink.ends.slice(0, taken),
-          inos: sink.inos.slice(0, taken), types: sink.types.slice(0, taken), upTo: listing.position,
+          offs: offs.slice(0, taken),
+          names: Buffer.from(batch.names.subarray(0, sink.ends[taken - 1])),
+          ends: sink.ends.slice(0, taken),
+          inos: sink.inos.slice(0, taken),
+          types: sink.types.slice(0, taken),
+          upTo: listing.position,
         })
       } else this.held.delete(fh)
     } else if (!plus) this.held.delete(fh)

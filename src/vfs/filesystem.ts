@@ -11,7 +11,16 @@ import fs from 'node:fs'
 
 import {FsError} from '../storage/errors.js'
 import {
-  type Attr, type DirCursor, type DirEntry, type DirentSink, NAME_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type StatFs,
+  type Attr,
+  type DirCursor,
+  type DirEntry,
+  type DirentSink,
+  NAME_MAX,
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
+  ROOT_INO,
+  type SetAttr,
+  type StatFs,
   type Timespec,
 } from '../storage/types.js'
 import type {Volume} from '../storage/volume.js'
@@ -81,7 +90,10 @@ interface Handle {
 export class Listing {
   private at = 0
 
-  constructor(private readonly volume: Volume, private readonly cursor: DirCursor) {}
+  constructor(
+    private readonly volume: Volume,
+    private readonly cursor: DirCursor,
+  ) {}
 
   get position(): number {
     return this.at
@@ -98,8 +110,8 @@ export class Listing {
     let pos = at === 0 ? 0 : sink.ends[at - 1]
     for (let p = this.at; p < 2 && n < at + max && n < sink.ends.length; p++, n++) {
       const ino = this.cursor.ino
-      sink.names[pos++] = 0x2E // '.', and '..' at position 1
-      if (p === 1) sink.names[pos++] = 0x2E
+      sink.names[pos++] = 0x2e // '.', and '..' at position 1
+      if (p === 1) sink.names[pos++] = 0x2e
       sink.ends[n] = pos
       sink.inos[n] = p === 0 || ino === ROOT_INO ? ino : this.volume.lookup(ino, '..')
       sink.types[n] = S_IFDIR
@@ -142,7 +154,10 @@ export class FileSystem {
 
   private readonly checkPermissions: boolean
 
-  constructor(readonly volume: Volume, opts: FileSystemOptions = {}) {
+  constructor(
+    readonly volume: Volume,
+    opts: FileSystemOptions = {},
+  ) {
     this.readOnly = (opts.readOnly ?? false) || volume.readOnly
     this.checkPermissions = opts.checkPermissions ?? true
   }
@@ -353,7 +368,7 @@ export class FileSystem {
     this.writable('rmdir')
     const bytes = this.checkName(name, 'rmdir')
     const dir = this.dirAccess(parent, cred, 'rmdir', true)
-    const isDot = bytes.length === 1 && bytes[0] === 0x2E
+    const isDot = bytes.length === 1 && bytes[0] === 0x2e
     const child = isDot ? 0 : this.volume.lookup(parent, bytes)
     if (child !== 0 && (dir.mode & S_ISVTX) !== 0) this.stickyCheck(dir, this.volume.getattr(child), cred, 'rmdir')
     this.volume.rmdir(parent, bytes)
@@ -467,7 +482,7 @@ export class FileSystem {
   }
 
   /** Entries of a directory, '.' and '..' first. */
-  * readdir(ino: number): Generator<DirEntry> {
+  *readdir(ino: number): Generator<DirEntry> {
     yield {name: Buffer.from('.'), ino, type: S_IFDIR}
     yield {name: Buffer.from('..'), ino: ino === ROOT_INO ? ino : this.volume.lookup(ino, '..'), type: S_IFDIR}
     yield* this.volume.readdir(ino)

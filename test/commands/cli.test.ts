@@ -11,7 +11,7 @@ const COMMANDS = ['dump', 'fsck', 'init', 'migrate', 'mount', 'stats']
 /** The command names listed under COMMANDS in the root help. */
 function listedCommands(help: string): string[] {
   const section = help.split(/^COMMANDS$/m)[1] ?? ''
-  return [...section.matchAll(/^ {2}(\S+)/gm)].map((match) => match[1]).sort()
+  return [...section.matchAll(/^ {2}(\S+)/gm)].map(match => match[1]).sort()
 }
 
 describe('razorfs (root)', () => {
@@ -27,7 +27,7 @@ describe('razorfs (root)', () => {
     expect(listedCommands(result.stdout)).to.deep.equal(COMMANDS)
   })
 
-  it('help COMMAND shows that command\'s help', () => {
+  it("help COMMAND shows that command's help", () => {
     const result = runCli(['help', 'init'])
     expect(result.status).to.equal(0)
     expect(result.stdout).to.match(/^USAGE\n\s+\$ razorfs init/m)
@@ -117,12 +117,14 @@ describe('usage errors name the real cause', () => {
     for (const [args, closest] of cases) {
       const result = runCli(args)
       expect(result.status, result.stderr).to.equal(16)
-      expect(lines(result.stderr)).to.deep.equal([`razorfs: unknown command '${args[args[0] === 'help' ? 1 : 0]}'; did you mean '${closest}'? (see 'razorfs --help')`])
+      expect(lines(result.stderr)).to.deep.equal([
+        `razorfs: unknown command '${args[args[0] === 'help' ? 1 : 0]}'; did you mean '${closest}'? (see 'razorfs --help')`,
+      ])
     }
   })
 
   it('-h is --help, for the root and every command', () => {
-    for (const command of [[], ...COMMANDS.map((c) => [c])]) {
+    for (const command of [[], ...COMMANDS.map(c => [c])]) {
       const short = runCli([...command, '-h'])
       const long = runCli([...command, '--help'])
       expect(short.status, `${command} -h: ${short.stderr}`).to.equal(0)
@@ -147,10 +149,10 @@ describe('a data dir another user may not read', () => {
     expect(made.status, made.stderr).to.equal(0)
     expect(fs.statSync(dir).mode & 0o777).to.equal(0o700)
     if (process.getuid?.() === 0) {
-      runAsStranger = (args) => runCliAsNobody(args, {HOME: '/nonexistent'})!
+      runAsStranger = args => runCliAsNobody(args, {HOME: '/nonexistent'})!
     } else {
       fs.chmodSync(dir, 0)
-      runAsStranger = (args) => runCli(args)
+      runAsStranger = args => runCli(args)
     }
   })
 
@@ -159,13 +161,22 @@ describe('a data dir another user may not read', () => {
     tmp.remove()
   })
 
-  for (const [args, status] of [[['stats'], 1], [['dump'], 1], [['dump', '--archive', '/dev/null'], 1], [['fsck', '-n'], 8]] as Array<[string[], number]>) {
+  for (const [args, status] of [
+    [['stats'], 1],
+    [['dump'], 1],
+    [['dump', '--archive', '/dev/null'], 1],
+    [['fsck', '-n'], 8],
+  ] as Array<[string[], number]>) {
     it(`razorfs ${args.join(' ')} says permission denied, naming the data dir (not "holds no razorfs image")`, () => {
       const result = runAsStranger([...args, '--data-dir', dir])
       expect(result.status, result.stderr).to.equal(status)
       const err = lines(result.stderr)
       expect(err).to.have.length(1)
-      expect(err[0]).to.match(new RegExp(`^razorfs: ${dir}: cannot read the data dir: permission denied \\(EACCES\\); it is mode 0[0-7]{3}, owned by uid \\d+; this process runs as uid \\d+$`))
+      expect(err[0]).to.match(
+        new RegExp(
+          `^razorfs: ${dir}: cannot read the data dir: permission denied \\(EACCES\\); it is mode 0[0-7]{3}, owned by uid \\d+; this process runs as uid \\d+$`,
+        ),
+      )
       expect(result.stdout).to.equal('')
     })
   }
@@ -175,7 +186,10 @@ describe('a data dir another user may not read', () => {
     fs.chmodSync(dir, 0o755)
     if (!root) for (const name of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, name), 0)
     try {
-      for (const [args, status] of [[['stats'], 1], [['fsck', '-n'], 8]] as Array<[string[], number]>) {
+      for (const [args, status] of [
+        [['stats'], 1],
+        [['fsck', '-n'], 8],
+      ] as Array<[string[], number]>) {
         const result = runAsStranger([...args, '--data-dir', dir])
         expect(result.status, result.stderr).to.equal(status)
         const err = lines(result.stderr)
@@ -193,7 +207,7 @@ describe('a data dir another user may not read', () => {
 describe("oclif's own directories are not razorfs's data dir", () => {
   /** Any warning Node or oclif prints ("(node:123) [EACCES] Error: ...", "Warning: ..."). */
   function warnings(stderr: string): string[] {
-    return lines(stderr).filter((line) => /^\(node:\d+\)|warning/i.test(line))
+    return lines(stderr).filter(line => /^\(node:\d+\)|warning/i.test(line))
   }
 
   it('no warning about package.json in a data dir at the default place, nor in RAZORFS_DATA_DIR', () => {
@@ -210,7 +224,8 @@ describe("oclif's own directories are not razorfs's data dir", () => {
       // As root, the user is nobody (root's default data dir is /var/lib/razorfs), owning it all.
       const root = process.getuid?.() === 0
       if (root) execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, home])
-      const run = (args: string[], extra: NodeJS.ProcessEnv = {}): CliResult => (root ? runCliAsNobody(args, {...env, ...extra})! : runCli(args, {...env, ...extra}))
+      const run = (args: string[], extra: NodeJS.ProcessEnv = {}): CliResult =>
+        root ? runCliAsNobody(args, {...env, ...extra})! : runCli(args, {...env, ...extra})
       const byDefault = run(['stats', '--json'])
       expect(byDefault.status, byDefault.stderr).to.equal(0)
       expect(JSON.parse(byDefault.stdout).dataDir).to.equal(dataDir)
@@ -238,13 +253,16 @@ describe('razorfs --help loads none of razorfs itself', () => {
   before(() => {
     tmp = tempDir()
     // An ESM loader hook that logs every module the CLI loads (our dist is ESM: all of it goes through here).
-    fs.writeFileSync(path.join(tmp.dir, 'hooks.mjs'), [
-      "import {appendFileSync} from 'node:fs'",
-      'export async function load(url, context, next) {',
-      '  appendFileSync(process.env.RAZORFS_TEST_LOAD_LOG, `${url}\\n`)',
-      '  return next(url, context)',
-      '}',
-    ].join('\n'))
+    fs.writeFileSync(
+      path.join(tmp.dir, 'hooks.mjs'),
+      [
+        "import {appendFileSync} from 'node:fs'",
+        'export async function load(url, context, next) {',
+        '  appendFileSync(process.env.RAZORFS_TEST_LOAD_LOG, `${url}\\n`)',
+        '  return next(url, context)',
+        '}',
+      ].join('\n'),
+    )
     hooks = path.join(tmp.dir, 'register.mjs')
     fs.writeFileSync(hooks, `import {register} from 'node:module'\nregister(${JSON.stringify(pathToFileURL(path.join(tmp.dir, 'hooks.mjs')).href)})\n`)
   })
@@ -261,7 +279,15 @@ describe('razorfs --help loads none of razorfs itself', () => {
     })
     expect(result.status, result.stderr).to.be.oneOf([0, 1])
     const src = pathToFileURL(path.join(path.dirname(RUN_JS), '..', 'dist', 'src')).href + '/'
-    return [...new Set(fs.readFileSync(log, 'utf8').split('\n').filter((url) => url.startsWith(src)).map((url) => url.slice(src.length)))].sort()
+    return [
+      ...new Set(
+        fs
+          .readFileSync(log, 'utf8')
+          .split('\n')
+          .filter(url => url.startsWith(src))
+          .map(url => url.slice(src.length)),
+      ),
+    ].sort()
   }
 
   it('the hook sees the storage layer when a command runs (the check below can fail)', () => {

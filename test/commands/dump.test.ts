@@ -24,7 +24,10 @@ export function hashTree(dir: string): Record<string, string> {
     for (const e of fs.readdirSync(path.join(dir, sub), {withFileTypes: true})) {
       const rel = path.join(sub, e.name)
       if (e.isDirectory()) walk(rel)
-      else out[rel] = createHash('sha256').update(fs.readFileSync(path.join(dir, rel))).digest('hex')
+      else
+        out[rel] = createHash('sha256')
+          .update(fs.readFileSync(path.join(dir, rel)))
+          .digest('hex')
     }
   }
 
@@ -131,8 +134,12 @@ describe('razorfs dump', () => {
       expect(odd).to.include({type: 'file', modeString: '-rw-------', uid: 0, gid: 0, nlink: 1})
       const plain = items.find(i => i.path === '/plain.txt')!
       expect(plain).to.include({mtimeSec: 1_500_000_000, mtimeNsec: 987_654_321, atimeSec: 1_600_000_000, atimeNsec: 123_456_789, size: 15, nlink: 3})
-      for (const field of ['ino', 'slot', 'gen', 'flags', 'mode', 'ctimeSec', 'parent', 'rdev', 'dataId', 'xattr', 'target', 'dirHead', 'link']) expect(plain).to.have.property(field)
-      expect(plain.xattrs).to.deep.equal([{name: 'user.text', value: 'a value with spaces'}, {name: 'user.bin', valueBase64: Buffer.from([0, 1, 2, 0xFF, 0xFE, 0x0A, 0x3D]).toString('base64')}])
+      for (const field of ['ino', 'slot', 'gen', 'flags', 'mode', 'ctimeSec', 'parent', 'rdev', 'dataId', 'xattr', 'target', 'dirHead', 'link'])
+        expect(plain).to.have.property(field)
+      expect(plain.xattrs).to.deep.equal([
+        {name: 'user.text', value: 'a value with spaces'},
+        {name: 'user.bin', valueBase64: Buffer.from([0, 1, 2, 0xff, 0xfe, 0x0a, 0x3d]).toString('base64')},
+      ])
       const oddLink = items.find(i => i.path === '/special/odd link')!
       expect(fieldBytes(oddLink, 'symlink')!.equals(Buffer.concat([Buffer.from('target '), NON_UTF8]))).to.equal(true)
       expect(items.find(i => i.path === '/special/nvme')!.rdev).to.equal(BIG_RDEV)
@@ -143,8 +150,28 @@ describe('razorfs dump', () => {
     it('--headers: each file header, control block, WAL header and recovery (text and JSON lines)', () => {
       const text = runCli(['dump', '--headers', '--data-dir', image])
       expect(text.status, text.stderr).to.equal(0)
-      for (const name of ['nodes.dat', 'entries.dat', 'entries.idx', 'strings.dat', 'strings.idx', 'wal.log']) expect(text.stdout).to.include(`\n${name} (`.slice(name === 'nodes.dat' ? 1 : 0))
-      for (const field of ['magic:', 'formatVersion:', 'recordSize:', 'capacity:', 'used:', 'generation:', 'checkpointLsn:', 'uuid:', 'createdAt:', 'mountedAt:', 'clean:', 'reclaimable:', 'checksumOk:', 'highWater:', 'startLsn:', 'salt:', 'wasClean:', 'tornBytes:']) {
+      for (const name of ['nodes.dat', 'entries.dat', 'entries.idx', 'strings.dat', 'strings.idx', 'wal.log'])
+        expect(text.stdout).to.include(`\n${name} (`.slice(name === 'nodes.dat' ? 1 : 0))
+      for (const field of [
+        'magic:',
+        'formatVersion:',
+        'recordSize:',
+        'capacity:',
+        'used:',
+        'generation:',
+        'checkpointLsn:',
+        'uuid:',
+        'createdAt:',
+        'mountedAt:',
+        'clean:',
+        'reclaimable:',
+        'checksumOk:',
+        'highWater:',
+        'startLsn:',
+        'salt:',
+        'wasClean:',
+        'tornBytes:',
+      ]) {
         expect(text.stdout).to.include(field)
       }
 
@@ -185,7 +212,11 @@ describe('razorfs dump', () => {
     })
 
     it('stops quietly when its reader goes away (dump | head)', () => {
-      const r = spawnSync('bash', ['-c', `set -o pipefail; node ${JSON.stringify(RUN_JS)} dump --json --data-dir ${JSON.stringify(image)} | head -c 100 >/dev/null`], {encoding: 'utf8'})
+      const r = spawnSync(
+        'bash',
+        ['-c', `set -o pipefail; node ${JSON.stringify(RUN_JS)} dump --json --data-dir ${JSON.stringify(image)} | head -c 100 >/dev/null`],
+        {encoding: 'utf8'},
+      )
       expect(r.status, r.stderr).to.equal(0)
       expect(r.stderr).to.equal('')
     })
@@ -221,7 +252,14 @@ describe('razorfs dump', () => {
 
     it('streams through a pipe: dump --archive - | init --from -', () => {
       const copy = path.join(tmp.dir, 'piped')
-      const r = spawnSync('bash', ['-c', `set -o pipefail; node ${JSON.stringify(RUN_JS)} dump --archive - --data-dir ${JSON.stringify(image)} | node ${JSON.stringify(RUN_JS)} init --from - --json --data-dir ${JSON.stringify(copy)}`], {encoding: 'utf8'})
+      const r = spawnSync(
+        'bash',
+        [
+          '-c',
+          `set -o pipefail; node ${JSON.stringify(RUN_JS)} dump --archive - --data-dir ${JSON.stringify(image)} | node ${JSON.stringify(RUN_JS)} init --from - --json --data-dir ${JSON.stringify(copy)}`,
+        ],
+        {encoding: 'utf8'},
+      )
       expect(r.status, r.stderr).to.equal(0)
       expect(r.stderr).to.match(/^wrote \d+ members/)
       const info = JSON.parse(r.stdout) as {restored: {members: number; hardLinks: number}}
@@ -247,7 +285,10 @@ describe('razorfs dump', () => {
       fs.writeFileSync(notTar, 'just text, not an archive\n'.repeat(100))
       const notTarMessage = /not\.tar: not a tar archive: no tar header at byte 0 \(header checksum mismatch\); the data dir .* was left as it was$/
       const missingMessage = /missing\.tar: cannot open the archive: no such file or directory; the data dir .* was left as it was$/
-      for (const [from, message] of [[notTar, notTarMessage], [path.join(tmp.dir, 'missing.tar'), missingMessage]] as const) {
+      for (const [from, message] of [
+        [notTar, notTarMessage],
+        [path.join(tmp.dir, 'missing.tar'), missingMessage],
+      ] as const) {
         const r = runCli(['init', '--from', from, '--force', '--data-dir', existing])
         expect(r.status).to.equal(1)
         expect(lines(r.stderr)).to.have.length(1)
@@ -267,7 +308,9 @@ describe('razorfs dump', () => {
       const r = runCli(['init', '--from', archive, '--data-dir', path.join(tmp.dir, 'cut')])
       expect(r.status).to.equal(1)
       expect(lines(r.stderr)).to.have.length(1)
-      expect(r.stderr.trim()).to.match(/^razorfs: .*cut\.tar: truncated: the archive ends at byte 200000, in the data of member \d+ \(.*\); the data dir .*cut was not created$/)
+      expect(r.stderr.trim()).to.match(
+        /^razorfs: .*cut\.tar: truncated: the archive ends at byte 200000, in the data of member \d+ \(.*\); the data dir .*cut was not created$/,
+      )
       expect(fs.existsSync(path.join(tmp.dir, 'cut'))).to.equal(false)
     })
   })

@@ -83,7 +83,9 @@ describe('razorfs fsck', function () {
     expect(r.stderr).to.equal('')
     const report = JSON.parse(r.stdout)
     expect(report).to.include({clean: false, exitCode: 4, checked: 'full'})
-    expect(report.problems).to.deep.equal([{code: '0x000009', id: 'PR_0_PAGE0_GARBAGE', message: 'nodes.dat: bytes 3000 to 3000 of the header page are not zero.', fixed: false}])
+    expect(report.problems).to.deep.equal([
+      {code: '0x000009', id: 'PR_0_PAGE0_GARBAGE', message: 'nodes.dat: bytes 3000 to 3000 of the header page are not zero.', fixed: false},
+    ])
     expect(report.counts).to.include({inodes: 15, entries: 15, directories: 3, problems: 1, fixed: 0, uncorrected: 1})
     const fixed = JSON.parse(runCli(['fsck', '-y', '--json', dir]).stdout)
     expect(fixed).to.include({exitCode: 1})
@@ -94,7 +96,9 @@ describe('razorfs fsck', function () {
     const before = snapshot(dir)
     const r = runCli(['fsck', dir])
     expect(r.status).to.equal(16)
-    expect(lines(r.stderr)).to.deep.equal(['razorfs: interactive repair needs a terminal: give -n (check only), -p (repair what is safe) or -y (repair everything)'])
+    expect(lines(r.stderr)).to.deep.equal([
+      'razorfs: interactive repair needs a terminal: give -n (check only), -p (repair what is safe) or -y (repair everything)',
+    ])
     expect(snapshot(dir)).to.equal(before)
     expect(runCli(['fsck', '-n', '-y', dir]).status).to.equal(16)
   })

@@ -76,9 +76,7 @@ describe('razorfs init', () => {
     const result = runCli(['init', '--data-dir', dataDir])
     expect(result.status).to.not.equal(0)
     expect(result.stdout).to.equal('')
-    expect(lines(result.stderr)).to.deep.equal([
-      `razorfs: ${dataDir}: exists but is not a directory; the data dir must be a directory`,
-    ])
+    expect(lines(result.stderr)).to.deep.equal([`razorfs: ${dataDir}: exists but is not a directory; the data dir must be a directory`])
     expect(stackLines(result.stderr)).to.deep.equal([])
   })
 
@@ -117,13 +115,25 @@ function writeGoodArchive(file: string): {starts: number[]; bigData: number} {
   const big = Buffer.alloc(200_000)
   for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 251
   for (const [name, type, data] of [
-    ['./', TYPE.DIR, undefined], ['./a.txt', TYPE.FILE, Buffer.from('hello world\n')], ['./big.bin', TYPE.FILE, big],
-    ['./d/', TYPE.DIR, undefined], ['./d/e.txt', TYPE.FILE, Buffer.from('five\n')],
+    ['./', TYPE.DIR, undefined],
+    ['./a.txt', TYPE.FILE, Buffer.from('hello world\n')],
+    ['./big.bin', TYPE.FILE, big],
+    ['./d/', TYPE.DIR, undefined],
+    ['./d/e.txt', TYPE.FILE, Buffer.from('five\n')],
   ] as const) {
     starts.push(out.written)
     tar.add({
-      path: Buffer.from(name), type, mode: type === TYPE.DIR ? 0o755 : 0o644, uid: 0, gid: 0, size: data?.length ?? 0,
-      mtime: {sec: 1_700_000_000, nsec: 1}, devmajor: 0, devminor: 0, xattrs: [], vendor: {},
+      path: Buffer.from(name),
+      type,
+      mode: type === TYPE.DIR ? 0o755 : 0o644,
+      uid: 0,
+      gid: 0,
+      size: data?.length ?? 0,
+      mtime: {sec: 1_700_000_000, nsec: 1},
+      devmajor: 0,
+      devminor: 0,
+      xattrs: [],
+      vendor: {},
     })
     if (name === './big.bin') bigData = out.written
     if (data !== undefined) tar.data(data)
@@ -180,25 +190,27 @@ describe('razorfs init --from: a bad archive changes nothing', () => {
 
   const cases: Case[] = [
     {
-      what: 'truncated in the middle of a member\'s data',
+      what: "truncated in the middle of a member's data",
       archive: () => variant('cut-data.tar', layout.bigData + 70_000),
       problem: () => `truncated: the archive ends at byte ${layout.bigData + 70_000}, in the data of member 3 (./big.bin)`,
     },
     {
       what: 'truncated in a header',
       archive: () => variant('cut-header.tar', layout.starts[3] + 1024 + 100),
-      problem: () => `truncated: the archive ends at byte ${layout.starts[3] + 1124}, in the header of member 4, which starts at byte ${layout.starts[3] + 1024}`,
+      problem: () =>
+        `truncated: the archive ends at byte ${layout.starts[3] + 1124}, in the header of member 4, which starts at byte ${layout.starts[3] + 1024}`,
     },
     {
-      what: 'truncated at a member\'s end (no end-of-archive marker)',
+      what: "truncated at a member's end (no end-of-archive marker)",
       archive: () => variant('cut-end.tar', layout.starts[4]),
       problem: () => `truncated: the archive ends at byte ${layout.starts[4]}, after member 4 (./d/), without the end-of-archive marker`,
     },
     {
       what: 'a bad header checksum',
-      archive: () => variant('bad-sum.tar', fs.statSync(good).size, b => {
-        b[layout.starts[3] + 1024 + 1] ^= 0x20 // a byte of the name in member 4's ustar header
-      }),
+      archive: () =>
+        variant('bad-sum.tar', fs.statSync(good).size, b => {
+          b[layout.starts[3] + 1024 + 1] ^= 0x20 // a byte of the name in member 4's ustar header
+        }),
       problem: () => `damaged: the header at byte ${layout.starts[3] + 1024} (member 4): header checksum mismatch`,
     },
     {
@@ -297,8 +309,20 @@ describe('razorfs init --from: a bad archive changes nothing', () => {
       const big = join(tmp.dir, 'big.tar')
       const fd = fs.openSync(big, 'w')
       const tar = new TarWriter(new FdWriter(fd))
-      tar.add({path: Buffer.from('./big'), type: TYPE.FILE, mode: 0o644, uid: 0, gid: 0, size: 4 << 20, mtime: {sec: 0, nsec: 0}, devmajor: 0, devminor: 0, xattrs: [], vendor: {}})
-      tar.data(Buffer.alloc(4 << 20, 0x5A))
+      tar.add({
+        path: Buffer.from('./big'),
+        type: TYPE.FILE,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: 4 << 20,
+        mtime: {sec: 0, nsec: 0},
+        devmajor: 0,
+        devminor: 0,
+        xattrs: [],
+        vendor: {},
+      })
+      tar.data(Buffer.alloc(4 << 20, 0x5a))
       tar.finish()
       fs.closeSync(fd)
       for (const json of [false, true]) {

@@ -52,7 +52,9 @@ describe('razorfs stats', () => {
     expect(s.inodes.used).to.equal(14 + 9 + 2 + 4)
     expect(s.inodes.capacity).to.be.at.least(s.inodes.used)
     expect(s.bytes.apparent).to.equal(15 + 10 + (5 * 1024 * 1024 + 3 + 20) + (3 * 1024 * 1024 + 17) + 100_000 + 4)
-    expect(s.bytes.stored).to.be.greaterThan(3 * 1024 * 1024).and.lessThan(s.bytes.apparent)
+    expect(s.bytes.stored)
+      .to.be.greaterThan(3 * 1024 * 1024)
+      .and.lessThan(s.bytes.apparent)
     expect(s.bytes.contentFiles).to.equal(5)
     expect(s.names.entries).to.equal(31)
     expect(s.names.interned).to.be.greaterThan(20)
@@ -77,7 +79,20 @@ describe('razorfs stats', () => {
     expect(r.status, r.stderr).to.equal(0)
     expect(r.stdout).to.not.match(ANSI)
     expect(r.stdout).to.match(/^razorfs image [0-9a-f-]{36} \(format 1\)\ndata dir /)
-    for (const label of ['inodes', 'regular files', 'directories', 'symlinks', 'apparent', 'stored', 'dedup ratio', 'reclaimable', 'wal.log', 'last checkpoint', 'clean', 'largest directories']) {
+    for (const label of [
+      'inodes',
+      'regular files',
+      'directories',
+      'symlinks',
+      'apparent',
+      'stored',
+      'dedup ratio',
+      'reclaimable',
+      'wal.log',
+      'last checkpoint',
+      'clean',
+      'largest directories',
+    ]) {
       expect(r.stdout).to.include(label)
     }
 

@@ -21,9 +21,8 @@ const NOW = {RAZORFS_PROGRESS_DELAY_MS: '0'}
  */
 function screen(output: string): string[] {
   return lines(output.replaceAll('\r\n', '\n')).map(line => {
-     
     const segments = line.split(/\r|\u001B\[1G|\u001B\[2K/)
-     
+
     return segments.at(-1)!.replaceAll(/\u001B(\[[0-9;?]*[A-Za-z]|[78])/g, '')
   })
 }

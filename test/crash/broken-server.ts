@@ -17,7 +17,12 @@ if (switches === undefined || args.length === 0) {
   process.exit(16)
 }
 
-breakDurability(switches.split(',').map(s => s.trim()).filter(s => s !== ''))
+breakDurability(
+  switches
+    .split(',')
+    .map(s => s.trim())
+    .filter(s => s !== ''),
+)
 // The same root as bin/run.js (this file runs from dist/test/crash/), so the commands are loaded
 // from dist/src/commands/ and share this process's storage/debug.js module.
 await execute({args, dir: new URL('../../../bin/run.js', import.meta.url).href})

@@ -42,7 +42,10 @@ function xattrsEqual(a: Map<string, Buffer>, b: Map<string, Buffer>): boolean {
 }
 
 function showX(x: Map<string, Buffer>): string {
-  return `{${[...x].sort().map(([k, v]) => `${k}=${v.length > 12 ? v.subarray(0, 12).toString('hex') + '..' : v.toString('hex')}`).join(', ')}}`
+  return `{${[...x]
+    .sort()
+    .map(([k, v]) => `${k}=${v.length > 12 ? v.subarray(0, 12).toString('hex') + '..' : v.toString('hex')}`)
+    .join(', ')}}`
 }
 
 /** Fixed directories, nothing unexpected, link counts, one inode per identity. */
@@ -137,7 +140,7 @@ export function checkGarbage(obs: Observation, cycle: Cycle, v: Violations, wher
     let candidates: number[]
     if (r !== undefined) {
       const id = Number(r)
-      if (!Number.isSafeInteger(id) || !(known?.has(id))) {
+      if (!Number.isSafeInteger(id) || !known?.has(id)) {
         v.add(where, `${e.path} holds identity #${r}, which was never given that name${known ? ` (it held ${[...known].map(i => '#' + i).join(', ')})` : ''}`)
         continue
       }
@@ -180,7 +183,10 @@ export function checkGarbage(obs: Observation, cycle: Cycle, v: Violations, wher
     const bad: number[] = []
     for (let i = 0; i < content.length; i++) if (ok[i] === 0) bad.push(i)
     if (bad.length > 0) {
-      v.add(where, `${e.path} (#${candidates.join('|')}) holds ${bad.length} bytes it never had, first at offset ${bad[0]} (0x${content[bad[0]].toString(16)})${describeRun(bad)}`)
+      v.add(
+        where,
+        `${e.path} (#${candidates.join('|')}) holds ${bad.length} bytes it never had, first at offset ${bad[0]} (0x${content[bad[0]].toString(16)})${describeRun(bad)}`,
+      )
     }
 
     bytes += content.length
@@ -250,7 +256,9 @@ function contentDiff(got: Buffer, wants: Buffer[], sizeRange: [number, number] |
     }
   }
 
-  return bad === 0 ? undefined : `${bad} bytes differ, first at offset ${first} (got 0x${got[first].toString(16)}, expected ${wants.map(w => (first < w.length ? '0x' + w[first].toString(16) : '0')).join(' or ')})`
+  return bad === 0
+    ? undefined
+    : `${bad} bytes differ, first at offset ${first} (got 0x${got[first].toString(16)}, expected ${wants.map(w => (first < w.length ? '0x' + w[first].toString(16) : '0')).join(' or ')})`
 }
 
 /**
@@ -275,10 +283,16 @@ export function checkExact(obs: Observation, alts: Model[], v: Violations, where
     const e = links.map(p => obsFiles.get(p)).find(x => x !== undefined)
     if (!e) continue
     const states = alts.map(a => a.files.get(id)).filter((f): f is FileState => f !== undefined)
-    const range: [number, number] | undefined = inflightWrite?.id === id ? [Math.min(...states.map(s => s.content.length)), Math.max(...states.map(s => s.content.length))] : undefined
-    const cd = contentDiff(e.content!, states.map(s => s.content), range)
+    const range: [number, number] | undefined =
+      inflightWrite?.id === id ? [Math.min(...states.map(s => s.content.length)), Math.max(...states.map(s => s.content.length))] : undefined
+    const cd = contentDiff(
+      e.content!,
+      states.map(s => s.content),
+      range,
+    )
     if (cd) v.add(where, `${e.path} (#${id}): content: ${cd}`)
-    if (!states.some(s => xattrsEqual(s.xattrs, e.xattrs))) v.add(where, `${e.path} (#${id}): xattrs ${showX(e.xattrs)}, expected ${states.map(s => showX(s.xattrs)).join(' or ')}`)
+    if (!states.some(s => xattrsEqual(s.xattrs, e.xattrs)))
+      v.add(where, `${e.path} (#${id}): xattrs ${showX(e.xattrs)}, expected ${states.map(s => showX(s.xattrs)).join(' or ')}`)
     if (e.nlink !== links.length) v.add(where, `${e.path} (#${id}): nlink ${e.nlink}, expected ${links.length}`)
     checked++
   }

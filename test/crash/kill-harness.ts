@@ -116,8 +116,21 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
   const wids = {next: 1}
   const v = new Violations()
   const s: KillSummary = {
-    label: o.label, seed: o.seed, cycles: 0, kills: {workload: 0, aimedAtSync: 0, startup: 0}, killsInSync: 0, ops: 0, acked: 0,
-    filesChecked: 0, bytesChecked: 0, recoveredTransactions: 0, fsck: {clean: 0, problems: 0}, resets: 0, violations: 0, samples: [], seconds: 0,
+    label: o.label,
+    seed: o.seed,
+    cycles: 0,
+    kills: {workload: 0, aimedAtSync: 0, startup: 0},
+    killsInSync: 0,
+    ops: 0,
+    acked: 0,
+    filesChecked: 0,
+    bytesChecked: 0,
+    recoveredTransactions: 0,
+    fsck: {clean: 0, problems: 0},
+    resets: 0,
+    violations: 0,
+    samples: [],
+    seconds: 0,
   }
   const xattrs = new Xattrs()
   let server: Server | undefined
@@ -229,7 +242,10 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       await srv.exited
       cleanupMount(mnt)
       await afterCrash(cycle, where)
-      if (process.env.RAZORFS_CRASH_VERBOSE) o.log(`      ${where}: ${strategy}, walLimit ${walLimit}, ${res.ops} ops, workload ${(t1 - t0).toFixed(0)} ms, checks ${(performance.now() - t1).toFixed(0)} ms, cycle ${(performance.now() - tc).toFixed(0)} ms; in flight: ${cycle.pending ? describe(cycle.pending.effect) : '-'}`)
+      if (process.env.RAZORFS_CRASH_VERBOSE)
+        o.log(
+          `      ${where}: ${strategy}, walLimit ${walLimit}, ${res.ops} ops, workload ${(t1 - t0).toFixed(0)} ms, checks ${(performance.now() - t1).toFixed(0)} ms, cycle ${(performance.now() - tc).toFixed(0)} ms; in flight: ${cycle.pending ? describe(cycle.pending.effect) : '-'}`,
+        )
       if (c % 10 === 0 || c === o.cycles) o.log(`    ${o.label}: ${c}/${o.cycles} cycles, ${s.ops} ops, ${v.count} violations`)
     }
 

@@ -32,7 +32,16 @@ describe(`crash harness: kill -9 (${LONG ? 'long' : 'short'} mode)`, function ()
   })
 
   it('self-test: with the no-wal switch the same harness reports violations', async () => {
-    const s = await runKillHarness({label: 'kill -9 self-test (no-wal)', cycles: SELF_TEST_CYCLES, minWorkMs: 300, maxWorkMs: 700, startupKills: false, seed: SEED + 1, breakSwitch: 'no-wal', log})
+    const s = await runKillHarness({
+      label: 'kill -9 self-test (no-wal)',
+      cycles: SELF_TEST_CYCLES,
+      minWorkMs: 300,
+      maxWorkMs: 700,
+      startupKills: false,
+      seed: SEED + 1,
+      breakSwitch: 'no-wal',
+      log,
+    })
     log(formatKill(s))
     expect(s.violations, 'a server that does not log its changes must fail the harness').to.be.greaterThan(0)
   })

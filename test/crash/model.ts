@@ -14,11 +14,11 @@ export const RZID = 'user.rzid'
 
 /** The byte that write `wid` puts at absolute position `pos`: 1..255, a hash of both. */
 export function pattern(wid: number, pos: number): number {
-  let x = Math.imul(wid, 0x9E3779B1) ^ Math.imul(pos + 0x632BE5AB, 0x85EBCA6B)
+  let x = Math.imul(wid, 0x9e3779b1) ^ Math.imul(pos + 0x632be5ab, 0x85ebca6b)
   x ^= x >>> 15
-  x = Math.imul(x, 0x2C1B3C6D)
+  x = Math.imul(x, 0x2c1b3c6d)
   x ^= x >>> 12
-  x = Math.imul(x, 0x297A2D39)
+  x = Math.imul(x, 0x297a2d39)
   x ^= x >>> 15
   return ((x >>> 0) % 255) + 1
 }
@@ -58,17 +58,28 @@ export type Effect =
 
 export function describe(e: Effect): string {
   switch (e.kind) {
-    case 'create': return `create ${e.path} (#${e.id})`
-    case 'setxattr': return `setxattr #${e.id} ${e.name} (${e.value.length} bytes)`
-    case 'removexattr': return `removexattr #${e.id} ${e.name}`
-    case 'write': return `write #${e.id} w${e.wid} [${e.off}, ${e.off + e.len})`
-    case 'truncate': return `truncate #${e.id} to ${e.size}`
-    case 'rename': return `rename ${e.from} -> ${e.to}`
-    case 'unlink': return `unlink ${e.path}`
-    case 'link': return `link ${e.from} -> ${e.to}`
-    case 'fsync': return `fsync #${e.id}`
-    case 'fsyncdir': return `fsyncdir /${e.dir}`
-    case 'none': return e.what
+    case 'create':
+      return `create ${e.path} (#${e.id})`
+    case 'setxattr':
+      return `setxattr #${e.id} ${e.name} (${e.value.length} bytes)`
+    case 'removexattr':
+      return `removexattr #${e.id} ${e.name}`
+    case 'write':
+      return `write #${e.id} w${e.wid} [${e.off}, ${e.off + e.len})`
+    case 'truncate':
+      return `truncate #${e.id} to ${e.size}`
+    case 'rename':
+      return `rename ${e.from} -> ${e.to}`
+    case 'unlink':
+      return `unlink ${e.path}`
+    case 'link':
+      return `link ${e.from} -> ${e.to}`
+    case 'fsync':
+      return `fsync #${e.id}`
+    case 'fsyncdir':
+      return `fsyncdir /${e.dir}`
+    case 'none':
+      return e.what
   }
 }
 
@@ -91,7 +102,10 @@ export class Model {
   }
 
   linksOf(id: number): string[] {
-    return [...this.names].filter(([, i]) => i === id).map(([p]) => p).sort()
+    return [...this.names]
+      .filter(([, i]) => i === id)
+      .map(([p]) => p)
+      .sort()
   }
 
   /** The identity's content and xattrs: live, or as it was when it lost its last name. */
@@ -136,7 +150,7 @@ export class Model {
           f.content = grown
         }
 
-        (data ?? patternBuffer)(e.wid, e.off, e.len).copy(f.content, e.off)
+        ;(data ?? patternBuffer)(e.wid, e.off, e.len).copy(f.content, e.off)
         break
       }
 
@@ -235,7 +249,8 @@ export class Cycle {
 
   /** The model as it is if the call in flight took effect too. */
   withPending(): Model | undefined {
-    if (!this.pending || this.pending.effect.kind === 'none' || this.pending.effect.kind === 'fsync' || this.pending.effect.kind === 'fsyncdir') return undefined
+    if (!this.pending || this.pending.effect.kind === 'none' || this.pending.effect.kind === 'fsync' || this.pending.effect.kind === 'fsyncdir')
+      return undefined
     const m = this.model.clone()
     try {
       m.apply(this.pending.effect)

@@ -97,7 +97,8 @@ export function observeImage(dataDir: string): Observation {
           if (image.lookup(ino, c.name) !== c.ino) throw new Error(`lookup(${rel}, ${c.name}) disagrees with readdir`)
           walk(c.ino, childRel)
           const childType = typeOf(c.type)
-          if (childType !== entries.get(childRel)!.type) throw new Error(`${childRel}: the directory entry says ${childType}, the inode ${entries.get(childRel)!.type}`)
+          if (childType !== entries.get(childRel)!.type)
+            throw new Error(`${childRel}: the directory entry says ${childType}, the inode ${entries.get(childRel)!.type}`)
         }
       }
     }

@@ -138,7 +138,7 @@ function copySparse(src: string, dst: string): void {
     const block = 4096
     const zero = Buffer.alloc(block)
     const buf = Buffer.alloc(1 << 20)
-    for (let pos = 0; pos < size;) {
+    for (let pos = 0; pos < size; ) {
       const n = fs.readSync(fin, buf, 0, Math.min(buf.length, size - pos), pos)
       if (n <= 0) throw new Error(`copying ${src}: short read at ${pos}`)
       // Write each run of blocks that are not all zeros; zero blocks stay holes.
@@ -196,8 +196,23 @@ export async function runPowerHarness(o: PowerOptions): Promise<PowerSummary> {
   const wids = {next: 1}
   const v = new Violations()
   const s: PowerSummary = {
-    label: o.label, seed: o.seed, cycles: 0, longCycles: 0, ops: 0, acked: 0, syncs: 0, namesChecked: 0, filesChecked: 0, bytesChecked: 0,
-    e2fsckRepairs: 0, recoveredTransactions: 0, fsck: {clean: 0, problems: 0}, resets: 0, violations: 0, samples: [], seconds: 0,
+    label: o.label,
+    seed: o.seed,
+    cycles: 0,
+    longCycles: 0,
+    ops: 0,
+    acked: 0,
+    syncs: 0,
+    namesChecked: 0,
+    filesChecked: 0,
+    bytesChecked: 0,
+    e2fsckRepairs: 0,
+    recoveredTransactions: 0,
+    fsck: {clean: 0, problems: 0},
+    resets: 0,
+    violations: 0,
+    samples: [],
+    seconds: 0,
   }
   const xattrs = new Xattrs()
   let server: Server | undefined

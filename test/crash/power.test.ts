@@ -26,7 +26,13 @@ describe(`crash harness: power loss (${LONG ? 'long' : 'short'} mode)`, function
   it(`${CYCLES} power-loss cycles: everything fsync'd survives, nothing is corrupt (0 violations)`, async () => {
     const s = await runPowerHarness({
       // Every 5th long-mode cycle runs past twice the commit interval (the age rule); short mode keeps to the budget of npm test.
-      label: 'power loss', cycles: CYCLES, minWorkMs: 800, maxWorkMs: LONG ? 8000 : 2500, longEvery: LONG ? 5 : 0, seed: SEED + 2, log,
+      label: 'power loss',
+      cycles: CYCLES,
+      minWorkMs: 800,
+      maxWorkMs: LONG ? 8000 : 2500,
+      longEvery: LONG ? 5 : 0,
+      seed: SEED + 2,
+      log,
     })
     log(formatPower(s))
     expect(s.cycles).to.equal(CYCLES)
@@ -36,7 +42,14 @@ describe(`crash harness: power loss (${LONG ? 'long' : 'short'} mode)`, function
 
   it('self-test: with the no-fsync switch the same harness reports violations', async () => {
     const s = await runPowerHarness({
-      label: 'power-loss self-test (no-fsync)', cycles: SELF_TEST_CYCLES, minWorkMs: 1200, maxWorkMs: 2000, longEvery: 0, seed: SEED + 3, breakSwitch: 'no-fsync', log,
+      label: 'power-loss self-test (no-fsync)',
+      cycles: SELF_TEST_CYCLES,
+      minWorkMs: 1200,
+      maxWorkMs: 2000,
+      longEvery: 0,
+      seed: SEED + 3,
+      breakSwitch: 'no-fsync',
+      log,
     })
     log(formatPower(s))
     expect(s.violations, 'a server whose fsync does nothing must fail the harness').to.be.greaterThan(0)

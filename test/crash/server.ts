@@ -37,7 +37,11 @@ export class Server {
   readonly exited: Promise<number | string>
   private exitStatus: number | string | undefined
 
-  constructor(readonly dataDir: string, readonly mnt: string, env: ServerEnv) {
+  constructor(
+    readonly dataDir: string,
+    readonly mnt: string,
+    env: ServerEnv,
+  ) {
     const e: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
     delete e.DEBUG
     fs.mkdirSync(mnt, {recursive: true})
@@ -134,10 +138,7 @@ export class Server {
   }
 }
 
-export type FsckResult =
-  | {state: 'clean'}
-  | {state: 'problems'; detail: string}
-  | {state: 'unavailable'; detail: string}
+export type FsckResult = {state: 'clean'} | {state: 'problems'; detail: string} | {state: 'unavailable'; detail: string}
 
 /**
  * `razorfs fsck -n -f --json DIR`: exit 0 and no finding at all is clean; any finding is a problem,
@@ -151,7 +152,15 @@ export function fsck(dataDir: string): FsckResult {
   const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
   const res = spawnSync(process.execPath, [RUN_JS, 'fsck', '-n', '-f', '--json', dataDir], {encoding: 'utf8', env, timeout: 120_000, maxBuffer: 64 * 2 ** 20})
   const out = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim()
-  if (/not implemented yet/.test(out)) return {state: 'unavailable', detail: out.split('\n').find(l => /not implemented/.test(l))?.trim() ?? out}
+  if (/not implemented yet/.test(out))
+    return {
+      state: 'unavailable',
+      detail:
+        out
+          .split('\n')
+          .find(l => /not implemented/.test(l))
+          ?.trim() ?? out,
+    }
   let problems: Array<{id: string; message: string}> | undefined
   try {
     problems = (JSON.parse(res.stdout) as {problems: Array<{id: string; message: string}>}).problems
@@ -160,7 +169,13 @@ export function fsck(dataDir: string): FsckResult {
   }
 
   if (res.status === 0 && problems !== undefined && problems.length === 0) return {state: 'clean'}
-  const summary = problems === undefined ? out.slice(0, 2000) : problems.slice(0, 4).map(p => `${p.id}: ${p.message}`).join('; ')
+  const summary =
+    problems === undefined
+      ? out.slice(0, 2000)
+      : problems
+          .slice(0, 4)
+          .map(p => `${p.id}: ${p.message}`)
+          .join('; ')
   return {state: 'problems', detail: `exit ${res.status ?? res.signal}: ${summary}`}
 }
 

@@ -23,7 +23,7 @@ export type Rng = () => number
 export function rng(seed: number): Rng {
   let a = seed >>> 0
   return () => {
-    a = (a + 0x6D2B79F5) >>> 0
+    a = (a + 0x6d2b79f5) >>> 0
     let t = a
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
@@ -111,7 +111,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
     const entry = cycle.issue(effect, performance.now())
     let written: number
     try {
-      ({bytesWritten: written} = await fh.write(patternBuffer(wid, off, len), 0, len, off))
+      ;({bytesWritten: written} = await fh.write(patternBuffer(wid, off, len), 0, len, off))
     } catch (error) {
       if (o.stopped()) throw new Stop()
       cycle.failures.push(`${describe(effect)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
@@ -136,99 +136,143 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
   }
 
   const ops: Array<[number | (() => number), () => Promise<void>]> = [
-    [() => (m.names.size < 20 ? 14 : 4), async () => { // create, set the identity, maybe write
-      const p = freeName()
-      if (!p) return
-      const id = m.ids.next++
-      const fh = await step({kind: 'create', path: p, id}, () => fs.promises.open(abs(p), 'wx', 0o644))
-      await quiet(`close ${p}`, () => fh.close())
-      await step({kind: 'setxattr', id, name: RZID, value: Buffer.from(String(id))}, () => o.xattrs.set(abs(p), RZID, Buffer.from(String(id))))
-    }],
-    [30, async () => { // write at a random offset, sometimes fsync / fdatasync on the same descriptor
-      const p = someFile()
-      if (!p) return
-      const fh = await step({kind: 'none', what: `open ${p}`}, () => fs.promises.open(abs(p), 'r+'))
-      try {
-        await write(p, fh)
-        const id = m.names.get(p)
-        if (id !== undefined && r() < 0.15 * (o.syncWeight ?? 1)) {
-          await step({kind: 'fsync', id}, () => (r() < 0.5 ? fh.sync() : fh.datasync()))
+    [
+      () => (m.names.size < 20 ? 14 : 4),
+      async () => {
+        // create, set the identity, maybe write
+        const p = freeName()
+        if (!p) return
+        const id = m.ids.next++
+        const fh = await step({kind: 'create', path: p, id}, () => fs.promises.open(abs(p), 'wx', 0o644))
+        await quiet(`close ${p}`, () => fh.close())
+        await step({kind: 'setxattr', id, name: RZID, value: Buffer.from(String(id))}, () => o.xattrs.set(abs(p), RZID, Buffer.from(String(id))))
+      },
+    ],
+    [
+      30,
+      async () => {
+        // write at a random offset, sometimes fsync / fdatasync on the same descriptor
+        const p = someFile()
+        if (!p) return
+        const fh = await step({kind: 'none', what: `open ${p}`}, () => fs.promises.open(abs(p), 'r+'))
+        try {
+          await write(p, fh)
+          const id = m.names.get(p)
+          if (id !== undefined && r() < 0.15 * (o.syncWeight ?? 1)) {
+            await step({kind: 'fsync', id}, () => (r() < 0.5 ? fh.sync() : fh.datasync()))
+          }
+        } finally {
+          await quiet(`close ${p}`, () => fh.close())
         }
-      } finally {
-        await quiet(`close ${p}`, () => fh.close())
-      }
-    }],
-    [8, async () => { // truncate (shrink or grow)
-      const p = someFile()
-      if (!p) return
-      const size = pick(r, [0, int(r, 0, 4096), int(r, 0, MAX_FILE), int(r, 0, MAX_FILE)])
-      await step({kind: 'truncate', id: m.names.get(p)!, size}, () => fs.promises.truncate(abs(p), size))
-    }],
-    [10, async () => { // rename: over an existing file, onto a free name, or between two links of one file
-      const from = someFile()
-      if (!from) return
-      const to = r() < 0.5 ? someFile() : freeName()
-      if (!to || to === from) return
-      await step({kind: 'rename', from, to}, () => fs.promises.rename(abs(from), abs(to)))
-    }],
-    [6, async () => { // unlink
-      const p = someFile()
-      if (!p) return
-      await step({kind: 'unlink', path: p}, () => fs.promises.unlink(abs(p)))
-    }],
-    [2, async () => { // unlink an open file, then write through its descriptor
-      const p = someFile()
-      if (!p) return
-      const fh = await step({kind: 'none', what: `open ${p}`}, () => fs.promises.open(abs(p), 'r+'))
-      try {
-        const id = m.names.get(p)!
+      },
+    ],
+    [
+      8,
+      async () => {
+        // truncate (shrink or grow)
+        const p = someFile()
+        if (!p) return
+        const size = pick(r, [0, int(r, 0, 4096), int(r, 0, MAX_FILE), int(r, 0, MAX_FILE)])
+        await step({kind: 'truncate', id: m.names.get(p)!, size}, () => fs.promises.truncate(abs(p), size))
+      },
+    ],
+    [
+      10,
+      async () => {
+        // rename: over an existing file, onto a free name, or between two links of one file
+        const from = someFile()
+        if (!from) return
+        const to = r() < 0.5 ? someFile() : freeName()
+        if (!to || to === from) return
+        await step({kind: 'rename', from, to}, () => fs.promises.rename(abs(from), abs(to)))
+      },
+    ],
+    [
+      6,
+      async () => {
+        // unlink
+        const p = someFile()
+        if (!p) return
         await step({kind: 'unlink', path: p}, () => fs.promises.unlink(abs(p)))
-        const len = int(r, 1, 4096)
-        await pwrite(id, fh, int(r, 0, MAX_FILE - len), len)
-      } finally {
-        await quiet(`close ${p}`, () => fh.close())
-      }
-    }],
-    [6, async () => { // hard link
-      const from = someFile()
-      const to = freeName()
-      if (!from || !to) return
-      await step({kind: 'link', from, to}, () => fs.promises.link(abs(from), abs(to)))
-    }],
-    [8, async () => { // setxattr
-      const p = someFile()
-      if (!p) return
-      const name = `user.x${int(r, 0, 2)}`
-      const value = Buffer.from(Array.from({length: int(r, 1, 200)}, () => int(r, 0, 255)))
-      await step({kind: 'setxattr', id: m.names.get(p)!, name, value}, () => o.xattrs.set(abs(p), name, value))
-    }],
-    [2, async () => { // removexattr
-      const p = someFile()
-      if (!p) return
-      const names = [...m.files.get(m.names.get(p)!)!.xattrs.keys()].filter(n => n !== RZID)
-      if (names.length === 0) return
-      const name = pick(r, names)
-      await step({kind: 'removexattr', id: m.names.get(p)!, name}, () => o.xattrs.remove(abs(p), name))
-    }],
-    [6 * (o.syncWeight ?? 1), async () => { // fsync / fdatasync through a read-only descriptor
-      const p = someFile()
-      if (!p) return
-      const fh = await step({kind: 'none', what: `open ${p}`}, () => fs.promises.open(abs(p), 'r'))
-      try {
-        await step({kind: 'fsync', id: m.names.get(p)!}, () => (r() < 0.5 ? fh.sync() : fh.datasync()))
-      } finally {
-        await quiet(`close ${p}`, () => fh.close())
-      }
-    }],
-    [5 * (o.syncWeight ?? 1), async () => { // fsyncdir
-      const d = pick(r, DIRS)
-      const fh = await step({kind: 'none', what: `opendir /${d}`}, () => fs.promises.open(abs(d), 'r'))
-      try {
-        await step({kind: 'fsyncdir', dir: d}, () => fh.sync())
-      } finally {
-        await quiet(`closedir /${d}`, () => fh.close())
-      }
-    }],
+      },
+    ],
+    [
+      2,
+      async () => {
+        // unlink an open file, then write through its descriptor
+        const p = someFile()
+        if (!p) return
+        const fh = await step({kind: 'none', what: `open ${p}`}, () => fs.promises.open(abs(p), 'r+'))
+        try {
+          const id = m.names.get(p)!
+          await step({kind: 'unlink', path: p}, () => fs.promises.unlink(abs(p)))
+          const len = int(r, 1, 4096)
+          await pwrite(id, fh, int(r, 0, MAX_FILE - len), len)
+        } finally {
+          await quiet(`close ${p}`, () => fh.close())
+        }
+      },
+    ],
+    [
+      6,
+      async () => {
+        // hard link
+        const from = someFile()
+        const to = freeName()
+        if (!from || !to) return
+        await step({kind: 'link', from, to}, () => fs.promises.link(abs(from), abs(to)))
+      },
+    ],
+    [
+      8,
+      async () => {
+        // setxattr
+        const p = someFile()
+        if (!p) return
+        const name = `user.x${int(r, 0, 2)}`
+        const value = Buffer.from(Array.from({length: int(r, 1, 200)}, () => int(r, 0, 255)))
+        await step({kind: 'setxattr', id: m.names.get(p)!, name, value}, () => o.xattrs.set(abs(p), name, value))
+      },
+    ],
+    [
+      2,
+      async () => {
+        // removexattr
+        const p = someFile()
+        if (!p) return
+        const names = [...m.files.get(m.names.get(p)!)!.xattrs.keys()].filter(n => n !== RZID)
+        if (names.length === 0) return
+        const name = pick(r, names)
+        await step({kind: 'removexattr', id: m.names.get(p)!, name}, () => o.xattrs.remove(abs(p), name))
+      },
+    ],
+    [
+      6 * (o.syncWeight ?? 1),
+      async () => {
+        // fsync / fdatasync through a read-only descriptor
+        const p = someFile()
+        if (!p) return
+        const fh = await step({kind: 'none', what: `open ${p}`}, () => fs.promises.open(abs(p), 'r'))
+        try {
+          await step({kind: 'fsync', id: m.names.get(p)!}, () => (r() < 0.5 ? fh.sync() : fh.datasync()))
+        } finally {
+          await quiet(`close ${p}`, () => fh.close())
+        }
+      },
+    ],
+    [
+      5 * (o.syncWeight ?? 1),
+      async () => {
+        // fsyncdir
+        const d = pick(r, DIRS)
+        const fh = await step({kind: 'none', what: `opendir /${d}`}, () => fs.promises.open(abs(d), 'r'))
+        try {
+          await step({kind: 'fsyncdir', dir: d}, () => fh.sync())
+        } finally {
+          await quiet(`closedir /${d}`, () => fh.close())
+        }
+      },
+    ],
   ]
 
   let count = 0

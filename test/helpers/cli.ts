@@ -85,5 +85,5 @@ export function lines(text: string): string[] {
 
 /** Lines that look like a JavaScript stack frame ("    at f (file.js:1:2)"). */
 export function stackLines(text: string): string[] {
-  return text.split('\n').filter((line) => /^\s+at /.test(line))
+  return text.split('\n').filter(line => /^\s+at /.test(line))
 }

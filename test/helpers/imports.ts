@@ -34,9 +34,11 @@ export function imports(text: string): Array<{from: string; typeOnly: boolean}> 
  */
 export function storageImports(dir: string): Array<{file: string; module: string; typeOnly: boolean}> {
   const storage = `${path.sep}src${path.sep}storage${path.sep}`
-  return sources(dir).flatMap(file => imports(fs.readFileSync(file, 'utf8')).flatMap(i => {
-    const target = path.resolve(path.dirname(file), i.from)
-    const at = target.indexOf(storage)
-    return at === -1 ? [] : [{file: path.relative(dir, file), module: target.slice(at + storage.length), typeOnly: i.typeOnly}]
-  }))
+  return sources(dir).flatMap(file =>
+    imports(fs.readFileSync(file, 'utf8')).flatMap(i => {
+      const target = path.resolve(path.dirname(file), i.from)
+      const at = target.indexOf(storage)
+      return at === -1 ? [] : [{file: path.relative(dir, file), module: target.slice(at + storage.length), typeOnly: i.typeOnly}]
+    }),
+  )
 }

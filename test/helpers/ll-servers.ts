@@ -58,7 +58,8 @@ function serve(kind: string, mnt: string): void {
       case OP.CREATE:
         ll.replyCreate(req, attr({ino: next++, mode: S_IFREG | 0o644, uid: 0, gid: 0, data: Buffer.alloc(0), nlink: 1}), 0, 0, 1, 0)
         return
-      case OP.OPEN: case OP.OPENDIR:
+      case OP.OPEN:
+      case OP.OPENDIR:
         ll.replyOpen(req, 1, 0)
         return
       case OP.READ:
@@ -67,7 +68,8 @@ function serve(kind: string, mnt: string): void {
       case OP.WRITE:
         ll.replyWrite(req, r.data.length, r.token, r.data)
         return
-      case OP.READDIR: case OP.READDIRPLUS:
+      case OP.READDIR:
+      case OP.READDIRPLUS:
         ll.replyBuf(req, Buffer.alloc(0))
         return
       case OP.STATFS:
@@ -110,12 +112,20 @@ function serve(kind: string, mnt: string): void {
           return
         }
 
-        case OP.MKDIR: case OP.CREATE: {
+        case OP.MKDIR:
+        case OP.CREATE: {
           const dir = dirFor(r.parent)
           const name = r.name.toString()
           if (dir.children!.has(name)) throw E.EEXIST
           const isDir = r.op === OP.MKDIR
-          const n: Node = {ino: next++, mode: (isDir ? S_IFDIR : S_IFREG) | (r.mode & 0o7777), uid: ctx.uid, gid: ctx.gid, data: Buffer.alloc(0), nlink: isDir ? 2 : 1}
+          const n: Node = {
+            ino: next++,
+            mode: (isDir ? S_IFDIR : S_IFREG) | (r.mode & 0o7777),
+            uid: ctx.uid,
+            gid: ctx.gid,
+            data: Buffer.alloc(0),
+            nlink: isDir ? 2 : 1,
+          }
           if (isDir) n.children = new Map()
           nodes.set(n.ino, n)
           dir.children!.set(name, n.ino)
@@ -124,7 +134,8 @@ function serve(kind: string, mnt: string): void {
           return
         }
 
-        case OP.UNLINK: case OP.RMDIR: {
+        case OP.UNLINK:
+        case OP.RMDIR: {
           const dir = dirFor(r.parent)
           const name = r.name.toString()
           const ino = dir.children!.get(name)
@@ -163,20 +174,36 @@ function serve(kind: string, mnt: string): void {
           return
         }
 
-        case OP.READDIR: case OP.READDIRPLUS: {
+        case OP.READDIR:
+        case OP.READDIRPLUS: {
           const dir = dirFor(r.ino)
           const all: Array<[string, Node]> = [['.', dir], ['..', dir], ...[...dir.children!].map(([k, v]) => [k, nodes.get(v)!] as [string, Node])]
           const rest = all.slice(r.off)
           const attrs = new Float64Array(14 * rest.length)
           rest.forEach(([, n], i) => attrs.set(attr(n), 14 * i))
-          replyDirents(ll, req, r.size, r.op === OP.READDIRPLUS, rest.map(([k]) => Buffer.from(k)), attrs, Float64Array.from(rest, (_, i) => r.off + i + 1), 1, 1)
+          replyDirents(
+            ll,
+            req,
+            r.size,
+            r.op === OP.READDIRPLUS,
+            rest.map(([k]) => Buffer.from(k)),
+            attrs,
+            Float64Array.from(rest, (_, i) => r.off + i + 1),
+            1,
+            1,
+          )
           return
         }
 
         case OP.STATFS:
           ll.replyStatfs(req, Float64Array.of(4096, 4096, 1000, 1000, 1000, 1000, 1000, 1000, 0, 0, 255))
           return
-        case OP.FLUSH: case OP.RELEASE: case OP.RELEASEDIR: case OP.FSYNC: case OP.FSYNCDIR: case OP.ACCESS:
+        case OP.FLUSH:
+        case OP.RELEASE:
+        case OP.RELEASEDIR:
+        case OP.FSYNC:
+        case OP.FSYNCDIR:
+        case OP.ACCESS:
           ll.replyErr(req, 0)
           return
         default:
@@ -194,17 +221,25 @@ function serve(kind: string, mnt: string): void {
   }
 
   const handler = kind === 'noop' ? noop : memfs
-  const session = mountLowLevel(ll, mnt, 'fsname=razorfs-test,default_permissions,allow_other', (r, ctx) => {
-    if (r.op === OP.ENDED) {
-      process.stdout.write('ended\n')
-      return
-    }
+  const session = mountLowLevel(
+    ll,
+    mnt,
+    'fsname=razorfs-test,default_permissions,allow_other',
+    (r, ctx) => {
+      if (r.op === OP.ENDED) {
+        process.stdout.write('ended\n')
+        return
+      }
 
-    if (r.op === OP.INIT) return
-    // A bug that escapes every handler: the binding must answer EIO and keep serving.
-    if (r.op === OP.LOOKUP && r.name.toString() === 'boom') throw new Error('a handler bug')
-    handler(r, ctx)
-  }, 1 << 20, 0, 4)
+      if (r.op === OP.INIT) return
+      // A bug that escapes every handler: the binding must answer EIO and keep serving.
+      if (r.op === OP.LOOKUP && r.name.toString() === 'boom') throw new Error('a handler bug')
+      handler(r, ctx)
+    },
+    1 << 20,
+    0,
+    4,
+  )
   process.stdout.write('ready\n')
   process.on('SIGTERM', () => ll.unmount(session))
 }

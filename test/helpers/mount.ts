@@ -60,11 +60,13 @@ export async function mount(opts: MountOptions): Promise<Mounted> {
   proc.stderr!.on('data', (d: Buffer) => {
     out += d.toString()
   })
-  const exited = new Promise<number | null>(resolve => proc.on('exit', (code, signal) => {
-    // A server that dies by a signal (or fails) says why in the test output, not just "null".
-    if (code !== 0 && signal !== 'SIGKILL') process.stderr.write(`razorfs mount on ${opts.mnt} exited with ${code ?? signal}; its output:\n${out}\n`)
-    resolve(code)
-  }))
+  const exited = new Promise<number | null>(resolve =>
+    proc.on('exit', (code, signal) => {
+      // A server that dies by a signal (or fails) says why in the test output, not just "null".
+      if (code !== 0 && signal !== 'SIGKILL') process.stderr.write(`razorfs mount on ${opts.mnt} exited with ${code ?? signal}; its output:\n${out}\n`)
+      resolve(code)
+    }),
+  )
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`mount did not come up in 30 s:\n${out}`)), 30_000)
     const check = setInterval(() => {

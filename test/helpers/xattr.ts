@@ -36,7 +36,10 @@ for line in sys.stdin:
 `
 
 export class XattrError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message)
   }
 }

@@ -83,7 +83,7 @@ class Rng {
 
   /** mulberry32 */
   next(): number {
-    this.a = (this.a + 0x6D2B79F5) >>> 0
+    this.a = (this.a + 0x6d2b79f5) >>> 0
     let t = this.a
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
@@ -339,7 +339,13 @@ class Differential {
    * @param libfuse2 the mount goes through libfuse 2's high-level API (fuse-native): avoid the
    *   limitations listed in the header
    */
-  constructor(seed: number, nat: string, fus: string, readonly xattr: XattrHelper, readonly libfuse2: boolean) {
+  constructor(
+    seed: number,
+    nat: string,
+    fus: string,
+    readonly xattr: XattrHelper,
+    readonly libfuse2: boolean,
+  ) {
     this.rng = new Rng(seed)
     this.roots = [nat, fus]
   }
@@ -350,8 +356,10 @@ class Differential {
 
   fail(what: string, native: unknown, razorfs: unknown): never {
     const recent = this.log.slice(-25).join('\n  ')
-    throw new Error(`differential mismatch (RAZORFS_SEED=${SEED} RAZORFS_DIFF_OPS=${this.step + 1}), step ${this.step}: ${what}\n` +
-      `  native:  ${show(native)}\n  razorfs: ${show(razorfs)}\n last operations:\n  ${recent}`)
+    throw new Error(
+      `differential mismatch (RAZORFS_SEED=${SEED} RAZORFS_DIFF_OPS=${this.step + 1}), step ${this.step}: ${what}\n` +
+        `  native:  ${show(native)}\n  razorfs: ${show(razorfs)}\n last operations:\n  ${recent}`,
+    )
   }
 
   same(what: string, a: unknown, b: unknown): void {
@@ -371,7 +379,12 @@ class Differential {
 
   /** A name in an existing directory (it may exist). */
   fresh(): string {
-    const dirs = ['', ...this.dirs().filter(e => e.depth < MAX_DEPTH).map(e => e.rel)]
+    const dirs = [
+      '',
+      ...this.dirs()
+        .filter(e => e.depth < MAX_DEPTH)
+        .map(e => e.rel),
+    ]
     const dir = this.rng.pick(dirs)
     const name = this.rng.chance(0.01) ? 'L'.repeat(256) : this.rng.pick(NAMES)
     return dir === '' ? name : `${dir}/${name}`
@@ -394,10 +407,12 @@ class Differential {
    */
   pinnedDirs(): Set<string> {
     if (!this.libfuse2) return new Set()
-    return new Set(this.open.flatMap(o => {
-      if (o.hiddenIn !== undefined) return [o.hiddenIn]
-      return this.entries.some(e => e.rel === o.rel && e.type === 'd') ? [o.rel] : []
-    }))
+    return new Set(
+      this.open.flatMap(o => {
+        if (o.hiddenIn !== undefined) return [o.hiddenIn]
+        return this.entries.some(e => e.rel === o.rel && e.type === 'd') ? [o.rel] : []
+      }),
+    )
   }
 
   // ---- bookkeeping of open files ----
@@ -433,7 +448,13 @@ class Differential {
   // ---- operations ----
 
   private data(): Buffer {
-    return this.rng.bytes(this.rng.weighted([[60, () => this.rng.int(600)], [35, () => this.rng.int(9000)], [5, () => 100_000 + this.rng.int(200_000)]])())
+    return this.rng.bytes(
+      this.rng.weighted([
+        [60, () => this.rng.int(600)],
+        [35, () => this.rng.int(9000)],
+        [5, () => 100_000 + this.rng.int(200_000)],
+      ])(),
+    )
   }
 
   private offset(rel: string): number {
@@ -442,22 +463,50 @@ class Differential {
       size = fs.lstatSync(this.abs(0, rel)).size
     } catch {}
 
-    const off = this.rng.weighted([[40, () => size], [30, () => this.rng.int(size + 1)], [25, () => size + this.rng.int(70_000)], [5, () => 0]])()
+    const off = this.rng.weighted([
+      [40, () => size],
+      [30, () => this.rng.int(size + 1)],
+      [25, () => size + this.rng.int(70_000)],
+      [5, () => 0],
+    ])()
     return Math.min(off, MAX_SIZE)
   }
 
   private mode(): number {
-    return this.rng.weighted([[50, () => this.rng.pick([0o644, 0o600, 0o755, 0o700, 0o444, 0o000])], [50, () => this.rng.int(0o10000)]])()
+    return this.rng.weighted([
+      [50, () => this.rng.pick([0o644, 0o600, 0o755, 0o700, 0o444, 0o000])],
+      [50, () => this.rng.int(0o10000)],
+    ])()
   }
 
   choose(): Step {
     const rng = this.rng
     const big = this.entries.length > 120
     const kind = rng.weighted<string>([
-      [8, 'mkdir'], [14, 'write'], [5, 'truncate'], [big ? 12 : 5, 'unlink'], [big ? 6 : 3, 'rmdir'], [10, 'rename'],
-      [4, 'link'], [4, 'symlink'], [2, 'readlink'], [5, 'chmod'], [2, 'chown'], [3, 'stat'], [2, 'readdir'], [2, 'utimes'],
-      [4, 'fdopen'], [6, 'fdwrite'], [4, 'fdread'], [2, 'fdtruncate'], [3, 'fdclose'], [1, 'fsync'],
-      [5, 'xset'], [2, 'xget'], [2, 'xremove'], [1, 'xlist'],
+      [8, 'mkdir'],
+      [14, 'write'],
+      [5, 'truncate'],
+      [big ? 12 : 5, 'unlink'],
+      [big ? 6 : 3, 'rmdir'],
+      [10, 'rename'],
+      [4, 'link'],
+      [4, 'symlink'],
+      [2, 'readlink'],
+      [5, 'chmod'],
+      [2, 'chown'],
+      [3, 'stat'],
+      [2, 'readdir'],
+      [2, 'utimes'],
+      [4, 'fdopen'],
+      [6, 'fdwrite'],
+      [4, 'fdread'],
+      [2, 'fdtruncate'],
+      [3, 'fdclose'],
+      [1, 'fsync'],
+      [5, 'xset'],
+      [2, 'xget'],
+      [2, 'xremove'],
+      [1, 'xlist'],
     ])
     switch (kind) {
       case 'mkdir': {
@@ -468,7 +517,14 @@ class Differential {
 
       case 'write': {
         const p = rng.chance(0.7) ? this.existing('f') : this.any()
-        const flags = rng.pick([O_WRONLY | O_CREAT, O_RDWR | O_CREAT | O_TRUNC, O_WRONLY | O_CREAT | O_EXCL, O_WRONLY | O_APPEND | O_CREAT, O_RDWR, O_WRONLY | O_TRUNC])
+        const flags = rng.pick([
+          O_WRONLY | O_CREAT,
+          O_RDWR | O_CREAT | O_TRUNC,
+          O_WRONLY | O_CREAT | O_EXCL,
+          O_WRONLY | O_APPEND | O_CREAT,
+          O_RDWR,
+          O_WRONLY | O_TRUNC,
+        ])
         const data = this.data()
         const pos = this.offset(p)
         const mode = this.mode()
@@ -488,7 +544,14 @@ class Differential {
 
       case 'truncate': {
         const p = rng.chance(0.8) ? this.existing('f') : this.any()
-        const size = Math.min(MAX_SIZE, rng.weighted([[50, () => rng.int(5000)], [40, () => rng.int(80_000)], [10, () => 0]])())
+        const size = Math.min(
+          MAX_SIZE,
+          rng.weighted([
+            [50, () => rng.int(5000)],
+            [40, () => rng.int(80_000)],
+            [10, () => 0],
+          ])(),
+        )
         return {desc: `truncate ${p} ${size}`, touched: [p], run: s => fs.truncateSync(this.abs(s, p), size)}
       }
 
@@ -516,8 +579,14 @@ class Differential {
           [5, () => this.parentOf(from) || from],
           [5, () => from],
         ])()
-        if (this.pinnedDirs().has(to) || (this.libfuse2 && this.open.some(o => o.hiddenIn === undefined && o.rel === to) && this.sameInode(from, to))) return this.choose()
-        return {desc: `rename ${from} -> ${to}`, touched: [from, to], run: s => fs.renameSync(this.abs(s, from), this.abs(s, to)), after: r => 'ok' in r && this.moved(from, to)}
+        if (this.pinnedDirs().has(to) || (this.libfuse2 && this.open.some(o => o.hiddenIn === undefined && o.rel === to) && this.sameInode(from, to)))
+          return this.choose()
+        return {
+          desc: `rename ${from} -> ${to}`,
+          touched: [from, to],
+          run: s => fs.renameSync(this.abs(s, from), this.abs(s, to)),
+          after: r => 'ok' in r && this.moved(from, to),
+        }
       }
 
       case 'link': {
@@ -658,7 +727,11 @@ class Differential {
         if (name.startsWith('system.') || name === 'user.') return this.choose()
         this.xattrsSet.push([p, name])
         if (this.xattrsSet.length > 30) this.xattrsSet.shift()
-        return {desc: `setxattr ${p} ${name} len=${value.length} flags=${flags}${follow ? '' : ' nofollow'}`, touched: [p], xattr: {op: 'set', path: p, name, value: value.toString('base64'), flags, follow}}
+        return {
+          desc: `setxattr ${p} ${name} len=${value.length} flags=${flags}${follow ? '' : ' nofollow'}`,
+          touched: [p],
+          xattr: {op: 'set', path: p, name, value: value.toString('base64'), flags, follow},
+        }
       }
 
       case 'xget': {
@@ -720,8 +793,11 @@ class Differential {
       while (at < x.length && x[at] === y[at]) at++
       let end = at
       while (end < x.length && x[end] !== y[end]) end++
-      this.fail(`contents of '${rel}' (${x.length} and ${y.length} bytes) differ from byte ${at} to ${end}`,
-        x.subarray(at, at + 16).toString('hex'), y.subarray(at, at + 16).toString('hex'))
+      this.fail(
+        `contents of '${rel}' (${x.length} and ${y.length} bytes) differ from byte ${at} to ${end}`,
+        x.subarray(at, at + 16).toString('hex'),
+        y.subarray(at, at + 16).toString('hex'),
+      )
     }
 
     this.same(`state of '${rel}'`, a, b)
@@ -743,7 +819,7 @@ class Differential {
   }
 
   async compareXattrs(paths: string[]): Promise<void> {
-    const [a, b] = await this.xattr.call({op: 'dump', paths}) as [unknown[], unknown[]]
+    const [a, b] = (await this.xattr.call({op: 'dump', paths})) as [unknown[], unknown[]]
     for (const [i, rel] of paths.entries()) this.same(`xattrs of '${rel}'`, a[i], b[i])
   }
 
@@ -814,71 +890,72 @@ class Differential {
   }
 }
 
-for (const binding of BINDINGS) describe(`differential: razorfs (${binding} binding) against the host filesystem`, function () {
-  this.timeout(300_000)
-  const libfuse2 = binding === 'fuse-native'
-  const mountIt = () => mount({dataDir: dirs.dataDir, mnt: dirs.mnt, options: mountOptions(binding), extraArgs: ['--binding', binding]})
-  let dirs: ReturnType<typeof mountDirs>
-  let native: string
-  let mounted: Mounted | undefined
-  let helper: XattrHelper | undefined
+for (const binding of BINDINGS)
+  describe(`differential: razorfs (${binding} binding) against the host filesystem`, function () {
+    this.timeout(300_000)
+    const libfuse2 = binding === 'fuse-native'
+    const mountIt = () => mount({dataDir: dirs.dataDir, mnt: dirs.mnt, options: mountOptions(binding), extraArgs: ['--binding', binding]})
+    let dirs: ReturnType<typeof mountDirs>
+    let native: string
+    let mounted: Mounted | undefined
+    let helper: XattrHelper | undefined
 
-  before(async () => {
-    dirs = mountDirs('razorfs-diff-')
-    native = path.join(dirs.root, 'native')
-    fs.mkdirSync(native)
-    mounted = await mountIt()
-  })
-
-  after(async () => {
-    helper?.close()
-    await mounted?.stop()
-    dirs.remove()
-  })
-
-  it(`${OPS} random operations agree step by step, across a restart too`, async () => {
-    const nat = path.join(native, ...SANDBOX, 'w')
-    const fus = path.join(dirs.mnt, ...SANDBOX, 'w')
-    fs.mkdirSync(nat, {recursive: true, mode: 0o755})
-    fs.mkdirSync(fus, {recursive: true, mode: 0o755})
-    fs.chmodSync(nat, 0o755)
-    fs.chmodSync(fus, 0o755)
-    helper = new XattrHelper(nat, fus)
-    const diff = new Differential(SEED, nat, fus, helper, libfuse2)
-    const started = Date.now()
-    try {
-      for (diff.step = 0; diff.step < OPS; diff.step++) {
-        await diff.runStep()
-        if ((diff.step + 1) % PERIOD === 0) await diff.compareAll()
-      }
-
-      diff.closeAll()
-      await diff.compareAll()
-      helper.close()
-      helper = undefined
-      // Persistence: a clean restart of the server shows the same tree.
-      await mounted!.stop()
+    before(async () => {
+      dirs = mountDirs('razorfs-diff-')
+      native = path.join(dirs.root, 'native')
+      fs.mkdirSync(native)
       mounted = await mountIt()
+    })
+
+    after(async () => {
+      helper?.close()
+      await mounted?.stop()
+      dirs.remove()
+    })
+
+    it(`${OPS} random operations agree step by step, across a restart too`, async () => {
+      const nat = path.join(native, ...SANDBOX, 'w')
+      const fus = path.join(dirs.mnt, ...SANDBOX, 'w')
+      fs.mkdirSync(nat, {recursive: true, mode: 0o755})
+      fs.mkdirSync(fus, {recursive: true, mode: 0o755})
+      fs.chmodSync(nat, 0o755)
+      fs.chmodSync(fus, 0o755)
       helper = new XattrHelper(nat, fus)
-      const again = new Differential(SEED, nat, fus, helper, libfuse2)
-      again.step = OPS
-      again.log.push(...diff.log.slice(-20), '(server restarted)')
-      await again.compareAll()
-    } catch (error) {
-      diff.closeAll()
-      if (error instanceof Error && !error.message.includes('RAZORFS_SEED')) {
-        error.message = `(RAZORFS_SEED=${SEED}, step ${diff.step}: ${diff.log.at(-1)}) ${error.message}`
+      const diff = new Differential(SEED, nat, fus, helper, libfuse2)
+      const started = Date.now()
+      try {
+        for (diff.step = 0; diff.step < OPS; diff.step++) {
+          await diff.runStep()
+          if ((diff.step + 1) % PERIOD === 0) await diff.compareAll()
+        }
+
+        diff.closeAll()
+        await diff.compareAll()
+        helper.close()
+        helper = undefined
+        // Persistence: a clean restart of the server shows the same tree.
+        await mounted!.stop()
+        mounted = await mountIt()
+        helper = new XattrHelper(nat, fus)
+        const again = new Differential(SEED, nat, fus, helper, libfuse2)
+        again.step = OPS
+        again.log.push(...diff.log.slice(-20), '(server restarted)')
+        await again.compareAll()
+      } catch (error) {
+        diff.closeAll()
+        if (error instanceof Error && !error.message.includes('RAZORFS_SEED')) {
+          error.message = `(RAZORFS_SEED=${SEED}, step ${diff.step}: ${diff.log.at(-1)}) ${error.message}`
+        }
+
+        throw error
       }
 
-      throw error
-    }
-
-    expect(Date.now() - started).to.be.below(300_000)
-    console.log(`      seed ${SEED}: ${OPS} operations in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-    if (process.env.RAZORFS_DIFF_STATS !== undefined) {
-      for (const [kind, counts] of [...diff.stats].sort()) {
-            console.log(`        ${kind}: ${[...counts].map(([k, n]) => `${k} ${n}`).join(', ')}`)
+      expect(Date.now() - started).to.be.below(300_000)
+      console.log(`      seed ${SEED}: ${OPS} operations in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+      if (process.env.RAZORFS_DIFF_STATS !== undefined) {
+        for (const [kind, counts] of [...diff.stats].sort()) {
+          console.log(`        ${kind}: ${[...counts].map(([k, n]) => `${k} ${n}`).join(', ')}`)
+        }
       }
-    }
+    })
   })
-})

@@ -74,7 +74,7 @@ function fillWithFiles(dir: string, prefix: string, size: number, limit = 1000):
 /** Fill the host directly (not through razorfs) until it has no space at all. */
 function fillHost(dir: string): void {
   const fd = fs.openSync(path.join(dir, `filler-${Date.now()}`), 'w')
-  const chunk = Buffer.alloc(64 << 10, 0xAB)
+  const chunk = Buffer.alloc(64 << 10, 0xab)
   try {
     for (let size = chunk.length; size >= 512; size >>= 1) {
       for (;;) {
@@ -94,7 +94,6 @@ function fillHost(dir: string): void {
 function python(code: string): {status: number | null; stderr: string} {
   return run('python3', ['-c', code])
 }
-
 
 /** A read-only command on the data dir: exit 0, no signal, no stack trace. */
 function readOnlyCommand(args: string[], dataDir: string): string {
@@ -136,7 +135,11 @@ for (const kind of ['ext4', 'tmpfs'] as const) {
       fs.mkdirSync(path.join(mnt, 'dir'))
       fs.writeFileSync(path.join(mnt, 'to-truncate'), crypto.randomBytes(1 << 20))
       fs.writeFileSync(path.join(mnt, 'with-xattr'), 'x')
-      expect(python(`import os; os.setxattr(${JSON.stringify(path.join(mnt, 'with-xattr'))}, 'user.a', b'1' * 3000); os.setxattr(${JSON.stringify(path.join(mnt, 'with-xattr'))}, 'user.b', b'2')`).status).to.equal(0)
+      expect(
+        python(
+          `import os; os.setxattr(${JSON.stringify(path.join(mnt, 'with-xattr'))}, 'user.a', b'1' * 3000); os.setxattr(${JSON.stringify(path.join(mnt, 'with-xattr'))}, 'user.b', b'2')`,
+        ).status,
+      ).to.equal(0)
 
       const kept = fillWithFiles(mnt, 'big', 1 << 20)
       Object.assign(kept, fillWithFiles(mnt, 'small', 4096))
@@ -154,14 +157,18 @@ for (const kind of ['ext4', 'tmpfs'] as const) {
       expect(createError, 'a create on a full host').to.equal('ENOSPC')
       expect(Object.keys(kept).length).to.be.greaterThan(10)
       expect(freeBytes(host)).to.be.lessThan(1 << 20)
-      expect(lines(must('df', ['--output=pcent', mnt])).at(-1)!.trim()).to.equal('100%')
+      expect(
+        lines(must('df', ['--output=pcent', mnt]))
+          .at(-1)!
+          .trim(),
+      ).to.equal('100%')
 
       // rm of a whole file: succeeds, and its space comes back to the host.
       const before = freeBytes(host)
       const victim = Object.keys(kept).find(n => n.startsWith('big'))!
       expect(run('rm', [path.join(mnt, victim)]).status).to.equal(0)
       delete kept[victim]
-      await until('the removed file\'s space to come back', () => freeBytes(host) >= before + (900 << 10), 5000)
+      await until("the removed file's space to come back", () => freeBytes(host) >= before + (900 << 10), 5000)
 
       // Full again; then every other kind of delete.
       fillHost(host)
@@ -220,7 +227,9 @@ for (const kind of ['ext4', 'tmpfs'] as const) {
         expect(r.status).to.not.equal(0)
         expect(stackLines(r.stderr)).to.deep.equal([])
         expect(lines(r.stderr)).to.have.length(1)
-        expect(r.stderr).to.include(nodes).and.to.match(/no space left/)
+        expect(r.stderr)
+          .to.include(nodes)
+          .and.to.match(/no space left/)
       })
     }
   })

@@ -53,7 +53,9 @@ describe('the ll binding (libfuse 3 low-level, our addon)', function () {
     expect(fs.writeSync(fd, Buffer.alloc(300_000, 1))).to.equal(300_000)
     fs.closeSync(fd)
     expect(fs.statfsSync(mnt).bsize).to.equal(4096)
-    expect(() => fs.statSync(path.join(mnt, 'boom'))).to.throw().with.property('code', 'EIO')
+    expect(() => fs.statSync(path.join(mnt, 'boom')))
+      .to.throw()
+      .with.property('code', 'EIO')
     expect(fs.readdirSync(mnt)).to.deep.equal([])
     s.proc.kill('SIGTERM')
     expect(await s.exited).to.equal(0)
@@ -69,7 +71,9 @@ describe('the ll binding (libfuse 3 low-level, our addon)', function () {
     expect(fs.readdirSync(path.join(mnt, 'd'))).to.deep.equal(['hello.txt'])
     const st = fs.statSync(path.join(mnt, 'd', 'hello.txt'), {bigint: true})
     expect(st.ino > 2n ** 32n, `st_ino ${st.ino}`).to.equal(true)
-    expect(() => fs.statSync(path.join(mnt, 'boom'))).to.throw().with.property('code', 'EIO')
+    expect(() => fs.statSync(path.join(mnt, 'boom')))
+      .to.throw()
+      .with.property('code', 'EIO')
     expect(fs.existsSync(path.join(mnt, 'd'))).to.equal(true) // still alive after the exception
     fs.unlinkSync(path.join(mnt, 'd', 'hello.txt'))
     fs.rmdirSync(path.join(mnt, 'd'))
@@ -128,8 +132,12 @@ print(json.dumps(r))`
         const out = spawnSync('python3', ['-c', code, dirs.mnt], {encoding: 'utf8'})
         expect(out.status, out.stderr).to.equal(0)
         expect(JSON.parse(out.stdout)).to.deep.equal({
-          grow: ['OK', 10], inside: ['OK', 10], punch: 'ENOTSUP' /* EOPNOTSUPP, the same number */, seek: [2, 10, 'ENXIO', 'ENXIO'],
-          copied: 9, g: Buffer.concat([Buffer.from('01bcdef'), Buffer.alloc(4)]).toString('hex'),
+          grow: ['OK', 10],
+          inside: ['OK', 10],
+          punch: 'ENOTSUP' /* EOPNOTSUPP, the same number */,
+          seek: [2, 10, 'ENXIO', 'ENXIO'],
+          copied: 9,
+          g: Buffer.concat([Buffer.from('01bcdef'), Buffer.alloc(4)]).toString('hex'),
         })
         expect(await m.stop()).to.equal(0)
       } finally {

@@ -11,8 +11,23 @@ import path from 'node:path'
 import {lines, runCli, stackLines} from '../helpers/cli.js'
 import {mount, mountDirs} from '../helpers/mount.js'
 import {
-  ALL_FIXTURES, copyFixture, expectMatchesManifest, fixture, listImage, listMount, patch, readManifest, readNode, type Row,
-  setChild, setNode, snapshot, tmp, u32,
+  ALL_FIXTURES,
+  DISK_FIXTURE_FILES,
+  IMAGE_FILES,
+  copyFixture,
+  expectMatchesManifest,
+  fixture,
+  listImage,
+  listMount,
+  patch,
+  readManifest,
+  readNode,
+  type Row,
+  setChild,
+  setNode,
+  snapshot,
+  tmp,
+  u32,
 } from '../unit/migrate/helpers.js'
 
 /** Env for every run: no autodetection of real places, no default WAL. */
@@ -28,13 +43,32 @@ const S = (dir: string) => path.join(dir, 'strings.dat')
 /** The five damaged copies the issue names, made from the disk fixture. */
 const DAMAGED: Array<{what: string; damage: (dir: string) => void; message: RegExp; report?: RegExp}> = [
   {what: 'bad magic', damage: d => patch(N(d), 0, Buffer.from('XXXX')), message: /the source is damaged: .*nodes\.dat: bad magic 0x58585858/},
-  {what: 'an index out of range', damage: d => setChild(N(d), 1, 0, 4000), message: /1 bad entry \(\/docs\/\[child 0\]: child index 4000 is out of range/, report: /Bad entries \(1\):\n {2}\/docs\/\[child 0\]: child index 4000 is out of range \(slots 0 to 1023\)/},
-  {what: 'a cycle', damage: d => {
-    setNode(N(d), 3, 'numChildren', 2)
-    setChild(N(d), 3, 1, 0)
-  }, message: /1 bad entry \(\/docs\/notes\/deep\/"\/": cycle: child index 0 is \/, this directory or one of its ancestors\)/, report: /cycle: child index 0 is \/, this directory or one of its ancestors/},
-  {what: "a name with '/'", damage: d => patch(S(d), 4 + readNode(N(d), 4).nameOffset, Buffer.from('empty/ir')), message: /1 bad entry \(\/"empty\/ir": name contains '\/'\)/, report: /\/"empty\/ir" \(slot 4, inode 5\): name contains '\/'/},
-  {what: 'a truncated content file', damage: d => fs.truncateSync(path.join(d, 'file_9'), 1000), message: /\/big\.txt: content file file_9 is truncated: its header says 4869 payload bytes, it holds 968/},
+  {
+    what: 'an index out of range',
+    damage: d => setChild(N(d), 1, 0, 4000),
+    message: /1 bad entry \(\/docs\/\[child 0\]: child index 4000 is out of range/,
+    report: /Bad entries \(1\):\n {2}\/docs\/\[child 0\]: child index 4000 is out of range \(slots 0 to 1023\)/,
+  },
+  {
+    what: 'a cycle',
+    damage: d => {
+      setNode(N(d), 3, 'numChildren', 2)
+      setChild(N(d), 3, 1, 0)
+    },
+    message: /1 bad entry \(\/docs\/notes\/deep\/"\/": cycle: child index 0 is \/, this directory or one of its ancestors\)/,
+    report: /cycle: child index 0 is \/, this directory or one of its ancestors/,
+  },
+  {
+    what: "a name with '/'",
+    damage: d => patch(S(d), 4 + readNode(N(d), 4).nameOffset, Buffer.from('empty/ir')),
+    message: /1 bad entry \(\/"empty\/ir": name contains '\/'\)/,
+    report: /\/"empty\/ir" \(slot 4, inode 5\): name contains '\/'/,
+  },
+  {
+    what: 'a truncated content file',
+    damage: d => fs.truncateSync(path.join(d, 'file_9'), 1000),
+    message: /\/big\.txt: content file file_9 is truncated: its header says 4869 payload bytes, it holds 968/,
+  },
 ]
 
 function expectOneErrorLine(stderr: string, re: RegExp): void {
@@ -60,13 +94,17 @@ describe('razorfs migrate: the fixtures', function () {
         const dirsCount = rows.filter(r => r.type === 'dir').length
         const bytes = rows.reduce((n, r) => n + (r.type === 'file' ? r.size : 0), 0)
         expect(result.stdout).to.include(`Source: ${f.dir} (C RAZORFS ${f.layout} layout)`)
-        expect(result.stdout).to.match(new RegExp(`Migrated into ${dirs.dataDir} \\(razorfs image [0-9a-f-]{36}\\): ${dirsCount} directories \\(with the root\\), ${rows.length - dirsCount} files, ${bytes.toLocaleString('en-US')} bytes; nothing skipped`))
+        expect(result.stdout).to.match(
+          new RegExp(
+            `Migrated into ${dirs.dataDir} \\(razorfs image [0-9a-f-]{36}\\): ${dirsCount} directories \\(with the root\\), ${rows.length - dirsCount} files, ${bytes.toLocaleString('en-US')} bytes; nothing skipped`,
+          ),
+        )
         expect(result.stdout).to.include(`Verified: ${rows.length} entries`)
         expect(result.stdout).to.include(`C WAL: ${f.wal} (8,388,736 bytes)`)
 
         expectMatchesManifest(listImage(dirs.dataDir), rows, `${f.name} (storage API)`)
         // No staging directory or leftovers beside the image (data/ is there even if empty: staging moves every name).
-        expect(fs.readdirSync(dirs.dataDir).sort()).to.deep.equal(['data', 'entries.dat', 'entries.idx', 'lock', 'nodes.dat', 'strings.dat', 'strings.idx', 'wal.log'])
+        expect(fs.readdirSync(dirs.dataDir).sort()).to.deep.equal(IMAGE_FILES)
 
         const m = await mount({dataDir: dirs.dataDir, mnt: dirs.mnt})
         try {
@@ -114,7 +152,17 @@ describe('razorfs migrate: the fixtures', function () {
       const rows = readManifest(f)
       expect(r.entries.map((e: {path: string}) => e.path)).to.deep.equal(rows.map((x: Row) => x.path).sort())
       const big = r.entries.find((e: {path: string}) => e.path === '/big.txt')
-      expect(big).to.deep.equal({path: '/big.txt', type: 'file', mode: '644', size: 102_400, mtime: 1_795_526_548, sha256: rows.find(x => x.path === '/big.txt')!.sha256, cInode: 9, cSlot: 8, compressed: true})
+      expect(big).to.deep.equal({
+        path: '/big.txt',
+        type: 'file',
+        mode: '644',
+        size: 102_400,
+        mtime: 1_795_526_548,
+        sha256: rows.find(x => x.path === '/big.txt')!.sha256,
+        cInode: 9,
+        cSlot: 8,
+        compressed: true,
+      })
       expect(r.sourceRemoval).to.deep.equal({requested: false, removed: []})
     } finally {
       t.remove()
@@ -234,10 +282,17 @@ describe('razorfs migrate: the target', function () {
     try {
       const src = copyFixture(fixture('disk'), path.join(t.dir, 'var-lib-razorfs'))
       const before = snapshot(src)
-      for (const [args, env] of [[['--data-dir', src], {}], [[], {RAZORFS_DATA_DIR: src}], [['--data-dir', `${src}/.`, '--force'], {}]] as Array<[string[], NodeJS.ProcessEnv]>) {
+      for (const [args, env] of [
+        [['--data-dir', src], {}],
+        [[], {RAZORFS_DATA_DIR: src}],
+        [['--data-dir', `${src}/.`, '--force'], {}],
+      ] as Array<[string[], NodeJS.ProcessEnv]>) {
         const result = migrate(['--from', src, ...args], env)
         expect(result.status).to.equal(1)
-        expectOneErrorLine(result.stderr, /is the source's own directory: a razorfs image would overwrite the C files \(both use nodes\.dat and strings\.dat\)\. Choose another data dir with --data-dir, or move the C image away first/)
+        expectOneErrorLine(
+          result.stderr,
+          /is the source's own directory: a razorfs image would overwrite the C files \(both use nodes\.dat and strings\.dat\)\. Choose another data dir with --data-dir, or move the C image away first/,
+        )
         expect(snapshot(src)).to.deep.equal(before)
       }
     } finally {
@@ -353,7 +408,7 @@ describe('razorfs migrate: --skip-bad and --remove-source', function () {
       expect(done.status, done.stderr).to.equal(0)
       const r = JSON.parse(done.stdout)
       expect(r.verified.entries).to.equal(13)
-      expect(r.sourceRemoval.removed.map((p: string) => path.basename(p)).sort()).to.deep.equal(['file_10', 'file_12', 'file_13', 'file_15', 'file_7', 'file_8', 'file_9', 'nodes.dat', 'strings.dat'])
+      expect(r.sourceRemoval.removed.map((p: string) => path.basename(p)).sort()).to.deep.equal([...DISK_FIXTURE_FILES].sort())
       expect(fs.readdirSync(good)).to.deep.equal(['unrelated.txt'])
       expectMatchesManifest(listImage(dataDir), readManifest(fixture('disk')), 'after --remove-source')
     } finally {
@@ -377,9 +432,11 @@ describe('razorfs migrate: finding the source and the WAL', function () {
       const dataDir = path.join(t.dir, 'data')
       const result = migrate(['--data-dir', dataDir], {RAZORFS_MIGRATE_SOURCES: places})
       expect(result.status, result.stderr).to.equal(0)
-      expect(result.stdout).to.include(`Looked for a C RAZORFS image in:\n  ${path.join(t.dir, 'none')}: no such directory\n` +
-        `  ${fixture('shm').dir}: C RAZORFS shm layout: razorfs_nodes, razorfs_strings, 7 content files  <- migrating this one\n` +
-        `  ${fixture('disk').dir}: C RAZORFS disk layout: nodes.dat, strings.dat, 7 content files\n`)
+      expect(result.stdout).to.include(
+        `Looked for a C RAZORFS image in:\n  ${path.join(t.dir, 'none')}: no such directory\n` +
+          `  ${fixture('shm').dir}: C RAZORFS shm layout: razorfs_nodes, razorfs_strings, 7 content files  <- migrating this one\n` +
+          `  ${fixture('disk').dir}: C RAZORFS disk layout: nodes.dat, strings.dat, 7 content files\n`,
+      )
       expectMatchesManifest(listImage(dataDir), readManifest(fixture('shm')), 'autodetected')
     } finally {
       t.remove()
@@ -392,7 +449,10 @@ describe('razorfs migrate: finding the source and the WAL', function () {
       fs.mkdirSync(path.join(t.dir, 'empty'))
       const result = migrate(['--data-dir', path.join(t.dir, 'data')], {RAZORFS_MIGRATE_SOURCES: `${path.join(t.dir, 'empty')}:${path.join(t.dir, 'gone')}`})
       expect(result.status).to.equal(1)
-      expectOneErrorLine(result.stderr, /no C RAZORFS image found \(looked in .*\/empty: no C RAZORFS image \(no nodes\.dat or razorfs_nodes\); .*\/gone: no such directory\); give its directory with --from/)
+      expectOneErrorLine(
+        result.stderr,
+        /no C RAZORFS image found \(looked in .*\/empty: no C RAZORFS image \(no nodes\.dat or razorfs_nodes\); .*\/gone: no such directory\); give its directory with --from/,
+      )
       expect(fs.existsSync(path.join(t.dir, 'data'))).to.equal(false)
     } finally {
       t.remove()
@@ -410,7 +470,9 @@ describe('razorfs migrate: finding the source and the WAL', function () {
 
       const found = migrate(['--from', f.dir, '--data-dir', path.join(t.dir, 'a'), '--dry-run'], {RAZORFS_MIGRATE_WAL: f.wal})
       expect(found.stdout).to.include(`C WAL: ${f.wal} (8,388,736 bytes)`)
-      expect(found.stdout).to.include('header: magic 0x574C4F47, version 1, next_tx_id 1, next_lsn 21, head 1418, tail 0, checkpoint_lsn 20, entry_count 20, CRC 0xEAF60FBC ok')
+      expect(found.stdout).to.include(
+        'header: magic 0x574C4F47, version 1, next_tx_id 1, next_lsn 21, head 1418, tail 0, checkpoint_lsn 20, entry_count 20, CRC 0xEAF60FBC ok',
+      )
       expect(found.stdout).to.match(/entries: 20 \(LSN 1-20, .*\): 4 INSERT, 13 WRITE, 2 DELETE, 1 CHECKPOINT/)
 
       const junk = path.join(t.dir, 'junk.log')

@@ -76,7 +76,7 @@ function build(dir: string): Known[] {
 
   const write = (i: number, ino: number): void => {
     const bytes = Buffer.alloc(100 + ((i * 37) % 3000))
-    for (let k = 0; k < bytes.length; k++) bytes[k] = (i * 31 + k * 7 + (k >> 8)) & 0xFF
+    for (let k = 0; k < bytes.length; k++) bytes[k] = (i * 31 + k * 7 + (k >> 8)) & 0xff
     bytes.writeUInt32LE(i, 0) // every file's bytes are its own
     img.write(ino, bytes, 0)
     known[i].sha = sha256(bytes)
@@ -103,7 +103,7 @@ function damage(file: string, how: Damage): string {
     const held = lastNonZero(bytes, 0, bytes.length) + 1
     const cut = Math.floor(held / 2)
     // The log: the cut must fall inside the transactions since the checkpoint.
-    if (path.basename(file) === 'wal.log') expect(walEnd(file), 'the end of the log\'s current cycle').to.be.above(cut)
+    if (path.basename(file) === 'wal.log') expect(walEnd(file), "the end of the log's current cycle").to.be.above(cut)
     fs.truncateSync(file, cut)
     return `${how} (${cut} of the ${held} bytes it holds; ${size} allocated)`
   }
@@ -192,7 +192,10 @@ describe(`salvage: one image file zeroed, cut to half or deleted, then fsck -y a
       // 1: errors corrected; 0 only for the undamaged image (its log is replayed, nothing is wrong).
       expect(repair.status, repair.stdout.split('\n').slice(-4).join('\n')).to.equal(how === undefined ? 0 : 1)
       const again = runFsck({dir, mode: 'no', force: true})
-      expect(again.problems.map(p => p.message), 'second fsck -fn').to.deep.equal([])
+      expect(
+        again.problems.map(p => p.message),
+        'second fsck -fn',
+      ).to.deep.equal([])
       expect(again.exitCode).to.equal(0)
 
       const mnt = path.join(root, `mnt-${n}`)
@@ -205,7 +208,9 @@ describe(`salvage: one image file zeroed, cut to half or deleted, then fsck -y a
         expect(await m.stop(), m.output()).to.equal(0)
       }
 
-      console.log(`      ${done}: ${found.byName} by name, ${found.lostFound} in /lost+found, ${found.missing.length} missing (fsck -y ${seconds.toFixed(1)} s)`)
+      console.log(
+        `      ${done}: ${found.byName} by name, ${found.lostFound} in /lost+found, ${found.missing.length} missing (fsck -y ${seconds.toFixed(1)} s)`,
+      )
       expect(found.missing, `files whose bytes are nowhere: ${found.missing.slice(0, 10).join(', ')}`).to.deep.equal([])
       expect(found.byName + found.lostFound).to.equal(TOTAL)
       expect(found.byName, 'files found by name').to.be.at.least(how === undefined ? TOTAL : AT_LEAST[file])

@@ -14,8 +14,17 @@ import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 
 import {
-  FILE_SIZE_MAX, NAME_MAX, PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type Timespec, XATTR_CREATE, XATTR_REPLACE,
-  XATTR_SIZE_MAX, direntSink,
+  FILE_SIZE_MAX,
+  NAME_MAX,
+  PATH_MAX,
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
+  ROOT_INO,
+  type Timespec,
+  XATTR_CREATE,
+  XATTR_REPLACE,
+  XATTR_SIZE_MAX,
+  direntSink,
 } from '../../src/storage/types.js'
 import type {Volume} from '../../src/storage/volume.js'
 import {drainSink, type Listed} from '../helpers/dirents.js'
@@ -64,7 +73,12 @@ export function snapshot(v: Volume): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   const visit = (ino: number, where: string): void => {
     const attr = v.getattr(ino)
-    const xattrs = Object.fromEntries(v.listxattr(ino).sort().map(name => [name, v.getxattr(ino, name).toString('hex')]))
+    const xattrs = Object.fromEntries(
+      v
+        .listxattr(ino)
+        .sort()
+        .map(name => [name, v.getxattr(ino, name).toString('hex')]),
+    )
     const view: Record<string, unknown> = {attr, xattrs}
     const type = attr.mode & S_IFMT
     if (type === S_IFREG) view.data = contentsHash(v, ino)
@@ -84,7 +98,7 @@ export function snapshot(v: Volume): Record<string, unknown> {
 function contentsHash(v: Volume, ino: number): string {
   const hash = createHash('sha256')
   const buf = Buffer.alloc(1 << 20)
-  for (let pos = 0; ;) {
+  for (let pos = 0; ; ) {
     const n = v.read(ino, buf, pos)
     if (n === 0) return `${pos}:${hash.digest('hex')}`
     hash.update(buf.subarray(0, n))
@@ -103,7 +117,12 @@ function names(v: Volume, dir: number): string[] {
 
 /** Every entry a cursor lists from where it stands, `chunk` at a time; `between` runs after each chunk. */
 function drainCursor(v: Volume, cursor: ReturnType<Volume['openDirCursor']>, chunk: number, between?: (listed: string[]) => void): Listed[] {
-  return drainSink((sink, max) => v.peekDirents(cursor, sink, 0, max), n => v.skipDirents(cursor, n), chunk, between)
+  return drainSink(
+    (sink, max) => v.peekDirents(cursor, sink, 0, max),
+    n => v.skipDirents(cursor, n),
+    chunk,
+    between,
+  )
 }
 
 export function volumeSuite(name: string, factory: VolumeFactory): void {
@@ -155,12 +174,15 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         expect(codeOf(() => v.lookup(987_654_321, 'x'))).to.equal('ENOENT')
         expect(codeOf(() => v.lookup(ROOT_INO, 'n'.repeat(NAME_MAX + 1)))).to.equal('ENAMETOOLONG')
         for (const ino of [0, -1, 1.5, 987_654_321, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER]) {
-          expect(codeOf(() => v.getattr(ino)), `getattr(${ino})`).to.equal('ENOENT')
+          expect(
+            codeOf(() => v.getattr(ino)),
+            `getattr(${ino})`,
+          ).to.equal('ENOENT')
         }
       })
 
       it('names are bytes: any but / and NUL, up to NAME_MAX of them', () => {
-        const odd = Buffer.from([0xFF, 0xFE, 0x20, 0x0A, 0xC3])
+        const odd = Buffer.from([0xff, 0xfe, 0x20, 0x0a, 0xc3])
         const long = Buffer.alloc(NAME_MAX, 0x61)
         const a = file(ROOT_INO, odd)
         const b = file(ROOT_INO, long)
@@ -169,7 +191,11 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         expect(v.lookup(ROOT_INO, long)).to.equal(b)
         expect(v.lookup(ROOT_INO, '...')).to.equal(c)
         const listed = [...v.readdir(ROOT_INO)].map(e => [e.name.toString('hex'), e.ino])
-        expect(listed).to.have.deep.members([[odd.toString('hex'), a], [long.toString('hex'), b], [Buffer.from('...').toString('hex'), c]])
+        expect(listed).to.have.deep.members([
+          [odd.toString('hex'), a],
+          [long.toString('hex'), b],
+          [Buffer.from('...').toString('hex'), c],
+        ])
         refuses('ENAMETOOLONG', () => v.mknod(ROOT_INO, Buffer.alloc(NAME_MAX + 1, 0x61), FILE))
         for (const bad of ['', '.', '..', 'a/b', 'a\0b']) refuses('EINVAL', () => v.mknod(ROOT_INO, bad, FILE), `mknod ${JSON.stringify(bad)}`)
       })
@@ -215,8 +241,8 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
 
           const parent = v.getattr(ROOT_INO)
           expect(parent.nlink).to.equal(type === S_IFDIR ? 3 : 2)
-          expect(ns(parent.mtime) > ns(parentBefore.mtime), 'the parent\'s mtime moves').to.equal(true)
-          expect(ns(parent.ctime) > ns(parentBefore.ctime), 'the parent\'s ctime moves').to.equal(true)
+          expect(ns(parent.mtime) > ns(parentBefore.mtime), "the parent's mtime moves").to.equal(true)
+          expect(ns(parent.ctime) > ns(parentBefore.ctime), "the parent's ctime moves").to.equal(true)
         })
       }
 
@@ -322,7 +348,10 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         v.rename(ROOT_INO, 'f', ROOT_INO, 'old')
         expect(v.lookup(ROOT_INO, 'old')).to.equal(f)
         expect(v.lookup(ROOT_INO, 'f')).to.equal(0)
-        expect(codeOf(() => v.getattr(old)), 'the replaced inode is gone').to.equal('ENOENT')
+        expect(
+          codeOf(() => v.getattr(old)),
+          'the replaced inode is gone',
+        ).to.equal('ENOENT')
         v.rename(ROOT_INO, 'old', ROOT_INO, 'kept2')
         expect(v.getattr(kept).nlink, 'a replaced name of a linked inode drops one link').to.equal(1)
         expect(readAll(v, kept).toString()).to.equal('kept')
@@ -459,7 +488,7 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         expect(ns(attr.ctime) > ns(before.ctime)).to.equal(true)
         v.write(f, Buffer.from('W'), 6)
         expect(readAll(v, f).toString()).to.equal('hello World')
-        const buf = Buffer.alloc(8, 0x2A)
+        const buf = Buffer.alloc(8, 0x2a)
         expect(v.read(f, buf, 7)).to.equal(4)
         expect(buf.subarray(0, 4).toString()).to.equal('orld')
         expect(v.read(f, buf, 11)).to.equal(0)
@@ -473,7 +502,7 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         const at = 3 * 1024 * 1024 + 17
         v.write(f, Buffer.from('tail'), at)
         expect(v.getattr(f).size).to.equal(at + 4)
-        const buf = Buffer.alloc(64, 0x2A)
+        const buf = Buffer.alloc(64, 0x2a)
         expect(v.read(f, buf, 1024 * 1024)).to.equal(64)
         expect(buf).to.deep.equal(Buffer.alloc(64))
         expect(v.read(f, buf, at - 2)).to.equal(6)
@@ -512,7 +541,7 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         const f = file(ROOT_INO, 'f')
         const d = dir(ROOT_INO, 'd')
         const l = v.mknod(ROOT_INO, 'l', {mode: S_IFLNK | 0o777, ...OWNER, target: 'f'}).ino
-        const binary = Buffer.from([0, 1, 2, 0xFF, 0])
+        const binary = Buffer.from([0, 1, 2, 0xff, 0])
         for (const ino of [f, d, l]) {
           v.setxattr(ino, 'user.a', binary)
           v.setxattr(ino, 'trusted.b', Buffer.alloc(0))
@@ -629,7 +658,11 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         file(d, 'late')
         v.unlink(d, 'f1')
         v.rewindDirCursor(c)
-        expect(drainCursor(v, c, 3).map(e => e[0]).sort()).to.deep.equal(names(v, d))
+        expect(
+          drainCursor(v, c, 3)
+            .map(e => e[0])
+            .sort(),
+        ).to.deep.equal(names(v, d))
         for (const n of names(v, d)) v.unlink(d, n)
         v.rmdir(ROOT_INO, 'd')
         v.rewindDirCursor(c)
@@ -647,7 +680,8 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         let round = 0
         const remove = (n: string | undefined, listed: string[]): void => {
           if (n === undefined || gone.has(n)) return
-          if (round % 3 === 0) v.rename(d, n, other, n) // away to another directory
+          if (round % 3 === 0)
+            v.rename(d, n, other, n) // away to another directory
           else v.unlink(d, n)
           gone.add(n)
           if (!listed.includes(n)) goneAhead.add(n)
@@ -662,7 +696,10 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
           for (let i = 0; i < n; i++) ahead.push(peek.names.subarray(i === 0 ? 0 : peek.ends[i - 1], peek.ends[i]).toString())
           remove(ahead[0], sofar)
           remove(ahead[2], sofar)
-          remove(sofar.find(s => inos.has(s) && !gone.has(s)), sofar)
+          remove(
+            sofar.find(s => inos.has(s) && !gone.has(s)),
+            sofar,
+          )
           file(d, `new${round}`)
           file(d, `brief${round}`)
           v.unlink(d, `brief${round}`)
@@ -673,7 +710,10 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         expect(new Set(listedNames).size, 'no entry twice').to.equal(listedNames.length)
         const stayed = [...inos.keys()].filter(n => !gone.has(n))
         expect(listedNames, 'every entry present throughout').to.include.members(stayed)
-        expect(listedNames.filter(n => goneAhead.has(n)), 'entries removed before the cursor reached them').to.deep.equal([])
+        expect(
+          listedNames.filter(n => goneAhead.has(n)),
+          'entries removed before the cursor reached them',
+        ).to.deep.equal([])
         for (const [n, ino] of listed) if (inos.has(n)) expect(ino, n).to.equal(inos.get(n))
         expect(goneAhead.size).to.be.greaterThan(40)
         expect(round).to.be.greaterThan(30)
@@ -698,7 +738,10 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         v.write(f, Buffer.from('!'), 10)
         v.setxattr(f, 'user.a', Buffer.from('x'))
         expect(readAll(v, f).toString()).to.equal('still here!')
-        expect(codeOf(() => v.link(f, ROOT_INO, 'back')), 'no new name for an unlinked inode').to.equal('ENOENT')
+        expect(
+          codeOf(() => v.link(f, ROOT_INO, 'back')),
+          'no new name for an unlinked inode',
+        ).to.equal('ENOENT')
         v.release(f)
         expect(v.getattr(f).size).to.equal(11)
         v.release(f)
@@ -750,20 +793,25 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         const d = dir(ROOT_INO, 'd')
         file(d, 'x')
         const before = snapshot(v)
-        for (const failing of [() => v.rmdir(ROOT_INO, 'd'), () => {
-          throw new Error('abandoned')
-        }]) {
-          expect(() => v.transaction(() => {
-            file(ROOT_INO, 'new', 'new')
-            v.rename(ROOT_INO, 'f', d, 'moved')
+        for (const failing of [
+          () => v.rmdir(ROOT_INO, 'd'),
+          () => {
+            throw new Error('abandoned')
+          },
+        ]) {
+          expect(() =>
             v.transaction(() => {
-              v.setattr(f, {mode: 0o600, uid: 7})
-              v.setxattr(f, 'user.a', Buffer.from('1'))
-              v.unlink(d, 'x')
-            })
-            v.link(f, ROOT_INO, 'again')
-            failing()
-          })).to.throw()
+              file(ROOT_INO, 'new', 'new')
+              v.rename(ROOT_INO, 'f', d, 'moved')
+              v.transaction(() => {
+                v.setattr(f, {mode: 0o600, uid: 7})
+                v.setxattr(f, 'user.a', Buffer.from('1'))
+                v.unlink(d, 'x')
+              })
+              v.link(f, ROOT_INO, 'again')
+              failing()
+            }),
+          ).to.throw()
           expect(snapshot(v)).to.deep.equal(before)
         }
 
@@ -773,20 +821,24 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
 
       it('undo sizes: a write or truncation undone leaves no bytes to reappear', () => {
         const f = file(ROOT_INO, 'f', 'abcdef')
-        expect(() => v.transaction(() => {
-          v.write(f, Buffer.from('XYZ'), 6)
-          v.setattr(f, {size: 2})
-          throw new Error('abandoned')
-        })).to.throw('abandoned')
+        expect(() =>
+          v.transaction(() => {
+            v.write(f, Buffer.from('XYZ'), 6)
+            v.setattr(f, {size: 2})
+            throw new Error('abandoned')
+          }),
+        ).to.throw('abandoned')
         expect(v.getattr(f).size).to.equal(6)
         expect(readAll(v, f).toString()).to.equal('abcdef')
         v.setattr(f, {size: 12})
         expect(readAll(v, f)).to.deep.equal(Buffer.from('abcdef\0\0\0\0\0\0'))
         const g = file(ROOT_INO, 'g')
-        expect(() => v.transaction(() => {
-          v.write(g, Buffer.from('first bytes'), 0)
-          throw new Error('abandoned')
-        })).to.throw('abandoned')
+        expect(() =>
+          v.transaction(() => {
+            v.write(g, Buffer.from('first bytes'), 0)
+            throw new Error('abandoned')
+          }),
+        ).to.throw('abandoned')
         expect(v.getattr(g).size).to.equal(0)
         const h2 = file(ROOT_INO, 'h')
         v.setattr(h2, {size: 20})
@@ -801,10 +853,12 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         const order = [...v.readdir(d)].map(e => e.name.toString())
         const c = v.openDirCursor(d)
         v.skipDirents(c, 1)
-        expect(() => v.transaction(() => {
-          v.unlink(d, order[1])
-          throw new Error('abandoned')
-        })).to.throw('abandoned')
+        expect(() =>
+          v.transaction(() => {
+            v.unlink(d, order[1])
+            throw new Error('abandoned')
+          }),
+        ).to.throw('abandoned')
         expect(drainCursor(v, c, 2).map(e => e[0])).to.deep.equal(order.slice(1))
         v.closeDirCursor(c)
       })
@@ -849,7 +903,11 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
           }
         }
 
-        for (const ino of freed) expect(codeOf(() => v.getattr(ino)), `freed ${ino}`).to.equal('ENOENT')
+        for (const ino of freed)
+          expect(
+            codeOf(() => v.getattr(ino)),
+            `freed ${ino}`,
+          ).to.equal('ENOENT')
       })
 
       it('are stable across close and reopen, with everything else', () => {
@@ -895,7 +953,7 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
     })
 
     describe('durability', () => {
-      it('fsync makes a file\'s contents and name survive a crash', () => {
+      it("fsync makes a file's contents and name survive a crash", () => {
         const d = dir(ROOT_INO, 'd')
         const f = file(d, 'f')
         const data = Buffer.alloc(300_000, 'razorfs ')

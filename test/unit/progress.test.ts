@@ -11,13 +11,21 @@ function stream(isTTY: boolean): {isTTY: boolean; columns: number; text: () => s
 
 /** What a terminal shows of `text`: escape sequences removed, only the last state of the line. */
 function visible(text: string): string {
-   
-  return text.replaceAll(/\u001B(\[[0-9;?]*[A-Za-z]|[78])/g, '\n').split('\n').filter(Boolean).at(-1) ?? ''
+  return (
+    text
+      .replaceAll(/\u001B(\[[0-9;?]*[A-Za-z]|[78])/g, '\n')
+      .split('\n')
+      .filter(Boolean)
+      .at(-1) ?? ''
+  )
 }
 
 describe('progress bar (src/progress.ts)', () => {
   it('writes nothing when not on a terminal, nor on one before the delay', () => {
-    for (const [isTTY, delayMs] of [[false, 0], [true, 60_000]] as const) {
+    for (const [isTTY, delayMs] of [
+      [false, 0],
+      [true, 60_000],
+    ] as const) {
       const s = stream(isTTY)
       const p = new Progress({stream: s, delayMs})
       p.phase('writing', 1000)

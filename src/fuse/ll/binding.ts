@@ -14,11 +14,40 @@ import {fileURLToPath} from 'node:url'
  * loadLowLevel refuses an addon whose table differs.
  */
 export const OP = {
-  INIT: 0, LOOKUP: 1, GETATTR: 2, SETATTR: 3, READLINK: 4, MKNOD: 5, MKDIR: 6, UNLINK: 7, RMDIR: 8,
-  SYMLINK: 9, RENAME: 10, LINK: 11, OPEN: 12, READ: 13, WRITE: 14, FLUSH: 15, RELEASE: 16, FSYNC: 17,
-  OPENDIR: 18, READDIR: 19, READDIRPLUS: 20, RELEASEDIR: 21, FSYNCDIR: 22, STATFS: 23, SETXATTR: 24,
-  GETXATTR: 25, LISTXATTR: 26, REMOVEXATTR: 27, ACCESS: 28, CREATE: 29, FALLOCATE: 30, LSEEK: 31,
-  COPY_FILE_RANGE: 32, ENDED: 33,
+  INIT: 0,
+  LOOKUP: 1,
+  GETATTR: 2,
+  SETATTR: 3,
+  READLINK: 4,
+  MKNOD: 5,
+  MKDIR: 6,
+  UNLINK: 7,
+  RMDIR: 8,
+  SYMLINK: 9,
+  RENAME: 10,
+  LINK: 11,
+  OPEN: 12,
+  READ: 13,
+  WRITE: 14,
+  FLUSH: 15,
+  RELEASE: 16,
+  FSYNC: 17,
+  OPENDIR: 18,
+  READDIR: 19,
+  READDIRPLUS: 20,
+  RELEASEDIR: 21,
+  FSYNCDIR: 22,
+  STATFS: 23,
+  SETXATTR: 24,
+  GETXATTR: 25,
+  LISTXATTR: 26,
+  REMOVEXATTR: 27,
+  ACCESS: 28,
+  CREATE: 29,
+  FALLOCATE: 30,
+  LSEEK: 31,
+  COPY_FILE_RANGE: 32,
+  ENDED: 33,
 } as const
 
 /**
@@ -26,8 +55,23 @@ export const OP = {
  * RAZORFS_FIELDS in native/razorfs_ll.h). loadLowLevel refuses an addon whose table differs.
  */
 export const FIELD = {
-  OP: 0, REQ: 1, UID: 2, GID: 3, PID: 4, UMASK: 5, INO: 6, INO2: 7, FH: 8, FH2: 9, SIZE: 10, OFF: 11,
-  OFF2: 12, MODE: 13, FLAGS: 14, ARG: 15, TOKEN: 16,
+  OP: 0,
+  REQ: 1,
+  UID: 2,
+  GID: 3,
+  PID: 4,
+  UMASK: 5,
+  INO: 6,
+  INO2: 7,
+  FH: 8,
+  FH2: 9,
+  SIZE: 10,
+  OFF: 11,
+  OFF2: 12,
+  MODE: 13,
+  FLAGS: 14,
+  ARG: 15,
+  TOKEN: 16,
 } as const
 
 /** Length of the field array. */
@@ -96,7 +140,19 @@ export interface LowLevelAddon {
    * addon as the handle's run, from which the kernel's next requests on the handle are answered
    * without JS.
    */
-  replyDirents(req: number, size: number, plus: boolean, names: Buffer, nameEnds: Uint32Array, attrs: Float64Array, offsets: Float64Array, entryTimeout: number, attrTimeout: number, fh?: number, off?: number): number
+  replyDirents(
+    req: number,
+    size: number,
+    plus: boolean,
+    names: Buffer,
+    nameEnds: Uint32Array,
+    attrs: Float64Array,
+    offsets: Float64Array,
+    entryTimeout: number,
+    attrTimeout: number,
+    fh?: number,
+    off?: number,
+  ): number
 }
 
 /**
@@ -104,8 +160,18 @@ export interface LowLevelAddon {
  * the names go to the addon in one buffer. Returns how many entries the addon took. (razorfs's
  * adapter and bench/noop-ll.ts hand the addon their packed names directly.)
  */
-export function replyDirents(ll: LowLevelAddon, req: number, size: number, plus: boolean, names: Buffer[], attrs: Float64Array, offsets: Float64Array,
-  entryTimeout: number, attrTimeout: number, run?: {fh: number; off: number}): number {
+export function replyDirents(
+  ll: LowLevelAddon,
+  req: number,
+  size: number,
+  plus: boolean,
+  names: Buffer[],
+  attrs: Float64Array,
+  offsets: Float64Array,
+  entryTimeout: number,
+  attrTimeout: number,
+  run?: {fh: number; off: number},
+): number {
   const ends = new Uint32Array(names.length)
   let total = 0
   for (const [i, name] of names.entries()) ends[i] = total += name.length

@@ -5,9 +5,7 @@
  * says what each operation sets). A request is a plain object made for the call; the caller's
  * credentials come beside it in one object the session reuses.
  */
-import {
-  FIELD, FIELD_COUNT, type LowLevelAddon, OP, type RawDispatch, type RequestContext, type SetattrFields,
-} from './binding.js'
+import {FIELD, FIELD_COUNT, type LowLevelAddon, OP, type RawDispatch, type RequestContext, type SetattrFields} from './binding.js'
 
 type Ops = typeof OP
 export type OpCode = Ops[keyof Ops]
@@ -196,10 +194,31 @@ export interface CopyFileRangeRequest extends Request<Ops['COPY_FILE_RANGE']> {
 
 /** A request, told apart by `op` (some kinds serve several ops of the same fields). */
 export type LlRequest =
-  | InitRequest | EndedRequest | NameRequest | InodeRequest | GetattrRequest | SetattrRequest | MknodRequest | MkdirRequest
-  | CreateRequest | SymlinkRequest | RenameRequest | LinkRequest | OpenRequest | ReadRequest | WriteRequest | CloseRequest
-  | SyncRequest | GetxattrRequest | ListxattrRequest | SetxattrRequest | RemovexattrRequest | AccessRequest
-  | FallocateRequest | LseekRequest | CopyFileRangeRequest
+  | InitRequest
+  | EndedRequest
+  | NameRequest
+  | InodeRequest
+  | GetattrRequest
+  | SetattrRequest
+  | MknodRequest
+  | MkdirRequest
+  | CreateRequest
+  | SymlinkRequest
+  | RenameRequest
+  | LinkRequest
+  | OpenRequest
+  | ReadRequest
+  | WriteRequest
+  | CloseRequest
+  | SyncRequest
+  | GetxattrRequest
+  | ListxattrRequest
+  | SetxattrRequest
+  | RemovexattrRequest
+  | AccessRequest
+  | FallocateRequest
+  | LseekRequest
+  | CopyFileRangeRequest
 
 /**
  * The request in `f` (the field array) and the call's arguments: `first` is the name (a write's
@@ -213,36 +232,79 @@ export function decodeRequest(f: Float64Array, first: Buffer | SetattrFields | u
   const fh = f[FIELD.FH]
   const name = first as Buffer
   switch (op) {
-    case OP.INIT: return {op, req, maxWrite: f[FIELD.SIZE]}
-    case OP.ENDED: return {op, req}
-    case OP.LOOKUP: case OP.UNLINK: case OP.RMDIR: return {op, req, parent: ino, name}
-    case OP.GETATTR: return {op, req, ino, fh}
-    case OP.SETATTR: return {op, req, ino, fields: first as SetattrFields, fh}
-    case OP.READLINK: case OP.STATFS: return {op, req, ino}
-    case OP.MKNOD: return {op, req, parent: ino, name, mode: f[FIELD.MODE], rdev: f[FIELD.ARG]}
-    case OP.MKDIR: return {op, req, parent: ino, name, mode: f[FIELD.MODE]}
-    case OP.SYMLINK: return {op, req, parent: ino, name, target: second!}
-    case OP.RENAME: return {op, req, parent: ino, name, newParent: f[FIELD.INO2], newName: second!, flags: f[FIELD.FLAGS]}
-    case OP.LINK: return {op, req, ino, newParent: f[FIELD.INO2], newName: name}
-    case OP.OPEN: case OP.OPENDIR: return {op, req, ino, flags: f[FIELD.FLAGS]}
-    case OP.READ: case OP.READDIR: case OP.READDIRPLUS: return {op, req, ino, fh, size: f[FIELD.SIZE], off: f[FIELD.OFF]}
-    case OP.WRITE: return {op, req, ino, fh, data: name, off: f[FIELD.OFF], token: f[FIELD.TOKEN], flags: f[FIELD.FLAGS]}
-    case OP.FLUSH: case OP.RELEASE: case OP.RELEASEDIR: return {op, req, ino, fh, flags: f[FIELD.FLAGS]}
-    case OP.FSYNC: case OP.FSYNCDIR: return {op, req, ino, fh, datasync: f[FIELD.ARG]}
-    case OP.SETXATTR: return {op, req, ino, name, value: second!, flags: f[FIELD.FLAGS]}
-    case OP.GETXATTR: return {op, req, ino, name, size: f[FIELD.SIZE]}
-    case OP.LISTXATTR: return {op, req, ino, size: f[FIELD.SIZE]}
-    case OP.REMOVEXATTR: return {op, req, ino, name}
-    case OP.ACCESS: return {op, req, ino, mask: f[FIELD.MODE]}
-    case OP.CREATE: return {op, req, parent: ino, name, mode: f[FIELD.MODE], flags: f[FIELD.FLAGS]}
-    case OP.FALLOCATE: return {op, req, ino, fh, mode: f[FIELD.MODE], off: f[FIELD.OFF], length: f[FIELD.OFF2]}
-    case OP.LSEEK: return {op, req, ino, fh, off: f[FIELD.OFF], whence: f[FIELD.ARG]}
-    case OP.COPY_FILE_RANGE: return {
-      op, req, ino, fh, off: f[FIELD.OFF], inoOut: f[FIELD.INO2], fhOut: f[FIELD.FH2], offOut: f[FIELD.OFF2], length: f[FIELD.SIZE],
-      flags: f[FIELD.FLAGS],
-    }
+    case OP.INIT:
+      return {op, req, maxWrite: f[FIELD.SIZE]}
+    case OP.ENDED:
+      return {op, req}
+    case OP.LOOKUP:
+    case OP.UNLINK:
+    case OP.RMDIR:
+      return {op, req, parent: ino, name}
+    case OP.GETATTR:
+      return {op, req, ino, fh}
+    case OP.SETATTR:
+      return {op, req, ino, fields: first as SetattrFields, fh}
+    case OP.READLINK:
+    case OP.STATFS:
+      return {op, req, ino}
+    case OP.MKNOD:
+      return {op, req, parent: ino, name, mode: f[FIELD.MODE], rdev: f[FIELD.ARG]}
+    case OP.MKDIR:
+      return {op, req, parent: ino, name, mode: f[FIELD.MODE]}
+    case OP.SYMLINK:
+      return {op, req, parent: ino, name, target: second!}
+    case OP.RENAME:
+      return {op, req, parent: ino, name, newParent: f[FIELD.INO2], newName: second!, flags: f[FIELD.FLAGS]}
+    case OP.LINK:
+      return {op, req, ino, newParent: f[FIELD.INO2], newName: name}
+    case OP.OPEN:
+    case OP.OPENDIR:
+      return {op, req, ino, flags: f[FIELD.FLAGS]}
+    case OP.READ:
+    case OP.READDIR:
+    case OP.READDIRPLUS:
+      return {op, req, ino, fh, size: f[FIELD.SIZE], off: f[FIELD.OFF]}
+    case OP.WRITE:
+      return {op, req, ino, fh, data: name, off: f[FIELD.OFF], token: f[FIELD.TOKEN], flags: f[FIELD.FLAGS]}
+    case OP.FLUSH:
+    case OP.RELEASE:
+    case OP.RELEASEDIR:
+      return {op, req, ino, fh, flags: f[FIELD.FLAGS]}
+    case OP.FSYNC:
+    case OP.FSYNCDIR:
+      return {op, req, ino, fh, datasync: f[FIELD.ARG]}
+    case OP.SETXATTR:
+      return {op, req, ino, name, value: second!, flags: f[FIELD.FLAGS]}
+    case OP.GETXATTR:
+      return {op, req, ino, name, size: f[FIELD.SIZE]}
+    case OP.LISTXATTR:
+      return {op, req, ino, size: f[FIELD.SIZE]}
+    case OP.REMOVEXATTR:
+      return {op, req, ino, name}
+    case OP.ACCESS:
+      return {op, req, ino, mask: f[FIELD.MODE]}
+    case OP.CREATE:
+      return {op, req, parent: ino, name, mode: f[FIELD.MODE], flags: f[FIELD.FLAGS]}
+    case OP.FALLOCATE:
+      return {op, req, ino, fh, mode: f[FIELD.MODE], off: f[FIELD.OFF], length: f[FIELD.OFF2]}
+    case OP.LSEEK:
+      return {op, req, ino, fh, off: f[FIELD.OFF], whence: f[FIELD.ARG]}
+    case OP.COPY_FILE_RANGE:
+      return {
+        op,
+        req,
+        ino,
+        fh,
+        off: f[FIELD.OFF],
+        inoOut: f[FIELD.INO2],
+        fhOut: f[FIELD.FH2],
+        offOut: f[FIELD.OFF2],
+        length: f[FIELD.SIZE],
+        flags: f[FIELD.FLAGS],
+      }
 
-    default: throw new Error(`razorfs_ll: unknown operation ${op as number}`)
+    default:
+      throw new Error(`razorfs_ll: unknown operation ${op as number}`)
   }
 }
 
@@ -268,8 +330,15 @@ export function requestDispatch(handler: RequestHandler): {dispatch: RawDispatch
 }
 
 /** Mount `mountpoint` with the addon; every request goes to `handler`, decoded. Returns the session. */
-export function mountLowLevel(ll: LowLevelAddon, mountpoint: string, options: string, handler: RequestHandler,
-  maxWrite: number, writeback: number, threads: number): object {
+export function mountLowLevel(
+  ll: LowLevelAddon,
+  mountpoint: string,
+  options: string,
+  handler: RequestHandler,
+  maxWrite: number,
+  writeback: number,
+  threads: number,
+): object {
   const {dispatch, fields} = requestDispatch(handler)
   return ll.mount(mountpoint, options, dispatch, fields, maxWrite, writeback, threads)
 }

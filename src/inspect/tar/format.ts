@@ -40,9 +40,22 @@ export const TYPE = {
 
 /** ustar header fields: [offset, length]. */
 const F = {
-  name: [0, 100], mode: [100, 8], uid: [108, 8], gid: [116, 8], size: [124, 12], mtime: [136, 12], chksum: [148, 8],
-  typeflag: [156, 1], linkname: [157, 100], magic: [257, 6], version: [263, 2], uname: [265, 32], gname: [297, 32],
-  devmajor: [329, 8], devminor: [337, 8], prefix: [345, 155],
+  name: [0, 100],
+  mode: [100, 8],
+  uid: [108, 8],
+  gid: [116, 8],
+  size: [124, 12],
+  mtime: [136, 12],
+  chksum: [148, 8],
+  typeflag: [156, 1],
+  linkname: [157, 100],
+  magic: [257, 6],
+  version: [263, 2],
+  uname: [265, 32],
+  gname: [297, 32],
+  devmajor: [329, 8],
+  devminor: [337, 8],
+  prefix: [345, 155],
 } as const
 
 /** One member of an archive, with everything razorfs keeps. */
@@ -88,13 +101,16 @@ function writeOctal(block: Buffer, [off, len]: readonly [number, number], value:
 export function readNumber(block: Buffer, [off, len]: readonly [number, number]): number {
   if ((block[off] & 0x80) !== 0) {
     const negative = (block[off] & 0x40) !== 0
-    let v = BigInt(block[off] & 0x3F)
+    let v = BigInt(block[off] & 0x3f)
     for (let i = 1; i < len; i++) v = (v << 8n) | BigInt(block[off + i])
     if (negative) v -= 1n << BigInt(len * 8 - 2)
     return Number(v)
   }
 
-  const text = block.toString('latin1', off, off + len).replace(/[\0 ].*$/s, '').trim()
+  const text = block
+    .toString('latin1', off, off + len)
+    .replace(/[\0 ].*$/s, '')
+    .trim()
   if (text === '') return 0
   if (!/^[0-7]+$/.test(text)) throw new TarError(`bad octal number ${JSON.stringify(text)}`)
   return Number.parseInt(text, 8)
@@ -119,7 +135,10 @@ export class TarError extends Error {
   readonly code = 'RZ_ARCHIVE'
 
   /** `offset`: where in the archive the damage is, once the message says so (the reader's errors). */
-  constructor(message: string, readonly offset?: number) {
+  constructor(
+    message: string,
+    readonly offset?: number,
+  ) {
     super(message)
     this.name = 'TarError'
   }
@@ -144,11 +163,11 @@ export function parsePaxRecords(data: Buffer): Map<string, Buffer> {
     const space = data.indexOf(0x20, p)
     if (space === -1) throw new TarError('bad pax header: a record has no length')
     const len = Number(data.toString('latin1', p, space))
-    if (!Number.isSafeInteger(len) || len <= space - p + 1 || p + len > data.length || data[p + len - 1] !== 0x0A) {
+    if (!Number.isSafeInteger(len) || len <= space - p + 1 || p + len > data.length || data[p + len - 1] !== 0x0a) {
       throw new TarError('bad pax header: a record length is wrong')
     }
 
-    const eq = data.indexOf(0x3D, space + 1)
+    const eq = data.indexOf(0x3d, space + 1)
     if (eq === -1 || eq >= p + len) throw new TarError('bad pax header: a record has no "="')
     out.set(data.toString('utf8', space + 1, eq), Buffer.from(data.subarray(eq + 1, p + len - 1)))
     p += len
@@ -171,7 +190,22 @@ const MAGIC = Buffer.from('ustar\x0000', 'latin1')
  * A ustar header block, written into `block` (512 bytes, reused by the writer) or a new one.
  * Fields that do not fit are left for the pax header to carry.
  */
-export function ustarBlock(h: {name: Buffer; prefix?: Buffer; type: string; mode: number; uid: number; gid: number; size: number; mtimeSec: number; linkname?: Buffer; devmajor?: number; devminor?: number}, block = Buffer.alloc(BLOCK)): Buffer {
+export function ustarBlock(
+  h: {
+    name: Buffer
+    prefix?: Buffer
+    type: string
+    mode: number
+    uid: number
+    gid: number
+    size: number
+    mtimeSec: number
+    linkname?: Buffer
+    devmajor?: number
+    devminor?: number
+  },
+  block = Buffer.alloc(BLOCK),
+): Buffer {
   block.fill(0)
   h.name.copy(block, F.name[0], 0, Math.min(h.name.length, F.name[1]))
   if (h.prefix !== undefined) h.prefix.copy(block, F.prefix[0], 0, Math.min(h.prefix.length, F.prefix[1]))
@@ -198,7 +232,7 @@ export function ustarBlock(h: {name: Buffer; prefix?: Buffer; type: string; mode
 export function splitUstarPath(path: Buffer): {name: Buffer; prefix?: Buffer} {
   if (path.length <= F.name[1]) return {name: path}
   for (let i = path.length - 1; i > 0; i--) {
-    if (path[i] !== 0x2F) continue
+    if (path[i] !== 0x2f) continue
     if (path.length - i - 1 > F.name[1]) break
     if (i <= F.prefix[1]) return {prefix: path.subarray(0, i), name: path.subarray(i + 1)}
   }

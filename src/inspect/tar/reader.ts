@@ -136,7 +136,9 @@ export class TarReader {
       const at = this.offset
       const got = this.fill(BLOCK)
       if (got === 0 && at === this.memberOffset) {
-        throw this.truncated(this.count === 0 ? 'before its first member' : `after member ${this.count} (${escapeName(this.path)}), without the end-of-archive marker`)
+        throw this.truncated(
+          this.count === 0 ? 'before its first member' : `after member ${this.count} (${escapeName(this.path)}), without the end-of-archive marker`,
+        )
       }
 
       const block = this.take(BLOCK, () => `in the header of member ${index}, which starts at byte ${at}`)
@@ -150,7 +152,8 @@ export class TarReader {
 
       if (raw === null) return null // end-of-archive marker
       if (raw.type === TYPE.PAX || raw.type === TYPE.PAX_GLOBAL || raw.type === TYPE.GNU_LONGNAME || raw.type === TYPE.GNU_LONGLINK) {
-        if (raw.size > MAX_META) throw new TarError(`the extended header at byte ${at} (member ${index}) has ${raw.size} bytes, more than razorfs accepts (${MAX_META})`, at)
+        if (raw.size > MAX_META)
+          throw new TarError(`the extended header at byte ${at} (member ${index}) has ${raw.size} bytes, more than razorfs accepts (${MAX_META})`, at)
         const where = (): string => `in the extended header of member ${index}, which starts at byte ${at}`
         const data = Buffer.from(this.take(raw.size, where))
         this.take(pad(raw.size), where)
@@ -171,7 +174,10 @@ export class TarReader {
         return this.member(raw, local, longName, longLink)
       } catch (error) {
         if (!(error instanceof TarError) || error.offset !== undefined) throw error
-        throw new TarError(`member ${index} (${escapeName(merged(this.globals, local).get('path') ?? longName ?? raw.name)}) at byte ${this.memberOffset}: ${error.message}`, this.memberOffset)
+        throw new TarError(
+          `member ${index} (${escapeName(merged(this.globals, local).get('path') ?? longName ?? raw.name)}) at byte ${this.memberOffset}: ${error.message}`,
+          this.memberOffset,
+        )
       }
     }
   }
@@ -215,7 +221,7 @@ export class TarReader {
       mtime: text('mtime') === undefined ? {sec: raw.mtime, nsec: 0} : parsePaxTime(text('mtime')!),
       atime: text('atime') === undefined ? undefined : parsePaxTime(text('atime')!),
       ctime: text('ctime') === undefined ? undefined : parsePaxTime(text('ctime')!),
-      linkpath: type === TYPE.HARDLINK || type === TYPE.SYMLINK ? pax.get('linkpath') ?? longLink ?? raw.linkname : undefined,
+      linkpath: type === TYPE.HARDLINK || type === TYPE.SYMLINK ? (pax.get('linkpath') ?? longLink ?? raw.linkname) : undefined,
       devmajor: num('SCHILY.devmajor', raw.devmajor),
       devminor: num('SCHILY.devminor', raw.devminor),
       xattrs,

@@ -31,7 +31,7 @@ class PaxRecords {
     let p = this.length
     p += this.buf.write(`${len} ${key}=`, p, 'latin1')
     p += typeof value === 'string' ? this.buf.write(value, p, 'utf8') : value.copy(this.buf, p)
-    this.buf[p++] = 0x0A
+    this.buf[p++] = 0x0a
     this.length = p
   }
 
@@ -68,23 +68,49 @@ export class TarWriter {
     if (m.devminor > USTAR_ID_MAX) pax.add('SCHILY.devminor', String(m.devminor))
     for (const [key, value] of Object.entries(m.vendor)) pax.add(key, value)
     for (const x of m.xattrs) {
-      if (x.name.includes(0x3D) || x.name.includes(0)) throw new TarError(`xattr name ${JSON.stringify(x.name.toString())} cannot be archived (it holds "=" or NUL)`)
+      if (x.name.includes(0x3d) || x.name.includes(0))
+        throw new TarError(`xattr name ${JSON.stringify(x.name.toString())} cannot be archived (it holds "=" or NUL)`)
       pax.add(`SCHILY.xattr.${x.name.toString('utf8')}`, x.value)
     }
 
     const records = pax.bytes()
-    const base = m.path.subarray(m.path.lastIndexOf(0x2F, m.path.length - 2) + 1).subarray(0, 80)
-    this.out.write(ustarBlock({
-      name: Buffer.concat([PAX_DIR, base]), type: TYPE.PAX, mode: 0o644, uid: 0, gid: 0, size: records.length, mtimeSec: Math.max(0, m.mtime.sec),
-    }, this.block))
+    const base = m.path.subarray(m.path.lastIndexOf(0x2f, m.path.length - 2) + 1).subarray(0, 80)
+    this.out.write(
+      ustarBlock(
+        {
+          name: Buffer.concat([PAX_DIR, base]),
+          type: TYPE.PAX,
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          size: records.length,
+          mtimeSec: Math.max(0, m.mtime.sec),
+        },
+        this.block,
+      ),
+    )
     this.out.write(records)
     this.out.zeros(pad(records.length))
 
     const {name, prefix} = splitUstarPath(m.path)
-    this.out.write(ustarBlock({
-      name, prefix, type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, size: m.type === TYPE.FILE ? m.size : 0, mtimeSec: m.mtime.sec,
-      linkname: m.linkpath, devmajor: m.devmajor, devminor: m.devminor,
-    }, this.block))
+    this.out.write(
+      ustarBlock(
+        {
+          name,
+          prefix,
+          type: m.type,
+          mode: m.mode,
+          uid: m.uid,
+          gid: m.gid,
+          size: m.type === TYPE.FILE ? m.size : 0,
+          mtimeSec: m.mtime.sec,
+          linkname: m.linkpath,
+          devmajor: m.devmajor,
+          devminor: m.devminor,
+        },
+        this.block,
+      ),
+    )
     if (m.type === TYPE.FILE) {
       this.remaining = m.size
       this.padding = pad(m.size)

@@ -28,9 +28,9 @@ export const C_COMPRESSED_HEADER = cRecord('cCompressedHeader', [
 export type CCompressedHeader = ReturnType<typeof C_COMPRESSED_HEADER.decode>
 
 /** 'FILE' (bytes `45 4C 49 46`). */
-export const C_FILE_MAGIC = 0x46_49_4C_45
+export const C_FILE_MAGIC = 0x46_49_4c_45
 /** 'RZCP' (bytes `50 43 5A 52`). */
-export const C_COMPRESSED_MAGIC = 0x52_5A_43_50
+export const C_COMPRESSED_MAGIC = 0x52_5a_43_50
 
 // ---- the file header ----------------------------------------------------------------------------
 
@@ -64,6 +64,7 @@ export function validateFileHeader(h: CFileHeader, file: {name: string; inode: n
 export function validateCompressedHeader(h: CCompressedHeader, file: {name: string; streamBytes: number}): string[] {
   const {name, streamBytes} = file
   if (h.magic !== C_COMPRESSED_MAGIC) return [`content file ${name}: bad compression magic ${hex32(h.magic)} (expected ${hex32(C_COMPRESSED_MAGIC)})`]
-  if (h.compressedSize !== streamBytes) return [`content file ${name}: compression header says ${h.compressedSize} compressed bytes, the payload holds ${streamBytes}`]
+  if (h.compressedSize !== streamBytes)
+    return [`content file ${name}: compression header says ${h.compressedSize} compressed bytes, the payload holds ${streamBytes}`]
   return []
 }

@@ -44,7 +44,7 @@ export function contentInode(layout: CLayout, name: string): number | undefined 
   const digits = name.slice(layout.contentPrefix.length)
   if (!/^(0|[1-9]\d{0,9})$/.test(digits)) return undefined
   const n = Number(digits)
-  return n <= 0xFFFF_FFFF ? n : undefined
+  return n <= 0xffff_ffff ? n : undefined
 }
 
 /** A magic number or CRC as the reports show it: `0x` and 8 upper-case hex digits. */

@@ -6,14 +6,12 @@ import type {CLayout} from './image.js'
 import {cRecord} from './record.js'
 
 /** The names file's header: 4 bytes at offset 0 (disk: bytes of names; shm: bytes in use, with this header). */
-export const C_NAMES_HEADER = cRecord('cNamesHeader', [
-  ['used', 'u32'],
-])
+export const C_NAMES_HEADER = cRecord('cNamesHeader', [['used', 'u32']])
 
 export type CNamesHeader = ReturnType<typeof C_NAMES_HEADER.decode>
 
 /** The name offset that means "no name". */
-export const C_NO_NAME = 0xFFFF_FFFF
+export const C_NO_NAME = 0xffff_ffff
 /** The shm names segment is zero-filled to this size. */
 export const C_SHM_STRINGS_SIZE = 1024 * 1024
 
@@ -24,7 +22,8 @@ export const C_SHM_STRINGS_SIZE = 1024 * 1024
 export function validateNamesHeader(h: CNamesHeader, layout: CLayout, fileBytes: number): string[] {
   const problems: string[] = []
   if (layout.kind === 'disk') {
-    if (C_NAMES_HEADER.SIZE + h.used !== fileBytes) problems.push(`header says ${h.used} bytes of names, the file holds ${fileBytes - C_NAMES_HEADER.SIZE}; names are read from what the file holds`)
+    if (C_NAMES_HEADER.SIZE + h.used !== fileBytes)
+      problems.push(`header says ${h.used} bytes of names, the file holds ${fileBytes - C_NAMES_HEADER.SIZE}; names are read from what the file holds`)
   } else {
     if (h.used > fileBytes) problems.push(`header says ${h.used} bytes in use, the file has ${fileBytes}; names are read from what the file holds`)
     if (fileBytes !== C_SHM_STRINGS_SIZE) problems.push(`${fileBytes} bytes (the C version makes it ${C_SHM_STRINGS_SIZE})`)

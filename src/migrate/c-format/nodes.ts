@@ -21,26 +21,30 @@ export const C_NODES_HEADER = cRecord('cNodesHeader', [
 export type CNodesHeader = ReturnType<typeof C_NODES_HEADER.decode>
 
 /** One node slot: 128 bytes, of which the first 64 are the node and the rest process state. */
-export const C_NODE = cRecord('cNode', [
-  ['inode', 'u32'], // 0: a free slot
-  ['parent', 'u32'], // parent slot index (C_NO_INDEX for the root)
-  ['numChildren', 'u16'],
-  ['mode', 'u16'], // S_IFDIR or S_IFREG plus the permission bits (anything else is a problem)
-  ['nameOffset', 'u32'],
-  ['children', 'u16x16'], // child slot indices, the unused ones too (C_NO_INDEX when clean)
-  ['size', 'u64big'], // the logical size, authoritative for a regular file (exact: may exceed 2^53)
-  ['mtime', 'u32'], // Unix seconds
-  ['unused', 'u32'],
-  ['lock', 'bytes64'], // process state (a pthread rwlock and padding): not read
-], 128)
+export const C_NODE = cRecord(
+  'cNode',
+  [
+    ['inode', 'u32'], // 0: a free slot
+    ['parent', 'u32'], // parent slot index (C_NO_INDEX for the root)
+    ['numChildren', 'u16'],
+    ['mode', 'u16'], // S_IFDIR or S_IFREG plus the permission bits (anything else is a problem)
+    ['nameOffset', 'u32'],
+    ['children', 'u16x16'], // child slot indices, the unused ones too (C_NO_INDEX when clean)
+    ['size', 'u64big'], // the logical size, authoritative for a regular file (exact: may exceed 2^53)
+    ['mtime', 'u32'], // Unix seconds
+    ['unused', 'u32'],
+    ['lock', 'bytes64'], // process state (a pthread rwlock and padding): not read
+  ],
+  128,
+)
 
 export type CNode = ReturnType<typeof C_NODE.decode>
 
 /** 'RAZO' read as a little-endian u32 (bytes `4F 5A 41 52`). */
-export const C_NODES_MAGIC = 0x52_41_5A_4F
+export const C_NODES_MAGIC = 0x52_41_5a_4f
 export const C_NODES_VERSION = 1
 /** The slot index that means "none" (the root's parent, an unused child). */
-export const C_NO_INDEX = 0xFFFF
+export const C_NO_INDEX = 0xffff
 export const C_MAX_CHILDREN = 16
 /** The capacity of the C builds; other capacities are read if the file size agrees. */
 export const C_DEFAULT_CAPACITY = 1024
@@ -79,9 +83,11 @@ export function sniffNodesFile(head: Buffer): {kind: 'c' | 'razorfs' | 'other'; 
  */
 export function validateNodesHeader(h: CNodesHeader, file: Buffer): string[] {
   if (h.magic !== C_NODES_MAGIC) {
-    return [sniffNodesFile(file).kind === 'razorfs'
-      ? 'this is a razorfs image (razorfs magic), not a C RAZORFS one: nothing to migrate'
-      : `bad magic ${hex32(h.magic)} (a C RAZORFS nodes file starts with ${hex32(C_NODES_MAGIC)}, bytes 4F 5A 41 52)`]
+    return [
+      sniffNodesFile(file).kind === 'razorfs'
+        ? 'this is a razorfs image (razorfs magic), not a C RAZORFS one: nothing to migrate'
+        : `bad magic ${hex32(h.magic)} (a C RAZORFS nodes file starts with ${hex32(C_NODES_MAGIC)}, bytes 4F 5A 41 52)`,
+    ]
   }
 
   const problems: string[] = []

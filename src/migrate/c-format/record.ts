@@ -40,19 +40,29 @@ function storageType(type: CFieldType): FieldType {
 
 function readField(buf: Buffer, at: number, type: CFieldType): number | bigint | number[] {
   switch (type) {
-    case 'u16': return buf.readUInt16LE(at)
-    case 'u32': return buf.readUInt32LE(at)
-    case 'i32': return buf.readInt32LE(at)
-    case 'u64': return readU64(buf, at)
-    case 'u64big': return buf.readBigUInt64LE(at)
-    default: return Array.from({length: count(type)}, (_, k) => buf.readUInt16LE(at + 2 * k))
+    case 'u16':
+      return buf.readUInt16LE(at)
+    case 'u32':
+      return buf.readUInt32LE(at)
+    case 'i32':
+      return buf.readInt32LE(at)
+    case 'u64':
+      return readU64(buf, at)
+    case 'u64big':
+      return buf.readBigUInt64LE(at)
+    default:
+      return Array.from({length: count(type)}, (_, k) => buf.readUInt16LE(at + 2 * k))
   }
 }
 
 /** Declare a C record: its fields in on-disk order; `size` pads it (must not be exceeded). */
 export function cRecord<const F extends CFields>(name: string, fields: F, size?: number): CRecord<F> {
   type K = F[number][0]
-  const rec: Layout<K> = layout(name, fields.map(([field, type]): readonly [K, FieldType] => [field, storageType(type)]), size)
+  const rec: Layout<K> = layout(
+    name,
+    fields.map(([field, type]): readonly [K, FieldType] => [field, storageType(type)]),
+    size,
+  )
   const read = fields.filter(([, type]) => !type.startsWith('bytes'))
   const decode = (buf: Buffer, off = 0): Decoded<F> => {
     const out: Record<string, number | bigint | number[]> = {}

@@ -9,17 +9,21 @@ import {hex32} from './image.js'
 import {cRecord} from './record.js'
 
 /** The WAL's header: 128 bytes (56 used; the CRC covers bytes 0-51). */
-export const C_WAL_HEADER = cRecord('cWalHeader', [
-  ['magic', 'u32'],
-  ['version', 'u32'],
-  ['nextTxId', 'u64'],
-  ['nextLsn', 'u64'],
-  ['head', 'u64'], // log offset where the next entry goes
-  ['tail', 'u64'], // log offset of the oldest entry
-  ['checkpointLsn', 'u64'],
-  ['entryCount', 'u32'],
-  ['crc', 'u32'],
-], 128)
+export const C_WAL_HEADER = cRecord(
+  'cWalHeader',
+  [
+    ['magic', 'u32'],
+    ['version', 'u32'],
+    ['nextTxId', 'u64'],
+    ['nextLsn', 'u64'],
+    ['head', 'u64'], // log offset where the next entry goes
+    ['tail', 'u64'], // log offset of the oldest entry
+    ['checkpointLsn', 'u64'],
+    ['entryCount', 'u32'],
+    ['crc', 'u32'],
+  ],
+  128,
+)
 
 /** One WAL entry: 40 bytes, followed by `dataLen` payload bytes. */
 export const C_WAL_ENTRY = cRecord('cWalEntry', [
@@ -33,7 +37,7 @@ export const C_WAL_ENTRY = cRecord('cWalEntry', [
 ])
 
 /** 'WLOG' (bytes `47 4F 4C 57`). */
-export const C_WAL_MAGIC = 0x57_4C_4F_47
+export const C_WAL_MAGIC = 0x57_4c_4f_47
 /** The WAL's circular log follows the 128-byte header; the C build makes it 8 MiB. */
 export const C_WAL_LOG_SIZE = 8 * 1024 * 1024
 

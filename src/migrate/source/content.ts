@@ -66,11 +66,13 @@ function checkContent(file: string, inode: number, fd: number): {plan: ContentPl
     inflated = zlib.inflateSync(payload.subarray(C_COMPRESSED_HEADER.SIZE), {maxOutputLength: Math.max(1, original + 1)})
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ERR_BUFFER_TOO_LARGE') throw new ContentProblem(`content file ${name}: the zlib stream inflates to more than the ${original} bytes its header says`)
+    if (code === 'ERR_BUFFER_TOO_LARGE')
+      throw new ContentProblem(`content file ${name}: the zlib stream inflates to more than the ${original} bytes its header says`)
     throw new ContentProblem(`content file ${name}: the zlib stream is damaged (${(error as Error).message})`)
   }
 
-  if (inflated.length !== original) throw new ContentProblem(`content file ${name}: the zlib stream inflates to ${inflated.length} bytes, its header says ${original}`)
+  if (inflated.length !== original)
+    throw new ContentProblem(`content file ${name}: the zlib stream inflates to ${inflated.length} bytes, its header says ${original}`)
   return {plan: {file, compressed: true, payloadBytes, decodedBytes: original, bufferSize}, inflated}
 }
 
@@ -78,14 +80,21 @@ function checkContent(file: string, inode: number, fd: number): {plan: ContentPl
  * The content of a regular file, `size` bytes: the decoded payload cut or zero-extended to the
  * node's size. Calls `sink` with each piece in order; returns the sha256. Throws ContentProblem.
  */
-function streamContent(plan: ContentPlan | undefined, inode: number, size: number, sink: (piece: Buffer, pos: number) => void, zeros: (pos: number, length: number) => void): string {
+function streamContent(
+  plan: ContentPlan | undefined,
+  inode: number,
+  size: number,
+  sink: (piece: Buffer, pos: number) => void,
+  zeros: (pos: number, length: number) => void,
+): string {
   const hash = createHash('sha256')
   let pos = 0
   if (plan !== undefined) {
     const fd = openNoFollow(plan.file)
     try {
       const {plan: now, inflated} = checkContent(plan.file, inode, fd)
-      if (now.compressed !== plan.compressed || now.decodedBytes !== plan.decodedBytes) throw new ContentProblem(`content file ${path.basename(plan.file)} changed while it was read`)
+      if (now.compressed !== plan.compressed || now.decodedBytes !== plan.decodedBytes)
+        throw new ContentProblem(`content file ${path.basename(plan.file)} changed while it was read`)
       const available = Math.min(size, now.decodedBytes)
       if (inflated !== undefined) {
         for (; pos < available; pos += CHUNK) {
@@ -126,7 +135,15 @@ function streamContent(plan: ContentPlan | undefined, inode: number, size: numbe
  * content file in `dir` is `contentName` (undefined: it has none). Returns what the entry records
  * and notes on a content cut or zero-extended to the size. Throws ContentProblem.
  */
-export function readContent(dir: string, layout: CLayout, contentName: string | undefined, inode: number, size: number, at: string, opts: ReadOptions): {content?: SourceEntry['content']; sha256: string; notes: string[]} {
+export function readContent(
+  dir: string,
+  layout: CLayout,
+  contentName: string | undefined,
+  inode: number,
+  size: number,
+  at: string,
+  opts: ReadOptions,
+): {content?: SourceEntry['content']; sha256: string; notes: string[]} {
   let plan: ContentPlan | undefined
   if (contentName !== undefined) {
     const fd = openNoFollow(path.join(dir, contentName))
@@ -144,12 +161,24 @@ export function readContent(dir: string, layout: CLayout, contentName: string | 
     throw new ContentProblem(`size ${size} is larger than its content (${decoded} bytes) and than its buffer (${plan?.bufferSize ?? 0} bytes)`)
   }
 
-  const sha256 = streamContent(plan, inode, size, piece => opts.onBytes?.(piece.length), (_pos, length) => opts.onBytes?.(length))
+  const sha256 = streamContent(
+    plan,
+    inode,
+    size,
+    piece => opts.onBytes?.(piece.length),
+    (_pos, length) => opts.onBytes?.(length),
+  )
   if (plan === undefined) return {sha256, notes: []}
   const notes: string[] = []
   if (plan.decodedBytes > size) notes.push(`${at}: content holds ${plan.decodedBytes} bytes, the file's size is ${size}: cut to ${size}`)
   if (plan.decodedBytes < size) notes.push(`${at}: content holds ${plan.decodedBytes} bytes, the file's size is ${size}: zero-extended`)
-  const content = {file: contentName!, compressed: plan.compressed, payloadBytes: plan.payloadBytes, decodedBytes: plan.decodedBytes, bufferSize: plan.bufferSize}
+  const content = {
+    file: contentName!,
+    compressed: plan.compressed,
+    payloadBytes: plan.payloadBytes,
+    decodedBytes: plan.decodedBytes,
+    bufferSize: plan.bufferSize,
+  }
   return {content, sha256, notes}
 }
 
@@ -158,7 +187,12 @@ export function readContent(dir: string, layout: CLayout, contentName: string | 
  * zero-filled tail, if the decoded payload is shorter than the node's size). Returns the sha256,
  * which must equal the one computed when the source was read, or the source changed.
  */
-export function copyContent(source: Source, entry: SourceEntry, sink: (piece: Buffer, pos: number) => void, zeros: (pos: number, length: number) => void): string {
+export function copyContent(
+  source: Source,
+  entry: SourceEntry,
+  sink: (piece: Buffer, pos: number) => void,
+  zeros: (pos: number, length: number) => void,
+): string {
   const plan = entry.content === undefined ? undefined : {...entry.content, file: path.join(source.dir, entry.content.file)}
   try {
     return streamContent(plan, entry.inode, entry.size, sink, zeros)

@@ -64,13 +64,22 @@ export function detect(dir: string): Detection {
   const magics = present.map(layout => ({layout, magic: sniffNodesFile(head8(path.join(dir, layout.nodes)) ?? Buffer.alloc(0)).kind}))
   const c = magics.filter(m => m.magic === 'c')
   if (c.length > 1) {
-    return {dir, state: 'ambiguous', detail: `holds the files of both C layouts (${C_DISK.nodes} and ${C_SHM.nodes}); copy one of them into a directory of its own`}
+    return {
+      dir,
+      state: 'ambiguous',
+      detail: `holds the files of both C layouts (${C_DISK.nodes} and ${C_SHM.nodes}); copy one of them into a directory of its own`,
+    }
   }
 
   if (c.length === 1) {
     const layout = c[0].layout
     const contents = names.filter(name => contentInode(layout, name) !== undefined).length
-    return {dir, state: 'found', layout, detail: `C RAZORFS ${layout.kind} layout: ${layout.nodes}, ${layout.strings}, ${contents} content file${contents === 1 ? '' : 's'}`}
+    return {
+      dir,
+      state: 'found',
+      layout,
+      detail: `C RAZORFS ${layout.kind} layout: ${layout.nodes}, ${layout.strings}, ${contents} content file${contents === 1 ? '' : 's'}`,
+    }
   }
 
   if (magics.some(m => m.magic === 'razorfs')) {
@@ -79,5 +88,10 @@ export function detect(dir: string): Detection {
 
   const b = head8(path.join(dir, present[0].nodes))
   const got = b === undefined ? 'unreadable' : b.length < 4 ? `${b.length} bytes long` : `magic ${hex32(sniffNodesFile(b).magic!)}`
-  return {dir, state: 'bad-magic', layout: present[0], detail: `${present[0].nodes}: not a C RAZORFS nodes file (${got}, expected magic ${hex32(C_NODES_MAGIC)})`}
+  return {
+    dir,
+    state: 'bad-magic',
+    layout: present[0],
+    detail: `${present[0].nodes}: not a C RAZORFS nodes file (${got}, expected magic ${hex32(C_NODES_MAGIC)})`,
+  }
 }

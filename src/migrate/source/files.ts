@@ -8,7 +8,14 @@ import path from 'node:path'
 
 import {readFully} from '../../storage/mapped-file.js'
 import {
-  C_NAMES_HEADER, C_NODES_HEADER, type CLayout, type CNodesHeader, cNodesFileSize, contentInode, validateNamesHeader, validateNodesHeader,
+  C_NAMES_HEADER,
+  C_NODES_HEADER,
+  type CLayout,
+  type CNodesHeader,
+  cNodesFileSize,
+  contentInode,
+  validateNamesHeader,
+  validateNodesHeader,
 } from '../c-format.js'
 import {SourceError} from './model.js'
 

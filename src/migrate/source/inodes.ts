@@ -43,14 +43,19 @@ export function readInodeTable(buf: Buffer, header: CNodesHeader): InodeTable {
  */
 export function checkInodeTable(table: InodeTable, header: CNodesHeader, layout: CLayout, nodesFile: string, strings: Buffer): string[] {
   const notes: string[] = []
-  if (table.highest + 1 > header.used) notes.push(`${layout.nodes}: header says used=${header.used}, but slots up to ${table.highest} are live: the header is stale (the C version writes it only at a clean unmount); the tree was walked from slot 0`)
-  if (table.maxInode >= header.nextInode) notes.push(`${layout.nodes}: header says next_inode=${header.nextInode}, but inode ${table.maxInode} exists: the header is stale`)
+  if (table.highest + 1 > header.used)
+    notes.push(
+      `${layout.nodes}: header says used=${header.used}, but slots up to ${table.highest} are live: the header is stale (the C version writes it only at a clean unmount); the tree was walked from slot 0`,
+    )
+  if (table.maxInode >= header.nextInode)
+    notes.push(`${layout.nodes}: header says next_inode=${header.nextInode}, but inode ${table.maxInode} exists: the header is stale`)
   if (header.freeCount > header.capacity) notes.push(`${layout.nodes}: header says free_count=${header.freeCount}, more than the capacity ${header.capacity}`)
 
   const root = table.nodes[0]
   if (root.inode === 0) throw new SourceError(nodesFile, 'slot 0 (the root directory) is free: there is no tree')
   if (cNodeType(root.mode) !== 'dir') throw new SourceError(nodesFile, `slot 0 (the root) is not a directory (mode 0o${root.mode.toString(8)})`)
-  if (root.numChildren > C_MAX_CHILDREN) throw new SourceError(nodesFile, `slot 0 (the root) says it has ${root.numChildren} children, at most ${C_MAX_CHILDREN}`)
+  if (root.numChildren > C_MAX_CHILDREN)
+    throw new SourceError(nodesFile, `slot 0 (the root) says it has ${root.numChildren} children, at most ${C_MAX_CHILDREN}`)
   if (root.inode !== 1) notes.push(`the root (slot 0) has inode ${root.inode}, not 1`)
   if (root.parent !== C_NO_INDEX) notes.push(`the root (slot 0) has parent ${root.parent}, not 0xFFFF`)
   const name = rootNameNote(strings, layout, root.nameOffset)

@@ -11,14 +11,23 @@ import type {Tree} from './tree.js'
 
 function typeName(mode: number): string {
   switch (cNodeType(mode)) {
-    case 'dir': return 'directory'
-    case 'file': return 'file'
-    default: return `type 0o${(mode & S_IFMT).toString(8)}`
+    case 'dir':
+      return 'directory'
+    case 'file':
+      return 'file'
+    default:
+      return `type 0o${(mode & S_IFMT).toString(8)}`
   }
 }
 
 /** The leftovers of `tree` (whose `unreferenced` this consumes) and notes about them. */
-export function leftovers(tree: Tree, table: InodeTable, layout: CLayout, strings: Buffer, contentFiles: ReadonlyMap<number, string>): Pick<Source, 'notes' | 'unreachable' | 'unreferenced' | 'totals'> {
+export function leftovers(
+  tree: Tree,
+  table: InodeTable,
+  layout: CLayout,
+  strings: Buffer,
+  contentFiles: ReadonlyMap<number, string>,
+): Pick<Source, 'notes' | 'unreachable' | 'unreferenced' | 'totals'> {
   const {entries, accounted, placed, unreferenced} = tree
   const nodes = table.nodes
   const notes: string[] = []
@@ -51,7 +60,9 @@ export function leftovers(tree: Tree, table: InodeTable, layout: CLayout, string
   }
 
   return {
-    notes, unreachable, totals,
+    notes,
+    unreachable,
+    totals,
     unreferenced: [...unreferenced].sort((a, b) => a - b).map(ino => contentFiles.get(ino)!),
   }
 }

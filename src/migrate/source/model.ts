@@ -4,7 +4,10 @@ import type {CLayout, CNodesHeader} from '../c-format.js'
 /** A problem that makes the whole source unusable (no --skip-bad can help). */
 export class SourceError extends Error {
   readonly code = 'MIGRATE_BAD_SOURCE'
-  constructor(readonly file: string, readonly reason: string) {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
     super(`${file}: ${reason}`)
     this.name = 'SourceError'
   }

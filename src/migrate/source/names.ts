@@ -13,8 +13,8 @@ export function showName(name: Buffer, legal = true): string {
   let out = ''
   for (const ch of roundTrips ? text : name.toString('latin1')) {
     const code = ch.codePointAt(0)!
-    if (!roundTrips && code > 0x7E) out += `\\x${code.toString(16).padStart(2, '0')}`
-    else if (code < 0x20 || code === 0x7F) out += `\\x${code.toString(16).padStart(2, '0')}`
+    if (!roundTrips && code > 0x7e) out += `\\x${code.toString(16).padStart(2, '0')}`
+    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, '0')}`
     else if (ch === '"' || ch === '\\') out += `\\${ch}`
     else out += ch
   }
@@ -34,10 +34,10 @@ export function joinPath(parent: string, name: string): string {
 /** Why `name` cannot be a directory entry, or undefined if it can. */
 export function nameProblem(name: Buffer): string | undefined {
   if (name.length === 0) return 'empty name (its first byte is NUL)'
-  if (name.includes(0x2F)) return "name contains '/'"
+  if (name.includes(0x2f)) return "name contains '/'"
   if (name.includes(0)) return 'name contains a NUL byte'
-  if (name.length === 1 && name[0] === 0x2E) return "name is '.'"
-  if (name.length === 2 && name[0] === 0x2E && name[1] === 0x2E) return "name is '..'"
+  if (name.length === 1 && name[0] === 0x2e) return "name is '.'"
+  if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) return "name is '..'"
   if (name.length > NAME_MAX) return `name is ${name.length} bytes long (at most ${NAME_MAX})`
   return undefined
 }

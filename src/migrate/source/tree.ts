@@ -136,9 +136,13 @@ export function walkTree(input: TreeInput): Tree {
         }
 
         const other = entries[placed.get(c)!].path
-        reject(at, c, cycle
-          ? `cycle: child index ${c} is ${other}, this directory or one of its ancestors`
-          : `slot ${c} is already in the tree as ${other} (the C format has no hard links)`)
+        reject(
+          at,
+          c,
+          cycle
+            ? `cycle: child index ${c} is ${other}, this directory or one of its ancestors`
+            : `slot ${c} is already in the tree as ${other} (the C format has no hard links)`,
+        )
         continue
       }
 

@@ -8,7 +8,7 @@ export function crc32(buf: Buffer, seed = 0): number {
 
 /** FNV-1a, 32 bits, of bytes [start, end) of `bytes`: the hash of a name (STRING.hash, DIRENT.nameHash). */
 export function fnv1a(bytes: Buffer, start = 0, end = bytes.length): number {
-  let h = 0x811C9DC5
+  let h = 0x811c9dc5
   for (let i = start; i < end; i++) {
     h ^= bytes[i]
     h = Math.imul(h, 0x01000193)

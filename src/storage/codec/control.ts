@@ -17,8 +17,10 @@ export const indexControlFields = fieldsOf(INDEX_CONTROL)
 export const heapControlFields = fieldsOf(HEAP_CONTROL)
 
 /** The head of size class k's free list: the u32 at 4k of `freeHeads` (one accessor per class, made once). */
-export const freeHeadFields: readonly U32Field[] = Array.from({length: STRING_CLASSES},
-  (_, k) => new U32Field(`freeHeads[${k}]`, HEAP_CONTROL.OFF.freeHeads + 4 * k, 4))
+export const freeHeadFields: readonly U32Field[] = Array.from(
+  {length: STRING_CLASSES},
+  (_, k) => new U32Field(`freeHeads[${k}]`, HEAP_CONTROL.OFF.freeHeads + 4 * k, 4),
+)
 
 /** Bytes of an index's control block that are fields (the rest of page 1 is zeros). */
 export const INDEX_CONTROL_USED = INDEX_CONTROL.FIELDS.reduce((end, [name]) => Math.max(end, INDEX_CONTROL.OFF[name] + INDEX_CONTROL.WIDTH[name]), 0)

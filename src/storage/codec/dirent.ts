@@ -17,13 +17,13 @@ const D = direntFields
  * its name (`h = imul(parent, 0x9E3779B1) xor nameHash`, then the murmur3 finaliser), as a u32.
  */
 export function dirHash(parent: number, nameHash: number): number {
-  return fmix32(Math.imul(parent, 0x9E3779B1) ^ nameHash)
+  return fmix32(Math.imul(parent, 0x9e3779b1) ^ nameHash)
 }
 
 /** The finaliser of murmur3 (32 bits): every input bit moves every output bit. */
 function fmix32(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85EBCA6B)
-  h = Math.imul(h ^ (h >>> 13), 0xC2B2AE35)
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
   return (h ^ (h >>> 16)) >>> 0
 }
 
@@ -63,9 +63,7 @@ export interface NameStore {
 export function isEntryOf(b: Buffer, o: number, dir: number, hash: number, name: Buffer, heap: NameStore): boolean {
   if (D.nameHash.get(b, o) !== hash || D.parent.get(b, o) !== dir || D.nameLength.get(b, o) !== name.length) return false
   const start = o + D.inlineName.off
-  return name.length <= INLINE_NAME
-    ? b.compare(name, 0, name.length, start, start + name.length) === 0
-    : heap.equals(D.name.get(b, o), name)
+  return name.length <= INLINE_NAME ? b.compare(name, 0, name.length, start, start + name.length) === 0 : heap.equals(D.name.get(b, o), name)
 }
 
 /** The fields of a DIRENT record but `inlineName` (a copy of the name's first bytes). */

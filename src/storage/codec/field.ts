@@ -59,53 +59,93 @@ abstract class Field {
   /** Index of the field's first 32-bit word in a word view of a record (aligned fields only). */
   readonly word: number
 
-  constructor(readonly name: string, readonly off: number, readonly size: number) {
+  constructor(
+    readonly name: string,
+    readonly off: number,
+    readonly size: number,
+  ) {
     this.word = off >>> 2
   }
 }
 
 export class U8Field extends Field {
   readonly type = 'u8'
-  get(b: Buffer, o: number): number { return b[o + this.off] }
-  put(b: Buffer, o: number, v: number): void { b[o + this.off] = v }
-  set<F>(w: FieldWriter<F>, f: F, o: number, v: number): void { w.set8(f, o + this.off, v) }
+  get(b: Buffer, o: number): number {
+    return b[o + this.off]
+  }
+  put(b: Buffer, o: number, v: number): void {
+    b[o + this.off] = v
+  }
+  set<F>(w: FieldWriter<F>, f: F, o: number, v: number): void {
+    w.set8(f, o + this.off, v)
+  }
 }
 
 export class U16Field extends Field {
   readonly type = 'u16'
-  get(b: Buffer, o: number): number { return b.readUInt16LE(o + this.off) }
-  put(b: Buffer, o: number, v: number): void { b.writeUInt16LE(v, o + this.off) }
-  set<F>(w: FieldWriter<F>, f: F, o: number, v: number): void { w.set16(f, o + this.off, v) }
+  get(b: Buffer, o: number): number {
+    return b.readUInt16LE(o + this.off)
+  }
+  put(b: Buffer, o: number, v: number): void {
+    b.writeUInt16LE(v, o + this.off)
+  }
+  set<F>(w: FieldWriter<F>, f: F, o: number, v: number): void {
+    w.set16(f, o + this.off, v)
+  }
 }
 
 export class U32Field extends Field {
   readonly type = 'u32'
-  get(b: Buffer, o: number): number { return b.readUInt32LE(o + this.off) }
-  put(b: Buffer, o: number, v: number): void { b.writeUInt32LE(v >>> 0, o + this.off) }
-  set<F>(w: FieldWriter<F>, f: F, o: number, v: number): void { w.set32(f, o + this.off, v) }
+  get(b: Buffer, o: number): number {
+    return b.readUInt32LE(o + this.off)
+  }
+  put(b: Buffer, o: number, v: number): void {
+    b.writeUInt32LE(v >>> 0, o + this.off)
+  }
+  set<F>(w: FieldWriter<F>, f: F, o: number, v: number): void {
+    w.set32(f, o + this.off, v)
+  }
 }
 
 export class U64Field extends Field {
   readonly type = 'u64'
-  get(b: Buffer, o: number): number { return readU64(b, o + this.off) }
-  put(b: Buffer, o: number, v: number): void { writeU64(b, o + this.off, v) }
-  set<F>(w: FieldWriter<F>, f: F, o: number, v: number): void { w.set64(f, o + this.off, v) }
+  get(b: Buffer, o: number): number {
+    return readU64(b, o + this.off)
+  }
+  put(b: Buffer, o: number, v: number): void {
+    writeU64(b, o + this.off, v)
+  }
+  set<F>(w: FieldWriter<F>, f: F, o: number, v: number): void {
+    w.set64(f, o + this.off, v)
+  }
 }
 
 export class I64Field extends Field {
   readonly type = 'i64'
-  get(b: Buffer, o: number): number { return readI64(b, o + this.off) }
-  put(b: Buffer, o: number, v: number): void { writeI64(b, o + this.off, v) }
-  set<F>(w: FieldWriter<F>, f: F, o: number, v: number): void { w.setI64(f, o + this.off, v) }
+  get(b: Buffer, o: number): number {
+    return readI64(b, o + this.off)
+  }
+  put(b: Buffer, o: number, v: number): void {
+    writeI64(b, o + this.off, v)
+  }
+  set<F>(w: FieldWriter<F>, f: F, o: number, v: number): void {
+    w.setI64(f, o + this.off, v)
+  }
 }
 
 /** A run of raw bytes: `get` is a view of the buffer (valid until it changes), not a copy. */
 export class BytesField extends Field {
   readonly type = 'bytes'
-  get(b: Buffer, o: number): Buffer { return b.subarray(o + this.off, o + this.off + this.size) }
+  get(b: Buffer, o: number): Buffer {
+    return b.subarray(o + this.off, o + this.off + this.size)
+  }
   /** Copies at most `size` bytes of `v`; the rest of the field is left as it is. */
-  put(b: Buffer, o: number, v: Buffer): void { v.copy(b, o + this.off, 0, Math.min(v.length, this.size)) }
-  set<F>(w: FieldWriter<F>, f: F, o: number, v: Buffer): void { w.setBytes(f, o + this.off, v.subarray(0, this.size)) }
+  put(b: Buffer, o: number, v: Buffer): void {
+    v.copy(b, o + this.off, 0, Math.min(v.length, this.size))
+  }
+  set<F>(w: FieldWriter<F>, f: F, o: number, v: Buffer): void {
+    w.setBytes(f, o + this.off, v.subarray(0, this.size))
+  }
   /** Are all the field's bytes zero? */
   isZero(b: Buffer, o: number): boolean {
     for (let i = o + this.off, end = i + this.size; i < end; i++) if (b[i] !== 0) return false
@@ -115,9 +155,17 @@ export class BytesField extends Field {
 
 export type AnyField = U8Field | U16Field | U32Field | U64Field | I64Field | BytesField
 
-type FieldOf<T extends FieldType> =
-  T extends 'u8' ? U8Field : T extends 'u16' ? U16Field : T extends 'u32' ? U32Field
-    : T extends 'u64' ? U64Field : T extends 'i64' ? I64Field : BytesField
+type FieldOf<T extends FieldType> = T extends 'u8'
+  ? U8Field
+  : T extends 'u16'
+    ? U16Field
+    : T extends 'u32'
+      ? U32Field
+      : T extends 'u64'
+        ? U64Field
+        : T extends 'i64'
+          ? I64Field
+          : BytesField
 
 /** The accessors of a layout, by field name. */
 export type Fields<E extends readonly [string, FieldType]> = {readonly [P in E as P[0]]: FieldOf<P[1]>}
@@ -130,12 +178,18 @@ export type RecordOf<L> = L extends Layout<string, infer E> ? Values<E> : never
 
 function fieldOf(name: string, type: FieldType, off: number, size: number): AnyField {
   switch (type) {
-    case 'u8': return new U8Field(name, off, size)
-    case 'u16': return new U16Field(name, off, size)
-    case 'u32': return new U32Field(name, off, size)
-    case 'u64': return new U64Field(name, off, size)
-    case 'i64': return new I64Field(name, off, size)
-    default: return new BytesField(name, off, size)
+    case 'u8':
+      return new U8Field(name, off, size)
+    case 'u16':
+      return new U16Field(name, off, size)
+    case 'u32':
+      return new U32Field(name, off, size)
+    case 'u64':
+      return new U64Field(name, off, size)
+    case 'i64':
+      return new I64Field(name, off, size)
+    default:
+      return new BytesField(name, off, size)
   }
 }
 
@@ -151,7 +205,10 @@ export function fieldsOf<K extends string, E extends readonly [K, FieldType]>(la
  * and copies for bytes fields. Builds the object field by field: not for a per-record hot path.
  */
 export function decodeFields<E extends readonly [string, FieldType], K extends E[0]>(
-  fields: Fields<E>, b: Buffer, o: number, names?: readonly K[],
+  fields: Fields<E>,
+  b: Buffer,
+  o: number,
+  names?: readonly K[],
 ): Pick<Values<E>, K> {
   const out: Record<string, number | Buffer> = {}
   const all = fields as unknown as Record<string, AnyField>

@@ -17,7 +17,17 @@ const H = headerFields
 
 /** The fields a decoded header keeps; the others are fixed by the file (`spec`) or the checksum. */
 const INFO_FIELDS = [
-  'formatVersion', 'recordSize', 'flags', 'capacity', 'used', 'generation', 'checkpointLsn', 'uuid', 'createdMs', 'mountedMs', 'reclaimable',
+  'formatVersion',
+  'recordSize',
+  'flags',
+  'capacity',
+  'used',
+  'generation',
+  'checkpointLsn',
+  'uuid',
+  'createdMs',
+  'mountedMs',
+  'reclaimable',
 ] as const
 
 /** A decoded header: what the store keeps of each file's header, and writes back at a checkpoint. */
@@ -62,20 +72,36 @@ export function validate(spec: FileSpec, head: Buffer, fileSize: number): Header
   const magic = H.magic.get(head, 0)
   if (magic !== spec.magic) {
     const other = FILES.find(f => f.magic === magic)
-    add('RZ_BAD_MAGIC', 'magic', other === undefined ? hex(magic) : `${hex(magic)} (the magic of ${other.name})`, hex(spec.magic), other === undefined
-      ? `not a razorfs ${spec.what} (bad magic number ${hex(magic)})`
-      : `holds a razorfs ${other.what} (${other.name}), not a ${spec.what}`)
+    add(
+      'RZ_BAD_MAGIC',
+      'magic',
+      other === undefined ? hex(magic) : `${hex(magic)} (the magic of ${other.name})`,
+      hex(spec.magic),
+      other === undefined ? `not a razorfs ${spec.what} (bad magic number ${hex(magic)})` : `holds a razorfs ${other.what} (${other.name}), not a ${spec.what}`,
+    )
   }
 
   const version = H.formatVersion.get(head, 0)
   if (version > FORMAT_VERSION) {
-    add('RZ_VERSION', 'formatVersion', String(version), String(FORMAT_VERSION), `format version ${version} is newer than this razorfs reads (${FORMAT_VERSION}); upgrade razorfs`)
+    add(
+      'RZ_VERSION',
+      'formatVersion',
+      String(version),
+      String(FORMAT_VERSION),
+      `format version ${version} is newer than this razorfs reads (${FORMAT_VERSION}); upgrade razorfs`,
+    )
   }
 
   const stored = H.checksum.get(head, 0)
   const computed = crc32(head.subarray(H.magic.off, HEADER.SIZE))
   if (stored !== computed) {
-    add('RZ_CHECKSUM', 'checksum', hex(stored), hex(computed), `header checksum mismatch (stored 0x${stored.toString(16)}, computed 0x${computed.toString(16)}): the header is corrupt`)
+    add(
+      'RZ_CHECKSUM',
+      'checksum',
+      hex(stored),
+      hex(computed),
+      `header checksum mismatch (stored 0x${stored.toString(16)}, computed 0x${computed.toString(16)}): the header is corrupt`,
+    )
   }
 
   if (version < 1) add('RZ_VERSION', 'formatVersion', String(version), String(FORMAT_VERSION), `format version ${version} is not a valid version`)
@@ -95,11 +121,17 @@ export function validate(spec: FileSpec, head: Buffer, fileSize: number): Header
 
   const capacity = H.capacity.get(head, 0)
   const used = H.used.get(head, 0)
-  if (used > capacity) add('RZ_CORRUPTED', 'used', String(used), `at most the capacity, ${capacity}`, `bad header: ${used} records used, more than the capacity of ${capacity}`)
+  if (used > capacity)
+    add('RZ_CORRUPTED', 'used', String(used), `at most the capacity, ${capacity}`, `bad header: ${used} records used, more than the capacity of ${capacity}`)
   const needed = DATA_OFFSET + capacity * spec.recordSize
   if (needed > fileSize) {
-    add('RZ_TRUNCATED', 'capacity', String(capacity), `at most ${Math.floor((fileSize - DATA_OFFSET) / spec.recordSize)}`,
-      `truncated: the header says ${capacity} records (${needed} bytes) but the file has ${fileSize} bytes`)
+    add(
+      'RZ_TRUNCATED',
+      'capacity',
+      String(capacity),
+      `at most ${Math.floor((fileSize - DATA_OFFSET) / spec.recordSize)}`,
+      `truncated: the header says ${capacity} records (${needed} bytes) but the file has ${fileSize} bytes`,
+    )
   }
 
   if (H.uuid.isZero(head, 0)) add('RZ_CORRUPTED', 'uuid', 'all zeros', 'the image UUID', 'bad header: the image UUID is zero')

@@ -7,7 +7,7 @@
 const TWO32 = 2 ** 32
 
 /** Generations are below 2^20: a freed slot's generation is incremented modulo 2^20. */
-export const GEN_MASK = 0xFFFFF
+export const GEN_MASK = 0xfffff
 /** The root directory: slot 1, generation 0, inode number 1. */
 export const ROOT_SLOT = 1
 

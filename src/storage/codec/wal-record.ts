@@ -53,7 +53,13 @@ export function encode(lsn: number, changes: ReadonlyArray<WalEntry>, salt: numb
 
 /** The header fields of the record starting at byte 0 of `head` (at least 24 bytes). */
 export function decodeHead(head: Buffer): {magic: number; checksum: number; lsn: number; length: number; entries: number} {
-  return {magic: R.magic.get(head, 0), checksum: R.checksum.get(head, 0), lsn: R.lsn.get(head, 0), length: R.length.get(head, 0), entries: R.entries.get(head, 0)}
+  return {
+    magic: R.magic.get(head, 0),
+    checksum: R.checksum.get(head, 0),
+    lsn: R.lsn.get(head, 0),
+    length: R.length.get(head, 0),
+    entries: R.entries.get(head, 0),
+  }
 }
 
 /** Does `bytes` start like a record (its magic), however short it is past that? */

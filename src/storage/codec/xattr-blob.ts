@@ -23,7 +23,7 @@ export interface XattrEntry {
  */
 export function decode(blob: Buffer): XattrEntry[] {
   const out: XattrEntry[] = []
-  for (let p = 0; p + HEAD <= blob.length;) {
+  for (let p = 0; p + HEAD <= blob.length; ) {
     const nameLen = blob.readUInt16LE(p)
     const valueLen = blob.readUInt32LE(p + NAME_LENGTH)
     const end = p + HEAD + nameLen + valueLen

@@ -17,9 +17,7 @@ import {direntFields as D} from '../codec/dirent.js'
 import {inodeFields as I, isValidType} from '../codec/inode.js'
 import * as inodeNumber from '../codec/inode-number.js'
 import {ROOT_SLOT} from '../codec/inode-number.js'
-import {
-  type Attr, type DirCursor, type DirEntry, type DirentSink, NAME_MAX, type NodeSpec, PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE,
-} from '../types.js'
+import {type Attr, type DirCursor, type DirEntry, type DirentSink, NAME_MAX, type NodeSpec, PATH_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE} from '../types.js'
 import type {FileData} from './file-data.js'
 import {type Inodes, nowTimespec} from './inodes.js'
 import type {Orphans} from './orphans.js'
@@ -41,7 +39,7 @@ function toBytes(name: Buffer | string): Buffer {
 
 function checkName(name: Buffer, syscall: string): void {
   if (name.length > NAME_MAX) throw new FsError('ENAMETOOLONG', syscall, name.toString())
-  if (name.length === 0 || name.includes(0x2F) || name.includes(0) || (name[0] === 0x2E && (name.length === 1 || (name.length === 2 && name[1] === 0x2E)))) {
+  if (name.length === 0 || name.includes(0x2f) || name.includes(0) || (name[0] === 0x2e && (name.length === 1 || (name.length === 2 && name[1] === 0x2e)))) {
     throw new FsError('EINVAL', syscall, name.toString())
   }
 }
@@ -139,17 +137,17 @@ export class Directories {
   lookup(parent: number, name: Buffer | string): number {
     const dir = this.inodes.dirSlot(parent, 'lookup')
     const bytes = toBytes(name)
-    if (bytes.length === 1 && bytes[0] === 0x2E) return this.inodes.inoOf(dir)
-    if (bytes.length === 2 && bytes[0] === 0x2E && bytes[1] === 0x2E) return this.inodes.inoOf(this.inodes.get32(dir, I.parent))
+    if (bytes.length === 1 && bytes[0] === 0x2e) return this.inodes.inoOf(dir)
+    if (bytes.length === 2 && bytes[0] === 0x2e && bytes[1] === 0x2e) return this.inodes.inoOf(this.inodes.get32(dir, I.parent))
     if (bytes.length > NAME_MAX) throw new FsError('ENAMETOOLONG', 'lookup', bytes.toString())
     const d = this.findEntry(dir, bytes)
     return d === 0 ? 0 : this.entryIno(d)
   }
 
   /** Entries of a directory (not '.' and '..'), newest first; names are copies. */
-  * readdir(ino: number): Generator<DirEntry> {
+  *readdir(ino: number): Generator<DirEntry> {
     const dir = this.inodes.dirSlot(ino, 'readdir')
-    for (let d = this.inodes.get32(dir, I.dirHead); d !== 0;) {
+    for (let d = this.inodes.get32(dir, I.dirHead); d !== 0; ) {
       const o = this.entries.off(d)
       const b = this.ent
       const next = D.next.get(b, o)
@@ -167,7 +165,7 @@ export class Directories {
     const dir = this.inodes.dirSlot(ino, 'readdir')
     const c: ImageDirCursor = {ino, slot: dir, next: this.inodes.get32(dir, I.dirHead)}
     let open = this.cursors.get(dir)
-    if (open === undefined) this.cursors.set(dir, open = new Set())
+    if (open === undefined) this.cursors.set(dir, (open = new Set()))
     open.add(c)
     return c
   }
@@ -250,7 +248,7 @@ export class Directories {
     return this.store.transaction(() => {
       const now = nowTimespec()
       const slot = inodes.nodes.alloc()
-      inodes.init(slot, spec.mode, spec.uid, spec.gid, type === S_IFCHR || type === S_IFBLK ? spec.rdev ?? 0 : 0, now)
+      inodes.init(slot, spec.mode, spec.uid, spec.gid, type === S_IFCHR || type === S_IFBLK ? (spec.rdev ?? 0) : 0, now)
       if (type === S_IFDIR) {
         inodes.set32(slot, I.nlink, 2)
         inodes.set32(slot, I.parent, dir)
@@ -295,7 +293,8 @@ export class Directories {
     const syscall = wantDir ? 'rmdir' : 'unlink'
     const dir = inodes.dirSlot(parent, syscall)
     if (bytes.length > NAME_MAX) throw new FsError('ENAMETOOLONG', syscall, bytes.toString())
-    if (wantDir && bytes.length >= 1 && bytes.length <= 2 && bytes.every(c => c === 0x2E)) throw new FsError(bytes.length === 1 ? 'EINVAL' : 'ENOTEMPTY', syscall, bytes.toString())
+    if (wantDir && bytes.length >= 1 && bytes.length <= 2 && bytes.every(c => c === 0x2e))
+      throw new FsError(bytes.length === 1 ? 'EINVAL' : 'ENOTEMPTY', syscall, bytes.toString())
     const d = this.findEntry(dir, bytes)
     if (d === 0) throw new FsError('ENOENT', syscall, bytes.toString())
     const child = this.entryChild(d)
@@ -383,7 +382,10 @@ export class Directories {
     const inodes = this.inodes
     const now = nowTimespec()
     const f = this.entries.file
-    for (const [d, child] of [[a, childB], [b, childA]]) {
+    for (const [d, child] of [
+      [a, childB],
+      [b, childA],
+    ]) {
       const o = this.entries.off(d)
       D.child.set(this.store, f, o, child)
       D.childGen.set(this.store, f, o, inodes.get32(child, I.gen))

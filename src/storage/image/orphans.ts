@@ -21,7 +21,11 @@ export class Orphans {
   /** Open handles per inode slot: an unlinked inode lives on while it is open. */
   private readonly openRefs = new Map<number, number>()
 
-  constructor(private readonly inodes: Inodes, private readonly data: FileData, private readonly contents: Contents) {
+  constructor(
+    private readonly inodes: Inodes,
+    private readonly data: FileData,
+    private readonly contents: Contents,
+  ) {
     this.store = inodes.store
   }
 
@@ -41,7 +45,12 @@ export class Orphans {
 
     this.openRefs.delete(slot)
     const inodes = this.inodes
-    if (!inodes.readOnly && slot < inodes.nodes.highWater && (inodes.get32(slot, I.flags) & IF_ORPHAN) !== 0 && inodes.get32(slot, I.gen) === inodeNumber.genOf(ino)) {
+    if (
+      !inodes.readOnly &&
+      slot < inodes.nodes.highWater &&
+      (inodes.get32(slot, I.flags) & IF_ORPHAN) !== 0 &&
+      inodes.get32(slot, I.gen) === inodeNumber.genOf(ino)
+    ) {
       this.store.transaction(() => this.freeOrphan(slot), true)
       this.data.releaseHostSpace()
     }

@@ -33,11 +33,15 @@ function codeLayouts(): Map<string, AnyLayout> {
 
 function widthOf(type: string): number {
   switch (type) {
-    case 'u8': return 1
-    case 'u16': return 2
-    case 'u32': return 4
+    case 'u8':
+      return 1
+    case 'u16':
+      return 2
+    case 'u32':
+      return 4
     case 'u64':
-    case 'i64': return 8
+    case 'i64':
+      return 8
     default: {
       const m = /^bytes(\d+)$/.exec(type)
       if (m === null) throw new Error(`unknown field type ${type}`)
@@ -52,110 +56,150 @@ function widthOf(type: string): number {
 type Row = readonly [number, string, FieldType]
 
 const EXPECTED: Record<string, {name: string; size: number; fields: Row[]}> = {
-  HEADER: {name: 'header', size: 256, fields: [
-    [0, 'checksum', 'u32'],
-    [4, 'magic', 'u32'],
-    [8, 'formatVersion', 'u16'],
-    [10, 'headerSize', 'u16'],
-    [12, 'recordSize', 'u32'],
-    [16, 'dataOffset', 'u32'],
-    [20, 'flags', 'u32'],
-    [24, 'capacity', 'u64'],
-    [32, 'used', 'u64'],
-    [40, 'generation', 'u64'],
-    [48, 'checkpointLsn', 'u64'],
-    [56, 'uuid', 'bytes16'],
-    [72, 'createdMs', 'u64'],
-    [80, 'mountedMs', 'u64'],
-    [88, 'reclaimable', 'u64'],
-    [96, 'fileId', 'u32'],
-    [100, 'reserved', 'bytes156'],
-  ]},
-  TABLE_CONTROL: {name: 'tableControl', size: 64, fields: [
-    [0, 'highWater', 'u32'],
-    [4, 'live', 'u32'],
-    [8, 'freeHead', 'u32'],
-    [12, 'orphanHead', 'u32'],
-    [16, 'nextDataId', 'u64'],
-  ]},
-  INDEX_CONTROL: {name: 'indexControl', size: 64, fields: [
-    [0, 'level', 'u32'],
-    [4, 'split', 'u32'],
-    [8, 'count', 'u64'],
-  ]},
-  HEAP_CONTROL: {name: 'heapControl', size: 1068, fields: [
-    [0, 'bump', 'u32'],
-    [4, 'liveBytes', 'u32'],
-    [8, 'freeBytes', 'u64'],
-    [16, 'freeHeads', 'bytes1052'],
-  ]},
-  INODE: {name: 'inode', size: 128, fields: [
-    [0, 'gen', 'u32'],
-    [4, 'flags', 'u32'],
-    [8, 'mode', 'u32'],
-    [12, 'nlink', 'u32'],
-    [16, 'uid', 'u32'],
-    [20, 'gid', 'u32'],
-    [24, 'size', 'u64'],
-    [32, 'atimeSec', 'i64'],
-    [40, 'mtimeSec', 'i64'],
-    [48, 'ctimeSec', 'i64'],
-    [56, 'atimeNsec', 'u32'],
-    [60, 'mtimeNsec', 'u32'],
-    [64, 'ctimeNsec', 'u32'],
-    [68, 'parent', 'u32'],
-    [72, 'rdev', 'u64'],
-    [80, 'dataId', 'u64'],
-    [88, 'xattr', 'u32'],
-    [92, 'target', 'u32'],
-    [96, 'dirHead', 'u32'],
-    [100, 'link', 'u32'],
-    [104, 'reserved', 'bytes24'],
-  ]},
-  DIRENT: {name: 'dirent', size: 64, fields: [
-    [0, 'parent', 'u32'],
-    [4, 'name', 'u32'],
-    [8, 'child', 'u32'],
-    [12, 'childGen', 'u32'],
-    [16, 'next', 'u32'],
-    [20, 'prev', 'u32'],
-    [24, 'hashNext', 'u32'],
-    [28, 'nameHash', 'u32'],
-    [32, 'type', 'u8'],
-    [33, 'nameLength', 'u8'],
-    [34, 'inlineName', 'bytes30'],
-  ]},
-  STRING: {name: 'string', size: 16, fields: [
-    [0, 'refs', 'u32'],
-    [4, 'hashNext', 'u32'],
-    [8, 'hash', 'u32'],
-    [12, 'length', 'u16'],
-    [14, 'kind', 'u8'],
-    [15, 'lengthHigh', 'u8'],
-  ]},
-  WAL_HEADER: {name: 'walHeader', size: 64, fields: [
-    [0, 'checksum', 'u32'],
-    [4, 'magic', 'u32'],
-    [8, 'formatVersion', 'u16'],
-    [10, 'headerSize', 'u16'],
-    [12, 'salt', 'u32'],
-    [16, 'uuid', 'bytes16'],
-    [32, 'startLsn', 'u64'],
-    [40, 'reserved', 'bytes24'],
-  ]},
-  WAL_RECORD: {name: 'walRecord', size: 24, fields: [
-    [0, 'magic', 'u32'],
-    [4, 'checksum', 'u32'],
-    [8, 'lsn', 'u64'],
-    [16, 'length', 'u32'],
-    [20, 'entries', 'u32'],
-  ]},
-  WAL_ENTRY: {name: 'walEntry', size: 16, fields: [
-    [0, 'fileId', 'u8'],
-    [1, 'reserved', 'bytes3'],
-    [4, 'length', 'u32'],
-    [8, 'offset', 'u64'],
-  ]},
+  HEADER: {
+    name: 'header',
+    size: 256,
+    fields: [
+      [0, 'checksum', 'u32'],
+      [4, 'magic', 'u32'],
+      [8, 'formatVersion', 'u16'],
+      [10, 'headerSize', 'u16'],
+      [12, 'recordSize', 'u32'],
+      [16, 'dataOffset', 'u32'],
+      [20, 'flags', 'u32'],
+      [24, 'capacity', 'u64'],
+      [32, 'used', 'u64'],
+      [40, 'generation', 'u64'],
+      [48, 'checkpointLsn', 'u64'],
+      [56, 'uuid', 'bytes16'],
+      [72, 'createdMs', 'u64'],
+      [80, 'mountedMs', 'u64'],
+      [88, 'reclaimable', 'u64'],
+      [96, 'fileId', 'u32'],
+      [100, 'reserved', 'bytes156'],
+    ],
+  },
+  TABLE_CONTROL: {
+    name: 'tableControl',
+    size: 64,
+    fields: [
+      [0, 'highWater', 'u32'],
+      [4, 'live', 'u32'],
+      [8, 'freeHead', 'u32'],
+      [12, 'orphanHead', 'u32'],
+      [16, 'nextDataId', 'u64'],
+    ],
+  },
+  INDEX_CONTROL: {
+    name: 'indexControl',
+    size: 64,
+    fields: [
+      [0, 'level', 'u32'],
+      [4, 'split', 'u32'],
+      [8, 'count', 'u64'],
+    ],
+  },
+  HEAP_CONTROL: {
+    name: 'heapControl',
+    size: 1068,
+    fields: [
+      [0, 'bump', 'u32'],
+      [4, 'liveBytes', 'u32'],
+      [8, 'freeBytes', 'u64'],
+      [16, 'freeHeads', 'bytes1052'],
+    ],
+  },
+  INODE: {
+    name: 'inode',
+    size: 128,
+    fields: [
+      [0, 'gen', 'u32'],
+      [4, 'flags', 'u32'],
+      [8, 'mode', 'u32'],
+      [12, 'nlink', 'u32'],
+      [16, 'uid', 'u32'],
+      [20, 'gid', 'u32'],
+      [24, 'size', 'u64'],
+      [32, 'atimeSec', 'i64'],
+      [40, 'mtimeSec', 'i64'],
+      [48, 'ctimeSec', 'i64'],
+      [56, 'atimeNsec', 'u32'],
+      [60, 'mtimeNsec', 'u32'],
+      [64, 'ctimeNsec', 'u32'],
+      [68, 'parent', 'u32'],
+      [72, 'rdev', 'u64'],
+      [80, 'dataId', 'u64'],
+      [88, 'xattr', 'u32'],
+      [92, 'target', 'u32'],
+      [96, 'dirHead', 'u32'],
+      [100, 'link', 'u32'],
+      [104, 'reserved', 'bytes24'],
+    ],
+  },
+  DIRENT: {
+    name: 'dirent',
+    size: 64,
+    fields: [
+      [0, 'parent', 'u32'],
+      [4, 'name', 'u32'],
+      [8, 'child', 'u32'],
+      [12, 'childGen', 'u32'],
+      [16, 'next', 'u32'],
+      [20, 'prev', 'u32'],
+      [24, 'hashNext', 'u32'],
+      [28, 'nameHash', 'u32'],
+      [32, 'type', 'u8'],
+      [33, 'nameLength', 'u8'],
+      [34, 'inlineName', 'bytes30'],
+    ],
+  },
+  STRING: {
+    name: 'string',
+    size: 16,
+    fields: [
+      [0, 'refs', 'u32'],
+      [4, 'hashNext', 'u32'],
+      [8, 'hash', 'u32'],
+      [12, 'length', 'u16'],
+      [14, 'kind', 'u8'],
+      [15, 'lengthHigh', 'u8'],
+    ],
+  },
+  WAL_HEADER: {
+    name: 'walHeader',
+    size: 64,
+    fields: [
+      [0, 'checksum', 'u32'],
+      [4, 'magic', 'u32'],
+      [8, 'formatVersion', 'u16'],
+      [10, 'headerSize', 'u16'],
+      [12, 'salt', 'u32'],
+      [16, 'uuid', 'bytes16'],
+      [32, 'startLsn', 'u64'],
+      [40, 'reserved', 'bytes24'],
+    ],
+  },
+  WAL_RECORD: {
+    name: 'walRecord',
+    size: 24,
+    fields: [
+      [0, 'magic', 'u32'],
+      [4, 'checksum', 'u32'],
+      [8, 'lsn', 'u64'],
+      [16, 'length', 'u32'],
+      [20, 'entries', 'u32'],
+    ],
+  },
+  WAL_ENTRY: {
+    name: 'walEntry',
+    size: 16,
+    fields: [
+      [0, 'fileId', 'u8'],
+      [1, 'reserved', 'bytes3'],
+      [4, 'length', 'u32'],
+      [8, 'offset', 'u64'],
+    ],
+  },
 }
 
 describe('format: layouts', () => {
@@ -190,13 +234,13 @@ describe('format: layouts', () => {
     expect([format.SK_FREE, format.SK_NAME, format.SK_BLOB]).to.deep.equal([0, 1, 2])
     expect([format.STRING_UNIT, format.STRING_EXACT_CLASSES, format.STRING_CLASSES]).to.deep.equal([16, 257, 263])
     expect(FILES.map(f => [f.id, f.name, f.magic, f.recordSize])).to.deep.equal([
-      [0, 'nodes.dat', 0x444E5A52, 128],
-      [1, 'entries.dat', 0x45445A52, 64],
-      [2, 'entries.idx', 0x58445A52, 4],
-      [3, 'strings.dat', 0x54535A52, 16],
-      [4, 'strings.idx', 0x58535A52, 4],
+      [0, 'nodes.dat', 0x444e5a52, 128],
+      [1, 'entries.dat', 0x45445a52, 64],
+      [2, 'entries.idx', 0x58445a52, 4],
+      [3, 'strings.dat', 0x54535a52, 16],
+      [4, 'strings.idx', 0x58535a52, 4],
     ])
-    expect([WAL_MAGIC, WAL_RECORD_MAGIC]).to.deep.equal([0x4C575A52, 0x58545A52])
+    expect([WAL_MAGIC, WAL_RECORD_MAGIC]).to.deep.equal([0x4c575a52, 0x58545a52])
     expect([format.WAL_NAME, format.LOCK_NAME, format.DATA_DIR_NAME]).to.deep.equal(['wal.log', 'lock', 'data'])
   })
 })
@@ -253,7 +297,10 @@ function parseDoc(text: string, known: ReadonlySet<string>): Map<string, DocLayo
     doc.rows = []
     i += 2 // the header row and the |---| row
     for (; i < lines.length && lines[i].startsWith('|'); i++) {
-      const cells = lines[i].split('|').slice(1, -1).map(c => c.trim())
+      const cells = lines[i]
+        .split('|')
+        .slice(1, -1)
+        .map(c => c.trim())
       if (cells.length < 5) throw new Error(`FORMAT.md:${i + 1}: a layout row needs 5 cells`)
       const plain = (cell: string): string => cell.replaceAll('`', '')
       doc.rows.push({
@@ -389,7 +436,7 @@ describe('format: header bytes', () => {
     })
 
     it('magic before anything else (even a bad checksum)', () => {
-      expect(codeOf(variant(b => b.writeUInt32LE(0xDEADBEEF, O.magic), false))).to.equal('RZ_BAD_MAGIC')
+      expect(codeOf(variant(b => b.writeUInt32LE(0xdeadbeef, O.magic), false))).to.equal('RZ_BAD_MAGIC')
       expect(() => parseHeader(FILES[1], 'f', Buffer.from(GOLDEN, 'hex'), fileSize)).to.throw(/holds a razorfs inode table \(nodes\.dat\)/)
     })
 
@@ -398,8 +445,20 @@ describe('format: header bytes', () => {
     })
 
     it('then the checksum, over bytes 4..255', () => {
-      expect(codeOf(variant(b => { b[255] ^= 1 }, false))).to.equal('RZ_CHECKSUM')
-      expect(codeOf(variant(b => { b[0] ^= 1 }, false))).to.equal('RZ_CHECKSUM')
+      expect(
+        codeOf(
+          variant(b => {
+            b[255] ^= 1
+          }, false),
+        ),
+      ).to.equal('RZ_CHECKSUM')
+      expect(
+        codeOf(
+          variant(b => {
+            b[0] ^= 1
+          }, false),
+        ),
+      ).to.equal('RZ_CHECKSUM')
     })
 
     it('then version 0, then the fields', () => {
@@ -415,7 +474,12 @@ describe('format: header bytes', () => {
     })
 
     it('used > capacity is reported before a truncated file', () => {
-      expect(codeOf(variant(b => b.writeUInt32LE(2000, O.used)), DATA_OFFSET)).to.equal('RZ_CORRUPTED')
+      expect(
+        codeOf(
+          variant(b => b.writeUInt32LE(2000, O.used)),
+          DATA_OFFSET,
+        ),
+      ).to.equal('RZ_CORRUPTED')
     })
   })
 })

@@ -17,7 +17,16 @@ import {PR, PROBLEMS, codeString, type ProblemId} from '../../../src/fsck/proble
 import {type FsckReport, runFsck} from '../../../src/fsck/run.js'
 import {readU64} from '../../../src/storage/codec/field.js'
 import {
-  CONTROL_OFFSET, DATA_OFFSET, HEADER, HEAP_CONTROL, IF_ORPHAN, IF_USED, INDEX_CONTROL, S_IFDIR, S_IFREG, TABLE_CONTROL,
+  CONTROL_OFFSET,
+  DATA_OFFSET,
+  HEADER,
+  HEAP_CONTROL,
+  IF_ORPHAN,
+  IF_USED,
+  INDEX_CONTROL,
+  S_IFDIR,
+  S_IFREG,
+  TABLE_CONTROL,
   WAL_HEADER,
 } from '../../../src/storage/format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
@@ -95,27 +104,45 @@ function file(dir: string, name: string): string {
 
 const CASES: Case[] = [
   // ---- pass 0 ----
-  {id: 'PR_0_FILE_MISSING', what: 'strings.idx deleted', corrupt: dir => fs.rmSync(file(dir, 'strings.idx')), after: img => expect(read(img, '/hello.txt')).to.equal('hello world\n')},
-  {id: 'PR_0_FILE_SHORT', what: 'entries.idx cut to 4000 bytes', corrupt: dir => fs.truncateSync(file(dir, 'entries.idx'), 4000), after: img => expect(slotOf(img, '/alpha/beta/hard-link')).to.equal(slotOf(img, '/hello.txt'))},
+  {
+    id: 'PR_0_FILE_MISSING',
+    what: 'strings.idx deleted',
+    corrupt: dir => fs.rmSync(file(dir, 'strings.idx')),
+    after: img => expect(read(img, '/hello.txt')).to.equal('hello world\n'),
+  },
+  {
+    id: 'PR_0_FILE_SHORT',
+    what: 'entries.idx cut to 4000 bytes',
+    corrupt: dir => fs.truncateSync(file(dir, 'entries.idx'), 4000),
+    after: img => expect(slotOf(img, '/alpha/beta/hard-link')).to.equal(slotOf(img, '/hello.txt')),
+  },
   {id: 'PR_0_FILE_TRUNCATED', what: 'nodes.dat shorter than its header says', corrupt: dir => fs.truncateSync(file(dir, 'nodes.dat'), DATA_OFFSET + 4096)},
   {id: 'PR_0_FILE_UNALIGNED', what: 'strings.dat not a whole number of pages', corrupt: dir => fs.appendFileSync(file(dir, 'strings.dat'), Buffer.alloc(100))},
-  {id: 'PR_0_HEADER_CHECKSUM', what: 'a flipped byte in createdMs of entries.dat', corrupt: dir => patch(file(dir, 'entries.dat'), HEADER.OFF.createdMs, Buffer.from([0x55]))},
   {
-    id: 'PR_0_HEADER_FIELD', what: 'nodes.dat says 64-byte records (checksum right)',
+    id: 'PR_0_HEADER_CHECKSUM',
+    what: 'a flipped byte in createdMs of entries.dat',
+    corrupt: dir => patch(file(dir, 'entries.dat'), HEADER.OFF.createdMs, Buffer.from([0x55])),
+  },
+  {
+    id: 'PR_0_HEADER_FIELD',
+    what: 'nodes.dat says 64-byte records (checksum right)',
     corrupt(dir) {
       patch(file(dir, 'nodes.dat'), HEADER.OFF.recordSize, Buffer.from([64, 0, 0, 0]))
       fixChecksum(file(dir, 'nodes.dat'))
     },
   },
   {
-    id: 'PR_0_VERSION_NEWER', what: 'strings.dat of format version 2', fatal: true,
+    id: 'PR_0_VERSION_NEWER',
+    what: 'strings.dat of format version 2',
+    fatal: true,
     corrupt(dir) {
       patch(file(dir, 'strings.dat'), HEADER.OFF.formatVersion, Buffer.from([2, 0]))
       fixChecksum(file(dir, 'strings.dat'))
     },
   },
   {
-    id: 'PR_0_UUID_MISMATCH', what: 'entries.idx of another image',
+    id: 'PR_0_UUID_MISMATCH',
+    what: 'entries.idx of another image',
     corrupt(dir) {
       patch(file(dir, 'entries.idx'), HEADER.OFF.uuid, Buffer.from('0123456789abcdef'))
       fixChecksum(file(dir, 'entries.idx'))
@@ -126,23 +153,27 @@ const CASES: Case[] = [
 
   // ---- pass 7 ----
   {id: 'PR_7_LOG_MISSING', what: 'wal.log deleted', corrupt: dir => fs.rmSync(file(dir, 'wal.log'))},
-  {id: 'PR_7_LOG_HEADER', what: 'a flipped byte in the salt of the log', corrupt: dir => patch(file(dir, 'wal.log'), WAL_HEADER.OFF.salt, Buffer.from([0xAA]))},
+  {id: 'PR_7_LOG_HEADER', what: 'a flipped byte in the salt of the log', corrupt: dir => patch(file(dir, 'wal.log'), WAL_HEADER.OFF.salt, Buffer.from([0xaa]))},
   {
-    id: 'PR_7_LOG_VERSION_NEWER', what: 'a log of format version 2', fatal: true,
+    id: 'PR_7_LOG_VERSION_NEWER',
+    what: 'a log of format version 2',
+    fatal: true,
     corrupt(dir) {
       patch(file(dir, 'wal.log'), WAL_HEADER.OFF.formatVersion, Buffer.from([2, 0]))
       fixChecksum(file(dir, 'wal.log'))
     },
   },
   {
-    id: 'PR_7_LOG_UUID', what: 'a log of another image',
+    id: 'PR_7_LOG_UUID',
+    what: 'a log of another image',
     corrupt(dir) {
       patch(file(dir, 'wal.log'), WAL_HEADER.OFF.uuid, Buffer.from('fedcba9876543210'))
       fixChecksum(file(dir, 'wal.log'))
     },
   },
   {
-    id: 'PR_7_LOG_GAP', what: 'a log starting 5 transactions after the checkpoints',
+    id: 'PR_7_LOG_GAP',
+    what: 'a log starting 5 transactions after the checkpoints',
     corrupt(dir) {
       const wal = fs.readFileSync(file(dir, 'wal.log'))
       const start = readU64(wal, WAL_HEADER.OFF.startLsn)
@@ -153,17 +184,25 @@ const CASES: Case[] = [
     },
   },
   {
-    id: 'PR_7_TORN_TAIL', what: 'the last logged transaction cut short', base: 'crash', dry: ['PR_7_TORN_TAIL', 'PR_4_ORPHAN'],
+    id: 'PR_7_TORN_TAIL',
+    what: 'the last logged transaction cut short',
+    base: 'crash',
+    dry: ['PR_7_TORN_TAIL', 'PR_4_ORPHAN'],
     corrupt: dir => fs.truncateSync(file(dir, 'wal.log'), walEnd(file(dir, 'wal.log')) - 20),
     after: img => expect(img.lookup(slotOf(img, '/alpha/beta'), 'after-checkpoint')).to.not.equal(0),
     // The torn transaction was the last one: beta's user.late, lost as recovery would lose it.
     mounted: t => delete t['/alpha/beta'].xattrs,
   },
   {
-    id: 'PR_7_BAD_RECORD', what: 'a checksummed transaction that writes to file 9',
+    id: 'PR_7_BAD_RECORD',
+    what: 'a checksummed transaction that writes to file 9',
     corrupt(dir) {
       const wal = fs.readFileSync(file(dir, 'wal.log'))
-      const record = encodeRecord(readU64(wal, WAL_HEADER.OFF.startLsn), [{fileId: 9, offset: DATA_OFFSET, bytes: Buffer.alloc(8, 1)}], wal.readUInt32LE(WAL_HEADER.OFF.salt))
+      const record = encodeRecord(
+        readU64(wal, WAL_HEADER.OFF.startLsn),
+        [{fileId: 9, offset: DATA_OFFSET, bytes: Buffer.alloc(8, 1)}],
+        wal.readUInt32LE(WAL_HEADER.OFF.salt),
+      )
       patch(file(dir, 'wal.log'), WAL_HEADER.SIZE, record)
     },
   },
@@ -173,11 +212,25 @@ const CASES: Case[] = [
   {id: 'PR_1_FREE_LIST', what: 'the free list of nodes.dat starting at the root', corrupt: dir => poke(dir, x => setControl(x, x.nodes.file, TC.freeHead, 1))},
   {id: 'PR_1_LIVE_COUNT', what: 'entries.dat live 5 too high', corrupt: dir => poke(dir, x => setControl(x, x.entries.file, TC.live, x.entries.live + 5))},
   {id: 'PR_1_CONTROL_FIELD', what: 'entries.dat with a nextDataId', corrupt: dir => poke(dir, x => setControl(x, x.entries.file, TC.nextDataId, 7, true))},
-  {id: 'PR_1_ORPHAN_LIST', what: 'the orphan list naming a linked file', corrupt: dir => poke(dir, (x, img) => setControl(x, x.nodes.file, TC.orphanHead, slotOf(img, '/hello.txt')), 'abandon')},
-  {id: 'PR_1_NEXT_DATA_ID', what: 'nextDataId below the content files in use', corrupt: dir => poke(dir, x => setControl(x, x.nodes.file, TC.nextDataId, 1, true))},
-  {id: 'PR_1_BAD_FLAGS', what: 'a file with flag bit 0x10', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/hello.txt'), I.flags, IF_USED | 0x10))},
   {
-    id: 'PR_1_BAD_TYPE', what: 'a file of type 0xF', dry: ['PR_1_BAD_TYPE'],
+    id: 'PR_1_ORPHAN_LIST',
+    what: 'the orphan list naming a linked file',
+    corrupt: dir => poke(dir, (x, img) => setControl(x, x.nodes.file, TC.orphanHead, slotOf(img, '/hello.txt')), 'abandon'),
+  },
+  {
+    id: 'PR_1_NEXT_DATA_ID',
+    what: 'nextDataId below the content files in use',
+    corrupt: dir => poke(dir, x => setControl(x, x.nodes.file, TC.nextDataId, 1, true)),
+  },
+  {
+    id: 'PR_1_BAD_FLAGS',
+    what: 'a file with flag bit 0x10',
+    corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/hello.txt'), I.flags, IF_USED | 0x10)),
+  },
+  {
+    id: 'PR_1_BAD_TYPE',
+    what: 'a file of type 0xF',
+    dry: ['PR_1_BAD_TYPE'],
     corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/beta/file-3'), I.mode, 0o170644)),
     after: img => expect(img.lookup(slotOf(img, '/alpha/beta'), 'file-3')).to.equal(0),
     // The inode goes, not its bytes: no inode names them now, but that proves nothing in a damaged image.
@@ -188,19 +241,36 @@ const CASES: Case[] = [
   },
   {id: 'PR_1_BAD_GEN', what: 'a generation of 2^20 + 5', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/fifo-moved'), I.gen, 0x100005))},
   {
-    id: 'PR_1_FREE_NOT_ZERO', what: 'a free inode slot with a mode',
-    corrupt: dir => poke(dir, x => {
-      const slot = x.nodes.freeHead
-      expect(slot).to.be.above(0)
-      setInode(x, slot, I.mode, 0o100644)
-    }),
+    id: 'PR_1_FREE_NOT_ZERO',
+    what: 'a free inode slot with a mode',
+    corrupt: dir =>
+      poke(dir, x => {
+        const slot = x.nodes.freeHead
+        expect(slot).to.be.above(0)
+        setInode(x, slot, I.mode, 0o100644)
+      }),
   },
-  {id: 'PR_1_BAD_FIELD', what: 'a regular file with a device number', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/hello.txt'), I.rdev, 5, true))},
-  {id: 'PR_1_BAD_SIZE', what: 'a file of 2^45 bytes', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/hello.txt'), I.size, 2 ** 45, true)), after: img => expect(read(img, '/hello.txt')).to.equal('hello world\n')},
-  {id: 'PR_1_BAD_DATA_ID', what: 'a FIFO with contents', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/fifo-moved'), I.dataId, 3, true))},
   {
-    id: 'PR_1_DUP_DATA_ID', what: 'two files naming one content file',
-    corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/beta/file-9'), I.dataId, inode64(x, slotOf(img, '/alpha/beta/file-3'), I.dataId), true)),
+    id: 'PR_1_BAD_FIELD',
+    what: 'a regular file with a device number',
+    corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/hello.txt'), I.rdev, 5, true)),
+  },
+  {
+    id: 'PR_1_BAD_SIZE',
+    what: 'a file of 2^45 bytes',
+    corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/hello.txt'), I.size, 2 ** 45, true)),
+    after: img => expect(read(img, '/hello.txt')).to.equal('hello world\n'),
+  },
+  {
+    id: 'PR_1_BAD_DATA_ID',
+    what: 'a FIFO with contents',
+    corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/fifo-moved'), I.dataId, 3, true)),
+  },
+  {
+    id: 'PR_1_DUP_DATA_ID',
+    what: 'two files naming one content file',
+    corrupt: dir =>
+      poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/beta/file-9'), I.dataId, inode64(x, slotOf(img, '/alpha/beta/file-3'), I.dataId), true)),
     after(img) {
       expect(read(img, '/alpha/beta/file-9')).to.equal('contents 3')
       expect(read(img, '/alpha/beta/file-3')).to.equal('contents 3')
@@ -214,20 +284,28 @@ const CASES: Case[] = [
     },
   },
   {
-    id: 'PR_1_BAD_SYMLINK', what: 'a symlink without a target',
+    id: 'PR_1_BAD_SYMLINK',
+    what: 'a symlink without a target',
     corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/sym'), I.target, 0)),
     after: img => expect(img.lookup(slotOf(img, '/alpha'), 'sym')).to.equal(0),
     mounted: t => unlinkName(t, '/alpha/sym'),
   },
-  {id: 'PR_1_SYMLINK_SIZE', what: 'a symlink whose size is not its target\'s', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/sym'), I.size, 99, true)), after: img => expect(img.readlink(img.lookup(slotOf(img, '/alpha'), 'sym')).toString()).to.equal('../hello.txt')},
   {
-    id: 'PR_1_BAD_XATTR', what: 'an xattr field naming a name',
+    id: 'PR_1_SYMLINK_SIZE',
+    what: "a symlink whose size is not its target's",
+    corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/sym'), I.size, 99, true)),
+    after: img => expect(img.readlink(img.lookup(slotOf(img, '/alpha'), 'sym')).toString()).to.equal('../hello.txt'),
+  },
+  {
+    id: 'PR_1_BAD_XATTR',
+    what: 'an xattr field naming a name',
     corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/hello.txt'), I.xattr, inodeField(x, slotOf(img, '/alpha/sym'), I.target))),
     after: img => expect(img.listxattr(img.lookup(ROOT_INO, 'hello.txt'))).to.deep.equal([]),
     mounted: t => dropXattrs(t, '/hello.txt'),
   },
   {
-    id: 'PR_1_SHARED_XATTR', what: 'two inodes naming one xattr blob',
+    id: 'PR_1_SHARED_XATTR',
+    what: 'two inodes naming one xattr blob',
     corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha'), I.xattr, inodeField(x, slotOf(img, '/hello.txt'), I.xattr))),
     after(img) {
       // The first owner (alpha, the lower slot) keeps the blob; hello.txt loses its xattrs.
@@ -240,7 +318,8 @@ const CASES: Case[] = [
     },
   },
   {
-    id: 'PR_1_NO_ROOT', what: 'the root inode turned into a regular file',
+    id: 'PR_1_NO_ROOT',
+    what: 'the root inode turned into a regular file',
     corrupt: dir => poke(dir, x => setInode(x, 1, I.mode, S_IFREG | 0o644)),
     after: img => expect(read(img, '/hello.txt')).to.equal('hello world\n'),
   },
@@ -248,64 +327,98 @@ const CASES: Case[] = [
   // ---- pass 1: the string heap ----
   {id: 'PR_1_HEAP_BUMP', what: 'bump 50 units too far', corrupt: dir => poke(dir, x => setControl(x, x.strings.file, HC.bump, x.strings.bump + 50))},
   {
-    id: 'PR_1_HEAP_GARBAGE', what: 'a free string of kind 9',
-    corrupt: dir => poke(dir, x => {
-      const unit = firstFree(x)
-      x.store.transaction(() => x.store.set8(x.strings.file, x.strings.off(unit) + S.kind, 9))
-    }),
+    id: 'PR_1_HEAP_GARBAGE',
+    what: 'a free string of kind 9',
+    corrupt: dir =>
+      poke(dir, x => {
+        const unit = firstFree(x)
+        x.store.transaction(() => x.store.set8(x.strings.file, x.strings.off(unit) + S.kind, 9))
+      }),
   },
-  {id: 'PR_1_STRING_FIELD', what: 'a free string with references', corrupt: dir => poke(dir, x => x.store.transaction(() => x.store.set32(x.strings.file, x.strings.off(firstFree(x)) + S.refs, 3)))},
   {
-    id: 'PR_1_STRING_HASH', what: 'a name with a wrong hash',
-    corrupt: dir => poke(dir, (x, img) => {
-      const unit = entryField(x, entryOf(img, '/', 'hello.txt'), D.name)
-      x.store.transaction(() => x.store.set32(x.strings.file, x.strings.off(unit) + S.hash, 12345))
-    }),
+    id: 'PR_1_STRING_FIELD',
+    what: 'a free string with references',
+    corrupt: dir => poke(dir, x => x.store.transaction(() => x.store.set32(x.strings.file, x.strings.off(firstFree(x)) + S.refs, 3))),
+  },
+  {
+    id: 'PR_1_STRING_HASH',
+    what: 'a name with a wrong hash',
+    corrupt: dir =>
+      poke(dir, (x, img) => {
+        const unit = entryField(x, entryOf(img, '/', 'hello.txt'), D.name)
+        x.store.transaction(() => x.store.set32(x.strings.file, x.strings.off(unit) + S.hash, 12345))
+      }),
     after: img => expect(img.lookup(ROOT_INO, 'hello.txt')).to.not.equal(0),
   },
   {
-    id: 'PR_1_HEAP_FREE_LIST', what: 'a free list starting at a name',
+    id: 'PR_1_HEAP_FREE_LIST',
+    what: 'a free list starting at a name',
     corrupt: dir => poke(dir, (x, img) => setControl(x, x.strings.file, HC.freeHeads + 4 * 2, entryField(x, entryOf(img, '/', 'alpha'), D.name))),
   },
-  {id: 'PR_1_HEAP_COUNTER', what: 'liveBytes 16 too high', corrupt: dir => poke(dir, x => setControl(x, x.strings.file, HC.liveBytes, x.strings.liveBytes + 16))},
-  {id: 'PR_1_STRING_INDEX', what: 'strings.idx counting one name too many', corrupt: dir => poke(dir, x => setControl(x, x.strings.index.file, XC.count, x.strings.index.count + 1, true))},
-  {id: 'PR_1_CONTROL_PAGE', what: 'a stray byte in the control page of strings.dat', corrupt: dir => poke(dir, x => x.store.transaction(() => x.store.set8(x.strings.file, CONTROL_OFFSET + 2000, 1)))},
+  {
+    id: 'PR_1_HEAP_COUNTER',
+    what: 'liveBytes 16 too high',
+    corrupt: dir => poke(dir, x => setControl(x, x.strings.file, HC.liveBytes, x.strings.liveBytes + 16)),
+  },
+  {
+    id: 'PR_1_STRING_INDEX',
+    what: 'strings.idx counting one name too many',
+    corrupt: dir => poke(dir, x => setControl(x, x.strings.index.file, XC.count, x.strings.index.count + 1, true)),
+  },
+  {
+    id: 'PR_1_CONTROL_PAGE',
+    what: 'a stray byte in the control page of strings.dat',
+    corrupt: dir => poke(dir, x => x.store.transaction(() => x.store.set8(x.strings.file, CONTROL_OFFSET + 2000, 1))),
+  },
 
   // ---- pass 2 ----
   {
-    id: 'PR_2_FREE_NOT_ZERO', what: 'a free entry slot with a child',
-    corrupt: dir => poke(dir, x => {
-      expect(x.entries.freeHead).to.be.above(0)
-      setEntry(x, x.entries.freeHead, D.child, 3)
-    }),
+    id: 'PR_2_FREE_NOT_ZERO',
+    what: 'a free entry slot with a child',
+    corrupt: dir =>
+      poke(dir, x => {
+        expect(x.entries.freeHead).to.be.above(0)
+        setEntry(x, x.entries.freeHead, D.child, 3)
+      }),
   },
   {
-    id: 'PR_2_BAD_PARENT', what: 'a used entry in no list whose parent is out of range', dry: ['PR_2_BAD_PARENT'],
-    corrupt: dir => poke(dir, (x, img) => {
-      const d = x.entries.freeHead
-      const hello = entryOf(img, '/', 'hello.txt')
-      x.store.transaction(() => {
-        // A used entry out of every list (take it off the free list first).
-        x.store.set32(x.entries.file, CONTROL_OFFSET + TC.freeHead, entryField(x, d, D.hashNext))
-        x.store.set32(x.entries.file, CONTROL_OFFSET + TC.live, x.entries.live + 1)
-        x.store.setBytes(x.entries.file, x.entries.off(d), Buffer.from(x.entries.file.buf.subarray(x.entries.off(hello), x.entries.off(hello) + 64)))
-        x.store.set32(x.entries.file, x.entries.off(d) + D.parent, 9999)
-        x.store.set32(x.entries.file, x.entries.off(d) + D.next, 0)
-        x.store.set32(x.entries.file, x.entries.off(d) + D.prev, 0)
-        x.store.set32(x.entries.file, x.entries.off(d) + D.hashNext, 0)
-      })
-    }),
+    id: 'PR_2_BAD_PARENT',
+    what: 'a used entry in no list whose parent is out of range',
+    dry: ['PR_2_BAD_PARENT'],
+    corrupt: dir =>
+      poke(dir, (x, img) => {
+        const d = x.entries.freeHead
+        const hello = entryOf(img, '/', 'hello.txt')
+        x.store.transaction(() => {
+          // A used entry out of every list (take it off the free list first).
+          x.store.set32(x.entries.file, CONTROL_OFFSET + TC.freeHead, entryField(x, d, D.hashNext))
+          x.store.set32(x.entries.file, CONTROL_OFFSET + TC.live, x.entries.live + 1)
+          x.store.setBytes(x.entries.file, x.entries.off(d), Buffer.from(x.entries.file.buf.subarray(x.entries.off(hello), x.entries.off(hello) + 64)))
+          x.store.set32(x.entries.file, x.entries.off(d) + D.parent, 9999)
+          x.store.set32(x.entries.file, x.entries.off(d) + D.next, 0)
+          x.store.set32(x.entries.file, x.entries.off(d) + D.prev, 0)
+          x.store.set32(x.entries.file, x.entries.off(d) + D.hashNext, 0)
+        })
+      }),
   },
-  {id: 'PR_2_PARENT_FIELD', what: 'an entry whose parent field names a file', corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/alpha', 'sym'), D.parent, slotOf(img, '/hello.txt'))), after: img => expect(img.lookup(slotOf(img, '/alpha'), 'sym')).to.not.equal(0)},
   {
-    id: 'PR_2_BAD_CHILD', what: 'an entry naming a free inode slot',
+    id: 'PR_2_PARENT_FIELD',
+    what: 'an entry whose parent field names a file',
+    corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/alpha', 'sym'), D.parent, slotOf(img, '/hello.txt'))),
+    after: img => expect(img.lookup(slotOf(img, '/alpha'), 'sym')).to.not.equal(0),
+  },
+  {
+    id: 'PR_2_BAD_CHILD',
+    what: 'an entry naming a free inode slot',
     corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/alpha/beta', 'file-5'), D.child, x.nodes.freeHead)),
     after: img => expect(img.lookup(slotOf(img, '/alpha/beta'), 'file-5')).to.equal(0),
     // The entry goes; the inode it named before is named by nothing now, and is reconnected.
     mounted: (t, base) => lost(t, base, '/alpha/beta/file-5'),
   },
   {
-    id: 'PR_2_LOST_INODE', what: 'nodes.dat cut at the record of file-9 (file-9 and file-11, the last two inodes, lost)', dry: ['PR_0_FILE_TRUNCATED'],
+    id: 'PR_2_LOST_INODE',
+    what: 'nodes.dat cut at the record of file-9 (file-9 and file-11, the last two inodes, lost)',
+    dry: ['PR_0_FILE_TRUNCATED'],
     corrupt(dir) {
       const img = Image.open(dir, {readOnly: true})
       const slot = slotOf(img, '/alpha/beta/file-9')
@@ -320,70 +433,102 @@ const CASES: Case[] = [
       for (const i of [9, 11]) t[`/alpha/beta/file-${i}`] = {type: 'file', mode: 0o600, uid: 0, gid: 0, nlink: 1, size: 0, content: ''}
     },
   },
-  {id: 'PR_2_CHILD_GEN', what: 'an entry with a stale child generation', corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/', 'dev'), D.childGen, 77))},
-  {id: 'PR_2_CHILD_TYPE', what: 'an entry calling a file a FIFO', corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/', 'hello.txt'), D.type, 1, 1))},
   {
-    id: 'PR_2_BAD_NAME', what: 'an entry with neither a name nor a whole copy of it', dry: ['PR_2_BAD_NAME'],
-    corrupt: dir => poke(dir, (x, img) => {
-      const d = entryOf(img, '/alpha/beta', 'file-7')
-      setEntry(x, d, D.name, 0)
-      setEntry(x, d, D.inlineName, 0x41414141)
-    }),
+    id: 'PR_2_CHILD_GEN',
+    what: 'an entry with a stale child generation',
+    corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/', 'dev'), D.childGen, 77)),
+  },
+  {
+    id: 'PR_2_CHILD_TYPE',
+    what: 'an entry calling a file a FIFO',
+    corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/', 'hello.txt'), D.type, 1, 1)),
+  },
+  {
+    id: 'PR_2_BAD_NAME',
+    what: 'an entry with neither a name nor a whole copy of it',
+    dry: ['PR_2_BAD_NAME'],
+    corrupt: dir =>
+      poke(dir, (x, img) => {
+        const d = entryOf(img, '/alpha/beta', 'file-7')
+        setEntry(x, d, D.name, 0)
+        setEntry(x, d, D.inlineName, 0x41414141)
+      }),
     after: img => expect(lostFound(img)).to.include(`#${slotLost(img)}`),
     mounted: (t, base) => lost(t, base, '/alpha/beta/file-7'),
   },
   {
-    id: 'PR_2_NAME_COPY', what: 'a long name whose inline bytes differ',
+    id: 'PR_2_NAME_COPY',
+    what: 'a long name whose inline bytes differ',
     corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/alpha/beta', LONG), D.inlineName, 0x41414141)),
     after: img => expect(img.lookup(slotOf(img, '/alpha/beta'), LONG)).to.not.equal(0),
   },
   {
-    id: 'PR_2_NAME_REPOINT', what: 'an entry naming another string than its own copy',
+    id: 'PR_2_NAME_REPOINT',
+    what: 'an entry naming another string than its own copy',
     corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/', 'hello.txt'), D.name, entryField(x, entryOf(img, '/', 'alpha'), D.name))),
     after: img => expect([...img.readdir(ROOT_INO)].map(e => e.name.toString())).to.include('hello.txt'),
   },
   {
-    id: 'PR_2_NAME_RESTORE', what: 'an entry whose name unit is 0',
+    id: 'PR_2_NAME_RESTORE',
+    what: 'an entry whose name unit is 0',
     corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/', 'hello.txt'), D.name, 0)),
     after: img => expect([...img.readdir(ROOT_INO)].map(e => e.name.toString())).to.include('hello.txt'),
   },
-  {id: 'PR_2_DIR_LIST', what: 'a directory whose list is empty', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/beta'), I.dirHead, 0)), after: img => expect([...img.readdir(img.lookup(slotOf(img, '/alpha'), 'beta'))]).to.have.length(8)},
   {
-    id: 'PR_2_INDEX', what: 'an emptied entries.idx bucket',
-    corrupt: dir => poke(dir, (x, img) => {
-      const d = entryOf(img, '/', 'hello.txt')
-      const bucket = x.entryIndex.bucketOf(dirKey(1, entryField(x, d, D.nameHash)))
-      x.store.transaction(() => x.store.set32(x.entryIndex.file, DATA_OFFSET + 4 * bucket, 0))
-    }),
+    id: 'PR_2_DIR_LIST',
+    what: 'a directory whose list is empty',
+    corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/beta'), I.dirHead, 0)),
+    after: img => expect([...img.readdir(img.lookup(slotOf(img, '/alpha'), 'beta'))]).to.have.length(8),
+  },
+  {
+    id: 'PR_2_INDEX',
+    what: 'an emptied entries.idx bucket',
+    corrupt: dir =>
+      poke(dir, (x, img) => {
+        const d = entryOf(img, '/', 'hello.txt')
+        const bucket = x.entryIndex.bucketOf(dirKey(1, entryField(x, d, D.nameHash)))
+        x.store.transaction(() => x.store.set32(x.entryIndex.file, DATA_OFFSET + 4 * bucket, 0))
+      }),
     after: img => expect(img.lookup(ROOT_INO, 'hello.txt')).to.not.equal(0),
   },
   {
-    id: 'PR_2_DUP_NAME', what: 'two entries named file-1 in one directory',
-    corrupt: dir => poke(dir, (x, img) => {
-      const a = entryOf(img, '/alpha/beta', 'file-1')
-      const b = entryOf(img, '/alpha/beta', 'file-3')
-      x.store.transaction(() => {
-        for (const f of [D.name, D.nameHash]) x.store.set32(x.entries.file, x.entries.off(b) + f, entryField(x, a, f))
-        x.store.setBytes(x.entries.file, x.entries.off(b) + D.inlineName, Buffer.from(x.entries.file.buf.subarray(x.entries.off(a) + D.inlineName, x.entries.off(a) + 64)))
-      })
-    }),
+    id: 'PR_2_DUP_NAME',
+    what: 'two entries named file-1 in one directory',
+    corrupt: dir =>
+      poke(dir, (x, img) => {
+        const a = entryOf(img, '/alpha/beta', 'file-1')
+        const b = entryOf(img, '/alpha/beta', 'file-3')
+        x.store.transaction(() => {
+          for (const f of [D.name, D.nameHash]) x.store.set32(x.entries.file, x.entries.off(b) + f, entryField(x, a, f))
+          x.store.setBytes(
+            x.entries.file,
+            x.entries.off(b) + D.inlineName,
+            Buffer.from(x.entries.file.buf.subarray(x.entries.off(a) + D.inlineName, x.entries.off(a) + 64)),
+          )
+        })
+      }),
     // file-3's entry, now a second file-1, goes; file-3's inode is reconnected.
     mounted: (t, base) => lost(t, base, '/alpha/beta/file-3'),
   },
 
   // ---- pass 3 ----
   {
-    id: 'PR_3_NO_LPF', what: 'an unattached inode and no /lost+found', dry: ['PR_3_UNATTACHED_INODE'],
+    id: 'PR_3_NO_LPF',
+    what: 'an unattached inode and no /lost+found',
+    dry: ['PR_3_UNATTACHED_INODE'],
     corrupt: dir => poke(dir, (x, img) => unattach(x, img)),
     after: img => expect(lostFound(img)).to.have.length(1),
     mounted: (t, base) => unattached(t, base),
   },
   {
-    id: 'PR_3_LPF_NOT_DIR', what: '/lost+found a regular file, and an unattached inode', dry: ['PR_3_UNATTACHED_INODE'],
-    corrupt: dir => poke(dir, (x, img) => {
-      img.mknod(ROOT_INO, 'lost+found', {mode: S_IFREG | 0o644, uid: 0, gid: 0})
-      unattach(x, img)
-    }),
+    id: 'PR_3_LPF_NOT_DIR',
+    what: '/lost+found a regular file, and an unattached inode',
+    dry: ['PR_3_UNATTACHED_INODE'],
+    corrupt: dir =>
+      poke(dir, (x, img) => {
+        img.mknod(ROOT_INO, 'lost+found', {mode: S_IFREG | 0o644, uid: 0, gid: 0})
+        unattach(x, img)
+      }),
     after: img => expect(lostFound(img)).to.have.length(2),
     mounted(t, base) {
       unattached(t, base)
@@ -392,7 +537,8 @@ const CASES: Case[] = [
     },
   },
   {
-    id: 'PR_3_UNCONNECTED_DIR', what: 'a cycle: alpha moved into its own subdirectory beta',
+    id: 'PR_3_UNCONNECTED_DIR',
+    what: 'a cycle: alpha moved into its own subdirectory beta',
     corrupt: dir => poke(dir, (x, img) => setEntry(x, entryOf(img, '/', 'alpha'), D.parent, slotOf(img, '/alpha/beta'))),
     after(img) {
       const names = lostFound(img)
@@ -410,64 +556,113 @@ const CASES: Case[] = [
     },
   },
   {
-    id: 'PR_3_UNATTACHED_INODE', what: 'a file no entry names',
+    id: 'PR_3_UNATTACHED_INODE',
+    what: 'a file no entry names',
     corrupt: dir => poke(dir, (x, img) => unattach(x, img)),
     after: img => expect(lostFound(img)).to.have.length(1),
     mounted: (t, base) => unattached(t, base),
   },
   {
-    id: 'PR_3_DIR_MULTI_LINK', what: 'hello.txt\'s entry naming beta',
-    corrupt: dir => poke(dir, (x, img) => {
-      const d = entryOf(img, '/', 'hello.txt')
-      const beta = slotOf(img, '/alpha/beta')
-      setEntry(x, d, D.child, beta)
-      setEntry(x, d, D.childGen, inodeField(x, beta, I.gen))
-      setEntry(x, d, D.type, S_IFDIR >>> 12, 1)
-    }),
+    id: 'PR_3_DIR_MULTI_LINK',
+    what: "hello.txt's entry naming beta",
+    corrupt: dir =>
+      poke(dir, (x, img) => {
+        const d = entryOf(img, '/', 'hello.txt')
+        const beta = slotOf(img, '/alpha/beta')
+        setEntry(x, d, D.child, beta)
+        setEntry(x, d, D.childGen, inodeField(x, beta, I.gen))
+        setEntry(x, d, D.type, S_IFDIR >>> 12, 1)
+      }),
     after: img => expect(read(img, '/alpha/beta/hard-link')).to.equal('hello world\n'),
     // The extra entry goes: hello.txt's inode keeps one name.
     mounted: t => unlinkName(t, '/hello.txt'),
   },
-  {id: 'PR_3_BAD_PARENT', what: 'beta\'s parent field naming the root', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/beta'), I.parent, 1)), after: img => expect(img.lookup(img.lookup(slotOf(img, '/alpha'), 'beta'), '..')).to.equal(img.lookup(ROOT_INO, 'alpha'))},
+  {
+    id: 'PR_3_BAD_PARENT',
+    what: "beta's parent field naming the root",
+    corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha/beta'), I.parent, 1)),
+    after: img => expect(img.lookup(img.lookup(slotOf(img, '/alpha'), 'beta'), '..')).to.equal(img.lookup(ROOT_INO, 'alpha')),
+  },
 
   // ---- pass 4 ----
   {
-    id: 'PR_4_ORPHAN', what: 'a file unlinked while open, then a crash', base: 'crash', dryExit: 0,
+    id: 'PR_4_ORPHAN',
+    what: 'a file unlinked while open, then a crash',
+    base: 'crash',
+    dryExit: 0,
     corrupt: () => {},
     after: img => expect(img.usage().inodes).to.be.above(10),
   },
   {
-    id: 'PR_4_ORPHAN_LINKED', what: 'a linked file on the orphan list',
-    corrupt: dir => poke(dir, (x, img) => {
-      const slot = slotOf(img, '/alpha/beta/file-11')
-      setInode(x, slot, I.flags, IF_USED | IF_ORPHAN)
-      setControl(x, x.nodes.file, TC.orphanHead, slot)
-    }, 'abandon'),
+    id: 'PR_4_ORPHAN_LINKED',
+    what: 'a linked file on the orphan list',
+    corrupt: dir =>
+      poke(
+        dir,
+        (x, img) => {
+          const slot = slotOf(img, '/alpha/beta/file-11')
+          setInode(x, slot, I.flags, IF_USED | IF_ORPHAN)
+          setControl(x, x.nodes.file, TC.orphanHead, slot)
+        },
+        'abandon',
+      ),
     after: img => expect(img.lookup(slotOf(img, '/alpha/beta'), 'file-11')).to.not.equal(0),
   },
-  {id: 'PR_4_BAD_NLINK', what: 'a file with link count 7', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/hello.txt'), I.nlink, 7)), after: img => expect(img.getattr(img.lookup(ROOT_INO, 'hello.txt')).nlink).to.equal(2)},
+  {
+    id: 'PR_4_BAD_NLINK',
+    what: 'a file with link count 7',
+    corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/hello.txt'), I.nlink, 7)),
+    after: img => expect(img.getattr(img.lookup(ROOT_INO, 'hello.txt')).nlink).to.equal(2),
+  },
   {id: 'PR_4_DIR_SIZE', what: 'a directory of size 99', corrupt: dir => poke(dir, (x, img) => setInode(x, slotOf(img, '/alpha'), I.size, 99, true))},
 
   // ---- pass 5 ----
-  {id: 'PR_5_UNUSED_NAME', what: 'an interned name nothing uses', corrupt: dir => poke(dir, x => x.store.transaction(() => x.strings.intern(Buffer.from('nobody-uses-me'))))},
-  {id: 'PR_5_BAD_REFS', what: 'a name with 9 references', corrupt: dir => poke(dir, (x, img) => x.store.transaction(() => x.store.set32(x.strings.file, x.strings.off(entryField(x, entryOf(img, '/', 'alpha'), D.name)) + S.refs, 9)))},
-  {id: 'PR_5_UNUSED_BLOB', what: 'an xattr blob no inode owns', corrupt: dir => poke(dir, x => x.store.transaction(() => x.strings.allocBlob(Buffer.from([1, 0, 0, 0, 0, 0, 0x61]))))},
-  {id: 'PR_5_BLOB_REFS', what: 'an xattr blob with 3 references', corrupt: dir => poke(dir, (x, img) => x.store.transaction(() => x.store.set32(x.strings.file, x.strings.off(inodeField(x, slotOf(img, '/hello.txt'), I.xattr)) + S.refs, 3)))},
   {
-    id: 'PR_5_DUP_NAME', what: 'a second interned copy of "alpha"',
-    corrupt: dir => poke(dir, x => x.store.transaction(() => {
-      const unit = x.strings.intern(Buffer.from('alphx'))
-      x.store.setBytes(x.strings.file, x.strings.off(unit) + 16, Buffer.from('alpha'))
-      x.store.set32(x.strings.file, x.strings.off(unit) + S.hash, fnv('alpha'))
-      // Filed under its new hash, so that strings.idx stays sound.
-      x.strings.index.remove(unit, fnv('alphx'))
-      x.strings.index.insert(unit, fnv('alpha'))
-    })),
+    id: 'PR_5_UNUSED_NAME',
+    what: 'an interned name nothing uses',
+    corrupt: dir => poke(dir, x => x.store.transaction(() => x.strings.intern(Buffer.from('nobody-uses-me')))),
+  },
+  {
+    id: 'PR_5_BAD_REFS',
+    what: 'a name with 9 references',
+    corrupt: dir =>
+      poke(dir, (x, img) =>
+        x.store.transaction(() => x.store.set32(x.strings.file, x.strings.off(entryField(x, entryOf(img, '/', 'alpha'), D.name)) + S.refs, 9)),
+      ),
+  },
+  {
+    id: 'PR_5_UNUSED_BLOB',
+    what: 'an xattr blob no inode owns',
+    corrupt: dir => poke(dir, x => x.store.transaction(() => x.strings.allocBlob(Buffer.from([1, 0, 0, 0, 0, 0, 0x61])))),
+  },
+  {
+    id: 'PR_5_BLOB_REFS',
+    what: 'an xattr blob with 3 references',
+    corrupt: dir =>
+      poke(dir, (x, img) =>
+        x.store.transaction(() => x.store.set32(x.strings.file, x.strings.off(inodeField(x, slotOf(img, '/hello.txt'), I.xattr)) + S.refs, 3)),
+      ),
+  },
+  {
+    id: 'PR_5_DUP_NAME',
+    what: 'a second interned copy of "alpha"',
+    corrupt: dir =>
+      poke(dir, x =>
+        x.store.transaction(() => {
+          const unit = x.strings.intern(Buffer.from('alphx'))
+          x.store.setBytes(x.strings.file, x.strings.off(unit) + 16, Buffer.from('alpha'))
+          x.store.set32(x.strings.file, x.strings.off(unit) + S.hash, fnv('alpha'))
+          // Filed under its new hash, so that strings.idx stays sound.
+          x.strings.index.remove(unit, fnv('alphx'))
+          x.strings.index.insert(unit, fnv('alpha'))
+        }),
+      ),
   },
 
   // ---- pass 6 ----
   {
-    id: 'PR_6_UNUSED_CONTENT', what: 'a content file no inode names',
+    id: 'PR_6_UNUSED_CONTENT',
+    what: 'a content file no inode names',
     corrupt(dir) {
       fs.mkdirSync(path.join(dir, 'data', '3f'), {recursive: true})
       fs.writeFileSync(path.join(dir, 'data', '3f', '575'), 'garbage')
@@ -475,7 +670,9 @@ const CASES: Case[] = [
     after: (img, dir) => expect(fs.existsSync(path.join(dir, 'data', '3f', '575'))).to.equal(false),
   },
   {
-    id: 'PR_6_LOST_CONTENT', what: 'a content file no inode names, and wal.log deleted', dry: ['PR_7_LOG_MISSING'],
+    id: 'PR_6_LOST_CONTENT',
+    what: 'a content file no inode names, and wal.log deleted',
+    dry: ['PR_7_LOG_MISSING'],
     corrupt(dir) {
       fs.mkdirSync(path.join(dir, 'data', '3f'), {recursive: true})
       fs.writeFileSync(path.join(dir, 'data', '3f', '575'), 'kept bytes')
@@ -489,7 +686,9 @@ const CASES: Case[] = [
     },
   },
   {
-    id: 'PR_6_CONTENT_PAST_SIZE', what: 'hello.txt written past its end, a crash, then wal.log deleted', dry: ['PR_7_LOG_MISSING'],
+    id: 'PR_6_CONTENT_PAST_SIZE',
+    what: 'hello.txt written past its end, a crash, then wal.log deleted',
+    dry: ['PR_7_LOG_MISSING'],
     corrupt(dir) {
       poke(dir, (x, img) => img.write(img.lookup(ROOT_INO, 'hello.txt'), Buffer.from('and more\n'), 12), 'abandon')
       fs.rmSync(file(dir, 'wal.log'))
@@ -552,17 +751,17 @@ function unattach(x: ReturnType<Image['internals']>, img: Image): void {
 }
 
 function fnv(s: string): number {
-  let h = 0x811C9DC5
+  let h = 0x811c9dc5
   for (const c of Buffer.from(s)) h = Math.imul(h ^ c, 0x01000193)
   return h >>> 0
 }
 
 function dirKey(parent: number, nameHash: number): number {
-  let h = Math.imul(parent, 0x9E3779B1) ^ nameHash
+  let h = Math.imul(parent, 0x9e3779b1) ^ nameHash
   h ^= h >>> 16
-  h = Math.imul(h, 0x85EBCA6B)
+  h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13
-  h = Math.imul(h, 0xC2B2AE35)
+  h = Math.imul(h, 0xc2b2ae35)
   h ^= h >>> 16
   return h >>> 0
 }
@@ -665,10 +864,13 @@ describe('fsck: one corruption per problem', function () {
   async function expectMountRefused(dir: string, why: RegExp, name: string): Promise<void> {
     const before = snapshot(dir)
     const mnt = mountpoint(name)
-    const refused = await mount({dataDir: dir, mnt, extraArgs: BINDING}).then(async m => {
-      await stopServer(m)
-      return undefined
-    }, (error: Error) => error)
+    const refused = await mount({dataDir: dir, mnt, extraArgs: BINDING}).then(
+      async m => {
+        await stopServer(m)
+        return undefined
+      },
+      (error: Error) => error,
+    )
     expect(refused, 'the image mounted').to.be.instanceOf(Error)
     expect(refused!.message).to.match(why)
     expect(isMounted(mnt)).to.equal(false)
@@ -683,7 +885,10 @@ describe('fsck: one corruption per problem', function () {
       setInode(x, slotOf(img, '/hello.txt'), I.nlink, 3)
       unattach(x, img)
     })
-    const error = await expectMounted(dir, baseTree('clean'), 'unrepaired').then(() => undefined, (error: Error) => error)
+    const error = await expectMounted(dir, baseTree('clean'), 'unrepaired').then(
+      () => undefined,
+      (error: Error) => error,
+    )
     expect(error, 'the check passed on a damaged image').to.be.instanceOf(Error)
     expect(error!.message).to.include('/hello.txt: nlink 3, expected 2')
     expect(error!.message).to.include('/alpha/beta/file-5: nlink 2, expected 1')
@@ -692,7 +897,10 @@ describe('fsck: one corruption per problem', function () {
     const damaged = baseTree('clean')
     for (const p of ['/hello.txt', '/alpha/beta/hard-link']) damaged[p].nlink = 3
     sharedByUnattach(damaged)
-    const left = await expectMounted(dir, damaged, 'unrepaired-2').then(() => undefined, (error: Error) => error)
+    const left = await expectMounted(dir, damaged, 'unrepaired-2').then(
+      () => undefined,
+      (error: Error) => error,
+    )
     expect(left?.message, 'only the unreachable inode is left').to.match(/^inodes in use \(statfs\)/)
   })
 
@@ -754,7 +962,10 @@ describe('fsck: one corruption per problem', function () {
       const yes = runFsck({dir, mode: 'yes', force: true})
       note(yes)
       expect(yes.exitCode, `-y: ${yes.error ?? ''}`).to.equal(c.yesExit ?? 1)
-      expect(yes.problems.filter(p => p.id === c.id).every(p => p.fixed), '-y fixed it').to.equal(true)
+      expect(
+        yes.problems.filter(p => p.id === c.id).every(p => p.fixed),
+        '-y fixed it',
+      ).to.equal(true)
       expect(ids(yes)).to.include(c.id)
 
       const again = runFsck({dir, mode: 'yes', force: true})

@@ -15,9 +15,10 @@ interface Job {
 }
 
 const job = JSON.parse(process.argv[2]) as Job
-const send = (message: unknown): Promise<void> => new Promise(resolve => {
-  process.send!(message, () => resolve())
-})
+const send = (message: unknown): Promise<void> =>
+  new Promise(resolve => {
+    process.send!(message, () => resolve())
+  })
 
 for (const seed of job.seeds) {
   await send({type: 'start', seed})

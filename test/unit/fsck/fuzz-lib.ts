@@ -37,7 +37,7 @@ export async function collect(): Promise<void> {
 export function rng(seed: number): () => number {
   let a = seed >>> 0
   return () => {
-    a = (a + 0x6D2B79F5) >>> 0
+    a = (a + 0x6d2b79f5) >>> 0
     let t = a
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
@@ -262,7 +262,14 @@ export function runCase(base: string, work: string, seed: number): CaseResult {
   const first = runFsck({dir: work, mode: 'yes', force: true, deadlineMs})
   if (first.exitCode & 8) return fail(`fsck -y: operational error: ${first.error} ${first.stack ?? ''}`, first)
   if (damage.header && first.problems.length === 0) return fail('header damage not detected by -y', first)
-  if (first.exitCode & 4) return fail(`fsck -y left problems: ${first.problems.filter(p => !p.fixed).map(p => p.message).join(' | ')}`, first)
+  if (first.exitCode & 4)
+    return fail(
+      `fsck -y left problems: ${first.problems
+        .filter(p => !p.fixed)
+        .map(p => p.message)
+        .join(' | ')}`,
+      first,
+    )
   const second = runFsck({dir: work, mode: 'yes', force: true, deadlineMs})
   if (second.exitCode !== 0 || second.problems.length > 0) {
     return fail(`second fsck -y exit ${second.exitCode}: ${second.error ?? second.problems.map(p => `${p.id}: ${p.message}`).join(' | ')}`, first)

@@ -32,7 +32,9 @@ interface Outcome {
 
 function runChild(bases: string[], work: string, seeds: number[], done: (o: Outcome) => void): Promise<number | undefined> {
   return new Promise(resolve => {
-    const child = fork(fileURLToPath(new URL('fuzz-child.js', import.meta.url)), [JSON.stringify({bases, work, seeds})], {stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+    const child = fork(fileURLToPath(new URL('fuzz-child.js', import.meta.url)), [JSON.stringify({bases, work, seeds})], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
     let current: number | undefined
     let finished = false
     let timer: NodeJS.Timeout | undefined
@@ -100,15 +102,26 @@ describe(`fsck: corruption fuzzing (${N} cases)`, function () {
     }
 
     const failures = [...outcomes.values()].filter(o => o.failure !== undefined)
-    const kind = (f: string): string => f.startsWith('hang') ? 'hangs'
-      : /operational error|exception|worker crashed/.test(f) ? 'crashes'
-        : /second fsck|left problems|after a read-write open/.test(f) ? 'worsenings'
-          : /not detected/.test(f) ? 'undetected header damage' : 'unreadable after repair'
+    const kind = (f: string): string =>
+      f.startsWith('hang')
+        ? 'hangs'
+        : /operational error|exception|worker crashed/.test(f)
+          ? 'crashes'
+          : /second fsck|left problems|after a read-write open/.test(f)
+            ? 'worsenings'
+            : /not detected/.test(f)
+              ? 'undetected header damage'
+              : 'unreadable after repair'
     const counts: Record<string, number> = {crashes: 0, hangs: 0, worsenings: 0, 'undetected header damage': 0, 'unreadable after repair': 0}
     for (const f of failures) counts[kind(f.failure!)]++
-    const summary = `fuzz: ${outcomes.size} cases (seeds ${FIRST} to ${FIRST + N - 1}) in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`
+    const summary = `fuzz: ${outcomes.size} cases (seeds ${FIRST} to ${FIRST + N - 1}) in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.entries(
+      counts,
+    )
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')}`
     console.log(`      ${summary}`)
-    for (const f of failures.slice(0, 10)) console.log(`      seed ${f.seed} (${f.base}, ${f.damage?.file}: ${f.damage?.what}): ${f.failure!.split('\n').slice(0, 3).join(' ')}`)
+    for (const f of failures.slice(0, 10))
+      console.log(`      seed ${f.seed} (${f.base}, ${f.damage?.file}: ${f.damage?.what}): ${f.failure!.split('\n').slice(0, 3).join(' ')}`)
     expect(outcomes.size).to.equal(N)
     expect(failures.map(f => `seed ${f.seed}: ${f.failure!.split('\n')[0]}`)).to.deep.equal([])
   })

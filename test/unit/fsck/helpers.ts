@@ -55,11 +55,15 @@ export function entryOf(img: Image, dirPath: string, name: string): number {
 
 /** Set a u32 field of an inode / entry / string (in a transaction). */
 export function setInode(x: ImageInternals, slot: number, field: number, value: number, wide = false): void {
-  x.store.transaction(() => (wide ? x.store.set64(x.nodes.file, x.nodes.off(slot) + field, value) : x.store.set32(x.nodes.file, x.nodes.off(slot) + field, value)))
+  x.store.transaction(() =>
+    wide ? x.store.set64(x.nodes.file, x.nodes.off(slot) + field, value) : x.store.set32(x.nodes.file, x.nodes.off(slot) + field, value),
+  )
 }
 
 export function setEntry(x: ImageInternals, d: number, field: number, value: number, width: 1 | 4 = 4): void {
-  x.store.transaction(() => (width === 1 ? x.store.set8(x.entries.file, x.entries.off(d) + field, value) : x.store.set32(x.entries.file, x.entries.off(d) + field, value)))
+  x.store.transaction(() =>
+    width === 1 ? x.store.set8(x.entries.file, x.entries.off(d) + field, value) : x.store.set32(x.entries.file, x.entries.off(d) + field, value),
+  )
 }
 
 export function entryField(x: ImageInternals, d: number, field: number): number {

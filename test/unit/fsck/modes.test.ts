@@ -65,10 +65,15 @@ describe('fsck: modes, answers and the lock', function () {
     patch(path.join(dir, 'nodes.dat'), 2000, Buffer.from([1]))
     const answers: Answer[] = ['no', 'yes', 'all']
     const asked: string[] = []
-    const r = runFsck({dir, mode: 'ask', force: true, ask: q => {
-      asked.push(q)
-      return answers.shift() ?? 'no'
-    }})
+    const r = runFsck({
+      dir,
+      mode: 'ask',
+      force: true,
+      ask: q => {
+        asked.push(q)
+        return answers.shift() ?? 'no'
+      },
+    })
     expect(asked[0]).to.match(/^nodes\.dat: bytes 2000 to 2000 of the header page are not zero\. Fix\?$/)
     expect(asked).to.have.length(3)
     expect(r.problems[0].fixed).to.equal(false)
@@ -133,17 +138,20 @@ describe('fsck: modes, answers and the lock', function () {
 
   it('draws the bar on one line and erases it', () => {
     let text = ''
-    const stream = {isTTY: true, columns: 100, write: (s: string) => {
-      text += s
-      return true
-    }}
+    const stream = {
+      isTTY: true,
+      columns: 100,
+      write: (s: string) => {
+        text += s
+        return true
+      },
+    }
     const bar = terminalProgress(new Progress({stream, delayMs: 0}))
     bar.update(2, 'entries', 50, 100)
-     
+
     expect(text.replaceAll(/\u001B(\[[0-9;?]*[A-Za-z]|[78])/g, '')).to.equal(`Pass 2: entries [${'#'.repeat(15)}${'.'.repeat(15)}]  50% 50 / 100`)
     expect(text).not.to.include('\n')
     bar.clear()
     expect(text.endsWith('\u001B[2K')).to.equal(true)
   })
-
 })

@@ -53,7 +53,15 @@ export function describe(bytes: Buffer): string {
   return `<${bytes.length} bytes, sha256 ${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}>`
 }
 
-const KINDS: ReadonlyArray<[number, Kind]> = [[0o040000, 'dir'], [0o100000, 'file'], [0o120000, 'symlink'], [0o010000, 'fifo'], [0o020000, 'chr'], [0o060000, 'blk'], [0o140000, 'sock']]
+const KINDS: ReadonlyArray<[number, Kind]> = [
+  [0o040000, 'dir'],
+  [0o100000, 'file'],
+  [0o120000, 'symlink'],
+  [0o010000, 'fifo'],
+  [0o020000, 'chr'],
+  [0o060000, 'blk'],
+  [0o140000, 'sock'],
+]
 
 function kindOf(mode: number): Kind {
   const kind = KINDS.find(([bits]) => (mode & 0o170000) === bits)

@@ -16,7 +16,7 @@ describe('fsck: the problem table', () => {
     expect(PROBLEM_BY_CODE.size).to.equal(PROBLEMS.length)
   })
 
-  it('has unique ids PR_<pass>_<WHAT> whose pass is the code\'s 0xPP', () => {
+  it("has unique ids PR_<pass>_<WHAT> whose pass is the code's 0xPP", () => {
     expect(new Set(PROBLEMS.map(p => p.id)).size).to.equal(PROBLEMS.length)
     for (const p of PROBLEMS) {
       const match = /^PR_(\d)_[A-Z0-9_]+$/.exec(p.id)
@@ -29,7 +29,7 @@ describe('fsck: the problem table', () => {
 
   it('has a header (0xPP0000) for each pass 0 to 7, and only headers at NNNN = 0', () => {
     for (let pass = 0; pass <= 7; pass++) expect(PROBLEM_BY_CODE.get(pass << 16)?.header, `pass ${pass}`).to.equal(true)
-    for (const p of PROBLEMS) expect(Boolean(p.header), p.id).to.equal((p.code & 0xFFFF) === 0)
+    for (const p of PROBLEMS) expect(Boolean(p.header), p.id).to.equal((p.code & 0xffff) === 0)
   })
 
   it('words every message as a sentence with {named} placeholders', () => {

@@ -19,7 +19,9 @@ describe('fuse: the adapter boundary', () => {
 
   it('src/fuse/ imports nothing but types from src/storage/', () => {
     expect(sources(FUSE).length).to.be.greaterThan(3)
-    const offending = storageImports(FUSE).filter(i => !i.typeOnly).map(i => `${i.file}: ${i.module}`)
+    const offending = storageImports(FUSE)
+      .filter(i => !i.typeOnly)
+      .map(i => `${i.file}: ${i.module}`)
     expect(offending).to.deep.equal([])
   })
 })

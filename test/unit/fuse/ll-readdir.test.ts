@@ -34,8 +34,7 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
   const dispatch = (r: LlRequest) => (adapter as any).dispatch(r, ctx)
   const opendir = (ino: number) => dispatch({op: OP.OPENDIR, req: 1, ino, flags: 0})
   const releasedir = (ino: number) => dispatch({op: OP.RELEASEDIR, req: 1, ino, fh, flags: 0})
-  const readdir = (plus: boolean, ino: number, size: number, off: number) =>
-    dispatch({op: plus ? OP.READDIRPLUS : OP.READDIR, req: 1, ino, fh, size, off})
+  const readdir = (plus: boolean, ino: number, size: number, off: number) => dispatch({op: plus ? OP.READDIRPLUS : OP.READDIR, req: 1, ino, fh, size, off})
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-llrd-'))
@@ -102,7 +101,10 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
     const all = [...core.readdir(d)].map(e => e.name.toString())
     for (const take of [1, 3, 5, 40]) {
       plusTake = take
-      expect(list(d, 4, () => {}), `take ${take}`).to.deep.equal(all)
+      expect(
+        list(d, 4, () => {}),
+        `take ${take}`,
+      ).to.deep.equal(all)
     }
   })
 
@@ -111,7 +113,14 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
     const all = [...core.readdir(d)].map(e => e.name.toString())
     plusTake = 3
     // 54 entries, then requests of 7 entries (152 bytes each at least) from which the kernel takes 3.
-    expect(list(d, 30, () => {}, r => (r === 0 ? 8192 : 1024))).to.deep.equal(all)
+    expect(
+      list(
+        d,
+        30,
+        () => {},
+        r => (r === 0 ? 8192 : 1024),
+      ),
+    ).to.deep.equal(all)
   })
 
   it('names removed and added between requests: every entry that stays is listed once', () => {
@@ -135,7 +144,10 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
     })
     expect(new Set(listed).size, 'no name twice').to.equal(listed.length)
     expect(listed, 'every entry that stayed').to.include.members(order.filter(n => !removed.has(n)))
-    expect(listed.filter(n => removedAhead.has(n)), 'removed before the listing reached them').to.deep.equal([])
+    expect(
+      listed.filter(n => removedAhead.has(n)),
+      'removed before the listing reached them',
+    ).to.deep.equal([])
     expect(removedAhead.size).to.be.greaterThan(5)
   })
 

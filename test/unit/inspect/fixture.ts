@@ -18,10 +18,10 @@ export const S_IFBLK = 0o060000
 export const S_IFSOCK = 0o140000
 export const S_IFMT = 0o170000
 
-export const NON_UTF8 = Buffer.from([0x6E, 0xFF, 0xFE, 0x2E, 0x80])
+export const NON_UTF8 = Buffer.from([0x6e, 0xff, 0xfe, 0x2e, 0x80])
 export const LONG_NAME = 'L'.repeat(255)
 /** Linux makedev(259, 70000): a minor number above 255 and above 0xFFFFF. */
-export const BIG_RDEV = Number((70000n & 0xFFn) | ((259n & 0xFFFn) << 8n) | ((70000n & ~0xFFn) << 12n))
+export const BIG_RDEV = Number((70000n & 0xffn) | ((259n & 0xfffn) << 8n) | ((70000n & ~0xffn) << 12n))
 
 const t = (sec: number, nsec: number): Timespec => ({sec, nsec})
 
@@ -39,7 +39,7 @@ export function buildFixture(dir: string): void {
     const plain = file(R, 'plain.txt')
     image.write(plain, Buffer.from('hello, razorfs\n'), 0)
     image.setxattr(plain, 'user.text', Buffer.from('a value with spaces'))
-    image.setxattr(plain, 'user.bin', Buffer.from([0, 1, 2, 0xFF, 0xFE, 0x0A, 0x3D]))
+    image.setxattr(plain, 'user.bin', Buffer.from([0, 1, 2, 0xff, 0xfe, 0x0a, 0x3d]))
     image.setattr(plain, {atime: t(1_600_000_000, 123_456_789), mtime: t(1_500_000_000, 987_654_321)})
 
     const odd = dir(R, 'odd names')
@@ -124,14 +124,23 @@ export function snapshot(dir: string): Map<string, NodeSnapshot> {
       const a = image.getattr(ino)
       if (!first.has(ino)) first.set(ino, key)
       const node: NodeSnapshot = {
-        type: a.mode & S_IFMT, mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, rdev: a.rdev, nlink: a.nlink,
-        atime: a.atime, mtime: a.mtime, ctime: a.ctime, linkGroup: first.get(ino)!,
+        type: a.mode & S_IFMT,
+        mode: a.mode,
+        uid: a.uid,
+        gid: a.gid,
+        size: a.size,
+        rdev: a.rdev,
+        nlink: a.nlink,
+        atime: a.atime,
+        mtime: a.mtime,
+        ctime: a.ctime,
+        linkGroup: first.get(ino)!,
         xattrs: image.listxattr(ino).map(name => [name, image.getxattr(ino, name).toString('hex')]),
       }
       if ((a.mode & S_IFMT) === S_IFLNK) node.target = image.readlink(ino).toString('hex')
       if ((a.mode & S_IFMT) === S_IFREG) {
         const hash = createHash('sha256')
-        for (let pos = 0; pos < a.size;) {
+        for (let pos = 0; pos < a.size; ) {
           const n = image.read(ino, buf, pos)
           hash.update(buf.subarray(0, n))
           pos += n

@@ -10,15 +10,34 @@ import path from 'node:path'
 
 import {FdWriter} from '../../../src/inspect/output.js'
 import {
-  BLOCK, RECORD, TYPE, type TarMember, TarError, formatPaxTime, parseHeaderBlock, parsePaxRecords, parsePaxTime, paxRecord,
+  BLOCK,
+  RECORD,
+  TYPE,
+  type TarMember,
+  TarError,
+  formatPaxTime,
+  parseHeaderBlock,
+  parsePaxRecords,
+  parsePaxTime,
+  paxRecord,
 } from '../../../src/inspect/tar/format.js'
 import {TarReader} from '../../../src/inspect/tar/reader.js'
 import {TarWriter} from '../../../src/inspect/tar/writer.js'
 
 function member(p: string | Buffer, over: Partial<TarMember> = {}): TarMember {
   return {
-    path: typeof p === 'string' ? Buffer.from(p) : p, type: TYPE.FILE, mode: 0o644, uid: 0, gid: 0, size: 0, mtime: {sec: 1_700_000_000, nsec: 5},
-    devmajor: 0, devminor: 0, xattrs: [], vendor: {}, ...over,
+    path: typeof p === 'string' ? Buffer.from(p) : p,
+    type: TYPE.FILE,
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: {sec: 1_700_000_000, nsec: 5},
+    devmajor: 0,
+    devminor: 0,
+    xattrs: [],
+    vendor: {},
+    ...over,
   }
 }
 
@@ -54,13 +73,24 @@ describe('inspect/tar', () => {
       expect(parsePaxRecords(rec).get('k')!.toString()).to.equal('v'.repeat(n))
     }
 
-    const bin = Buffer.from([0, 0xFF, 0x0A, 0x3D, 0x20])
-    expect(parsePaxRecords(Buffer.concat([paxRecord('SCHILY.xattr.user.x', bin), paxRecord('path', 'a')])).get('SCHILY.xattr.user.x')!.equals(bin)).to.equal(true)
+    const bin = Buffer.from([0, 0xff, 0x0a, 0x3d, 0x20])
+    expect(
+      parsePaxRecords(Buffer.concat([paxRecord('SCHILY.xattr.user.x', bin), paxRecord('path', 'a')]))
+        .get('SCHILY.xattr.user.x')!
+        .equals(bin),
+    ).to.equal(true)
     expect(() => parsePaxRecords(Buffer.from('99 path=x\n'))).to.throw(TarError)
   })
 
   it('pax times are exact to the nanosecond, negative ones included', () => {
-    for (const t of [{sec: 0, nsec: 0}, {sec: 1_700_000_000, nsec: 1}, {sec: -1, nsec: 999_999_999}, {sec: -5, nsec: 1}, {sec: -7, nsec: 0}, {sec: 2 ** 40, nsec: 999_999_999}]) {
+    for (const t of [
+      {sec: 0, nsec: 0},
+      {sec: 1_700_000_000, nsec: 1},
+      {sec: -1, nsec: 999_999_999},
+      {sec: -5, nsec: 1},
+      {sec: -7, nsec: 0},
+      {sec: 2 ** 40, nsec: 999_999_999},
+    ]) {
       expect(parsePaxTime(formatPaxTime(t))).to.deep.equal(t)
     }
 
@@ -73,20 +103,23 @@ describe('inspect/tar', () => {
     const file = path.join(dir, 'a.tar')
     const fd = fs.openSync(file, 'w')
     const tar = new TarWriter(new FdWriter(fd))
-    const odd = Buffer.concat([Buffer.from('./odd '), Buffer.from([0xFF, 0x0A]), Buffer.from('name')])
+    const odd = Buffer.concat([Buffer.from('./odd '), Buffer.from([0xff, 0x0a]), Buffer.from('name')])
     const long = Buffer.from(`./${'d'.repeat(150)}/${'f'.repeat(200)}`)
     const members: TarMember[] = [
       member('./', {type: TYPE.DIR, mode: 0o755}),
-      member(odd, {size: 5, xattrs: [{name: Buffer.from('user.bin'), value: Buffer.from([0, 0xFF])}], atime: {sec: 1, nsec: 2}, ctime: {sec: 3, nsec: 4}}),
+      member(odd, {size: 5, xattrs: [{name: Buffer.from('user.bin'), value: Buffer.from([0, 0xff])}], atime: {sec: 1, nsec: 2}, ctime: {sec: 3, nsec: 4}}),
       member(long, {size: 70_000, uid: 3_000_000_000, gid: 2_097_152}),
       member('./h', {type: TYPE.HARDLINK, linkpath: odd}),
-      member('./s', {type: TYPE.SYMLINK, linkpath: Buffer.concat([Buffer.from('t'.repeat(120)), Buffer.from([0xFE])])}),
+      member('./s', {type: TYPE.SYMLINK, linkpath: Buffer.concat([Buffer.from('t'.repeat(120)), Buffer.from([0xfe])])}),
       member('./c', {type: TYPE.CHARDEV, devmajor: 1, devminor: 3}),
       member('./b', {type: TYPE.BLOCKDEV, devmajor: 259, devminor: 5_000_000}),
       member('./p', {type: TYPE.FIFO}),
       member('./sock', {vendor: {'RAZORFS.type': 'socket'}}),
     ]
-    const contents = new Map([[odd.toString('hex'), Buffer.from('12345')], [long.toString('hex'), Buffer.alloc(70_000, 0x41)]])
+    const contents = new Map([
+      [odd.toString('hex'), Buffer.from('12345')],
+      [long.toString('hex'), Buffer.alloc(70_000, 0x41)],
+    ])
     for (const m of members) {
       tar.add(m)
       const data = contents.get(m.path.toString('hex'))
@@ -103,10 +136,31 @@ describe('inspect/tar', () => {
     expect(back.map(m => m.path.toString('hex'))).to.deep.equal(members.map(m => m.path.toString('hex')))
     for (const [i, m] of members.entries()) {
       const b = back[i]
-      expect({type: b.type, mode: b.mode, uid: b.uid, gid: b.gid, size: b.size, mtime: b.mtime, devmajor: b.devmajor, devminor: b.devminor, vendor: b.vendor}).to.deep.equal(
-        {type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, size: m.size, mtime: m.mtime, devmajor: m.devmajor, devminor: m.devminor, vendor: m.vendor})
+      expect({
+        type: b.type,
+        mode: b.mode,
+        uid: b.uid,
+        gid: b.gid,
+        size: b.size,
+        mtime: b.mtime,
+        devmajor: b.devmajor,
+        devminor: b.devminor,
+        vendor: b.vendor,
+      }).to.deep.equal({
+        type: m.type,
+        mode: m.mode,
+        uid: m.uid,
+        gid: m.gid,
+        size: m.size,
+        mtime: m.mtime,
+        devmajor: m.devmajor,
+        devminor: m.devminor,
+        vendor: m.vendor,
+      })
       expect(b.linkpath?.toString('hex')).to.equal(m.linkpath?.toString('hex'))
-      expect(b.xattrs.map(x => [x.name.toString('hex'), x.value.toString('hex')])).to.deep.equal(m.xattrs.map(x => [x.name.toString('hex'), x.value.toString('hex')]))
+      expect(b.xattrs.map(x => [x.name.toString('hex'), x.value.toString('hex')])).to.deep.equal(
+        m.xattrs.map(x => [x.name.toString('hex'), x.value.toString('hex')]),
+      )
       expect(b.data.equals(contents.get(m.path.toString('hex')) ?? Buffer.alloc(0))).to.equal(true)
     }
 
@@ -131,7 +185,7 @@ describe('inspect/tar', () => {
     const deep = path.join(src, 'd'.repeat(120), 'e'.repeat(120))
     fs.mkdirSync(deep, {recursive: true})
     fs.writeFileSync(path.join(deep, 'f'.repeat(200)), 'long')
-    fs.writeFileSync(Buffer.concat([Buffer.from(`${src}/`), Buffer.from([0x62, 0xFF, 0x20, 0x0A])]), 'odd')
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${src}/`), Buffer.from([0x62, 0xff, 0x20, 0x0a])]), 'odd')
     fs.linkSync(path.join(deep, 'f'.repeat(200)), path.join(src, 'hard'))
     fs.symlinkSync('hard', path.join(src, 'sym'))
     spawnSync('mkfifo', [path.join(src, 'fifo')])
@@ -143,7 +197,7 @@ describe('inspect/tar', () => {
       const byName = new Map(back.map(m => [m.path.toString('latin1'), m]))
       const longName = `./${'d'.repeat(120)}/${'e'.repeat(120)}/${'f'.repeat(200)}`
       expect(byName.get(longName)?.data.toString(), `${format}: long name`).to.equal('long')
-      expect(byName.get(Buffer.from([0x2E, 0x2F, 0x62, 0xFF, 0x20, 0x0A]).toString('latin1'))?.data.toString(), `${format}: odd name`).to.equal('odd')
+      expect(byName.get(Buffer.from([0x2e, 0x2f, 0x62, 0xff, 0x20, 0x0a]).toString('latin1'))?.data.toString(), `${format}: odd name`).to.equal('odd')
       const hard = byName.get('./hard') ?? byName.get(longName)
       expect(hard, `${format}: hard link`).to.not.equal(undefined)
       expect(back.some(m => m.type === TYPE.HARDLINK)).to.equal(true)
@@ -176,7 +230,11 @@ describe('inspect/tar', () => {
     const out = new FdWriter(fd)
     const tar = new TarWriter(out)
     const starts: number[] = []
-    for (const [name, size] of [['./a', 700], ['./b', 0], ['./c', 3]] as const) {
+    for (const [name, size] of [
+      ['./a', 700],
+      ['./b', 0],
+      ['./c', 3],
+    ] as const) {
       starts.push(out.written)
       tar.add(member(name, {size}))
       if (size > 0) tar.data(Buffer.alloc(size, 7))
@@ -192,12 +250,27 @@ describe('inspect/tar', () => {
     }
 
     expect(starts).to.deep.equal([0, 2560, 4096])
-    expect(() => readAll(cut(starts[1] + 300, 'h.tar'))).to.throw(TarError, /^truncated: the archive ends at byte 2860, in the header of member 2, which starts at byte 2560$/)
-    expect(() => readAll(cut(starts[1] + 700, 'r.tar'))).to.throw(TarError, /^truncated: the archive ends at byte 3260, in the extended header of member 2, which starts at byte 2560$/)
-    expect(() => readAll(cut(starts[1] + 1500, 'x.tar'))).to.throw(TarError, /^truncated: the archive ends at byte 4060, in the header of member 2, which starts at byte 3584$/)
-    expect(() => readAll(cut(starts[1] - 100, 'p.tar'))).to.throw(TarError, /^truncated: the archive ends at byte 2460, in the padding after the data of member 1 \(\.\/a\)$/)
+    expect(() => readAll(cut(starts[1] + 300, 'h.tar'))).to.throw(
+      TarError,
+      /^truncated: the archive ends at byte 2860, in the header of member 2, which starts at byte 2560$/,
+    )
+    expect(() => readAll(cut(starts[1] + 700, 'r.tar'))).to.throw(
+      TarError,
+      /^truncated: the archive ends at byte 3260, in the extended header of member 2, which starts at byte 2560$/,
+    )
+    expect(() => readAll(cut(starts[1] + 1500, 'x.tar'))).to.throw(
+      TarError,
+      /^truncated: the archive ends at byte 4060, in the header of member 2, which starts at byte 3584$/,
+    )
+    expect(() => readAll(cut(starts[1] - 100, 'p.tar'))).to.throw(
+      TarError,
+      /^truncated: the archive ends at byte 2460, in the padding after the data of member 1 \(\.\/a\)$/,
+    )
     // Cut at a member's end: without the end-of-archive marker, the archive is truncated too.
-    expect(() => readAll(cut(end, 'e.tar'))).to.throw(TarError, /^truncated: the archive ends at byte 6144, after member 3 \(\.\/c\), without the end-of-archive marker$/)
+    expect(() => readAll(cut(end, 'e.tar'))).to.throw(
+      TarError,
+      /^truncated: the archive ends at byte 6144, after member 3 \(\.\/c\), without the end-of-archive marker$/,
+    )
     expect(readAll(cut(end + BLOCK, 'z.tar'))).to.have.length(3)
 
     const damaged = Buffer.from(whole)

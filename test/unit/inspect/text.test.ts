@@ -4,16 +4,23 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {
-  devMajor, devMinor, escapeName, fieldBytes, formatTime, makeDev, modeString, putBytes,
-} from '../../../src/inspect/text.js'
+import {devMajor, devMinor, escapeName, fieldBytes, formatTime, makeDev, modeString, putBytes} from '../../../src/inspect/text.js'
 
 describe('inspect/text', () => {
   it('escapes names as ls -b does (checked against GNU ls)', () => {
     const names = [
-      Buffer.from('plain'), Buffer.from('a b'), Buffer.from('n\nl'), Buffer.from('t\tx'), Buffer.from([1, 0x63]),
-      Buffer.from('back\\slash'), Buffer.from([0x7F]), Buffer.from('é ✓'), Buffer.from([0xFF, 0xFE, 0x6F, 0x6B]),
-      Buffer.from([0xC3]), Buffer.from([0xE2, 0x9C]), Buffer.from('q"\''),
+      Buffer.from('plain'),
+      Buffer.from('a b'),
+      Buffer.from('n\nl'),
+      Buffer.from('t\tx'),
+      Buffer.from([1, 0x63]),
+      Buffer.from('back\\slash'),
+      Buffer.from([0x7f]),
+      Buffer.from('é ✓'),
+      Buffer.from([0xff, 0xfe, 0x6f, 0x6b]),
+      Buffer.from([0xc3]),
+      Buffer.from([0xe2, 0x9c]),
+      Buffer.from('q"\''),
     ]
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-lsb-'))
     try {
@@ -37,12 +44,12 @@ describe('inspect/text', () => {
   })
 
   it('carries bytes in JSON as UTF-8 text or base64, exactly', () => {
-    for (const bytes of [Buffer.from('ascii'), Buffer.from('ünï ✓'), Buffer.from([0xFF, 0, 0x80]), Buffer.alloc(0)]) {
+    for (const bytes of [Buffer.from('ascii'), Buffer.from('ünï ✓'), Buffer.from([0xff, 0, 0x80]), Buffer.alloc(0)]) {
       const obj: Record<string, unknown> = {}
       putBytes(obj, 'name', bytes)
       const parsed = JSON.parse(JSON.stringify(obj)) as Record<string, unknown>
       expect(fieldBytes(parsed, 'name')!.equals(bytes)).to.equal(true)
-      expect(Object.keys(obj)).to.deep.equal([bytes.includes(0xFF) ? 'nameBase64' : 'name'])
+      expect(Object.keys(obj)).to.deep.equal([bytes.includes(0xff) ? 'nameBase64' : 'name'])
     }
   })
 
@@ -69,7 +76,14 @@ describe('inspect/text', () => {
   it('splits and joins device numbers as glibc does', () => {
     expect(devMajor((8 << 8) | 1)).to.equal(8)
     expect(devMinor((8 << 8) | 1)).to.equal(1)
-    for (const [major, minor] of [[0, 0], [1, 3], [259, 70_000], [4095, 255], [4096, 256], [0xFFFFF, 0xFFFFFFFF]]) {
+    for (const [major, minor] of [
+      [0, 0],
+      [1, 3],
+      [259, 70_000],
+      [4095, 255],
+      [4096, 256],
+      [0xfffff, 0xffffffff],
+    ]) {
       const dev = makeDev(major, minor)
       expect([devMajor(dev), devMinor(dev)]).to.deep.equal([major, minor])
     }

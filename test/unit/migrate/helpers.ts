@@ -28,10 +28,34 @@ export interface Fixture {
 }
 
 export const ALL_FIXTURES: Fixture[] = [
-  {name: 'disk', dir: path.join(FIXTURES, 'disk', 'var-lib-razorfs'), layout: 'disk', wal: path.join(FIXTURES, 'disk', 'razorfs_wal.log'), manifest: path.join(FIXTURES, 'disk', 'manifest.tsv')},
-  {name: 'shm', dir: path.join(FIXTURES, 'shm', 'dev-shm'), layout: 'shm', wal: path.join(FIXTURES, 'shm', 'razorfs_wal.log'), manifest: path.join(FIXTURES, 'shm', 'manifest.tsv')},
-  {name: 'disk-crashed', dir: path.join(FIXTURES, 'disk-crashed', 'var-lib-razorfs'), layout: 'disk', wal: path.join(FIXTURES, 'disk-crashed', 'razorfs_wal.log'), manifest: path.join(FIXTURES, 'disk-crashed', 'manifest.tsv')},
+  {
+    name: 'disk',
+    dir: path.join(FIXTURES, 'disk', 'var-lib-razorfs'),
+    layout: 'disk',
+    wal: path.join(FIXTURES, 'disk', 'razorfs_wal.log'),
+    manifest: path.join(FIXTURES, 'disk', 'manifest.tsv'),
+  },
+  {
+    name: 'shm',
+    dir: path.join(FIXTURES, 'shm', 'dev-shm'),
+    layout: 'shm',
+    wal: path.join(FIXTURES, 'shm', 'razorfs_wal.log'),
+    manifest: path.join(FIXTURES, 'shm', 'manifest.tsv'),
+  },
+  {
+    name: 'disk-crashed',
+    dir: path.join(FIXTURES, 'disk-crashed', 'var-lib-razorfs'),
+    layout: 'disk',
+    wal: path.join(FIXTURES, 'disk-crashed', 'razorfs_wal.log'),
+    manifest: path.join(FIXTURES, 'disk-crashed', 'manifest.tsv'),
+  },
 ]
+
+/** The files of a razorfs image's data dir, sorted (nothing staged or left over beside them). */
+export const IMAGE_FILES = ['data', 'entries.dat', 'entries.idx', 'lock', 'nodes.dat', 'strings.dat', 'strings.idx', 'wal.log']
+
+/** The disk fixture's files: its nodes and names files, then its content files in name order. */
+export const DISK_FIXTURE_FILES = ['nodes.dat', 'strings.dat', 'file_10', 'file_12', 'file_13', 'file_15', 'file_7', 'file_8', 'file_9']
 
 export function fixture(name: Fixture['name']): Fixture {
   return ALL_FIXTURES.find(f => f.name === name)!
@@ -98,7 +122,7 @@ export function listImage(dataDir: string): Listed[] {
       if (type === 'file') {
         const hash = createHash('sha256')
         const buf = Buffer.alloc(65536)
-        for (let pos = 0; pos < a.size;) {
+        for (let pos = 0; pos < a.size; ) {
           const n = image.read(ino, buf, pos)
           if (n === 0) break
           hash.update(buf.subarray(0, n))
@@ -139,7 +163,10 @@ export function listMount(mnt: string): Listed[] {
 
 /** The listing matches the manifest exactly: the same paths, and for each its type, size, sha256, mode, mtime. */
 export function expectMatchesManifest(listed: Listed[], rows: Row[], what: string): void {
-  expect(listed.map(l => l.path), `${what}: paths`).to.deep.equal(rows.map(r => r.path).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
+  expect(
+    listed.map(l => l.path),
+    `${what}: paths`,
+  ).to.deep.equal(rows.map(r => r.path).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
   const byPath = new Map(listed.map(l => [l.path, l]))
   for (const r of rows) {
     const l = byPath.get(r.path)!
@@ -274,7 +301,7 @@ export interface CNodeSpec {
 export function writeCImage(dir: string, layout: 'disk' | 'shm', nodes: CNodeSpec[], capacity = 1024): void {
   fs.mkdirSync(dir, {recursive: true})
   const buf = Buffer.alloc(24 + 130 * capacity)
-  buf.writeUInt32LE(0x52_41_5A_4F, 0)
+  buf.writeUInt32LE(0x52_41_5a_4f, 0)
   buf.writeUInt32LE(1, 4)
   buf.writeUInt32LE(capacity, 8)
   buf.writeUInt32LE(Math.max(...nodes.map(n => n.slot)) + 1, 12)
@@ -300,7 +327,7 @@ export function writeCImage(dir: string, layout: 'disk' | 'shm', nodes: CNodeSpe
     buf.writeUInt16LE(children.length, o + 8)
     buf.writeUInt16LE(n.mode, o + 10)
     buf.writeUInt32LE(nameOffset(n.name), o + 12)
-    for (let k = 0; k < 16; k++) buf.writeUInt16LE(k < children.length ? children[k] : 0xFFFF, o + 16 + 2 * k)
+    for (let k = 0; k < 16; k++) buf.writeUInt16LE(k < children.length ? children[k] : 0xffff, o + 16 + 2 * k)
     buf.writeBigUInt64LE(BigInt(n.content?.length ?? 0), o + 48)
     buf.writeUInt32LE(n.mtime ?? 1_700_000_000, o + 56)
     if (n.content !== undefined && n.content.length > 0) {
@@ -308,14 +335,14 @@ export function writeCImage(dir: string, layout: 'disk' | 'shm', nodes: CNodeSpe
       if (n.compress) {
         const z = zlib.deflateSync(n.content, {level: 1})
         const h = Buffer.alloc(12)
-        h.writeUInt32LE(0x52_5A_43_50, 0)
+        h.writeUInt32LE(0x52_5a_43_50, 0)
         h.writeUInt32LE(n.content.length, 4)
         h.writeUInt32LE(z.length, 8)
         payload = Buffer.concat([h, z])
       }
 
       const head = Buffer.alloc(32)
-      head.writeUInt32LE(0x46_49_4C_45, 0)
+      head.writeUInt32LE(0x46_49_4c_45, 0)
       head.writeUInt32LE(n.inode, 4)
       head.writeBigUInt64LE(BigInt(n.content.length), 8)
       head.writeBigUInt64LE(BigInt(payload.length), 16)

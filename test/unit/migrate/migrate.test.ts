@@ -9,7 +9,7 @@ import path from 'node:path'
 
 import {migrate, MigrateError} from '../../../src/migrate/migrate.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
-import {copyFixture, fixture, snapshot, tmp} from './helpers.js'
+import {IMAGE_FILES, copyFixture, fixture, snapshot, tmp} from './helpers.js'
 
 const ENV = {RAZORFS_MIGRATE_SOURCES: '/nonexistent', RAZORFS_MIGRATE_WAL: '/nonexistent/wal.log'}
 
@@ -33,8 +33,10 @@ describe('migrate: verification', () => {
       const src = copyFixture(fixture('disk'), path.join(t.dir, 'src'))
       const before = snapshot(src)
       const dataDir = path.join(t.dir, 'data')
-      expect(() => migrate({from: src, dataDir, removeSource: true, env: ENV, afterWrite: tamper}))
-        .to.throw(MigrateError, /verification failed: \/big\.txt: sha256 [0-9a-f]{64}, expected 8a5d30db.*the new image was not put in place and the source was not touched/)
+      expect(() => migrate({from: src, dataDir, removeSource: true, env: ENV, afterWrite: tamper})).to.throw(
+        MigrateError,
+        /verification failed: \/big\.txt: sha256 [0-9a-f]{64}, expected 8a5d30db.*the new image was not put in place and the source was not touched/,
+      )
       expect(fs.existsSync(dataDir)).to.equal(false)
       expect(snapshot(src)).to.deep.equal(before)
     } finally {
@@ -46,9 +48,15 @@ describe('migrate: verification', () => {
   let renames = 0
   const failures = [
     {what: 'the new one does not verify', opts: {afterWrite: tamper}, error: /verification failed/},
-    {what: 'a rename fails while the new one moves in', opts: {beforeRename: () => {
-      if (++renames === 10) throw new Error('injected rename failure')
-    }}, error: /injected rename failure/},
+    {
+      what: 'a rename fails while the new one moves in',
+      opts: {
+        beforeRename: () => {
+          if (++renames === 10) throw new Error('injected rename failure')
+        },
+      },
+      error: /injected rename failure/,
+    },
   ]
   for (const failure of failures) {
     it(`over an existing image with --force: the old image stays when ${failure.what}`, () => {
@@ -61,7 +69,7 @@ describe('migrate: verification', () => {
         const before = image()
         expect(() => migrate({from: fixture('disk').dir, dataDir, force: true, env: ENV, ...failure.opts})).to.throw(failure.error)
         expect(image()).to.deep.equal(before)
-        expect(fs.readdirSync(dataDir).sort()).to.deep.equal(['data', 'entries.dat', 'entries.idx', 'lock', 'nodes.dat', 'strings.dat', 'strings.idx', 'wal.log'])
+        expect(fs.readdirSync(dataDir).sort()).to.deep.equal(IMAGE_FILES)
       } finally {
         t.remove()
       }

@@ -12,12 +12,25 @@ import zlib from 'node:zlib'
 import {C_DISK, C_SHM} from '../../../src/migrate/c-format.js'
 import {detect, nameProblem, readSource, type Source, SourceError} from '../../../src/migrate/source.js'
 import {Image} from '../../../src/storage/index.js'
-import {
-  ALL_FIXTURES, appendName, copyFixture, fixture, patch, readManifest, readNode, setChild, setNode, tmp, u32, u64,
-} from './helpers.js'
+import {ALL_FIXTURES, DISK_FIXTURE_FILES, appendName, copyFixture, fixture, patch, readManifest, readNode, setChild, setNode, tmp, u32, u64} from './helpers.js'
 
 /** Slots of the disk fixture (manifest's c_node_index). */
-const SLOT = {root: 0, docs: 1, notes: 2, deep: 3, emptydir: 4, freed: 5, leaf: 6, medium: 7, big: 8, random: 9, empty: 10, twowrites: 11, oldName: 12, readmeMoved: 13}
+const SLOT = {
+  root: 0,
+  docs: 1,
+  notes: 2,
+  deep: 3,
+  emptydir: 4,
+  freed: 5,
+  leaf: 6,
+  medium: 7,
+  big: 8,
+  random: 9,
+  empty: 10,
+  twowrites: 11,
+  oldName: 12,
+  readmeMoved: 13,
+}
 
 describe('migrate: layout detection', () => {
   it('finds each fixture with its layout', () => {
@@ -119,7 +132,7 @@ describe('migrate: reading the fixtures', () => {
   it('clean fixtures give no notes; the source files list is nodes, names and content files', () => {
     const source = readSource(fixture('disk').dir, C_DISK)
     expect(source.notes).to.deep.equal([])
-    expect(source.files.map(f => path.basename(f))).to.deep.equal(['nodes.dat', 'strings.dat', 'file_10', 'file_12', 'file_13', 'file_15', 'file_7', 'file_8', 'file_9'])
+    expect(source.files.map(f => path.basename(f))).to.deep.equal(DISK_FIXTURE_FILES)
   })
 })
 
@@ -148,79 +161,203 @@ const CASES: Case[] = [
   {what: 'unsupported version', damage: d => patch(N(d), 4, u32(2)), fatal: /unsupported version 2/},
   {what: 'a truncated nodes file', damage: d => fs.truncateSync(N(d), 5000), fatal: /truncated: 5000 bytes, a nodes file of capacity 1024 has 133144/},
   {what: 'a nodes file shorter than its header', damage: d => fs.truncateSync(N(d), 10), fatal: /truncated: 10 bytes, shorter than its 24-byte header/},
-  {what: 'an oversized capacity', damage: d => patch(N(d), 8, u32(0xFFFF_FFFF)), fatal: /capacity 4294967295 is out of range/},
+  {what: 'an oversized capacity', damage: d => patch(N(d), 8, u32(0xffff_ffff)), fatal: /capacity 4294967295 is out of range/},
   {what: 'a capacity the file does not hold', damage: d => patch(N(d), 8, u32(4096)), fatal: /truncated: 133144 bytes, a nodes file of capacity 4096/},
   {what: 'a missing names file', damage: d => fs.rmSync(S(d)), fatal: /strings\.dat: missing/},
   {what: 'a names file shorter than its header', damage: d => fs.writeFileSync(S(d), Buffer.from([1, 2])), fatal: /truncated: 2 bytes/},
   {what: 'a free root slot', damage: d => setNode(N(d), 0, 'inode', 0), fatal: /slot 0 \(the root directory\) is free/},
   {what: 'a root that is a file', damage: d => setNode(N(d), 0, 'mode', 0o100644), fatal: /slot 0 \(the root\) is not a directory/},
   {what: 'a root with more than 16 children', damage: d => setNode(N(d), 0, 'numChildren', 40), fatal: /says it has 40 children, at most 16/},
-  {what: 'a nodes file that is a symlink', damage: d => {
-    fs.renameSync(N(d), path.join(d, 'real'))
-    fs.symlinkSync(path.join(d, 'real'), N(d))
-  }, fatal: /not a regular file \(a symbolic link\)/},
+  {
+    what: 'a nodes file that is a symlink',
+    damage: d => {
+      fs.renameSync(N(d), path.join(d, 'real'))
+      fs.symlinkSync(path.join(d, 'real'), N(d))
+    },
+    fatal: /not a regular file \(a symbolic link\)/,
+  },
 
   // indices
-  {what: 'a child index out of range', damage: d => setChild(N(d), SLOT.root, 0, 2000), bad: {path: '/[child 0]', reason: /child index 2000 is out of range \(slots 0 to 1023\)/}},
-  {what: 'a 0xFFFF child within num_children', damage: d => setChild(N(d), SLOT.root, 0, 0xFFFF), bad: {path: '/[child 0]', reason: /0xFFFF \(no child\)/}},
+  {
+    what: 'a child index out of range',
+    damage: d => setChild(N(d), SLOT.root, 0, 2000),
+    bad: {path: '/[child 0]', reason: /child index 2000 is out of range \(slots 0 to 1023\)/},
+  },
+  {what: 'a 0xFFFF child within num_children', damage: d => setChild(N(d), SLOT.root, 0, 0xffff), bad: {path: '/[child 0]', reason: /0xFFFF \(no child\)/}},
   {what: 'a child pointing to a free slot', damage: d => setChild(N(d), SLOT.root, 0, SLOT.freed), bad: {path: '/readme.txt', reason: /points to a free slot/}},
-  {what: 'a cycle (a directory listing its grandparent)', damage: d => {
-    setNode(N(d), SLOT.deep, 'numChildren', 2)
-    setChild(N(d), SLOT.deep, 1, SLOT.docs)
-  }, bad: {path: '/docs/notes/deep/docs', reason: /cycle: child index 1 is \/docs/}},
-  {what: 'a directory listing itself', damage: d => {
-    setNode(N(d), SLOT.emptydir, 'numChildren', 1)
-    setChild(N(d), SLOT.emptydir, 0, SLOT.emptydir)
-  }, bad: {path: '/emptydir/emptydir', reason: /cycle/}},
-  {what: 'a node listed by two directories', damage: d => {
-    setNode(N(d), SLOT.emptydir, 'numChildren', 1)
-    setChild(N(d), SLOT.emptydir, 0, SLOT.leaf)
-  }, bad: {path: /leaf\.txt$/, reason: /already in the tree as .*leaf\.txt \(the C format has no hard links\)/}},
-  {what: 'num_children over 16 on a directory', damage: d => setNode(N(d), SLOT.emptydir, 'numChildren', 300), bad: {path: '/emptydir', reason: /num_children is 300, at most 16/}},
+  {
+    what: 'a cycle (a directory listing its grandparent)',
+    damage: d => {
+      setNode(N(d), SLOT.deep, 'numChildren', 2)
+      setChild(N(d), SLOT.deep, 1, SLOT.docs)
+    },
+    bad: {path: '/docs/notes/deep/docs', reason: /cycle: child index 1 is \/docs/},
+  },
+  {
+    what: 'a directory listing itself',
+    damage: d => {
+      setNode(N(d), SLOT.emptydir, 'numChildren', 1)
+      setChild(N(d), SLOT.emptydir, 0, SLOT.emptydir)
+    },
+    bad: {path: '/emptydir/emptydir', reason: /cycle/},
+  },
+  {
+    what: 'a node listed by two directories',
+    damage: d => {
+      setNode(N(d), SLOT.emptydir, 'numChildren', 1)
+      setChild(N(d), SLOT.emptydir, 0, SLOT.leaf)
+    },
+    bad: {path: /leaf\.txt$/, reason: /already in the tree as .*leaf\.txt \(the C format has no hard links\)/},
+  },
+  {
+    what: 'num_children over 16 on a directory',
+    damage: d => setNode(N(d), SLOT.emptydir, 'numChildren', 300),
+    bad: {path: '/emptydir', reason: /num_children is 300, at most 16/},
+  },
 
   // names
-  {what: "a name with '/'", damage: d => patch(S(d), 4 + nameOffsetOf(d, SLOT.docs), Buffer.from('d/cs')), bad: {path: '/"d/cs"', reason: /name contains '\/'/, below: 6}},
+  {
+    what: "a name with '/'",
+    damage: d => patch(S(d), 4 + nameOffsetOf(d, SLOT.docs), Buffer.from('d/cs')),
+    bad: {path: '/"d/cs"', reason: /name contains '\/'/, below: 6},
+  },
   {what: "a name '.'", damage: d => patch(S(d), 4 + nameOffsetOf(d, SLOT.emptydir), Buffer.from('.\0')), bad: {path: '/"."', reason: /name is '\.'/}},
-  {what: "a name '..'", damage: d => patch(S(d), 4 + nameOffsetOf(d, SLOT.docs), Buffer.from('..\0')), bad: {path: '/".."', reason: /name is '\.\.'/, below: 6}},
+  {
+    what: "a name '..'",
+    damage: d => patch(S(d), 4 + nameOffsetOf(d, SLOT.docs), Buffer.from('..\0')),
+    bad: {path: '/".."', reason: /name is '\.\.'/, below: 6},
+  },
   {what: 'an empty name (a NUL first)', damage: d => patch(S(d), 4 + nameOffsetOf(d, SLOT.random), Buffer.from([0])), bad: {path: '/""', reason: /empty name/}},
-  {what: 'no name (0xFFFFFFFF)', damage: d => setNode(N(d), SLOT.random, 'nameOffset', 0xFFFF_FFFF), bad: {path: '/[slot 9]', reason: /has no name/}},
-  {what: 'a name offset out of range', damage: d => setNode(N(d), SLOT.random, 'nameOffset', 1_000_000), bad: {path: '/[slot 9]', reason: /name offset 1000000 is out of range/}},
-  {what: 'an unterminated name', damage: d => {
-    const b = fs.readFileSync(S(d))
-    fs.writeFileSync(S(d), Buffer.concat([b, Buffer.from('tail')]))
-    setNode(N(d), SLOT.random, 'nameOffset', b.length - 4)
-  }, bad: {path: '/[slot 9]', reason: /not NUL-terminated/}},
-  {what: 'a name of 300 bytes', damage: d => setNode(N(d), SLOT.random, 'nameOffset', appendName(S(d), 'x'.repeat(300))), bad: {path: /^\/"x{300}"$/, reason: /300 bytes long \(at most 255\)/}},
-  {what: 'a name with control characters is shown escaped', damage: d => setNode(N(d), SLOT.random, 'nameOffset', appendName(S(d), 'a\nb/c')), bad: {path: '/"a\\x0ab/c"', reason: /'\/'/}},
-  {what: 'two entries with one name', damage: d => setNode(N(d), SLOT.random, 'nameOffset', nameOffsetOf(d, SLOT.big)), bad: {path: '/big.txt', reason: /duplicate name in \/ \(also slot 8\)/}},
+  {what: 'no name (0xFFFFFFFF)', damage: d => setNode(N(d), SLOT.random, 'nameOffset', 0xffff_ffff), bad: {path: '/[slot 9]', reason: /has no name/}},
+  {
+    what: 'a name offset out of range',
+    damage: d => setNode(N(d), SLOT.random, 'nameOffset', 1_000_000),
+    bad: {path: '/[slot 9]', reason: /name offset 1000000 is out of range/},
+  },
+  {
+    what: 'an unterminated name',
+    damage: d => {
+      const b = fs.readFileSync(S(d))
+      fs.writeFileSync(S(d), Buffer.concat([b, Buffer.from('tail')]))
+      setNode(N(d), SLOT.random, 'nameOffset', b.length - 4)
+    },
+    bad: {path: '/[slot 9]', reason: /not NUL-terminated/},
+  },
+  {
+    what: 'a name of 300 bytes',
+    damage: d => setNode(N(d), SLOT.random, 'nameOffset', appendName(S(d), 'x'.repeat(300))),
+    bad: {path: /^\/"x{300}"$/, reason: /300 bytes long \(at most 255\)/},
+  },
+  {
+    what: 'a name with control characters is shown escaped',
+    damage: d => setNode(N(d), SLOT.random, 'nameOffset', appendName(S(d), 'a\nb/c')),
+    bad: {path: '/"a\\x0ab/c"', reason: /'\/'/},
+  },
+  {
+    what: 'two entries with one name',
+    damage: d => setNode(N(d), SLOT.random, 'nameOffset', nameOffsetOf(d, SLOT.big)),
+    bad: {path: '/big.txt', reason: /duplicate name in \/ \(also slot 8\)/},
+  },
 
   // nodes
-  {what: 'an unsupported file type', damage: d => setNode(N(d), SLOT.empty, 'mode', 0o120777), bad: {path: '/empty.txt', reason: /unsupported file type \(mode 0o120777/}},
-  {what: 'an oversized file size', damage: d => setNode(N(d), SLOT.empty, 'size', 2n ** 50n), bad: {path: '/empty.txt', reason: /size 1125899906842624 is larger than the largest razorfs file/}},
-  {what: 'one inode number on two nodes', damage: d => setNode(N(d), SLOT.empty, 'inode', 9), bad: {path: '/empty.txt', reason: /inode 9 is already used by \/big\.txt/}},
-  {what: 'a size larger than the content and its buffer', damage: d => setNode(N(d), SLOT.readmeMoved, 'size', 5_000_000), bad: {path: '/readme_moved.txt', reason: /size 5000000 is larger than its content \(14 bytes\)/}},
+  {
+    what: 'an unsupported file type',
+    damage: d => setNode(N(d), SLOT.empty, 'mode', 0o120777),
+    bad: {path: '/empty.txt', reason: /unsupported file type \(mode 0o120777/},
+  },
+  {
+    what: 'an oversized file size',
+    damage: d => setNode(N(d), SLOT.empty, 'size', 2n ** 50n),
+    bad: {path: '/empty.txt', reason: /size 1125899906842624 is larger than the largest razorfs file/},
+  },
+  {
+    what: 'one inode number on two nodes',
+    damage: d => setNode(N(d), SLOT.empty, 'inode', 9),
+    bad: {path: '/empty.txt', reason: /inode 9 is already used by \/big\.txt/},
+  },
+  {
+    what: 'a size larger than the content and its buffer',
+    damage: d => setNode(N(d), SLOT.readmeMoved, 'size', 5_000_000),
+    bad: {path: '/readme_moved.txt', reason: /size 5000000 is larger than its content \(14 bytes\)/},
+  },
 
   // content files
-  {what: 'a missing content file', damage: d => fs.rmSync(path.join(d, 'file_15')), bad: {path: '/readme_moved.txt', reason: /content file file_15 is missing \(the file has size 14\)/}},
-  {what: 'a truncated content file', damage: d => fs.truncateSync(path.join(d, 'file_8'), 500), bad: {path: '/docs/medium.txt', reason: /file_8 is truncated: its header says 1000 payload bytes, it holds 468/}},
-  {what: 'a content file shorter than its header', damage: d => fs.truncateSync(path.join(d, 'file_8'), 20), bad: {path: '/docs/medium.txt', reason: /truncated: 20 bytes, shorter than its 32-byte header/}},
-  {what: 'a content file with trailing bytes', damage: d => fs.appendFileSync(path.join(d, 'file_8'), 'extra'), bad: {path: '/docs/medium.txt', reason: /5 bytes past the 1000 payload bytes/}},
-  {what: 'a content file with a bad magic number', damage: d => patch(path.join(d, 'file_7'), 0, Buffer.from('NOPE')), bad: {path: '/docs/notes/deep/leaf.txt', reason: /file_7 has a bad magic number/}},
-  {what: 'a content header that disagrees with its name', damage: d => patch(path.join(d, 'file_7'), 4, u32(99)), bad: {path: '/docs/notes/deep/leaf.txt', reason: /file_7: its header says inode 99, its name says inode 7/}},
-  {what: 'an oversized data_size', damage: d => patch(path.join(d, 'file_7'), 16, u64(2n ** 62n)), bad: {path: '/docs/notes/deep/leaf.txt', reason: /truncated: its header says 4611686018427387904 payload bytes, it holds 26/}},
-  {what: 'is_compressed neither 0 nor 1', damage: d => patch(path.join(d, 'file_7'), 24, u32(7)), bad: {path: '/docs/notes/deep/leaf.txt', reason: /is_compressed is 7/}},
-  {what: 'a damaged zlib stream', damage: d => patch(path.join(d, 'file_9'), 32 + 12 + 100, Buffer.alloc(64, 0xAA)), bad: {path: '/big.txt', reason: /file_9: the zlib stream is damaged/}},
-  {what: 'a zlib stream that inflates past its declared size', damage: d => patch(path.join(d, 'file_9'), 32 + 4, u32(1000)), bad: {path: '/big.txt', reason: /inflates to more than the 1000 bytes its header says/}},
-  {what: 'a compressed size that disagrees with the payload', damage: d => patch(path.join(d, 'file_9'), 32 + 8, u32(5)), bad: {path: '/big.txt', reason: /compression header says 5 compressed bytes/}},
-  {what: 'a bad compression magic', damage: d => patch(path.join(d, 'file_9'), 32, Buffer.from('ZZZZ')), bad: {path: '/big.txt', reason: /bad compression magic/}},
-  {what: 'a content file that is a symlink', damage: d => {
-    fs.rmSync(path.join(d, 'file_15'))
-    fs.symlinkSync('/etc/hostname', path.join(d, 'file_15'))
-  }, bad: {path: '/readme_moved.txt', reason: /file_15 is a symbolic link/}},
-  {what: 'a content file that is a directory', damage: d => {
-    fs.rmSync(path.join(d, 'file_15'))
-    fs.mkdirSync(path.join(d, 'file_15'))
-  }, bad: {path: '/readme_moved.txt', reason: /file_15/}},
+  {
+    what: 'a missing content file',
+    damage: d => fs.rmSync(path.join(d, 'file_15')),
+    bad: {path: '/readme_moved.txt', reason: /content file file_15 is missing \(the file has size 14\)/},
+  },
+  {
+    what: 'a truncated content file',
+    damage: d => fs.truncateSync(path.join(d, 'file_8'), 500),
+    bad: {path: '/docs/medium.txt', reason: /file_8 is truncated: its header says 1000 payload bytes, it holds 468/},
+  },
+  {
+    what: 'a content file shorter than its header',
+    damage: d => fs.truncateSync(path.join(d, 'file_8'), 20),
+    bad: {path: '/docs/medium.txt', reason: /truncated: 20 bytes, shorter than its 32-byte header/},
+  },
+  {
+    what: 'a content file with trailing bytes',
+    damage: d => fs.appendFileSync(path.join(d, 'file_8'), 'extra'),
+    bad: {path: '/docs/medium.txt', reason: /5 bytes past the 1000 payload bytes/},
+  },
+  {
+    what: 'a content file with a bad magic number',
+    damage: d => patch(path.join(d, 'file_7'), 0, Buffer.from('NOPE')),
+    bad: {path: '/docs/notes/deep/leaf.txt', reason: /file_7 has a bad magic number/},
+  },
+  {
+    what: 'a content header that disagrees with its name',
+    damage: d => patch(path.join(d, 'file_7'), 4, u32(99)),
+    bad: {path: '/docs/notes/deep/leaf.txt', reason: /file_7: its header says inode 99, its name says inode 7/},
+  },
+  {
+    what: 'an oversized data_size',
+    damage: d => patch(path.join(d, 'file_7'), 16, u64(2n ** 62n)),
+    bad: {path: '/docs/notes/deep/leaf.txt', reason: /truncated: its header says 4611686018427387904 payload bytes, it holds 26/},
+  },
+  {
+    what: 'is_compressed neither 0 nor 1',
+    damage: d => patch(path.join(d, 'file_7'), 24, u32(7)),
+    bad: {path: '/docs/notes/deep/leaf.txt', reason: /is_compressed is 7/},
+  },
+  {
+    what: 'a damaged zlib stream',
+    damage: d => patch(path.join(d, 'file_9'), 32 + 12 + 100, Buffer.alloc(64, 0xaa)),
+    bad: {path: '/big.txt', reason: /file_9: the zlib stream is damaged/},
+  },
+  {
+    what: 'a zlib stream that inflates past its declared size',
+    damage: d => patch(path.join(d, 'file_9'), 32 + 4, u32(1000)),
+    bad: {path: '/big.txt', reason: /inflates to more than the 1000 bytes its header says/},
+  },
+  {
+    what: 'a compressed size that disagrees with the payload',
+    damage: d => patch(path.join(d, 'file_9'), 32 + 8, u32(5)),
+    bad: {path: '/big.txt', reason: /compression header says 5 compressed bytes/},
+  },
+  {
+    what: 'a bad compression magic',
+    damage: d => patch(path.join(d, 'file_9'), 32, Buffer.from('ZZZZ')),
+    bad: {path: '/big.txt', reason: /bad compression magic/},
+  },
+  {
+    what: 'a content file that is a symlink',
+    damage: d => {
+      fs.rmSync(path.join(d, 'file_15'))
+      fs.symlinkSync('/etc/hostname', path.join(d, 'file_15'))
+    },
+    bad: {path: '/readme_moved.txt', reason: /file_15 is a symbolic link/},
+  },
+  {
+    what: 'a content file that is a directory',
+    damage: d => {
+      fs.rmSync(path.join(d, 'file_15'))
+      fs.mkdirSync(path.join(d, 'file_15'))
+    },
+    bad: {path: '/readme_moved.txt', reason: /file_15/},
+  },
 ]
 
 describe('migrate: hostile input', () => {
@@ -332,7 +469,7 @@ describe('migrate: odd but harmless', () => {
     const s = read(d => {
       const data = Buffer.from('ignored')
       const head = Buffer.alloc(32)
-      head.writeUInt32LE(0x46494C45, 0)
+      head.writeUInt32LE(0x46494c45, 0)
       head.writeUInt32LE(11, 4)
       head.writeBigUInt64LE(7n, 8)
       head.writeBigUInt64LE(7n, 16)
@@ -347,13 +484,13 @@ describe('migrate: odd but harmless', () => {
       const data = Buffer.from('x'.repeat(5000))
       const z = zlib.deflateSync(data, {level: 9})
       const head = Buffer.alloc(32)
-      head.writeUInt32LE(0x46494C45, 0)
+      head.writeUInt32LE(0x46494c45, 0)
       head.writeUInt32LE(15, 4)
       head.writeBigUInt64LE(5000n, 8)
       head.writeBigUInt64LE(BigInt(12 + z.length), 16)
       head.writeInt32LE(1, 24)
       const ch = Buffer.alloc(12)
-      ch.writeUInt32LE(0x525A4350, 0)
+      ch.writeUInt32LE(0x525a4350, 0)
       ch.writeUInt32LE(5000, 4)
       ch.writeUInt32LE(z.length, 8)
       fs.writeFileSync(path.join(d, 'file_15'), Buffer.concat([head, ch, z]))

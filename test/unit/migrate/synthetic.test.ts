@@ -28,7 +28,7 @@ describe('migrate: synthetic C images', () => {
       const t = tmp()
       try {
         const depth = 1000
-        const nodes: CNodeSpec[] = [{slot: 0, inode: 1, parent: 0xFFFF, mode: DIR | 0o755, name: '/', children: [1]}]
+        const nodes: CNodeSpec[] = [{slot: 0, inode: 1, parent: 0xffff, mode: DIR | 0o755, name: '/', children: [1]}]
         for (let i = 1; i <= depth; i++) {
           nodes.push({slot: i, inode: i + 1, parent: i - 1, mode: DIR | 0o750, name: `d${i}`, children: [i + 1], mtime: 1_600_000_000 + i})
         }
@@ -56,9 +56,9 @@ describe('migrate: synthetic C images', () => {
   it('keeps setuid, setgid and sticky bits, and names that are not UTF-8', () => {
     const t = tmp()
     try {
-      const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xE9]) // "café" in Latin-1
+      const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]) // "café" in Latin-1
       const nodes: CNodeSpec[] = [
-        {slot: 0, inode: 1, parent: 0xFFFF, mode: DIR | 0o755, name: '/', children: [2, 1]},
+        {slot: 0, inode: 1, parent: 0xffff, mode: DIR | 0o755, name: '/', children: [2, 1]},
         {slot: 1, inode: 2, parent: 0, mode: DIR | 0o1777, name: 'tmp'},
         {slot: 2, inode: 3, parent: 0, mode: REG | 0o6755, name: 'suid', content: Buffer.from('#!/bin/true\n')},
       ]
@@ -94,7 +94,7 @@ describe('migrate: synthetic C images', () => {
     const t = tmp()
     try {
       const nodes: CNodeSpec[] = [
-        {slot: 0, inode: 1, parent: 0xFFFF, mode: DIR | 0o755, name: '/', children: [1]},
+        {slot: 0, inode: 1, parent: 0xffff, mode: DIR | 0o755, name: '/', children: [1]},
         {slot: 1, inode: 2, parent: 0, mode: REG | 0o644, name: 'a'},
       ]
       const src = path.join(t.dir, 'shm')
@@ -112,7 +112,7 @@ describe('migrate: synthetic C images', () => {
   it("shm: a names file addressed like the disk layout's is noted at the root", () => {
     const t = tmp()
     try {
-      const nodes: CNodeSpec[] = [{slot: 0, inode: 1, parent: 0xFFFF, mode: DIR | 0o755, name: '/'}]
+      const nodes: CNodeSpec[] = [{slot: 0, inode: 1, parent: 0xffff, mode: DIR | 0o755, name: '/'}]
       const src = path.join(t.dir, 'shm')
       writeCImage(src, 'shm', nodes)
       setNode(path.join(src, 'razorfs_nodes'), 0, 'nameOffset', 0)

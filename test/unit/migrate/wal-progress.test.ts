@@ -12,7 +12,16 @@ describe('migrate: the C WAL report', () => {
     expect(w.valid).to.equal(true)
     expect(w.bytes).to.equal(8_388_736)
     expect(w.header).to.deep.equal({
-      magic: '0x574C4F47', version: 1, nextTxId: 1, nextLsn: 21, head: 1418, tail: 0, checkpointLsn: 20, entryCount: 20, crc: '0xEAF60FBC', crcOk: true,
+      magic: '0x574C4F47',
+      version: 1,
+      nextTxId: 1,
+      nextLsn: 21,
+      head: 1418,
+      tail: 0,
+      checkpointLsn: 20,
+      entryCount: 20,
+      crc: '0xEAF60FBC',
+      crcOk: true,
     })
     expect(w.entries).to.include({count: 20, firstLsn: 1, lastLsn: 20, pastHead: 0})
     expect(w.entries!.byOp).to.deep.equal({INSERT: 4, WRITE: 13, DELETE: 2, CHECKPOINT: 1})
@@ -37,7 +46,7 @@ describe('migrate: the C WAL report', () => {
       expect(w.valid).to.equal(true)
       expect(w.problems.join('\n')).to.include('CRC does not match')
 
-      patch(file, 128 + 40 + 3, Buffer.from([0xFF])) // the first entry's payload
+      patch(file, 128 + 40 + 3, Buffer.from([0xff])) // the first entry's payload
       w = readWal(file)
       expect(w.entries!.count).to.equal(0)
       expect(w.entries!.stoppedAt).to.match(/damaged entry/)

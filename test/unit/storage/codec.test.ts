@@ -24,8 +24,17 @@ const nodes = FILES[0]
 
 function info(): header.HeaderInfo {
   return {
-    formatVersion: 1, recordSize: 128, flags: 1, capacity: 100, used: 7, generation: 2 ** 40 + 3, checkpointLsn: 99,
-    uuid: UUID, createdMs: 1_700_000_000_123, mountedMs: 1_700_000_001_456, reclaimable: 5,
+    formatVersion: 1,
+    recordSize: 128,
+    flags: 1,
+    capacity: 100,
+    used: 7,
+    generation: 2 ** 40 + 3,
+    checkpointLsn: 99,
+    uuid: UUID,
+    createdMs: 1_700_000_000_123,
+    mountedMs: 1_700_000_001_456,
+    reclaimable: 5,
   }
 }
 
@@ -38,18 +47,21 @@ describe('storage codecs (src/storage/codec)', () => {
     for (const value of Object.values(format)) {
       if (typeof value !== 'object' || value === null || !('FIELDS' in value)) continue
       const layout = value as Layout<string>
-      const fields = fieldsOf(layout) as Record<string, {off: number; size: number; get(b: Buffer, o: number): unknown; put(b: Buffer, o: number, v: never): void}>
+      const fields = fieldsOf(layout) as Record<
+        string,
+        {off: number; size: number; get(b: Buffer, o: number): unknown; put(b: Buffer, o: number, v: never): void}
+      >
       expect(Object.keys(fields)).to.deep.equal(layout.FIELDS.map(([name]) => name))
       for (const [name, type] of layout.FIELDS) {
         const f = fields[name]
         expect(f.off, `${layout.name}.${name}`).to.equal(layout.OFF[name])
         const buf = Buffer.alloc(layout.SIZE + 16)
         if (f instanceof BytesField) {
-          const bytes = Buffer.alloc(f.size, 0xA5)
+          const bytes = Buffer.alloc(f.size, 0xa5)
           f.put(buf, 8, bytes)
           expect(f.get(buf, 8).equals(bytes)).to.equal(true)
         } else {
-          const v = type === 'u8' ? 0xFE : type === 'u16' ? 0xFEDC : type === 'u32' ? 0xFEDCBA98 : type === 'i64' ? -(2 ** 52) + 7 : 2 ** 52 + 7
+          const v = type === 'u8' ? 0xfe : type === 'u16' ? 0xfedc : type === 'u32' ? 0xfedcba98 : type === 'i64' ? -(2 ** 52) + 7 : 2 ** 52 + 7
           ;(f.put as (b: Buffer, o: number, v: number) => void)(buf, 8, v)
           expect(f.get(buf, 8), `${layout.name}.${name}`).to.equal(v)
         }
@@ -98,9 +110,9 @@ describe('storage codecs (src/storage/codec)', () => {
 
   describe('WAL header', () => {
     it('decodes what it encodes; lists every problem', () => {
-      const head = walHeader.encode({salt: 0xDEADBEEF, uuid: UUID, startLsn: 2 ** 33 + 1})
+      const head = walHeader.encode({salt: 0xdeadbeef, uuid: UUID, startLsn: 2 ** 33 + 1})
       expect(walHeader.validate(head, UUID)).to.deep.equal([])
-      expect(walHeader.decode(head)).to.deep.equal({formatVersion: 1, salt: 0xDEADBEEF, uuid: UUID, startLsn: 2 ** 33 + 1})
+      expect(walHeader.decode(head)).to.deep.equal({formatVersion: 1, salt: 0xdeadbeef, uuid: UUID, startLsn: 2 ** 33 + 1})
       head.writeUInt16LE(2, walHeader.walHeaderFields.formatVersion.off)
       head.writeUInt16LE(32, walHeader.walHeaderFields.headerSize.off)
       head[63] = 1
@@ -113,12 +125,26 @@ describe('storage codecs (src/storage/codec)', () => {
     const log = (...records: Buffer[]): Buffer => Buffer.concat([Buffer.alloc(64), ...records, Buffer.alloc(64)])
 
     it('scans back what it encodes', () => {
-      const a = walRecord.encode(5, [{fileId: 0, offset: 8192, bytes: Buffer.from('abc')}, {fileId: 3, offset: 4096, bytes: Buffer.alloc(9, 2)}], 77)
+      const a = walRecord.encode(
+        5,
+        [
+          {fileId: 0, offset: 8192, bytes: Buffer.from('abc')},
+          {fileId: 3, offset: 4096, bytes: Buffer.alloc(9, 2)},
+        ],
+        77,
+      )
       const b = walRecord.encode(6, [], 77)
       expect(walRecord.validate(a, 77)).to.deep.equal([])
       const scan = walRecord.scan(walRecord.bufferSource(log(a, b)), 5, 77)
       expect(scan.records.map(r => [r.lsn, r.at, r.entries.map(e => [e.fileId, e.offset, e.bytes.toString('hex')])])).to.deep.equal([
-        [5, 64, [[0, 8192, '616263'], [3, 4096, '020202020202020202']]],
+        [
+          5,
+          64,
+          [
+            [0, 8192, '616263'],
+            [3, 4096, '020202020202020202'],
+          ],
+        ],
         [6, 64 + a.length, []],
       ])
       expect(scan).to.include({end: 64 + a.length + b.length, nextLsn: 7, torn: undefined, bad: undefined})
@@ -143,9 +169,26 @@ describe('storage codecs (src/storage/codec)', () => {
 
   describe('INODE', () => {
     const fields: inode.InodeFields = {
-      gen: 3, flags: 1, mode: S_IFREG | 0o644, nlink: 1, uid: 1000, gid: 100, size: 2 ** 40, atimeSec: -5, atimeNsec: 1,
-      mtimeSec: 2 ** 33, mtimeNsec: 999_999_999, ctimeSec: 7, ctimeNsec: 0, parent: 0, rdev: 0, dataId: 2 ** 35, xattr: 9,
-      target: 0, dirHead: 0, link: 0,
+      gen: 3,
+      flags: 1,
+      mode: S_IFREG | 0o644,
+      nlink: 1,
+      uid: 1000,
+      gid: 100,
+      size: 2 ** 40,
+      atimeSec: -5,
+      atimeNsec: 1,
+      mtimeSec: 2 ** 33,
+      mtimeNsec: 999_999_999,
+      ctimeSec: 7,
+      ctimeNsec: 0,
+      parent: 0,
+      rdev: 0,
+      dataId: 2 ** 35,
+      xattr: 9,
+      target: 0,
+      dirHead: 0,
+      link: 0,
     }
 
     it('decodes what it encodes, with its slot and inode number', () => {
@@ -159,11 +202,34 @@ describe('storage codecs (src/storage/codec)', () => {
       const rec = inode.encode({...fields, mode: S_IFLNK | 0o777, flags: 1 | 8, gen: 2 ** 20, atimeNsec: 2e9, parent: 4, link: 2})
       rec[INODE.SIZE - 1] = 1
       expect(inode.validate(rec, 0).map(p => [p.rule, p.field])).to.deep.equal([
-        ['flags', 'flags'], ['gen', 'gen'], ['field', 'atimeNsec'], ['field', 'reserved'], ['field', 'link'], ['field', 'parent'], ['dataId', 'dataId'],
+        ['flags', 'flags'],
+        ['gen', 'gen'],
+        ['field', 'atimeNsec'],
+        ['field', 'reserved'],
+        ['field', 'link'],
+        ['field', 'parent'],
+        ['dataId', 'dataId'],
       ])
       const bad = inode.encode({...fields, mode: 0o170000})
       expect(inode.validate(bad, 0).map(p => p.rule)).to.deep.equal(['type'])
-      const free = inode.encode({...fields, flags: 0, mode: 0, nlink: 0, uid: 0, gid: 0, size: 0, atimeSec: 0, atimeNsec: 0, mtimeSec: 0, mtimeNsec: 0, ctimeSec: 0, ctimeNsec: 0, dataId: 0, xattr: 0, link: 5})
+      const free = inode.encode({
+        ...fields,
+        flags: 0,
+        mode: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        atimeSec: 0,
+        atimeNsec: 0,
+        mtimeSec: 0,
+        mtimeNsec: 0,
+        ctimeSec: 0,
+        ctimeNsec: 0,
+        dataId: 0,
+        xattr: 0,
+        link: 5,
+      })
       expect(inode.validate(free, 0)).to.deep.equal([])
       free[20] = 1
       expect(inode.validate(free, 0).map(p => p.rule)).to.deep.equal(['free'])
@@ -174,7 +240,18 @@ describe('storage codecs (src/storage/codec)', () => {
   describe('DIRENT', () => {
     it('decodes what it encodes; keys, child number, inline name and lookup comparison', () => {
       const name = Buffer.from('a-name')
-      const r: dirent.DirentFields = {parent: 1, name: 40, child: 7, childGen: 2, next: 3, prev: 0, hashNext: 0, nameHash: fnv1a(name), type: 8, nameLength: name.length}
+      const r: dirent.DirentFields = {
+        parent: 1,
+        name: 40,
+        child: 7,
+        childGen: 2,
+        next: 3,
+        prev: 0,
+        hashNext: 0,
+        nameHash: fnv1a(name),
+        type: 8,
+        nameLength: name.length,
+      }
       const rec = dirent.encode(r, name)
       expect(rec.length).to.equal(DIRENT.SIZE)
       expect(dirent.decode(rec, 0)).to.deep.equal(r)
@@ -192,7 +269,10 @@ describe('storage codecs (src/storage/codec)', () => {
     })
 
     it('lists every rule the record breaks on its own', () => {
-      const rec = dirent.encode({parent: 0, name: 0, child: 5, childGen: 0, next: 0, prev: 0, hashNext: 0, nameHash: 0, type: 3, nameLength: 0}, Buffer.alloc(0))
+      const rec = dirent.encode(
+        {parent: 0, name: 0, child: 5, childGen: 0, next: 0, prev: 0, hashNext: 0, nameHash: 0, type: 3, nameLength: 0},
+        Buffer.alloc(0),
+      )
       rec[DIRENT.SIZE - 1] = 1
       expect(dirent.validate(rec, 0).map(p => p.rule)).to.deep.equal(['type', 'nameLength', 'inlineName', 'link', 'link'])
       const free = Buffer.alloc(DIRENT.SIZE)
@@ -205,17 +285,31 @@ describe('storage codecs (src/storage/codec)', () => {
 
   describe('xattr blob', () => {
     it('decodes what it encodes, in order', () => {
-      const blob = xattrBlob.encode([['user.a', Buffer.from('1')], [Buffer.from('user.empty'), Buffer.alloc(0)], ['trusted.x', Buffer.alloc(300, 7)]])
+      const blob = xattrBlob.encode([
+        ['user.a', Buffer.from('1')],
+        [Buffer.from('user.empty'), Buffer.alloc(0)],
+        ['trusted.x', Buffer.alloc(300, 7)],
+      ])
       expect(xattrBlob.validate(blob)).to.deep.equal([])
-      expect(xattrBlob.decode(blob).map(x => [x.name.toString(), x.value.length])).to.deep.equal([['user.a', 1], ['user.empty', 0], ['trusted.x', 300]])
+      expect(xattrBlob.decode(blob).map(x => [x.name.toString(), x.value.length])).to.deep.equal([
+        ['user.a', 1],
+        ['user.empty', 0],
+        ['trusted.x', 300],
+      ])
       expect(xattrBlob.encode([]).length).to.equal(0)
     })
 
     it('lists every problem', () => {
-      const blob = xattrBlob.encode([['', Buffer.from('v')], ['n'.repeat(256), Buffer.alloc(0)], ['ok', Buffer.from('x')]])
+      const blob = xattrBlob.encode([
+        ['', Buffer.from('v')],
+        ['n'.repeat(256), Buffer.alloc(0)],
+        ['ok', Buffer.from('x')],
+      ])
       expect(xattrBlob.validate(blob)).to.have.length(2)
       expect(xattrBlob.validate(blob.subarray(0, blob.length - 1))).to.deep.equal([
-        'attribute 0 at byte 0: a name of 0 bytes', 'attribute 1 at byte 7: a name of 256 bytes', 'attribute 2 runs past the end',
+        'attribute 0 at byte 0: a name of 0 bytes',
+        'attribute 1 at byte 7: a name of 256 bytes',
+        'attribute 2 runs past the end',
       ])
       expect(xattrBlob.validate(blob.subarray(0, 3))).to.deep.equal(['attribute 0 at byte 0: its header runs past the end'])
       // decode stops at an entry that runs past the end
@@ -226,8 +320,8 @@ describe('storage codecs (src/storage/codec)', () => {
   describe('string heap entry', () => {
     it('splits the length into its u16 and u8 halves and back', () => {
       for (const length of [0, 1, 4095, 65_535, 65_536, 131_056]) {
-        const head = stringUnit.encode({refs: 1, hashNext: 5, hash: 0xABCDEF01, length, kind: length > 4095 ? SK_BLOB : SK_NAME})
-        expect(stringUnit.decode(head, 0)).to.deep.equal({refs: 1, hashNext: 5, hash: 0xABCDEF01, length, kind: length > 4095 ? SK_BLOB : SK_NAME})
+        const head = stringUnit.encode({refs: 1, hashNext: 5, hash: 0xabcdef01, length, kind: length > 4095 ? SK_BLOB : SK_NAME})
+        expect(stringUnit.decode(head, 0)).to.deep.equal({refs: 1, hashNext: 5, hash: 0xabcdef01, length, kind: length > 4095 ? SK_BLOB : SK_NAME})
         expect(stringUnit.length(head, 0)).to.equal(length)
         expect(stringUnit.hasLength(head, 0, length)).to.equal(length < 65_536)
       }
@@ -247,7 +341,7 @@ describe('storage codecs (src/storage/codec)', () => {
 
   it('inode numbers: slot + gen * 2^32', () => {
     expect(inodeNumber.encode(1, 0)).to.equal(1)
-    expect(inodeNumber.decode(inodeNumber.encode(0xFFFF_FFFF, inodeNumber.GEN_MASK))).to.deep.equal({slot: 0xFFFF_FFFF, gen: inodeNumber.GEN_MASK})
+    expect(inodeNumber.decode(inodeNumber.encode(0xffff_ffff, inodeNumber.GEN_MASK))).to.deep.equal({slot: 0xffff_ffff, gen: inodeNumber.GEN_MASK})
     expect(inodeNumber.nextGen(inodeNumber.GEN_MASK)).to.equal(0)
     expect(inodeNumber.validate(5)).to.deep.equal([])
     expect(inodeNumber.validate(2 ** 32)).to.deep.equal(['slot 0 is never used'])

@@ -31,9 +31,7 @@ describe('resolveDataDir', () => {
 
   it('then $XDG_DATA_HOME/razorfs for other users, when it is absolute', () => {
     expect(resolveDataDir(undefined, {env: {HOME: '/home/u', XDG_DATA_HOME: '/xdg'}, uid: 1000})).to.equal('/xdg/razorfs')
-    expect(resolveDataDir(undefined, {env: {HOME: '/home/u', XDG_DATA_HOME: 'rel'}, uid: 1000})).to.equal(
-      '/home/u/.local/share/razorfs',
-    )
+    expect(resolveDataDir(undefined, {env: {HOME: '/home/u', XDG_DATA_HOME: 'rel'}, uid: 1000})).to.equal('/home/u/.local/share/razorfs')
   })
 
   it('then ~/.local/share/razorfs', () => {

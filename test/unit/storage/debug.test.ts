@@ -16,8 +16,10 @@ function inChild(script: string, env: NodeJS.ProcessEnv = {}): string {
 
 describe('storage: durability-breaking switches', () => {
   it('are off, whatever the environment says (the old RAZORFS_BREAK included)', () => {
-    const out = inChild(`import * as d from ${JSON.stringify(DEBUG_JS)}; console.log(JSON.stringify([d.BREAK_NO_WAL, d.BREAK_NO_FSYNC, d.BREAK_ANY, d.brokenSwitches()]))`,
-      {RAZORFS_BREAK: 'no-wal,no-fsync'})
+    const out = inChild(
+      `import * as d from ${JSON.stringify(DEBUG_JS)}; console.log(JSON.stringify([d.BREAK_NO_WAL, d.BREAK_NO_FSYNC, d.BREAK_ANY, d.brokenSwitches()]))`,
+      {RAZORFS_BREAK: 'no-wal,no-fsync'},
+    )
     expect(JSON.parse(out)).to.deep.equal([false, false, false, []])
   })
 

@@ -130,16 +130,24 @@ describe('storage: image files', function () {
   describe('header validation: refused with the file named, nothing written', () => {
     const cases: Array<[string, (file: string) => void, string]> = [
       ['wrong magic', file => patch(file, 4, Buffer.from('XXXX')), 'RZ_BAD_MAGIC'],
-      ['a newer format version', file => {
-        patch(file, HEADER.OFF.formatVersion, Buffer.from([2, 0]))
-        fixHeaderChecksum(file, HEADER.SIZE)
-      }, 'RZ_VERSION'],
+      [
+        'a newer format version',
+        file => {
+          patch(file, HEADER.OFF.formatVersion, Buffer.from([2, 0]))
+          fixHeaderChecksum(file, HEADER.SIZE)
+        },
+        'RZ_VERSION',
+      ],
       ['a file cut inside its header', file => fs.truncateSync(file, 100), 'RZ_TRUNCATED'],
       ['a file shorter than its header says', file => fs.truncateSync(file, fs.statSync(file).size - 4096), 'RZ_TRUNCATED'],
-      ['a bad record size with a good checksum', file => {
-        patch(file, HEADER.OFF.recordSize, Buffer.from([3, 0, 0, 0]))
-        fixHeaderChecksum(file, HEADER.SIZE)
-      }, 'RZ_CORRUPTED'],
+      [
+        'a bad record size with a good checksum',
+        file => {
+          patch(file, HEADER.OFF.recordSize, Buffer.from([3, 0, 0, 0]))
+          fixHeaderChecksum(file, HEADER.SIZE)
+        },
+        'RZ_CORRUPTED',
+      ],
     ]
     for (const spec of FILES) {
       for (const [what, damage, code] of cases) {
@@ -159,7 +167,7 @@ describe('storage: image files', function () {
         const file = path.join(dir, spec.name)
         const original = fs.readFileSync(file).subarray(0, HEADER.SIZE)
         for (let at = 0; at < HEADER.SIZE; at++) {
-          patch(file, at, Buffer.from([original[at] ^ (1 << (at % 8))]))
+          patch(file, at, Buffer.from([original[at] ^ (1 << at % 8)]))
           const before = snapshot(dir)
           try {
             Image.open(dir).close()
@@ -281,7 +289,7 @@ describe('storage: image files', function () {
       expect(records.length).to.equal(2)
       const [at, length] = records[1]
       const bytes = fs.readFileSync(wal)
-      patch(wal, at + length - 20, Buffer.from([bytes[at + length - 20] ^ 0xFF]))
+      patch(wal, at + length - 20, Buffer.from([bytes[at + length - 20] ^ 0xff]))
       const rw = Image.open(dir)
       expect(rw.info().recovery.tornBytes).to.be.greaterThan(0)
       expect(rw.lookup(ROOT_INO, 'first')).to.not.equal(0)
@@ -374,7 +382,10 @@ describe('storage: image files', function () {
       })
       child.kill('SIGKILL')
       await new Promise(resolve => child.on('exit', resolve))
-      const acked = out.split('\n').filter(line => /^\d+$/.test(line)).map(Number)
+      const acked = out
+        .split('\n')
+        .filter(line => /^\d+$/.test(line))
+        .map(Number)
       expect(acked.length).to.be.greaterThan(100)
       const last = acked.at(-1)!
       const image = Image.open(dir)
@@ -432,7 +443,7 @@ describe('storage: image files', function () {
       if (mounted.status !== 0) this.skip()
       try {
         const image = Image.create(dir, {})
-        const chunk = Buffer.alloc(64 * 1024, 0x5A)
+        const chunk = Buffer.alloc(64 * 1024, 0x5a)
         const written: string[] = []
         let failure: unknown
         try {

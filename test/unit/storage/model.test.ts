@@ -205,7 +205,10 @@ class Model {
 
   /** Live ids of a kind, in a stable order (for picking by index). */
   ids(filter: (n: MNode) => boolean): number[] {
-    return [...this.nodes.values()].filter(n => filter(n)).map(n => n.id).sort((a, b) => a - b)
+    return [...this.nodes.values()]
+      .filter(n => filter(n))
+      .map(n => n.id)
+      .sort((a, b) => a - b)
   }
 }
 
@@ -228,13 +231,38 @@ type Op =
 const idx = fc.nat(1000)
 const nameIdx = fc.nat(NAMES.length - 1)
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {weight: 6, arbitrary: fc.record({op: fc.constantFrom('create' as const, 'mkdir' as const, 'symlink' as const), dir: idx, name: nameIdx, mode: fc.nat(0o777)})},
+  {
+    weight: 6,
+    arbitrary: fc.record({op: fc.constantFrom('create' as const, 'mkdir' as const, 'symlink' as const), dir: idx, name: nameIdx, mode: fc.nat(0o777)}),
+  },
   {weight: 2, arbitrary: fc.record({op: fc.constant('link' as const), file: idx, dir: idx, name: nameIdx})},
   {weight: 3, arbitrary: fc.record({op: fc.constantFrom('unlink' as const, 'rmdir' as const), dir: idx, name: nameIdx})},
-  {weight: 3, arbitrary: fc.record({op: fc.constant('rename' as const), dir: idx, name: nameIdx, dir2: idx, name2: nameIdx, flags: fc.constantFrom(0, 0, RENAME_NOREPLACE, RENAME_EXCHANGE)})},
-  {weight: 4, arbitrary: fc.record({op: fc.constant('write' as const), file: idx, pos: fc.oneof(fc.nat(5000), fc.nat(300_000)), len: fc.nat(6000), seed: fc.nat(255)})},
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('rename' as const),
+      dir: idx,
+      name: nameIdx,
+      dir2: idx,
+      name2: nameIdx,
+      flags: fc.constantFrom(0, 0, RENAME_NOREPLACE, RENAME_EXCHANGE),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({op: fc.constant('write' as const), file: idx, pos: fc.oneof(fc.nat(5000), fc.nat(300_000)), len: fc.nat(6000), seed: fc.nat(255)}),
+  },
   {weight: 2, arbitrary: fc.record({op: fc.constant('truncate' as const), file: idx, size: fc.oneof(fc.nat(4000), fc.nat(200_000))})},
-  {weight: 2, arbitrary: fc.record({op: fc.constant('setxattr' as const), node: idx, name: fc.nat(3), len: fc.nat(300), flags: fc.constantFrom(0, 0, XATTR_CREATE, XATTR_REPLACE)})},
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('setxattr' as const),
+      node: idx,
+      name: fc.nat(3),
+      len: fc.nat(300),
+      flags: fc.constantFrom(0, 0, XATTR_CREATE, XATTR_REPLACE),
+    }),
+  },
   {weight: 1, arbitrary: fc.record({op: fc.constant('removexattr' as const), node: idx, name: fc.nat(3)})},
   {weight: 1, arbitrary: fc.record({op: fc.constant('chmod' as const), node: idx, mode: fc.nat(0o7777)})},
   {weight: 1, arbitrary: fc.record({op: fc.constantFrom('checkpoint' as const, 'reopen' as const)})},
@@ -246,7 +274,7 @@ function pick(list: number[], i: number): number | undefined {
 
 function fill(len: number, seed: number): Buffer {
   const b = Buffer.alloc(len)
-  for (let i = 0; i < len; i++) b[i] = (seed + i * 31) & 0xFF
+  for (let i = 0; i < len; i++) b[i] = (seed + i * 31) & 0xff
   return b
 }
 
@@ -257,7 +285,10 @@ class Runner {
   ino = new Map<number, number>([[1, ROOT_INO]])
   image: Image
 
-  constructor(readonly dir: string, walLimit: number) {
+  constructor(
+    readonly dir: string,
+    walLimit: number,
+  ) {
     this.image = Image.create(dir, {})
     if (walLimit > 0) this.reopen(walLimit)
   }
@@ -303,11 +334,15 @@ class Runner {
         const target = o.op === 'symlink' ? `target-${o.mode}/${name}` : undefined
         let id = 0
         let ino = 0
-        this.both(`${o.op} ${JSON.stringify(name)}`, () => {
-          id = m.mknod(dir, name, type, o.mode, target)
-        }, () => {
-          ino = this.image.mknod(I(dir), name, {mode: type | o.mode, uid: 0, gid: 0, target}).ino
-        })
+        this.both(
+          `${o.op} ${JSON.stringify(name)}`,
+          () => {
+            id = m.mknod(dir, name, type, o.mode, target)
+          },
+          () => {
+            ino = this.image.mknod(I(dir), name, {mode: type | o.mode, uid: 0, gid: 0, target}).ino
+          },
+        )
         if (id !== 0) this.ino.set(id, ino)
         break
       }
@@ -316,7 +351,11 @@ class Runner {
         const id = pick(all, o.file)!
         const dir = pick(dirs, o.dir)!
         const name = NAMES[o.name]
-        this.both(`link ${name}`, () => m.link(id, dir, name), () => this.image.link(I(id), I(dir), name))
+        this.both(
+          `link ${name}`,
+          () => m.link(id, dir, name),
+          () => this.image.link(I(id), I(dir), name),
+        )
         break
       }
 
@@ -324,7 +363,11 @@ class Runner {
       case 'rmdir': {
         const dir = pick(dirs, o.dir)!
         const name = NAMES[o.name]
-        this.both(`${o.op} ${name}`, () => m.remove(dir, name, o.op === 'rmdir'), () => (o.op === 'rmdir' ? this.image.rmdir(I(dir), name) : this.image.unlink(I(dir), name)))
+        this.both(
+          `${o.op} ${name}`,
+          () => m.remove(dir, name, o.op === 'rmdir'),
+          () => (o.op === 'rmdir' ? this.image.rmdir(I(dir), name) : this.image.unlink(I(dir), name)),
+        )
         break
       }
 
@@ -333,7 +376,11 @@ class Runner {
         const b = pick(dirs, o.dir2)!
         const on = NAMES[o.name]
         const nn = NAMES[o.name2]
-        this.both(`rename ${on} -> ${nn} (${o.flags})`, () => m.rename(a, on, b, nn, o.flags), () => this.image.rename(I(a), on, I(b), nn, o.flags))
+        this.both(
+          `rename ${on} -> ${nn} (${o.flags})`,
+          () => m.rename(a, on, b, nn, o.flags),
+          () => this.image.rename(I(a), on, I(b), nn, o.flags),
+        )
         break
       }
 
@@ -358,14 +405,22 @@ class Runner {
         const id = pick(all, o.node)!
         const name = `user.k${o.name}`
         const value = fill(o.len, o.name)
-        this.both(`setxattr ${name}`, () => m.setxattr(id, name, value, o.flags), () => this.image.setxattr(I(id), name, value, o.flags))
+        this.both(
+          `setxattr ${name}`,
+          () => m.setxattr(id, name, value, o.flags),
+          () => this.image.setxattr(I(id), name, value, o.flags),
+        )
         break
       }
 
       case 'removexattr': {
         const id = pick(all, o.node)!
         const name = `user.k${o.name}`
-        this.both(`removexattr ${name}`, () => m.removexattr(id, name), () => this.image.removexattr(I(id), name))
+        this.both(
+          `removexattr ${name}`,
+          () => m.removexattr(id, name),
+          () => this.image.removexattr(I(id), name),
+        )
         break
       }
 
@@ -447,26 +502,29 @@ describe('storage: model-based property test', function () {
   it(`${runs} random sequences match the model after close + reopen or crash + recovery`, function () {
     this.timeout(0)
     let n = 0
-    fc.assert(fc.property(
-      fc.array(opArb, {minLength: 1, maxLength: 40}),
-      fc.constantFrom('close', 'close', 'crash'),
-      fc.constantFrom(0, 0, 4096),
-      (ops, ending, walLimit) => {
-        const dir = path.join(root, `run-${n++}`)
-        fs.mkdirSync(dir)
-        const r = new Runner(dir, walLimit)
-        try {
-          for (const o of ops) r.apply(o)
-          if (ending === 'crash') r.image.abandon()
-          else r.image.close()
-          r.image = Image.open(dir)
-          if (ending === 'crash') expect(r.image.info().recovery.wasClean).to.equal(false)
-          r.compare()
-        } finally {
-          r.image.abandon()
-          fs.rmSync(dir, {recursive: true, force: true})
-        }
-      },
-    ), {numRuns: runs, seed: process.env.RAZORFS_SEED === undefined ? undefined : Number(process.env.RAZORFS_SEED)})
+    fc.assert(
+      fc.property(
+        fc.array(opArb, {minLength: 1, maxLength: 40}),
+        fc.constantFrom('close', 'close', 'crash'),
+        fc.constantFrom(0, 0, 4096),
+        (ops, ending, walLimit) => {
+          const dir = path.join(root, `run-${n++}`)
+          fs.mkdirSync(dir)
+          const r = new Runner(dir, walLimit)
+          try {
+            for (const o of ops) r.apply(o)
+            if (ending === 'crash') r.image.abandon()
+            else r.image.close()
+            r.image = Image.open(dir)
+            if (ending === 'crash') expect(r.image.info().recovery.wasClean).to.equal(false)
+            r.compare()
+          } finally {
+            r.image.abandon()
+            fs.rmSync(dir, {recursive: true, force: true})
+          }
+        },
+      ),
+      {numRuns: runs, seed: process.env.RAZORFS_SEED === undefined ? undefined : Number(process.env.RAZORFS_SEED)},
+    )
   })
 })

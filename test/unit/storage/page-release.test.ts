@@ -38,10 +38,10 @@ describe('storage: releasing clean pages of one mapped file', () => {
    * pages a release really dropped (never done by the image, whose writes are all marked).
    */
   function scribble(page: number): void {
-    file.buf[page * PAGE_SIZE + 9] = 0xAB
+    file.buf[page * PAGE_SIZE + 9] = 0xab
   }
 
-  const scribbled = (page: number): boolean => file.buf[page * PAGE_SIZE + 9] === 0xAB
+  const scribbled = (page: number): boolean => file.buf[page * PAGE_SIZE + 9] === 0xab
 
   it('drops the whole range when nothing is dirty', () => {
     for (const page of [0, 50, 99]) scribble(page)
@@ -64,8 +64,8 @@ describe('storage: releasing clean pages of one mapped file', () => {
     // A byte written to the file behind the mapping's back shows through a page read from the page
     // cache, not through a private copy: it tells which pages the write-back dropped.
     const behind = (page: number): boolean => {
-      fs.writeSync(file.fd, Buffer.from([0xCD]), 0, 1, page * PAGE_SIZE + 11)
-      return file.buf[page * PAGE_SIZE + 11] === 0xCD
+      fs.writeSync(file.fd, Buffer.from([0xcd]), 0, 1, page * PAGE_SIZE + 11)
+      return file.buf[page * PAGE_SIZE + 11] === 0xcd
     }
 
     change(3, 33)

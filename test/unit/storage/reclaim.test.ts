@@ -96,7 +96,7 @@ describe('storage: recovery reclaims content files', function () {
 
     const rw = Image.open(dir)
     const usedAfter = rw.usage().inodes
-    expect(fs.existsSync(doomedFile), 'the orphan\'s content file is removed during recovery').to.equal(false)
+    expect(fs.existsSync(doomedFile), "the orphan's content file is removed during recovery").to.equal(false)
     rw.abandon()
     expect(usedAfter).to.equal(2) // the root and /keep
     expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})

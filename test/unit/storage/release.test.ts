@@ -47,7 +47,8 @@ describe('storage: releasing clean pages of a read-write image', () => {
     image.checkpoint()
     // Changes after the checkpoint: in the mappings only (and the WAL), dirty until the next one.
     for (let i = 0; i < 3000; i += 5) image.unlink(dirs[i % 4], `file-with-a-longer-name-${i}-${'x'.repeat(i % 40)}`)
-    for (let i = 1; i < 3000; i += 7) if (i % 5 !== 0) image.rename(dirs[i % 4], `file-with-a-longer-name-${i}-${'x'.repeat(i % 40)}`, dirs[(i + 1) % 4], `moved-${i}`)
+    for (let i = 1; i < 3000; i += 7)
+      if (i % 5 !== 0) image.rename(dirs[i % 4], `file-with-a-longer-name-${i}-${'x'.repeat(i % 40)}`, dirs[(i + 1) % 4], `moved-${i}`)
     for (let i = 0; i < 500; i++) image.mknod(dirs[3], `late-${i}`, {mode: S_IFREG, uid: 0, gid: 0})
     const before = state(image)
     expect(image.releaseCleanPages()).to.be.greaterThan(100)

@@ -22,7 +22,10 @@ const IMAGE_NAMES = ['data', 'entries.dat', 'entries.idx', 'lock', 'nodes.dat', 
 const RENAMES = 14
 
 const options = (over: Partial<StagingOptions> = {}): StagingOptions => ({
-  kind: 'restore', force: true, refuse: () => new ImageError('RZ_EXISTS', 'already holds a razorfs image'), ...over,
+  kind: 'restore',
+  force: true,
+  refuse: () => new ImageError('RZ_EXISTS', 'already holds a razorfs image'),
+  ...over,
 })
 
 /** An image in `dir` holding one file named `name` with a few bytes of content. */
@@ -87,11 +90,14 @@ describe('storage/staging', () => {
   for (let k = 1; k <= RENAMES; k++) {
     it(`rename ${k} of ${RENAMES} fails: everything moves back, the old image stays`, () => {
       let n = 0
-      const staging = Staging.begin(dataDir, options({
-        beforeRename: () => {
-          if (++n === k) throw new Error('injected rename failure')
-        },
-      }))
+      const staging = Staging.begin(
+        dataDir,
+        options({
+          beforeRename: () => {
+            if (++n === k) throw new Error('injected rename failure')
+          },
+        }),
+      )
       makeImage(staging.dir, 'new')
       expect(() => staging.commit()).to.throw('injected rename failure')
       staging.abort()

@@ -75,7 +75,7 @@ describe('vfs: the directory reader (readdir and readdirplus at an offset)', () 
     throw new Error('the listing never ended')
   }
 
-  it('lists \'.\' and \'..\' first, then every entry, at offsets 1, 2, 3 …; at most `max` and the capacity', () => {
+  it("lists '.' and '..' first, then every entry, at offsets 1, 2, 3 …; at most `max` and the capacity", () => {
     const {d, fh} = openDir(100)
     const first = ask(fh, 0, 1000, false)
     expect(first.names).to.deep.equal(current(d).slice(0, 64))
@@ -86,7 +86,7 @@ describe('vfs: the directory reader (readdir and readdirplus at an offset)', () 
     expect(listAll(fh, () => true, 10)).to.deep.equal(current(d))
   })
 
-  it('readdirplus carries the attributes of every entry but \'.\' and \'..\'', () => {
+  it("readdirplus carries the attributes of every entry but '.' and '..'", () => {
     const {fh} = openDir(5)
     expect(ask(fh, 0, 10, true).withAttrs).to.deep.equal([false, false, true, true, true, true, true])
     expect(ask(fh, 0, 10, false).withAttrs.every(w => !w)).to.equal(true)
@@ -102,7 +102,11 @@ describe('vfs: the directory reader (readdir and readdirplus at an offset)', () 
     expect(second.offs.slice(0, 7)).to.deep.equal(first.offs.slice(3))
     const now = current(d)
     expect(second.names.slice(7)).to.deep.equal(now.slice(now.indexOf(first.names[9]) + 1).slice(0, 3))
-    for (const take of [1, 4, 9]) expect(listAll(fh, () => true, take), `take ${take}`).to.deep.equal(now)
+    for (const take of [1, 4, 9])
+      expect(
+        listAll(fh, () => true, take),
+        `take ${take}`,
+      ).to.deep.equal(now)
     // Plain requests after readdirplus ones, as the kernel sends them.
     expect(listAll(fh, r => r < 3, 2)).to.deep.equal(now)
   })
@@ -132,22 +136,30 @@ describe('vfs: the directory reader (readdir and readdirplus at an offset)', () 
     const removedAhead = new Set<string>()
     let added = 0
     let step = 0
-    const listed = listAll(fh, r => r % 3 !== 2, 4, sofar => {
-      // Remove one name further on and one listed already; add one.
-      for (const victim of [before[(step * 7 + 40) % before.length], before[step + 2]]) {
-        if (victim.startsWith('e') && !removed.has(victim)) {
-          core.unlink(d, victim, ROOT_CRED)
-          removed.add(victim)
-          if (!sofar.includes(victim)) removedAhead.add(victim)
+    const listed = listAll(
+      fh,
+      r => r % 3 !== 2,
+      4,
+      sofar => {
+        // Remove one name further on and one listed already; add one.
+        for (const victim of [before[(step * 7 + 40) % before.length], before[step + 2]]) {
+          if (victim.startsWith('e') && !removed.has(victim)) {
+            core.unlink(d, victim, ROOT_CRED)
+            removed.add(victim)
+            if (!sofar.includes(victim)) removedAhead.add(victim)
+          }
         }
-      }
 
-      core.mknod(d, `new${added++}`, 0o100644, 0, ROOT_CRED)
-      step++
-    })
+        core.mknod(d, `new${added++}`, 0o100644, 0, ROOT_CRED)
+        step++
+      },
+    )
     expect(new Set(listed).size, 'no name twice').to.equal(listed.length)
     expect(listed).to.include.members(before.filter(n => !removed.has(n)))
-    expect(listed.filter(n => removedAhead.has(n)), 'removed before the listing reached them').to.deep.equal([])
+    expect(
+      listed.filter(n => removedAhead.has(n)),
+      'removed before the listing reached them',
+    ).to.deep.equal([])
     expect(removedAhead.size).to.be.greaterThan(5)
   })
 
@@ -161,7 +173,7 @@ describe('vfs: the directory reader (readdir and readdirplus at an offset)', () 
     expect(ask(fh, 2, 100, false).names).to.deep.equal(current(d).slice(2))
   })
 
-  it('a plain answer drops the kept one; releasedir forgets the handle\'s answer and releases the handle', () => {
+  it("a plain answer drops the kept one; releasedir forgets the handle's answer and releases the handle", () => {
     const open = core.openHandles
     const {fh} = openDir(30)
     ask(fh, 0, 10, true)
@@ -173,6 +185,8 @@ describe('vfs: the directory reader (readdir and readdirplus at an offset)', () 
     reader.releasedir(fh)
     expect(reader.keptAnswers).to.equal(0)
     expect(core.openHandles).to.equal(open)
-    expect(() => ask(fh, 3, 10, true)).to.throw(FsError).with.property('code', 'EBADF')
+    expect(() => ask(fh, 3, 10, true))
+      .to.throw(FsError)
+      .with.property('code', 'EBADF')
   })
 })

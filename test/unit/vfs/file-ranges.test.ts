@@ -115,14 +115,14 @@ describe('vfs: byte ranges of open files (fallocate, SEEK_DATA / SEEK_HOLE, copy
 
     it('copies more than one chunk (1 MiB) byte for byte', () => {
       const data = Buffer.alloc(2.5 * 1024 * 1024 + 17)
-      for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xFF
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 11)) & 0xff
       const src = open('src', data)
       const dst = open('dst', '')
       expect(copyFileRange(core, src.fh, 0, dst.fh, 1, data.length)).to.equal(data.length)
       expect(contents(dst.ino).subarray(1).equals(data)).to.equal(true)
     })
 
-    it('within one file, and through the handles\' own checks (EBADF)', () => {
+    it("within one file, and through the handles' own checks (EBADF)", () => {
       const f = open('f', 'abcdef')
       expect(copyFileRange(core, f.fh, 0, f.fh, 6, 3)).to.equal(3)
       expect(contents(f.ino).toString()).to.equal('abcdefabc')

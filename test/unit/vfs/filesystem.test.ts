@@ -186,7 +186,7 @@ describe('vfs: the filesystem core (no mount)', function () {
       core.unlink(owned, 'x', CAROL)
     })
 
-    it('rename away, or over, another user\'s entry is EPERM', () => {
+    it("rename away, or over, another user's entry is EPERM", () => {
       expect(codeOf(() => core.rename(tmp, 'alices', tmp, 'mine', 0, BOB))).to.equal('EPERM')
       expect(codeOf(() => core.rename(tmp, 'bobs', tmp, 'alices', 0, BOB))).to.equal('EPERM')
       core.rename(tmp, 'bobs', tmp, 'bobs2', 0, BOB)
@@ -195,7 +195,7 @@ describe('vfs: the filesystem core (no mount)', function () {
       expect(names(tmp)).to.have.members(['.', '..', 'bobs2'])
     })
 
-    it('rmdir of another user\'s directory is EPERM', () => {
+    it("rmdir of another user's directory is EPERM", () => {
       core.mkdir(tmp, 'adir', 0o777, ALICE)
       expect(codeOf(() => core.rmdir(tmp, 'adir', BOB))).to.equal('EPERM')
       core.rmdir(tmp, 'adir', ALICE)
@@ -226,7 +226,7 @@ describe('vfs: the filesystem core (no mount)', function () {
       expect([attr.uid, attr.gid]).to.deep.equal([1001, 2000])
     })
 
-    it('chmod by an owner outside the file\'s group drops set-group-ID', () => {
+    it("chmod by an owner outside the file's group drops set-group-ID", () => {
       const ino = file('f', 0o644)
       core.setattr(ino, {gid: 2000}, ROOT)
       core.setattr(ino, {mode: 0o2755}, ALICE)
@@ -405,9 +405,15 @@ describe('vfs: the filesystem core (no mount)', function () {
       core.symlink(d, 'l', 'f', ALICE)
       core.mkdir(d, 'sub', 0o755, ALICE)
       const root = [...core.readdir(ROOT_INO)]
-      expect(root.slice(0, 2).map(e => [e.name.toString(), e.ino])).to.deep.equal([['.', ROOT_INO], ['..', ROOT_INO]])
+      expect(root.slice(0, 2).map(e => [e.name.toString(), e.ino])).to.deep.equal([
+        ['.', ROOT_INO],
+        ['..', ROOT_INO],
+      ])
       const entries = [...core.readdir(d)]
-      expect(entries.slice(0, 2).map(e => [e.name.toString(), e.ino, e.type])).to.deep.equal([['.', d, S_IFDIR], ['..', ROOT_INO, S_IFDIR]])
+      expect(entries.slice(0, 2).map(e => [e.name.toString(), e.ino, e.type])).to.deep.equal([
+        ['.', d, S_IFDIR],
+        ['..', ROOT_INO, S_IFDIR],
+      ])
       const rest = Object.fromEntries(entries.slice(2).map(e => [e.name.toString(), e.type]))
       expect(rest).to.deep.equal({f: S_IFREG, l: S_IFLNK, sub: S_IFDIR})
       expect(core.getattr(d).nlink).to.equal(3)
@@ -415,7 +421,12 @@ describe('vfs: the filesystem core (no mount)', function () {
 
     /** Every entry of a bulk listing from its position on, `chunk` at a time, as [name, ino, type]; `between` runs after each chunk. */
     function drain(listing: Listing, chunk: number, between?: (listed: string[]) => void): Listed[] {
-      return drainSink((sink, max) => listing.fill(sink, 0, max), n => listing.skip(n), chunk, between)
+      return drainSink(
+        (sink, max) => listing.fill(sink, 0, max),
+        n => listing.skip(n),
+        chunk,
+        between,
+      )
     }
 
     it('a bulk listing lists what readdir lists, in the same order, whatever the chunk size', () => {
@@ -465,7 +476,10 @@ describe('vfs: the filesystem core (no mount)', function () {
       core.releasedir(fh)
       expect(new Set(listed).size, 'no name twice').to.equal(listed.length)
       expect(listed, 'every entry that stayed').to.include.members(order.filter(n => !removed.has(n)))
-      expect(listed.filter(n => removedAhead.has(n)), 'entries removed before the listing reached them').to.deep.equal([])
+      expect(
+        listed.filter(n => removedAhead.has(n)),
+        'entries removed before the listing reached them',
+      ).to.deep.equal([])
       expect(removedAhead.size).to.be.greaterThan(10)
       expect(round).to.be.greaterThan(5)
     })
@@ -479,10 +493,12 @@ describe('vfs: the filesystem core (no mount)', function () {
       listing.skip(2) // past '.' and '..'
       expect(listing.fill(sink, 0, 1)).to.equal(1)
       const next = sink.names.subarray(0, sink.ends[0]).toString()
-      expect(() => image.internals().store.transaction(() => {
-        image.unlink(d, next)
-        throw new Error('abandoned')
-      })).to.throw('abandoned')
+      expect(() =>
+        image.internals().store.transaction(() => {
+          image.unlink(d, next)
+          throw new Error('abandoned')
+        }),
+      ).to.throw('abandoned')
       expect(drain(listing, 2).map(e => e[0])).to.deep.equal([...core.readdir(d)].slice(2).map(e => e.name.toString()))
       expect(drain(listing, 2)).to.deep.equal([])
       core.releasedir(fh)
@@ -538,7 +554,7 @@ describe('vfs: the filesystem core (no mount)', function () {
       expect(codeOf(() => core.getxattr(ino, 'user.a', ALICE))).to.equal('ENODATA')
     })
 
-    it('trusted. is root\'s: others get EPERM setting, ENODATA reading, and do not see it listed', () => {
+    it("trusted. is root's: others get EPERM setting, ENODATA reading, and do not see it listed", () => {
       const ino = file('f', 0o666)
       expect(codeOf(() => core.setxattr(ino, 'trusted.t', Buffer.from('v'), 0, ALICE))).to.equal('EPERM')
       core.setxattr(ino, 'trusted.t', Buffer.from('v'), 0, ROOT)
@@ -664,7 +680,7 @@ describe('vfs: the filesystem core (no mount)', function () {
       expect(core.mknod(d, 'h', S_IFREG | 0o2755, 0, ROOT).mode & 0o7777).to.equal(0o2755)
     })
 
-    it('device nodes are root\'s to make; unknown types are EINVAL', () => {
+    it("device nodes are root's to make; unknown types are EINVAL", () => {
       expect(codeOf(() => core.mknod(ROOT_INO, 'c', S_IFCHR | 0o644, 0x0103, ALICE))).to.equal('EPERM')
       expect(core.mknod(ROOT_INO, 'c', S_IFCHR | 0o644, 0x0103, ROOT).rdev).to.equal(0x0103)
       expect(codeOf(() => core.mknod(ROOT_INO, 'x', 0o070000 | 0o644, 0, ROOT))).to.equal('EINVAL')
@@ -691,7 +707,7 @@ describe('vfs: the filesystem core (no mount)', function () {
   })
 
   describe('statfs', () => {
-    it('reports the host disk\'s blocks, 255-byte names, and inodes that new files use up', () => {
+    it("reports the host disk's blocks, 255-byte names, and inodes that new files use up", () => {
       const st = core.statfs()
       const host = fs.statfsSync(dir)
       expect(st.bsize).to.equal(host.bsize)

@@ -4,7 +4,7 @@ import {expect} from 'chai'
 import {FsError} from '../../../src/storage/index.js'
 import {fitXattr, xattrList} from '../../../src/vfs/xattr-sizes.js'
 
-describe('vfs: extended attribute answers and the caller\'s buffer', () => {
+describe("vfs: extended attribute answers and the caller's buffer", () => {
   const value = Buffer.from('twelve bytes')
 
   it('size 0 asks for the length', () => {
@@ -19,11 +19,13 @@ describe('vfs: extended attribute answers and the caller\'s buffer', () => {
 
   it('a shorter buffer is ERANGE', () => {
     for (const syscall of ['getxattr', 'listxattr'] as const) {
-      expect(() => fitXattr(value, 11, syscall)).to.throw(FsError).with.property('code', 'ERANGE')
+      expect(() => fitXattr(value, 11, syscall))
+        .to.throw(FsError)
+        .with.property('code', 'ERANGE')
     }
   })
 
-  it('listxattr\'s list ends every name with a NUL byte', () => {
+  it("listxattr's list ends every name with a NUL byte", () => {
     expect(xattrList(['user.a', 'security.ünï'])).to.deep.equal(Buffer.from('user.a\0security.ünï\0'))
     expect(xattrList([])).to.deep.equal(Buffer.alloc(0))
   })
