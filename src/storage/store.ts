@@ -87,6 +87,7 @@ export class Store {
   private undoUsed = 0
   private depth = 0
   private afterCommit: Array<() => void> = []
+  private afterRollback: Array<() => void> = []
   private readonly walLimit: number
   private closed = false
 
@@ -355,7 +356,15 @@ export class Store {
     else this.afterCommit.push(action)
   }
 
+  /** Run `action` if the current transaction is undone (nothing outside one). */
+  onRollback(action: () => void): void {
+    if (this.depth > 0) this.afterRollback.push(action)
+  }
+
   private rollback(): void {
+    const undone = this.afterRollback
+    this.afterRollback = []
+    for (const action of undone) action()
     let pos = this.undoUsed
     for (let i = this.undoFiles.length - 1; i >= 0; i--) {
       pos -= this.undoLens[i]
@@ -449,6 +458,7 @@ export class Store {
   }
 
   private runAfterCommit(): void {
+    this.afterRollback = []
     const actions = this.afterCommit
     this.afterCommit = []
     for (const action of actions) action()

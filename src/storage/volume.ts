@@ -158,8 +158,9 @@ export interface Volume {
    * throws) none, for every other caller and after a crash. Nested calls join the outer one. An
    * error must leave `fn` (an operation that failed inside may have left part of itself until
    * the whole is undone). Atomic for names, attributes, sizes and xattrs; bytes that a write
-   * inside a transaction that is undone wrote within the old size may stay. No sync, fsync or
-   * close inside. EROFS on a read-only volume.
+   * inside a transaction that is undone wrote within the old size may stay. A file that shrinks
+   * inside cannot grow again before the commit (EINVAL). No sync, fsync or close inside. EROFS on
+   * a read-only volume. Deletes inside do not get the reserve a lone delete has on a full host.
    */
   transaction<T>(fn: () => T): T
 

@@ -847,6 +847,26 @@ export function volumeSuite(name: string, factory: VolumeFactory): void {
         expect(readAll(v, h2)).to.deep.equal(Buffer.alloc(20))
       })
 
+      it('a file shrunk in a transaction cannot grow again before it commits (EINVAL), and nothing of it stays', () => {
+        const f = file(ROOT_INO, 'f', 'abcdef')
+        expect(
+          codeOf(() =>
+            v.transaction(() => {
+              v.setattr(f, {size: 0})
+              v.write(f, Buffer.from('XY'), 0)
+            }),
+          ),
+        ).to.equal('EINVAL')
+        expect(v.getattr(f).size).to.equal(6)
+        expect(readAll(v, f).toString()).to.equal('abcdef')
+        v.setattr(f, {size: 0})
+        v.write(f, Buffer.from('XY'), 3)
+        v.sync()
+        expect(readAll(v, f)).to.deep.equal(Buffer.from('\0\0\0XY'))
+        v = h.reopen()
+        expect(readAll(v, f)).to.deep.equal(Buffer.from('\0\0\0XY'))
+      })
+
       it('an entry removed under a cursor by a transaction that is undone is still listed', () => {
         const d = dir(ROOT_INO, 'd')
         for (const n of ['a', 'b', 'c']) file(d, n)

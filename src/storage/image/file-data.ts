@@ -21,6 +21,12 @@ export class FileData {
    */
   private readonly pendingShrinks = new Map<number, number>()
   private readonly pendingRemovals = new Set<number>()
+  /**
+   * Files shrunk by a transaction that has not committed yet (only inside an outer
+   * Volume.transaction): growing one again before the commit is refused, since the bytes past the
+   * new size may only be cut once the shrink is durable.
+   */
+  private readonly shrinking = new Set<number>()
 
   constructor(
     private readonly inodes: Inodes,
@@ -49,6 +55,7 @@ export class FileData {
    * deferred shrink, a write whose commit failed, a crash) must go, or they would reappear.
    */
   private prepareGrow(dataId: number, size: number): void {
+    if (this.shrinking.has(dataId)) throw new FsError('EINVAL', 'write', 'a file shrunk in this transaction cannot grow again before it commits')
     if (this.contents.isClean(dataId)) return
     if (this.contents.length(dataId) > size) {
       if (this.pendingShrinks.has(dataId)) this.store.sync() // makes the shrink durable, then applies it
@@ -155,7 +162,10 @@ export class FileData {
       this.inodes.set64(slot, I.size, size)
       this.inodes.setTime(slot, 'mtime', now)
       if (size < old && dataId !== 0) {
+        this.shrinking.add(dataId)
+        this.store.onRollback(() => this.shrinking.delete(dataId))
         this.store.onCommit(() => {
+          this.shrinking.delete(dataId)
           this.pendingShrinks.set(dataId, Math.min(size, this.pendingShrinks.get(dataId) ?? size))
           this.contents.markUnclean(dataId)
         })
