@@ -53,9 +53,9 @@ function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float6
 
 /**
  * Worker threads of libfuse's session loop. Every request is served by the one JS thread, so more
- * workers only let the kernel hand over requests while JS is busy; with 4 (idle workers are woken
- * in turn, each one cold) a stat cost 35-57 µs of server CPU against 27-28 µs with 1 or 2
- * (bench/noop-ll.ts, 10k stats; docs/ARCHITECTURE.md). Two keep a write in flight while JS works.
+ * workers only let the kernel hand over requests while JS is busy, and each idle worker the kernel
+ * wakes in turn is a cold one that costs server CPU per request. Two keep a write in flight while
+ * JS works on the previous one (docs/ARCHITECTURE.md, "FUSE bindings").
  */
 export const LOOP_THREADS = 2
 /** Entries of a plain readdir answer (the addon keeps what the kernel did not ask for yet). */

@@ -183,13 +183,12 @@ export function replyDirents(
 
 /**
  * Adaptive polling. A libfuse worker hands each request to the JS thread through the
- * thread-safe function, which wakes the JS thread if it sleeps in epoll; on this 2-core VM that
- * wake-up was most of the cost of a stat. Calling the returned function after each request keeps the event loop
+ * thread-safe function, which wakes the JS thread if it sleeps in epoll; on a small machine that
+ * wake-up is most of the cost of a stat. Calling the returned function after each request keeps the event loop
  * turning (setImmediate: libuv then polls without sleeping) for `windowUs` after the latest one,
  * so a client that sends its next request at once finds the JS thread awake. An idle mount costs
- * nothing: the polling ends one window after the last request. Measured with bench/noop-ll.ts
- * (10k files, 100 µs): stat 0.52-0.55x of the fuse-native do-nothing ceiling without it,
- * 1.1-1.5x with it; create 1.1x -> 1.9-2.1x.
+ * nothing: the polling ends one window after the last request
+ * (docs/ARCHITECTURE.md, "Adaptive polling").
  */
 export function requestPoller(windowUs: number = POLL_WINDOW_US): () => void {
   const window = windowUs / 1000
