@@ -112,11 +112,6 @@ export class Contents {
     this.clean.delete(dataId)
   }
 
-  /** Forget every file known clean (after a rollback that may have undone sizes). */
-  forgetClean(): void {
-    this.clean.clear()
-  }
-
   /** Length of the host file (0 if it does not exist). */
   length(dataId: number): number {
     const fd = this.fd(dataId, false)

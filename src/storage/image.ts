@@ -246,14 +246,7 @@ export class Image implements Volume {
 
   /** Volume.transaction: the calls `fn` makes commit as one store transaction. */
   transaction<T>(fn: () => T): T {
-    try {
-      return this.store.transaction(fn)
-    } catch (error) {
-      // A rollback may have undone sizes that writes and truncations inside had set: no content
-      // file is known to hold nothing past its size any more (prepareGrow checks each again).
-      this.contents.forgetClean()
-      throw error
-    }
+    return this.store.transaction(fn)
   }
 
   // ---- the Volume, layer by layer --------------------------------------------------------------

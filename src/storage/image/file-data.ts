@@ -116,12 +116,17 @@ export class FileData {
       this.contents.write(dataId, data, pos)
       this.store.transaction(() => {
         const now = nowTimespec()
-        if (end > size) inodes.set64(slot, I.size, end)
+        if (end > size) {
+          inodes.set64(slot, I.size, end)
+          // Undone (here or with an outer transaction), the size goes back and the bytes stay.
+          this.store.onRollback(() => this.contents.markUnclean(dataId))
+        }
         inodes.setTime(slot, 'mtime', now)
         inodes.setTime(slot, 'ctime', now)
       })
     } catch (error) {
-      // Bytes written past the size by a write that failed must not reappear when the file grows.
+      // Bytes written past the size by a write that failed must not reappear when the file grows
+      // (the content write itself may have failed part way, before the transaction).
       if (end > size) this.contents.markUnclean(dataId)
       if (error instanceof FsError) throw error
       const code = (error as NodeJS.ErrnoException).code
