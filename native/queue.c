@@ -187,19 +187,20 @@ static napi_value mount_failed(napi_env env, session *s, const char *message) {
   return NULL;
 }
 
-/* mount(mountpoint, options: string, dispatch, fields: Float64Array, maxWrite, writeback, threads) -> session */
+/* mount(mountpoint, options: string, dispatch, fields: Float64Array, maxWrite, writeback, threads[, maxRead]) -> session */
 napi_value js_mount(napi_env env, napi_callback_info info) {
   char mountpoint[4096], options[4096];
   napi_value dispatch, fields;
-  double max_write, writeback, threads;
-  if (!unpack(env, info, "ssvvddd", mountpoint, sizeof(mountpoint), options, sizeof(options), &dispatch, &fields, &max_write,
-              &writeback, &threads)) {
+  double max_write, writeback, threads, max_read = 0;
+  if (!unpack(env, info, "ssvvddd|d", mountpoint, sizeof(mountpoint), options, sizeof(options), &dispatch, &fields, &max_write,
+              &writeback, &threads, &max_read)) {
     return NULL;
   }
 
   session *s = calloc(1, sizeof(session));
   s->max_write = (int)max_write;
   s->writeback = (int)writeback;
+  s->max_read = max_read > 0 ? (unsigned)max_read : 0;
   s->threads = (int)threads;
   if (s->threads < 1) s->threads = 4;
 

@@ -76,6 +76,8 @@ typedef struct session {
   napi_ref fields_ref;
   double *fields;
   int max_write;
+  /* -o max_read=N (0: none): libfuse wants it in the init reply too, or it ends the session. */
+  unsigned max_read;
   int writeback;
   int threads;
   int ended;

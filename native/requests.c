@@ -55,6 +55,8 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   conn->max_write = s->max_write;
   conn->max_readahead = s->max_write;
+  /* Must equal the max_read= mount option (libfuse ends the session otherwise). */
+  if (s->max_read > 0) conn->max_read = s->max_read;
   job *j = job_new(OP_INIT, NULL);
   j->size = conn->max_write;
   job_enqueue(s, j);

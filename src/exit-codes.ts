@@ -23,4 +23,10 @@ export const EXIT = {
 /** The code of an ordinary failure of any command but fsck. */
 export const EXIT_FAILURE = 1
 
+/**
+ * `umount` and `status`: umount(8)'s "mount failure" (32): the target is not mounted, not a
+ * razorfs mount, busy, or could not be unmounted. (fsck's CANCELLED has the same value.)
+ */
+export const EXIT_MOUNT_FAILURE = 32
+
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]

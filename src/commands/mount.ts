@@ -1,18 +1,27 @@
 import {Args, Flags} from '@oclif/core'
+import path from 'node:path'
 
 import {RazorCommand} from '../base-command.js'
-import {type Binding, detach, parseOptions, serve} from '../fuse/serve.js'
+import {EXIT} from '../exit-codes.js'
+import {LOG_NAME, daemonOutput, detach} from '../fuse/daemon.js'
+import {type MountSettings, MountOptionError, mountOptionsHelp, parseMountOptions} from '../fuse/mount-options.js'
+import {type Binding, prepareMountpoint, serve} from '../fuse/serve.js'
 import {ensureDataDir} from '../storage/data-dir.js'
 import {BREAK_ANY, brokenSwitches} from '../storage/debug.js'
 import {openServedImage} from '../storage/open.js'
 
 export default class Mount extends RazorCommand<typeof Mount> {
   static override summary = 'Mount the image of the data dir on a directory through FUSE.'
-  static override description = `Opens the image (replaying its write-ahead log if the last session did not end cleanly) and serves it on MOUNTPOINT until the filesystem is unmounted (fusermount3 -u MOUNTPOINT, or umount) or the process gets SIGINT/SIGTERM. Without -f it detaches once the mount is up.
+  static override description = `Opens the image (replaying its write-ahead log if the last session did not end cleanly) and serves it on MOUNTPOINT until the filesystem is unmounted (razorfs umount MOUNTPOINT, fusermount3 -u MOUNTPOINT, or umount) or the process gets SIGINT/SIGTERM. Without -f it detaches once the mount is up.
 
 Needs /dev/fuse and the system's libfuse2 and fuse3 packages.
 
-If the data dir holds no image, one is created first. With -f the command prints "mounted DATA-DIR on MOUNTPOINT" and serves until SIGINT, SIGTERM or SIGHUP (or an outside unmount), then checkpoints, marks the image clean and unmounts. Without -f it starts the server in the background (log: DATA-DIR/razorfs.log) and returns once the mount is live.`
+If the data dir holds no image, one is created first. With -f the command prints "mounted DATA-DIR on MOUNTPOINT" and serves until SIGINT, SIGTERM or SIGHUP (or an outside unmount), then checkpoints, marks the image clean and unmounts. Without -f it starts the server in the background and returns once the mount is live, with the server's warnings (such as "recovered N transactions") on stderr; the server then logs to DATA-DIR/razorfs.log, each line with its time and pid.
+
+MOUNTPOINT must be an empty directory (-o nonempty mounts over one that is not). The mount's source is the data dir (df and /proc/mounts show it); razorfs status lists the mounts.
+
+Mount options (-o, comma-separated; a bad one exits 16):
+${mountOptionsHelp()}`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> -f /tmp/rz', description: 'Mount in the foreground.'},
@@ -55,19 +64,30 @@ If the data dir holds no image, one is created first. With -f the command prints
     }),
     options: Flags.string({
       char: 'o',
-      description: 'Mount options, comma-separated, as for mount(8) (e.g. ro,allow_other).',
+      description: 'Mount options, comma-separated, as for mount(8) (e.g. ro,allow_other): see below.',
       helpValue: '<opt,...>',
+    }),
+    detached: Flags.boolean({
+      hidden: true,
+      default: false,
+      description: 'Run as the server that `mount` without -f starts (with -f): report to it on fd 3, then log to DATA-DIR/razorfs.log.',
     }),
   }
 
   public async run(): Promise<void> {
-    const {binding, foreground, mkdir, options} = this.flags
+    const {binding, foreground, mkdir, options, detached} = this.flags
+    // First: from here on, what the server writes goes to the command that started it.
+    const daemon = foreground && detached ? daemonOutput(this.dataDir()) : undefined
     const walLimit = this.flags['wal-limit']
     const tuning = {residentMib: this.flags['resident-mib'], pollUs: this.flags['poll-us']}
     const {mountpoint} = this.args
+    if (mountpoint === '') this.usage('MOUNTPOINT is an empty string; give the path of a directory')
+    const settings = this.settings(options)
     const dataDir = this.dataDir()
-    const parsed = parseOptions(options)
     if (!foreground) {
+      // Everything that can be checked here is, so that its error comes before detaching.
+      prepareMountpoint(mountpoint, mkdir, settings.nonempty)
+      ensureDataDir(dataDir)
       const hidden = Object.entries({'--resident-mib': tuning.residentMib, '--wal-limit': walLimit, '--poll-us': tuning.pollUs}).flatMap(([flag, value]) =>
         value === undefined ? [] : [flag, String(value)],
       )
@@ -81,7 +101,7 @@ If the data dir holds no image, one is created first. With -f the command prints
         ...hidden,
         mountpoint,
       ]
-      const {pid, log} = await detach(args, dataDir, mountpoint, ensureDataDir)
+      const {pid, log} = await detach(args, dataDir, line => process.stderr.write(`${line}\n`))
       this.log(`mounted ${dataDir} on ${mountpoint} (server pid ${pid}, log ${log})`)
       return
     }
@@ -89,16 +109,35 @@ If the data dir holds no image, one is created first. With -f the command prints
     const log = (line: string) => process.stderr.write(`razorfs mount: ${line}\n`)
     if (BREAK_ANY) log(`WARNING: durability is broken on purpose (${brokenSwitches().join(', ')}): a crash-harness self-test`)
     const open = (readOnly: boolean) => openServedImage(dataDir, {readOnly, walLimit})
-    await serve({dataDir, open, mountpoint, options: parsed, mkdir, log, binding: binding as Binding, ...tuning}, image => {
-      const {recovery} = image.info()
-      if (!recovery.wasClean) {
-        log(
-          `the image was not cleanly unmounted: recovered ${recovery.transactions} transactions` +
-            (recovery.tornBytes > 0 ? `, discarded a torn tail of ${recovery.tornBytes} bytes` : ''),
-        )
-      }
+    const logFile = daemon === undefined ? undefined : path.join(dataDir, LOG_NAME)
+    await serve(
+      {dataDir, open, mountpoint, settings, mkdir, log, logFile, recovery: image => image.info().recovery, binding: binding as Binding, ...tuning},
+      image => {
+        const {recovery} = image.info()
+        if (!recovery.wasClean) {
+          log(
+            `the image was not cleanly unmounted: recovered ${recovery.transactions} transactions` +
+              (recovery.tornBytes > 0 ? `, discarded a torn tail of ${recovery.tornBytes} bytes` : ''),
+          )
+        }
 
-      this.log(`mounted ${dataDir} on ${mountpoint}`)
-    })
+        this.log(`mounted ${dataDir} on ${mountpoint}`)
+        daemon?.ready()
+      },
+    )
+  }
+
+  /** -o, checked: a bad option is a usage error naming it. */
+  private settings(options: string | undefined): MountSettings {
+    try {
+      return parseMountOptions(options)
+    } catch (error) {
+      if (error instanceof MountOptionError) this.usage(error.message)
+      throw error
+    }
+  }
+
+  private usage(message: string): never {
+    this.error(`${message} (see 'razorfs mount --help')`, {exit: EXIT.USAGE})
   }
 }

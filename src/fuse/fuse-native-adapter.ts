@@ -17,6 +17,8 @@ import {type FileSystem, ROOT_CRED} from '../vfs/filesystem.js'
 import {FsError, ROOT_INO} from '../vfs/volume.js'
 import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {mountPoints} from './mountinfo.js'
+import {type MountSettings, escapeOptionValue, libfuse2Options, parseMountOptions} from './mount-options.js'
+import type {AdapterCounters} from './status.js'
 
 type Callback = (code: number, ...rest: unknown[]) => void
 
@@ -102,8 +104,10 @@ function intoBuffer(value: Buffer, buf: Buffer, syscall: 'getxattr' | 'listxattr
 }
 
 export interface AdapterOptions {
-  /** Mount options for the kernel and libfuse (`-o` list): allow_other, ro, ... */
-  options: string[]
+  /** What -o asked for (default: no option); libfuse 2 implements all of it. */
+  settings?: MountSettings
+  /** The mount's source, as /proc/self/mountinfo and df show it (default: razorfs). */
+  fsname?: string
   /** Logs unexpected exceptions (they become EIO). */
   log: (line: string) => void
 }
@@ -143,14 +147,26 @@ export class FuseNativeAdapter {
    */
   private readonly hidden = new Map<string, number>()
 
+  /** Calls of each operation (libfuse 2 calls getattr for the kernel's lookups too). */
+  private readonly counts = new Map<string, number>()
+
   constructor(
     private readonly core: FileSystem,
     readonly mountpoint: string,
     private readonly opts: AdapterOptions,
   ) {}
 
+  counters(): AdapterCounters {
+    return {ops: Object.fromEntries(this.counts)}
+  }
+
+  private count(op: string): void {
+    this.counts.set(op, (this.counts.get(op) ?? 0) + 1)
+  }
+
   /** Run `fn`; map its FsError to -errno, anything else to -EIO with a log line. */
   private run(cb: Callback, op: string, fn: () => unknown[] | void): void {
+    this.count(op)
     let result: unknown[] | void
     try {
       result = fn()
@@ -310,6 +326,7 @@ export class FuseNativeAdapter {
           return [fh]
         }),
       read: (_p: string, fh: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
+        this.count('read')
         try {
           cb(core.read(fh, buf.length === len ? buf : buf.subarray(0, len), pos))
         } catch (error) {
@@ -317,6 +334,7 @@ export class FuseNativeAdapter {
         }
       },
       write: (_p: string, fh: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
+        this.count('write')
         try {
           cb(core.write(fh, buf.length === len ? buf : buf.subarray(0, len), pos))
         } catch (error) {
@@ -351,9 +369,10 @@ export class FuseNativeAdapter {
   async mount(): Promise<void> {
     const Fuse = loadFuseNative()
     // fuse-native exposes few options; the rest ride along in fsname (PLATFORM.md).
-    const extra = ['use_ino', 'big_writes', 'max_write=131072', 'default_permissions', ...this.opts.options]
+    const settings = this.opts.settings ?? parseMountOptions('')
+    const extra = ['use_ino', 'big_writes', 'max_write=131072', 'default_permissions', ...libfuse2Options(settings)]
     this.fuse = new Fuse(this.mountpoint, this.ops(), {
-      fsname: `razorfs,${extra.join(',')}`,
+      fsname: `${escapeOptionValue(this.opts.fsname ?? 'razorfs')},${extra.join(',')}`,
       subtype: 'razorfs',
       timeout: false,
       force: false,

@@ -13,12 +13,16 @@ import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
 import {FsError} from '../vfs/volume.js'
 import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
+import type {AdapterCounters} from './status.js'
+import {DEFAULT_TIMEOUTS, type MountSettings, escapeOptionValue, parseMountOptions} from './mount-options.js'
 import {type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
 import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
 
 export interface LowLevelOptions {
-  /** -o options for libfuse / the kernel. */
-  options: string[]
+  /** What -o asked for (default: no option). */
+  settings?: MountSettings
+  /** The mount's source, as /proc/self/mountinfo and df show it (default: razorfs). */
+  fsname?: string
   log: (line: string) => void
   /** Called once when the session ends (unmount from inside or outside). */
   onEnded: () => void
@@ -29,9 +33,14 @@ export interface LowLevelOptions {
 /** Largest write request the kernel may send (FUSE max_write). */
 const MAX_WRITE = 1 << 20
 
-/** Seconds the kernel may cache names and attributes: every change goes through this mount. */
-export const TIMEOUT = 1.0
+/**
+ * Seconds the kernel may cache names and attributes unless -o says otherwise: every change goes
+ * through this mount.
+ */
+export const TIMEOUT = DEFAULT_TIMEOUTS.attrTimeout
 const ATTR_FIELDS = 14
+/** The attributes of a negative entry (inode 0). */
+const NO_ATTR = new Float64Array(ATTR_FIELDS)
 
 function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float64Array {
   out[at] = a.ino
@@ -68,12 +77,30 @@ const DIR_RUN = 16384
  */
 export const direntBatch = (size: number, plus: boolean): number => (plus ? Math.max(1, Math.ceil(size / 152)) : DIR_RUN)
 
+/** Files whose mtime and size at their last open auto_cache remembers; past it, it starts again. */
+const AUTO_CACHE_FILES = 65536
+/** The names of OP by number, for the counters. */
+const OP_NAMES = Object.entries(OP)
+  .sort((a, b) => a[1] - b[1])
+  .map(([name]) => name.toLowerCase())
+
 export class LowLevelAdapter {
   private readonly ll: LowLevelAddon
   private session: object | undefined
   private ended = false
   /** Answers readdir(plus) requests (and keeps readdirplus answers the kernel may ask for again). */
   private readonly dirs: DirReader
+  private readonly settings: MountSettings
+  private readonly entryTimeout: number
+  private readonly attrTimeout: number
+  /** Requests by operation number. */
+  private readonly counts = new Float64Array(OP_NAMES.length)
+  private kept = 0
+  private dropped = 0
+  /** auto_cache: inode -> mtime (s, ns) and size at its last open. */
+  private readonly lastOpen = new Map<number, [number, number, number]>()
+  /** -o uid=, gid=, umask=: what every file shows instead of its own (see present). */
+  private readonly presented: boolean
 
   constructor(
     private readonly core: FileSystem,
@@ -83,6 +110,16 @@ export class LowLevelAdapter {
     this.ll = loadLowLevel()
     this.polled = requestPoller(opts.pollUs)
     this.dirs = new DirReader(core, DIR_RUN)
+    this.settings = opts.settings ?? parseMountOptions('')
+    this.entryTimeout = this.settings.entryTimeout
+    this.attrTimeout = this.settings.attrTimeout
+    this.presented = this.settings.uid !== undefined || this.settings.gid !== undefined || this.settings.umask !== undefined
+  }
+
+  counters(): AdapterCounters {
+    const ops: Record<string, number> = {}
+    for (const [i, n] of this.counts.entries()) if (n > 0) ops[OP_NAMES[i]] = n
+    return {ops, pageCache: {kept: this.kept, dropped: this.dropped}}
   }
 
   private resolveEnded: () => void = () => {}
@@ -100,7 +137,8 @@ export class LowLevelAdapter {
   private connection: number | undefined
 
   async mount(): Promise<void> {
-    const options = ['default_permissions', 'fsname=razorfs', 'subtype=razorfs', ...this.opts.options].join(',')
+    const fsname = escapeOptionValue(this.opts.fsname ?? 'razorfs')
+    const options = ['default_permissions', `fsname=${fsname}`, 'subtype=razorfs', ...this.settings.kernel].join(',')
     this.session = mountLowLevel(
       this.ll,
       this.mountpoint,
@@ -109,6 +147,7 @@ export class LowLevelAdapter {
       MAX_WRITE,
       0 /* no writeback cache */,
       LOOP_THREADS,
+      this.settings.maxRead,
     )
     // Never stat our own mountpoint from this thread (the request would wait for this thread).
     this.connection = findMount(this.mountpoint)?.minor
@@ -163,6 +202,7 @@ export class LowLevelAdapter {
     }
 
     if (r.op === OP.INIT) return
+    this.counts[r.op]++
     try {
       this.handle(r, {uid: caller.uid, gid: caller.gid})
     } catch (error) {
@@ -173,7 +213,47 @@ export class LowLevelAdapter {
   }
 
   private entry(req: number, attr: Attr): void {
-    this.ll.replyEntry(req, attrArray(attr), TIMEOUT, TIMEOUT)
+    this.ll.replyEntry(req, this.attrs(attr), this.entryTimeout, this.attrTimeout)
+  }
+
+  /** An attribute array of `attr` as the mount shows it (see present). */
+  private attrs(attr: Attr): Float64Array {
+    const out = attrArray(attr)
+    if (this.presented) this.present(out, 0)
+    return out
+  }
+
+  /**
+   * -o uid=N, gid=N, umask=M, as libfuse 2's high-level API shows them: every file has that owner,
+   * that group, and the permission bits 0777 & ~M (its own, setuid, setgid and sticky bits are not
+   * shown). Only what the kernel sees changes: the image keeps each file's own.
+   */
+  private present(a: Float64Array, at: number): void {
+    const s = this.settings
+    if (s.uid !== undefined) a[at + 3] = s.uid
+    if (s.gid !== undefined) a[at + 4] = s.gid
+    if (s.umask !== undefined) a[at + 1] = (a[at + 1] & 0o170000) | (0o777 & ~s.umask)
+  }
+
+  /**
+   * The open reply's flags: keep the file's page cache (the kernel's pages stay valid across opens,
+   * since every change goes through this mount), unless -o auto_cache and the file's mtime or size
+   * changed since its last open.
+   */
+  private openFlags(ino: number, attr?: Attr): number {
+    if (this.settings.cache !== 'auto_cache') {
+      this.kept++
+      return OPEN_KEEP_CACHE
+    }
+
+    const a = attr ?? this.core.getattr(ino)
+    const last = this.lastOpen.get(ino)
+    const same = last !== undefined && last[0] === a.mtime.sec && last[1] === a.mtime.nsec && last[2] === a.size
+    if (last === undefined && this.lastOpen.size >= AUTO_CACHE_FILES) this.lastOpen.clear()
+    this.lastOpen.set(ino, [a.mtime.sec, a.mtime.nsec, a.size])
+    if (same) this.kept++
+    else this.dropped++
+    return same ? OPEN_KEEP_CACHE : 0
   }
 
   private handle(r: Exclude<LlRequest, EndedRequest | InitRequest>, cred: Cred): void {
@@ -182,18 +262,14 @@ export class LowLevelAdapter {
     const req = r.req
     switch (r.op) {
       case OP.LOOKUP: {
-        // A miss is answered with ino 0 and a timeout: the kernel caches the negative entry.
         const ino = core.find(r.parent, r.name)
-        if (ino === 0) {
-          core.lookup(r.parent, r.name, cred) // ENOENT, or ENOTDIR/EACCES if that is the reason
-        }
-
-        this.entry(req, core.getattr(ino))
+        if (ino === 0) this.miss(r.parent, r.name, req, cred)
+        else this.entry(req, core.getattr(ino))
         return
       }
 
       case OP.GETATTR:
-        ll.replyAttr(req, attrArray(core.getattr(r.ino)), TIMEOUT)
+        ll.replyAttr(req, this.attrs(core.getattr(r.ino)), this.attrTimeout)
         return
       case OP.SETATTR: {
         const f = r.fields
@@ -211,7 +287,7 @@ export class LowLevelAdapter {
           },
           cred,
         )
-        ll.replyAttr(req, attrArray(attr), TIMEOUT)
+        ll.replyAttr(req, this.attrs(attr), this.attrTimeout)
         return
       }
 
@@ -244,7 +320,7 @@ export class LowLevelAdapter {
         return
       case OP.OPEN:
         // The kernel's page cache stays valid across opens: only this mount changes the image.
-        ll.replyOpen(req, core.open(r.ino, r.flags, cred), OPEN_KEEP_CACHE)
+        ll.replyOpen(req, core.open(r.ino, r.flags, cred), this.openFlags(r.ino))
         return
       case OP.READ: {
         // One buffer serves every read: replyBuf hands the bytes to the kernel before it returns.
@@ -324,7 +400,7 @@ export class LowLevelAdapter {
         return
       case OP.CREATE: {
         const {fh, attr} = core.create(r.parent, r.name, r.mode, r.flags, cred)
-        ll.replyCreate(req, attrArray(attr), TIMEOUT, TIMEOUT, fh, OPEN_KEEP_CACHE)
+        ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.openFlags(attr.ino, attr))
         return
       }
 
@@ -341,6 +417,23 @@ export class LowLevelAdapter {
       default:
         throw new FsError('ENOSYS', `op ${(r as LlRequest).op}`)
     }
+  }
+
+  /**
+   * A lookup of a name that does not exist: ENOTDIR or EACCES if that is the reason, else ENOENT,
+   * or with -o negative_timeout a negative entry (inode 0) the kernel keeps that long.
+   */
+  private miss(parent: number, name: Buffer, req: number, cred: Cred): void {
+    let attr: Attr
+    try {
+      attr = this.core.lookup(parent, name, cred)
+    } catch (error) {
+      if (!(error instanceof FsError) || error.code !== 'ENOENT' || this.settings.negativeTimeout === 0) throw error
+      this.ll.replyEntry(req, NO_ATTR, this.settings.negativeTimeout, 0)
+      return
+    }
+
+    this.entry(req, attr)
   }
 
   /** getxattr/listxattr: the length the caller asked for, or the value. */
@@ -363,8 +456,10 @@ export class LowLevelAdapter {
     for (let i = 0; i < n; i++) {
       const at = ATTR_FIELDS * i
       const attr = plus ? batch.attr(i) : undefined
-      if (attr !== undefined) attrArray(attr, attrs, at)
-      else {
+      if (attr !== undefined) {
+        attrArray(attr, attrs, at)
+        if (this.presented) this.present(attrs, at)
+      } else {
         attrs[at] = batch.inos[i]
         attrs[at + 1] = batch.types[i]
       }
@@ -372,7 +467,7 @@ export class LowLevelAdapter {
 
     const entryAttrs = attrs.subarray(0, ATTR_FIELDS * n)
     return plus
-      ? this.ll.replyDirents(req, size, true, batch.names, batch.ends, entryAttrs, batch.offs, TIMEOUT, TIMEOUT)
-      : this.ll.replyDirents(req, size, false, batch.names, batch.ends, entryAttrs, batch.offs, TIMEOUT, TIMEOUT, fh, off)
+      ? this.ll.replyDirents(req, size, true, batch.names, batch.ends, entryAttrs, batch.offs, this.entryTimeout, this.attrTimeout)
+      : this.ll.replyDirents(req, size, false, batch.names, batch.ends, entryAttrs, batch.offs, this.entryTimeout, this.attrTimeout, fh, off)
   }
 }

@@ -13,6 +13,11 @@ export interface MountEntry {
   major: number
   minor: number
   fsType: string
+  /** The mount's source, unescaped: a FUSE filesystem's fsname (razorfs: the data dir). */
+  source: string
+  /** The per-mount options (ro, nosuid, noatime, ...) and the filesystem's own (user_id=, max_read=, ...). */
+  mountOptions: string[]
+  superOptions: string[]
 }
 
 /** Undo mountinfo's `\ooo` escapes; the bytes are UTF-8 like node:fs paths. */
@@ -31,7 +36,15 @@ export function parseMountInfo(text: string): MountEntry[] {
     const dash = fields.indexOf('-', 6)
     const device = fields[2]?.split(':')
     if (fields.length < 7 || device?.length !== 2 || dash < 0) continue
-    out.push({mountPoint: unescapeMountPath(fields[4]), major: Number(device[0]), minor: Number(device[1]), fsType: fields[dash + 1] ?? ''})
+    out.push({
+      mountPoint: unescapeMountPath(fields[4]),
+      major: Number(device[0]),
+      minor: Number(device[1]),
+      fsType: fields[dash + 1] ?? '',
+      source: unescapeMountPath(fields[dash + 2] ?? ''),
+      mountOptions: fields[5].split(','),
+      superOptions: (fields[dash + 3] ?? '').split(','),
+    })
   }
 
   return out

@@ -2,7 +2,6 @@
  * Serving a volume on a mountpoint: open it (the caller says how: the image of a data dir today),
  * mount, keep the commit interval, notice signals and outside unmounts, and end with a clean close.
  */
-import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
@@ -11,6 +10,8 @@ import type {Volume} from '../vfs/volume.js'
 import {FuseNativeAdapter} from './fuse-native-adapter.js'
 import {LowLevelAdapter} from './ll-adapter.js'
 import {mountPoints} from './mountinfo.js'
+import type {MountSettings} from './mount-options.js'
+import {type AdapterCounters, type RecoveryInfo, StatusWriter} from './status.js'
 
 /** Seconds between WAL fsyncs: older acknowledged changes survive a power loss (like ext4 commit=5). */
 export const COMMIT_INTERVAL_S = 5
@@ -30,10 +31,14 @@ export interface ServeOptions<V extends Volume> {
   /** Open (read-only or not) the volume to serve, once the mountpoint has been checked. */
   open: (readOnly: boolean) => V
   mountpoint: string
-  /** -o options, split on commas. */
-  options: string[]
+  /** What -o asked for (mount-options.ts). */
+  settings: MountSettings
   mkdir: boolean
   log: (line: string) => void
+  /** The server's log file, for the status file (undefined: its stderr, a foreground server). */
+  logFile?: string
+  /** What opening the volume recovered, for the status file. */
+  recovery?: (volume: V) => RecoveryInfo
   /** Which FUSE binding serves the mount. */
   binding?: Binding
   /** Resident budget of the server in MiB (default RESIDENT_MIB). */
@@ -47,8 +52,13 @@ export const BINDINGS: readonly Binding[] = ['ll', 'fuse-native']
 
 export class MountError extends Error {}
 
-/** Check (and with --mkdir create) the mountpoint; returns its absolute path. */
-export function prepareMountpoint(mountpoint: string, mkdir: boolean): string {
+/**
+ * Check (and with --mkdir create) the mountpoint; returns its absolute path. A directory that is
+ * not empty is refused unless `nonempty` (-o nonempty): the mount would hide what it holds.
+ */
+export function prepareMountpoint(mountpoint: string, mkdir: boolean, nonempty = false): string {
+  // path.resolve('') is the working directory: an empty argument must not mount over it.
+  if (mountpoint === '') throw new MountError('the mountpoint is an empty string; give the path of a directory')
   const abs = path.resolve(mountpoint)
   let st: fs.Stats
   try {
@@ -64,20 +74,21 @@ export function prepareMountpoint(mountpoint: string, mkdir: boolean): string {
 
   if (!st.isDirectory()) throw new MountError(`mountpoint ${abs} is not a directory`)
   if (mountPoints().has(abs)) throw new MountError(`${abs} is already a mount point`)
+  if (!nonempty) {
+    let entries: string[]
+    try {
+      entries = fs.readdirSync(abs)
+    } catch (error) {
+      throw new MountError(`${abs}: ${(error as Error).message}`)
+    }
+
+    if (entries.length > 0) {
+      const what = entries.length === 1 ? '1 entry, which the mount would hide' : `${entries.length} entries, which the mount would hide`
+      throw new MountError(`mountpoint ${abs} is not empty (${what}); use -o nonempty to mount over it`)
+    }
+  }
+
   return abs
-}
-
-/** Options that go to the kernel/libfuse as they are; `ro` is also ours (read-only image). */
-const PASSED =
-  /^(allow_other|allow_root|ro|rw|default_permissions|auto_unmount|kernel_cache|auto_cache|noatime|atime|relatime|nodev|dev|nosuid|suid|noexec|exec|sync|async|dirsync|max_read=\d+|umask=[0-7]+|uid=\d+|gid=\d+|entry_timeout=[\d.]+|attr_timeout=[\d.]+|negative_timeout=[\d.]+)$/
-
-export function parseOptions(text: string | undefined): string[] {
-  const options = (text ?? '')
-    .split(',')
-    .map(o => o.trim())
-    .filter(o => o !== '')
-  for (const o of options) if (!PASSED.test(o)) throw new MountError(`unknown or unsupported mount option '${o}'`)
-  return options
 }
 
 /**
@@ -85,22 +96,25 @@ export function parseOptions(text: string | undefined): string[] {
  * once the kernel has the mount. Resolves after the volume was closed cleanly.
  */
 export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: (volume: V) => void): Promise<void> {
-  const mountpoint = prepareMountpoint(opts.mountpoint, opts.mkdir)
-  const readOnly = opts.options.includes('ro')
+  const {settings} = opts
+  const mountpoint = prepareMountpoint(opts.mountpoint, opts.mkdir, settings.nonempty)
+  const readOnly = settings.readOnly
   const volume = opts.open(readOnly)
   const residentBudget = (opts.residentMib ?? RESIDENT_MIB) * 1024 * 1024
   const binding = opts.binding ?? 'll'
   let onEnded = (): void => {}
-  let adapter: {mount(): Promise<void>; unmount(): Promise<void>}
+  let adapter: {mount(): Promise<void>; unmount(): Promise<void>; counters(): AdapterCounters}
   let core: FileSystem
+  // The mount's source is the data dir: mountinfo, df and `razorfs status` find it there.
+  const fsname = path.resolve(opts.dataDir)
   try {
     if (binding === 'll') {
       // libfuse 3 passes the caller: new files belong to it; the kernel checks permissions.
       core = new FileSystem(volume, {readOnly, checkPermissions: false})
-      adapter = new LowLevelAdapter(core, mountpoint, {options: opts.options, log: opts.log, onEnded: () => onEnded(), pollUs: opts.pollUs})
+      adapter = new LowLevelAdapter(core, mountpoint, {settings, fsname, log: opts.log, onEnded: () => onEnded(), pollUs: opts.pollUs})
     } else {
       core = new FileSystem(volume, {readOnly})
-      adapter = new FuseNativeAdapter(core, mountpoint, {options: opts.options, log: opts.log})
+      adapter = new FuseNativeAdapter(core, mountpoint, {settings, fsname, log: opts.log})
     }
 
     await adapter.mount()
@@ -109,8 +123,23 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
     throw new MountError(`cannot mount on ${mountpoint}: ${(error as Error).message}`)
   }
 
-  onMounted(volume)
-  await new Promise<void>(resolve => {
+  let pageReleases = 0
+  const status = new StatusWriter(
+    {
+      dataDir: fsname,
+      mountpoint,
+      binding,
+      options: settings.given,
+      readOnly,
+      log: opts.logFile ?? null,
+      recovery: opts.recovery?.(volume) ?? null,
+      mountedAt: new Date(),
+    },
+    () => ({counters: adapter.counters(), residentBudgetBytes: residentBudget, pageReleases}),
+    opts.log,
+  )
+  status.start()
+  const ended = new Promise<void>(resolve => {
     let stopping = false
     const commit = setInterval(() => {
       try {
@@ -119,9 +148,14 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
         opts.log(`commit: ${(error as Error).message}`)
       }
     }, COMMIT_INTERVAL_S * 1000)
-    const watch = setInterval(() => {
-      if (!mountPoints().has(mountpoint)) void stop('unmounted from outside', false)
-    }, 500)
+    // fuse-native does not notice an outside unmount; the ll session ends by itself (after a lazy
+    // unmount, once the last file open on the detached mount is closed: it serves them until then).
+    const watch =
+      binding === 'll'
+        ? undefined
+        : setInterval(() => {
+            if (!mountPoints().has(mountpoint)) void stop('unmounted from outside', false)
+          }, 500)
     // Often enough that the pages touched between two checks stay few at full request rate (a
     // create or lookup touches pages all over the entry table and string heap of a large image).
     // A release only when it can give back RELEASE_MIN since the last one: the heap, the dirty
@@ -132,6 +166,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
       const rss = process.memoryUsage.rss()
       if (rss > residentBudget && rss - floor >= RELEASE_MIN && volume.releaseCleanPages !== undefined) {
         volume.releaseCleanPages()
+        pageReleases++
         floor = process.memoryUsage.rss()
       }
     }, 100)
@@ -142,6 +177,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
       clearInterval(commit)
       clearInterval(watch)
       clearInterval(resident)
+      status.closing()
       opts.log(`${why}: unmounting`)
       if (unmount) {
         try {
@@ -155,8 +191,10 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
 
       try {
         volume.close()
+        status.closed()
         opts.log(`image ${opts.dataDir} closed cleanly`)
       } catch (error) {
+        status.closeFailed((error as Error).message)
         opts.log(`closing the image: ${(error as Error).message}`)
       }
 
@@ -172,41 +210,8 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
     }
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, handlers[sig])
   })
-}
-
-/**
- * Start `razorfs mount -f` detached, logging to `<data-dir>/razorfs.log`, and return once the
- * mount is live (or throw with the reason the child gave). `prepareDataDir` makes the data dir
- * (for the log) once the mountpoint has been checked.
- */
-export async function detach(args: string[], dataDir: string, mountpoint: string, prepareDataDir: (dir: string) => void): Promise<{pid: number; log: string}> {
-  const abs = prepareMountpoint(mountpoint, args.includes('--mkdir'))
-  prepareDataDir(dataDir)
-  const log = path.join(dataDir, 'razorfs.log')
-  const fd = fs.openSync(log, 'a', 0o600)
-  const start = fs.fstatSync(fd).size
-  const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../bin/run.js')
-  const child = spawn(process.execPath, [bin, 'mount', '-f', ...args], {detached: true, stdio: ['ignore', fd, fd]})
-  fs.closeSync(fd)
-  let exited: number | null | undefined
-  child.on('exit', code => {
-    exited = code
-  })
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline) {
-    if (mountPoints().has(abs)) {
-      child.unref()
-      return {pid: child.pid!, log}
-    }
-
-    if (exited !== undefined) {
-      const lines = fs.readFileSync(log, 'utf8').slice(start).trim().split('\n')
-      throw new MountError(lines.at(-1)?.replace(/^razorfs: /, '') || `the server exited with status ${exited}`)
-    }
-
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-
-  child.kill('SIGTERM')
-  throw new MountError(`the mount did not come up within 30 s; see ${log}`)
+  // After the handlers: what onMounted prints tells the world the server is up, and a signal sent
+  // on seeing it must find them (a pipe write may be read before this thread runs on).
+  onMounted(volume)
+  await ended
 }

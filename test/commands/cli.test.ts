@@ -6,7 +6,7 @@ import {pathToFileURL} from 'node:url'
 
 import {type CliResult, NOBODY, RUN_JS, lines, runCli, runCliAsNobody, stackLines, tempDir} from '../helpers/cli.js'
 
-const COMMANDS = ['dump', 'fsck', 'init', 'migrate', 'mount', 'stats']
+const COMMANDS = ['dump', 'fsck', 'init', 'migrate', 'mount', 'stats', 'status', 'umount']
 
 /** The command names listed under COMMANDS in the root help. */
 function listedCommands(help: string): string[] {
@@ -15,7 +15,7 @@ function listedCommands(help: string): string[] {
 }
 
 describe('razorfs (root)', () => {
-  it('--help lists exactly the six commands and exits 0', () => {
+  it('--help lists exactly the eight commands and exits 0', () => {
     const result = runCli(['--help'])
     expect(result.status).to.equal(0)
     expect(listedCommands(result.stdout)).to.deep.equal(COMMANDS)
@@ -58,6 +58,8 @@ describe('usage errors exit 16', () => {
     ['an unknown flag (migrate)', ['migrate', '--from', '/x', '--bogus']],
     ['an unknown flag (dump)', ['dump', '--bogus']],
     ['an unknown flag (stats)', ['stats', '--bogus']],
+    ['an unknown flag (status)', ['status', '--bogus']],
+    ['an unknown flag (umount)', ['umount', '--bogus', '/tmp/x']],
     ['a missing argument', ['mount']],
     ['an unexpected argument', ['stats', 'extra']],
     ['a value outside the allowed ones', ['mount', '--binding', 'nope', '/tmp/x']],

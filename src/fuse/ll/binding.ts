@@ -118,8 +118,20 @@ export interface LowLevelAddon {
   readonly ops: Readonly<Record<string, number>>
   /** Field name -> index in the field array (the same as FIELD). */
   readonly fields: Readonly<Record<string, number>>
-  /** `fields`: a Float64Array of FIELD_COUNT, held by the addon until the session ends. */
-  mount(mountpoint: string, options: string, dispatch: RawDispatch, fields: Float64Array, maxWrite: number, writeback: number, threads: number): object
+  /**
+   * `fields`: a Float64Array of FIELD_COUNT, held by the addon until the session ends. `maxRead`:
+   * the value of a max_read= in `options` (libfuse ends a session whose init reply says otherwise).
+   */
+  mount(
+    mountpoint: string,
+    options: string,
+    dispatch: RawDispatch,
+    fields: Float64Array,
+    maxWrite: number,
+    writeback: number,
+    threads: number,
+    maxRead?: number,
+  ): object
   unmount(session: object): void
   replyErr(req: number, errno: number, token?: number): void
   replyEntry(req: number, attr: AttrArray, entryTimeout: number, attrTimeout: number): void

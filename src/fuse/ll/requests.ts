@@ -338,7 +338,8 @@ export function mountLowLevel(
   maxWrite: number,
   writeback: number,
   threads: number,
+  maxRead?: number,
 ): object {
   const {dispatch, fields} = requestDispatch(handler)
-  return ll.mount(mountpoint, options, dispatch, fields, maxWrite, writeback, threads)
+  return ll.mount(mountpoint, options, dispatch, fields, maxWrite, writeback, threads, maxRead)
 }

@@ -40,7 +40,7 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-llrd-'))
     image = Image.create(dir, {uid: 0, gid: 0})
     core = new FileSystem(image)
-    adapter = new LowLevelAdapter(core, '/nonexistent', {options: [], log: () => {}, onEnded: () => {}})
+    adapter = new LowLevelAdapter(core, '/nonexistent', {log: () => {}, onEnded: () => {}})
     answers = []
     ;(adapter as any).ll = {
       replyOpen: (_req: number, handle: number) => {
