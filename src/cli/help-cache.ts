@@ -21,7 +21,7 @@
 import {mkdirSync, readFileSync, renameSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
-import {join} from 'node:path'
+import {join, resolve} from 'node:path'
 import {crc32} from 'node:zlib'
 
 /** A help request and where its text is (or is to be) cached. */
@@ -125,7 +125,7 @@ export function helpRequest(argv: string[], root: string, env: NodeJS.ProcessEnv
 /** The build's seed directory and the user's cache directory for the package at `root`. */
 export function helpDirs(root: string, env: NodeJS.ProcessEnv = process.env): {seed: string; user: string} {
   const cacheDir = env.RAZORFS_CACHE_DIR || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'razorfs-cli')
-  return {seed: join(root, 'dist', 'help'), user: join(cacheDir, 'help', crc32(root).toString(16))}
+  return {seed: join(root, 'dist', 'help'), user: join(cacheDir, 'help', crc32(resolve(root)).toString(16))}
 }
 
 /** The file name of a request's text in either directory. */
