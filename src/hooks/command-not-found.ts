@@ -3,6 +3,7 @@ import {loadHelpClass} from '@oclif/core/help'
 import {closest, distance} from 'fastest-levenshtein'
 
 import {EXIT} from '../exit-codes.js'
+import {runMountHelper} from '../fuse/fstab.js'
 
 /**
  * What oclif could not match to a command:
@@ -12,6 +13,8 @@ import {EXIT} from '../exit-codes.js'
  * - Words after a command that takes no (more) arguments: with topicSeparator ' ', oclif reads
  *   `razorfs stats extra` as the command `stats:extra`. The longest known command is run with the
  *   rest as its arguments, so that its parser says what is wrong ("Unexpected argument: extra").
+ * - A first argument that is an absolute path: mount.fuse3's call for the type fuse.razorfs,
+ *   `razorfs SOURCE MOUNTPOINT -o OPTS` (README, "fstab and systemd"); no command starts with '/'.
  * - Anything else is an unknown command, a usage error: one line on stderr naming the closest
  *   command if one is close ("did you mean 'mount'?"), exit 16 (oclif's own handler would print a
  *   boxed "command x not found" and exit 1).
@@ -19,6 +22,8 @@ import {EXIT} from '../exit-codes.js'
 const hook: Hook.CommandNotFound = async function (opts) {
   const parts = opts.id.split(':')
   const argv = opts.argv ?? []
+  // oclif has joined the words before the first flag with ':' (a path may hold one): the raw arguments.
+  if (opts.id.startsWith('/')) this.exit(runMountHelper(process.argv.slice(process.argv.indexOf(opts.id.split(':')[0], 2)), 'razorfs'))
   if (parts[0] === 'help' && (parts.length === 1 || opts.config.findCommand(parts.slice(1).join(':')))) {
     const Help = await loadHelpClass(opts.config)
     await new Help(opts.config, opts.config.pjson.oclif.helpOptions).showHelp([...parts.slice(1), ...argv])
