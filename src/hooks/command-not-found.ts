@@ -22,8 +22,9 @@ import {runMountHelper} from '../fuse/fstab.js'
 const hook: Hook.CommandNotFound = async function (opts) {
   const parts = opts.id.split(':')
   const argv = opts.argv ?? []
-  // oclif has joined the words before the first flag with ':' (a path may hold one): the raw arguments.
-  if (opts.id.startsWith('/')) this.exit(runMountHelper(process.argv.slice(process.argv.indexOf(opts.id.split(':')[0], 2)), 'razorfs'))
+  // oclif has joined the words before the first flag with ':' (and a path may hold one): take the
+  // raw arguments from the first one, which is the absolute path the id starts with.
+  if (opts.id.startsWith('/')) this.exit(runMountHelper(process.argv.slice(process.argv.findIndex((a, i) => i >= 2 && a.startsWith('/'))), 'razorfs'))
   if (parts[0] === 'help' && (parts.length === 1 || opts.config.findCommand(parts.slice(1).join(':')))) {
     const Help = await loadHelpClass(opts.config)
     await new Help(opts.config, opts.config.pjson.oclif.helpOptions).showHelp([...parts.slice(1), ...argv])
