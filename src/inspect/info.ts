@@ -14,7 +14,8 @@ import path from 'node:path'
 import {EXIT_MOUNT_FAILURE} from '../exit-codes.js'
 import {mounts} from '../fuse/mountinfo.js'
 import {type RazorMount, razorMounts} from '../fuse/status.js'
-import {S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG} from '../storage/format.js'
+import {direntFields as D} from '../storage/codec/dirent.js'
+import {FILE_ENTRIES, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG} from '../storage/format.js'
 import {errnoText, Image} from '../storage/index.js'
 import {DumpError, dirPath, resolveStart, xattrValue} from './dump.js'
 import {type LiveState, liveState} from './live.js'
@@ -179,10 +180,13 @@ function hostInfo(hostPath: string): InodeInfo {
 function namesOf(records: Records, slot: number, mountpoint: string | null): InfoName[] {
   const found: Array<{path: Buffer; dirent: number; parentIno: number}> = []
   if (slot === 1) found.push({path: Buffer.from('/'), dirent: 0, parentIno: records.inoOf(1)})
-  const high = records.entryHighWater
-  for (let d = 1; d < high && records.entryInRange(d); d++) {
-    records.tick()
-    if (records.entryType(d) === 0 || records.entryChild(d) !== slot || !records.entryTargetLive(d)) continue
+  const {entries} = records.internals
+  const high = Math.min(records.entryHighWater, Math.floor((entries.file.size - entries.off(0)) / entries.recordSize))
+  for (let d = 1; d < high; d++) {
+    // Pages already read are dropped from the mapping as the scan moves on (constant RSS), as stats does.
+    if ((d & 0x3fff) === 0) records.releasePages({file: FILE_ENTRIES, to: entries.off(d)})
+    const o = entries.off(d)
+    if (D.child.get(entries.file.buf, o) !== slot || D.type.get(entries.file.buf, o) === 0 || !records.entryTargetLive(d)) continue
     const {parent} = records.dirent(d)
     const dir = records.isLive(parent) && records.isDir(parent) ? dirPath(records, parent) : Buffer.from(`<directory slot ${parent}>`)
     found.push({path: joinPath(dir, records.entryName(d)), dirent: d, parentIno: records.isLive(parent) ? records.inoOf(parent) : 0})
