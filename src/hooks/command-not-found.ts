@@ -47,15 +47,25 @@ const hook: Hook.CommandNotFound = async function (opts) {
 }
 
 /**
- * The command `name` most likely meant: the only one it is a prefix of, else the nearest by edit
- * distance if at most two letters (or a third of them) differ.
+ * The command `name` most likely meant: the only one it is a prefix of, else the only one it is
+ * with two adjacent letters swapped (`inti`: `init`, not `info`, which is as many edits away),
+ * else the nearest by edit distance if at most two letters (or a third of them) differ.
  */
 export function closestCommand(name: string, ids: string[]): string | undefined {
   if (name === '' || ids.length === 0) return undefined
   const prefixed = ids.filter(id => id.startsWith(name))
   if (prefixed.length === 1) return prefixed[0]
+  const swapped = ids.filter(id => adjacentSwap(name, id))
+  if (swapped.length === 1) return swapped[0]
   const nearest = closest(name, ids)
   return distance(name, nearest) <= Math.max(2, Math.floor(nearest.length / 3)) ? nearest : undefined
+}
+
+/** Is `b` the word `a` with two adjacent letters swapped? */
+function adjacentSwap(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  const diff = [...a].flatMap((ch, i) => (ch === b[i] ? [] : [i]))
+  return diff.length === 2 && diff[1] === diff[0] + 1 && a[diff[0]] === b[diff[1]] && a[diff[1]] === b[diff[0]]
 }
 
 export default hook

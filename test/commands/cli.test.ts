@@ -6,7 +6,7 @@ import {pathToFileURL} from 'node:url'
 
 import {type CliResult, NOBODY, RUN_JS, lines, runCli, runCliAsNobody, stackLines, tempDir} from '../helpers/cli.js'
 
-const COMMANDS = ['dump', 'fsck', 'init', 'migrate', 'mount', 'stats', 'status', 'umount']
+const COMMANDS = ['dump', 'fsck', 'info', 'init', 'migrate', 'mount', 'stats', 'status', 'umount']
 
 /** The command names listed under COMMANDS in the root help. */
 function listedCommands(help: string): string[] {
@@ -15,7 +15,7 @@ function listedCommands(help: string): string[] {
 }
 
 describe('razorfs (root)', () => {
-  it('--help lists exactly the eight commands and exits 0', () => {
+  it('--help lists exactly the nine commands and exits 0', () => {
     const result = runCli(['--help'])
     expect(result.status).to.equal(0)
     expect(listedCommands(result.stdout)).to.deep.equal(COMMANDS)
@@ -115,6 +115,7 @@ describe('usage errors name the real cause', () => {
       [['stat'], 'stats'],
       [['migr'], 'migrate'],
       [['help', 'inti'], 'init'],
+      [['ifno', '/mnt/rz/f'], 'info'],
     ]
     for (const [args, closest] of cases) {
       const result = runCli(args)
