@@ -7,12 +7,12 @@ import {pathToFileURL} from 'node:url'
 import {type CliResult, NOBODY, RUN_JS, lines, runCli, runCliAsNobody, listedCommands, runLogged, stackLines, tempDir} from '../helpers/cli.js'
 
 /** razorfs's own commands (each takes --data-dir). */
-const COMMANDS = ['dump', 'fsck', 'init', 'migrate', 'mount', 'stats', 'status', 'umount']
+const COMMANDS = ['dump', 'fsck', 'info', 'init', 'migrate', 'mount', 'stats', 'status', 'umount']
 /** What the root help lists: those and the shell completion plugin's `autocomplete`. */
 const LISTED = ['autocomplete', ...COMMANDS]
 
 describe('razorfs (root)', () => {
-  it('--help lists exactly the nine commands and exits 0', () => {
+  it('--help lists exactly the ten commands and exits 0', () => {
     const result = runCli(['--help'])
     expect(result.status).to.equal(0)
     expect(listedCommands(result.stdout).sort()).to.deep.equal(LISTED)
@@ -112,6 +112,7 @@ describe('usage errors name the real cause', () => {
       [['stat'], 'stats'],
       [['migr'], 'migrate'],
       [['help', 'inti'], 'init'],
+      [['ifno', '/mnt/rz/f'], 'info'],
     ]
     for (const [args, closest] of cases) {
       const result = runCli(args)
