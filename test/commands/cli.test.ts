@@ -1,30 +1,27 @@
 import {expect} from 'chai'
-import {execFileSync, spawnSync} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
-import {type CliResult, NOBODY, RUN_JS, lines, runCli, runCliAsNobody, stackLines, tempDir} from '../helpers/cli.js'
+import {type CliResult, NOBODY, RUN_JS, lines, runCli, runCliAsNobody, listedCommands, runLogged, stackLines, tempDir} from '../helpers/cli.js'
 
+/** razorfs's own commands (each takes --data-dir). */
 const COMMANDS = ['dump', 'fsck', 'info', 'init', 'migrate', 'mount', 'stats', 'status', 'umount']
-
-/** The command names listed under COMMANDS in the root help. */
-function listedCommands(help: string): string[] {
-  const section = help.split(/^COMMANDS$/m)[1] ?? ''
-  return [...section.matchAll(/^ {2}(\S+)/gm)].map(match => match[1]).sort()
-}
+/** What the root help lists: those and the shell completion plugin's `autocomplete`. */
+const LISTED = ['autocomplete', ...COMMANDS]
 
 describe('razorfs (root)', () => {
-  it('--help lists exactly the nine commands and exits 0', () => {
+  it('--help lists exactly the ten commands and exits 0', () => {
     const result = runCli(['--help'])
     expect(result.status).to.equal(0)
-    expect(listedCommands(result.stdout)).to.deep.equal(COMMANDS)
+    expect(listedCommands(result.stdout).sort()).to.deep.equal(LISTED)
   })
 
   it('with no arguments prints the same list', () => {
     const result = runCli([])
     expect(result.status).to.equal(0)
-    expect(listedCommands(result.stdout)).to.deep.equal(COMMANDS)
+    expect(listedCommands(result.stdout).sort()).to.deep.equal(LISTED)
   })
 
   it("help COMMAND shows that command's help", () => {
@@ -127,7 +124,7 @@ describe('usage errors name the real cause', () => {
   })
 
   it('-h is --help, for the root and every command', () => {
-    for (const command of [[], ...COMMANDS.map(c => [c])]) {
+    for (const command of [[], ...LISTED.map(c => [c])]) {
       const short = runCli([...command, '-h'])
       const long = runCli([...command, '--help'])
       expect(short.status, `${command} -h: ${short.stderr}`).to.equal(0)
@@ -250,56 +247,25 @@ describe("oclif's own directories are not razorfs's data dir", () => {
 })
 
 describe('razorfs --help loads none of razorfs itself', () => {
-  let tmp: ReturnType<typeof tempDir>
-  let hooks: string
-
-  before(() => {
-    tmp = tempDir()
-    // An ESM loader hook that logs every module the CLI loads (our dist is ESM: all of it goes through here).
-    fs.writeFileSync(
-      path.join(tmp.dir, 'hooks.mjs'),
-      [
-        "import {appendFileSync} from 'node:fs'",
-        'export async function load(url, context, next) {',
-        '  appendFileSync(process.env.RAZORFS_TEST_LOAD_LOG, `${url}\\n`)',
-        '  return next(url, context)',
-        '}',
-      ].join('\n'),
-    )
-    hooks = path.join(tmp.dir, 'register.mjs')
-    fs.writeFileSync(hooks, `import {register} from 'node:module'\nregister(${JSON.stringify(pathToFileURL(path.join(tmp.dir, 'hooks.mjs')).href)})\n`)
-  })
-
-  after(() => tmp.remove())
-
   /** The modules of dist/src/ that `razorfs ...args` loads, relative to dist/src/. */
   function loaded(args: string[]): string[] {
-    const log = path.join(tmp.dir, `${args.join('_').replaceAll('/', '_')}.log`)
-    fs.writeFileSync(log, '')
-    const result = spawnSync(process.execPath, ['--import', pathToFileURL(hooks).href, RUN_JS, ...args], {
-      encoding: 'utf8',
-      env: {...process.env, NO_COLOR: '1', RAZORFS_DATA_DIR: tmp.dir, RAZORFS_TEST_LOAD_LOG: log},
-    })
+    const result = runLogged(args, {RAZORFS_DATA_DIR: '/nonexistent/razorfs-test'})
     expect(result.status, result.stderr).to.be.oneOf([0, 1])
     const src = pathToFileURL(path.join(path.dirname(RUN_JS), '..', 'dist', 'src')).href + '/'
-    return [
-      ...new Set(
-        fs
-          .readFileSync(log, 'utf8')
-          .split('\n')
-          .filter(url => url.startsWith(src))
-          .map(url => url.slice(src.length)),
-      ),
-    ].sort()
+    return result.loaded
+      .filter(url => url.startsWith(src))
+      .map(url => url.slice(src.length))
+      .sort()
   }
 
   it('the hook sees the storage layer when a command runs (the check below can fail)', () => {
     expect(loaded(['stats'])).to.include.members(['storage/index.js', 'commands/stats.js', 'base-command.js'])
   })
 
-  for (const args of [['--help'], ['-h'], [], ['stats', '--help'], ['dump', '-h']]) {
+  // The help cache (cli/help-cache.js) is what answers them; without it oclif loads no command either.
+  for (const args of [['--help'], ['-h'], [], ['stats', '--help'], ['dump', '-h'], ['help', 'mount']]) {
     it(`razorfs ${args.join(' ')} loads no command, storage, fuse or progress module`, () => {
-      expect(loaded(args)).to.deep.equal([])
+      expect(loaded(args)).to.deep.equal(['cli/help-cache.js'])
     })
   }
 })

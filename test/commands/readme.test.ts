@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
 import {MOUNT_OPTIONS} from '../../src/fuse/mount-options.js'
-import {runCli} from '../helpers/cli.js'
+import {listedCommands, runCli} from '../helpers/cli.js'
 
 const README = fs.readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8')
 
@@ -29,7 +29,7 @@ describe('README.md matches --help', () => {
   it('the command table lists exactly the commands of razorfs --help', () => {
     const help = runCli(['--help'])
     expect(help.status).to.equal(0)
-    const listed = [...(help.stdout.split(/^COMMANDS$/m)[1] ?? '').matchAll(/^ {2}(\S+)/gm)].map(m => m[1])
+    const listed = listedCommands(help.stdout)
     expect(firstCells(section('Commands')).sort()).to.deep.equal(listed.sort())
   })
 

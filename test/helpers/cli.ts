@@ -1,11 +1,14 @@
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {fileURLToPath, pathToFileURL} from 'node:url'
 
 /** The CLI's entry point; this file runs from dist/test/helpers/. */
 export const RUN_JS = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
+
+/** bin/run.js without the help cache: oclif itself, always (./oclif-run.ts). */
+export const OCLIF_RUN_JS = fileURLToPath(new URL('./oclif-run.js', import.meta.url))
 
 export interface CliResult {
   status: number | null
@@ -53,6 +56,8 @@ function cliEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   delete base.DEBUG
   delete base.FORCE_COLOR
   delete base.RAZORFS_CONTENT_TYPE
+  delete base.RAZORFS_CACHE_DIR
+  delete base.OCLIF_COLUMNS
   return {...base, ...env}
 }
 
@@ -66,10 +71,56 @@ function shellQuote(text: string): string {
  * and stderr are all the terminal, whose output (both streams, as a terminal shows them, with
  * "\r\n" line ends and escape sequences) is `output`. The environment is runCli's.
  */
-export function runInPty(args: string[], env: NodeJS.ProcessEnv = {}): {status: number | null; output: string} {
-  const command = [process.execPath, RUN_JS, ...args].map(shellQuote).join(' ')
-  const result = spawnCli(['script', '-qec', command, '/dev/null'], env)
+export function runInPty(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  {columns, entry = RUN_JS}: {columns?: number; entry?: string} = {},
+): {status: number | null; output: string} {
+  const command = [process.execPath, entry, ...args].map(shellQuote).join(' ')
+  const sized = columns === undefined ? command : `stty cols ${columns} rows 50 && ${command}`
+  const result = spawnCli(['script', '-qec', sized, '/dev/null'], env)
   return {status: result.status, output: result.stdout}
+}
+
+/** runCli, but through oclif-run.js: what oclif itself prints, without razorfs's help cache. */
+export function runOclif(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+  return spawnCli([process.execPath, OCLIF_RUN_JS, ...args], env)
+}
+
+let loadHook: string | undefined
+
+/**
+ * runCli, and the URLs of every ES module the run loaded (through a loader hook: all of dist, and
+ * the entry module of each package imported from ESM, such as `@oclif/core/execute`).
+ */
+export function runLogged(args: string[], env: NodeJS.ProcessEnv = {}): CliResult & {loaded: string[]} {
+  if (loadHook === undefined) {
+    const dir = tempDir('razorfs-load-hook-')
+    process.on('exit', dir.remove)
+    writeFileSync(
+      join(dir.dir, 'hooks.mjs'),
+      [
+        "import {appendFileSync} from 'node:fs'",
+        'export async function load(url, context, next) {',
+        '  appendFileSync(process.env.RAZORFS_TEST_LOAD_LOG, `${url}\\n`)',
+        '  return next(url, context)',
+        '}',
+      ].join('\n'),
+    )
+    loadHook = join(dir.dir, 'register.mjs')
+    writeFileSync(loadHook, `import {register} from 'node:module'\nregister(${JSON.stringify(pathToFileURL(join(dir.dir, 'hooks.mjs')).href)})\n`)
+  }
+  const log = join(tmpdir(), `razorfs-load-${process.pid}-${Math.random().toString(36).slice(2)}.log`)
+  appendFileSync(log, '')
+  try {
+    const result = spawnCli([process.execPath, '--import', pathToFileURL(loadHook).href, RUN_JS, ...args], {
+      ...env,
+      RAZORFS_TEST_LOAD_LOG: log,
+    })
+    return {...result, loaded: [...new Set(readFileSync(log, 'utf8').split('\n').filter(Boolean))]}
+  } finally {
+    rmSync(log, {force: true})
+  }
 }
 
 /** A fresh temporary directory, removed by the returned function. */
@@ -86,4 +137,9 @@ export function lines(text: string): string[] {
 /** Lines that look like a JavaScript stack frame ("    at f (file.js:1:2)"). */
 export function stackLines(text: string): string[] {
   return text.split('\n').filter(line => /^\s+at /.test(line))
+}
+
+/** The command names a root help text lists under COMMANDS, in its order. */
+export function listedCommands(help: string): string[] {
+  return [...(help.split(/^COMMANDS$/m)[1] ?? '').matchAll(/^ {2}(\S+)/gm)].map(match => match[1])
 }
