@@ -283,6 +283,19 @@ describe('razorfs gc', function () {
         expect(snapshot(image)).to.deep.equal(expected)
         expect(dumpWithoutNumbers(image)).to.deep.equal(expectedDump)
 
+        // While the swap is half done, fsck -n says that a read-write open must finish it; fsck -p does.
+        const check = runCli(['fsck', '-fn', image])
+        if (point === 'rename') {
+          expect(check.status, check.stdout + check.stderr).to.equal(8)
+          expect(check.stdout + check.stderr).to.include('an interrupted gc, restore or migrate was putting in place')
+          const preen = runCli(['fsck', '-p', image])
+          expect(preen.status, preen.stdout + preen.stderr).to.equal(0)
+          expect(preen.stdout).to.include('finished putting in place the image that an interrupted gc had completed')
+          expect(snapshot(image)).to.deep.equal(expected)
+        } else {
+          expect(check.status, check.stdout + check.stderr).to.equal(0)
+        }
+
         // The next read-write open (here: gc again) finishes or clears what the killed run left.
         const again = runCli(['gc', '--data-dir', image])
         expect(again.status, again.stderr).to.equal(0)
