@@ -25,7 +25,8 @@ export const EXIT_FAILURE = 1
 
 /**
  * `umount` and `status`: umount(8)'s "mount failure" (32): the target is not mounted, not a
- * razorfs mount, busy, or could not be unmounted. (fsck's CANCELLED has the same value.)
+ * razorfs mount, busy, or could not be unmounted; `info`: PATH is not on a razorfs mount.
+ * (fsck's CANCELLED has the same value.)
  */
 export const EXIT_MOUNT_FAILURE = 32
 

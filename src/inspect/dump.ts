@@ -146,7 +146,7 @@ function itemLine(records: Records, item: TreeItem, shownName: Buffer, xattrLine
 }
 
 /** An xattr value: escaped text in quotes, or hex if it is mostly binary; long values are cut. */
-function xattrValue(value: Buffer): string {
+export function xattrValue(value: Buffer): string {
   const shown = value.subarray(0, 64)
   const more = value.length > shown.length ? ` ... (${value.length} bytes)` : ''
   const printable = shown.every(b => (b >= 0x20 && b < 0x7f) || b >= 0x80 || b === 0x0a || b === 0x09)

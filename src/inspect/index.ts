@@ -1,5 +1,5 @@
 /**
- * What the dump, stats and `init --from` commands call: each function opens what it needs, does
+ * What the dump, stats, info and `init --from` commands call: each function opens what it needs, does
  * one job and closes everything again. Images are opened read-only (no lock, nothing written,
  * the WAL replayed in memory), except the new image `restoreImage` creates.
  */
@@ -18,6 +18,7 @@ import {TarError} from './tar/format.js'
 import {TarReader} from './tar/reader.js'
 
 export {DumpError} from './dump.js'
+export {InfoError, inodeInfo, renderInfo, type InfoTarget, type InodeInfo} from './info.js'
 export {OutputClosed} from './output.js'
 export {TarError} from './tar/format.js'
 export {colourWanted, renderStats, type ImageStats} from './stats.js'

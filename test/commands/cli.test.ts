@@ -7,7 +7,7 @@ import {pathToFileURL} from 'node:url'
 import {type CliResult, NOBODY, RUN_JS, lines, runCli, runCliAsNobody, stackLines, tempDir} from '../helpers/cli.js'
 
 /** `compact` is `gc` under another name (an oclif alias): the root help lists both. */
-const COMMANDS = ['compact', 'dump', 'fsck', 'gc', 'init', 'migrate', 'mount', 'stats', 'status', 'umount']
+const COMMANDS = ['compact', 'dump', 'fsck', 'gc', 'info', 'init', 'migrate', 'mount', 'stats', 'status', 'umount']
 
 /** The command names listed under COMMANDS in the root help. */
 function listedCommands(help: string): string[] {
@@ -16,7 +16,7 @@ function listedCommands(help: string): string[] {
 }
 
 describe('razorfs (root)', () => {
-  it('--help lists exactly the ten commands (gc and its alias compact included) and exits 0', () => {
+  it('--help lists exactly the eleven commands (gc and its alias compact included) and exits 0', () => {
     const result = runCli(['--help'])
     expect(result.status).to.equal(0)
     expect(listedCommands(result.stdout)).to.deep.equal(COMMANDS)
@@ -116,6 +116,7 @@ describe('usage errors name the real cause', () => {
       [['stat'], 'stats'],
       [['migr'], 'migrate'],
       [['help', 'inti'], 'init'],
+      [['ifno', '/mnt/rz/f'], 'info'],
     ]
     for (const [args, closest] of cases) {
       const result = runCli(args)
