@@ -21,6 +21,7 @@ import {FILE_ENTRIES, FILE_NODES, FILES, S_IFDIR, S_IFLNK, S_IFREG} from '../sto
 import {hasMagic} from '../storage/codec/header.js'
 import {checkDataDir} from '../storage/data-dir.js'
 import {DirLock} from '../storage/lock.js'
+import {holdsFinishedStaging, tidy} from '../storage/staging.js'
 import {errnoText, ImageError} from '../storage/errors.js'
 import {CheckedImage} from './checked-image.js'
 import {FsckAbort, FsckCancelled, FsckContext, type FsckOptions, type ProblemReport} from './context.js'
@@ -91,8 +92,20 @@ export function runFsck(opts: FsckOptions): FsckReport {
   let img: CheckedImage | undefined
   try {
     checkDataDir(dir)
-    if (!holdsImage(dir)) throw new ImageError('RZ_NO_IMAGE', 'holds no razorfs image (no nodes.dat)', dir)
-    if (ctx.writable) lock = DirLock.acquire(dir)
+    if (!holdsImage(dir) && !holdsFinishedStaging(dir)) throw new ImageError('RZ_NO_IMAGE', 'holds no razorfs image (no nodes.dat)', dir)
+    if (ctx.writable) {
+      lock = DirLock.acquire(dir)
+      // A gc, restore or migrate killed while putting its image in place: finish that first, as every read-write open does.
+      const notes: string[] = []
+      tidy(dir, notes)
+      for (const line of notes) ctx.note(`razorfs: ${line}`)
+    } else if (holdsFinishedStaging(dir)) {
+      throw new ImageError(
+        'RZ_IO',
+        'holds an image that an interrupted gc, restore or migrate was putting in place; any read-write open finishes that (razorfs fsck -p, a mount, razorfs gc), then check it',
+        dir,
+      )
+    }
     const pre = pass0(ctx, dir)
     const log = pass7(ctx, pre)
     if (pre.blocked.length > 0) {

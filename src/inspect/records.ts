@@ -164,6 +164,11 @@ export class Records {
     return D.prev.get(this.ent, this.internals.entries.off(d))
   }
 
+  /** The directory (inode slot) holding the entry. */
+  entryParent(d: number): number {
+    return D.parent.get(this.ent, this.internals.entries.off(d))
+  }
+
   entryChild(d: number): number {
     return D.child.get(this.ent, this.internals.entries.off(d))
   }

@@ -27,11 +27,13 @@ export class Contents {
   private readonly unsynced = new Set<number>()
   private readonly newDirs = new Set<string>()
 
+  /** `root`: where the content files are (default: `data/` in `dir`). */
   constructor(
     dir: string,
     private readonly readOnly: boolean,
+    root?: string,
   ) {
-    this.root = path.join(dir, DATA_DIR_NAME)
+    this.root = root ?? path.join(dir, DATA_DIR_NAME)
   }
 
   pathOf(dataId: number): string {

@@ -17,7 +17,7 @@ import path from 'node:path'
 import {Contents} from './contents.js'
 import {checkDataDir} from './data-dir.js'
 import {ImageError} from './errors.js'
-import {FILES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRING_INDEX, FORMAT_VERSION, LOCK_NAME, WAL_NAME} from './format.js'
+import {DATA_DIR_NAME, FILES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRING_INDEX, FORMAT_VERSION, LOCK_NAME, WAL_NAME} from './format.js'
 import {DirLock} from './lock.js'
 import {Store} from './store.js'
 import {CONTROL_OFFSET, tableControlFields as TC} from './codec/control.js'
@@ -25,7 +25,7 @@ import {uuidString} from './codec/header.js'
 import {type Tables, openTables} from './tables.js'
 import {releaseCleanPages} from './page-release.js'
 import {SpaceWatch, imageStatfs} from './space.js'
-import {holdsFinishedStaging, tidy} from './staging.js'
+import {holdsFinishedStaging, imagePaths, tidy} from './staging.js'
 import type {Attr, CreateOptions, DirEntry, DirentSink, ImageInfo, NodeSpec, OpenOptions, SetAttr, StatFs} from './types.js'
 import type {Volume} from './volume.js'
 import {Directories, type ImageDirCursor} from './image/directories.js'
@@ -57,7 +57,7 @@ export class Image implements Volume {
   private readonly dirs: Directories
   private readonly xattrs: Xattrs
 
-  private constructor(dir: string, store: Store, lock: DirLock | undefined) {
+  private constructor(dir: string, store: Store, lock: DirLock | undefined, contentsRoot?: string) {
     this.dir = dir
     this.store = store
     this.readOnly = store.readOnly
@@ -65,7 +65,7 @@ export class Image implements Volume {
     // The two hash indexes stay resident: see releaseCleanPages.
     for (const id of [FILE_ENTRY_INDEX, FILE_STRING_INDEX]) store.files[id].keepWrittenPages = true
     this.tables = openTables(store)
-    this.contents = new Contents(dir, store.readOnly)
+    this.contents = new Contents(dir, store.readOnly, contentsRoot)
     this.inodes = new Inodes(this.tables, this.contents)
     this.data = new FileData(this.inodes, this.contents, new SpaceWatch(dir))
     this.orphans = new Orphans(this.inodes, this.data, this.contents)
@@ -106,7 +106,8 @@ export class Image implements Volume {
       }
 
       const capacity = Math.max(16, Math.min(opts.capacity ?? 1024, 16_000_000))
-      const store = Store.create(dir, [capacity, capacity, 2048, Math.max(1024, capacity * 2), 512])
+      const sizes = opts.sizes ?? [capacity, capacity, 2048, Math.max(1024, capacity * 2), 512]
+      const store = Store.create(dir, sizes, {walLimit: opts.walLimit, uuid: opts.uuid, createdMs: opts.createdMs})
       const image = new Image(dir, store, lock)
       const now = nowTimespec()
       store.transaction(() => {
@@ -138,8 +139,10 @@ export class Image implements Volume {
     const lock = (opts.lock ?? !readOnly) ? DirLock.acquire(dir) : undefined
     try {
       if (lock !== undefined) tidy(dir, [])
-      const store = Store.open(dir, {readOnly, walLimit: opts.walLimit})
-      const image = new Image(dir, store, lock)
+      // Without the lock nothing may be moved: a killed gc's or restore's half-moved image is read where each file is.
+      const paths = lock === undefined ? imagePaths(dir) : undefined
+      const store = Store.open(dir, {readOnly, walLimit: opts.walLimit, paths})
+      const image = new Image(dir, store, lock, paths?.(DATA_DIR_NAME))
       try {
         image.inodes.checkRoot()
         if (!readOnly) {

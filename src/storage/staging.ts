@@ -30,13 +30,14 @@ import {DirLock} from './lock.js'
 import {fsyncDir} from './mapped-file.js'
 
 /** Who stages: the name of its staging directories. */
-export type StagingKind = 'migrate' | 'restore'
-const KINDS: StagingKind[] = ['migrate', 'restore']
+export type StagingKind = 'migrate' | 'restore' | 'gc'
+const KINDS: StagingKind[] = ['migrate', 'restore', 'gc']
 const prefixOf = (kind: StagingKind): string => `.${kind}-staging-`
 /** Inside a staging directory: where the replaced image goes; its presence says the new image is complete. */
 const OLD = 'old'
 /** The names that make an image, moved one by one (the data dir's `lock` stays: it is held). */
-const NAMES = [...FILES.map(f => f.name), WAL_NAME, DATA_DIR_NAME]
+const FILE_NAMES = [...FILES.map(f => f.name), WAL_NAME]
+const NAMES = [...FILE_NAMES, DATA_DIR_NAME]
 
 export interface StagingOptions {
   kind: StagingKind
@@ -46,6 +47,11 @@ export interface StagingOptions {
   refuse: () => Error
   /** Test hook: called before each rename of `commit` (old image out, new image in); may throw. */
   beforeRename?: (from: string, to: string) => void
+  /**
+   * The new image shares the data dir's content files (`data/`, gc): `commit` moves only the
+   * mapped files and the log, and the data dir's `data/` stays where it is.
+   */
+  shareContents?: boolean
 }
 
 function exists(p: string): boolean {
@@ -105,8 +111,10 @@ export class Staging {
   commit(): {replaced: boolean} {
     if (this.done) throw new Error('internal: the staging directory was already committed or aborted')
     const data = path.join(this.dir, DATA_DIR_NAME)
-    if (!exists(data)) fs.mkdirSync(data, {mode: 0o700}) // every name is moved, so no old data/ can stay
-    for (const name of NAMES) {
+    // Every name is moved, so no old data/ can stay (unless the new image shares it).
+    if (this.opts.shareContents === true) fs.rmSync(data, {recursive: true, force: true})
+    else if (!exists(data)) fs.mkdirSync(data, {mode: 0o700})
+    for (const name of this.opts.shareContents === true ? FILE_NAMES : NAMES) {
       if (!exists(path.join(this.dir, name))) throw new Error(`internal: the new image has no ${name}`)
       fsyncDir(path.join(this.dir, name))
     }
@@ -201,6 +209,31 @@ export function holdsFinishedStaging(dataDir: string): boolean {
   }
 
   return names.some(name => KINDS.some(k => name.startsWith(prefixOf(k))) && exists(path.join(dataDir, name, OLD)))
+}
+
+/**
+ * Where each name of the image in `dataDir` is now, for an opener that does not take the lock
+ * (a read-only open: it must not move files). While a killed run's complete image is only partly
+ * moved in (the staging directory holds the `old` mark), a name still in the staging directory
+ * belongs to the new image and the data dir's copy of it to the old one (moveIn's rule): the
+ * opener reads the new image, as the next read-write open will have moved it in. Otherwise every
+ * name is the data dir's.
+ */
+export function imagePaths(dataDir: string): (name: string) => string {
+  let names: string[]
+  try {
+    names = fs.readdirSync(dataDir)
+  } catch {
+    names = []
+  }
+
+  const staged = names
+    .filter(name => KINDS.some(k => name.startsWith(prefixOf(k))) && exists(path.join(dataDir, name, OLD)))
+    .map(name => path.join(dataDir, name))
+  return name => {
+    for (const dir of staged) if (exists(path.join(dir, name))) return path.join(dir, name)
+    return path.join(dataDir, name)
+  }
 }
 
 /**

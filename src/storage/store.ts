@@ -33,6 +33,15 @@ export type HeaderCounters = (file: MappedFile) => {used: number; reclaimable: n
 export interface StoreOpenOptions {
   readOnly?: boolean
   walLimit?: number
+  /** Where each file is (default: in `dir`); a read-only open passes staging.ts `imagePaths`. */
+  paths?: (name: string) => string
+}
+
+export interface StoreCreateOptions {
+  walLimit?: number
+  /** The image's UUID and creation time (gc keeps the old image's); default: new ones. */
+  uuid?: Buffer
+  createdMs?: number
 }
 
 const DEFAULT_WAL_LIMIT = 64 << 20
@@ -110,8 +119,8 @@ export class Store {
   }
 
   /** Create the files of a new image (they must not exist), empty but for headers. */
-  static create(dir: string, sizes: number[], walLimit = DEFAULT_WAL_LIMIT): Store {
-    const uuid = Buffer.from(randomUUID().replaceAll('-', ''), 'hex')
+  static create(dir: string, sizes: number[], opts: StoreCreateOptions = {}): Store {
+    const uuid = opts.uuid ?? Buffer.from(randomUUID().replaceAll('-', ''), 'hex')
     const now = Date.now()
     const files: MappedFile[] = []
     const headers: HeaderInfo[] = []
@@ -129,7 +138,7 @@ export class Store {
           generation: 0,
           checkpointLsn: 0,
           uuid,
-          createdMs: now,
+          createdMs: opts.createdMs ?? now,
           mountedMs: now,
           reclaimable: 0,
         }
@@ -139,7 +148,7 @@ export class Store {
 
       const wal = Wal.create(path.join(dir, WAL_NAME), uuid, 1)
       fsyncDir(dir)
-      return new Store(dir, files, headers, wal, false, walLimit)
+      return new Store(dir, files, headers, wal, false, opts.walLimit ?? DEFAULT_WAL_LIMIT)
     } catch (error) {
       for (const f of files) f.close()
       throw error
@@ -149,12 +158,13 @@ export class Store {
   /** Open an image's files, validate them and replay the WAL (in memory only when read-only). */
   static open(dir: string, opts: StoreOpenOptions = {}): Store {
     const readOnly = opts.readOnly ?? false
+    const at = opts.paths ?? ((name: string) => path.join(dir, name))
     const files: MappedFile[] = []
     let wal: Wal | undefined
     try {
       const headers: HeaderInfo[] = []
       for (const spec of FILES) {
-        const file = MappedFile.open(spec, path.join(dir, spec.name), readOnly)
+        const file = MappedFile.open(spec, at(spec.name), readOnly)
         files.push(file)
         headers.push(parseHeader(spec, file.path, file.pread(0, HEADER.SIZE), file.size))
       }
@@ -169,7 +179,7 @@ export class Store {
         }
       }
 
-      wal = Wal.open(path.join(dir, WAL_NAME), headers[0].uuid, readOnly)
+      wal = Wal.open(at(WAL_NAME), headers[0].uuid, readOnly)
       const store = new Store(dir, files, headers, wal, readOnly, opts.walLimit ?? DEFAULT_WAL_LIMIT)
       store.recover()
       return store
@@ -501,11 +511,18 @@ export class Store {
     this.wal.recycle(lsn + 1)
   }
 
-  /** Checkpoint (clean) and release everything. */
+  /**
+   * Checkpoint (clean) and release everything. After the clean checkpoint every record of the log
+   * is in the files, so the log is cut back to WAL_MIN_SIZE (it grew for a busy mount; the next
+   * one grows it again as it needs): see ARCHITECTURE.md, "The log after a clean close".
+   */
   close(): void {
     if (this.closed) return
     try {
-      if (!this.readOnly) this.checkpoint(true)
+      if (!this.readOnly) {
+        this.checkpoint(true)
+        this.wal.shrink()
+      }
     } finally {
       // Even if the last checkpoint failed (ENOSPC), the WAL holds everything: the next open replays it.
       this.release()

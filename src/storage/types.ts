@@ -86,6 +86,17 @@ export interface CreateOptions {
   uid?: number
   gid?: number
   rootMode?: number
+  /**
+   * Records to allocate in each mapped file, by file id (nodes, entries, entries.idx buckets,
+   * strings units, strings.idx buckets), instead of what `capacity` gives: gc sizes the new
+   * image to what it will hold.
+   */
+  sizes?: number[]
+  /** Bytes of log after which a checkpoint runs (default 64 MiB). */
+  walLimit?: number
+  /** The UUID and creation time of the new image (default: new ones): gc keeps the old image's. */
+  uuid?: Buffer
+  createdMs?: number
 }
 
 export interface OpenOptions {

@@ -160,7 +160,25 @@ export class Wal {
     this.writeHeader()
   }
 
-  /** Bytes of the file (its high-water mark: recycling does not shrink it). */
+  /**
+   * Cut the file back to WAL_MIN_SIZE, right after a checkpoint recycled it (no record of the
+   * cycle yet: every record behind the header is of an older cycle, never read again). A crash
+   * during the cut leaves a longer file, which is as good. Keeps WAL_MIN_SIZE allocated: the
+   * headroom and the reserve of the next open (space.ts) fit in it.
+   */
+  shrink(): void {
+    if (this.pos !== WAL_HEADER.SIZE || fs.fstatSync(this.fd).size <= WAL_MIN_SIZE) return
+    try {
+      fs.ftruncateSync(this.fd, WAL_MIN_SIZE)
+      if (!BREAK_NO_FSYNC) fs.fsyncSync(this.fd)
+    } catch {
+      // Only space is at stake: the log is valid at any length.
+    }
+
+    this.allocated = Math.min(this.allocated, fs.fstatSync(this.fd).size)
+  }
+
+  /** Bytes of the file (its high-water mark: recycling does not shrink it, a clean close does). */
   fileSize(): number {
     return fs.fstatSync(this.fd).size
   }

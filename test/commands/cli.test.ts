@@ -6,13 +6,13 @@ import {pathToFileURL} from 'node:url'
 
 import {type CliResult, NOBODY, RUN_JS, lines, runCli, runCliAsNobody, listedCommands, runLogged, stackLines, tempDir} from '../helpers/cli.js'
 
-/** razorfs's own commands (each takes --data-dir). */
-const COMMANDS = ['dump', 'fsck', 'info', 'init', 'migrate', 'mount', 'stats', 'status', 'umount']
+/** razorfs's own commands (each takes --data-dir); `compact` is `gc` under another name (an oclif alias). */
+const COMMANDS = ['compact', 'dump', 'fsck', 'gc', 'info', 'init', 'migrate', 'mount', 'stats', 'status', 'umount']
 /** What the root help lists: those and the shell completion plugin's `autocomplete`. */
 const LISTED = ['autocomplete', ...COMMANDS]
 
 describe('razorfs (root)', () => {
-  it('--help lists exactly the ten commands and exits 0', () => {
+  it('--help lists exactly the twelve commands (gc and its alias compact, and autocomplete) and exits 0', () => {
     const result = runCli(['--help'])
     expect(result.status).to.equal(0)
     expect(listedCommands(result.stdout).sort()).to.deep.equal(LISTED)
