@@ -379,7 +379,8 @@ function verify(old: Image, built: string, map: Uint32Array, progress?: Progress
   try {
     const a = new Records(old)
     const b = new Records(image)
-    const mismatch = (what: string): Error => new Error(`internal: the rebuilt image differs from the old one (${what}); gc changed nothing`)
+    const mismatch = (what: string): Error =>
+      new Error(`the rebuilt image differs from the old one (${what}): the old one may be inconsistent; run razorfs fsck -fy first (gc changed nothing)`)
     progress?.phase('gc: verifying', old.internals().entries.live + 1, 'items')
     const wa = preorder(a, ROOT_SLOT, Buffer.from('/'), {oldestFirst: true})
     const wb = preorder(b, ROOT_SLOT, Buffer.from('/'), {oldestFirst: true})

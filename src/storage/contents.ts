@@ -19,7 +19,19 @@ import {fsyncDir, writeFully} from './mapped-file.js'
 const MAX_OPEN = 256
 
 export class Contents {
+  /** Where the content files are. */
   readonly root: string
+  /**
+   * An open without the lock holds `root` open, and opens content files through it
+   * (/proc/self/fd/N/...): a swap by another process (gc, restore, migrate) may rename the
+   * directory, and the files opened are still this image's, never the new one's.
+   */
+  private rootFd: number | undefined
+  /**
+   * Asked when a content file is missing in an open without the lock: throws if another image has
+   * replaced this one since the open (the file went with the old image); otherwise it is a hole.
+   */
+  onMissing?: () => void
   private readonly fds = new Map<number, number>()
   /** Content files known to hold nothing past the logical size (checked once per open image). */
   private readonly clean = new Set<number>()
@@ -34,6 +46,15 @@ export class Contents {
     root?: string,
   ) {
     this.root = root ?? path.join(dir, DATA_DIR_NAME)
+  }
+
+  /** Hold `root` open (see rootFd); a root that does not exist yet is left to its path. */
+  holdRoot(): void {
+    try {
+      this.rootFd = fs.openSync(this.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
   }
 
   pathOf(dataId: number): string {
@@ -52,11 +73,12 @@ export class Contents {
     const file = this.pathOf(dataId)
     let fd: number
     try {
-      fd = fs.openSync(file, this.readOnly ? 'r' : 'r+')
+      fd = fs.openSync(this.rootFd === undefined ? file : path.join(`/proc/self/fd/${this.rootFd}`, path.relative(this.root, file)), this.readOnly ? 'r' : 'r+')
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-        throw error
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+        this.onMissing?.()
+        return undefined
       }
 
       fs.mkdirSync(path.dirname(file), {recursive: true, mode: 0o700})
@@ -180,6 +202,8 @@ export class Contents {
     for (const fd of this.fds.values()) fs.closeSync(fd)
     this.fds.clear()
     this.unsynced.clear()
+    if (this.rootFd !== undefined) fs.closeSync(this.rootFd)
+    this.rootFd = undefined
   }
 }
 

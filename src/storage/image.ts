@@ -25,7 +25,7 @@ import {uuidString} from './codec/header.js'
 import {type Tables, openTables} from './tables.js'
 import {releaseCleanPages} from './page-release.js'
 import {SpaceWatch, imageStatfs} from './space.js'
-import {holdsFinishedStaging, imagePaths, tidy} from './staging.js'
+import {holdsFinishedStaging, imageIdentity, imagePaths, tidy} from './staging.js'
 import type {Attr, CreateOptions, DirEntry, DirentSink, ImageInfo, NodeSpec, OpenOptions, SetAttr, StatFs} from './types.js'
 import type {Volume} from './volume.js'
 import {Directories, type ImageDirCursor} from './image/directories.js'
@@ -54,6 +54,8 @@ export class Image implements Volume {
   private readonly inodes: Inodes
   private readonly data: FileData
   private readonly orphans: Orphans
+  /** Opened without the lock: the image's files at the open (imageIdentity). */
+  private identity = ''
   private readonly dirs: Directories
   private readonly xattrs: Xattrs
 
@@ -139,10 +141,15 @@ export class Image implements Volume {
     const lock = (opts.lock ?? !readOnly) ? DirLock.acquire(dir) : undefined
     try {
       if (lock !== undefined) tidy(dir, [])
-      // Without the lock nothing may be moved: a killed gc's or restore's half-moved image is read where each file is.
-      const paths = lock === undefined ? imagePaths(dir) : undefined
-      const store = Store.open(dir, {readOnly, walLimit: opts.walLimit, paths})
-      const image = new Image(dir, store, lock, paths?.(DATA_DIR_NAME))
+      const unlocked = lock === undefined ? Image.openUnlocked(dir, readOnly, opts) : undefined
+      const store = unlocked?.store ?? Store.open(dir, {readOnly, walLimit: opts.walLimit})
+      const image = new Image(dir, store, lock, unlocked === undefined ? undefined : imagePaths(dir)(DATA_DIR_NAME))
+      if (unlocked !== undefined) {
+        image.identity = unlocked.identity
+        image.contents.holdRoot()
+        image.contents.onMissing = () => image.checkNotReplaced()
+      }
+
       try {
         image.inodes.checkRoot()
         if (!readOnly) {
@@ -159,6 +166,33 @@ export class Image implements Volume {
     } catch (error) {
       lock?.release()
       throw error
+    }
+  }
+
+  /**
+   * Open the files without the lock, so without moving any: a killed gc's or restore's half-moved
+   * image is read where each file is. A swap may run meanwhile (gc, restore or migrate of another
+   * process): the files opened must all be of one image, the same before and after.
+   */
+  private static openUnlocked(dir: string, readOnly: boolean, opts: OpenOptions): {store: Store; identity: string} {
+    for (let attempt = 1; ; attempt++) {
+      const identity = imageIdentity(dir)
+      const store = Store.open(dir, {readOnly, walLimit: opts.walLimit, paths: imagePaths(dir)})
+      if (imageIdentity(dir) === identity) return {store, identity}
+      store.release()
+      if (attempt === 3)
+        throw new ImageError(
+          'RZ_MISMATCH',
+          'was replaced while it was being opened (a gc, restore or migrate was putting a new image in place); run the command again',
+          dir,
+        )
+    }
+  }
+
+  /** A content file is missing in an image opened without the lock: an error if another image has replaced this one since. */
+  private checkNotReplaced(): void {
+    if (imageIdentity(this.dir) !== this.identity) {
+      throw new ImageError('RZ_MISMATCH', 'was replaced while it was being read (by a gc, restore or migrate); run the command again', this.dir)
     }
   }
 

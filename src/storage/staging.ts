@@ -124,12 +124,14 @@ export class Staging {
     // From here on the staging directory holds a complete image: a run killed now is finished by the next begin.
     fs.mkdirSync(path.join(this.dir, OLD), {mode: 0o700})
     fsyncDir(this.dir)
+    // The names of the new image: without data/ when it shares the data dir's (gc), which never moves.
+    const names = this.opts.shareContents === true ? FILE_NAMES : NAMES
     try {
-      moveIn(this.dataDir, this.dir, this.opts.beforeRename)
+      moveIn(this.dataDir, this.dir, names, this.opts.beforeRename)
     } catch (error) {
       // Nothing was lost: put back what moved, so that the data dir is as it was.
       try {
-        moveBack(this.dataDir, this.dir)
+        moveBack(this.dataDir, this.dir, names)
       } catch {
         // The next begin finishes the move (the mark is there).
         this.done = true
@@ -164,14 +166,14 @@ export class Staging {
  * yet, so what the data dir holds under it belongs to the old image: the same rule finishes a
  * move that was interrupted.
  */
-function moveIn(dataDir: string, staging: string, beforeRename?: (from: string, to: string) => void): void {
+function moveIn(dataDir: string, staging: string, names: readonly string[], beforeRename?: (from: string, to: string) => void): void {
   const old = path.join(staging, OLD)
   const rename = (from: string, to: string): void => {
     beforeRename?.(from, to)
     fs.renameSync(from, to)
   }
 
-  const pending = NAMES.filter(name => exists(path.join(staging, name)))
+  const pending = names.filter(name => exists(path.join(staging, name)))
   for (const name of pending) {
     if (exists(path.join(dataDir, name))) rename(path.join(dataDir, name), path.join(old, name))
   }
@@ -184,14 +186,18 @@ function moveIn(dataDir: string, staging: string, beforeRename?: (from: string, 
   for (const name of pending) fsyncDir(path.join(dataDir, name))
 }
 
-/** Undo a failed `moveIn`: new names back to the staging directory, old ones back to the data dir. */
-function moveBack(dataDir: string, staging: string): void {
+/**
+ * Undo a failed `moveIn` of `names`: new names back to the staging directory, old ones back to the
+ * data dir. Only those names: a data/ the new image shares (gc) is not the new image's, and must
+ * neither go into the staging directory nor be removed with it.
+ */
+function moveBack(dataDir: string, staging: string, names: readonly string[]): void {
   const old = path.join(staging, OLD)
-  for (const name of NAMES) {
+  for (const name of names) {
     if (!exists(path.join(staging, name)) && exists(path.join(dataDir, name))) fs.renameSync(path.join(dataDir, name), path.join(staging, name))
   }
 
-  for (const name of NAMES) {
+  for (const name of names) {
     if (exists(path.join(old, name))) fs.renameSync(path.join(old, name), path.join(dataDir, name))
   }
 
@@ -237,6 +243,24 @@ export function imagePaths(dataDir: string): (name: string) => string {
 }
 
 /**
+ * Which files the image of `dataDir` is made of right now, as the device and inode number of each
+ * (through `imagePaths`): a rename keeps them, a swap changes them. An opener without the lock
+ * compares this before and after it opens the files, and when a content file is missing, to tell
+ * a swap that ran meanwhile (gc, restore, migrate) from a file a live server removed.
+ */
+export function imageIdentity(dataDir: string): string {
+  const at = imagePaths(dataDir)
+  return FILE_NAMES.map(name => {
+    try {
+      const st = fs.statSync(at(name))
+      return `${st.dev}:${st.ino}`
+    } catch {
+      return '-'
+    }
+  }).join(' ')
+}
+
+/**
  * Staging directories left by killed runs: finish moving in a complete image, remove the rest.
  * The caller holds the data dir's lock (so none is in use): `begin`, and every read-write open of
  * an image, so that no command ever works on (or creates an image over) a half-moved one.
@@ -247,7 +271,7 @@ export function tidy(dataDir: string, notes: string[]): void {
     if (kind === undefined) continue
     const staging = path.join(dataDir, name)
     if (exists(path.join(staging, OLD))) {
-      moveIn(dataDir, staging)
+      moveIn(dataDir, staging, NAMES)
       notes.push(`finished putting in place the image that an interrupted ${kind} had completed in ${staging}`)
     } else {
       notes.push(`removed ${staging}, left by a ${kind} that did not finish`)

@@ -167,15 +167,16 @@ export class Wal {
    * headroom and the reserve of the next open (space.ts) fit in it.
    */
   shrink(): void {
-    if (this.pos !== WAL_HEADER.SIZE || fs.fstatSync(this.fd).size <= WAL_MIN_SIZE) return
+    if (this.pos !== WAL_HEADER.SIZE) return
     try {
+      if (fs.fstatSync(this.fd).size <= WAL_MIN_SIZE) return
       fs.ftruncateSync(this.fd, WAL_MIN_SIZE)
+      this.allocated = Math.min(this.allocated, WAL_MIN_SIZE)
       if (!BREAK_NO_FSYNC) fs.fsyncSync(this.fd)
     } catch {
-      // Only space is at stake: the log is valid at any length.
+      // Only space is at stake: the log is valid at any length, and the close that cuts it has
+      // already made the image clean.
     }
-
-    this.allocated = Math.min(this.allocated, fs.fstatSync(this.fd).size)
   }
 
   /** Bytes of the file (its high-water mark: recycling does not shrink it, a clean close does). */

@@ -7,7 +7,7 @@ import {expect} from 'chai'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {gcImage} from '../../../src/gc/compact.js'
+import {gcImage, setGcTestHook} from '../../../src/gc/compact.js'
 import {inodeFields as I} from '../../../src/storage/codec/inode.js'
 import {IF_USED} from '../../../src/storage/format.js'
 import {Image, ImageError, ROOT_INO} from '../../../src/storage/index.js'
@@ -73,6 +73,69 @@ describe('gc: compaction', () => {
       expect(rebuilt.usage().inodes).to.equal(2 + 1500)
     } finally {
       rebuilt.close()
+    }
+  })
+
+  it('a rename that fails (not a kill) at any point of the swap puts the old image back, its content files untouched', () => {
+    // 50 files with contents, every other one unlinked: gc has records and strings to give back.
+    const fill = (dir: string): void => {
+      const image = Image.create(dir, {uid: 0, gid: 0})
+      for (let i = 0; i < 50; i++) image.write(image.mknod(ROOT_INO, `f${i}`, {mode: S_IFREG | 0o644, uid: 0, gid: 0}).ino, Buffer.from(`content ${i}\n`), 0)
+      for (let i = 0; i < 50; i += 2) image.unlink(ROOT_INO, `f${i}`)
+      image.close()
+    }
+
+    const contents = (dir: string): Record<string, string> => {
+      const out: Record<string, string> = {}
+      const walk = (d: string): void => {
+        for (const e of fs.readdirSync(d, {withFileTypes: true})) {
+          if (e.isDirectory()) walk(path.join(d, e.name))
+          else out[path.relative(dir, path.join(d, e.name))] = fs.readFileSync(path.join(d, e.name), 'latin1')
+        }
+      }
+
+      walk(path.join(dir, 'data'))
+      return out
+    }
+
+    // How many renames one swap makes: counted on a copy.
+    const probe = path.join(tmp.dir, 'probe')
+    const dir = path.join(tmp.dir, 'image')
+    fs.mkdirSync(probe)
+    fs.mkdirSync(dir)
+    fill(probe)
+    fill(dir)
+    let renames = 0
+    try {
+      setGcTestHook(point => {
+        if (point === 'rename') renames++
+      })
+      gcImage(probe)
+      expect(renames).to.be.greaterThan(1)
+      const start = contents(dir)
+      expect(Object.keys(start)).to.have.length(25)
+      for (let fail = 1; fail <= renames; fail++) {
+        let n = 0
+        setGcTestHook(point => {
+          if (point === 'rename' && ++n === fail) throw Object.assign(new Error('EIO (injected)'), {code: 'EIO'})
+        })
+        expect(() => gcImage(dir), `rename ${fail} of ${renames}`).to.throw(/EIO/)
+        expect(contents(dir), `rename ${fail} of ${renames}: data/`).to.deep.equal(start)
+        const opened = Image.open(dir, {readOnly: true})
+        try {
+          const buf = Buffer.alloc(32)
+          expect(buf.subarray(0, opened.read(opened.lookup(ROOT_INO, 'f1'), buf, 0)).toString(), `rename ${fail} of ${renames}`).to.equal('content 1\n')
+          expect(opened.usage().inodes).to.equal(1 + 25)
+        } finally {
+          opened.close()
+        }
+      }
+
+      setGcTestHook(undefined)
+      gcImage(dir)
+      expect(contents(dir)).to.deep.equal(start)
+    } finally {
+      setGcTestHook(undefined)
     }
   })
 })

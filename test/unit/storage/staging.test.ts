@@ -107,6 +107,48 @@ describe('storage/staging', () => {
     })
   }
 
+  /** The bytes of `name` in the root of an image opened before. */
+  const contentOf = (image: Image, name: string): string => {
+    const buf = Buffer.alloc(64)
+    return buf.subarray(0, image.read(image.lookup(ROOT_INO, name), buf, 0)).toString()
+  }
+
+  for (let k = 1; k <= RENAMES; k++) {
+    it(`a reader opened (without the lock) before rename ${k} of ${RENAMES} reads the new image, its contents too once the swap is done`, () => {
+      let n = 0
+      let reader: Image | undefined
+      const staging = Staging.begin(
+        dataDir,
+        options({
+          beforeRename: () => {
+            if (++n === k) reader = Image.open(dataDir, {readOnly: true})
+          },
+        }),
+      )
+      makeImage(staging.dir, 'new')
+      staging.commit()
+      staging.release()
+      try {
+        expect(contentOf(reader!, 'new')).to.equal('new\n')
+      } finally {
+        reader?.close()
+      }
+    })
+  }
+
+  it('a reader of an image that a swap has replaced since gets an error for a content file it had not opened, never zeros', () => {
+    const reader = Image.open(dataDir, {readOnly: true})
+    try {
+      const staging = Staging.begin(dataDir, options())
+      makeImage(staging.dir, 'new')
+      staging.commit()
+      staging.release()
+      expect(() => contentOf(reader, 'old')).to.throw(ImageError, /was replaced while it was being read/)
+    } finally {
+      reader.close()
+    }
+  })
+
   it(`killed (SIGKILL) before each of the ${RENAMES} renames: the next begin, or read-write open, finishes the move`, function () {
     this.timeout(120_000)
     for (let k = 1; k <= RENAMES; k++) {
