@@ -616,5 +616,6 @@ int main(int argc, char **argv) {
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
-  return ret == 0 ? 0 : 1;
+  /* The loop returns the signal that ended it (SIGTERM: a clean stop), or a negative errno. */
+  return ret < 0 ? 1 : 0;
 }

@@ -1,7 +1,8 @@
 /**
  * Mounts an earlier run left behind (a run killed with SIGKILL cannot clean up): every run's
  * mounts live under its work dir, razorfs-bench-XXXXXX. Before a run starts, each such mount
- * whose run is gone is unmounted and that work dir removed; a mount that cannot be unmounted
+ * whose run is gone is unmounted, that run's processes still running stopped and its work dir
+ * removed; a mount that cannot be unmounted
  * stops the run with one line. Mounts of a run still going on (another `npm run bench` on the
  * machine) are left alone.
  */
@@ -9,7 +10,7 @@ import fs from 'node:fs'
 
 import {mountPoints} from '../../src/fuse/mountinfo.js'
 import {cleanupMount} from './targets.js'
-import {OneLineError, log} from './util.js'
+import {OneLineError, log, sleep} from './util.js'
 
 const WORK_DIR = /^(.*\/razorfs-bench-[^/]+)\//
 
@@ -21,18 +22,24 @@ function readProc(pid: string, file: string): string {
   }
 }
 
+/** Processes whose command line names a path under `workDir` (servers, drivers, tar...). */
+function processesIn(workDir: string): string[] {
+  return fs
+    .readdirSync('/proc')
+    .filter(p => /^\d+$/.test(p) && p !== String(process.pid))
+    .filter(pid =>
+      readProc(pid, 'cmdline')
+        .split('\0')
+        .some(arg => arg.startsWith(workDir + '/')),
+    )
+}
+
 /**
  * A run is alive while a process working in its work dir (a server, a driver, tar...) is the
  * child of a live `bench/run.js`: a killed run's servers, reparented, do not count.
  */
 function runAlive(workDir: string): boolean {
-  for (const pid of fs.readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
-    if (
-      !readProc(pid, 'cmdline')
-        .split('\0')
-        .some(arg => arg.startsWith(workDir + '/'))
-    )
-      continue
+  for (const pid of processesIn(workDir)) {
     const stat = readProc(pid, 'stat')
     const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]
     if (ppid !== undefined && readProc(ppid, 'cmdline').includes('bench/run.js')) return true
@@ -57,5 +64,22 @@ export async function clearLeftovers(): Promise<void> {
     dead.add(workDir)
   }
 
-  for (const dir of dead) fs.rmSync(dir, {recursive: true, force: true})
+  // The dead run's servers that outlive their mount (a fuse-native server does not notice an
+  // unmount), then its files.
+  for (const dir of dead) {
+    const left = processesIn(dir)
+    const kill = (pid: string, signal: NodeJS.Signals) => {
+      try {
+        process.kill(Number(pid), signal)
+      } catch {
+        // gone meanwhile
+      }
+    }
+
+    for (const pid of left) kill(pid, 'SIGTERM')
+    for (let i = 0; i < 100 && processesIn(dir).length > 0; i++) await sleep(50)
+    for (const pid of processesIn(dir)) kill(pid, 'SIGKILL')
+    if (left.length > 0) log(`stopped ${left.length} process(es) of that run still running`)
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
 }

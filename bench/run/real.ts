@@ -130,6 +130,11 @@ function canDropCaches(): boolean {
 }
 
 async function prepare(cfg: Config): Promise<Corpus> {
+  for (const cmd of ['tar', 'grep', 'find', 'du', 'git', 'sqlite3', 'dd']) {
+    if ((await exec('sh', ['-c', `command -v ${cmd}`])).code !== 0)
+      throw new OneLineError(`the real workloads need ${cmd}: apt-get install -y sqlite3 git (or leave them out: --only without real)`)
+  }
+
   const tarball = path.join(paths.workDir, 'real-tree.tar')
   const entries = await packTree(tarball, cfg.real.treeEntries)
   const gitTar = path.join(paths.workDir, 'git-tree.tar')
