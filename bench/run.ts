@@ -46,11 +46,11 @@ import {clearLeftovers} from './run/leftovers.js'
 import {cpuJiffies, machine, stealPct} from './run/machine.js'
 import {benchMeta} from './run/meta.js'
 import {REPO, RESULTS, makeWorkDir, paths, usePartialOutput} from './run/paths.js'
-import {peerRows, report} from './run/report.js'
+import {PEER_TARGETS, peerRows, report} from './run/report.js'
 import {results} from './run/results.js'
 import {cleanup} from './run/session.js'
 import {benchReal} from './run/real.js'
-import {ALL_TARGETS, prepareTargets, setRazorfsBinding} from './run/targets.js'
+import {prepareTargets, setRazorfsBinding} from './run/targets.js'
 import {GiB, MiB, OneLineError, T0, fmt, log} from './run/util.js'
 import {benchBindings, benchParallel, benchProfile, benchRandom, benchRecovery, benchSeq, benchStorage, benchSweep} from './run/workloads.js'
 
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
     await renderMainChart(meta, tput, `razorfs benchmarks (${cfg.mode} run, ${new Date().toISOString().slice(0, 10)})`, path.join(charts, 'bench.png'))
   // One bar per workload and target: time relative to native (or to the first target shown).
   const rows = peerRows()
-  const shown = ALL_TARGETS.filter(t => rows.some(r => r.time(t) !== undefined))
+  const shown = PEER_TARGETS.filter(t => rows.some(r => r.time(t) !== undefined))
   const reference = shown.includes('native') ? 'native' : shown[0]
   const peers: PeerPoint[] = rows.flatMap(r => {
     const base = r.time(reference)

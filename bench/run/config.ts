@@ -99,7 +99,7 @@ const QUICK: Config = {
   recovery: {checkpointOps: [1000, 10_000], walMiB: [1, 8]},
   profileFiles: 5000,
   profileBytes: 128 * MiB,
-  real: {treeEntries: 2000, gitEntries: 4300, sqliteTxns: 200, ddBytes: 256 * MiB, rounds: 1},
+  real: {treeEntries: 1500, gitEntries: 5000, sqliteTxns: 200, ddBytes: 256 * MiB, rounds: 1},
   profileTreeEntries: 1000,
   rounds: 3,
   metaRoundsUpTo: 1000,
