@@ -31,7 +31,17 @@ export interface FlameRow {
   ms: number
 }
 
-const TARGET_COLORS = {domain: ['native', 'noop', 'razorfs'], range: ['#888888', '#4c78a8', '#e45756']}
+const TARGET_COLORS = {
+  domain: ['native', 'noop', 'noop-c', 'mergerfs', 'bindfs', 'razorfs'],
+  range: ['#888888', '#4c78a8', '#72b7b2', '#54a24b', '#eeca3b', '#e45756'],
+}
+
+export interface PeerPoint {
+  workload: string
+  target: string
+  /** The target's time over the reference target's time at this workload. */
+  relative: number
+}
 
 async function render(spec: Record<string, unknown>, file: string): Promise<void> {
   const vega = await import('vega')
@@ -107,6 +117,42 @@ export async function renderMainChart(meta: MetaPoint[], tput: ThroughputPoint[]
           },
         },
       },
+    ],
+  }
+  await render(spec, file)
+}
+
+/** One bar per workload and target: each target's time relative to the reference target's (a rule at 1). */
+export async function renderPeersChart(points: PeerPoint[], reference: string, title: string, file: string): Promise<void> {
+  const workloads = [...new Set(points.map(p => p.workload))]
+  const shown = TARGET_COLORS.domain.map((t, i) => [t, TARGET_COLORS.range[i]]).filter(([t]) => points.some(p => p.target === t))
+  const colors = {domain: shown.map(x => x[0]), range: shown.map(x => x[1])}
+  // Bars on a log scale start at its bottom: a power of ten below the smallest bar.
+  const floor = 10 ** Math.floor(Math.log10(Math.min(1, ...points.map(p => p.relative)) * 0.9))
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {text: title, fontSize: 15},
+    config: {font: 'DejaVu Sans', axis: {labelFontSize: 10, titleFontSize: 11}},
+    width: Math.max(600, workloads.length * 70),
+    height: 280,
+    data: {values: points},
+    encoding: {x: {field: 'workload', type: 'nominal', sort: workloads, title: null, axis: {labelAngle: -30}}},
+    layer: [
+      {
+        mark: {type: 'bar'},
+        encoding: {
+          xOffset: {field: 'target', type: 'nominal', sort: TARGET_COLORS.domain},
+          y: {
+            field: 'relative',
+            type: 'quantitative',
+            stack: null,
+            scale: {type: 'log', domainMin: floor},
+            title: `time / ${reference} time (lower is faster)`,
+          },
+          color: {field: 'target', type: 'nominal', title: 'target', scale: colors},
+        },
+      },
+      {mark: {type: 'rule', strokeDash: [4, 3], color: '#333333'}, encoding: {x: null, y: {datum: 1}}},
     ],
   }
   await render(spec, file)

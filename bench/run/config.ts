@@ -12,8 +12,8 @@ import {GiB, KiB, MiB} from './util.js'
 /** libfuse's default entry_timeout and attr_timeout are 1 s; waiting longer makes the kernel ask. */
 export const ATTR_EXPIRE_MS = 1200
 
-const WORKLOADS = ['meta', 'bindings', 'parallel', 'seq', 'sweep', 'random', 'tree', 'storage', 'recovery', 'profile'] as const
-type Workload = (typeof WORKLOADS)[number]
+const WORKLOADS = ['meta', 'bindings', 'real', 'parallel', 'seq', 'sweep', 'random', 'storage', 'recovery', 'profile'] as const
+export type Workload = (typeof WORKLOADS)[number]
 
 export interface Config {
   mode: 'quick' | 'full'
@@ -32,8 +32,8 @@ export interface Config {
   recovery: {checkpointOps: number[]; walMiB: number[]}
   profileFiles: number
   profileBytes: number
-  /** Entries of the source tree (undefined: all of node_modules). */
-  treeEntries?: number
+  /** The real workloads (bench/run/real.ts). */
+  real: RealConfig
   /** Entries of the tree untarred under the profiler. */
   profileTreeEntries: number
   /** Rounds of the sequential workloads, and of metadata sizes up to metaRoundsUpTo. */
@@ -42,6 +42,19 @@ export interface Config {
   /** The bindings workload: files of its create/stat/unlink (flat) and readdir, bytes of its sequential I/O. */
   bindingsFiles: number
   bindingsBytes: number
+}
+
+export interface RealConfig {
+  /** Entries of the tree untarred, searched and removed (undefined: all of node_modules). */
+  treeEntries?: number
+  /** Entries of the git repository cloned (undefined: all of node_modules). */
+  gitEntries?: number
+  /** Committed transactions of the SQLite workload. */
+  sqliteTxns: number
+  /** Bytes of the dd write (conv=fsync) and cold read. */
+  ddBytes: number
+  /** Rounds, the targets taking turns at each step; the median round counts. */
+  rounds: number
 }
 
 const FULL: Config = {
@@ -61,6 +74,7 @@ const FULL: Config = {
   recovery: {checkpointOps: [1000, 10_000, 100_000], walMiB: [1, 16, 64]},
   profileFiles: 20_000,
   profileBytes: 512 * MiB,
+  real: {sqliteTxns: 1000, ddBytes: GiB, rounds: 3},
   profileTreeEntries: 3000,
   rounds: 3,
   metaRoundsUpTo: 10_000,
@@ -85,7 +99,7 @@ const QUICK: Config = {
   recovery: {checkpointOps: [1000, 10_000], walMiB: [1, 8]},
   profileFiles: 5000,
   profileBytes: 128 * MiB,
-  treeEntries: 2000,
+  real: {treeEntries: 1500, gitEntries: 5000, sqliteTxns: 200, ddBytes: 256 * MiB, rounds: 1},
   profileTreeEntries: 1000,
   rounds: 3,
   metaRoundsUpTo: 1000,
@@ -103,12 +117,14 @@ export interface Args {
   /** --sizes / --layouts: the metadata workload's file counts and layouts instead of the mode's. */
   sizes?: number[]
   layouts?: Layout[]
+  /** --targets was given: each workload runs on the targets listed that it can run on. */
+  targetsGiven: boolean
   /** --only, --targets, --sizes or --layouts was given: write under bench/results/partial/. */
   partial: boolean
 }
 
 export function parseArgs(argv: string[]): Args {
-  const args: Args = {quick: false, only: new Set(WORKLOADS), targets: ALL_TARGETS, keep: false, dir: os.tmpdir(), partial: false}
+  const args: Args = {quick: false, only: new Set(WORKLOADS), targets: ALL_TARGETS, keep: false, dir: os.tmpdir(), partial: false, targetsGiven: false}
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const list = (): string[] => (argv[++i] ?? '').split(',').filter(Boolean)
@@ -127,6 +143,7 @@ export function parseArgs(argv: string[]): Args {
       const known = [...ALL_TARGETS, ...BINDING_TARGETS.filter(t => !ALL_TARGETS.includes(t))]
       for (const n of names) if (!(known as string[]).includes(n)) throw new Error(`unknown target ${n} (one of ${known.join(', ')})`)
       args.targets = known.filter(t => names.includes(t))
+      args.targetsGiven = true
       args.partial = true
     } else if (a === '--sizes') {
       args.sizes = list().map(x => {
@@ -142,13 +159,32 @@ export function parseArgs(argv: string[]): Args {
       args.partial = true
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench -- [--quick] [--only meta,bindings,parallel,seq,sweep,random,tree,storage,recovery,profile] [--targets native,noop,razorfs,noop-ll,razorfs-fn,razorfs-ll] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n',
+        'npm run bench -- [--quick] [--only meta,bindings,real,parallel,seq,sweep,random,storage,recovery,profile] [--targets native,noop,noop-c,mergerfs,bindfs,razorfs,noop-ll,razorfs-fn,razorfs-ll] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n',
       )
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
   }
 
   return args
+}
+
+/**
+ * The targets a workload runs on: by default, and at most (with --targets, those listed that it
+ * can run on). The real workloads need a filesystem that keeps data (no do-nothing ones); the
+ * older workloads' tables show native, noop and razorfs.
+ */
+const TARGETS_OF: Record<'meta' | 'real' | 'classic', {defaults: TargetName[]; allowed: TargetName[]}> = {
+  meta: {defaults: ['native', 'noop', 'noop-c', 'razorfs'], allowed: ALL_TARGETS},
+  real: {defaults: ['native', 'mergerfs', 'bindfs', 'razorfs'], allowed: ['native', 'mergerfs', 'bindfs', 'razorfs']},
+  classic: {defaults: ['native', 'noop', 'razorfs'], allowed: ['native', 'noop', 'razorfs']},
+}
+
+export function targetsOf(args: Args, workload: Workload): TargetName[] {
+  if (workload === 'bindings') return BINDING_TARGETS
+  if (workload === 'storage' || workload === 'recovery') return []
+  const {defaults, allowed} = TARGETS_OF[workload === 'meta' || workload === 'real' ? workload : 'classic']
+  const list = args.targetsGiven ? args.targets.filter(t => allowed.includes(t)) : defaults
+  return workload === 'profile' ? list.filter(t => t !== 'native') : list
 }
 
 /** The run's sizes: the mode's, with --sizes and --layouts in place of its metadata ones. */

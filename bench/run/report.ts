@@ -4,11 +4,26 @@
  */
 import type {Layout} from '../driver.js'
 import type {Args, Config} from './config.js'
-import {BINDING_OPS, type TargetCheck, bindingFigure, bindingRatio, byTarget, ioCpuMedian, ioRatio, metaAt, metaRatio, ratio, rx} from './checks.js'
+import {
+  BINDING_OPS,
+  type TargetCheck,
+  bindingFigure,
+  bindingRatio,
+  byTarget,
+  ioCpuMedian,
+  ioRatio,
+  metaAt,
+  metaRatio,
+  ratio,
+  realRatio,
+  realSec,
+  rx,
+} from './checks.js'
 import {PAIRED_AT} from './meta.js'
 import {chartLink} from './paths.js'
+import {REAL_STEPS} from './real.js'
 import {flames, results} from './results.js'
-import type {Memory, TargetName} from './targets.js'
+import {ALL_TARGETS, type Memory, type TargetName} from './targets.js'
 import {MiB, bsName, countName, fmt, median, sizeName} from './util.js'
 
 const cell = (x: number | undefined, digits = 0): string => (x === undefined ? '-' : fmt(x, digits))
@@ -16,7 +31,7 @@ const cell = (x: number | undefined, digits = 0): string => (x === undefined ? '
 const metaSizes = (cfg: Config): Array<[Layout, number]> =>
   (['flat', 'deep'] as const).flatMap(layout => cfg.metaSizes.map(n => [layout, n] as [Layout, number]))
 
-/** The whole report; `mainChart`: bench.png was drawn for this run. */
+/** The whole report; `mainChart`, `peersChart`: bench.png, peers.png were drawn for this run. */
 export function report(
   cfg: Config,
   args: Args,
@@ -25,6 +40,7 @@ export function report(
   totalSec: number,
   targetChecks: TargetCheck[],
   mainChart: boolean,
+  peersChart: boolean,
 ): string {
   const L: string[] = []
   const cmd = cfg.mode === 'quick' ? 'npm run bench -- --quick' : 'npm run bench'
@@ -56,7 +72,7 @@ export function report(
 
   L.push('## Targets', '')
   L.push(
-    'Ratios are measured in this run against the do-nothing fuse-native filesystem (`noop`: the ceiling of any JS filesystem on fuse-native) or against razorfs itself. ' +
+    'Ratios are measured in this run against the do-nothing filesystems (`noop`: the ceiling of any JS filesystem on fuse-native; `noop-c`: in C, the FUSE limit), the peers (mergerfs, bindfs), the host directory, or razorfs itself. ' +
       'Where a figure was measured in rounds (the targets taking turns), a ratio is the median of the per-round ratios: round i of each target ran under the same load.',
     '',
   )
@@ -68,6 +84,7 @@ export function report(
 
   L.push('')
   if (mainChart) L.push(`![ops/s against file count; throughput against block size](${chartLink('bench.png')})`, '')
+  L.push(...peersSection(peersChart))
 
   if (results.meta.length > 0) {
     L.push('## Metadata: create, stat, unlink (one client)', '')
@@ -77,14 +94,19 @@ export function report(
         '. `flat`: all files in one directory. `deep`: four directory levels above every file (fan-out 10, 100 files per leaf directory), the same depth at every size; the directories are made first (not counted).',
       '',
     )
-    L.push('| layout | files | op | native | noop | razorfs | razorfs / noop | razorfs / native |', '|---|---:|---|---:|---:|---:|---:|---:|')
+    const shown = ALL_TARGETS.filter(t => results.meta.some(m => m.target === t))
+    const against = shown.filter(t => t !== 'razorfs')
+    L.push(
+      `| layout | files | op | ${shown.join(' | ')} | ${against.map(t => `razorfs / ${t}`).join(' | ')} |`,
+      `|---|---:|---|${[...shown, ...against].map(() => '---:').join('|')}|`,
+    )
     for (const [layout, n] of metaSizes(cfg)) {
       const row = (t: TargetName) => metaAt(t, layout, n)
-      if (row('razorfs') === undefined && row('noop') === undefined && row('native') === undefined) continue
+      if (shown.every(t => row(t) === undefined)) continue
       for (const op of ['create', 'stat', 'unlink'] as const) {
         const v = (t: TargetName) => row(t)?.[op].opsPerSec
         L.push(
-          `| ${layout} | ${countName(n)} | ${op} | ${cell(v('native'))} | ${cell(v('noop'))} | ${cell(v('razorfs'))} | ${rx(metaRatio(layout, n, op, 'razorfs', 'noop'))} | ${rx(metaRatio(layout, n, op, 'razorfs', 'native'))} |`,
+          `| ${layout} | ${countName(n)} | ${op} | ${shown.map(t => cell(v(t))).join(' | ')} | ${against.map(t => rx(metaRatio(layout, n, op, 'razorfs', t))).join(' | ')} |`,
         )
       }
     }
@@ -254,27 +276,6 @@ export function report(
     L.push('', 'On the host filesystem O_DIRECT goes to the disk; through FUSE it reaches the server, whose own I/O goes through the host page cache.', '')
   }
 
-  if (results.tree.length > 0 && results.treeInfo) {
-    L.push(
-      `## Source tree: untar, find, rm -rf (${fmt(results.treeInfo.entries)} entries, ${sizeName(Math.round(results.treeInfo.bytes / MiB) * MiB)} tarball of ${results.treeInfo.source})`,
-      '',
-    )
-    L.push('Seconds (lower is better); ratios are razorfs time / target time, so higher is worse.', '')
-    L.push('| step | native | noop | razorfs | razorfs / noop | razorfs / native |', '|---|---:|---:|---:|---:|---:|')
-    for (const [key, name] of [
-      ['untarSec', 'tar -xf'],
-      ['findSec', 'find'],
-      ['rmSec', 'rm -rf'],
-    ] as const) {
-      const v = (t: TargetName) => byTarget(results.tree, t)?.[key]
-      L.push(
-        `| ${name} | ${cell(v('native'), 2)} | ${cell(v('noop'), 2)} | ${cell(v('razorfs'), 2)} | ${rx(ratio(v('razorfs'), v('noop')))} | ${rx(ratio(v('razorfs'), v('native')))} |`,
-      )
-    }
-
-    L.push('')
-  }
-
   if (results.parallel.length > 0) {
     const p0 = results.parallel[0]
     L.push(`## Parallel clients (${p0.clients} processes)`, '')
@@ -429,14 +430,87 @@ export function report(
   return L.join('\n') + '\n'
 }
 
+/** The targets of the peers table and chart (the fuse-native noop is not a peer). */
+export const PEER_TARGETS: TargetName[] = ALL_TARGETS.filter(t => t !== 'noop')
+/** The peers of issue 18, in the order of the report's ratio columns. */
+const PEERS: TargetName[] = ['mergerfs', 'bindfs', 'native', 'noop-c']
+
+/** Steps of the peers table: the real workloads, then create/stat/unlink of the metadata workload. */
+export function peerRows(): Array<{name: string; time: (t: TargetName) => number | undefined; unit: string; ratio: (peer: TargetName) => number | undefined}> {
+  const rows: ReturnType<typeof peerRows> = []
+  for (const step of REAL_STEPS) {
+    if (!results.real.some(r => r.secs[step].length > 0)) continue
+    rows.push({name: step, time: t => realSec(t, step), unit: 's', ratio: peer => realRatio(step, peer)})
+  }
+
+  // The metadata workload at its largest flat size (the targets check every size and layout).
+  const n = Math.max(0, ...results.meta.filter(m => m.layout === 'flat' && m.target === 'razorfs').map(m => m.files))
+  if (n > 0) {
+    for (const op of ['create', 'stat', 'unlink'] as const) {
+      const per = (t: TargetName) => {
+        const r = metaAt(t, 'flat', n)?.[op].opsPerSec
+        return r === undefined ? undefined : 1e6 / r
+      }
+
+      const inv = (x: number | undefined) => (x === undefined ? undefined : 1 / x)
+      rows.push({name: `${op} (${countName(n)}, flat)`, time: per, unit: 'µs', ratio: peer => inv(metaRatio('flat', n, op, 'razorfs', peer))})
+    }
+  }
+
+  return rows
+}
+
+function peersSection(chart: boolean): string[] {
+  const rows = peerRows()
+  const info = results.realInfo
+  if (rows.length === 0 || (info === undefined && !results.meta.some(m => m.target === 'noop-c'))) return []
+  const L: string[] = ['## razorfs against the peers (issue 18)', '']
+  if (info !== undefined)
+    L.push(
+      `Real workloads, all targets mounted at once, each step visiting the targets in turn (${info.rounds} rounds, the median round; ratios are medians of the per-round ratios): ` +
+        `\`tar -xf\` of ${fmt(info.entries)} entries (${sizeName(Math.round(info.tarBytes / MiB) * MiB)} tar of ${info.treeSource}), then \`grep -r\`, \`find\`, \`du -s\` and \`rm -rf\` of that tree; ` +
+        `\`git clone --no-hardlinks\` of a local repository of ${fmt(info.repoFiles)} files (node_modules committed once), then \`git status\` in the clone; ` +
+        `\`sqlite3\` running ${fmt(info.txns)} committed transactions (the CLI's defaults: rollback journal, synchronous=FULL); four \`tar -xf\` of the tree at once; ` +
+        `\`dd\` of ${sizeName(info.ddBytes)} in 1 MiB blocks with conv=fsync, then ${info.dropCaches ? 'after `echo 3 > /proc/sys/vm/drop_caches`' : '(not root: the page cache could not be dropped, so the read is warm)'} a read of it. ` +
+        'create, stat, unlink: the metadata workload below, at its largest size in one directory (µs per operation).',
+      '',
+    )
+  L.push(
+    'Ratios are **razorfs time / peer time**: below 1.00x razorfs is faster. The targets want at most 1.00x against mergerfs and bindfs at every step, at most 1.11x (0.9x the speed) against native for dd, and at most 1.43x (0.7x the speed) against noop-c for create, stat and unlink.',
+    '',
+  )
+  const shown = PEER_TARGETS.filter(t => rows.some(r => r.time(t) !== undefined))
+  const peers = PEERS.filter(p => rows.some(r => r.ratio(p) !== undefined))
+  L.push(`| step | ${shown.join(' | ')} | ${peers.map(p => `razorfs / ${p}`).join(' | ')} |`, `|---|${[...shown, ...peers].map(() => '---:').join('|')}|`)
+  for (const r of rows) {
+    const digits = r.unit === 's' ? 2 : 1
+    L.push(
+      `| ${r.name} | ${shown.map(t => (r.time(t) === undefined ? '-' : `${fmt(r.time(t)!, digits)} ${r.unit}`)).join(' | ')} | ${peers.map(p => rx(r.ratio(p))).join(' | ')} |`,
+    )
+  }
+
+  L.push('')
+  if (chart) L.push(`![each target's time relative to native, per workload](${chartLink('peers.png')})`, '')
+  return L
+}
+
 const METHOD = [
   '- **Targets.** Every workload runs, in this order and in the same run, against: `native`, a directory on the host filesystem; ' +
     '`noop`, `bench/noop-fs.ts`, a fuse-native filesystem served by its own node process and mounted with the options razorfs uses ' +
     '(`use_ino,big_writes,max_write=131072,default_permissions` through fsname, fuse-native timeouts off); it stores no data and no attributes, ' +
     'only the name tree (so that lookups of names never created fail, readdir lists what `find` and `rm -rf` then visit, inode numbers are distinct, and reads end at the written size); ' +
     'reads return the requested length without filling the buffer, writes are accepted without copying; and `razorfs`, `razorfs mount -f` on a fresh data dir in the same host filesystem. ' +
-    'Each workload gets fresh mounts (and a fresh data dir). Where a workload can be split, the targets take turns within it (below), so that the load of a shared machine falls on all three alike; ' +
-    'the untar and parallel workloads run on one target after the other.',
+    'Each workload gets fresh mounts (and a fresh data dir). Where a workload can be split, the targets take turns within it (below), so that the load of a shared machine falls on all of them alike; ' +
+    'the parallel workload runs on one target after the other.',
+  '- **Peers (issue 18).** `noop-c`, `bench/noop-c.c`: a do-nothing libfuse 3 low-level filesystem in C, built with the system `cc` against libfuse 3 (`pkg-config fuse3`) at the start of the run, ' +
+    "served by `fuse_session_loop_mt` (libfuse's default thread limits) with razorfs's kernel options (default_permissions, 1 MiB max_write and readahead, async read, parallel dirops, readdirplus auto, no writeback cache, 1 s entry and attribute timeouts); " +
+    'it keeps the name tree, types, sizes and link counts, returns zeros on read and drops writes: the FUSE limit, in the metadata workload. ' +
+    "`mergerfs` (`mergerfs -f SRC MNT`) and `bindfs` (`bindfs -f SRC MNT`, single-threaded, its default), with the Debian packages' defaults, each serving a directory beside the native one on the same host filesystem: in the real workloads.",
+  "- **Real workloads.** All targets mounted at once; each step visits them in turn (round r starting at target r), each turn after an untimed `sync` and at least 1.2 s after that target's previous turn (its kernel name and attribute caches expired); " +
+    "each step is one process timed whole (`tar`, `grep -r -l -F 'require('` (every target must list the same files), `find` (entry count checked), `du -s`, `rm -rf`, `git clone -q --no-hardlinks` of a local repository, `git status --porcelain` (must be empty), " +
+    "`sqlite3 DB '.read FILE'` (row count checked), `dd`); four untars at once are timed from the first start to the last end. " +
+    'The tree is a tar of node_modules made at the start of the run; the git repository (node_modules committed once and repacked) is kept in `~/.cache/razorfs-bench`. ' +
+    'Before each round the inputs are read once (untimed), so that no turn reads them from disk.',
   "- **Bindings.** The `bindings` workload adds `noop-ll` (`bench/noop-ll.ts`: the same do-nothing filesystem on razorfs's libfuse 3 addon, with the ll adapter's settings) " +
     'and razorfs on each binding (`--binding fuse-native`, `--binding ll`), and runs create/stat/unlink and a listing of one flat directory and sequential write and read ' +
     'on all five targets at once, interleaved as the metadata and sequential workloads are.',
@@ -456,7 +530,6 @@ const METHOD = [
     "Three rounds, each visiting the targets in turn, round r starting at target r; before each turn `sync` (untimed) flushes what the previous turn wrote, so that the host's writeback of it does not fall into the next target's time; the median round is reported. " +
     "The host filesystem keeps what was written in its page cache (so do razorfs's content files). Blocks are checked on read (block numbers of all, contents of every 64th) on native and razorfs.",
   '- **Random 4 KiB.** fio (`--direct=1 --ioengine=psync --bs=4k`, time-based) when it is installed, else the driver doing the same with pread/pwrite on an O_DIRECT descriptor, on a file written sequentially first; reads on the three targets in turn, then writes.',
-  "- **Source tree.** A tarball of this repo's `node_modules` (made at the start of the run), `tar -xf` into the target, `find` of the tree (its entry count is checked), `rm -rf`, each timed as a whole process, 1.2 s apart.",
   '- **Parallel.** Several driver processes started together (epoch barrier); aggregate rate = all operations / (last end - first start).',
   '- **razorfs server.** Memory is VmRSS / VmHWM of the server process from /proc. At the largest size, after the stat phase, the server is stopped with SIGTERM (checkpoint + unmount, timed), ' +
     '`razorfs fsck -n -f DATA-DIR` runs, and the image is mounted again: the mount time is from spawning `node bin/run.js mount -f` to the mount appearing in /proc/self/mountinfo (node and oclif start-up included). The unlink phase then runs on the remounted image.',

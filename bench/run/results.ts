@@ -2,6 +2,7 @@
 import type {Layout} from '../driver.js'
 import type {Breakdown, WindowProfile} from '../profile.js'
 import type {RecoveryResult} from '../recovery.js'
+import type {RealStep} from './real.js'
 import type {Memory, TargetName} from './targets.js'
 
 export interface Rate {
@@ -81,13 +82,21 @@ interface RandomRecord {
   writeIops: number
 }
 
-export interface TreeRecord {
+/** A target's seconds at each step of the real workloads, one per round. */
+export interface RealRecord {
   target: TargetName
+  secs: Record<RealStep, number[]>
+}
+
+export interface RealInfo {
   entries: number
-  bytes: number
-  untarSec: number
-  findSec: number
-  rmSec: number
+  tarBytes: number
+  treeSource: string
+  repoFiles: number
+  txns: number
+  ddBytes: number
+  dropCaches: boolean
+  rounds: number
 }
 
 export interface ParallelRecord {
@@ -119,8 +128,8 @@ interface Results {
   seq: IoRecord[]
   sweep: IoRecord[]
   random: RandomRecord[]
-  tree: TreeRecord[]
-  treeInfo?: {entries: number; bytes: number; source: string}
+  real: RealRecord[]
+  realInfo?: RealInfo
   parallel: ParallelRecord[]
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON bench/storage.ts writes, read as it is
   storage?: {exitCode: number | null; json: Record<string, any>; markdown: string}
@@ -139,7 +148,7 @@ export const results: Results = {
   seq: [],
   sweep: [],
   random: [],
-  tree: [],
+  real: [],
   parallel: [],
   profile: [],
   bindings: {meta: [], readdir: [], seq: []},

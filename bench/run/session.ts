@@ -9,8 +9,8 @@ import path from 'node:path'
 import type {Config} from './config.js'
 import {paths} from './paths.js'
 import {type IoRecord, type IoRound, results} from './results.js'
-import {type Session, type TargetName, startTarget} from './targets.js'
-import {MiB, driver, exec, log, median} from './util.js'
+import {type Session, type TargetName, startTarget, stopServers} from './targets.js'
+import {MiB, driver, exec, killChildren, log, median} from './util.js'
 
 /** Sessions not stopped yet. */
 const live = new Set<Session>()
@@ -58,8 +58,13 @@ export async function openAll(targets: TargetName[], label: string): Promise<Ses
   return sessions
 }
 
-/** Stop every session still running; remove the work dir unless `keep`. */
+/**
+ * Stop every session still running, and any server or workload process left (a target still
+ * starting, a tar on a mount when the run is interrupted), unmount whatever is still mounted
+ * under the work dir; remove the work dir unless `keep`.
+ */
 export async function cleanup(keep: boolean): Promise<void> {
+  killChildren()
   for (const s of [...live]) {
     try {
       await s.stop()
@@ -67,6 +72,8 @@ export async function cleanup(keep: boolean): Promise<void> {
       log(`cleanup: ${(error as Error).message}`)
     }
   }
+
+  await stopServers()
 
   if (!keep && paths.workDir !== '') fs.rmSync(paths.workDir, {recursive: true, force: true})
 }

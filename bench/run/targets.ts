@@ -3,23 +3,69 @@
  * of the host filesystem, or a server (the do-nothing filesystems, razorfs) mounted on a
  * mountpoint and watched through /proc.
  */
-import {spawn} from 'node:child_process'
+import {type ChildProcess, spawn} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
 import {mountPoints} from '../../src/fuse/mountinfo.js'
-import {paths} from './paths.js'
-import {cleanEnv, exec, log, sleep} from './util.js'
+import {REPO, paths} from './paths.js'
+import {OneLineError, cleanEnv, exec, log, sleep} from './util.js'
 
 /**
  * The main targets (razorfs on the mount command's default binding, or --binding), and the
  * targets of the bindings workload, which puts both FUSE bindings side by side: each with its
  * own do-nothing filesystem (noop: fuse-native, noop-ll: razorfs's libfuse 3 addon) and razorfs
- * served through it.
+ * served through it. The peers (issue 18): noop-c, the do-nothing libfuse 3 low-level
+ * filesystem in C (bench/noop-c.c, the FUSE limit), and two C/C++ FUSE filesystems people use
+ * that serve a host directory on the work dir's disk: mergerfs and bindfs (Debian packages).
  */
-export type TargetName = 'native' | 'noop' | 'razorfs' | 'noop-ll' | 'razorfs-fn' | 'razorfs-ll'
-export const ALL_TARGETS: TargetName[] = ['native', 'noop', 'razorfs']
+export type TargetName = 'native' | 'noop' | 'noop-c' | 'mergerfs' | 'bindfs' | 'razorfs' | 'noop-ll' | 'razorfs-fn' | 'razorfs-ll'
+/** Every target `--targets` accepts, in the order they take turns. */
+export const ALL_TARGETS: TargetName[] = ['native', 'noop', 'noop-c', 'mergerfs', 'bindfs', 'razorfs']
 export const BINDING_TARGETS: TargetName[] = ['native', 'noop', 'noop-ll', 'razorfs-fn', 'razorfs-ll']
+/** The peers that serve a host directory: their source lives beside the native target's. */
+const HOST_PEERS: Partial<Record<TargetName, string>> = {mergerfs: 'mergerfs', bindfs: 'bindfs'}
+/** Servers still running (stopped by the run's cleanup on any exit path). */
+const servers = new Set<ChildProcess>()
+
+/** Where the run built bench/noop-c.c (buildNoopC). */
+let noopCBinary = ''
+
+/**
+ * Make sure every target of the run can start, before anything is timed: mergerfs and bindfs
+ * installed, bench/noop-c.c compiled (system cc against libfuse 3, pkg-config fuse3) into the
+ * work dir. Throws one line naming what is missing.
+ */
+export async function prepareTargets(targets: TargetName[]): Promise<void> {
+  for (const t of targets) {
+    const cmd = HOST_PEERS[t]
+    if (cmd !== undefined && (await exec('sh', ['-c', `command -v ${cmd}`])).code !== 0)
+      throw new OneLineError(
+        `${cmd} is not installed: apt-get install -y mergerfs bindfs (or leave it out: --targets ${ALL_TARGETS.filter(x => x !== t).join(',')})`,
+      )
+  }
+
+  if (!targets.includes('noop-c')) return
+  const source = path.join(REPO, 'bench/noop-c.c')
+  const flags = await exec('pkg-config', ['--cflags', '--libs', 'fuse3']).catch(() => undefined)
+  if (flags === undefined || flags.code !== 0)
+    throw new OneLineError('noop-c needs libfuse 3 and pkg-config: apt-get install -y libfuse3-dev pkg-config (pkg-config --cflags --libs fuse3 failed)')
+  noopCBinary = path.join(paths.workDir, 'noop-c')
+  const cc = await exec('cc', ['-O2', '-Wall', '-o', noopCBinary, source, ...flags.stdout.trim().split(/\s+/)]).catch(() => undefined)
+  if (cc === undefined) throw new OneLineError('noop-c needs a C compiler: cc was not found (apt-get install -y gcc)')
+  if (cc.code !== 0) throw new OneLineError(`cc could not build ${path.relative(REPO, source)}: ${cc.stderr.trim().split('\n')[0]}`)
+}
+
+/** Stop every server still running (SIGTERM, then SIGKILL after `graceMs`); unmount what they left. */
+export async function stopServers(graceMs = 10_000): Promise<void> {
+  const left = [...servers]
+  for (const p of left) p.kill('SIGTERM')
+  const deadline = Date.now() + graceMs
+  while (left.some(p => p.exitCode === null && p.signalCode === null) && Date.now() < deadline) await sleep(50)
+  for (const p of left) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+  for (const mnt of mountPoints()) if (paths.workDir !== '' && mnt.startsWith(paths.workDir + '/')) await cleanupMount(mnt)
+}
+
 const isRazorfs = (t: TargetName): boolean => t.startsWith('razorfs')
 
 /** `--binding` for `razorfs mount` (default: the mount command's own default). */
@@ -49,7 +95,7 @@ export interface Session {
   stop(): Promise<{ms: number; code: number | null}>
 }
 
-async function cleanupMount(mnt: string): Promise<void> {
+export async function cleanupMount(mnt: string): Promise<void> {
   for (let i = 0; i < 20 && mountPoints().has(mnt); i++) {
     await exec('fusermount3', ['-u', '-z', mnt])
     if (mountPoints().has(mnt)) await exec('umount', ['-l', mnt])
@@ -108,15 +154,34 @@ export async function startTarget(target: TargetName, base: string, opts: {dataD
   const nodeArgs =
     opts.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, `--cpu-prof-name=${target}.cpuprofile`, '--cpu-prof-interval=500']
   const binding = target === 'razorfs-fn' ? 'fuse-native' : target === 'razorfs-ll' ? 'll' : razorfsBinding
-  const server =
-    target === 'noop'
-      ? [path.join(paths.here, 'noop-fs.js'), mnt]
-      : target === 'noop-ll'
-        ? [path.join(paths.here, 'noop-ll.js'), mnt]
-        : [paths.runJs, 'mount', '-f', ...(binding === undefined ? [] : ['--binding', binding]), '--data-dir', dataDir, mnt]
-  const args = [...nodeArgs, ...server]
+  // The host peers serve base/src, beside where the native target keeps its files (base/fs).
+  const source = path.join(base, 'src')
+  const [cmd, args] = ((): [string, string[]] => {
+    switch (target) {
+      case 'noop':
+        return [process.execPath, [...nodeArgs, path.join(paths.here, 'noop-fs.js'), mnt]]
+      case 'noop-ll':
+        return [process.execPath, [...nodeArgs, path.join(paths.here, 'noop-ll.js'), mnt]]
+      case 'noop-c':
+        return [noopCBinary, [mnt]]
+      // As a new user runs them: the packages' defaults, in the foreground.
+      case 'mergerfs':
+        return ['mergerfs', ['-f', source, mnt]]
+      case 'bindfs':
+        return ['bindfs', ['-f', source, mnt]]
+      default:
+        return [
+          process.execPath,
+          [...nodeArgs, paths.runJs, 'mount', '-f', ...(binding === undefined ? [] : ['--binding', binding]), '--data-dir', dataDir, mnt],
+        ]
+    }
+  })()
+  if (HOST_PEERS[target] !== undefined) fs.mkdirSync(source, {recursive: true})
+  // node servers print "mounted MOUNTPOINT" once they serve; the C ones are ready when mounted.
+  const says = !(HOST_PEERS[target] !== undefined)
   const start = performance.now()
-  const proc = spawn(process.execPath, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
+  const proc = spawn(cmd, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
+  servers.add(proc)
   let output = ''
   proc.stdout!.on('data', (d: Buffer) => {
     output += d.toString()
@@ -124,7 +189,18 @@ export async function startTarget(target: TargetName, base: string, opts: {dataD
   proc.stderr!.on('data', (d: Buffer) => {
     output += d.toString()
   })
-  const exited = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))
+  const exited = new Promise<number | null>(resolve => {
+    proc.on('exit', code => {
+      servers.delete(proc)
+      resolve(code)
+    })
+    // A server that cannot be spawned at all (ENOENT) may never emit 'exit'.
+    proc.on('error', error => {
+      output += `${cmd}: ${error.message}\n`
+      servers.delete(proc)
+      resolve(null)
+    })
+  })
   let gone: number | null | undefined
   void exited.then(code => {
     gone = code
@@ -133,7 +209,7 @@ export async function startTarget(target: TargetName, base: string, opts: {dataD
   const deadline = Date.now() + 180_000
   for (;;) {
     if (mountMs === undefined && mountPoints().has(mnt)) mountMs = performance.now() - start
-    if (mountMs !== undefined && output.includes('mounted ')) break
+    if (mountMs !== undefined && (!says || output.includes('mounted '))) break
     if (gone !== undefined) throw new Error(`${target} server exited with ${gone} before mounting:\n${output}`)
     if (Date.now() > deadline) {
       proc.kill('SIGKILL')

@@ -10,6 +10,15 @@ export const MiB = 1024 * KiB
 export const GiB = 1024 * MiB
 
 export const T0 = Date.now()
+
+/** An error the run reports as its one line (no stack): a missing tool, a mount left behind. */
+export class OneLineError extends Error {}
+
+/** Workload processes running now (tar, git, dd, drivers...): killed if the run is interrupted. */
+const children = new Set<ReturnType<typeof spawn>>()
+export function killChildren(): void {
+  for (const c of children) c.kill('SIGKILL')
+}
 export function log(msg: string): void {
   process.stderr.write(`[bench ${((Date.now() - T0) / 1000).toFixed(0).padStart(5)}s] ${msg}\n`)
 }
@@ -33,12 +42,19 @@ export function exec(cmd: string, args: string[], opts: {env?: NodeJS.ProcessEnv
   return new Promise((resolve, reject) => {
     const start = performance.now()
     const child = spawn(cmd, args, {env: opts.env ?? process.env, stdio: ['ignore', 'pipe', opts.inheritStderr ? 'inherit' : 'pipe']})
+    children.add(child)
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout!.on('data', (d: Buffer) => out.push(d))
     child.stderr?.on('data', (d: Buffer) => err.push(d))
-    child.on('error', reject)
-    child.on('close', code => resolve({code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: performance.now() - start}))
+    child.on('error', error => {
+      children.delete(child)
+      reject(error)
+    })
+    child.on('close', code => {
+      children.delete(child)
+      resolve({code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: performance.now() - start})
+    })
   })
 }
 

@@ -1,7 +1,7 @@
 /**
  * The workloads other than metadata: parallel clients, sequential I/O and the block-size sweep,
- * both bindings side by side, random 4 KiB I/O, a source tree (untar, find, rm -rf), the storage
- * layer and recovery without FUSE, and the servers under the CPU profiler.
+ * both bindings side by side, random 4 KiB I/O, the storage layer and recovery without FUSE, and
+ * the servers under the CPU profiler (the real workloads are in real.ts).
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -13,7 +13,7 @@ import type {RecoveryResult} from '../recovery.js'
 import {ATTR_EXPIRE_MS, type Config} from './config.js'
 import {benchMeta} from './meta.js'
 import {REPO, RESULTS, paths} from './paths.js'
-import {type IoRecord, type ParallelRecord, type ProfileRecord, type TreeRecord, flames, rate, results} from './results.js'
+import {type IoRecord, type ParallelRecord, type ProfileRecord, flames, rate, results} from './results.js'
 import {close, ioRounds, open, openAll, openFresh} from './session.js'
 import {BINDING_TARGETS, type TargetName} from './targets.js'
 import {MiB, bsName, cleanEnv, driver, drivers, exec, fmt, log, sizeName, sleep} from './util.js'
@@ -145,7 +145,7 @@ export async function benchRandom(cfg: Config, targets: TargetName[]): Promise<v
 }
 
 /** Top-level packages of node_modules (scoped ones by package), in name order, up to `limit` entries. */
-function treeSubset(source: string, limit: number): string[] {
+export function treeSubset(source: string, limit: number): string[] {
   const out: string[] = []
   let count = 0
   const countOf = (p: string): number => fs.readdirSync(p, {recursive: true}).length + 1
@@ -167,44 +167,6 @@ function treeSubset(source: string, limit: number): string[] {
   }
 
   return out
-}
-
-export async function benchTree(cfg: Config, targets: TargetName[]): Promise<void> {
-  const tarball = path.join(paths.workDir, 'tree.tar')
-  // The real directory: a node_modules symlink would be packed as one entry.
-  const source = fs.realpathSync(path.join(REPO, 'node_modules'))
-  const members = cfg.treeEntries === undefined ? ['node_modules'] : treeSubset(source, cfg.treeEntries)
-  log(`tree: packing ${source}${cfg.treeEntries === undefined ? '' : ` (${members.length} packages, about ${fmt(cfg.treeEntries)} entries)`} into ${tarball}`)
-  const pack = await exec('tar', ['-cf', tarball, '-C', path.dirname(source), ...members])
-  if (pack.code !== 0) throw new Error(`tar -c failed: ${pack.stderr}`)
-  const list = await exec('tar', ['-tf', tarball])
-  const entries = list.stdout.split('\n').filter(Boolean).length
-  const bytes = fs.statSync(tarball).size
-  results.treeInfo = {
-    entries,
-    bytes,
-    source: cfg.treeEntries === undefined ? 'node_modules of this repo' : `the first ${members.length} packages of this repo's node_modules`,
-  }
-  log(`  ${fmt(entries)} entries, ${sizeName(Math.round(bytes / MiB) * MiB)} tarball`)
-  for (const target of targets) {
-    log(`tree: ${target}: tar -x, find, rm -rf`)
-    const s = await openFresh(target, 'tree')
-    const dest = path.join(s.root, 'tree')
-    fs.mkdirSync(dest)
-    const untar = await exec('tar', ['-xf', tarball, '-C', dest])
-    if (untar.code !== 0) throw new Error(`${target}: tar -x failed: ${untar.stderr.slice(0, 500)}`)
-    await sleep(ATTR_EXPIRE_MS)
-    const find = await exec('find', [dest])
-    const found = find.stdout.split('\n').filter(Boolean).length - 1
-    if (find.code !== 0 || found < entries) throw new Error(`${target}: find exit ${find.code}, ${found} entries of ${entries}: ${find.stderr.slice(0, 500)}`)
-    await sleep(ATTR_EXPIRE_MS)
-    const rm = await exec('rm', ['-rf', dest])
-    if (rm.code !== 0 || fs.existsSync(dest)) throw new Error(`${target}: rm -rf failed: ${rm.stderr.slice(0, 500)}`)
-    await close(s)
-    const rec: TreeRecord = {target, entries, bytes, untarSec: untar.ms / 1000, findSec: find.ms / 1000, rmSec: rm.ms / 1000}
-    results.tree.push(rec)
-    log(`  untar ${rec.untarSec.toFixed(2)} s, find ${rec.findSec.toFixed(2)} s, rm -rf ${rec.rmSec.toFixed(2)} s`)
-  }
 }
 
 export async function benchStorage(cfg: Config): Promise<void> {
