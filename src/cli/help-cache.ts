@@ -18,10 +18,10 @@
  * This module is loaded on every run: it imports no razorfs module and, unless the output is a
  * terminal or FORCE_COLOR is set, nothing outside node.
  */
-import {mkdirSync, readFileSync, renameSync, statSync, writeFileSync} from 'node:fs'
+import {lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
-import {join, resolve} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 import {crc32} from 'node:zlib'
 
 /** A help request and where its text is (or is to be) cached. */
@@ -133,10 +133,30 @@ export function helpFileName(request: Pick<HelpRequest, 'colour' | 'subject' | '
   return `${request.width}${request.colour ? 'c' : ''}-${request.subject || 'razorfs'}.txt`
 }
 
+/**
+ * Is `dir` (the user's cache) this user's own, as are the directories above it up to the cache
+ * dir? Another user's (root's `sudo razorfs --help` with the user's HOME) is neither read nor
+ * written: its texts could be anything, and its names could lead anywhere.
+ */
+function ownDir(dir: string): boolean {
+  try {
+    const uid = process.geteuid?.()
+    for (const d of [dir, dirname(dir), dirname(dirname(dir))]) {
+      const st = lstatSync(d)
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) return false
+    }
+
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** The cached text of `request`, or undefined. */
 export function cachedHelp(request: HelpRequest, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const dirs = helpDirs(request.root, env)
   for (const dir of [dirs.seed, dirs.user]) {
+    if (dir === dirs.user && !ownDir(dir)) continue
     let content: string
     try {
       content = readFileSync(join(dir, helpFileName(request)), 'utf8')
@@ -152,10 +172,12 @@ export function cachedHelp(request: HelpRequest, env: NodeJS.ProcessEnv = proces
 /** Stores `text` as the help of `request` in `dir`, atomically; false if it could not (it is a cache). */
 export function storeHelp(dir: string, request: HelpRequest, text: string): boolean {
   try {
-    mkdirSync(dir, {recursive: true})
+    mkdirSync(dir, {recursive: true, mode: 0o700})
+    if (!ownDir(dir)) return false
     const file = join(dir, helpFileName(request))
     const temporary = `${file}.${process.pid}.tmp`
-    writeFileSync(temporary, `${request.id}\n${text}`)
+    // 'wx': never through a name someone else put there (a symlink included).
+    writeFileSync(temporary, `${request.id}\n${text}`, {flag: 'wx', mode: 0o600})
     renameSync(temporary, file)
     return true
   } catch {

@@ -1,9 +1,8 @@
 import {Args} from '@oclif/core'
-import path from 'node:path'
 
 import {RazorCommand} from '../base-command.js'
 import {EXIT, EXIT_MOUNT_FAILURE} from '../exit-codes.js'
-import {type RazorMount, type ServerStatus, razorMounts, readStatus, serverAlive} from '../fuse/status.js'
+import {type RazorMount, type ServerStatus, razorMounts, readStatus, realTarget, serverAlive} from '../fuse/status.js'
 import {type CheckpointState, checkpointState} from '../storage/index.js'
 
 export interface MountReport {
@@ -42,7 +41,7 @@ With no mount, prints nothing (exit 0). A TARGET that is not mounted is an error
   public async run(): Promise<{mounts: MountReport[]}> {
     const {target} = this.args
     if (target === '') this.error("TARGET is an empty string; give a mountpoint or a data dir (see 'razorfs status --help')", {exit: EXIT.USAGE})
-    const wanted = target === undefined ? (this.flags['data-dir'] === undefined ? undefined : this.dataDir()) : path.resolve(target)
+    const wanted = target === undefined ? (this.flags['data-dir'] === undefined ? undefined : this.dataDir()) : realTarget(target)
     const found = razorMounts().filter(m => wanted === undefined || m.mountpoint === wanted || m.dataDir === wanted)
     if (wanted !== undefined && found.length === 0) {
       const stale = readStatus(wanted)

@@ -13,6 +13,7 @@
 import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {MountError} from './serve.js'
 
@@ -44,7 +45,7 @@ export async function detach(args: string[], dataDir: string, warn: (line: strin
   const log = path.join(dataDir, LOG_NAME)
   // The server's fds 1 and 2: what it writes past node (libfuse, a fatal error) lands in the log.
   const fd = fs.openSync(log, 'a', 0o600)
-  const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../bin/run.js')
+  const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
   const child = spawn(process.execPath, [bin, 'mount', '-f', '--detached', ...args], {detached: true, stdio: ['ignore', fd, fd, 'pipe']})
   fs.closeSync(fd)
   const pipe = child.stdio[READY_FD] as NodeJS.ReadableStream & {destroy(): void}

@@ -28,10 +28,11 @@ const RAZORFS_USAGE = 16
  * Options of fstab and mount(8), not of the filesystem: mount(8) keeps some of them in the list it
  * gives a helper (`user`, `nofail`, `_netdev`), mount.fuse3 others (`x-*` given on its command
  * line); razorfs drops them all. `user` and `users` have done their work by then: mount(8) has
- * added the noexec,nosuid,nodev they imply.
+ * added the noexec,nosuid,nodev they imply (for a user's mount it passes `user=NAME`, and may
+ * pass `uhelper=` and `helper=`).
  */
 const FSTAB_ONLY = new Set(['defaults', 'auto', 'noauto', 'user', 'nouser', 'users', 'owner', 'group', '_netdev', 'nofail'])
-const FSTAB_ONLY_PREFIXES = ['x-', 'comment=']
+const FSTAB_ONLY_PREFIXES = ['x-', 'comment=', 'user=', 'uhelper=', 'helper=']
 
 /** The filesystem types the helpers answer for. */
 const TYPES = new Set(['razorfs', 'fuse.razorfs'])

@@ -59,7 +59,7 @@ export class MountError extends Error {}
 export function prepareMountpoint(mountpoint: string, mkdir: boolean, nonempty = false): string {
   // path.resolve('') is the working directory: an empty argument must not mount over it.
   if (mountpoint === '') throw new MountError('the mountpoint is an empty string; give the path of a directory')
-  const abs = path.resolve(mountpoint)
+  let abs = path.resolve(mountpoint)
   let st: fs.Stats
   try {
     st = fs.statSync(abs)
@@ -73,6 +73,8 @@ export function prepareMountpoint(mountpoint: string, mkdir: boolean, nonempty =
   }
 
   if (!st.isDirectory()) throw new MountError(`mountpoint ${abs} is not a directory`)
+  // The kernel's name for it (mountinfo's, which status and umount match): through any symlink.
+  abs = fs.realpathSync(abs)
   if (mountPoints().has(abs)) throw new MountError(`${abs} is already a mount point`)
   if (!nonempty) {
     let entries: string[]

@@ -84,10 +84,31 @@ export function processStart(pid: number): number | undefined {
   return Number.isFinite(ticks) ? ticks : undefined
 }
 
+/** The real uid of a process, or undefined if there is none. */
+function processUid(pid: number): number | undefined {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined
+  try {
+    const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)
+    return line === null ? undefined : Number(line[1])
+  } catch {
+    return undefined
+  }
+}
+
 /** Is the process a status file names still the one that wrote it? */
 export function serverAlive(status: Pick<ServerStatus, 'pid' | 'startTicks'>): boolean {
   const start = processStart(status.pid)
   return start !== undefined && (status.startTicks === null || start === status.startTicks)
+}
+
+/** The kernel's name for a path a user gave (mountinfo's): through symlinks, if it can be resolved. */
+export function realTarget(target: string): string {
+  const abs = path.resolve(target)
+  try {
+    return fs.realpathSync(abs)
+  } catch {
+    return abs // a dead mount (ENOTCONN), or gone
+  }
 }
 
 export function statusPath(dataDir: string): string {
@@ -251,7 +272,11 @@ export function razorMounts(): RazorMount[] {
     if (all.slice(i + 1).some(later => later.mountPoint === m.mountPoint)) continue // covered by a later mount
     const dataDir = m.source
     const status = readStatus(dataDir)
-    const mine = status !== undefined && status.mountpoint === m.mountPoint
+    // The status file is the mount owner's to write: its pid is believed (signalled by umount
+    // --force, waited on) only if that process is the mount owner's too, or is gone.
+    const owner = processUid(status?.pid ?? 0)
+    const userId = m.superOptions.find(o => o.startsWith('user_id='))
+    const mine = status !== undefined && status.mountpoint === m.mountPoint && (owner === undefined || userId === undefined || `user_id=${owner}` === userId)
     let state: RazorMount['state']
     if (mine) state = serverAlive(status) ? 'live' : 'dead'
     else state = deadMount(m.mountPoint) ? 'dead' : 'unknown'

@@ -5,10 +5,9 @@
  * file is gone once the process is is how a clean close is told from a server that died.
  */
 import {spawnSync} from 'node:child_process'
-import path from 'node:path'
 
 import {findMount, mountPoints} from './mountinfo.js'
-import {FS_TYPE, type RazorMount, type ServerStatus, razorMounts, readStatus, serverAlive} from './status.js'
+import {FS_TYPE, type RazorMount, type ServerStatus, razorMounts, readStatus, realTarget, serverAlive} from './status.js'
 
 /** How long a clean close may take (a checkpoint of a large image), and a lazy one before we stop waiting. */
 const CLOSE_TIMEOUT_MS = 120_000
@@ -32,7 +31,7 @@ export class UnmountError extends Error {
  * UnmountError (32) when there is none, or when the mountpoint holds another filesystem.
  */
 export function findRazorMount(target: string): RazorMount {
-  const abs = path.resolve(target)
+  const abs = realTarget(target)
   const all = razorMounts()
   const found = all.find(m => m.mountpoint === abs) ?? all.find(m => m.dataDir === abs)
   if (found !== undefined) return found

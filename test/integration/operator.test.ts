@@ -203,6 +203,29 @@ for (const binding of ['ll', 'fuse-native'] as const) {
       expect(clean(dirs.dataDir)).to.equal(true)
     })
 
+    it('a mountpoint given through a symlink: status and umount know it by either name, and umount waits for the clean close', () => {
+      const link = path.join(path.dirname(dirs.mnt), 'link-to-mnt')
+      fs.symlinkSync(dirs.mnt, link)
+      try {
+        const result = runCli(['mount', '--binding', binding, '--data-dir', dirs.dataDir, link])
+        expect(result.status, result.stderr).to.equal(0)
+        const pid = Number(/server pid (\d+)/.exec(result.stdout)?.[1])
+        pids.push(pid)
+        for (const name of [link, dirs.mnt]) {
+          const status = runCli(['status', '--json', name])
+          expect(status.status, status.stderr).to.equal(0)
+          expect(JSON.parse(status.stdout).mounts.map((m: {mountpoint: string; state: string}) => [m.mountpoint, m.state])).to.deep.equal([[dirs.mnt, 'live']])
+        }
+
+        const umount = runCli(['umount', link])
+        expect(umount.status, umount.stderr).to.equal(0)
+        expect(alive(pid), 'the server is gone when umount returns').to.equal(false)
+        expect(clean(dirs.dataDir)).to.equal(true)
+      } finally {
+        fs.rmSync(link, {force: true})
+      }
+    })
+
     it('umount of a busy mount exits 32 and leaves it mounted; -l detaches it, and the server closes once the file is closed', async () => {
       const m = await foreground()
       fs.writeFileSync(path.join(dirs.mnt, 'held'), 'open')

@@ -23,7 +23,7 @@ describe('fuse: mount(8) and umount(8) helpers (fstab)', () => {
     expect(r.options).to.deep.equal(['rw', 'allow_other', 'dev', 'suid'])
   })
 
-  it('fstab-only options: defaults, auto/noauto, user(s)/nouser, owner, group, _netdev, nofail, x-*, comment=', () => {
+  it('fstab-only options: defaults, auto/noauto, user(s)/nouser, user=NAME, owner, group, _netdev, nofail, x-*, comment=, uhelper=, helper=', () => {
     for (const o of [
       'defaults',
       'auto',
@@ -38,6 +38,9 @@ describe('fuse: mount(8) and umount(8) helpers (fstab)', () => {
       'x-systemd.automount',
       'x-mount.mkdir=0755',
       'comment=x',
+      'user=alice', // a user's mount of a `user` line: libmount passes the name
+      'uhelper=udisks2',
+      'helper=x',
     ]) {
       expect(isFstabOnly(o), o).to.equal(true)
     }
