@@ -5,8 +5,7 @@
  */
 import type {Layout} from '../driver.js'
 import type {Config} from './config.js'
-import {REAL_STEPS, type RealStep} from './real.js'
-import {type IoRecord, type MetaRecord, results} from './results.js'
+import {type IoRecord, type MetaRecord, REAL_STEPS, type RealStep, results} from './results.js'
 import type {TargetName} from './targets.js'
 import {MiB, countName, fmt, median, sizeName} from './util.js'
 

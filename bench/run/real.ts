@@ -19,27 +19,11 @@ import path from 'node:path'
 
 import {ATTR_EXPIRE_MS, type Config} from './config.js'
 import {REPO, paths} from './paths.js'
-import {results} from './results.js'
+import {REAL_STEPS, type RealStep, results} from './results.js'
 import {close, openAll} from './session.js'
 import type {Session, TargetName} from './targets.js'
 import {MiB, OneLineError, cleanEnv, exec, fmt, log, sizeName, sleep} from './util.js'
 import {treeSubset} from './workloads.js'
-
-/** The steps, in the order a round runs them. */
-export const REAL_STEPS = [
-  'tar -xf',
-  'grep -r',
-  'find',
-  'du -s',
-  'rm -rf',
-  'git clone',
-  'git status',
-  'sqlite',
-  'tar -xf x4',
-  'dd write',
-  'dd cold read',
-] as const
-export type RealStep = (typeof REAL_STEPS)[number]
 
 /** What the steps work on, made before the first round. */
 export interface Corpus {

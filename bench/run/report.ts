@@ -21,8 +21,7 @@ import {
 } from './checks.js'
 import {PAIRED_AT} from './meta.js'
 import {chartLink} from './paths.js'
-import {REAL_STEPS} from './real.js'
-import {flames, results} from './results.js'
+import {flames, results, REAL_STEPS} from './results.js'
 import {ALL_TARGETS, type Memory, type TargetName} from './targets.js'
 import {MiB, bsName, countName, fmt, median, sizeName} from './util.js'
 

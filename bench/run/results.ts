@@ -2,8 +2,23 @@
 import type {Layout} from '../driver.js'
 import type {Breakdown, WindowProfile} from '../profile.js'
 import type {RecoveryResult} from '../recovery.js'
-import type {RealStep} from './real.js'
 import type {Memory, TargetName} from './targets.js'
+
+/** The steps, in the order a round runs them. */
+export const REAL_STEPS = [
+  'tar -xf',
+  'grep -r',
+  'find',
+  'du -s',
+  'rm -rf',
+  'git clone',
+  'git status',
+  'sqlite',
+  'tar -xf x4',
+  'dd write',
+  'dd cold read',
+] as const
+export type RealStep = (typeof REAL_STEPS)[number]
 
 export interface Rate {
   ops: number
