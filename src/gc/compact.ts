@@ -31,7 +31,20 @@ import {type InodeRecord, Records} from '../inspect/records.js'
 import {type TreeItem, preorder} from '../inspect/walk.js'
 import {CONTROL_OFFSET, tableControlFields as TC} from '../storage/codec/control.js'
 import {inodeFields as I} from '../storage/codec/inode.js'
-import {DATA_OFFSET, FILES, FILE_NODES, HF_CLEAN, S_IFBLK, S_IFCHR, S_IFLNK, S_IFMT, S_IFREG, STRING_UNIT, WAL_NAME} from '../storage/format.js'
+import {
+  DATA_OFFSET,
+  FILES,
+  FILE_NODES,
+  HF_CLEAN,
+  IMAGE_FILE_NAMES,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  STRING_UNIT,
+  WAL_NAME,
+} from '../storage/format.js'
 import {Image, ImageError} from '../storage/index.js'
 import {FILE_RESERVE, WAL_MIN_SIZE} from '../storage/space.js'
 import {Staging} from '../storage/staging.js'
@@ -121,7 +134,7 @@ export function figuresAfter(image: Image): ImageFigures {
 /** The figures of an open image whose files are in `dir`. */
 export function figuresOf(image: Image, dir: string): ImageFigures {
   const {nodes, entries, strings} = image.internals()
-  const files = [...FILES.map(f => f.name), WAL_NAME].map(name => ({name, bytes: fs.statSync(path.join(dir, name)).size}))
+  const files = IMAGE_FILE_NAMES.map(name => ({name, bytes: fs.statSync(path.join(dir, name)).size}))
   const inodeRecords = Math.max(0, nodes.highWater - 1 - nodes.live)
   const entryRecords = Math.max(0, entries.highWater - 1 - entries.live)
   return {

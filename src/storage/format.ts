@@ -99,6 +99,9 @@ export const WAL_RECORD_MAGIC = tag('RZTX')
 export const LOCK_NAME = 'lock'
 export const DATA_DIR_NAME = 'data'
 
+/** The files of an image's data dir besides the lock and data/: the five mapped files, then the log. */
+export const IMAGE_FILE_NAMES: readonly string[] = [...FILES.map(f => f.name), WAL_NAME]
+
 // ---- header (page 0 of every mapped file) ------------------------------------------------------
 
 /** Header flag: the image was closed cleanly (set at the last checkpoint of a close). */

@@ -17,7 +17,7 @@ import path from 'node:path'
 import {Contents} from './contents.js'
 import {checkDataDir} from './data-dir.js'
 import {ImageError} from './errors.js'
-import {DATA_DIR_NAME, FILES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRING_INDEX, FORMAT_VERSION, LOCK_NAME, WAL_NAME} from './format.js'
+import {DATA_DIR_NAME, FILES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRING_INDEX, FORMAT_VERSION, IMAGE_FILE_NAMES, LOCK_NAME} from './format.js'
 import {DirLock} from './lock.js'
 import {Store} from './store.js'
 import {CONTROL_OFFSET, tableControlFields as TC} from './codec/control.js'
@@ -40,9 +40,6 @@ export {LINK_MAX} from './image/directories.js'
 export interface ImageInternals extends Tables {
   readonly contents: Contents
 }
-
-/** Files of an image, as `init --force` removes them. */
-const IMAGE_FILES = [...FILES.map(f => f.name), WAL_NAME]
 
 export class Image implements Volume {
   readonly dir: string
@@ -86,7 +83,7 @@ export class Image implements Volume {
 
   /** The image's files in `dir` as they are now (name, path, size, mode): what `info()` lists. */
   static files(dir: string): ImageInfo['files'] {
-    return [...FILES.map(f => f.name), WAL_NAME, LOCK_NAME].flatMap(name => {
+    return [...IMAGE_FILE_NAMES, LOCK_NAME].flatMap(name => {
       try {
         const st = fs.statSync(path.join(dir, name))
         return [{name, path: path.join(dir, name), bytes: st.size, mode: st.mode & 0o7777}]
@@ -101,9 +98,9 @@ export class Image implements Volume {
     const lock = DirLock.acquire(dir)
     try {
       tidy(dir, [])
-      if (Image.exists(dir) || IMAGE_FILES.some(name => fs.existsSync(path.join(dir, name)))) {
+      if (Image.exists(dir) || IMAGE_FILE_NAMES.some(name => fs.existsSync(path.join(dir, name)))) {
         if (!opts.force) throw new ImageError('RZ_EXISTS', 'already holds a razorfs image; use --force to replace it (its contents are lost)', dir)
-        for (const name of IMAGE_FILES) fs.rmSync(path.join(dir, name), {force: true})
+        for (const name of IMAGE_FILE_NAMES) fs.rmSync(path.join(dir, name), {force: true})
         fs.rmSync(path.join(dir, 'data'), {force: true, recursive: true})
       }
 

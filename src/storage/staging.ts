@@ -25,7 +25,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {ensureDataDir} from './data-dir.js'
-import {DATA_DIR_NAME, FILES, LOCK_NAME, WAL_NAME} from './format.js'
+import {DATA_DIR_NAME, FILES, IMAGE_FILE_NAMES, LOCK_NAME} from './format.js'
 import {DirLock} from './lock.js'
 import {fsyncDir} from './mapped-file.js'
 
@@ -36,8 +36,7 @@ const prefixOf = (kind: StagingKind): string => `.${kind}-staging-`
 /** Inside a staging directory: where the replaced image goes; its presence says the new image is complete. */
 const OLD = 'old'
 /** The names that make an image, moved one by one (the data dir's `lock` stays: it is held). */
-const FILE_NAMES = [...FILES.map(f => f.name), WAL_NAME]
-const NAMES = [...FILE_NAMES, DATA_DIR_NAME]
+const NAMES = [...IMAGE_FILE_NAMES, DATA_DIR_NAME]
 
 export interface StagingOptions {
   kind: StagingKind
@@ -111,10 +110,12 @@ export class Staging {
   commit(): {replaced: boolean} {
     if (this.done) throw new Error('internal: the staging directory was already committed or aborted')
     const data = path.join(this.dir, DATA_DIR_NAME)
+    // The names of the new image: without data/ when it shares the data dir's (gc), which never moves.
+    const names = this.opts.shareContents === true ? IMAGE_FILE_NAMES : NAMES
     // Every name is moved, so no old data/ can stay (unless the new image shares it).
     if (this.opts.shareContents === true) fs.rmSync(data, {recursive: true, force: true})
     else if (!exists(data)) fs.mkdirSync(data, {mode: 0o700})
-    for (const name of this.opts.shareContents === true ? FILE_NAMES : NAMES) {
+    for (const name of names) {
       if (!exists(path.join(this.dir, name))) throw new Error(`internal: the new image has no ${name}`)
       fsyncDir(path.join(this.dir, name))
     }
@@ -124,8 +125,6 @@ export class Staging {
     // From here on the staging directory holds a complete image: a run killed now is finished by the next begin.
     fs.mkdirSync(path.join(this.dir, OLD), {mode: 0o700})
     fsyncDir(this.dir)
-    // The names of the new image: without data/ when it shares the data dir's (gc), which never moves.
-    const names = this.opts.shareContents === true ? FILE_NAMES : NAMES
     try {
       moveIn(this.dataDir, this.dir, names, this.opts.beforeRename)
     } catch (error) {
@@ -250,7 +249,7 @@ export function imagePaths(dataDir: string): (name: string) => string {
  */
 export function imageIdentity(dataDir: string): string {
   const at = imagePaths(dataDir)
-  return FILE_NAMES.map(name => {
+  return IMAGE_FILE_NAMES.map(name => {
     try {
       const st = fs.statSync(at(name))
       return `${st.dev}:${st.ino}`
