@@ -5,35 +5,16 @@
  */
 import {expect} from 'chai'
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {fieldBytes} from '../../src/inspect/text.js'
 import {Image, ROOT_INO} from '../../src/storage/index.js'
-import {RUN_JS, lines, runCli, stackLines, tempDir} from '../helpers/cli.js'
+import {RUN_JS, hashTree, lines, runCli, stackLines, tempDir} from '../helpers/cli.js'
 import {BIG_RDEV, LONG_NAME, NON_UTF8, buildFixture, snapshot} from '../unit/inspect/fixture.js'
 
 const STORAGE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/storage/index.js')
-
-/** sha256 of every file under `dir`, by relative path. */
-export function hashTree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  const walk = (sub: string): void => {
-    for (const e of fs.readdirSync(path.join(dir, sub), {withFileTypes: true})) {
-      const rel = path.join(sub, e.name)
-      if (e.isDirectory()) walk(rel)
-      else
-        out[rel] = createHash('sha256')
-          .update(fs.readFileSync(path.join(dir, rel)))
-          .digest('hex')
-    }
-  }
-
-  walk('')
-  return out
-}
 
 /** A node child that opened the image read-write (the lock, a live WAL) and keeps it open. */
 export async function holdOpen(dir: string): Promise<{child: ChildProcess; stop: () => Promise<void>}> {

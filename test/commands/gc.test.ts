@@ -6,39 +6,20 @@
  * same and the next read-write open finishes the swap; the progress bar shows on a terminal only.
  */
 import {expect} from 'chai'
-import {createHash} from 'node:crypto'
 import {spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import type {GcReport} from '../../src/gc/compact.js'
 import {Image, ROOT_INO} from '../../src/storage/index.js'
 import {WAL_MIN_SIZE} from '../../src/storage/space.js'
-import {lines, runCli, runInPty, stackLines, tempDir} from '../helpers/cli.js'
+import {hashTree, lines, runCli, runInPty, stackLines, tempDir} from '../helpers/cli.js'
 import {mount, mountDirs} from '../helpers/mount.js'
 import {S_IFDIR, S_IFREG, buildFixture, snapshot} from '../unit/inspect/fixture.js'
 
 const KILLER = fileURLToPath(new URL('../helpers/gc-kill.js', import.meta.url))
 const IMAGE_FILES = ['nodes.dat', 'entries.dat', 'entries.idx', 'strings.dat', 'strings.idx', 'wal.log']
-
-interface Figures {
-  files: Array<{name: string; bytes: number}>
-  totalBytes: number
-  reclaimable: {inodeRecords: number; entryRecords: number; stringBytes: number; bytes: number}
-}
-
-interface Report {
-  dataDir: string
-  dryRun: boolean
-  unchanged: boolean
-  recovered: boolean
-  inodes: number
-  entries: number
-  before: Figures
-  after: Figures
-  gaveBack: number
-  notes: string[]
-}
 
 /** The fixture (every file type, hard links, xattrs, odd names, ns times), then churn that leaves free records and heap bytes. */
 function buildChurned(dir: string): void {
@@ -60,31 +41,14 @@ function buildChurned(dir: string): void {
   }
 }
 
-function bytesOf(dir: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  const walk = (sub: string): void => {
-    for (const e of fs.readdirSync(path.join(dir, sub), {withFileTypes: true})) {
-      const rel = path.join(sub, e.name)
-      if (e.isDirectory()) walk(rel)
-      else
-        out[rel] = createHash('sha256')
-          .update(fs.readFileSync(path.join(dir, rel)))
-          .digest('hex')
-    }
-  }
-
-  walk('')
-  return out
-}
-
 function sizesOf(dir: string): Record<string, number> {
   return Object.fromEntries(IMAGE_FILES.map(name => [name, fs.statSync(path.join(dir, name)).size]))
 }
 
-function gcJson(dir: string, ...extra: string[]): Report {
+function gcJson(dir: string, ...extra: string[]): GcReport {
   const r = runCli(['gc', '--json', '--data-dir', dir, ...extra])
   expect(r.status, r.stderr + r.stdout).to.equal(0)
-  return JSON.parse(r.stdout) as Report
+  return JSON.parse(r.stdout) as GcReport
 }
 
 function statsReclaimable(dir: string): number {
@@ -172,18 +136,18 @@ describe('razorfs gc', function () {
     expect(report.after.reclaimable).to.deep.equal({inodeRecords: 0, entryRecords: 0, stringBytes: 0, bytes: 0})
     const again = runCli(['compact', '--json', '--data-dir', image])
     expect(again.status).to.equal(0)
-    expect((JSON.parse(again.stdout) as Report).unchanged).to.equal(true)
+    expect((JSON.parse(again.stdout) as GcReport).unchanged).to.equal(true)
   })
 
   it('--dry-run changes no byte of the data dir and predicts exactly what gc then leaves', () => {
-    const bytes = bytesOf(image)
+    const bytes = hashTree(image)
     const r = runCli(['gc', '--dry-run', '--data-dir', image])
     expect(r.status, r.stderr).to.equal(0)
     expect(r.stdout).to.match(/^razorfs: gc would give back \d+\.\d (KiB|MiB) \(/m)
     expect(r.stdout).to.match(/^ {2}nodes\.dat +\d/m)
     expect(r.stdout).to.match(/^ {2}total +\d/m)
     const dry = gcJson(image, '--dry-run')
-    expect(bytesOf(image)).to.deep.equal(bytes)
+    expect(hashTree(image)).to.deep.equal(bytes)
     expect(dry.dryRun).to.equal(true)
     const real = gcJson(image)
     expect(dry.before).to.deep.equal(real.before)

@@ -4,9 +4,9 @@ import {spawnSync} from 'node:child_process'
 import path from 'node:path'
 
 import {Image, ROOT_INO} from '../../src/storage/index.js'
-import {RUN_JS, lines, runCli, stackLines, tempDir} from '../helpers/cli.js'
+import {RUN_JS, hashTree, lines, runCli, stackLines, tempDir} from '../helpers/cli.js'
 import {buildFixture} from '../unit/inspect/fixture.js'
-import {hashTree, holdOpen} from './dump.test.js'
+import {holdOpen} from './dump.test.js'
 
 const ANSI = /\u001B\[[0-9;]*m/
 

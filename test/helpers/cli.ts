@@ -1,5 +1,6 @@
 import {spawnSync} from 'node:child_process'
-import {appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {createHash} from 'node:crypto'
+import {appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
@@ -121,6 +122,24 @@ export function runLogged(args: string[], env: NodeJS.ProcessEnv = {}): CliResul
   } finally {
     rmSync(log, {force: true})
   }
+}
+
+/** sha256 of every file under `dir`, by relative path. */
+export function hashTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  const walk = (sub: string): void => {
+    for (const e of readdirSync(join(dir, sub), {withFileTypes: true})) {
+      const rel = join(sub, e.name)
+      if (e.isDirectory()) walk(rel)
+      else
+        out[rel] = createHash('sha256')
+          .update(readFileSync(join(dir, rel)))
+          .digest('hex')
+    }
+  }
+
+  walk('')
+  return out
 }
 
 /** A fresh temporary directory, removed by the returned function. */

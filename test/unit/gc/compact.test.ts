@@ -11,7 +11,7 @@ import {gcImage, setGcTestHook} from '../../../src/gc/compact.js'
 import {inodeFields as I} from '../../../src/storage/codec/inode.js'
 import {IF_USED} from '../../../src/storage/format.js'
 import {Image, ImageError, ROOT_INO} from '../../../src/storage/index.js'
-import {tempDir} from '../../helpers/cli.js'
+import {hashTree, tempDir} from '../../helpers/cli.js'
 
 const S_IFREG = 0o100000
 
@@ -85,18 +85,7 @@ describe('gc: compaction', () => {
       image.close()
     }
 
-    const contents = (dir: string): Record<string, string> => {
-      const out: Record<string, string> = {}
-      const walk = (d: string): void => {
-        for (const e of fs.readdirSync(d, {withFileTypes: true})) {
-          if (e.isDirectory()) walk(path.join(d, e.name))
-          else out[path.relative(dir, path.join(d, e.name))] = fs.readFileSync(path.join(d, e.name), 'latin1')
-        }
-      }
-
-      walk(path.join(dir, 'data'))
-      return out
-    }
+    const contents = (dir: string): Record<string, string> => hashTree(path.join(dir, 'data'))
 
     // How many renames one swap makes: counted on a copy.
     const probe = path.join(tmp.dir, 'probe')
