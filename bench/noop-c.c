@@ -137,6 +137,23 @@ static void entry_of(fuse_ino_t ino, node *n, struct fuse_entry_param *e) {
   n->nlookup++;
 }
 
+/* A new entry `name` -> ino in directory `d` (inode `parent`), put at hash slot `*p` and first in d's list. */
+static entry *link_entry(fuse_ino_t parent, node *d, entry **p, const char *name, size_t len, fuse_ino_t ino) {
+  entry *e = malloc(sizeof(entry) + len + 1);
+  e->parent = parent;
+  e->ino = ino;
+  e->len = len;
+  memcpy(e->name, name, len + 1);
+  e->hnext = NULL;
+  *p = e;
+  e->prev = NULL;
+  e->next = d->first;
+  if (d->first != NULL) d->first->prev = e;
+  d->first = e;
+  d->count++;
+  return e;
+}
+
 static int add(fuse_ino_t parent, const char *name, mode_t mode, const char *target, const struct fuse_ctx *ctx, fuse_ino_t link_to,
                struct fuse_entry_param *out) {
   node *d = get(parent);
@@ -156,18 +173,7 @@ static int add(fuse_ino_t parent, const char *name, mode_t mode, const char *tar
   } else {
     nodes[ino]->nlink++;
   }
-  entry *e = malloc(sizeof(entry) + len + 1);
-  e->parent = parent;
-  e->ino = ino;
-  e->len = len;
-  memcpy(e->name, name, len + 1);
-  e->hnext = NULL;
-  *p = e;
-  e->prev = NULL;
-  e->next = d->first;
-  if (d->first != NULL) d->first->prev = e;
-  d->first = e;
-  d->count++;
+  link_entry(parent, d, p, name, len, ino);
   if (++table_used > table_size) grow_table();
   entry_of(ino, nodes[ino], out);
   return 0;
@@ -353,18 +359,7 @@ static void nc_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     *p = from->hnext;
     unlist(d, from);
     size_t len = strlen(newname);
-    entry *e = malloc(sizeof(entry) + len + 1);
-    e->parent = newparent;
-    e->ino = from->ino;
-    e->len = len;
-    memcpy(e->name, newname, len + 1);
-    e->hnext = NULL;
-    *slot(newparent, newname, len) = e;
-    e->prev = NULL;
-    e->next = nd->first;
-    if (nd->first != NULL) nd->first->prev = e;
-    nd->first = e;
-    nd->count++;
+    entry *e = link_entry(newparent, nd, slot(newparent, newname, len), newname, len, from->ino);
     if (S_ISDIR(nodes[e->ino]->mode) && parent != newparent) {
       d->nlink--;
       nd->nlink++;
