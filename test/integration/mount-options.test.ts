@@ -19,6 +19,8 @@ import {cleanupMount, isMounted, mount, type Mounted, mountDirs, until} from '..
 const MiB = 1024 * 1024
 /** Stats of one name in a row: within one second, the default timeouts answer all but the first from the kernel's cache. */
 const STATS = 20
+/** Tries at a reopen that should read nothing (see fewestReads). */
+const ATTEMPTS = 3
 /** The options the tests below mount with: every documented one (checked last). */
 const COVERED = [
   'uid',
@@ -113,6 +115,17 @@ for (const binding of ['ll', 'fuse-native'] as const) {
       action()
       const after = await counters()
       return op => (after[op] ?? 0) - (before[op] ?? 0)
+    }
+
+    /**
+     * The fewest read requests `reopen` saw in a few tries. A kept page cache shows as 0; a host
+     * short of memory may reclaim a page between two opens, so one stray read is tried again,
+     * while a dropped cache reads at every try.
+     */
+    async function fewestReads(reopen: () => Promise<number>): Promise<number> {
+      let fewest = await reopen()
+      for (let i = 1; i < ATTEMPTS && fewest > 0; i++) fewest = Math.min(fewest, await reopen())
+      return fewest
     }
 
     /** Name lookups reaching the server: ll's lookup; libfuse 2 looks a name up with getattr. */
@@ -229,7 +242,7 @@ for (const binding of ['ll', 'fuse-native'] as const) {
     it(`kernel_cache keeps a file's page cache across opens; without it ${binding === 'll' ? 'the ll binding keeps it too' : 'libfuse 2 drops it'}`, async () => {
       const readTwice = async () => {
         expect(fs.readFileSync(P('f')).equals(content)).to.equal(true)
-        return (await requests(() => fs.readFileSync(P('f'))))('read')
+        return fewestReads(async () => (await requests(() => fs.readFileSync(P('f'))))('read'))
       }
 
       await plain()
@@ -243,7 +256,8 @@ for (const binding of ['ll', 'fuse-native'] as const) {
     it('auto_cache keeps the page cache while mtime and size stay, and drops it when they change', async () => {
       await start('auto_cache')
       expect(fs.readFileSync(P('f')).equals(content)).to.equal(true)
-      const same = await requests(() => fs.readFileSync(P('f')))
+      let same = await requests(() => fs.readFileSync(P('f')))
+      for (let i = 1; i < ATTEMPTS && same('read') > 0; i++) same = await requests(() => fs.readFileSync(P('f')))
       expect(same('read'), 'unchanged: reads of a second open').to.equal(0)
       fs.utimesSync(P('f'), new Date(), new Date(Date.now() - 3_600_000)) // mtime changes (through the mount)
       const changed = await requests(() => fs.readFileSync(P('f')))
