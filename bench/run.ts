@@ -77,12 +77,14 @@ function warmMemory(): {gib: number; sec: number} | undefined {
   const file = path.join('/dev/shm', `razorfs-bench-warm-${process.pid}`)
   const buf = Buffer.alloc(block, 0x5a)
   const start = Date.now()
+  // The name goes at once: a run killed while it writes (or another run's warm-up filling the
+  // memory, an OOM kill) leaves nothing in /dev/shm, as the pages go with the last fd.
   const fd = fs.openSync(file, 'w', 0o600)
+  fs.rmSync(file, {force: true})
   try {
     for (let done = 0; done < bytes; done += block) fs.writeSync(fd, buf)
   } finally {
     fs.closeSync(fd)
-    fs.rmSync(file, {force: true})
   }
 
   return {gib: bytes / GiB, sec: (Date.now() - start) / 1000}

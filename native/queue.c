@@ -1,11 +1,12 @@
 /*
- * The session and the request queue: mount and unmount, the thread that runs libfuse's session
- * loop, the jobs the callbacks (requests.c) queue through the thread-safe function, and their
- * hand-off to JS on the JS thread (call_js).
+ * The session and the request queue: mount and unmount, the session loop (on the JS thread, or
+ * libfuse's on worker threads), the jobs the callbacks (requests.c) queue, and their hand-off to
+ * JS on the JS thread (call_js).
  */
 #include "razorfs_ll.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,15 @@ static void job_fail(job *j) {
   job_free(j);
 }
 
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data);
+
 void job_enqueue(session *s, job *j) {
+  if (s->on_js_thread) {
+    /* Called from fuse_session_process_buf in on_readable: straight to JS. */
+    if (s->dispatch == NULL) job_fail(j);
+    else call_js(s->env, s->dispatch, s, j);
+    return;
+  }
   /* The JS side is gone (shutting down) when the call fails. */
   if (napi_call_threadsafe_function(s->tsfn, j, napi_tsfn_nonblocking) != napi_ok) job_fail(j);
 }
@@ -149,6 +158,14 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     if (j->req != NULL) fuse_reply_err(j->req, EIO);
     if (j->done != NULL) sem_post(j->done);
   }
+  if (j->op == OP_WRITE && s->on_js_thread) {
+    /* The data is libfuse's buffer, which the next request overwrites: JS keeps no view of it. */
+    napi_value ab;
+    napi_typedarray_type type;
+    size_t n, off;
+    void *d;
+    if (napi_get_typedarray_info(env, argv[0], &type, &n, &d, &ab, &off) == napi_ok) napi_detach_arraybuffer(env, ab);
+  }
   if (j->op == OP_ENDED && s->fields_ref != NULL) {
     napi_delete_reference(env, s->fields_ref);
     s->fields_ref = NULL;
@@ -177,17 +194,101 @@ static void *loop_thread(void *arg) {
   return NULL;
 }
 
+/* ---- the session on the JS thread ---------------------------------------------------------- */
+
+/* Requests read in one turn of the event loop, at most (timers and I/O get their turn between). */
+#define JS_THREAD_BATCH 64
+
+/* The session is over (unmounted, or the connection aborted): what loop_thread does after the
+   loop, then OP_ENDED to JS (which destroys the session, end_session). Inside on_readable's scope. */
+static void end_on_js_thread(session *s) {
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, NULL);
+  fuse_session_unmount(s->se);
+  dir_runs_drop_all(s);
+  s->ended = 1;
+  call_js(s->env, s->dispatch, s, job_new(OP_ENDED, NULL));
+  free(s->buf.mem);
+  s->buf.mem = NULL;
+}
+
+/* /dev/fuse is readable: read and process the requests waiting there, each one's job going to JS
+   as libfuse calls back (job_enqueue), all in one callback scope (promises settle after it). */
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  session *s = handle->data;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value resource;
+  napi_get_reference_value(env, s->resource_ref, &resource);
+  napi_get_reference_value(env, s->dispatch_ref, &s->dispatch);
+  napi_callback_scope callback_scope;
+  napi_open_callback_scope(env, resource, s->async_context, &callback_scope);
+
+  bool over = status < 0;
+  for (int n = 0; !over && n < JS_THREAD_BATCH; n++) {
+    int got = fuse_session_receive_buf(s->se, &s->buf);
+    if (got == -EAGAIN) break;
+    if (got == -EINTR) continue;
+    /* 0: the session exited (ENODEV: unmounted or aborted); below 0: the device failed. */
+    if (got <= 0) over = true;
+    else fuse_session_process_buf(s->se, &s->buf);
+    if (fuse_session_exited(s->se)) over = true;
+  }
+  if (over) end_on_js_thread(s);
+  s->dispatch = NULL;
+
+  napi_close_callback_scope(env, callback_scope);
+  napi_close_handle_scope(env, scope);
+  if (over) {
+    napi_delete_reference(env, s->dispatch_ref);
+    napi_delete_reference(env, s->resource_ref);
+    napi_async_destroy(env, s->async_context);
+    s->dispatch_ref = s->resource_ref = NULL;
+    s->async_context = NULL;
+  }
+}
+
+/* Serve the mounted session from the JS thread (the poll handle keeps the event loop alive). */
+static const char *start_on_js_thread(napi_env env, session *s, napi_value dispatch) {
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return "razorfs_ll: no event loop";
+  int fd = fuse_session_fd(s->se);
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return "razorfs_ll: cannot make /dev/fuse non-blocking";
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_string_utf8(env, "razorfs_ll", NAPI_AUTO_LENGTH, &name);
+  if (napi_async_init(env, resource, name, &s->async_context) != napi_ok) return "razorfs_ll: cannot make an async context";
+  napi_create_reference(env, dispatch, 1, &s->dispatch_ref);
+  napi_create_reference(env, resource, 1, &s->resource_ref);
+  s->env = env;
+  if (uv_poll_init(loop, &s->poll, fd) != 0) return "razorfs_ll: cannot watch /dev/fuse";
+  s->poll.data = s;
+  if (uv_poll_start(&s->poll, UV_READABLE, on_readable) != 0) {
+    uv_close((uv_handle_t *)&s->poll, NULL);
+    return "razorfs_ll: cannot watch /dev/fuse";
+  }
+  return NULL;
+}
+
 /* Undo a mount that failed half-way and throw `message`. */
 static napi_value mount_failed(napi_env env, session *s, const char *message) {
   if (s->se != NULL) fuse_session_destroy(s->se);
   if (s->tsfn != NULL) napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
   if (s->fields_ref != NULL) napi_delete_reference(env, s->fields_ref);
-  free(s);
+  if (s->dispatch_ref != NULL) napi_delete_reference(env, s->dispatch_ref);
+  if (s->resource_ref != NULL) napi_delete_reference(env, s->resource_ref);
+  if (s->async_context != NULL) napi_async_destroy(env, s->async_context);
+  free(s->mountpoint);
+  /* A poll handle that was started is closed by the loop later, in this memory: it stays. */
+  if (s->poll.data == NULL) free(s);
   napi_throw_error(env, NULL, message);
   return NULL;
 }
 
-/* mount(mountpoint, options: string, dispatch, fields: Float64Array, maxWrite, writeback, threads[, maxRead]) -> session */
+/* mount(mountpoint, options: string, dispatch, fields: Float64Array, maxWrite, writeback, threads[, maxRead]) -> session
+   threads: 0 serves the session on the JS thread, N >= 1 on libfuse's loop with N workers. */
 napi_value js_mount(napi_env env, napi_callback_info info) {
   char mountpoint[4096], options[4096];
   napi_value dispatch, fields;
@@ -201,8 +302,8 @@ napi_value js_mount(napi_env env, napi_callback_info info) {
   s->max_write = (int)max_write;
   s->writeback = (int)writeback;
   s->max_read = max_read > 0 ? (unsigned)max_read : 0;
-  s->threads = (int)threads;
-  if (s->threads < 1) s->threads = 4;
+  s->threads = threads < 0 ? 0 : (int)threads;
+  s->on_js_thread = s->threads == 0;
 
   napi_typedarray_type type;
   size_t count, offset;
@@ -215,7 +316,7 @@ napi_value js_mount(napi_env env, napi_callback_info info) {
 
   napi_value name;
   napi_create_string_utf8(env, "razorfs_ll", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, dispatch, NULL, name, 0, 1, NULL, NULL, s, call_js, &s->tsfn) != napi_ok) {
+  if (!s->on_js_thread && napi_create_threadsafe_function(env, dispatch, NULL, name, 0, 1, NULL, NULL, s, call_js, &s->tsfn) != napi_ok) {
     s->tsfn = NULL;
     return mount_failed(env, s, "razorfs_ll: cannot create the request queue");
   }
@@ -228,9 +329,17 @@ napi_value js_mount(napi_env env, napi_callback_info info) {
     return mount_failed(env, s, "mount failed (is /dev/fuse available, and the mountpoint an empty, unmounted directory?)");
   }
   s->mountpoint = strdup(mountpoint);
-  /* The queue keeps the event loop alive while the session runs. */
-  pthread_create(&s->thread, NULL, loop_thread, s);
-  pthread_detach(s->thread);
+  if (s->on_js_thread) {
+    const char *failed = start_on_js_thread(env, s, dispatch);
+    if (failed != NULL) {
+      fuse_session_unmount(s->se);
+      return mount_failed(env, s, failed);
+    }
+  } else {
+    /* The queue keeps the event loop alive while the session runs. */
+    pthread_create(&s->thread, NULL, loop_thread, s);
+    pthread_detach(s->thread);
+  }
 
   napi_value out;
   napi_create_external(env, s, NULL, NULL, &out);

@@ -9,11 +9,16 @@
  *   dirents.c   directory listings: replyDirents and the dirent cache
  *   args.c      unpacking the arguments of a call from JS
  *
- * Threads. libfuse's multi-threaded session loop runs on its own threads. Each request is copied
- * into a `job` and queued to the JS thread through one thread-safe function (non-blocking: a
- * worker never waits for JS, except `write`, below). JS answers with one of the reply functions,
- * which call fuse_reply_* directly (libfuse allows replies from any thread, after the request
- * callback has returned).
+ * Threads. Two ways to run the session, chosen at mount:
+ *   - on the JS thread (threads = 0, razorfs's default): /dev/fuse is non-blocking and watched by
+ *     the event loop (a uv_poll handle). When it is readable, the JS thread reads the requests
+ *     waiting there and processes each with libfuse; a callback's job goes to JS at once, in the
+ *     same turn. No other thread is involved, so a request costs one wake-up of one thread.
+ *   - on libfuse's multi-threaded session loop (threads >= 1 workers): each request is copied
+ *     into a `job` and queued to the JS thread through one thread-safe function (non-blocking: a
+ *     worker never waits for JS, except `write`, below).
+ * JS answers with one of the reply functions, which call fuse_reply_* directly (libfuse allows
+ * replies from any thread, after the request callback has returned).
  *
  * The hand-off. On the JS thread a job's numbers are written into the session's field array (a
  * Float64Array JS gave at mount, read by JS as the request), at the places of `enum field`; its
@@ -23,6 +28,9 @@
  * Buffers. Read data goes from the JS Buffer straight to fuse_reply_buf (libfuse writes it to the
  * kernel with writev: no copy here). Write data is not copied either: the worker that received
  * it waits until JS has replied, and the JS Buffer over libfuse's memory is detached at the reply.
+ * On the JS thread, JS replies to a write before its dispatch returns (the adapter's write is
+ * synchronous), and the Buffer is detached when it returns, before libfuse reads the next request
+ * into that memory.
  *
  * Request handles are the fuse_req_t pointers passed to JS as numbers (user-space addresses fit
  * in 53 bits). Every request must get exactly one reply; the JS side guarantees it.
@@ -37,6 +45,7 @@
 #endif
 #include <fuse_lowlevel.h>
 #include <node_api.h>
+#include <uv.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdbool.h>
@@ -81,6 +90,15 @@ typedef struct session {
   int writeback;
   int threads;
   int ended;
+  /* On the JS thread (threads = 0): the poll handle on /dev/fuse, the buffer libfuse reads each
+     request into, what JS is called with, and `dispatch` while a batch is being processed. */
+  bool on_js_thread;
+  uv_poll_t poll;
+  struct fuse_buf buf;
+  napi_env env;
+  napi_ref dispatch_ref, resource_ref;
+  napi_async_context async_context;
+  napi_value dispatch;
 } session;
 
 /* One request on its way to JS. */

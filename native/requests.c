@@ -183,14 +183,19 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 /* WRITE: INO, FH, OFF, FLAGS, TOKEN (to reply with); the data as the call's first argument. */
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-  sem_t done;
-  sem_init(&done, 0, 0);
   job *j = job_on(OP_WRITE, req, ino, NULL);
   j->data = (char *)buf; /* borrowed: valid until this callback returns */
   j->datalen = size;
   j->off = off;
-  j->done = &done;
   fi_into(j, fi);
+  /* On the JS thread, JS has replied when queue returns. */
+  if (((session *)fuse_req_userdata(req))->on_js_thread) {
+    queue(req, j);
+    return;
+  }
+  sem_t done;
+  sem_init(&done, 0, 0);
+  j->done = &done;
   queue(req, j);
   while (sem_wait(&done) != 0 && errno == EINTR) {
   }

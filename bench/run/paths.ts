@@ -28,6 +28,7 @@ export const paths = {
 
 /** Make the work dir under `parent` and copy the build into it. */
 export function makeWorkDir(parent: string): void {
+  fs.mkdirSync(parent, {recursive: true})
   paths.workDir = fs.mkdtempSync(path.join(parent, 'razorfs-bench-'))
   copyBuild()
 }

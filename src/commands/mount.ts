@@ -62,6 +62,11 @@ ${mountOptionsHelp()}`
       min: 0,
       description: 'll binding: keep polling for requests this many microseconds after the last one (default 100; 0: off).',
     }),
+    'loop-threads': Flags.integer({
+      hidden: true,
+      min: 0,
+      description: 'll binding: serve /dev/fuse from the JS thread (0, the default) or from N libfuse worker threads.',
+    }),
     options: Flags.string({
       char: 'o',
       description: 'Mount options, comma-separated, as for mount(8) (e.g. ro,allow_other): see below.',
@@ -79,7 +84,7 @@ ${mountOptionsHelp()}`
     // First: from here on, what the server writes goes to the command that started it.
     const daemon = foreground && detached ? daemonOutput(this.dataDir()) : undefined
     const walLimit = this.flags['wal-limit']
-    const tuning = {residentMib: this.flags['resident-mib'], pollUs: this.flags['poll-us']}
+    const tuning = {residentMib: this.flags['resident-mib'], pollUs: this.flags['poll-us'], loopThreads: this.flags['loop-threads']}
     const {mountpoint} = this.args
     if (mountpoint === '') this.usage('MOUNTPOINT is an empty string; give the path of a directory')
     const settings = this.settings(options)
@@ -88,9 +93,12 @@ ${mountOptionsHelp()}`
       // Everything that can be checked here is, so that its error comes before detaching.
       prepareMountpoint(mountpoint, mkdir, settings.nonempty)
       ensureDataDir(dataDir)
-      const hidden = Object.entries({'--resident-mib': tuning.residentMib, '--wal-limit': walLimit, '--poll-us': tuning.pollUs}).flatMap(([flag, value]) =>
-        value === undefined ? [] : [flag, String(value)],
-      )
+      const hidden = Object.entries({
+        '--resident-mib': tuning.residentMib,
+        '--wal-limit': walLimit,
+        '--poll-us': tuning.pollUs,
+        '--loop-threads': tuning.loopThreads,
+      }).flatMap(([flag, value]) => (value === undefined ? [] : [flag, String(value)]))
       const args = [
         '--data-dir',
         dataDir,

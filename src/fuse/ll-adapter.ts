@@ -28,6 +28,8 @@ export interface LowLevelOptions {
   onEnded: () => void
   /** Polling window in microseconds (default POLL_WINDOW_US; 0 turns polling off). */
   pollUs?: number
+  /** Session loop threads (default LOOP_THREADS: 0, the JS thread). */
+  loopThreads?: number
 }
 
 /** Largest write request the kernel may send (FUSE max_write). */
@@ -61,12 +63,13 @@ function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float6
 }
 
 /**
- * Worker threads of libfuse's session loop. Every request is served by the one JS thread, so more
- * workers only let the kernel hand over requests while JS is busy, and each idle worker the kernel
- * wakes in turn is a cold one that costs server CPU per request. Two keep a write in flight while
- * JS works on the previous one (docs/ARCHITECTURE.md, "FUSE bindings").
+ * The session loop: 0 serves /dev/fuse from the JS thread (the addon reads requests when the event
+ * loop sees the device readable and hands each to dispatch at once), N >= 1 from N libfuse worker
+ * threads that queue requests to the JS thread. Every request is served by the one JS thread
+ * either way; the workers only add a second thread's wake-up to each request (create, stat and
+ * unlink went 2-2.5x faster without them, docs/ARCHITECTURE.md, "FUSE bindings").
  */
-export const LOOP_THREADS = 2
+export const LOOP_THREADS = 0
 /** Entries of a plain readdir answer (the addon keeps what the kernel did not ask for yet). */
 const DIR_RUN = 16384
 
@@ -146,7 +149,7 @@ export class LowLevelAdapter {
       (r, caller) => this.dispatch(r, caller),
       MAX_WRITE,
       0 /* no writeback cache */,
-      LOOP_THREADS,
+      this.opts.loopThreads ?? LOOP_THREADS,
       this.settings.maxRead,
     )
     // Never stat our own mountpoint from this thread (the request would wait for this thread).

@@ -45,6 +45,8 @@ export interface ServeOptions<V extends Volume> {
   residentMib?: number
   /** The ll binding's polling window in microseconds (default POLL_WINDOW_US; 0: no polling). */
   pollUs?: number
+  /** The ll binding's session loop: 0 on the JS thread (default LOOP_THREADS), N on N libfuse workers. */
+  loopThreads?: number
 }
 
 export type Binding = 'll' | 'fuse-native'
@@ -113,7 +115,14 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
     if (binding === 'll') {
       // libfuse 3 passes the caller: new files belong to it; the kernel checks permissions.
       core = new FileSystem(volume, {readOnly, checkPermissions: false})
-      adapter = new LowLevelAdapter(core, mountpoint, {settings, fsname, log: opts.log, onEnded: () => onEnded(), pollUs: opts.pollUs})
+      adapter = new LowLevelAdapter(core, mountpoint, {
+        settings,
+        fsname,
+        log: opts.log,
+        onEnded: () => onEnded(),
+        pollUs: opts.pollUs,
+        loopThreads: opts.loopThreads,
+      })
     } else {
       core = new FileSystem(volume, {readOnly})
       adapter = new FuseNativeAdapter(core, mountpoint, {settings, fsname, log: opts.log})
