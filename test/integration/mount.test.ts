@@ -389,6 +389,23 @@ for (const binding of ['ll', 'fuse-native'] as const) {
       expect(recovery(dirs.dataDir).wasClean).to.equal(true)
     })
 
+    if (binding === 'll') {
+      it('the hidden --loop-threads 2 (libfuse worker threads instead of the JS thread) serves the same and ends clean', async () => {
+        const m = await start({extraArgs: ['--loop-threads', '2']})
+        const P = (name: string) => path.join(dirs.mnt, name)
+        // Four writers at once (the libuv pool), each a file larger than one write request.
+        const contents = [0, 1, 2, 3].map(() => crypto.randomBytes(3 * 1024 * 1024 + 17))
+        await Promise.all(contents.map((c, i) => fs.promises.writeFile(P(`w${i}`), c)))
+        fs.renameSync(P('w0'), P('renamed'))
+        fs.unlinkSync(P('w1'))
+        expect(fs.readdirSync(dirs.mnt).sort()).to.deep.equal(['renamed', 'w2', 'w3'])
+        expect(fs.readFileSync(P('renamed')).equals(contents[0])).to.equal(true)
+        expect((await fs.promises.readFile(P('w3'))).equals(contents[3])).to.equal(true)
+        expect(await m.stop()).to.equal(0)
+        expect(recovery(dirs.dataDir).wasClean).to.equal(true)
+      })
+    }
+
     it('mount --help describes the command', () => {
       const result = runCli(['mount', '--binding', binding, '--help'])
       expect(result.status, result.stderr).to.equal(0)
