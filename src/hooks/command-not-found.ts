@@ -1,4 +1,4 @@
-import type {Hook} from '@oclif/core'
+import type {Hook, Interfaces} from '@oclif/core'
 import {loadHelpClass} from '@oclif/core/help'
 import {closest, distance} from 'fastest-levenshtein'
 
@@ -36,14 +36,18 @@ const hook: Hook.CommandNotFound = async function (opts) {
     if (opts.config.findCommand(id)) return opts.config.runCommand(id, [...parts.slice(n), ...argv])
   }
 
-  const name = parts[0] === 'help' ? parts.slice(1).join(' ') : parts[0]
+  unknownCommand(parts[0] === 'help' ? parts.slice(1).join(' ') : parts[0], opts.config)
+  this.exit(EXIT.USAGE)
+}
+
+/** Say on one line that `name` is no command, naming the closest one if one is close. */
+export function unknownCommand(name: string, config: Interfaces.Config): void {
   const suggestion = closestCommand(
     name,
-    opts.config.commands.filter(c => !c.hidden).map(c => c.id),
+    config.commands.filter(c => !c.hidden).map(c => c.id),
   )
   const hint = suggestion === undefined ? '' : `; did you mean '${suggestion}'?`
   process.stderr.write(`razorfs: unknown command '${name}'${hint} (see 'razorfs --help')\n`)
-  this.exit(EXIT.USAGE)
 }
 
 /**

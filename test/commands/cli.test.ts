@@ -45,6 +45,23 @@ describe('razorfs (root)', () => {
     expect(result.status).to.equal(16)
     expect(lines(result.stderr)).to.deep.equal(["razorfs: unknown command 'frobnicate' (see 'razorfs --help')"])
   })
+
+  it('asking the help of an unknown command is the same usage error; words after a command ask for its help', () => {
+    for (const [args, line] of [
+      [['frobnicate', '--help'], "razorfs: unknown command 'frobnicate' (see 'razorfs --help')"],
+      [['mont', '-h'], "razorfs: unknown command 'mont'; did you mean 'mount'? (see 'razorfs --help')"],
+    ] as Array<[string[], string]>) {
+      const result = runCli(args)
+      expect(result.status, args.join(' ')).to.equal(16)
+      expect(result.stdout).to.equal('')
+      expect(lines(result.stderr)).to.deep.equal([line])
+    }
+
+    const words = runCli(['stats', 'extra', '--help'])
+    expect(words.status, words.stderr).to.equal(0)
+    expect(words.stderr).to.equal('')
+    expect(words.stdout).to.equal(runCli(['stats', '--help']).stdout)
+  })
 })
 
 describe('usage errors exit 16', () => {
