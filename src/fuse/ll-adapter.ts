@@ -5,6 +5,7 @@
  */
 import {spawnSync} from 'node:child_process'
 import fs from 'node:fs'
+import {constants as osConstants} from 'node:os'
 
 import type {Attr} from '../storage/types.js'
 import {type DirBatch, DirReader} from '../vfs/dir-reader.js'
@@ -39,6 +40,8 @@ const MAX_WRITE = 1 << 20
  */
 export const TIMEOUT = DEFAULT_TIMEOUTS.attrTimeout
 const ATTR_FIELDS = 14
+const ERRNO = osConstants.errno
+const ENODATA = ERRNO.ENODATA
 /** The attributes of a negative entry (inode 0). */
 const NO_ATTR = new Float64Array(ATTR_FIELDS)
 
@@ -263,7 +266,7 @@ export class LowLevelAdapter {
     switch (r.op) {
       case OP.LOOKUP: {
         const ino = core.find(r.parent, r.name)
-        if (ino === 0) this.miss(r.parent, r.name, req, cred)
+        if (ino === 0) this.miss(r.parent, req, cred)
         else this.entry(req, core.getattr(ino))
         return
       }
@@ -383,9 +386,12 @@ export class LowLevelAdapter {
         core.setxattr(r.ino, r.name.toString(), r.value, r.flags, cred)
         ll.replyErr(req, 0)
         return
-      case OP.GETXATTR:
-        this.xattrReply(req, fitXattr(core.getxattr(r.ino, r.name.toString(), cred), r.size, 'getxattr'))
+      case OP.GETXATTR: {
+        const value = core.findxattr(r.ino, r.name.toString(), cred)
+        if (value === undefined) ll.replyErr(req, ENODATA)
+        else this.xattrReply(req, fitXattr(value, r.size, 'getxattr'))
         return
+      }
       case OP.LISTXATTR:
         this.xattrReply(req, fitXattr(xattrList(core.listxattr(r.ino, cred)), r.size, 'listxattr'))
         return
@@ -421,19 +427,13 @@ export class LowLevelAdapter {
 
   /**
    * A lookup of a name that does not exist: ENOTDIR or EACCES if that is the reason, else ENOENT,
-   * or with -o negative_timeout a negative entry (inode 0) the kernel keeps that long.
+   * or with -o negative_timeout a negative entry (inode 0) the kernel keeps that long. No Error is
+   * made: every create starts with such a lookup.
    */
-  private miss(parent: number, name: Buffer, req: number, cred: Cred): void {
-    let attr: Attr
-    try {
-      attr = this.core.lookup(parent, name, cred)
-    } catch (error) {
-      if (!(error instanceof FsError) || error.code !== 'ENOENT' || this.settings.negativeTimeout === 0) throw error
-      this.ll.replyEntry(req, NO_ATTR, this.settings.negativeTimeout, 0)
-      return
-    }
-
-    this.entry(req, attr)
+  private miss(parent: number, req: number, cred: Cred): void {
+    const why = this.core.missing(parent, cred)
+    if (why === 'ENOENT' && this.settings.negativeTimeout > 0) this.ll.replyEntry(req, NO_ATTR, this.settings.negativeTimeout, 0)
+    else this.ll.replyErr(req, ERRNO[why])
   }
 
   /** getxattr/listxattr: the length the caller asked for, or the value. */
