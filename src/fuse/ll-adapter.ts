@@ -15,7 +15,7 @@ import {FsError} from '../vfs/volume.js'
 import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import type {AdapterCounters} from './status.js'
-import {DEFAULT_TIMEOUTS, type MountSettings, escapeOptionValue, parseMountOptions} from './mount-options.js'
+import {LL_TIMEOUTS, type MountSettings, escapeOptionValue, parseMountOptions} from './mount-options.js'
 import {type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
 import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
 
@@ -36,9 +36,9 @@ const MAX_WRITE = 1 << 20
 
 /**
  * Seconds the kernel may cache names and attributes unless -o says otherwise: every change goes
- * through this mount.
+ * through this mount (LL_TIMEOUTS).
  */
-export const TIMEOUT = DEFAULT_TIMEOUTS.attrTimeout
+export const TIMEOUT = LL_TIMEOUTS.attrTimeout
 const ATTR_FIELDS = 14
 const ERRNO = osConstants.errno
 const ENODATA = ERRNO.ENODATA
@@ -114,8 +114,8 @@ export class LowLevelAdapter {
     this.polled = requestPoller(opts.pollUs)
     this.dirs = new DirReader(core, DIR_RUN)
     this.settings = opts.settings ?? parseMountOptions('')
-    this.entryTimeout = this.settings.entryTimeout
-    this.attrTimeout = this.settings.attrTimeout
+    this.entryTimeout = this.settings.entryTimeout ?? LL_TIMEOUTS.entryTimeout
+    this.attrTimeout = this.settings.attrTimeout ?? LL_TIMEOUTS.attrTimeout
     this.presented = this.settings.uid !== undefined || this.settings.gid !== undefined || this.settings.umask !== undefined
   }
 
