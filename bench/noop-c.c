@@ -3,8 +3,8 @@
  * libfuse's multi-threaded loop (fuse_session_loop_mt, libfuse's default thread limits) with
  * the kernel options razorfs's ll binding asks for (native/requests.c ll_init,
  * src/fuse/ll-adapter.ts): default_permissions, 1 MiB max_write and max_readahead, async read,
- * parallel dirops, export support, readdirplus (adaptive), no writeback cache, 1 s entry and
- * attribute timeouts, no negative caching.
+ * parallel dirops, export support, readdirplus (adaptive), no writeback cache, entry and
+ * attribute timeouts of an hour (LL_TIMEOUTS in src/fuse/mount-options.ts), no negative caching.
  *
  *   cc -O2 -o noop-c bench/noop-c.c $(pkg-config --cflags --libs fuse3)
  *   noop-c MOUNTPOINT      prints "mounted MOUNTPOINT", serves until SIGTERM/SIGINT
@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TIMEOUT 1.0
+#define TIMEOUT 3600.0
 #define MAX_WRITE (1 << 20)
 #define EPOCH_SEC 1700000000
 

@@ -3,7 +3,7 @@
  * ceiling any filesystem served through `--binding ll` can reach on this machine, as
  * bench/noop-fs.ts is for fuse-native. `node dist/bench/noop-ll.js MOUNTPOINT` mounts it with
  * the options razorfs's ll adapter uses (src/fuse/ll-adapter.ts: default_permissions, 1 MiB
- * writes, its loop threads, 1 s entry and attribute timeouts, plain readdir answered in runs,
+ * writes, its loop threads, its entry and attribute timeouts (an hour), plain readdir answered in runs,
  * adaptive polling),
  * prints "mounted MOUNTPOINT" and serves until SIGTERM/SIGINT.
  *

@@ -9,7 +9,12 @@ import type {Layout} from '../driver.js'
 import {ALL_TARGETS, BINDING_TARGETS, type TargetName} from './targets.js'
 import {GiB, KiB, MiB} from './util.js'
 
-/** libfuse's default entry_timeout and attr_timeout are 1 s; waiting longer makes the kernel ask. */
+/**
+ * libfuse's default entry_timeout and attr_timeout are 1 s (the peers', fuse-native's); waiting
+ * longer makes their kernel ask. razorfs on ll and its do-nothing twins keep names and attributes
+ * for an hour (LL_TIMEOUTS), so the kernel answers their stats from its cache, as a local
+ * filesystem's.
+ */
 export const ATTR_EXPIRE_MS = 1200
 
 const WORKLOADS = ['meta', 'bindings', 'real', 'parallel', 'seq', 'sweep', 'random', 'storage', 'recovery', 'profile'] as const

@@ -518,7 +518,7 @@ const METHOD = [
   '- **Metadata.** create = `open(O_CREAT|O_EXCL|O_WRONLY)` + `close`; stat = `stat`; unlink = `unlink`, over files 0..N-1 in the same order. ' +
     "All three targets are mounted at once and one driver takes them in turn, a chunk of files (N/8, 100 to 1,000) on each; each target's rate is its own operations over its own time. " +
     'Sizes up to the rounds limit run three rounds (new directories each time) and the median round is reported. ' +
-    "Before stat and unlink the driver waits 1.2 s, past libfuse's 1 s entry/attribute timeouts, so each call reaches the filesystem rather than the kernel's dentry cache. " +
+    "Before stat and unlink the driver waits 1.2 s, past libfuse's default 1 s entry/attribute timeouts (noop on fuse-native), so each of its calls reaches the filesystem rather than the kernel's dentry cache; razorfs on ll, noop-ll and noop-c keep names and attributes for an hour (as a local filesystem: every change goes through the mount), so the kernel answers their stats and the lookups before their unlinks. " +
     'The flat layout puts all N files in one directory; the deep one has four directory levels above every file at every N (made first, not counted). ' +
     "At the largest size each phase is cut, and in each cut a round of the smallest size runs, as that size's own rounds do, on a second mount of every target " +
     'open throughout (a first round, not counted, warms its server up; then three cuts in create, at 1/6, 1/2 and 5/6 of the files, one halfway through stat and through unlink; the cut rounds are not counted in the large phase). ' +

@@ -348,7 +348,7 @@ export class FuseNativeAdapter {
         this.run(cb, 'setxattr', () => {
           core.setxattr(this.resolve(p), name, Buffer.from(value), flags, cred)
         }),
-      getxattr: (p: string, name: string, _position: number, cb: Callback) => this.run(cb, 'getxattr', () => [core.getxattr(this.resolve(p), name, cred)]),
+      getxattr: (p: string, name: string, _position: number, cb: Callback) => this.run(cb, 'getxattr', () => [core.findxattr(this.resolve(p), name, cred)]),
       listxattr: (p: string, cb: Callback) => this.run(cb, 'listxattr', () => [core.listxattr(this.resolve(p), cred)]),
       removexattr: (p: string, name: string, cb: Callback) => this.run(cb, 'removexattr', () => core.removexattr(this.resolve(p), name, cred)),
     }

@@ -5,6 +5,7 @@
  */
 import {spawnSync} from 'node:child_process'
 import fs from 'node:fs'
+import {constants as osConstants} from 'node:os'
 
 import type {Attr} from '../storage/types.js'
 import {type DirBatch, DirReader} from '../vfs/dir-reader.js'
@@ -14,7 +15,7 @@ import {FsError} from '../vfs/volume.js'
 import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import type {AdapterCounters} from './status.js'
-import {DEFAULT_TIMEOUTS, type MountSettings, escapeOptionValue, parseMountOptions} from './mount-options.js'
+import {LL_TIMEOUTS, type MountSettings, escapeOptionValue, parseMountOptions} from './mount-options.js'
 import {type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
 import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
 
@@ -37,10 +38,12 @@ const MAX_WRITE = 1 << 20
 
 /**
  * Seconds the kernel may cache names and attributes unless -o says otherwise: every change goes
- * through this mount.
+ * through this mount (LL_TIMEOUTS).
  */
-export const TIMEOUT = DEFAULT_TIMEOUTS.attrTimeout
+export const TIMEOUT = LL_TIMEOUTS.attrTimeout
 const ATTR_FIELDS = 14
+const ERRNO = osConstants.errno
+const ENODATA = ERRNO.ENODATA
 /** The attributes of a negative entry (inode 0). */
 const NO_ATTR = new Float64Array(ATTR_FIELDS)
 
@@ -114,8 +117,8 @@ export class LowLevelAdapter {
     this.polled = requestPoller(opts.pollUs)
     this.dirs = new DirReader(core, DIR_RUN)
     this.settings = opts.settings ?? parseMountOptions('')
-    this.entryTimeout = this.settings.entryTimeout
-    this.attrTimeout = this.settings.attrTimeout
+    this.entryTimeout = this.settings.entryTimeout ?? LL_TIMEOUTS.entryTimeout
+    this.attrTimeout = this.settings.attrTimeout ?? LL_TIMEOUTS.attrTimeout
     this.presented = this.settings.uid !== undefined || this.settings.gid !== undefined || this.settings.umask !== undefined
   }
 
@@ -266,7 +269,7 @@ export class LowLevelAdapter {
     switch (r.op) {
       case OP.LOOKUP: {
         const ino = core.find(r.parent, r.name)
-        if (ino === 0) this.miss(r.parent, r.name, req, cred)
+        if (ino === 0) this.miss(r.parent, req, cred)
         else this.entry(req, core.getattr(ino))
         return
       }
@@ -386,9 +389,12 @@ export class LowLevelAdapter {
         core.setxattr(r.ino, r.name.toString(), r.value, r.flags, cred)
         ll.replyErr(req, 0)
         return
-      case OP.GETXATTR:
-        this.xattrReply(req, fitXattr(core.getxattr(r.ino, r.name.toString(), cred), r.size, 'getxattr'))
+      case OP.GETXATTR: {
+        const value = core.findxattr(r.ino, r.name.toString(), cred)
+        if (value === undefined) ll.replyErr(req, ENODATA)
+        else this.xattrReply(req, fitXattr(value, r.size, 'getxattr'))
         return
+      }
       case OP.LISTXATTR:
         this.xattrReply(req, fitXattr(xattrList(core.listxattr(r.ino, cred)), r.size, 'listxattr'))
         return
@@ -424,19 +430,13 @@ export class LowLevelAdapter {
 
   /**
    * A lookup of a name that does not exist: ENOTDIR or EACCES if that is the reason, else ENOENT,
-   * or with -o negative_timeout a negative entry (inode 0) the kernel keeps that long.
+   * or with -o negative_timeout a negative entry (inode 0) the kernel keeps that long. No Error is
+   * made: every create starts with such a lookup.
    */
-  private miss(parent: number, name: Buffer, req: number, cred: Cred): void {
-    let attr: Attr
-    try {
-      attr = this.core.lookup(parent, name, cred)
-    } catch (error) {
-      if (!(error instanceof FsError) || error.code !== 'ENOENT' || this.settings.negativeTimeout === 0) throw error
-      this.ll.replyEntry(req, NO_ATTR, this.settings.negativeTimeout, 0)
-      return
-    }
-
-    this.entry(req, attr)
+  private miss(parent: number, req: number, cred: Cred): void {
+    const why = this.core.missing(parent, cred)
+    if (why === 'ENOENT' && this.settings.negativeTimeout > 0) this.ll.replyEntry(req, NO_ATTR, this.settings.negativeTimeout, 0)
+    else this.ll.replyErr(req, ERRNO[why])
   }
 
   /** getxattr/listxattr: the length the caller asked for, or the value. */

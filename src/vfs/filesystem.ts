@@ -229,6 +229,16 @@ export class FileSystem {
     return this.volume.lookup(parent, name)
   }
 
+  /**
+   * Why a name find gave 0 for is not in `parent`, without making an Error (a lookup that misses
+   * comes before every create): ENOTDIR or EACCES if that is the reason, else ENOENT.
+   */
+  missing(parent: number, cred: Cred): 'ENOENT' | 'ENOTDIR' | 'EACCES' {
+    const attr = this.volume.getattr(parent)
+    if ((attr.mode & S_IFMT) !== S_IFDIR) return 'ENOTDIR'
+    return this.permits(attr, X_OK, this.who(cred)) ? 'ENOENT' : 'EACCES'
+  }
+
   getattr(ino: number): Attr {
     return this.volume.getattr(ino)
   }
@@ -530,9 +540,18 @@ export class FileSystem {
   }
 
   getxattr(ino: number, name: string, cred: Cred): Buffer {
+    return this.findxattr(ino, name, cred) ?? this.volume.getxattr(ino, name)
+  }
+
+  /**
+   * The value of xattr `name`, or undefined where getxattr would fail with ENODATA, without making
+   * an Error: the kernel asks for security.capability before every write (to know whether the
+   * write must clear it), and almost every file has none.
+   */
+  findxattr(ino: number, name: string, cred: Cred): Buffer | undefined {
     cred = this.who(cred)
     this.xattrAccess(ino, name, R_OK, cred, 'getxattr')
-    return this.volume.getxattr(ino, name)
+    return this.volume.listxattr(ino).includes(name) ? this.volume.getxattr(ino, name) : undefined
   }
 
   listxattr(ino: number, cred: Cred): string[] {

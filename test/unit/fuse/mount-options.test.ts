@@ -1,12 +1,14 @@
 import {expect} from 'chai'
 
-import {DEFAULT_TIMEOUTS, MountOptionError, escapeOptionValue, libfuse2Options, parseMountOptions} from '../../../src/fuse/mount-options.js'
+import {DEFAULT_TIMEOUTS, LL_TIMEOUTS, MountOptionError, escapeOptionValue, libfuse2Options, parseMountOptions} from '../../../src/fuse/mount-options.js'
 
 describe('fuse: -o mount options', () => {
-  it("no option: read-write, libfuse's timeouts, nothing presented, no cache mode", () => {
+  it("no option: read-write, each binding's timeouts, nothing presented, no cache mode", () => {
     const s = parseMountOptions(undefined)
-    expect(s).to.deep.equal({given: [], readOnly: false, kernel: ['rw'], ...DEFAULT_TIMEOUTS, nonempty: false})
+    expect(s).to.deep.equal({given: [], readOnly: false, kernel: ['rw'], negativeTimeout: 0, nonempty: false})
     expect(DEFAULT_TIMEOUTS).to.deep.equal({entryTimeout: 1, attrTimeout: 1, negativeTimeout: 0})
+    expect(LL_TIMEOUTS).to.deep.equal({entryTimeout: 3600, attrTimeout: 3600})
+    expect(libfuse2Options(s)).to.deep.equal(['rw', 'entry_timeout=1', 'attr_timeout=1', 'negative_timeout=0'])
   })
 
   it("splits the kernel's options from those razorfs implements; a later option overrides an earlier one", () => {
