@@ -370,9 +370,16 @@ static void nc_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
   fuse_reply_err(req, err);
 }
 
+/* The open reply razorfs's ll adapter gives: keep the page cache, no FLUSH at close. */
+static void open_like_razorfs(struct fuse_file_info *fi) {
+  fi->keep_cache = 1;
+  fi->noflush = 1;
+}
+
 static void nc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   (void)ino;
   fi->fh = 0;
+  open_like_razorfs(fi);
   fuse_reply_open(req, fi);
 }
 
@@ -382,6 +389,7 @@ static void nc_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
   int err = add(parent, name, S_IFREG | (mode & 07777), NULL, fuse_req_ctx(req), 0, &e);
   pthread_mutex_unlock(&lock);
   fi->fh = 0;
+  open_like_razorfs(fi);
   if (err != 0) fuse_reply_err(req, err);
   else fuse_reply_create(req, &e, fi);
 }

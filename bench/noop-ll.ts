@@ -16,7 +16,7 @@
 import {constants as osConstants} from 'node:os'
 
 import {LOOP_THREADS, TIMEOUT, direntBatch} from '../src/fuse/ll-adapter.js'
-import {type LowLevelAddon, OP, loadLowLevel, requestPoller} from '../src/fuse/ll/binding.js'
+import {type LowLevelAddon, OP, OPEN_KEEP_CACHE, OPEN_NOFLUSH, loadLowLevel, requestPoller} from '../src/fuse/ll/binding.js'
 import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from '../src/fuse/ll/requests.js'
 
 const E = osConstants.errno
@@ -158,7 +158,7 @@ function handle(ll: LowLevelAddon, r: Exclude<LlRequest, EndedRequest | InitRequ
       ll.replyEntry(req, attr(add(r.parent, String(r.name), S_IFLNK | 0o777, Buffer.from(r.target))), TIMEOUT, TIMEOUT)
       return
     case OP.CREATE:
-      ll.replyCreate(req, attr(add(r.parent, String(r.name), S_IFREG | (r.mode & 0o7777))), TIMEOUT, TIMEOUT, nextFh++, 0)
+      ll.replyCreate(req, attr(add(r.parent, String(r.name), S_IFREG | (r.mode & 0o7777))), TIMEOUT, TIMEOUT, nextFh++, OPEN_KEEP_CACHE | OPEN_NOFLUSH)
       return
     case OP.LINK: {
       const n = node(r.ino)
@@ -191,7 +191,7 @@ function handle(ll: LowLevelAddon, r: Exclude<LlRequest, EndedRequest | InitRequ
     }
 
     case OP.OPEN:
-      ll.replyOpen(req, nextFh++, 0)
+      ll.replyOpen(req, nextFh++, OPEN_KEEP_CACHE | OPEN_NOFLUSH)
       return
     case OP.READ: {
       const n = node(r.ino)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
-/* Open reply flags: 1 keep_cache, 2 direct_io, 4 cache_readdir. */
+/* Open reply flags: 1 keep_cache, 2 direct_io, 4 cache_readdir, 8 noflush. */
 static void open_flags(struct fuse_file_info *fi, double fh, double flags) {
   int f = (int)flags;
   memset(fi, 0, sizeof(*fi));
@@ -16,6 +16,7 @@ static void open_flags(struct fuse_file_info *fi, double fh, double flags) {
   fi->keep_cache = (f & 1) != 0;
   fi->direct_io = (f & 2) != 0;
   fi->cache_readdir = (f & 4) != 0;
+  fi->noflush = (f & 8) != 0;
 }
 
 /* A write's token: the semaphore its worker waits on (0: none). */

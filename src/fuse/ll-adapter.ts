@@ -16,7 +16,7 @@ import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import type {AdapterCounters} from './status.js'
 import {LL_TIMEOUTS, type MountSettings, escapeOptionValue, parseMountOptions} from './mount-options.js'
-import {type LowLevelAddon, OP, OPEN_KEEP_CACHE, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
+import {type LowLevelAddon, OP, OPEN_KEEP_CACHE, OPEN_NOFLUSH, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
 import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
 
 export interface LowLevelOptions {
@@ -242,14 +242,15 @@ export class LowLevelAdapter {
   }
 
   /**
-   * The open reply's flags: keep the file's page cache (the kernel's pages stay valid across opens,
-   * since every change goes through this mount), unless -o auto_cache and the file's mtime or size
-   * changed since its last open.
+   * The open reply's flags: no FLUSH at each close (flush has nothing to do: every write is in the
+   * host file before its reply, and razorfs keeps no locks), and keep the file's page cache (the
+   * kernel's pages stay valid across opens, since every change goes through this mount), unless
+   * -o auto_cache and the file's mtime or size changed since its last open.
    */
   private openFlags(ino: number, attr?: Attr): number {
     if (this.settings.cache !== 'auto_cache') {
       this.kept++
-      return OPEN_KEEP_CACHE
+      return OPEN_KEEP_CACHE | OPEN_NOFLUSH
     }
 
     const a = attr ?? this.core.getattr(ino)
@@ -259,7 +260,7 @@ export class LowLevelAdapter {
     this.lastOpen.set(ino, [a.mtime.sec, a.mtime.nsec, a.size])
     if (same) this.kept++
     else this.dropped++
-    return same ? OPEN_KEEP_CACHE : 0
+    return (same ? OPEN_KEEP_CACHE : 0) | OPEN_NOFLUSH
   }
 
   private handle(r: Exclude<LlRequest, EndedRequest | InitRequest>, cred: Cred): void {

@@ -260,6 +260,20 @@ for (const binding of ['ll', 'fuse-native'] as const) {
       expect(await readTwice(), 'kernel_cache: reads of a second open').to.equal(0)
     })
 
+    if (binding === 'll') {
+      it('a close sends no FLUSH: the open and create replies say noflush (flush has nothing to do)', async () => {
+        await plain()
+        const delta = await requests(() => {
+          for (let i = 0; i < 10; i++) fs.writeFileSync(P(`nf${i}`), 'x')
+          for (let i = 0; i < 10; i++) fs.readFileSync(P(`nf${i}`))
+        })
+        expect(delta('create'), 'creates').to.equal(10)
+        expect(delta('open'), 'opens').to.equal(10)
+        expect(delta('flush'), 'flushes').to.equal(0)
+        for (let i = 0; i < 10; i++) fs.unlinkSync(P(`nf${i}`))
+      })
+    }
+
     it('auto_cache keeps the page cache while mtime and size stay, and drops it when they change', async () => {
       await start('auto_cache')
       expect(fs.readFileSync(P('f')).equals(content)).to.equal(true)

@@ -105,6 +105,8 @@ export type AttrArray = Float64Array
 
 /** Open reply flag: the kernel keeps the file's page cache across opens (the addon's bit 0). */
 export const OPEN_KEEP_CACHE = 1
+/** Open reply flag: the kernel sends no FLUSH at each close of the file (the addon's bit 3). */
+export const OPEN_NOFLUSH = 8
 
 /**
  * What the addon calls for each request, after writing its numbers into the field array: with its
