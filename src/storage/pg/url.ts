@@ -52,5 +52,5 @@ export function parsePgUrl(spec: string): PgTarget {
   const shown = new URL(spec)
   shown.password = ''
   shown.searchParams.delete('password')
-  return {config, schema, display: shown.toString()}
+  return {config, schema, display: decodeURIComponent(shown.toString())}
 }

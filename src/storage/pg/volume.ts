@@ -34,6 +34,7 @@ import {
 import type {Volume} from '../volume.js'
 import {DEFAULT_TIMEOUT_MS, SyncBridge, asBuffer} from './bridge.js'
 import {type PgTarget, parsePgUrl} from './url.js'
+import type {VolumeMeta} from './worker.js'
 
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
@@ -107,6 +108,8 @@ export class PgVolume implements Volume {
     private readonly bridge: SyncBridge,
     readonly readOnly: boolean,
     private readonly session: number,
+    /** The volume's meta row, and where it is (the URL without its password). */
+    readonly meta: VolumeMeta & {url: string; schema: string},
   ) {}
 
   /** Make a new volume in the URL's database (and schema); ImageError RZ_EXISTS if there is one, unless force. */
@@ -140,8 +143,8 @@ export class PgVolume implements Volume {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
     const bridge = new SyncBridge({target: withConnectTimeout(target, timeoutMs)}, timeoutMs)
     try {
-      const {session} = bridge.call('open', {readOnly: opts.readOnly ?? false}) as {session: number}
-      return new PgVolume(bridge, opts.readOnly ?? false, session)
+      const {session, meta} = bridge.call('open', {readOnly: opts.readOnly ?? false}) as {session: number; meta: VolumeMeta}
+      return new PgVolume(bridge, opts.readOnly ?? false, session, {...meta, url: target.display, schema: target.schema})
     } catch (error) {
       bridge.close()
       throw error

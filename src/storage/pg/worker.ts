@@ -55,6 +55,14 @@ interface Target {
 
 type Row = Record<string, unknown>
 
+/** The meta row of a volume. */
+export interface VolumeMeta {
+  formatVersion: number
+  blockSize: number
+  uuid: string
+  createdMs: number
+}
+
 class Backend {
   private client!: pg.Client
   private blocks!: BlockStore
@@ -63,6 +71,7 @@ class Backend {
   /** Inodes that shrank in the open transaction: they may not grow again before it commits. */
   private readonly shrunk = new Set<number>()
   private session = 0
+  private meta!: VolumeMeta
 
   constructor(private readonly target: Target) {}
 
@@ -100,11 +109,11 @@ class Backend {
   }
 
   /** The volume's meta row, or an ImageError saying why this is not a volume this build reads. */
-  private async checkFormat(): Promise<number> {
+  private async checkFormat(): Promise<VolumeMeta> {
     const {display, schema} = this.target
     let rows: Row[]
     try {
-      rows = (await this.client.query<Row>('SELECT magic, format_version, block_size FROM meta')).rows
+      rows = (await this.client.query<Row>('SELECT magic, format_version, block_size, uuid, created_ms FROM meta')).rows
     } catch (error) {
       const code = (error as {code?: string}).code
       if (code === '42P01')
@@ -118,7 +127,7 @@ class Backend {
     const version = meta.format_version as number
     if (version > PG_FORMAT_VERSION)
       throw new ImageError('RZ_VERSION', `schema of format version ${version}, newer than this razorfs reads (${PG_FORMAT_VERSION}): upgrade razorfs`, display)
-    return meta.block_size as number
+    return {formatVersion: version, blockSize: meta.block_size as number, uuid: meta.uuid as string, createdMs: meta.created_ms as number}
   }
 
   async create(opts: {force: boolean; uid: number; gid: number; rootMode: number; sec: number; nsec: number}): Promise<void> {
@@ -127,9 +136,26 @@ class Backend {
     const c = this.client
     await c.query('BEGIN')
     try {
-      const exists = (await c.query<Row>(`SELECT to_regclass('${schema}.meta') IS NOT NULL AS yes`)).rows[0].yes
-      if (exists && !opts.force) throw new ImageError('RZ_EXISTS', `a razorfs volume already exists in schema '${schema}' (--force replaces it)`, display)
-      if (opts.force) await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+      // What the schema holds now: nothing, a razorfs volume (replaced only with force), or
+      // tables of something else, which are never touched.
+      const tables = (await c.query<Row>('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema])).rows.map(r => r.tablename as string)
+      let volume = false
+      if (tables.includes('meta')) {
+        await c.query('SAVEPOINT probe')
+        try {
+          await this.checkFormat()
+          volume = true
+        } catch (error) {
+          volume = error instanceof ImageError && error.code === 'RZ_VERSION' // a newer volume is still one
+        }
+
+        await c.query('ROLLBACK TO SAVEPOINT probe')
+      }
+
+      if (tables.length > 0 && !volume)
+        throw new ImageError('RZ_BAD_MAGIC', `schema '${schema}' holds tables that are not a razorfs volume; name another schema (?schema=NAME)`, display)
+      if (volume && !opts.force) throw new ImageError('RZ_EXISTS', `a razorfs volume already exists in schema '${schema}' (--force replaces it)`, display)
+      if (volume) await c.query(`DROP SCHEMA ${schema} CASCADE`)
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
       await c.query(schemaStatements())
       await c.query('INSERT INTO meta (magic, format_version, uuid, created_ms, block_size) VALUES ($1, $2, gen_random_uuid(), $3, $4)', [
@@ -156,10 +182,11 @@ class Backend {
     await c.end()
   }
 
-  async open(opts: {readOnly: boolean}): Promise<{session: number}> {
+  async open(opts: {readOnly: boolean}): Promise<{session: number; meta: VolumeMeta}> {
     await this.connect()
     try {
-      this.blocks = new PgBlockStore(this.client, await this.checkFormat())
+      this.meta = await this.checkFormat()
+      this.blocks = new PgBlockStore(this.client, this.meta.blockSize)
       if (!opts.readOnly) await this.client.query('SELECT rz_reap(0)')
       const r = await this.client.query<Row>(
         `INSERT INTO sessions (backend_pid, backend_start, host, client_pid, read_only)
@@ -174,7 +201,7 @@ class Backend {
       throw new ImageError('RZ_IO', `cannot open the volume: ${(error as Error).message}`, this.target.display)
     }
 
-    return {session: this.session}
+    return {session: this.session, meta: this.meta}
   }
 
   /** A clean end: the session goes, and with it the inodes only it held. */
