@@ -424,7 +424,12 @@ export class PgVolume implements Volume {
       result = fn()
     } catch (error) {
       this.depth = 0
-      this.bridge.call('rollback')
+      try {
+        this.bridge.call('rollback')
+      } catch {
+        // the connection is gone, and the server rolled the transaction back with it
+      }
+
       throw error
     }
 

@@ -292,8 +292,12 @@ function connectProblem(error: unknown): string {
   return `cannot connect to PostgreSQL (${e.message})`
 }
 
-/** A transaction that lost a deadlock or a serialization race is run again (outside the caller's transaction only). */
+/**
+ * A call that lost a deadlock or a serialization race is run again, when it is a transaction of
+ * its own: not inside the caller's, and not one that begins, ends or opens something.
+ */
 const RETRYABLE = new Set(['40P01', '40001'])
+const NOT_RETRIED = new Set(['create', 'open', 'close', 'abandon', 'begin', 'commit', 'rollback'])
 
 function replyError(error: unknown): ReplyError {
   if (error instanceof FsError) return {kind: 'fs', code: error.code as never}
@@ -328,7 +332,8 @@ async function handle(request: Request): Promise<Reply> {
       return {id: request.id, value: await op(...(request.args as never[]))}
     } catch (error) {
       const code = (error as {code?: string}).code ?? ''
-      if (!(RETRYABLE.has(code) && !backend.inTx && attempt < 5)) return {id: request.id, error: replyError(error)}
+      const retry = RETRYABLE.has(code) && !backend.inTx && !NOT_RETRIED.has(request.op) && attempt < 5
+      if (!retry) return {id: request.id, error: replyError(error)}
     }
   }
 }
