@@ -41,23 +41,28 @@ function startThrowawayCluster(): Server {
   const bin = pgBin()
   if (bin === undefined) return {missing: 'initdb not found (install PostgreSQL: apt-get install -y postgresql)'}
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-pg-'))
+  const fail = (missing: string): Server => {
+    fs.rmSync(dir, {recursive: true, force: true})
+    return {missing}
+  }
+
   // initdb and postgres refuse to run as root: as root, the cluster belongs to the postgres user.
   let owner: string | undefined
   if (process.getuid?.() === 0) {
     owner = 'postgres'
     const ids = run('id', ['-u', owner])
     const gids = run('id', ['-g', owner])
-    if (!ids.ok || !gids.ok) return {missing: 'no postgres user to run a throwaway cluster as (install PostgreSQL: apt-get install -y postgresql)'}
+    if (!ids.ok || !gids.ok) return fail('no postgres user to run a throwaway cluster as (install PostgreSQL: apt-get install -y postgresql)')
     fs.chownSync(dir, Number(ids.output), Number(gids.output))
   }
 
   const user = os.userInfo().username
   const data = path.join(dir, 'data')
   const init = run(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', user, '--no-sync'], owner)
-  if (!init.ok) return {missing: `initdb failed: ${init.output.split('\n').pop()}`}
+  if (!init.ok) return fail(`initdb failed: ${init.output.split('\n').pop()}`)
   const options = `-k ${dir} -c listen_addresses='' -c fsync=off`
   const start = run(path.join(bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'log'), '-o', options, '-w', 'start'], owner)
-  if (!start.ok) return {missing: `pg_ctl start failed: ${start.output.split('\n').pop()}`}
+  if (!start.ok) return fail(`pg_ctl start failed: ${start.output.split('\n').pop()}`)
   process.on('exit', () => {
     run(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop'], owner)
     fs.rmSync(dir, {recursive: true, force: true})
