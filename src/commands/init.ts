@@ -4,7 +4,11 @@ import {RazorCommand} from '../base-command.js'
 import {EXIT} from '../exit-codes.js'
 import {type RestoreResult, restoreImage} from '../inspect/index.js'
 import {Progress} from '../progress.js'
-import {ensureDataDir, Image, type ImageInfo} from '../storage/index.js'
+import {ensureDataDir, Image, ImageError, type ImageInfo} from '../storage/index.js'
+import {isPgUrl} from '../storage/pg/url.js'
+import {PgVolume} from '../storage/pg/volume.js'
+
+type SharedVolumeInfo = PgVolume['meta']
 
 export default class Init extends RazorCommand<typeof Init> {
   static override summary = 'Create a new, empty image in the data dir.'
@@ -12,7 +16,9 @@ export default class Init extends RazorCommand<typeof Init> {
 
 With --from FILE, the new image is filled from a tar archive: one written by \`razorfs dump --archive\` restores exactly (modes, owners, nanosecond times, hard links, symlinks, devices, FIFOs, sockets, xattrs, names as bytes); pax and GNU archives of GNU tar or bsdtar restore too (without sparse members). FILE "-" is standard input (not a terminal). On a terminal, a progress bar on stderr follows the archive being read. The new image is built in a staging directory inside the data dir and put in place only once the whole archive has been read: a missing, truncated or damaged archive leaves the data dir as it was (with --force, the old image stays until the new one is complete), and the error names the archive and the byte offset of the damage.
 
-Prints the data dir, the image's UUID and each file it wrote (name, size in bytes, mode).`
+Prints the data dir, the image's UUID and each file it wrote (name, size in bytes, mode).
+
+With --meta URL, the new volume is made in PostgreSQL instead of the data dir, for many hosts to share: postgres://USER:PASSWORD@HOST:PORT/DATABASE, or postgres:///DATABASE?host=/run/postgresql for a unix socket; the volume takes one PostgreSQL schema of the database, "razorfs" unless ?schema=NAME names another. A schema that holds other tables is never touched. Prints the volume's UUID, where it is, and its format version.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'Create an image in the default data dir.'},
@@ -23,6 +29,10 @@ Prints the data dir, the image's UUID and each file it wrote (name, size in byte
     {
       command: '<%= config.bin %> <%= command.id %> --data-dir /srv/rz2 --from /backup/rz.tar',
       description: 'Create an image in /srv/rz2 holding what the archive holds (made by razorfs dump --archive).',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --meta postgres://rz@db.example/files',
+      description: 'Create a volume shared by many hosts in the database "files" on db.example (schema razorfs).',
     },
     {
       command: '<%= config.bin %> <%= command.id %> --data-dir /srv/rz --force --json',
@@ -42,12 +52,18 @@ Prints the data dir, the image's UUID and each file it wrote (name, size in byte
     }),
     force: Flags.boolean({
       default: false,
-      description: 'Replace an existing image in the data dir. Its contents are lost.',
+      description: 'Replace an existing image in the data dir (or volume at --meta). Its contents are lost.',
+    }),
+    meta: Flags.string({
+      description: 'Create the volume in PostgreSQL at this URL (postgres://user@host/database[?schema=name]) instead of the data dir.',
+      exclusive: ['from', 'capacity', 'data-dir'],
+      helpValue: '<url>',
     }),
   }
 
-  public async run(): Promise<ImageInfo | RestoreResult> {
-    const {capacity, force, from} = this.flags
+  public async run(): Promise<ImageInfo | RestoreResult | SharedVolumeInfo> {
+    const {capacity, force, from, meta} = this.flags
+    if (meta !== undefined) return this.createShared(meta, force)
     const dir = this.dataDir()
     if (from !== undefined) return this.restore(dir, from)
     ensureDataDir(dir)
@@ -68,6 +84,27 @@ Prints the data dir, the image's UUID and each file it wrote (name, size in byte
         const mode = (file.mode & 0o7777).toString(8).padStart(4, '0')
         this.log(`  ${file.name.padEnd(width)}  ${String(file.bytes).padStart(sizeWidth)} bytes  mode ${mode}`)
       }
+    }
+
+    return info
+  }
+
+  private createShared(url: string, force: boolean): SharedVolumeInfo {
+    if (!isPgUrl(url)) this.error(`--meta ${url}: not a PostgreSQL URL (postgres://user@host/database)`, {exit: EXIT.USAGE})
+    let info: SharedVolumeInfo
+    try {
+      const volume = PgVolume.create(url, {force})
+      info = volume.meta
+      volume.close()
+    } catch (error) {
+      if (error instanceof ImageError) throw error
+      this.error((error as Error).message, {exit: EXIT.USAGE}) // a malformed URL
+    }
+
+    if (!this.jsonEnabled()) {
+      this.log(`Created razorfs volume ${info.uuid}`)
+      this.log(`  meta    ${info.url}`)
+      this.log(`  schema  ${info.schema} (format version ${info.formatVersion}, blocks of ${info.blockSize} bytes)`)
     }
 
     return info

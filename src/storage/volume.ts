@@ -1,7 +1,7 @@
 /**
  * The storage interface: everything the filesystem core (src/vfs/) asks of storage. The mmap'd,
- * write-ahead-logged image (src/storage/image.ts) is its first implementation; a backend shared
- * by many hosts (a database) is meant to be the next. docs/STORAGE-INTERFACE.md gives each
+ * write-ahead-logged image (src/storage/image.ts) is its first implementation; PgVolume
+ * (src/storage/pg/volume.ts), shared by many hosts through PostgreSQL, the second. docs/STORAGE-INTERFACE.md gives each
  * method's contract and what every implementation must guarantee; test/interface/volume.suite.ts
  * checks it on any implementation.
  *

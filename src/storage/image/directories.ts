@@ -33,11 +33,11 @@ export interface ImageDirCursor extends DirCursor {
   next: number
 }
 
-function toBytes(name: Buffer | string): Buffer {
+export function toBytes(name: Buffer | string): Buffer {
   return typeof name === 'string' ? Buffer.from(name) : name
 }
 
-function checkName(name: Buffer, syscall: string): void {
+export function checkName(name: Buffer, syscall: string): void {
   if (name.length > NAME_MAX) throw new FsError('ENAMETOOLONG', syscall, name.toString())
   if (name.length === 0 || name.includes(0x2f) || name.includes(0) || (name[0] === 0x2e && (name.length === 1 || (name.length === 2 && name[1] === 0x2e)))) {
     throw new FsError('EINVAL', syscall, name.toString())

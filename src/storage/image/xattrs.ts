@@ -10,7 +10,7 @@ import {XATTR_BLOB_MAX} from '../codec/xattr-blob.js'
 import {XATTR_CREATE, XATTR_REPLACE, XATTR_SIZE_MAX} from '../types.js'
 import {type Inodes, nowTimespec} from './inodes.js'
 
-function checkXattrName(name: string, syscall: string): void {
+export function checkXattrName(name: string, syscall: string): void {
   const len = Buffer.byteLength(name)
   if (len === 0) throw new FsError('EINVAL', syscall, name)
   if (len > 255) throw new FsError('ERANGE', syscall, name)
