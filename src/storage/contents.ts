@@ -11,16 +11,32 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {BREAK_NO_FSYNC} from './debug.js'
+import {BREAK_NO_FSYNC, CONTENT_FDS} from './debug.js'
 import {DATA_DIR_NAME} from './format.js'
 import {inodeFields as I, isUsed} from './codec/inode.js'
 import {fsyncDir, writeFully} from './mapped-file.js'
 
-const MAX_OPEN = 256
+/**
+ * Evicted descriptors whose fdatasync is still running in the libuv pool. Past this many the disk
+ * is that far behind, and an eviction syncs on the JS thread instead (back-pressure, and a bound
+ * on the descriptors held open).
+ */
+const MAX_IN_FLIGHT = 256
+
+/** An evicted content file whose fdatasync runs in the libuv pool (see `evict`). */
+interface Flush {
+  fd: number
+  /** The descriptor went back into the LRU (a use after the eviction): the LRU closes it, not the flush. */
+  cached: boolean
+  /** The file may have been written after this fdatasync began: it stays unsynced when it ends. */
+  stale: boolean
+}
 
 export class Contents {
   /** Where the content files are. */
   readonly root: string
+  /** Test hook: the evictions that may flush in the pool at once (0: every eviction syncs on the JS thread). */
+  maxInFlight = MAX_IN_FLIGHT
   /**
    * An open without the lock holds `root` open, and opens content files through it
    * (/proc/self/fd/N/...): a swap by another process (gc, restore, migrate) may rename the
@@ -35,9 +51,16 @@ export class Contents {
   private readonly fds = new Map<number, number>()
   /** Content files known to hold nothing past the logical size (checked once per open image). */
   private readonly clean = new Set<number>()
-  /** Files written since their last fdatasync, and directories with new entries. */
+  /**
+   * Files written since their last fdatasync (open in `fds`, flushing in `inFlight`, or closed
+   * unsynced after a failed or stale flush), and directories with new entries.
+   */
   private readonly unsynced = new Set<number>()
   private readonly newDirs = new Set<string>()
+  /** Evicted files being fdatasynced in the pool, by dataId. */
+  private readonly inFlight = new Map<number, Flush>()
+  /** An error a pool fdatasync reported: the next syncAll throws it (as fsync(2) reports it once). */
+  private flushError: Error | undefined
 
   /** `root`: where the content files are (default: `data/` in `dir`). */
   constructor(
@@ -61,6 +84,12 @@ export class Contents {
     return path.join(this.root, (dataId & 0xff).toString(16).padStart(2, '0'), String(dataId))
   }
 
+  /** Open an existing content file (through rootFd when it is held). */
+  private open(dataId: number, flags: string): number {
+    const file = this.pathOf(dataId)
+    return fs.openSync(this.rootFd === undefined ? file : path.join(`/proc/self/fd/${this.rootFd}`, path.relative(this.root, file)), flags)
+  }
+
   private fd(dataId: number, create: boolean): number | undefined {
     const cached = this.fds.get(dataId)
     if (cached !== undefined) {
@@ -70,36 +99,93 @@ export class Contents {
       return cached
     }
 
-    const file = this.pathOf(dataId)
+    const flushing = this.inFlight.get(dataId)
     let fd: number
-    try {
-      fd = fs.openSync(this.rootFd === undefined ? file : path.join(`/proc/self/fd/${this.rootFd}`, path.relative(this.root, file)), this.readOnly ? 'r' : 'r+')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-        this.onMissing?.()
-        return undefined
-      }
+    if (flushing !== undefined && !flushing.cached) {
+      // Evicted, its flush still running: take the descriptor back (it may be written again).
+      flushing.cached = true
+      flushing.stale = true
+      fd = flushing.fd
+    } else {
+      const file = this.pathOf(dataId)
+      try {
+        fd = this.open(dataId, this.readOnly ? 'r' : 'r+')
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+          this.onMissing?.()
+          return undefined
+        }
 
-      fs.mkdirSync(path.dirname(file), {recursive: true, mode: 0o700})
-      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
-      this.newDirs.add(path.dirname(file))
-      this.newDirs.add(this.root)
+        fs.mkdirSync(path.dirname(file), {recursive: true, mode: 0o700})
+        fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
+        this.newDirs.add(path.dirname(file))
+        this.newDirs.add(this.root)
+      }
     }
 
-    if (this.fds.size >= MAX_OPEN) {
+    if (this.fds.size >= CONTENT_FDS) {
       const [oldId, oldFd] = this.fds.entries().next().value as [number, number]
-      if (this.unsynced.has(oldId)) {
-        fdatasync(oldFd)
-        this.unsynced.delete(oldId)
-      }
-
-      fs.closeSync(oldFd)
       this.fds.delete(oldId)
+      this.evict(oldId, oldFd)
     }
 
     this.fds.set(dataId, fd)
     return fd
+  }
+
+  /**
+   * Close an evicted descriptor. Unsynced contents are not synced here, on the JS thread: the
+   * file is fdatasynced in the libuv pool and its descriptor closed when that ends (the commit that
+   * comes first syncs it on the same descriptor). Only with `maxInFlight` flushes already running
+   * does the eviction sync at once.
+   */
+  private evict(dataId: number, fd: number): void {
+    const flushing = this.inFlight.get(dataId)
+    if (flushing !== undefined) {
+      // Its first flush still runs: that one closes the descriptor; the file stays unsynced (stale).
+      flushing.cached = false
+      return
+    }
+
+    if (!this.unsynced.has(dataId) || BREAK_NO_FSYNC) {
+      if (BREAK_NO_FSYNC) this.unsynced.delete(dataId)
+      fs.closeSync(fd)
+      return
+    }
+
+    if (this.inFlight.size >= this.maxInFlight) {
+      fdatasync(fd)
+      this.unsynced.delete(dataId)
+      fs.closeSync(fd)
+      return
+    }
+
+    const flush: Flush = {fd, cached: false, stale: false}
+    this.inFlight.set(dataId, flush)
+    fs.fdatasync(fd, error => this.flushed(dataId, flush, error))
+  }
+
+  private flushed(dataId: number, flush: Flush, error: Error | null): void {
+    if (!flush.cached) {
+      try {
+        fs.closeSync(flush.fd)
+      } catch {
+        // The descriptor is released whatever close says; the flush's own result is what counts.
+      }
+    }
+
+    if (this.inFlight.get(dataId) !== flush) return // removed, or the image closed meanwhile
+    this.inFlight.delete(dataId)
+    if (error !== null) this.flushError ??= error
+    else if (!flush.stale) this.unsynced.delete(dataId)
+  }
+
+  /** Close `fd` of `dataId` now, unless a running flush holds it (then the flush closes it). */
+  private closeFd(dataId: number, fd: number): void {
+    const flushing = this.inFlight.get(dataId)
+    if (flushing?.fd === fd) flushing.cached = false
+    else fs.closeSync(fd)
   }
 
   /** Read up to `len` bytes at `pos` into `buf`; returns bytes the host file had (the rest is a hole). */
@@ -158,32 +244,45 @@ export class Contents {
   remove(dataId: number): void {
     const fd = this.fds.get(dataId)
     if (fd !== undefined) {
-      fs.closeSync(fd)
+      this.closeFd(dataId, fd)
       this.fds.delete(dataId)
     }
 
+    this.inFlight.delete(dataId) // its flush closes the descriptor when it ends
     this.unsynced.delete(dataId)
     this.clean.delete(dataId)
     fs.rmSync(this.pathOf(dataId), {force: true})
   }
 
-  /** Make one file's contents durable (and the directories that name it). */
-  sync(dataId: number): void {
-    const fd = this.fds.get(dataId)
-    if (fd !== undefined && this.unsynced.has(dataId)) fdatasync(fd)
-    this.unsynced.delete(dataId)
-    this.syncDirs()
-  }
-
-  /** Make every written content file durable. */
+  /**
+   * Make every written content file durable: fdatasync of each on the JS thread (on its open
+   * descriptor, also one whose pool flush still runs; a file closed unsynced is opened again),
+   * then of the directories with new entries. Throws the error a pool flush reported since the
+   * last call, if one did: the log that records those sizes must not be synced as if they were.
+   */
   syncAll(): void {
     for (const dataId of this.unsynced) {
-      const fd = this.fds.get(dataId)
+      const fd = this.fds.get(dataId) ?? this.inFlight.get(dataId)?.fd
       if (fd !== undefined) fdatasync(fd)
+      else this.syncClosed(dataId)
     }
 
     this.unsynced.clear()
+    const error = this.flushError
+    this.flushError = undefined
+    if (error !== undefined) throw error
     this.syncDirs()
+  }
+
+  /** fdatasync of a content file that has no descriptor open (a flush failed, or it was evicted stale). */
+  private syncClosed(dataId: number): void {
+    if (BREAK_NO_FSYNC) return
+    const fd = this.open(dataId, 'r')
+    try {
+      fs.fdatasyncSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
   }
 
   private syncDirs(): void {
@@ -197,10 +296,11 @@ export class Contents {
     this.closeFiles()
   }
 
-  /** Close every descriptor without syncing (what a crash leaves). */
+  /** Close every descriptor without syncing (what a crash leaves); running flushes close theirs. */
   closeFiles(): void {
-    for (const fd of this.fds.values()) fs.closeSync(fd)
+    for (const [dataId, fd] of this.fds) this.closeFd(dataId, fd)
     this.fds.clear()
+    this.inFlight.clear()
     this.unsynced.clear()
     if (this.rootFd !== undefined) fs.closeSync(this.rootFd)
     this.rootFd = undefined

@@ -13,6 +13,19 @@
  * The flags are live bindings: wal.ts and contents.ts read their current value at each use, and
  * `razorfs mount` prints a warning when one is on.
  */
+/**
+ * Test tuning, not a breakage: how many content-file descriptors stay open (contents.ts). The
+ * harnesses' workloads use a few dozen files; a test entry lowers this (`content-fds=N` in
+ * `test/crash/broken-server.ts`) so that their files are evicted, and synced in the background,
+ * all the time.
+ */
+export let CONTENT_FDS = 256
+
+/** Set the test tuning (tests only). */
+export function tuneForTests(t: {contentFds?: number}): void {
+  if (t.contentFds !== undefined) CONTENT_FDS = t.contentFds
+}
+
 export const BREAK_SWITCHES = ['no-wal', 'no-fsync'] as const
 export type BreakSwitch = (typeof BREAK_SWITCHES)[number]
 

@@ -179,7 +179,8 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       const walLimit = pick(r, [16 * 1024, 64 * 1024, 1024 * 1024, undefined])
       const strategy = r() < 0.15 && o.startupKills !== false ? 'startup' : r() < 0.3 ? 'sync' : 'workload'
       const tc = performance.now()
-      server = new Server(dataDir, mnt, {walLimit, breakSwitch: o.breakSwitch})
+      const contentFds = pick(r, [4, undefined])
+      server = new Server(dataDir, mnt, {walLimit, breakSwitch: o.breakSwitch, contentFds})
       s.cycles++
       if (strategy === 'startup') {
         // Kill while the image is being opened: recovery, the checkpoint after it, the mount.
@@ -244,7 +245,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       await afterCrash(cycle, where)
       if (process.env.RAZORFS_CRASH_VERBOSE)
         o.log(
-          `      ${where}: ${strategy}, walLimit ${walLimit}, ${res.ops} ops, workload ${(t1 - t0).toFixed(0)} ms, checks ${(performance.now() - t1).toFixed(0)} ms, cycle ${(performance.now() - tc).toFixed(0)} ms; in flight: ${cycle.pending ? describe(cycle.pending.effect) : '-'}`,
+          `      ${where}: ${strategy}, walLimit ${walLimit}, contentFds ${contentFds ?? 'default'}, ${res.ops} ops, workload ${(t1 - t0).toFixed(0)} ms, checks ${(performance.now() - t1).toFixed(0)} ms, cycle ${(performance.now() - tc).toFixed(0)} ms; in flight: ${cycle.pending ? describe(cycle.pending.effect) : '-'}`,
         )
       if (c % 10 === 0 || c === o.cycles) o.log(`    ${o.label}: ${c}/${o.cycles} cycles, ${s.ops} ops, ${v.count} violations`)
     }

@@ -223,6 +223,8 @@ export async function runPowerHarness(o: PowerOptions): Promise<PowerSummary> {
   }
 
   const walLimit = (): number | undefined => pick(r, [16 * 1024, 256 * 1024, undefined])
+  /** Half the servers keep 4 content-file descriptors open: the workload's files are evicted all the time. */
+  const contentFds = (): number | undefined => pick(r, [4, undefined])
 
   /** A new ext4 image holding a new razorfs image with the fixed directories, made durable; the server left running. */
   const setup = async (): Promise<void> => {
@@ -231,7 +233,7 @@ export async function runPowerHarness(o: PowerOptions): Promise<PowerSummary> {
     umountLoop(ext)
     makeImage(img)
     mountLoop(img, ext)
-    server = new Server(dataDir, mnt, {walLimit: walLimit(), breakSwitch: o.breakSwitch})
+    server = new Server(dataDir, mnt, {walLimit: walLimit(), breakSwitch: o.breakSwitch, contentFds: contentFds()})
     await server.waitMounted()
     for (const d of FILE_DIRS) await fs.promises.mkdir(path.join(mnt, d))
     const fh = await fs.promises.open(mnt, 'r')
@@ -310,7 +312,7 @@ export async function runPowerHarness(o: PowerOptions): Promise<PowerSummary> {
       model = adopt(obs, cycle.model)
 
       trace(`${where}: checked (${d.namesChecked} names, ${d.filesChecked} files); remounting`)
-      server = new Server(dataDir, mnt, {walLimit: walLimit(), breakSwitch: o.breakSwitch})
+      server = new Server(dataDir, mnt, {walLimit: walLimit(), breakSwitch: o.breakSwitch, contentFds: contentFds()})
       try {
         await server.waitMounted()
         s.recoveredTransactions += server.recovered()

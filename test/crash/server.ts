@@ -26,6 +26,12 @@ export interface ServerEnv {
    * server then runs through broken-server.js, which turns them on before `mount -f`.
    */
   breakSwitch?: string
+  /**
+   * Content-file descriptors the server keeps open (undefined: 256). Fewer make the workload's
+   * files be evicted, and synced in the background, all the time; the server then runs through
+   * broken-server.js too, with the tuning switch `content-fds=N` alone (nothing broken).
+   */
+  contentFds?: number
 }
 
 /** The test-only entry that breaks durability on purpose; this file runs from dist/test/crash/. */
@@ -46,7 +52,8 @@ export class Server {
     delete e.DEBUG
     fs.mkdirSync(mnt, {recursive: true})
     const tuning = env.walLimit === undefined ? [] : ['--wal-limit', String(env.walLimit)]
-    const entry = env.breakSwitch === undefined ? [RUN_JS] : [BROKEN_SERVER_JS, env.breakSwitch]
+    const switches = [env.breakSwitch, env.contentFds === undefined ? undefined : `content-fds=${env.contentFds}`].filter(s => s !== undefined)
+    const entry = switches.length === 0 ? [RUN_JS] : [BROKEN_SERVER_JS, switches.join(',')]
     this.proc = spawn(process.execPath, [...entry, 'mount', '-f', '--data-dir', dataDir, ...tuning, mnt], {stdio: ['ignore', 'pipe', 'pipe'], env: e})
     this.proc.stdout!.on('data', (d: Buffer) => {
       this.output += d.toString()

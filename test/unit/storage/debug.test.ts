@@ -1,6 +1,6 @@
 /**
  * The durability-breaking switches (src/storage/debug.ts) are off in every process unless a test
- * turns them on: no environment variable reaches them.
+ * turns them on: no environment variable reaches them (nor the test tuning of the content cache).
  */
 import {spawnSync} from 'node:child_process'
 
@@ -17,10 +17,10 @@ function inChild(script: string, env: NodeJS.ProcessEnv = {}): string {
 describe('storage: durability-breaking switches', () => {
   it('are off, whatever the environment says (the old RAZORFS_BREAK included)', () => {
     const out = inChild(
-      `import * as d from ${JSON.stringify(DEBUG_JS)}; console.log(JSON.stringify([d.BREAK_NO_WAL, d.BREAK_NO_FSYNC, d.BREAK_ANY, d.brokenSwitches()]))`,
+      `import * as d from ${JSON.stringify(DEBUG_JS)}; console.log(JSON.stringify([d.BREAK_NO_WAL, d.BREAK_NO_FSYNC, d.BREAK_ANY, d.brokenSwitches(), d.CONTENT_FDS]))`,
       {RAZORFS_BREAK: 'no-wal,no-fsync'},
     )
-    expect(JSON.parse(out)).to.deep.equal([false, false, false, []])
+    expect(JSON.parse(out)).to.deep.equal([false, false, false, [], 256])
   })
 
   it('breakDurability turns on the named ones, seen live by importers; an unknown name throws', () => {
