@@ -25,10 +25,17 @@ const MAX_IN_FLIGHT = 256
 
 /** An evicted content file whose fdatasync runs in the libuv pool (see `evict`). */
 interface Flush {
+  /** The evicted descriptor, kept open until the flush ends: syncAll syncs through it meanwhile. */
   fd: number
-  /** The descriptor went back into the LRU (a use after the eviction): the LRU closes it, not the flush. */
+  /**
+   * A descriptor of its own that the pool fdatasyncs: a second open file description, so that a
+   * writeback error is reported to both (Linux reports one once per description), never only to
+   * the pool while a sync through `fd` returns 0.
+   */
+  flushFd: number
+  /** `fd` went back into the LRU (a use after the eviction): the LRU closes it, not the flush. */
   cached: boolean
-  /** The file may have been written after this fdatasync began: it stays unsynced when it ends. */
+  /** The file was written or truncated after this fdatasync began: it stays unsynced when it ends. */
   stale: boolean
 }
 
@@ -59,7 +66,11 @@ export class Contents {
   private readonly newDirs = new Set<string>()
   /** Evicted files being fdatasynced in the pool, by dataId. */
   private readonly inFlight = new Map<number, Flush>()
-  /** An error a pool fdatasync reported: the next syncAll throws it (as fsync(2) reports it once). */
+  /**
+   * The first error a pool fdatasync reported. The host may have lost those bytes, and no later
+   * sync can tell: every syncAll from then on throws it, so no log is synced over them again and
+   * every fsync of the mount fails (DURABILITY.md, the fsync rule under "A power loss").
+   */
   private flushError: Error | undefined
 
   /** `root`: where the content files are (default: `data/` in `dir`). */
@@ -102,9 +113,8 @@ export class Contents {
     const flushing = this.inFlight.get(dataId)
     let fd: number
     if (flushing !== undefined && !flushing.cached) {
-      // Evicted, its flush still running: take the descriptor back (it may be written again).
+      // Evicted, its flush still running: take the descriptor back (write and truncate mark it stale).
       flushing.cached = true
-      flushing.stale = true
       fd = flushing.fd
     } else {
       const file = this.pathOf(dataId)
@@ -124,13 +134,14 @@ export class Contents {
       }
     }
 
-    if (this.fds.size >= CONTENT_FDS) {
+    // In the LRU first: an eviction that throws (a failed inline sync) leaves nothing unowned.
+    this.fds.set(dataId, fd)
+    if (this.fds.size > CONTENT_FDS) {
       const [oldId, oldFd] = this.fds.entries().next().value as [number, number]
       this.fds.delete(oldId)
       this.evict(oldId, oldFd)
     }
 
-    this.fds.set(dataId, fd)
     return fd
   }
 
@@ -142,8 +153,8 @@ export class Contents {
    */
   private evict(dataId: number, fd: number): void {
     const flushing = this.inFlight.get(dataId)
-    if (flushing !== undefined) {
-      // Its first flush still runs: that one closes the descriptor; the file stays unsynced (stale).
+    if (flushing?.fd === fd) {
+      // Taken back from its first flush, which still runs: that one closes it; a write since left it unsynced (stale).
       flushing.cached = false
       return
     }
@@ -154,31 +165,51 @@ export class Contents {
       return
     }
 
-    if (this.inFlight.size >= this.maxInFlight) {
-      fdatasync(fd)
-      this.unsynced.delete(dataId)
-      fs.closeSync(fd)
+    let flushFd: number | undefined
+    if (this.inFlight.size < this.maxInFlight && flushing === undefined) {
+      try {
+        flushFd = this.open(dataId, 'r')
+      } catch {
+        flushFd = undefined // synced here instead
+      }
+    }
+
+    if (flushFd === undefined) {
+      try {
+        fdatasync(fd)
+        this.unsynced.delete(dataId)
+      } finally {
+        fs.closeSync(fd)
+      }
+
       return
     }
 
-    const flush: Flush = {fd, cached: false, stale: false}
+    const flush: Flush = {fd, flushFd, cached: false, stale: false}
     this.inFlight.set(dataId, flush)
-    fs.fdatasync(fd, error => this.flushed(dataId, flush, error))
+    fs.fdatasync(flushFd, error => this.flushed(dataId, flush, error))
   }
 
   private flushed(dataId: number, flush: Flush, error: Error | null): void {
-    if (!flush.cached) {
+    for (const fd of flush.cached ? [flush.flushFd] : [flush.flushFd, flush.fd]) {
       try {
-        fs.closeSync(flush.fd)
+        fs.closeSync(fd)
       } catch {
         // The descriptor is released whatever close says; the flush's own result is what counts.
       }
     }
 
+    if (error !== null) this.flushError ??= new Error(`fdatasync of content file ${this.pathOf(dataId)}: ${error.message}`)
     if (this.inFlight.get(dataId) !== flush) return // removed, or the image closed meanwhile
     this.inFlight.delete(dataId)
-    if (error !== null) this.flushError ??= error
-    else if (!flush.stale) this.unsynced.delete(dataId)
+    if (error === null && !flush.stale) this.unsynced.delete(dataId)
+  }
+
+  /** A write or truncate of a file whose flush still runs: that flush may miss it. */
+  private touched(dataId: number): void {
+    const flushing = this.inFlight.get(dataId)
+    if (flushing !== undefined) flushing.stale = true
+    this.unsynced.add(dataId)
   }
 
   /** Close `fd` of `dataId` now, unless a running flush holds it (then the flush closes it). */
@@ -205,7 +236,7 @@ export class Contents {
   write(dataId: number, data: Buffer, pos: number): void {
     const fd = this.fd(dataId, true)!
     writeFully(fd, data, 0, data.length, pos)
-    this.unsynced.add(dataId)
+    this.touched(dataId)
   }
 
   /** Is the file known to hold nothing past the logical size? */
@@ -232,7 +263,7 @@ export class Contents {
     const fd = this.fd(dataId, false)
     if (fd === undefined) return
     if (fs.fstatSync(fd).size > size) fs.ftruncateSync(fd, size)
-    this.unsynced.add(dataId)
+    this.touched(dataId)
   }
 
   /** 512-byte blocks the host allocated (holes take none). */
@@ -257,10 +288,11 @@ export class Contents {
   /**
    * Make every written content file durable: fdatasync of each on the JS thread (on its open
    * descriptor, also one whose pool flush still runs; a file closed unsynced is opened again),
-   * then of the directories with new entries. Throws the error a pool flush reported since the
-   * last call, if one did: the log that records those sizes must not be synced as if they were.
+   * then of the directories with new entries. Throws if a pool flush ever failed (flushError):
+   * the log that records those sizes must not be synced as if they were.
    */
   syncAll(): void {
+    if (this.flushError !== undefined) throw this.flushError
     for (const dataId of this.unsynced) {
       const fd = this.fds.get(dataId) ?? this.inFlight.get(dataId)?.fd
       if (fd !== undefined) fdatasync(fd)
@@ -268,9 +300,6 @@ export class Contents {
     }
 
     this.unsynced.clear()
-    const error = this.flushError
-    this.flushError = undefined
-    if (error !== undefined) throw error
     this.syncDirs()
   }
 

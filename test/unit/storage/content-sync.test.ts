@@ -10,13 +10,14 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
+import {CONTENT_FDS} from '../../../src/storage/debug.js'
 import {INODE} from '../../../src/storage/format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {inode64} from '../fsck/helpers.js'
 
 const S_IFREG = 0o100644
-/** Descriptors the cache keeps open (contents.ts MAX_OPEN). */
-const CACHED = 256
+/** Descriptors the cache keeps open. */
+const CACHED = CONTENT_FDS
 
 interface SyncEvent {
   /** `sync`: fdatasyncSync returned (JS thread); `pool`: a pool fdatasync ended, successfully. */
@@ -32,6 +33,10 @@ describe('storage: syncing content files', () => {
   let poolErrors: Error[]
   /** Pool fdatasyncs that ended, successfully or not. */
   let poolEnded: number
+  /** The descriptor of each fdatasync, pool and JS thread, in call order. */
+  let fdsUsed: Array<{kind: 'sync' | 'pool'; fd: number; path: string}>
+  /** The next pool fdatasyncs fail with EIO (without syncing), as a host I/O error would. */
+  let failPool: number
   const fdatasyncSync = fs.fdatasyncSync
   const fdatasync = fs.fdatasync
 
@@ -41,9 +46,12 @@ describe('storage: syncing content files', () => {
     poolStarted = []
     poolErrors = []
     poolEnded = 0
+    fdsUsed = []
+    failPool = 0
     const where = (fd: number): string => fs.readlinkSync(`/proc/self/fd/${fd}`)
     fs.fdatasyncSync = (fd: number): void => {
       const at = where(fd)
+      fdsUsed.push({kind: 'sync', fd, path: at})
       fdatasyncSync(fd)
       events.push({kind: 'sync', path: at})
     }
@@ -51,6 +59,18 @@ describe('storage: syncing content files', () => {
     fs.fdatasync = ((fd: number, cb: (error: NodeJS.ErrnoException | null) => void): void => {
       const at = where(fd)
       poolStarted.push(at)
+      fdsUsed.push({kind: 'pool', fd, path: at})
+      if (failPool > 0) {
+        failPool--
+        setImmediate(() => {
+          const error = Object.assign(new Error('EIO: i/o error, fdatasync'), {code: 'EIO'})
+          poolErrors.push(error)
+          poolEnded++
+          cb(error)
+        })
+        return
+      }
+
       fdatasync(fd, error => {
         if (error === null) events.push({kind: 'pool', path: at})
         else poolErrors.push(error)
@@ -185,6 +205,42 @@ describe('storage: syncing content files', () => {
     const synced = events.filter(e => e.kind === 'sync' && isContent(e.path)).map(e => e.path)
     expect(synced).to.deep.equal(inos.slice(0, 10).map(ino => content(image, ino)))
     image.close()
+  })
+
+  it('the pool flushes through a descriptor of its own, so a sync meanwhile is on another (each is told of an I/O error)', () => {
+    const image = Image.create(dir, {})
+    image.sync()
+    const [first] = makeFiles(image, CACHED + 1)
+    const firstPath = content(image, first)
+    const pool = fdsUsed.filter(u => u.kind === 'pool' && u.path === firstPath)
+    expect(pool).to.have.length(1)
+    image.sync() // before that flush has ended
+    const sync = fdsUsed.filter(u => u.kind === 'sync' && u.path === firstPath)
+    expect(sync).to.have.length(1)
+    expect(sync[0].fd).to.not.equal(pool[0].fd)
+    image.close()
+  })
+
+  it('a pool flush that fails makes every later sync fail, naming the content file; the log is not synced over it', async () => {
+    const fdsBefore = fs.readdirSync('/proc/self/fd').length
+    const image = Image.create(dir, {})
+    image.sync()
+    failPool = 1
+    const [first] = makeFiles(image, CACHED + 1)
+    const firstPath = content(image, first)
+    while (poolEnded < poolStarted.length) await new Promise(resolve => setImmediate(resolve))
+    expect(poolErrors).to.have.length(1)
+    for (let i = 0; i < 2; i++) {
+      events = []
+      expect(() => image.sync()).to.throw(`fdatasync of content file ${path.join(dir, path.relative(fs.realpathSync(dir), firstPath))}: EIO`)
+      expect(
+        events.filter(e => e.path.endsWith('/wal.log')),
+        'the log synced',
+      ).to.deep.equal([])
+    }
+
+    expect(() => image.close()).to.throw(/EIO/)
+    expect(fs.readdirSync('/proc/self/fd').length, 'descriptors left open').to.equal(fdsBefore)
   })
 
   it('an unlinked file whose flush runs is removed, and every descriptor is closed', async () => {
