@@ -148,6 +148,12 @@ export interface ScaleRecord {
   /** Server memory right after the mount, and after the stats and creates (hwmMiB: the peak). */
   memoryAfterMount?: Memory
   memoryAfter?: Memory
+  /**
+   * The most of each kind of resident memory sampled every 50 ms during the stats and creates:
+   * anonymous (heap, private copies of changed pages) and file-backed (pages of the image's
+   * mapped files, shared with the page cache).
+   */
+  sampled?: {rssAnonMiB: number; rssFileMiB: number; samples: number}
   stat?: Rate
   create?: Rate
   /** Directories the creates went to. */

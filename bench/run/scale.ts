@@ -24,6 +24,30 @@ const CREATE_DIRS = 100
 
 const mib = (m?: {rssMiB: number; hwmMiB: number}): string => (m === undefined ? '-' : `${fmt(m.rssMiB)} MiB (peak ${fmt(m.hwmMiB)})`)
 
+/** Sample the server's RssAnon and RssFile every 50 ms until stop(); the most of each. */
+function sample(pid: number | undefined): {stop: () => ScaleRecord['sampled']} {
+  const most = {rssAnonMiB: 0, rssFileMiB: 0, samples: 0}
+  const read = (): void => {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+      const mibOf = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0) / 1024
+      most.rssAnonMiB = Math.max(most.rssAnonMiB, mibOf('RssAnon'))
+      most.rssFileMiB = Math.max(most.rssFileMiB, mibOf('RssFile'))
+      most.samples++
+    } catch {
+      // the server is gone: its stop reports why
+    }
+  }
+
+  const timer = pid === undefined ? undefined : setInterval(read, 50)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      return most.samples > 0 ? most : undefined
+    },
+  }
+}
+
 export async function benchScale(cfg: Config, keep: boolean): Promise<void> {
   const {sizes, stats, creates} = cfg.scale
   log(`scale: images of ${sizes.map(countName).join(', ')} files built through the storage API, mounted: ${fmt(stats)} stats, ${fmt(creates)} creates`)
@@ -53,6 +77,7 @@ export async function benchScale(cfg: Config, keep: boolean): Promise<void> {
     try {
       rec.mountMs = s.mountMs
       rec.memoryAfterMount = s.memory()
+      const sampler = sample(s.pid)
       rec.stat = rate(await driver({op: 'scalestat', root: s.root, files, count: stats}))
       const dirs = rec.build.dirs
       const k = Math.min(CREATE_DIRS, dirs)
@@ -60,6 +85,7 @@ export async function benchScale(cfg: Config, keep: boolean): Promise<void> {
       rec.createDirs = k
       rec.create = rate(await driver({op: 'scalecreate', root: s.root, dirs: createDirs, count: creates}))
       rec.memoryAfter = s.memory()
+      rec.sampled = sampler.stop()
     } finally {
       const stop = keep ? await s.stop() : await close(s)
       rec.stopMs = stop.ms
@@ -70,7 +96,7 @@ export async function benchScale(cfg: Config, keep: boolean): Promise<void> {
     log(
       `  ${countName(files)}: mount ${fmt(rec.mountMs ?? 0)} ms, RSS after mount ${mib(rec.memoryAfterMount)}; ` +
         `stat ${fmt(rec.stat.opsPerSec)}/s (${fmt(rec.stat.ops)}), create ${fmt(rec.create.opsPerSec)}/s in ${rec.createDirs} dirs of ${fmt(SCALE_PER_DIR)}; ` +
-        `RSS after ${mib(rec.memoryAfter)}; stop ${fmt(rec.stopMs)} ms (exit ${rec.stopCode})`,
+        `RSS after ${mib(rec.memoryAfter)}, most sampled: anon ${fmt(rec.sampled?.rssAnonMiB ?? 0)} MiB, file ${fmt(rec.sampled?.rssFileMiB ?? 0)} MiB; stop ${fmt(rec.stopMs)} ms (exit ${rec.stopCode})`,
     )
   }
 }
@@ -84,17 +110,17 @@ export function scaleSection(cfg: Config): string[] {
       `On that fresh mount: stat of ${fmt(cfg.scale.stats)} distinct existing files scattered over the whole tree (all of them when N is smaller; every stat is a lookup), ` +
       `then create of ${fmt(cfg.scale.creates)} new files spread over up to ${CREATE_DIRS} existing directories; one driver process. ` +
       'Mount: spawn to the mount in /proc/self/mountinfo (node and oclif start-up included; the image was just written, so its pages are in the page cache). ' +
-      'RSS is VmRSS (VmHWM) of the server from /proc: right after the mount, and after the stats and creates (the peak). Stop: SIGTERM to exit (checkpoint + unmount).',
+      'RSS is VmRSS (VmHWM) of the server from /proc: right after the mount, and after the stats and creates (the peak); during those, RssAnon (heap, private copies of changed pages) and RssFile (pages of the mapped image files, shared with the page cache) are sampled every 50 ms and the most of each is shown. Stop: SIGTERM to exit (checkpoint + unmount).',
     '',
   )
   L.push(
-    '| files | directories | build | image on disk | mount | stat/s | create/s | RSS after mount | RSS after (peak) | stop |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| files | directories | build | image on disk | mount | stat/s | create/s | RSS after mount | RSS after (peak) | most anon / file-backed RSS seen | stop |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   )
   const m = (x?: {rssMiB: number; hwmMiB: number}): string => (x === undefined ? '-' : `${fmt(x.rssMiB)} MiB (${fmt(x.hwmMiB)})`)
   for (const r of results.scale) {
     if (r.skipped !== undefined) {
-      L.push(`| ${countName(r.files)} | skipped: ${r.skipped} | | | | | | | | |`)
+      L.push(`| ${countName(r.files)} | skipped: ${r.skipped} | | | | | | | | | |`)
       continue
     }
 
@@ -102,7 +128,7 @@ export function scaleSection(cfg: Config): string[] {
     L.push(
       `| ${countName(r.files)} | ${b === undefined ? '-' : fmt(b.dirs)} | ${b === undefined ? '-' : `${fmt(b.buildSec + b.closeSec, 1)} s`} | ${b === undefined ? '-' : `${fmt(b.imageBytes / MiB)} MiB`} | ` +
         `${r.mountMs === undefined ? '-' : `${fmt(r.mountMs)} ms`} | ${r.stat === undefined ? '-' : fmt(r.stat.opsPerSec)} | ${r.create === undefined ? '-' : fmt(r.create.opsPerSec)} | ` +
-        `${m(r.memoryAfterMount)} | ${m(r.memoryAfter)} | ${r.stopMs === undefined ? '-' : `${fmt(r.stopMs)} ms`} |`,
+        `${m(r.memoryAfterMount)} | ${m(r.memoryAfter)} | ${r.sampled === undefined ? '-' : `${fmt(r.sampled.rssAnonMiB)} / ${fmt(r.sampled.rssFileMiB)} MiB`} | ${r.stopMs === undefined ? '-' : `${fmt(r.stopMs)} ms`} |`,
     )
   }
 
