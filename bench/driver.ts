@@ -23,6 +23,8 @@ export type Job =
   | {op: 'seqwrite'; file: string; size: number; bs: number; startAt?: number}
   | {op: 'seqread'; file: string; size: number; bs: number; verify: boolean}
   | {op: 'randread' | 'randwrite'; file: string; size: number; seconds: number}
+  | {op: 'scalestat'; root: string; files: number; count: number}
+  | {op: 'scalecreate'; root: string; dirs: number[]; count: number}
 
 export interface DriverResult {
   ops: number
@@ -68,6 +70,26 @@ export function treeDirs(dir: string, n: number): string[] {
   }
 
   return [...out]
+}
+
+/**
+ * The scale workload's tree (bench/scale.ts builds it through the storage API): file i of an
+ * N-file image is ROOT/dD/fK with D = i / SCALE_PER_DIR, K = i % SCALE_PER_DIR.
+ */
+export const SCALE_PER_DIR = 1000
+export const scaleDirName = (d: number): string => `d${d}`
+export const scaleFileName = (k: number): string => `f${k}`
+const scalePath = (root: string, i: number): string => `${root}/${scaleDirName(Math.floor(i / SCALE_PER_DIR))}/${scaleFileName(i % SCALE_PER_DIR)}`
+
+/**
+ * `count` distinct files of [0, files) in a scattered, fixed order: i * STRIDE mod files, STRIDE
+ * a prime that divides no file count the bench uses (they are products of 2s, 5s and small
+ * factors), so no file comes twice.
+ */
+const SCALE_STRIDE = 7_368_787
+export function scaleSample(files: number, count: number): number[] {
+  if (files % SCALE_STRIDE === 0) throw new Error(`scale: ${files} files is a multiple of the sampling stride`)
+  return Array.from({length: Math.min(count, files)}, (_, j) => (j * SCALE_STRIDE) % files)
 }
 
 const now = (): number => performance.timeOrigin + performance.now()
@@ -190,8 +212,36 @@ function meta(job: Extract<Job, {op: 'create' | 'stat' | 'unlink'}>): DriverResu
   return {ops: total, bytes: 0, sec: (end - start) / 1000, startMs: start, endMs: end, startMono, endMono: mono(), perDir}
 }
 
+/**
+ * The scale workload: stat of `count` distinct existing files scattered over the whole tree
+ * (scaleSample), or create of `count` new files spread round-robin over the existing
+ * directories `dirs`.
+ */
+function scale(job: Extract<Job, {op: 'scalestat' | 'scalecreate'}>): DriverResult {
+  const names =
+    job.op === 'scalestat'
+      ? scaleSample(job.files, job.count).map(i => scalePath(job.root, i))
+      : Array.from({length: job.count}, (_, i) => `${job.root}/${scaleDirName(job.dirs[i % job.dirs.length])}/new-${i}`)
+  const flags = fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY
+  const tick = progress(job.op, names.length)
+  return timed(() => {
+    for (const [i, name] of names.entries()) {
+      if (job.op === 'scalestat') {
+        if (!fs.statSync(name).isFile()) throw new Error(`${name} is not a regular file`)
+      } else fs.closeSync(fs.openSync(name, flags, 0o644))
+      tick(i + 1)
+    }
+
+    return {ops: names.length, bytes: 0}
+  })
+}
+
 function run(job: Job): DriverResult {
   switch (job.op) {
+    case 'scalestat':
+    case 'scalecreate':
+      return scale(job)
+
     case 'mkdirs': {
       waitUntil(job.startAt)
       const start = now()

@@ -246,5 +246,27 @@ export function checks(cfg: Config): TargetCheck[] {
     })
   }
 
+  // Issue 18: the server's peak RSS with a 1M-file image built through the storage API.
+  const scaled = results.scale.filter(r => r.memoryAfter !== undefined)
+  if (scaled.length > 0) {
+    const at = scaled.find(r => r.files === 1_000_000) ?? scaled.reduce((a, b) => (b.files > a.files ? b : a))
+    const peakMB = (at.memoryAfter!.hwmMiB * MiB) / 1e6
+    out.push({
+      name: `razorfs server peak RSS, ${countName(at.files)}-file image built through the storage API (VmHWM after mount, stats, creates)`,
+      measured: `${fmt(peakMB)} MB`,
+      threshold: '< 200 MB',
+      pass: peakMB < 200,
+      note:
+        [
+          at.files === 1_000_000 ? undefined : `no 1M image in this run: ${countName(at.files)} files; the target is for 1M`,
+          at.sampled === undefined
+            ? undefined
+            : `sampled every 50 ms: up to ${fmt(at.sampled.rssAnonMiB)} MiB anonymous, up to ${fmt(at.sampled.rssFileMiB)} MiB file-backed (mapped image pages, shared with the page cache)`,
+        ]
+          .filter(x => x !== undefined)
+          .join('; ') || undefined,
+    })
+  }
+
   return out
 }

@@ -17,7 +17,7 @@ import {GiB, KiB, MiB} from './util.js'
  */
 export const ATTR_EXPIRE_MS = 1200
 
-const WORKLOADS = ['meta', 'bindings', 'real', 'parallel', 'seq', 'sweep', 'random', 'storage', 'recovery', 'profile'] as const
+const WORKLOADS = ['meta', 'bindings', 'real', 'parallel', 'seq', 'sweep', 'random', 'storage', 'recovery', 'scale', 'profile'] as const
 export type Workload = (typeof WORKLOADS)[number]
 
 export interface Config {
@@ -39,6 +39,8 @@ export interface Config {
   profileBytes: number
   /** The real workloads (bench/run/real.ts). */
   real: RealConfig
+  /** The scale workload (bench/run/scale.ts). */
+  scale: ScaleConfig
   /** Entries of the tree untarred under the profiler. */
   profileTreeEntries: number
   /** Rounds of the sequential workloads, and of metadata sizes up to metaRoundsUpTo. */
@@ -62,6 +64,14 @@ export interface RealConfig {
   rounds: number
 }
 
+export interface ScaleConfig {
+  /** File counts of the images built through the storage API and mounted. */
+  sizes: number[]
+  /** Distinct existing files stat'ed on the fresh mount (at most all of them), and new files created. */
+  stats: number
+  creates: number
+}
+
 const FULL: Config = {
   mode: 'full',
   metaSizes: [10_000, 100_000, 1_000_000],
@@ -80,6 +90,7 @@ const FULL: Config = {
   profileFiles: 20_000,
   profileBytes: 512 * MiB,
   real: {sqliteTxns: 1000, ddBytes: GiB, rounds: 3},
+  scale: {sizes: [10_000, 1_000_000, 10_000_000], stats: 100_000, creates: 20_000},
   profileTreeEntries: 3000,
   rounds: 3,
   metaRoundsUpTo: 10_000,
@@ -105,6 +116,7 @@ const QUICK: Config = {
   profileFiles: 5000,
   profileBytes: 128 * MiB,
   real: {treeEntries: 1500, gitEntries: 5000, sqliteTxns: 200, ddBytes: 256 * MiB, rounds: 1},
+  scale: {sizes: [10_000, 100_000], stats: 20_000, creates: 5000},
   profileTreeEntries: 1000,
   rounds: 3,
   metaRoundsUpTo: 1000,
@@ -119,7 +131,7 @@ export interface Args {
   keep: boolean
   dir: string
   binding?: string
-  /** --sizes / --layouts: the metadata workload's file counts and layouts instead of the mode's. */
+  /** --sizes / --layouts: the metadata workload's file counts and layouts instead of the mode's (--sizes: the scale workload's too). */
   sizes?: number[]
   layouts?: Layout[]
   /** --targets was given: each workload runs on the targets listed that it can run on. */
@@ -164,7 +176,9 @@ export function parseArgs(argv: string[]): Args {
       args.partial = true
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench -- [--quick] [--only meta,bindings,real,parallel,seq,sweep,random,storage,recovery,profile] [--targets native,noop,noop-c,mergerfs,bindfs,razorfs,noop-ll,razorfs-fn,razorfs-ll] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n',
+        'npm run bench -- [--quick] [--only meta,bindings,real,parallel,seq,sweep,random,storage,recovery,scale,profile] [--targets native,noop,noop-c,mergerfs,bindfs,razorfs,noop-ll,razorfs-fn,razorfs-ll] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n' +
+          '  scale: images of N files built through the storage API, then mounted: mount time, stat and create rates, server RSS\n' +
+          '         (full: 10k, 1M, 10M; quick: 10k, 100k; --sizes sets these as well as the metadata sizes; --keep keeps the images)\n',
       )
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
@@ -187,13 +201,19 @@ const TARGETS_OF: Record<'meta' | 'real' | 'classic', {defaults: TargetName[]; a
 export function targetsOf(args: Args, workload: Workload): TargetName[] {
   if (workload === 'bindings') return BINDING_TARGETS
   if (workload === 'storage' || workload === 'recovery') return []
+  if (workload === 'scale') return ['razorfs']
   const {defaults, allowed} = TARGETS_OF[workload === 'meta' || workload === 'real' ? workload : 'classic']
   const list = args.targetsGiven ? args.targets.filter(t => allowed.includes(t)) : defaults
   return workload === 'profile' ? list.filter(t => t !== 'native') : list
 }
 
-/** The run's sizes: the mode's, with --sizes and --layouts in place of its metadata ones. */
+/** The run's sizes: the mode's, with --sizes and --layouts in place of its metadata ones (--sizes: and of its scale ones). */
 export function configOf(args: Args): Config {
   const mode = args.quick ? QUICK : FULL
-  return {...mode, metaSizes: args.sizes ?? mode.metaSizes, metaLayouts: args.layouts ?? mode.metaLayouts}
+  return {
+    ...mode,
+    metaSizes: args.sizes ?? mode.metaSizes,
+    metaLayouts: args.layouts ?? mode.metaLayouts,
+    scale: {...mode.scale, sizes: args.sizes ?? mode.scale.sizes},
+  }
 }

@@ -2,6 +2,7 @@
 import type {Layout} from '../driver.js'
 import type {Breakdown, WindowProfile} from '../profile.js'
 import type {RecoveryResult} from '../recovery.js'
+import type {ScaleBuild} from '../scale.js'
 import type {Memory, TargetName} from './targets.js'
 
 /** The steps, in the order a round runs them. */
@@ -134,6 +135,34 @@ export interface ProfileRecord {
   phases: Record<string, WindowProfile & {ops: number; opsPerSec: number; fromUs: number; toUs: number; breakdown: Breakdown}>
 }
 
+/**
+ * One size of the scale workload: an image of `files` files built through the storage API, then
+ * mounted by razorfs (fresh server) for stats and creates. `skipped` says why a size did not run.
+ */
+export interface ScaleRecord {
+  files: number
+  skipped?: string
+  build?: ScaleBuild
+  /** Spawn of `razorfs mount -f` to the mount in /proc/self/mountinfo. */
+  mountMs?: number
+  /** Server memory right after the mount, and after the stats and creates (hwmMiB: the peak). */
+  memoryAfterMount?: Memory
+  memoryAfter?: Memory
+  /**
+   * The most of each kind of resident memory sampled every 50 ms during the stats and creates:
+   * anonymous (heap, private copies of changed pages) and file-backed (pages of the image's
+   * mapped files, shared with the page cache).
+   */
+  sampled?: {rssAnonMiB: number; rssFileMiB: number; samples: number}
+  stat?: Rate
+  create?: Rate
+  /** Directories the creates went to. */
+  createDirs?: number
+  /** SIGTERM to exit (checkpoint of the creates, unmount). */
+  stopMs?: number
+  stopCode?: number | null
+}
+
 interface Results {
   meta: MetaRecord[]
   readdir: ReaddirRecord[]
@@ -149,6 +178,7 @@ interface Results {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON bench/storage.ts writes, read as it is
   storage?: {exitCode: number | null; json: Record<string, any>; markdown: string}
   recovery?: RecoveryResult
+  scale: ScaleRecord[]
   profile: ProfileRecord[]
   /** The bindings workload (BINDING_TARGETS). */
   bindings: {meta: MetaRecord[]; readdir: ReaddirRecord[]; seq: IoRecord[]}
@@ -165,6 +195,7 @@ export const results: Results = {
   random: [],
   real: [],
   parallel: [],
+  scale: [],
   profile: [],
   bindings: {meta: [], readdir: [], seq: []},
 }

@@ -88,6 +88,8 @@ export interface Session {
   dataDir?: string
   /** Spawn to mount visible in /proc/self/mountinfo. */
   mountMs?: number
+  /** The server's process (none for the native target). */
+  pid?: number
   memory(): Memory | undefined
   /** CPU time (user + system, all threads, ms) the server has used so far. */
   cpuMs(): number | undefined
@@ -225,6 +227,7 @@ export async function startTarget(target: TargetName, base: string, opts: {dataD
     root: mnt,
     dataDir: isRazorfs(target) ? dataDir : undefined,
     mountMs,
+    pid: proc.pid,
     memory: () => memoryOf(proc.pid!),
     cpuMs: () => cpuMsOf(proc.pid!),
     stop: async () => {
