@@ -64,6 +64,8 @@ export class Contents {
    */
   private readonly unsynced = new Set<number>()
   private readonly newDirs = new Set<string>()
+  /** Fan-out directories this image has made or found (see create). */
+  private readonly knownDirs = new Set<string>()
   /** Evicted files being fdatasynced in the pool, by dataId. */
   private readonly inFlight = new Map<number, Flush>()
   /**
@@ -127,8 +129,7 @@ export class Contents {
           return undefined
         }
 
-        fs.mkdirSync(path.dirname(file), {recursive: true, mode: 0o700})
-        fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
+        fd = this.create(file)
         this.newDirs.add(path.dirname(file))
         this.newDirs.add(this.root)
       }
@@ -143,6 +144,29 @@ export class Contents {
     }
 
     return fd
+  }
+
+  /**
+   * Create the content file `file`, and its fan-out directory the first time this image needs it
+   * (a mkdir -p for every new file cost two syscalls); one gone since (removed by hand) is made
+   * again.
+   */
+  private create(file: string): number {
+    const dir = path.dirname(file)
+    const open = () => fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
+    if (!this.knownDirs.has(dir)) {
+      fs.mkdirSync(dir, {recursive: true, mode: 0o700})
+      this.knownDirs.add(dir)
+      return open()
+    }
+
+    try {
+      return open()
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+      fs.mkdirSync(dir, {recursive: true, mode: 0o700})
+      return open()
+    }
   }
 
   /**
