@@ -50,6 +50,40 @@ export interface VolumeHarness {
 /** Makes a new, empty volume: its root a directory, nothing else in it. */
 export type VolumeFactory = () => VolumeHarness
 
+/**
+ * The harness of a volume that closes and can be dropped as a crash would: `first` is the new
+ * volume, `open` opens its storage again (read-only if asked), `remove` takes away what it stored
+ * once it is closed.
+ */
+export function reopeningHarness<V extends Volume & {close(): void; abandon(): void}>(
+  first: V,
+  open: (opts: {readOnly?: boolean}) => V,
+  remove: () => void = () => {},
+): VolumeHarness {
+  let volume = first
+  let closed = false
+  return {
+    get volume() {
+      return volume
+    },
+    reopen(opts = {}) {
+      volume.close()
+      volume = open(opts)
+      return volume
+    },
+    crash() {
+      volume.abandon()
+      volume = open({})
+      return volume
+    },
+    dispose() {
+      if (!closed) volume.close()
+      closed = true
+      remove()
+    },
+  }
+}
+
 const OWNER = {uid: 1000, gid: 1000}
 const FILE = {mode: S_IFREG | 0o644, ...OWNER}
 const DIR = {mode: S_IFDIR | 0o755, ...OWNER}

@@ -7,30 +7,15 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {Image} from '../../../src/storage/image.js'
-import {type VolumeHarness, volumeSuite} from '../../interface/volume.suite.js'
+import {type VolumeHarness, reopeningHarness, volumeSuite} from '../../interface/volume.suite.js'
 
 function imageHarness(): VolumeHarness {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-volume-'))
-  let image = Image.create(dir, {uid: 0, gid: 0})
-  return {
-    get volume() {
-      return image
-    },
-    reopen(opts = {}) {
-      image.close()
-      image = Image.open(dir, {readOnly: opts.readOnly})
-      return image
-    },
-    crash() {
-      image.abandon()
-      image = Image.open(dir)
-      return image
-    },
-    dispose() {
-      image.close()
-      fs.rmSync(dir, {recursive: true, force: true})
-    },
-  }
+  return reopeningHarness(
+    Image.create(dir, {uid: 0, gid: 0}),
+    opts => Image.open(dir, {readOnly: opts.readOnly}),
+    () => fs.rmSync(dir, {recursive: true, force: true}),
+  )
 }
 
 volumeSuite('the mmap image', imageHarness)

@@ -4,7 +4,7 @@
  * is the server ending the volume's connection, as when its client is killed.
  */
 import {PgVolume} from '../../../src/storage/pg/volume.js'
-import {type VolumeHarness, volumeSuite} from '../../interface/volume.suite.js'
+import {type VolumeHarness, reopeningHarness, volumeSuite} from '../../interface/volume.suite.js'
 import {dropSchemas, schemaUrl, usePg} from '../../helpers/pg.js'
 
 describe('PostgreSQL backend', () => {
@@ -15,27 +15,7 @@ describe('PostgreSQL backend', () => {
   function pgHarness(): VolumeHarness {
     const url = schemaUrl(server())
     made.push(url)
-    let volume = PgVolume.create(url, {uid: 0, gid: 0})
-    let open = true
-    return {
-      get volume() {
-        return volume
-      },
-      reopen(opts = {}) {
-        volume.close()
-        volume = PgVolume.open(url, {readOnly: opts.readOnly})
-        return volume
-      },
-      crash() {
-        volume.abandon()
-        volume = PgVolume.open(url)
-        return volume
-      },
-      dispose() {
-        if (open) volume.close()
-        open = false
-      },
-    }
+    return reopeningHarness(PgVolume.create(url, {uid: 0, gid: 0}), opts => PgVolume.open(url, {readOnly: opts.readOnly}))
   }
 
   volumeSuite('PostgreSQL', pgHarness)
