@@ -6,7 +6,7 @@
  *   native    a directory on the host filesystem;
  *   noop      bench/noop-fs: a fuse-native filesystem that stores nothing, mounted with razorfs's
  *             fuse-native options: the ceiling of any filesystem served through fuse-native;
- *   noop-c    bench/noop-c.c: the same in C on libfuse 3's low-level API, multi-threaded loop,
+ *   noop-c    bench/noop-c/: the same in C on libfuse 3's low-level API, multi-threaded loop,
  *             razorfs's kernel options: the FUSE limit (built with cc at the start of the run);
  *   mergerfs, bindfs  C/C++ FUSE filesystems serving a host directory on the same disk;
  *   razorfs   `razorfs mount -f` on a fresh data dir.

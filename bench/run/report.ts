@@ -503,7 +503,7 @@ const METHOD = [
     'reads return the requested length without filling the buffer, writes are accepted without copying; and `razorfs`, `razorfs mount -f` on a fresh data dir in the same host filesystem. ' +
     'Each workload gets fresh mounts (and a fresh data dir). Where a workload can be split, the targets take turns within it (below), so that the load of a shared machine falls on all of them alike; ' +
     'the parallel workload runs on one target after the other.',
-  '- **Peers (issue 18).** `noop-c`, `bench/noop-c.c`: a do-nothing libfuse 3 low-level filesystem in C, built with the system `cc` against libfuse 3 (`pkg-config fuse3`) at the start of the run, ' +
+  '- **Peers (issue 18).** `noop-c`, `bench/noop-c/`: a do-nothing libfuse 3 low-level filesystem in C, built with the system `cc` against libfuse 3 (`pkg-config fuse3`) at the start of the run, ' +
     "served by `fuse_session_loop_mt` (libfuse's default thread limits) with razorfs's kernel options (default_permissions, 1 MiB max_write and readahead, async read, parallel dirops, readdirplus auto, no writeback cache, 1 s entry and attribute timeouts); " +
     'it keeps the name tree, types, sizes and link counts, returns zeros on read and drops writes: the FUSE limit, in the metadata workload. ' +
     "`mergerfs` (`mergerfs -f SRC MNT`) and `bindfs` (`bindfs -f SRC MNT`, single-threaded, its default), with the Debian packages' defaults, each serving a directory beside the native one on the same host filesystem: in the real workloads.",

@@ -16,7 +16,7 @@ import {OneLineError, cleanEnv, exec, log, sleep} from './util.js'
  * targets of the bindings workload, which puts both FUSE bindings side by side: each with its
  * own do-nothing filesystem (noop: fuse-native, noop-ll: razorfs's libfuse 3 addon) and razorfs
  * served through it. The peers (issue 18): noop-c, the do-nothing libfuse 3 low-level
- * filesystem in C (bench/noop-c.c, the FUSE limit), and two C/C++ FUSE filesystems people use
+ * filesystem in C (bench/noop-c/, the FUSE limit), and two C/C++ FUSE filesystems people use
  * that serve a host directory on the work dir's disk: mergerfs and bindfs (Debian packages).
  */
 export type TargetName = 'native' | 'noop' | 'noop-c' | 'mergerfs' | 'bindfs' | 'razorfs' | 'noop-ll' | 'razorfs-fn' | 'razorfs-ll'
@@ -28,12 +28,12 @@ const HOST_PEERS: Partial<Record<TargetName, string>> = {mergerfs: 'mergerfs', b
 /** Servers still running (stopped by the run's cleanup on any exit path). */
 const servers = new Set<ChildProcess>()
 
-/** Where the run built bench/noop-c.c (buildNoopC). */
+/** Where the run built bench/noop-c/ (buildNoopC). */
 let noopCBinary = ''
 
 /**
  * Make sure every target of the run can start, before anything is timed: mergerfs and bindfs
- * installed, bench/noop-c.c compiled (system cc against libfuse 3, pkg-config fuse3) into the
+ * installed, bench/noop-c/ compiled (system cc against libfuse 3, pkg-config fuse3) into the
  * work dir. Throws one line naming what is missing.
  */
 export async function prepareTargets(targets: TargetName[]): Promise<void> {
@@ -46,14 +46,14 @@ export async function prepareTargets(targets: TargetName[]): Promise<void> {
   }
 
   if (!targets.includes('noop-c')) return
-  const source = path.join(REPO, 'bench/noop-c.c')
+  const sources = ['fs.c', 'table.c'].map(f => path.join(REPO, 'bench/noop-c', f))
   const flags = await exec('pkg-config', ['--cflags', '--libs', 'fuse3']).catch(() => undefined)
   if (flags === undefined || flags.code !== 0)
     throw new OneLineError('noop-c needs libfuse 3 and pkg-config: apt-get install -y libfuse3-dev pkg-config (pkg-config --cflags --libs fuse3 failed)')
   noopCBinary = path.join(paths.workDir, 'noop-c')
-  const cc = await exec('cc', ['-O2', '-Wall', '-o', noopCBinary, source, ...flags.stdout.trim().split(/\s+/)]).catch(() => undefined)
+  const cc = await exec('cc', ['-O2', '-Wall', '-o', noopCBinary, ...sources, ...flags.stdout.trim().split(/\s+/)]).catch(() => undefined)
   if (cc === undefined) throw new OneLineError('noop-c needs a C compiler: cc was not found (apt-get install -y gcc)')
-  if (cc.code !== 0) throw new OneLineError(`cc could not build ${path.relative(REPO, source)}: ${cc.stderr.trim().split('\n')[0]}`)
+  if (cc.code !== 0) throw new OneLineError(`cc could not build bench/noop-c: ${cc.stderr.trim().split('\n')[0]}`)
 }
 
 /** Stop every server still running (SIGTERM, then SIGKILL after `graceMs`); unmount what they left. */
