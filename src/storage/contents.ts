@@ -119,7 +119,6 @@ export class Contents {
       flushing.cached = true
       fd = flushing.fd
     } else {
-      const file = this.pathOf(dataId)
       try {
         fd = this.open(dataId, this.readOnly ? 'r' : 'r+')
       } catch (error) {
@@ -129,6 +128,7 @@ export class Contents {
           return undefined
         }
 
+        const file = this.pathOf(dataId)
         fd = this.create(file)
         this.newDirs.add(path.dirname(file))
         this.newDirs.add(this.root)
