@@ -15,6 +15,7 @@ import type {Config} from './config.js'
 import {paths} from './paths.js'
 import {type ScaleRecord, rate, results} from './results.js'
 import {close, open} from './session.js'
+import {statusMiB} from './targets.js'
 import {MiB, cleanEnv, countName, driver, exec, fmt, log} from './util.js'
 
 /** Disk an image takes per file, with room to spare (about 240 bytes a file measured at 1M). */
@@ -27,19 +28,15 @@ const mib = (m?: {rssMiB: number; hwmMiB: number}): string => (m === undefined ?
 /** Sample the server's RssAnon and RssFile every 50 ms until stop(); the most of each. */
 function sample(pid: number | undefined): {stop: () => ScaleRecord['sampled']} {
   const most = {rssAnonMiB: 0, rssFileMiB: 0, samples: 0}
-  const read = (): void => {
-    try {
-      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
-      const mibOf = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0) / 1024
-      most.rssAnonMiB = Math.max(most.rssAnonMiB, mibOf('RssAnon'))
-      most.rssFileMiB = Math.max(most.rssFileMiB, mibOf('RssFile'))
-      most.samples++
-    } catch {
-      // the server is gone: its stop reports why
-    }
+  const read = (at: number): void => {
+    const s = statusMiB(at)
+    if (s === undefined) return // the server is gone: its stop reports why
+    most.rssAnonMiB = Math.max(most.rssAnonMiB, s.RssAnon ?? 0)
+    most.rssFileMiB = Math.max(most.rssFileMiB, s.RssFile ?? 0)
+    most.samples++
   }
 
-  const timer = pid === undefined ? undefined : setInterval(read, 50)
+  const timer = pid === undefined ? undefined : setInterval(() => read(pid), 50)
   return {
     stop: () => {
       clearInterval(timer)

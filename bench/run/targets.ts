@@ -104,14 +104,23 @@ export async function cleanupMount(mnt: string): Promise<void> {
   }
 }
 
-function memoryOf(pid: number): Memory | undefined {
+/** The kB fields of /proc/PID/status (VmRSS, VmHWM, RssAnon, RssFile, ...) in MiB; undefined once the process is gone. */
+export function statusMiB(pid: number): Record<string, number> | undefined {
+  let status: string
   try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
-    const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0)
-    return {rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024}
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
   } catch {
     return undefined
   }
+
+  const out: Record<string, number> = {}
+  for (const m of status.matchAll(/^(\w+):\s+(\d+) kB$/gm)) out[m[1]] = Number(m[2]) / 1024
+  return out
+}
+
+function memoryOf(pid: number): Memory | undefined {
+  const s = statusMiB(pid)
+  return s === undefined ? undefined : {rssMiB: s.VmRSS ?? 0, hwmMiB: s.VmHWM ?? 0}
 }
 
 /** utime + stime of a process (dead threads included), from /proc/PID/stat, in ms. */
