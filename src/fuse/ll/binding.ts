@@ -196,9 +196,9 @@ export function replyDirents(
 }
 
 /**
- * Adaptive polling. A libfuse worker hands each request to the JS thread through the
- * thread-safe function, which wakes the JS thread if it sleeps in epoll; on a small machine that
- * wake-up is most of the cost of a stat. Calling the returned function after each request keeps the event loop
+ * Adaptive polling. A request wakes the JS thread if it sleeps in epoll (on /dev/fuse itself, or
+ * on the thread-safe function libfuse's workers hand requests through with `--loop-threads N`);
+ * on a small machine that wake-up is most of the cost of a stat. Calling the returned function after each request keeps the event loop
  * turning (setImmediate: libuv then polls without sleeping) for `windowUs` after the latest one,
  * so a client that sends its next request at once finds the JS thread awake. An idle mount costs
  * nothing: the polling ends one window after the last request

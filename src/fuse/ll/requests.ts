@@ -112,7 +112,7 @@ export interface WriteRequest extends Request<Ops['WRITE']> {
   /** libfuse's memory: valid until the reply (replyWrite detaches it). */
   data: Buffer
   off: number
-  /** What the worker thread that waits for the reply is released with (replyWrite, replyErr). */
+  /** What the worker thread that waits for the reply is released with (replyWrite, replyErr); 0 on the JS-thread loop, where none waits. */
   token: number
   /** The file's open flags. */
   flags: number
