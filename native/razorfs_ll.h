@@ -155,6 +155,9 @@ bool dir_run_serve(fuse_req_t req, uint64_t fh, size_t size, off_t off);
 void dir_run_drop(const void *owner, uint64_t fh);
 void dir_runs_drop_all(const void *owner);
 
+/* host.c */
+napi_value js_syncfs(napi_env env, napi_callback_info info);
+
 /* args.c */
 #define ARGS_MAX 12
 bool unpack(napi_env env, napi_callback_info info, const char *spec, ...);
