@@ -57,6 +57,10 @@ export class Contents {
    * writeback error of any file of the host filesystem that happened since it was opened.
    */
   private syncFd: number | undefined
+  /** The host device syncFd is on. */
+  private syncDevice: number | undefined
+  /** The host device of the write-ahead log (set by the image), to know whether syncfs of `root` covers it. */
+  logDevice: number | undefined
   /**
    * An open without the lock holds `root` open, and opens content files through it
    * (/proc/self/fd/N/...): a swap by another process (gc, restore, migrate) may rename the
@@ -105,6 +109,7 @@ export class Contents {
     if (this.syncfs === undefined || this.syncFd !== undefined) return
     try {
       this.syncFd = fs.openSync(this.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+      this.syncDevice = fs.fstatSync(this.syncFd).dev
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
     }
@@ -359,14 +364,18 @@ export class Contents {
   }
 
   /**
-   * Make every written content file durable: fdatasync of each on the JS thread (on its open
-   * descriptor, also one whose pool flush still runs; a file closed unsynced is opened again),
-   * then of the directories with new entries. Throws if a pool flush ever failed (flushError):
-   * the log that records those sizes must not be synced as if they were.
+   * Make every written content file durable, and the directories with new entries. More than one
+   * of them, counting the write-ahead log when it has records to sync (`logPending`) and lives on
+   * the same host filesystem: one syncfs, which makes the log durable too (returns true: the log
+   * needs no fdatasync of its own). Else, or without syncfs: fdatasync of each on the JS thread (on
+   * its open descriptor, also one whose pool flush still runs; a file closed unsynced is opened
+   * again), then of the directories (returns false). Throws if a pool flush or a syncfs ever
+   * failed (flushError): the log that records those sizes must not be synced as if they were.
    */
-  syncAll(): void {
+  syncAll(logPending = false): boolean {
     if (this.flushError !== undefined) throw this.flushError
-    if (this.syncfs !== undefined && this.syncFd !== undefined && this.unsynced.size + this.newDirs.size > 1) {
+    const coversLog = this.syncDevice !== undefined && this.syncDevice === this.logDevice
+    if (this.syncfs !== undefined && this.syncFd !== undefined && this.unsynced.size + this.newDirs.size + (logPending && coversLog ? 1 : 0) > 1) {
       if (!BREAK_NO_FSYNC) {
         try {
           this.syncfs(this.syncFd)
@@ -379,7 +388,7 @@ export class Contents {
 
       this.unsynced.clear()
       this.newDirs.clear()
-      return
+      return coversLog
     }
 
     for (const dataId of this.unsynced) {
@@ -390,6 +399,7 @@ export class Contents {
 
     this.unsynced.clear()
     this.syncDirs()
+    return false
   }
 
   /** fdatasync of a content file that has no descriptor open (a flush failed, or it was evicted stale). */

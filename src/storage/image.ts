@@ -70,7 +70,8 @@ export class Image implements Volume {
     this.orphans = new Orphans(this.inodes, this.data, this.contents)
     this.dirs = new Directories(this.tables, this.inodes, this.orphans, this.data)
     this.xattrs = new Xattrs(this.inodes)
-    store.beforeSync = () => this.contents.syncAll()
+    this.contents.logDevice = fs.fstatSync(store.wal.fd).dev
+    store.beforeSync = logPending => this.contents.syncAll(logPending)
     store.afterSync = () => this.data.applyDeferred()
   }
 

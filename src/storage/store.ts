@@ -76,8 +76,12 @@ export class Store {
   mountedMs: number
   generation: number
   counters: HeaderCounters = () => ({used: 0, reclaimable: 0})
-  /** Runs before the WAL is made durable (the image syncs content files: data before metadata). */
-  beforeSync: () => void = () => {}
+  /**
+   * Runs before the WAL is made durable (the image syncs content files: data no later than metadata), told
+   * whether the WAL has records to sync; returns true when what it did made them durable too (a
+   * syncfs of the host filesystem both are on), so the WAL's own fdatasync is not needed.
+   */
+  beforeSync: (logPending: boolean) => boolean = () => false
   /** Runs once the WAL is durable (the image applies deferred truncations and removals). */
   afterSync: () => void = () => {}
   /** Why the last automatic checkpoint failed, if it did (the WAL keeps growing meanwhile). */
@@ -477,9 +481,14 @@ export class Store {
   /** Make every committed transaction durable (fdatasync of the WAL). */
   sync(): void {
     if (this.readOnly || this.closed) return
-    this.beforeSync()
-    this.wal.sync()
+    this.syncWithContents()
     this.afterSync()
+  }
+
+  /** The content files (beforeSync), then the WAL unless the contents' sync covered it. */
+  private syncWithContents(): void {
+    if (this.beforeSync(this.wal.pending())) this.wal.covered()
+    else this.wal.sync()
   }
 
   /**
@@ -489,8 +498,7 @@ export class Store {
   checkpoint(clean: boolean): void {
     if (this.readOnly) throw new FsError('EROFS', 'checkpoint')
     if (this.depth > 0) throw new Error('internal: checkpoint inside a transaction')
-    this.beforeSync()
-    this.wal.sync()
+    this.syncWithContents()
     this.afterSync()
     for (const file of this.files) file.writeBack()
     const lsn = this.wal.nextLsn - 1

@@ -31,6 +31,8 @@ export class Wal {
   nextLsn: number
   /** Bytes of the file allocated on the host: records up to here never need a new block. */
   allocated: number
+  /** nextLsn when the log was last made durable; -1 until then (records found at open may not be). */
+  private syncedLsn = -1
 
   private constructor(
     readonly path: string,
@@ -112,6 +114,7 @@ export class Wal {
     const head = walHeader.encode({salt: this.salt, uuid: this.uuid, startLsn: this.startLsn})
     writeFully(this.fd, head, 0, head.length, 0)
     fs.fdatasyncSync(this.fd)
+    this.syncedLsn = this.nextLsn
   }
 
   /**
@@ -146,9 +149,21 @@ export class Wal {
     this.nextLsn++
   }
 
-  /** Make every appended record durable. */
+  /** Records appended since the last sync: nothing to sync when there are none. */
+  pending(): boolean {
+    return this.nextLsn !== this.syncedLsn
+  }
+
+  /** Make every appended record durable (nothing to do when none was appended since the last time). */
   sync(): void {
+    if (!this.pending()) return
     if (!BREAK_NO_FSYNC) fs.fdatasyncSync(this.fd)
+    this.syncedLsn = this.nextLsn
+  }
+
+  /** Every appended record was made durable by a sync of the whole host filesystem (syncfs). */
+  covered(): void {
+    this.syncedLsn = this.nextLsn
   }
 
   /** Start a new cycle after a checkpoint that made every record up to `startLsn - 1` redundant. */

@@ -79,13 +79,12 @@ describe('storage: syncing content files with syncfs', () => {
   }
 
   const isLog = (call: string): boolean => call.endsWith('/wal.log')
-  const isContent = (call: string): boolean => call.includes('/data/')
 
   it('the addon npm install builds has syncfs', () => {
     expect(hostSyncfs(), 'syncfs from build/Release/razorfs_ll.node').to.be.a('function')
   })
 
-  it('an eviction syncs nothing; the next sync is one syncfs, before the log, and no fdatasync of a content file', () => {
+  it('an eviction syncs nothing; the next sync is one syncfs, which covers the log on the same filesystem: no fdatasync at all', () => {
     const fdsBefore = fs.readdirSync('/proc/self/fd').length
     const image = counted()
     image.sync()
@@ -93,25 +92,42 @@ describe('storage: syncing content files with syncfs', () => {
     makeFiles(image, CONTENT_FDS + 100) // 100 evictions of files written since the last sync
     expect(calls, 'syncs while writing').to.deep.equal([])
     image.sync()
-    expect(calls.filter(c => c === 'syncfs' || isLog(c) || isContent(c))).to.deep.equal(['syncfs', calls.find(c => isLog(c))])
-    // Nothing is left to sync after it.
+    expect(calls).to.deep.equal(['syncfs'])
+    // Nothing is left to sync after it: no call at all.
     calls = []
     image.sync()
-    expect(calls.filter(c => c === 'syncfs' || isContent(c))).to.deep.equal([])
+    expect(calls).to.deep.equal([])
     image.close()
     expect(fs.readdirSync('/proc/self/fd').length, 'descriptors left open').to.equal(fdsBefore)
   })
 
-  it('a sync of one file written since the last is an fdatasync of that file, not a syncfs', () => {
+  it("an fsync after a write into a file is one syncfs (the file and the log); a change of metadata alone is the log's fdatasync", () => {
     const image = counted()
     const [ino] = makeFiles(image, 1)
-    image.sync() // the new file and its new directories: a syncfs
+    image.sync()
     calls = []
     image.write(ino, Buffer.alloc(100, 7), 4096)
     image.fsync(ino)
-    const log = calls.findIndex(c => isLog(c))
-    expect(calls.slice(0, log).filter(c => c === 'syncfs' || isContent(c))).to.have.length(1)
+    expect(calls).to.deep.equal(['syncfs'])
+    calls = []
+    image.mknod(ROOT_INO, 'd', {mode: 0o040755, uid: 0, gid: 0})
+    image.sync()
+    expect(calls).to.have.length(1)
+    expect(isLog(calls[0]), `${calls[0]} is the log`).to.equal(true)
+    image.close()
+  })
+
+  it("where the log is on another filesystem, a sync of one content file is its fdatasync, then the log's", () => {
+    const image = counted()
+    const [ino] = makeFiles(image, 1)
+    image.sync()
+    image.internals().contents.logDevice = -1
+    calls = []
+    image.write(ino, Buffer.alloc(100, 7), 4096)
+    image.fsync(ino)
+    expect(calls).to.have.length(2)
     expect(calls[0]).to.match(/\/data\/[0-9a-f]{2}\/\d+$/)
+    expect(isLog(calls[1]), `${calls[1]} is the log`).to.equal(true)
     image.close()
   })
 
