@@ -72,8 +72,8 @@ describe('PgVolume', function () {
       await sql(url, 'UPDATE meta SET format_version = 99')
       e = imageError(() => PgVolume.open(url))
       expect(e.code).to.equal('RZ_VERSION')
-      expect(e.message).to.include('schema of format version 99, newer than this razorfs reads (1)')
-      await sql(url, "UPDATE meta SET format_version = 1, magic = 'other'")
+      expect(e.message).to.include('schema of format version 99, newer than this razorfs reads (2)')
+      await sql(url, "UPDATE meta SET format_version = 2, magic = 'other'")
       expect(imageError(() => PgVolume.open(url)).code).to.equal('RZ_BAD_MAGIC')
 
       const other = fresh()
