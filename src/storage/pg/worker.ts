@@ -62,6 +62,8 @@ const INO_ARG: Record<string, number> = {getattr: 0, lookup: 0, readdir: 0, peek
 
 /** A new link's connect gives up after this long (or the calls' timeout, if shorter). */
 const RECONNECT_TIMEOUT_MS = 5000
+/** A heartbeat without an answer for the calls' timeout, and at least this long, drops the link (a network that drops packets). */
+const WATCHDOG_MIN_MS = 10_000
 /** The heartbeat's period: a sixth of the lease, at most 5 s. */
 const BEAT_MAX_MS = 5000
 
@@ -311,7 +313,8 @@ class Backend {
     const session = this.session
     if (link === undefined || this.beating) return
     this.beating = true
-    const watchdog = setTimeout(() => this.drop(link, `no answer to a heartbeat within ${this.timeoutMs} ms`), this.timeoutMs)
+    const limit = Math.max(this.timeoutMs, WATCHDOG_MIN_MS)
+    const watchdog = setTimeout(() => this.drop(link, `no answer to a heartbeat within ${limit} ms`), limit)
     try {
       const r = await link.beat.query({name: 'beat', text: 'UPDATE sessions SET heartbeat = now() WHERE id = $1', values: [session]})
       if (r.rowCount === 0 && this.link === link && this.session === session) {
