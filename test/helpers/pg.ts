@@ -159,7 +159,7 @@ export function usePgControl(): () => PgControl {
   before(function () {
     const got = pgControl()
     if ('missing' in got) {
-      const message = `the PostgreSQL outage tests need a server they can stop and start: ${got.missing}`
+      const message = `the PostgreSQL outage tests: they need a server they can stop and start; ${got.missing}`
       if (process.env.CI !== undefined && process.env.CI !== '') throw new Error(`CI: ${message}`)
       console.warn(`\n  !!! SKIPPING ${message}\n`)
       this.skip()

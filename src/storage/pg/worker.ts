@@ -157,15 +157,22 @@ class Backend {
     }
   }
 
-  private async connectOne(connectTimeoutMs: number): Promise<pg.Client> {
+  private async connectOne(connectTimeoutMs: number, role = ''): Promise<pg.Client> {
     const {config, schema} = this.target
-    const client = new pg.Client({...config, connectionTimeoutMillis: connectTimeoutMs, keepAlive: true, keepAliveInitialDelayMillis: 10_000})
+    const client = new pg.Client({
+      ...config,
+      application_name: `${config.application_name ?? 'razorfs'}${role}`,
+      connectionTimeoutMillis: connectTimeoutMs,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    })
     client.on('error', () => {}) // a lost connection fails the query in flight, and 'end' drops the link
     try {
       await client.connect()
-      await client.query(`SET search_path TO ${schema}`)
+      // A commit that returned is on disk, whatever the server's default: nothing acknowledged is lost.
+      await client.query(`SET search_path TO ${schema}; SET synchronous_commit TO on`)
     } catch (error) {
-      await client.end().catch(() => {})
+      void client.end().catch(() => {}) // not waited for: a connect that timed out may never end cleanly
       throw error
     }
 
@@ -177,9 +184,9 @@ class Backend {
     const op = await this.connectOne(connectTimeoutMs)
     let beat: pg.Client
     try {
-      beat = await this.connectOne(connectTimeoutMs)
+      beat = await this.connectOne(connectTimeoutMs, ' heartbeat')
     } catch (error) {
-      await op.end().catch(() => {})
+      void op.end().catch(() => {})
       throw error
     }
 

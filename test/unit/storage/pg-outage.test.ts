@@ -112,7 +112,7 @@ describe('PgVolume: outages and expired sessions', function () {
     }
   }
 
-  describe('the server stopped and started under a loop of calls', () => {
+  describe('outages of the server', () => {
     const control = usePgControl()
 
     for (const mode of ['fast', 'immediate'] as const) {
@@ -228,6 +228,42 @@ describe('PgVolume: outages and expired sessions', function () {
       await stopped
       await control().start()
       expect(v.getattr(f).mode, 'nothing of the transaction').to.equal(0o100644)
+      v.close()
+    })
+
+    it('a server that stops answering the heartbeat (its backend frozen): the connections are dropped and made again, the session kept', async () => {
+      const url = fresh()
+      const v = PgVolume.create(url, {timeoutMs: 2000}) // the heartbeat's watchdog: 10 s, its floor
+      const session = v.sessionId()
+      const beats = async (): Promise<number[]> =>
+        (await sql(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'razorfs heartbeat'")).rows.map(r => r.pid as number)
+      const [frozen, ...others] = await beats()
+      expect(others, 'one volume open').to.deep.equal([])
+      process.kill(frozen, 'SIGSTOP')
+      try {
+        // Calls go on meanwhile; the link is dropped (a call caught in that moment: EIO) and made again.
+        const end = Date.now() + 60_000
+        let eio = 0
+        for (;;) {
+          try {
+            v.getattr(ROOT_INO)
+          } catch (error) {
+            if ((error as FsError).code !== 'EIO') throw error
+            eio++
+          }
+
+          if ((await beats()).some(pid => pid !== frozen)) break
+          if (Date.now() > end) expect.fail('the frozen heartbeat connection was not replaced within 60 s')
+          await new Promise(resolve => setTimeout(resolve, 200))
+        }
+
+        expect(eio, 'at most the call caught in the drop').to.be.at.most(1)
+      } finally {
+        process.kill(frozen, 'SIGCONT')
+      }
+
+      expect(v.sessionId()).to.equal(session)
+      expect(v.mknod(ROOT_INO, 'after', FILE).nlink).to.equal(1)
       v.close()
     })
 
