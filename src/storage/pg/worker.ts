@@ -340,6 +340,14 @@ class Backend {
   async reapNow(): Promise<number> {
     if (this.inTx || this.readOnly) return 0
     await this.ready()
+    // A heartbeat first: a client that was stopped past its lease and wakes up takes its session
+    // back if nobody reaped it yet, rather than reaping itself.
+    const mine = await this.client.query('UPDATE sessions SET heartbeat = now() WHERE id = $1', [this.session])
+    if (mine.rowCount === 0) {
+      this.sessionGone = true
+      await this.ready()
+    }
+
     const r = await this.client.query<Row>('SELECT rz_reap(0) AS n')
     return r.rows[0].n as number
   }

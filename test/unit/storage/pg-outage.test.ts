@@ -291,7 +291,7 @@ describe('PgVolume: outages and expired sessions', function () {
 
   describe('sessions', () => {
     it('of a client killed with -9: reaped by another client once its lease ran out, its orphan freed', () =>
-      withHost(1, async (url, a, host) => {
+      withHost(2, async (url, a, host) => {
         const theirs = (await host.ok('session')) as number
         const orphan = (await host.ok('mknod', 'orphan')) as number
         await host.ok('write', 'orphan', 'bytes')
@@ -310,7 +310,7 @@ describe('PgVolume: outages and expired sessions', function () {
       }))
 
     it('of a stopped client (SIGSTOP: connected, no heartbeats): reaped, its connection ended; woken, it registers again and keeps what still exists (ESTALE for the rest)', () =>
-      withHost(1, async (url, a, host) => {
+      withHost(2, async (url, a, host) => {
         const theirs = (await host.ok('session')) as number
         const orphan = (await host.ok('mknod', 'orphan')) as number
         const kept = (await host.ok('mknod', 'kept')) as number
