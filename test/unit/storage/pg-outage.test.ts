@@ -317,6 +317,7 @@ describe('PgVolume: outages and expired sessions', function () {
         await host.ok('write', 'kept', 'kept bytes')
         for (const name of ['orphan', 'kept']) await host.ok('retain', name)
         await host.ok('unlink', 'orphan')
+        const [{backend_pid: backend}] = (await sql(url, 'SELECT backend_pid FROM sessions WHERE id = $1', [theirs])).rows
         host.child.kill('SIGSTOP')
         await eventually(
           'the stopped session reaped',
@@ -325,6 +326,8 @@ describe('PgVolume: outages and expired sessions', function () {
         )
         expect(await sessionIds(url)).to.deep.equal([a.sessionId()])
         expect(a.getattr(kept).nlink, 'a file with a name stays').to.equal(1)
+        const left = await sql(url, 'SELECT pid FROM pg_stat_activity WHERE pid = $1', [backend])
+        expect(left.rows, 'its connection was ended by the reaper').to.deep.equal([])
 
         host.child.kill('SIGCONT')
         // Its connection was ended by the reaper: the first call may fail with EIO, then it is back.
