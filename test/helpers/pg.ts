@@ -197,19 +197,6 @@ export function useSchemas(): () => string {
   }
 }
 
-/** Run SQL on the server (in the URL's schema), outside any volume. */
-export async function pgSql(url: string, text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const {config, schema} = parsePgUrl(url)
-  const client = new pg.Client(config)
-  await client.connect()
-  try {
-    await client.query(`SET search_path TO ${schema}`)
-    return await client.query(text, values)
-  } finally {
-    await client.end()
-  }
-}
-
 /** Drop the schemas of these URLs (schemaUrl's), and everything in them. */
 export async function dropSchemas(urls: string[]): Promise<void> {
   if (urls.length === 0) return
@@ -217,6 +204,19 @@ export async function dropSchemas(urls: string[]): Promise<void> {
   await client.connect()
   try {
     for (const url of urls) await client.query(`DROP SCHEMA IF EXISTS ${parsePgUrl(url).schema} CASCADE`)
+  } finally {
+    await client.end()
+  }
+}
+
+/** Run `text` (one or more statements; or one with `values`) in the schema of `url` (which need not exist yet), outside any volume. */
+export async function sql(url: string, text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  const {config, schema} = parsePgUrl(url)
+  const client = new pg.Client(config)
+  await client.connect()
+  try {
+    await client.query(`SET search_path TO ${schema}`)
+    return await client.query(text, values)
   } finally {
     await client.end()
   }

@@ -274,7 +274,13 @@ class Backend {
       throw error
     }
 
+    await this.tagSession()
     this.sessionGone = false
+  }
+
+  /** Name the session on the request connection (`razorfs.session`), for what the server runs there: on each new link, and after registering again. */
+  private async tagSession(): Promise<void> {
+    await this.client.query(`SET razorfs.session = ${this.session}`)
   }
 
   private async register(c: pg.Client): Promise<number> {
@@ -471,6 +477,7 @@ class Backend {
       await c.query('BEGIN READ WRITE')
       this.session = await this.register(c)
       await c.query('COMMIT')
+      await this.tagSession()
     } catch (error) {
       this.stop()
       if (error instanceof ImageError) throw error

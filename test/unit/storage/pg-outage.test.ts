@@ -18,7 +18,7 @@ import {FsError} from '../../../src/storage/errors.js'
 import {PgVolume} from '../../../src/storage/pg/volume.js'
 import {ROOT_INO} from '../../../src/storage/types.js'
 import {codeOf} from '../../helpers/errors.js'
-import {pgSql as sql, usePgControl, useSchemas} from '../../helpers/pg.js'
+import {sql, usePgControl, useSchemas} from '../../helpers/pg.js'
 
 const FILE = {mode: 0o100644, uid: 0, gid: 0}
 const HOST_JS = fileURLToPath(new URL('../../helpers/pg-host.js', import.meta.url))

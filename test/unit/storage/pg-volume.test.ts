@@ -16,7 +16,7 @@ import {parsePgUrl} from '../../../src/storage/pg/url.js'
 import {PgVolume} from '../../../src/storage/pg/volume.js'
 import {ROOT_INO, RENAME_EXCHANGE} from '../../../src/storage/types.js'
 import {codeOf} from '../../helpers/errors.js'
-import {pgSql as sql, useSchemas} from '../../helpers/pg.js'
+import {sql, useSchemas} from '../../helpers/pg.js'
 
 const FILE = {mode: 0o100644, uid: 0, gid: 0}
 const DIR = {mode: 0o040755, uid: 0, gid: 0}
