@@ -126,6 +126,9 @@ describe('PgVolume: outages and expired sessions', function () {
         v.retain(held)
         v.unlink(ROOT_INO, 'held')
         const session = v.sessionId()
+        // A read-only volume beside it resumes too (its connection is read-only, its session row is not).
+        const r = PgVolume.open(url, {readOnly: true})
+        const readerSession = r.sessionId()
 
         const acked = new Map<string, number>()
         let i = 0
@@ -186,6 +189,10 @@ describe('PgVolume: outages and expired sessions', function () {
 
         expect(v.sessionId(), 'the same session, taken up again').to.equal(session)
         expect(readAll(v, held), 'the file held open is still there').to.equal('still here')
+        expect(r.lookup(d, 'f0'), 'the read-only volume reads again').to.equal(acked.get('f0'))
+        expect(codeOf(() => r.mknod(ROOT_INO, 'x', FILE))).to.equal('EROFS')
+        expect(r.sessionId()).to.equal(readerSession)
+        r.close()
         expect(await sessionIds(url)).to.deep.equal([session])
         const holds = await sql(url, 'SELECT session, ino, count FROM holds')
         expect(holds.rows.map(r => [Number(r.session), Number(r.ino), r.count])).to.deep.equal([[session, held, 1]])
