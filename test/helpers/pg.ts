@@ -4,8 +4,12 @@
  * (initdb and pg_ctl in a temporary directory, a unix socket only, no TCP port), once, and stops
  * and removes it when the process exits. Only when neither works do the PostgreSQL tests skip, with
  * a loud message saying what to install or start; under CI (CI set) they fail instead.
+ *
+ * Outage tests stop and start that server (pgControl): the throwaway cluster, or the cluster whose
+ * data directory RAZORFS_PG_DATA names (.ci/run sets it for its own); a server known only by its
+ * URL cannot be stopped, and those tests skip, loudly (under CI they fail).
  */
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,7 +18,7 @@ import pg from 'pg'
 
 import {parsePgUrl} from '../../src/storage/pg/url.js'
 
-type Server = {url: string} | {missing: string}
+type Server = {url: string; data: string; bin: string; owner?: string} | {missing: string}
 
 let server: Server | undefined
 let warned = false
@@ -67,7 +71,7 @@ function startThrowawayCluster(): Server {
     run(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop'], owner)
     fs.rmSync(dir, {recursive: true, force: true})
   })
-  return {url: `postgresql:///postgres?host=${encodeURIComponent(dir)}&user=${encodeURIComponent(user)}`}
+  return {url: `postgresql:///postgres?host=${encodeURIComponent(dir)}&user=${encodeURIComponent(user)}`, data, bin, owner}
 }
 
 /** The URL of the server the tests use, or undefined (after a loud warning) when there is none. */
@@ -97,6 +101,75 @@ export function usePg(): () => string {
   return () => url!
 }
 
+/** Stop and start the tests' server: pg_ctl stop with a mode, pg_ctl restart (which starts a stopped server with the options it last had). */
+export interface PgControl {
+  stop(mode: 'fast' | 'immediate'): Promise<void>
+  start(): Promise<void>
+}
+
+function pgCtl(bin: string, data: string, owner: string | undefined, args: string[]): Promise<void> {
+  const runuser = ['/usr/sbin/runuser', '/sbin/runuser'].find(p => fs.existsSync(p)) ?? 'runuser'
+  const cmd = path.join(bin, 'pg_ctl')
+  const all = ['-D', data, '-w', ...args]
+  const [file, argv] = owner === undefined ? [cmd, all] : [runuser, ['-u', owner, '--', cmd, ...all]]
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, argv, {stdio: ['ignore', 'ignore', 'pipe']})
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on('error', reject)
+    child.on('exit', code => (code === 0 ? resolve() : reject(new Error(`pg_ctl ${args[0]} failed (${code}): ${stderr.trim()}`))))
+  })
+}
+
+/** A way to stop and start the tests' server, or why there is none. Call after pgUrl (usePg's before). */
+export function pgControl(): PgControl | {missing: string} {
+  let bin: string | undefined
+  let data: string
+  let owner: string | undefined
+  const fromEnv = process.env.RAZORFS_PG_URL
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const dir = process.env.RAZORFS_PG_DATA
+    if (dir === undefined || dir === '')
+      return {missing: 'RAZORFS_PG_URL names a server these tests cannot stop and start: set RAZORFS_PG_DATA to its data directory (as .ci/run does)'}
+    data = dir
+    bin = pgBin()
+    if (bin === undefined) return {missing: 'pg_ctl not found'}
+    if (process.getuid?.() === 0) {
+      const name = run('id', ['-nu', String(fs.statSync(data).uid)])
+      owner = name.ok && name.output !== 'root' ? name.output : undefined
+    }
+  } else {
+    if (server === undefined || !('url' in server)) return {missing: 'no server'}
+    ;({data, bin, owner} = server)
+  }
+
+  const log = path.join(path.dirname(data), 'log')
+  return {
+    stop: mode => pgCtl(bin, data, owner, ['stop', '-m', mode]),
+    start: () => pgCtl(bin, data, owner, ['restart', '-m', 'fast', '-l', log]),
+  }
+}
+
+/**
+ * Inside a describe whose tests stop the server: skip them, loudly, when it cannot be stopped and
+ * started (under CI: fail). The returned function is valid in hooks and tests.
+ */
+export function usePgControl(): () => PgControl {
+  let control: PgControl | undefined
+  before(function () {
+    const got = pgControl()
+    if ('missing' in got) {
+      const message = `the PostgreSQL outage tests: they need a server they can stop and start; ${got.missing}`
+      if (process.env.CI !== undefined && process.env.CI !== '') throw new Error(`CI: ${message}`)
+      console.warn(`\n  !!! SKIPPING ${message}\n`)
+      this.skip()
+    }
+
+    control = got
+  })
+  return () => control!
+}
+
 let schemas = 0
 
 /**
@@ -109,6 +182,21 @@ export function schemaUrl(url: string): string {
   return u.toString()
 }
 
+/**
+ * Inside a describe: usePg, and a function handing out a URL of a new schema each call (schemaUrl),
+ * the schemas dropped after the describe's tests.
+ */
+export function useSchemas(): () => string {
+  const server = usePg()
+  const made: string[] = []
+  after(() => dropSchemas(made))
+  return () => {
+    const url = schemaUrl(server())
+    made.push(url)
+    return url
+  }
+}
+
 /** Drop the schemas of these URLs (schemaUrl's), and everything in them. */
 export async function dropSchemas(urls: string[]): Promise<void> {
   if (urls.length === 0) return
@@ -116,6 +204,19 @@ export async function dropSchemas(urls: string[]): Promise<void> {
   await client.connect()
   try {
     for (const url of urls) await client.query(`DROP SCHEMA IF EXISTS ${parsePgUrl(url).schema} CASCADE`)
+  } finally {
+    await client.end()
+  }
+}
+
+/** Run `text` (one or more statements; or one with `values`) in the schema of `url` (which need not exist yet), outside any volume. */
+export async function sql(url: string, text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  const {config, schema} = parsePgUrl(url)
+  const client = new pg.Client(config)
+  await client.connect()
+  try {
+    await client.query(`SET search_path TO ${schema}`)
+    return await client.query(text, values)
   } finally {
     await client.end()
   }

@@ -5,6 +5,8 @@
  * reply and bumped the counter there; receiveMessageOnPort then takes the reply synchronously.
  * One call is in flight at a time. A call that gets no reply within the timeout fails with EIO
  * (its reply, should it come later, is dropped): the caller's thread is never blocked for good.
+ * The timeout bounds a server that does not answer; one known to be gone (a closed connection, a
+ * refused connect) fails the call at once in the worker (worker.ts).
  */
 import {MessageChannel, type MessagePort, Worker, receiveMessageOnPort} from 'node:worker_threads'
 
@@ -33,6 +35,8 @@ export class SyncBridge {
   private seq = 0
   private closed = false
   private started = false
+  /** Why the worker died, should it ever (a bug): calls fail with EIO at once, and the process lives on. */
+  private died: string | undefined
 
   constructor(
     workerData: Record<string, unknown>,
@@ -41,8 +45,11 @@ export class SyncBridge {
     const {port1, port2} = new MessageChannel()
     this.port = port1
     this.worker = new Worker(new URL('worker.js', import.meta.url), {
-      workerData: {...workerData, port: port2, done: this.done},
+      workerData: {...workerData, timeoutMs, port: port2, done: this.done},
       transferList: [port2],
+    })
+    this.worker.on('error', error => {
+      this.died = error.message
     })
     // Neither keeps the process alive: a volume left open does not hold a CLI or a test run.
     this.worker.unref()
@@ -52,6 +59,7 @@ export class SyncBridge {
   /** Run `op` in the worker and return its result; its error is rethrown here as an FsError or ImageError. */
   call(op: string, ...args: unknown[]): unknown {
     if (this.closed) throw new FsError('EIO', op, 'the volume is closed')
+    if (this.died !== undefined) throw new FsError('EIO', op, `the PostgreSQL worker died: ${this.died}`)
     const id = (this.seq = (this.seq + 1) | 0)
     this.port.postMessage({id, op, args} satisfies Request)
     const deadline = Date.now() + this.timeoutMs + (this.started ? 0 : STARTUP_MS)

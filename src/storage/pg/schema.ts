@@ -12,11 +12,13 @@
  */
 
 /** The format this build writes and reads; a volume of a newer one is refused. */
-export const PG_FORMAT_VERSION = 1
+export const PG_FORMAT_VERSION = 2
 /** The `magic` of the meta row: what makes a schema a razorfs volume. */
 export const PG_MAGIC = 'razorfs'
 /** Bytes per content block (the last block of a file is as long as its data). */
 export const PG_BLOCK_SIZE = 1 << 16
+/** How long a session lives without a heartbeat (30 s), unless its client asks for another lease. */
+export const DEFAULT_LEASE_MS = 30_000
 /** Links of one inode, as the image's LINK_MAX. */
 export const PG_LINK_MAX = 65000
 /** The names and values of one inode's xattrs, together (the image's limit). */
@@ -77,7 +79,8 @@ CREATE TABLE sessions (
   client_pid int NOT NULL,
   read_only boolean NOT NULL,
   started timestamptz NOT NULL DEFAULT now(),
-  heartbeat timestamptz NOT NULL DEFAULT now()
+  heartbeat timestamptz NOT NULL DEFAULT now(),
+  lease_ms int NOT NULL CHECK (lease_ms >= 0)
 );
 CREATE TABLE holds (
   session bigint NOT NULL REFERENCES sessions ON DELETE CASCADE,
@@ -347,17 +350,36 @@ BEGIN
   END IF;
 END $$;
 
--- End the sessions whose PostgreSQL connection is gone (a crashed or killed client) and free the
--- inodes they alone held; with own (a session id), end that one too (a clean close).
-CREATE FUNCTION rz_reap(own bigint) RETURNS int LANGUAGE plpgsql AS $$
-DECLARE orphans bigint[]; n int;
+`
+
+/**
+ * Sessions (format 2): a session is a lease. Its client refreshes `heartbeat` every few seconds on
+ * a connection of its own; one whose heartbeat is older than its `lease_ms` is dead. The server's
+ * own start counts as a heartbeat of every session, so that clients get a whole lease to come back
+ * after a restart of the server. The backend pid plays no part: a client that reconnects has a new
+ * one, and keeps its session.
+ */
+const SESSION_FUNCTIONS = `
+CREATE OR REPLACE FUNCTION rz_expired(s sessions) RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT greatest(s.heartbeat, pg_postmaster_start_time()) + s.lease_ms * interval '1 millisecond' < now()
+$$;
+
+-- End the sessions whose lease ran out and free the inodes they alone held; with own (a session
+-- id), end that one too (a clean close). The connection of an expired session that is still there
+-- (a stopped process) is ended first, and with it its open transaction and its locks; should it
+-- wake up, it finds its session gone and registers again.
+CREATE OR REPLACE FUNCTION rz_reap(own bigint) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE n int; victim int;
 BEGIN
-  WITH dead AS (
-    DELETE FROM sessions s WHERE s.id = own OR NOT EXISTS (
-      SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.backend_pid
-        AND (a.backend_start IS NULL OR s.backend_start IS NULL OR a.backend_start = s.backend_start))
-    RETURNING id
-  ) SELECT count(*) INTO n FROM dead;
+  FOR victim IN SELECT s.backend_pid FROM sessions s JOIN pg_stat_activity a ON a.pid = s.backend_pid AND a.backend_start = s.backend_start
+             WHERE s.id <> own AND rz_expired(s) AND s.backend_pid <> pg_backend_pid() LOOP
+    BEGIN
+      PERFORM pg_terminate_backend(victim, 5000);
+    EXCEPTION WHEN OTHERS THEN
+      NULL; -- another role's connection: its locks, if any, are waited for below
+    END;
+  END LOOP;
+  WITH dead AS (DELETE FROM sessions s WHERE s.id = own OR rz_expired(s) RETURNING id) SELECT count(*) INTO n FROM dead;
   DELETE FROM inodes i WHERE i.nlink = 0 AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.ino = i.ino);
   RETURN n;
 END $$;
@@ -365,5 +387,17 @@ END $$;
 
 /** The statements that make a new volume's schema in an empty PostgreSQL schema (search_path set). */
 export function schemaStatements(): string {
-  return TABLES + FUNCTIONS
+  return TABLES + FUNCTIONS + SESSION_FUNCTIONS
+}
+
+/**
+ * The statements that bring a volume of an older format to this one (search_path set), in the
+ * transaction that then sets meta.format_version. Format 1 had no leases: a session was dead when
+ * its backend was; its sessions get the default lease.
+ */
+export function upgradeStatements(from: number): string {
+  if (from !== 1) throw new Error(`no upgrade from format version ${from}`)
+  return `ALTER TABLE sessions ADD COLUMN lease_ms int NOT NULL CHECK (lease_ms >= 0) DEFAULT ${DEFAULT_LEASE_MS};
+ALTER TABLE sessions ALTER COLUMN lease_ms DROP DEFAULT;
+${SESSION_FUNCTIONS}`
 }

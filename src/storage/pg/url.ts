@@ -19,6 +19,8 @@ export interface PgTarget {
   schema: string
   /** The URL without its password, for messages. */
   display: string
+  /** The session lease asked for with session_timeout=, in milliseconds. */
+  leaseMs?: number
 }
 
 /** Is `spec` a PostgreSQL URL (rather than a path)? */
@@ -49,8 +51,17 @@ export function parsePgUrl(spec: string): PgTarget {
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || user,
     application_name: 'razorfs',
   }
+  let leaseMs: number | undefined
+  const timeout = params.get('session_timeout')
+  if (timeout !== null) {
+    const seconds = Number(timeout)
+    if (timeout.trim() === '' || !Number.isFinite(seconds) || seconds <= 0 || seconds > 86_400)
+      throw new Error(`${spec}: session_timeout '${timeout}' is not a number of seconds (0 < s <= 86400)`)
+    leaseMs = Math.ceil(seconds * 1000)
+  }
+
   const shown = new URL(spec)
   shown.password = ''
   shown.searchParams.delete('password')
-  return {config, schema, display: decodeURIComponent(shown.toString())}
+  return {config, schema, display: decodeURIComponent(shown.toString()), leaseMs}
 }

@@ -7,8 +7,11 @@
  * the row locks of the change.
  *
  * Each open volume is a session (a row of `sessions`): retain and release keep per-session holds,
- * so an inode unlinked while any session holds it lives on; a session whose connection is gone
- * (a killed client) is ended by the next volume opened, which frees what only it held.
+ * so an inode unlinked while any session holds it lives on. A session is a lease the worker renews
+ * with heartbeats; one whose heartbeats stopped for longer than its lease (a killed or stopped
+ * client, a lost host) is ended by the next live client's reaper, which frees what only it held.
+ * An outage of the server fails calls with EIO; the volume reconnects by itself and takes up its
+ * session again (worker.ts; docs/ARCHITECTURE.md, "Sessions and open files").
  */
 import {FsError} from '../errors.js'
 import {checkName, toBytes} from '../image/directories.js'
@@ -33,6 +36,7 @@ import {
 } from '../types.js'
 import type {Volume} from '../volume.js'
 import {DEFAULT_TIMEOUT_MS, SyncBridge, asBuffer} from './bridge.js'
+import {DEFAULT_LEASE_MS} from './schema.js'
 import {type PgTarget, parsePgUrl} from './url.js'
 import type {VolumeMeta} from './worker.js'
 
@@ -52,6 +56,11 @@ export interface PgOpenOptions {
   readOnly?: boolean
   /** How long a call waits for the database before it fails with EIO (default 30 s). */
   timeoutMs?: number
+  /**
+   * The session's lease: how long it outlives its last heartbeat (the URL's session_timeout=,
+   * else 30 s). A client stopped or cut off for longer loses its holds to the next client's reaper.
+   */
+  sessionTimeoutMs?: number
 }
 
 export interface PgCreateOptions {
@@ -107,7 +116,6 @@ export class PgVolume implements Volume {
   private constructor(
     private readonly bridge: SyncBridge,
     readonly readOnly: boolean,
-    private readonly session: number,
     /** The volume's meta row, and where it is (the URL without its password). */
     readonly meta: VolumeMeta & {url: string; schema: string},
   ) {}
@@ -143,8 +151,9 @@ export class PgVolume implements Volume {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
     const bridge = new SyncBridge({target: withConnectTimeout(target, timeoutMs)}, timeoutMs)
     try {
-      const {session, meta} = bridge.call('open', {readOnly: opts.readOnly ?? false}) as {session: number; meta: VolumeMeta}
-      return new PgVolume(bridge, opts.readOnly ?? false, session, {...meta, url: target.display, schema: target.schema})
+      const leaseMs = opts.sessionTimeoutMs ?? target.leaseMs ?? DEFAULT_LEASE_MS
+      const {meta} = bridge.call('open', {readOnly: opts.readOnly ?? false, leaseMs}) as {meta: VolumeMeta}
+      return new PgVolume(bridge, opts.readOnly ?? false, {...meta, url: target.display, schema: target.schema})
     } catch (error) {
       bridge.close()
       throw error
@@ -398,12 +407,13 @@ export class PgVolume implements Volume {
     }
 
     if (!validIno(ino)) throw new FsError('ENOENT', 'open')
-    this.q('retain', this.session, ino)
+    this.bridge.call('retain', ino)
   }
 
+  /** Of an inode freed while this session was gone (reaped after an outage): drops the handle, no error. */
   release(ino: number): void {
     if (this.readOnly || !validIno(ino)) return
-    this.q('release', this.session, ino)
+    this.bridge.call('release', ino)
   }
 
   transaction<T>(fn: () => T): T {
@@ -470,8 +480,9 @@ export class PgVolume implements Volume {
   }
 
   /**
-   * For tests: end as a killed client would. The server drops the connection (rolling back an
-   * open transaction); the session row stays until the next volume opened finds it dead.
+   * For tests: end as a killed client would once its lease has run out. The server drops the
+   * connection (rolling back an open transaction); the session row stays, expired, until the next
+   * client's reaper (the next volume opened, at the latest) ends it.
    */
   abandon(): void {
     try {
@@ -479,6 +490,16 @@ export class PgVolume implements Volume {
     } finally {
       this.bridge.close()
     }
+  }
+
+  /** End the sessions whose lease ran out now (the worker also does, at open and every half lease); how many. */
+  reap(): number {
+    return this.bridge.call('reap') as number
+  }
+
+  /** This volume's session (its row in `sessions`); a session reaped while away comes back under a new id. */
+  sessionId(): number {
+    return this.bridge.call('session') as number
   }
 
   /** Time one round trip through the bridge and the server (`SELECT 1`), for measurements. */

@@ -31,6 +31,13 @@ describe('PostgreSQL volume URLs', () => {
     }
   })
 
+  it('session_timeout= sets the session lease, in seconds', () => {
+    expect(parsePgUrl('postgres://h/db').leaseMs).to.equal(undefined)
+    expect(parsePgUrl('postgres://h/db?session_timeout=1.5').leaseMs).to.equal(1500)
+    for (const bad of ['0', '-1', 'x', '', '1e9'])
+      expect(() => parsePgUrl(`postgres://h/db?session_timeout=${bad}`)).to.throw(`session_timeout '${bad}' is not a number of seconds`)
+  })
+
   it('refuses what is not one, in one line', () => {
     expect(isPgUrl('/var/lib/razorfs')).to.equal(false)
     expect(isPgUrl('postgres://h/db')).to.equal(true)

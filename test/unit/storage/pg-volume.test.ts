@@ -16,7 +16,7 @@ import {parsePgUrl} from '../../../src/storage/pg/url.js'
 import {PgVolume} from '../../../src/storage/pg/volume.js'
 import {ROOT_INO, RENAME_EXCHANGE} from '../../../src/storage/types.js'
 import {codeOf} from '../../helpers/errors.js'
-import {dropSchemas, schemaUrl, usePg} from '../../helpers/pg.js'
+import {sql, useSchemas} from '../../helpers/pg.js'
 
 const FILE = {mode: 0o100644, uid: 0, gid: 0}
 const DIR = {mode: 0o040755, uid: 0, gid: 0}
@@ -33,30 +33,9 @@ function imageError(fn: () => unknown): ImageError {
   expect.fail('expected an ImageError')
 }
 
-/** Run SQL on the server (in the URL's schema), outside any volume. */
-async function sql(url: string, text: string): Promise<pg.QueryResult> {
-  const {config, schema} = parsePgUrl(url)
-  const client = new pg.Client(config)
-  await client.connect()
-  try {
-    await client.query(`SET search_path TO ${schema}`)
-    return await client.query(text)
-  } finally {
-    await client.end()
-  }
-}
-
 describe('PgVolume', function () {
   this.timeout(120_000)
-  const server = usePg()
-  const made: string[] = []
-  const fresh = (): string => {
-    const url = schemaUrl(server())
-    made.push(url)
-    return url
-  }
-
-  after(() => dropSchemas(made))
+  const fresh = useSchemas()
 
   describe('opening', () => {
     it('refuses what is not a razorfs volume, a newer format, a volume made twice, an unreachable server, in one line each', async () => {
@@ -72,8 +51,8 @@ describe('PgVolume', function () {
       await sql(url, 'UPDATE meta SET format_version = 99')
       e = imageError(() => PgVolume.open(url))
       expect(e.code).to.equal('RZ_VERSION')
-      expect(e.message).to.include('schema of format version 99, newer than this razorfs reads (1)')
-      await sql(url, "UPDATE meta SET format_version = 1, magic = 'other'")
+      expect(e.message).to.include('schema of format version 99, newer than this razorfs reads (2)')
+      await sql(url, "UPDATE meta SET format_version = 2, magic = 'other'")
       expect(imageError(() => PgVolume.open(url)).code).to.equal('RZ_BAD_MAGIC')
 
       const other = fresh()
@@ -84,9 +63,25 @@ describe('PgVolume', function () {
 
       e = imageError(() => PgVolume.open('postgresql:///postgres?host=/nonexistent-razorfs-socket-dir'))
       expect(e.message).to.match(/^postgresql:.*: PostgreSQL server unreachable \(/)
-      const noDb = new URL(server())
+      const noDb = new URL(url)
+      noDb.searchParams.delete('schema')
       noDb.pathname = '/no_such_database_razorfs'
       expect(imageError(() => PgVolume.open(noDb.toString())).message).to.include('no such database')
+    })
+
+    it('upgrades a volume of format 1 (sessions without leases) at open, keeping what it holds', async () => {
+      const url = fresh()
+      const v = PgVolume.create(url)
+      const f = v.mknod(ROOT_INO, 'f', FILE).ino
+      v.close()
+      // Format 1 as it was: no lease column, no rz_expired, rz_reap by backend.
+      await sql(url, 'DROP FUNCTION rz_expired(sessions); ALTER TABLE sessions DROP COLUMN lease_ms; UPDATE meta SET format_version = 1')
+      const w = PgVolume.open(url)
+      expect(w.meta.formatVersion).to.equal(2)
+      expect(w.lookup(ROOT_INO, 'f')).to.equal(f)
+      const rows = (await sql(url, 'SELECT lease_ms FROM sessions')).rows
+      expect(rows).to.deep.equal([{lease_ms: 30_000}])
+      w.close()
     })
 
     it('create --force replaces a volume', () => {
