@@ -31,6 +31,8 @@ export interface LowLevelOptions {
   pollUs?: number
   /** Session loop threads (default LOOP_THREADS: 0, the JS thread). */
   loopThreads?: number
+  /** Name and attribute timeouts where -o sets none (default LL_TIMEOUTS; SHARED_TIMEOUTS for a volume on PostgreSQL). */
+  timeouts?: {entryTimeout: number; attrTimeout: number}
 }
 
 /** Largest write request the kernel may send (FUSE max_write). */
@@ -117,8 +119,9 @@ export class LowLevelAdapter {
     this.polled = requestPoller(opts.pollUs)
     this.dirs = new DirReader(core, DIR_RUN)
     this.settings = opts.settings ?? parseMountOptions('')
-    this.entryTimeout = this.settings.entryTimeout ?? LL_TIMEOUTS.entryTimeout
-    this.attrTimeout = this.settings.attrTimeout ?? LL_TIMEOUTS.attrTimeout
+    const defaults = opts.timeouts ?? LL_TIMEOUTS
+    this.entryTimeout = this.settings.entryTimeout ?? defaults.entryTimeout
+    this.attrTimeout = this.settings.attrTimeout ?? defaults.attrTimeout
     this.presented = this.settings.uid !== undefined || this.settings.gid !== undefined || this.settings.umask !== undefined
   }
 
