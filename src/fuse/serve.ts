@@ -11,7 +11,7 @@ import type {Volume} from '../vfs/volume.js'
 import {FuseNativeAdapter} from './fuse-native-adapter.js'
 import {LowLevelAdapter} from './ll-adapter.js'
 import {mountPoints} from './mountinfo.js'
-import {type MountSettings, SHARED_TIMEOUTS} from './mount-options.js'
+import {type MountSettings, SHARED_DEFAULTS} from './mount-options.js'
 import {type AdapterCounters, type RecoveryInfo, StatusWriter, sharedMountHome} from './status.js'
 
 /** Seconds between WAL fsyncs: older acknowledged changes survive a power loss (like ext4 commit=5). */
@@ -160,7 +160,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
         pollUs: opts.pollUs,
         loopThreads: opts.loopThreads,
         // Other hosts change a shared volume: what the kernel caches must expire soon.
-        timeouts: shared ? SHARED_TIMEOUTS : undefined,
+        defaults: shared ? SHARED_DEFAULTS : undefined,
       })
     } else {
       core = new FileSystem(volume, {readOnly})
