@@ -338,6 +338,7 @@ export function namesMount(m: RazorMount, target: string): boolean {
     }
   }
 
-  const abs = realTarget(target)
-  return m.mountpoint === abs || m.dataDir === abs
+  const real = realTarget(target)
+  // A data dir is the mount's source as the mount command resolved it, through a symlink or not.
+  return m.mountpoint === real || m.dataDir === real || m.dataDir === path.resolve(target)
 }

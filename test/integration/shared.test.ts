@@ -14,12 +14,9 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import pg from 'pg'
-
-import {parsePgUrl} from '../../src/storage/pg/url.js'
 import {PgVolume} from '../../src/storage/pg/volume.js'
 import {type Mounted, cleanupMount, mount, mountDirs, until} from '../helpers/mount.js'
-import {dropSchemas, schemaUrl, usePg} from '../helpers/pg.js'
+import {dropSchemas, schemaUrl, sql, usePg} from '../helpers/pg.js'
 
 /** How long another host may take to see a change: the attribute timeout (1 s), with room for a busy machine. */
 const SEEN_WITHIN_MS = 15_000
@@ -257,15 +254,7 @@ for (let i = 0; i < ${count}; i++) {
 
 /** The inodes of the volume at `url` (the root is one), counted by a query of its own. */
 async function countInodes(url: string): Promise<number> {
-  const {config, schema} = parsePgUrl(url)
-  const client = new pg.Client(config)
-  await client.connect()
-  try {
-    const r = await client.query<{n: string}>(`SELECT count(*) AS n FROM ${schema}.inodes`)
-    return Number(r.rows[0].n)
-  } finally {
-    await client.end()
-  }
+  return Number((await sql(url, 'SELECT count(*) AS n FROM inodes')).rows[0].n)
 }
 
 /** Poll `count()` until it gives `want`, or fail after `ms` naming `what` and the last count. */

@@ -16,7 +16,7 @@ import {parsePgUrl} from '../../../src/storage/pg/url.js'
 import {PgVolume} from '../../../src/storage/pg/volume.js'
 import {ROOT_INO, RENAME_EXCHANGE} from '../../../src/storage/types.js'
 import {codeOf} from '../../helpers/errors.js'
-import {dropSchemas, schemaUrl, usePg} from '../../helpers/pg.js'
+import {dropSchemas, schemaUrl, sql, usePg} from '../../helpers/pg.js'
 
 const FILE = {mode: 0o100644, uid: 0, gid: 0}
 const DIR = {mode: 0o040755, uid: 0, gid: 0}
@@ -34,17 +34,6 @@ function imageError(fn: () => unknown): ImageError {
 }
 
 /** Run SQL on the server (in the URL's schema), outside any volume. */
-async function sql(url: string, text: string): Promise<pg.QueryResult> {
-  const {config, schema} = parsePgUrl(url)
-  const client = new pg.Client(config)
-  await client.connect()
-  try {
-    await client.query(`SET search_path TO ${schema}`)
-    return await client.query(text)
-  } finally {
-    await client.end()
-  }
-}
 
 describe('PgVolume', function () {
   this.timeout(120_000)
