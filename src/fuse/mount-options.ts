@@ -23,7 +23,7 @@ export const MOUNT_OPTIONS: readonly OptionSpec[] = [
   {name: 'default_permissions', help: 'the kernel checks permissions (always on)'},
   {name: 'auto_unmount', help: 'the mount goes when the server dies'},
   {name: 'kernel_cache', help: "keep a file's page cache across opens (ll: default)"},
-  {name: 'auto_cache', help: "keep it while the file's mtime and size stay"},
+  {name: 'auto_cache', help: "keep it while the file's mtime and size stay (--meta: default)"},
   {name: 'noatime', help: 'do not update access times'},
   {name: 'nodev', help: "device files cannot be opened (libfuse's default)"},
   {name: 'nosuid', help: "setuid and setgid bits are ignored (libfuse's default)"},
@@ -32,8 +32,8 @@ export const MOUNT_OPTIONS: readonly OptionSpec[] = [
   {name: 'gid', value: 'id', help: 'every file shows group N'},
   {name: 'umask', value: 'octal', help: 'every file shows mode 0777 & ~M (octal)'},
   {name: 'max_read', value: 'size', help: 'largest read request, in bytes'},
-  {name: 'entry_timeout', value: 'seconds', help: 'seconds the kernel caches names (ll: 3600, fuse-native: 1)'},
-  {name: 'attr_timeout', value: 'seconds', help: 'seconds it caches attributes (ll: 3600, fuse-native: 1)'},
+  {name: 'entry_timeout', value: 'seconds', help: 'seconds the kernel caches names (ll: 3600; fuse-native, --meta: 1)'},
+  {name: 'attr_timeout', value: 'seconds', help: 'seconds it caches attributes (ll: 3600; fuse-native, --meta: 1)'},
   {name: 'negative_timeout', value: 'seconds', help: 'seconds it caches missing names (default 0)'},
   {name: 'nonempty', help: 'mount over a directory that is not empty'},
 ]
@@ -81,6 +81,15 @@ export const DEFAULT_TIMEOUTS = {entryTimeout: 1, attrTimeout: 1, negativeTimeou
  * (docs/ARCHITECTURE.md, "FUSE bindings").
  */
 export const LL_TIMEOUTS = {entryTimeout: 3600, attrTimeout: 3600} as const
+
+/**
+ * The defaults of a mount of a volume on PostgreSQL (mount --meta): other hosts change it behind
+ * the kernel's back, and nothing tells this one yet, so a name or attributes are trusted for a
+ * second, as libfuse's defaults do, and a file's page cache is kept across opens only while its
+ * mtime and size stay (auto_cache): an open after another host's change reads the new data
+ * (docs/ARCHITECTURE.md, "The shared backend").
+ */
+export const SHARED_DEFAULTS = {entryTimeout: 1, attrTimeout: 1, cache: 'auto_cache'} as const
 
 const SPECS = new Map(MOUNT_OPTIONS.map(o => [o.name, o]))
 const KERNEL_FLAGS = new Set([

@@ -60,8 +60,13 @@ export function parsePgUrl(spec: string): PgTarget {
     leaseMs = Math.ceil(seconds * 1000)
   }
 
+  return {config, schema, display: displayPgUrl(spec), leaseMs}
+}
+
+/** A PostgreSQL URL without its password, for messages, mountinfo and status (the same URL always reads the same). */
+export function displayPgUrl(spec: string): string {
   const shown = new URL(spec)
   shown.password = ''
   shown.searchParams.delete('password')
-  return {config, schema, display: decodeURIComponent(shown.toString()), leaseMs}
+  return decodeURIComponent(shown.toString())
 }

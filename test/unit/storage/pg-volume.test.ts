@@ -41,8 +41,8 @@ describe('PgVolume', function () {
     it('refuses what is not a razorfs volume, a newer format, a volume made twice, an unreachable server, in one line each', async () => {
       const url = fresh()
       let e = imageError(() => PgVolume.open(url))
-      expect(e.code).to.equal('RZ_BAD_MAGIC')
-      expect(e.message).to.match(/^postgresql:.*: not a razorfs database \(no razorfs volume in schema 'rz_test_\w+'/)
+      expect(e.code).to.equal('RZ_NO_IMAGE')
+      expect(e.message).to.match(/^postgresql:.*: no razorfs volume in schema 'rz_test_\w+'; make one with razorfs init --meta/)
       expect(e.message).to.not.include('\n')
 
       PgVolume.create(url).close()
@@ -60,6 +60,11 @@ describe('PgVolume', function () {
       e = imageError(() => PgVolume.open(other))
       expect(e.code).to.equal('RZ_BAD_MAGIC')
       expect(e.message).to.include('not a razorfs database')
+      const tables = fresh()
+      await sql(tables, `CREATE SCHEMA ${parsePgUrl(tables).schema}; CREATE TABLE accounts (x int)`)
+      e = imageError(() => PgVolume.open(tables))
+      expect(e.code).to.equal('RZ_BAD_MAGIC')
+      expect(e.message).to.include("not a razorfs database (schema 'rz_test_")
 
       e = imageError(() => PgVolume.open('postgresql:///postgres?host=/nonexistent-razorfs-socket-dir'))
       expect(e.message).to.match(/^postgresql:.*: PostgreSQL server unreachable \(/)
