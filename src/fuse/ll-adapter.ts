@@ -31,6 +31,8 @@ export interface LowLevelOptions {
   pollUs?: number
   /** Session loop threads (default LOOP_THREADS: 0, the JS thread). */
   loopThreads?: number
+  /** Called before each request is handled (serve.ts counts them for its resident budget). */
+  onRequest?: () => void
 }
 
 /** Largest write request the kernel may send (FUSE max_write). */
@@ -209,6 +211,7 @@ export class LowLevelAdapter {
 
     if (r.op === OP.INIT) return
     this.counts[r.op]++
+    this.opts.onRequest?.()
     try {
       this.handle(r, {uid: caller.uid, gid: caller.gid})
     } catch (error) {
