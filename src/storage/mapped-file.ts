@@ -136,6 +136,17 @@ export class MappedFile {
     return buf
   }
 
+  /**
+   * Make the mapping one VMA again (undo splitMapping): for a sequential scan, which reads every
+   * page in turn and bounds what it keeps resident itself (src/inspect/records.ts), whole folios
+   * mapped at a fault mean 16 times fewer faults.
+   */
+  joinPieces(): void {
+    if (this.detached || this.buf.length === 0) return
+    const m = mmap()
+    m.advise(this.buf, 0, this.size, MADV_DODUMP)
+  }
+
   /** Record that bytes [off, off + len) changed in the mapping. */
   markDirty(off: number, len: number): void {
     const last = Math.floor((off + len - 1) / PAGE_SIZE)
@@ -264,6 +275,7 @@ export class MappedFile {
 
 /** madvise(2) advice values of Linux that mmap-io does not export (asm-generic/mman-common.h). */
 const MADV_DONTDUMP = 16
+const MADV_DODUMP = 17
 /** A mapping is split into pieces (VMAs) of at least this many bytes. */
 export const MAPPING_PIECE = 128 << 10
 /** ...and into at most this many pieces (a process may have only vm.max_map_count, 65,530, mappings). */

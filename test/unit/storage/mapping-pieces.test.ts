@@ -2,8 +2,8 @@
  * The pieces of a mapped file (mapped-file.ts, splitMapping): every mapping the storage layer
  * makes is split into separate VMAs of pieceSize() bytes, so that a read fault makes at most one
  * piece resident (the kernel maps a whole large page-cache folio only when it lies inside the VMA).
- * Checked on the process's own /proc/self/maps and /proc/self/smaps, for a file written the way an
- * image is (large writes: ext4 caches it in large folios).
+ * Checked on the process's own /proc/self/smaps, for a file written the way an image is (large
+ * writes: ext4 caches it in large folios). A sequential scan joins the pieces again (joinPieces).
  */
 import {expect} from 'chai'
 import fs from 'node:fs'
@@ -87,6 +87,13 @@ describe('storage: a mapped file is mapped in pieces', () => {
     expect(resident.every(v => v.rss <= MAPPING_PIECE)).to.equal(true)
     expect(total).to.be.at.most(32 * MAPPING_PIECE)
     expect(total).to.be.at.least(32 * PAGE_SIZE)
+  })
+
+  it('joinPieces makes it one VMA again (sequential scans)', () => {
+    file = MappedFile.open(FILES[0], written('scan.dat', 4 * MiB), true)
+    expect(vmas(file.path).length).to.equal((4 * MiB) / MAPPING_PIECE)
+    file.joinPieces()
+    expect(vmas(file.path).map(v => v.end - v.start)).to.deep.equal([4 * MiB])
   })
 
   it('very large files get larger pieces, at most 2,048 of them', () => {
