@@ -110,6 +110,8 @@ export interface AdapterOptions {
   fsname?: string
   /** Logs unexpected exceptions (they become EIO). */
   log: (line: string) => void
+  /** Called before each operation is handled (serve.ts counts them for its resident budget). */
+  onRequest?: () => void
 }
 
 function toDate(t: {sec: number; nsec: number}): Date {
@@ -162,6 +164,7 @@ export class FuseNativeAdapter {
 
   private count(op: string): void {
     this.counts.set(op, (this.counts.get(op) ?? 0) + 1)
+    this.opts.onRequest?.()
   }
 
   /** Run `fn`; map its FsError to -errno, anything else to -EIO with a log line. */

@@ -36,6 +36,8 @@ export interface LowLevelOptions {
    * kernel_cache; SHARED_DEFAULTS for a volume on PostgreSQL).
    */
   defaults?: {entryTimeout: number; attrTimeout: number; cache: 'kernel_cache' | 'auto_cache'}
+  /** Called before each request is handled (serve.ts counts them for its resident budget). */
+  onRequest?: () => void
 }
 
 /** Largest write request the kernel may send (FUSE max_write). */
@@ -218,6 +220,7 @@ export class LowLevelAdapter {
 
     if (r.op === OP.INIT) return
     this.counts[r.op]++
+    this.opts.onRequest?.()
     try {
       this.handle(r, {uid: caller.uid, gid: caller.gid})
     } catch (error) {

@@ -19,12 +19,21 @@ export const COMMIT_INTERVAL_S = 5
 
 /**
  * Resident set size (MiB) above which the server drops the clean pages of the image's mappings
- * (checked ten times a second; `ServeOptions.residentMib`). Pages the mount touches are read back
- * from the page cache as needed, so a 1M-inode image does not keep all of its metadata resident.
+ * (checked every CHECK_EVERY requests and ten times a second; `ServeOptions.residentMib`). Pages
+ * the mount touches are read back from the page cache as needed, so a 1M-inode image does not
+ * keep all of its metadata resident.
  */
 export const RESIDENT_MIB = 128
 /** Growth of the resident set since the last release left it that makes another one worth it. */
 const RELEASE_MIN = 8 * 1024 * 1024
+/**
+ * Requests between two looks at the resident set. A lookup in a large image faults in up to a
+ * mapping piece (128 KiB, mapped-file.ts) of each table it reads, and thousands of lookups a second
+ * would make a whole 1M-file image resident between two ticks of a timer: counted in requests, the
+ * growth between two looks stays a few MiB at any request rate. A look reads /proc/self/stat
+ * (~11 us), under half a microsecond a request.
+ */
+const CHECK_EVERY = 32
 
 /** What a mount serves: the image of a data dir, or a volume on PostgreSQL (its URL without a password). */
 export type Served = {dataDir: string} | {meta: string}
@@ -133,6 +142,26 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
   const residentBudget = (opts.residentMib ?? RESIDENT_MIB) * 1024 * 1024
   const binding = opts.binding ?? 'll'
   let onEnded = (): void => {}
+  // The resident budget: looked at every CHECK_EVERY requests (and by a timer). A release only
+  // when it can give back RELEASE_MIN since the last one: the heap, the dirty pages and the hash
+  // indexes stay, so right after a release that left the server near the budget another one frees
+  // little and every lookup faults its pages back in.
+  let pageReleases = 0
+  let floor = 0
+  const checkResident = (): void => {
+    const rss = process.memoryUsage.rss()
+    if (rss > residentBudget && rss - floor >= RELEASE_MIN && volume.releaseCleanPages !== undefined) {
+      volume.releaseCleanPages()
+      pageReleases++
+      floor = process.memoryUsage.rss()
+    }
+  }
+
+  let requests = 0
+  const onRequest = (): void => {
+    if (++requests % CHECK_EVERY === 0) checkResident()
+  }
+
   let adapter: {mount(): Promise<void>; unmount(): Promise<void>; counters(): AdapterCounters}
   let core: FileSystem
   // The mount's source is the data dir or the URL: mountinfo, df and `razorfs status` show it.
@@ -157,6 +186,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
         fsname,
         log: opts.log,
         onEnded: () => onEnded(),
+        onRequest,
         pollUs: opts.pollUs,
         loopThreads: opts.loopThreads,
         // Other hosts change a shared volume: what the kernel caches must expire soon.
@@ -164,7 +194,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
       })
     } else {
       core = new FileSystem(volume, {readOnly})
-      adapter = new FuseNativeAdapter(core, mountpoint, {settings, fsname, log: opts.log})
+      adapter = new FuseNativeAdapter(core, mountpoint, {settings, fsname, log: opts.log, onRequest})
     }
 
     await adapter.mount()
@@ -173,7 +203,6 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
     throw new MountError(`cannot mount on ${mountpoint}: ${(error as Error).message}`)
   }
 
-  let pageReleases = 0
   const status = new StatusWriter(
     {
       dataDir: shared ? null : fsname,
@@ -209,20 +238,8 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
         : setInterval(() => {
             if (!mountPoints().has(mountpoint)) void stop('unmounted from outside', false)
           }, 500)
-    // Often enough that the pages touched between two checks stay few at full request rate (a
-    // create or lookup touches pages all over the entry table and string heap of a large image).
-    // A release only when it can give back RELEASE_MIN since the last one: the heap, the dirty
-    // pages and the hash indexes stay, so right after a release that left the server near the
-    // budget another one frees little and every lookup faults its pages back in.
-    let floor = 0
-    const resident = setInterval(() => {
-      const rss = process.memoryUsage.rss()
-      if (rss > residentBudget && rss - floor >= RELEASE_MIN && volume.releaseCleanPages !== undefined) {
-        volume.releaseCleanPages()
-        pageReleases++
-        floor = process.memoryUsage.rss()
-      }
-    }, 100)
+    // Between requests too (commits, checkpoints).
+    const resident = setInterval(checkResident, 100)
 
     const stop = async (why: string, unmount: boolean): Promise<void> => {
       if (stopping) return

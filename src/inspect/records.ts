@@ -47,6 +47,8 @@ export class Records {
 
   constructor(readonly image: Image) {
     this.internals = image.internals()
+    // A scan reads pages in turn: whole folios per fault, not the mount's pieces (mapped-file.ts).
+    for (const file of this.internals.store.files) file.joinPieces()
     this.residentAtStart = residentFileBytes()
   }
 

@@ -131,7 +131,20 @@ export class MappedFile {
 
   private map(size: number): Buffer {
     const m = mmap()
-    return m.map(size, m.PROT_READ | m.PROT_WRITE, m.MAP_PRIVATE, this.fd, 0)
+    const buf = m.map(size, m.PROT_READ | m.PROT_WRITE, m.MAP_PRIVATE, this.fd, 0)
+    splitMapping(buf, size)
+    return buf
+  }
+
+  /**
+   * Make the mapping one VMA again (undo splitMapping): for a sequential scan, which reads every
+   * page in turn and bounds what it keeps resident itself (src/inspect/records.ts), whole folios
+   * mapped at a fault mean 16 times fewer faults.
+   */
+  joinPieces(): void {
+    if (this.detached || this.buf.length === 0) return
+    const m = mmap()
+    m.advise(this.buf, 0, this.size, MADV_DODUMP)
   }
 
   /** Record that bytes [off, off + len) changed in the mapping. */
@@ -258,6 +271,35 @@ export class MappedFile {
     // The mapping is released when the Buffer is collected (mmap-io has no explicit unmap).
     this.buf = Buffer.alloc(0)
   }
+}
+
+/** madvise(2) advice values of Linux that mmap-io does not export (asm-generic/mman-common.h). */
+const MADV_DONTDUMP = 16
+const MADV_DODUMP = 17
+/** A mapping is split into pieces (VMAs) of at least this many bytes. */
+export const MAPPING_PIECE = 128 << 10
+/** ...and into at most this many pieces (a process may have only vm.max_map_count, 65,530, mappings). */
+const MAX_PIECES = 2048
+
+/** The piece size for a mapping of `size` bytes: MAPPING_PIECE, or larger for very large files. */
+export function pieceSize(size: number): number {
+  let piece = MAPPING_PIECE
+  while (size / piece > MAX_PIECES) piece *= 2
+  return piece
+}
+
+/**
+ * Split a mapping into separate VMAs of pieceSize() bytes, by marking every other piece
+ * MADV_DONTDUMP (the only effect of that flag: those pieces are left out of a core dump).
+ * A read fault of a file mapping maps the whole page-cache folio around it when the folio lies
+ * inside the VMA (kernel 6.18; ext4 caches a file written in large writes in folios of up to
+ * 1 MiB and more), otherwise at most the fault-around window (64 KiB). So on a single VMA each
+ * random lookup of a large image makes ~600 KiB resident; on pieces of 128 KiB, at most 128 KiB.
+ */
+export function splitMapping(buf: Buffer, size: number): void {
+  const m = mmap()
+  const piece = pieceSize(size)
+  for (let off = piece; off < size; off += 2 * piece) m.advise(buf, off, Math.min(piece, size - off), MADV_DONTDUMP)
 }
 
 /** pwrite all of it (a short write of a regular file means ENOSPC or EIO: retry to get the error). */
