@@ -108,7 +108,7 @@ const FULL: Config = {
   profileBytes: 512 * MiB,
   real: {sqliteTxns: 1000, ddBytes: GiB, rounds: 3},
   scale: {sizes: [10_000, 1_000_000, 10_000_000], stats: 100_000, creates: 20_000},
-  shared: {clients: [1, 2, 4], files: 8000, treeEntries: 1500, bytes: 256 * MiB, samples: 100, rounds: 3},
+  shared: {clients: [1, 2, 4], files: 5000, treeEntries: 1500, bytes: 256 * MiB, samples: 100, rounds: 3},
   profileTreeEntries: 3000,
   rounds: 3,
   metaRoundsUpTo: 10_000,
