@@ -21,10 +21,17 @@ export type Job =
   | {op: 'create' | 'stat' | 'unlink'; dirs: string[]; layout: Layout; from: number; to: number; chunk?: number; startAt?: number}
   | {op: 'readdir'; dirs: string[]; expect: number; repeats: number}
   | {op: 'seqwrite'; file: string; size: number; bs: number; startAt?: number}
-  | {op: 'seqread'; file: string; size: number; bs: number; verify: boolean}
+  | {op: 'seqread'; file: string; size: number; bs: number; verify: boolean; startAt?: number}
   | {op: 'randread' | 'randwrite'; file: string; size: number; seconds: number}
   | {op: 'scalestat'; root: string; files: number; count: number}
   | {op: 'scalecreate'; root: string; dirs: number[]; count: number}
+  | {op: 'invalidation'; a: string; b: string; kind: InvalidationKind; samples: number; timeoutMs: number}
+
+/**
+ * What the invalidation op changes on mount A and looks for on mount B: a file's mode (B's cached
+ * attributes go stale), or a new name (B looked it up and found nothing just before).
+ */
+export type InvalidationKind = 'chmod' | 'create'
 
 export interface DriverResult {
   ops: number
@@ -39,6 +46,8 @@ export interface DriverResult {
   perDir?: Array<{ops: number; sec: number; rounds?: number[]}>
   /** Blocks whose contents were checked (seqread). */
   verified?: number
+  /** invalidation: each sample's ms from A's call returning to B's first sight of the change. */
+  latenciesMs?: number[]
 }
 
 /** Files per leaf directory of the deep tree. */
@@ -95,11 +104,13 @@ export function scaleSample(files: number, count: number): number[] {
 const now = (): number => performance.timeOrigin + performance.now()
 const mono = (): number => Number(process.hrtime.bigint() / 1000n)
 
+const sleeper = new Int32Array(new SharedArrayBuffer(4))
+const sleepSync = (ms: number): void => {
+  if (ms > 0) Atomics.wait(sleeper, 0, 0, ms)
+}
+
 function waitUntil(epochMs: number | undefined): void {
-  if (epochMs === undefined) return
-  const wait = new Int32Array(new SharedArrayBuffer(4))
-  const ms = epochMs - now()
-  if (ms > 0) Atomics.wait(wait, 0, 0, ms)
+  if (epochMs !== undefined) sleepSync(epochMs - now())
 }
 
 /** Deterministic PRNG (xorshift32). */
@@ -236,11 +247,66 @@ function scale(job: Extract<Job, {op: 'scalestat' | 'scalecreate'}>): DriverResu
   })
 }
 
+/**
+ * How long mount B takes to see a change made on mount A of the same volume. Each sample: B looks
+ * (stat of the file, or of the name about to be made: ENOENT), so its kernel holds what B saw;
+ * then, after a pseudo-random pause of 0 to 1 s (the age of B's cached view when the change comes
+ * is then uniform over the attribute timeout, as for a reader that keeps looking), A makes the
+ * change; from A's call returning, B stats every millisecond until it sees the change. Any other
+ * error, or no sight within timeoutMs, fails the run.
+ */
+function invalidation(job: Extract<Job, {op: 'invalidation'}>): DriverResult {
+  const next = rng(job.kind === 'chmod' ? 3 : 5)
+  const latenciesMs: number[] = []
+  const seen = (file: string, check: (st: fs.Stats) => boolean, what: string): number => {
+    const t0 = now()
+    for (;;) {
+      const st = fs.statSync(file, {throwIfNoEntry: false})
+      const t = now()
+      if (st !== undefined && check(st)) return t - t0
+      if (t - t0 > job.timeoutMs) throw new Error(`${file}: ${what} not seen within ${job.timeoutMs} ms`)
+      sleepSync(1)
+    }
+  }
+
+  const fa = `${job.a}/inval-attr`
+  const fb = `${job.b}/inval-attr`
+  if (job.kind === 'chmod') {
+    fs.writeFileSync(fa, '')
+    fs.chmodSync(fa, 0o600)
+    seen(fb, st => (st.mode & 0o777) === 0o600, 'the file') // untimed: B sees the file before the samples
+  }
+
+  const result = timed(() => {
+    for (let i = 0; i < job.samples; i++) {
+      if (job.kind === 'chmod') {
+        const mode = i % 2 === 0 ? 0o644 : 0o600
+        if ((fs.statSync(fb).mode & 0o777) === mode) throw new Error(`${fb}: mode ${mode.toString(8)} already, before the change`)
+        sleepSync(next() % 1000)
+        fs.chmodSync(fa, mode)
+        latenciesMs.push(seen(fb, st => (st.mode & 0o777) === mode, `mode ${mode.toString(8)}`))
+      } else {
+        const name = `inval-new-${i}`
+        if (fs.statSync(`${job.b}/${name}`, {throwIfNoEntry: false}) !== undefined) throw new Error(`${job.b}/${name} exists before it is made`)
+        sleepSync(next() % 1000)
+        fs.closeSync(fs.openSync(`${job.a}/${name}`, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o644))
+        latenciesMs.push(seen(`${job.b}/${name}`, st => st.isFile(), 'the new file'))
+      }
+    }
+
+    return {ops: job.samples, bytes: 0}
+  })
+  return {...result, latenciesMs}
+}
+
 function run(job: Job): DriverResult {
   switch (job.op) {
     case 'scalestat':
     case 'scalecreate':
       return scale(job)
+
+    case 'invalidation':
+      return invalidation(job)
 
     case 'mkdirs': {
       waitUntil(job.startAt)
@@ -316,6 +382,7 @@ function run(job: Job): DriverResult {
       const buf = Buffer.alloc(job.bs)
       const expected = pattern(job.bs)
       let verified = 0
+      waitUntil(job.startAt)
       const result = timed(() => {
         const fd = fs.openSync(job.file, 'r')
         let bytes = 0

@@ -17,7 +17,7 @@
  *
  * Writes docs/BENCHMARKS.md, bench/results/bench.json, bench/charts/*.png; progress on stderr.
  * Options (`--help`): --quick, --only LIST (meta,bindings,real,parallel,seq,sweep,random,storage,
- * recovery,scale,profile), --targets LIST, --sizes LIST, --layouts LIST, --binding ll|fuse-native,
+ * recovery,scale,shared,profile), --targets LIST, --sizes LIST, --layouts LIST, --binding ll|fuse-native,
  * --no-profile, --keep (keep the work dir), --dir DIR (parent of the work dir).
  *
  * This file runs the workloads in order and writes the results; the rest is in bench/run/:
@@ -29,6 +29,7 @@
  *   meta.ts       the metadata workload (and razorfs's stop, fsck and remount)
  *   real.ts       the real workloads: untar, grep, find, du, rm, git, SQLite, dd, 4 untars at once
  *   scale.ts      images of 10k..10M files built through the storage API, mounted (bench/scale.ts builds)
+ *   shared.ts     one volume on PostgreSQL mounted twice, against a local image; invalidation latency
  *   workloads.ts  the other workloads
  *   results.ts    the records the workloads write
  *   checks.ts     the targets (thresholds) judged, and the ratios they use
@@ -52,6 +53,7 @@ import {results} from './run/results.js'
 import {cleanup} from './run/session.js'
 import {benchReal} from './run/real.js'
 import {benchScale} from './run/scale.js'
+import {benchShared} from './run/shared.js'
 import {prepareTargets, setRazorfsBinding} from './run/targets.js'
 import {GiB, MiB, OneLineError, T0, fmt, log} from './run/util.js'
 import {benchBindings, benchParallel, benchProfile, benchRandom, benchRecovery, benchSeq, benchStorage, benchSweep} from './run/workloads.js'
@@ -152,6 +154,7 @@ async function main(): Promise<void> {
     if (args.only.has('storage')) await benchStorage(cfg)
     if (args.only.has('recovery')) await benchRecovery(cfg)
     if (args.only.has('scale')) await benchScale(cfg, args.keep)
+    if (args.only.has('shared')) await benchShared(cfg)
     if (args.only.has('profile')) await benchProfile(cfg, t('profile'))
   } finally {
     await cleanup(args.keep)

@@ -17,7 +17,7 @@ import {GiB, KiB, MiB} from './util.js'
  */
 export const ATTR_EXPIRE_MS = 1200
 
-const WORKLOADS = ['meta', 'bindings', 'real', 'parallel', 'seq', 'sweep', 'random', 'storage', 'recovery', 'scale', 'profile'] as const
+const WORKLOADS = ['meta', 'bindings', 'real', 'parallel', 'seq', 'sweep', 'random', 'storage', 'recovery', 'scale', 'shared', 'profile'] as const
 export type Workload = (typeof WORKLOADS)[number]
 
 export interface Config {
@@ -41,6 +41,8 @@ export interface Config {
   real: RealConfig
   /** The scale workload (bench/run/scale.ts). */
   scale: ScaleConfig
+  /** The shared workload (bench/run/shared.ts). */
+  shared: SharedConfig
   /** Entries of the tree untarred under the profiler. */
   profileTreeEntries: number
   /** Rounds of the sequential workloads, and of metadata sizes up to metaRoundsUpTo. */
@@ -72,6 +74,21 @@ export interface ScaleConfig {
   creates: number
 }
 
+export interface SharedConfig {
+  /** Client counts, spread over the two mounts of the volume (client c on mount c % 2). */
+  clients: number[]
+  /** Files created, stat'ed and unlinked at each client count, split among the clients. */
+  files: number
+  /** Entries of the tree each client untars (the first packages of node_modules). */
+  treeEntries: number
+  /** Bytes written and read at each client count, split among the clients (1 MiB blocks). */
+  bytes: number
+  /** Samples of the invalidation latency, of each kind (attribute change, new name). */
+  samples: number
+  /** Rounds, the targets taking turns at each step; the median round counts. */
+  rounds: number
+}
+
 const FULL: Config = {
   mode: 'full',
   metaSizes: [10_000, 100_000, 1_000_000],
@@ -91,6 +108,7 @@ const FULL: Config = {
   profileBytes: 512 * MiB,
   real: {sqliteTxns: 1000, ddBytes: GiB, rounds: 3},
   scale: {sizes: [10_000, 1_000_000, 10_000_000], stats: 100_000, creates: 20_000},
+  shared: {clients: [1, 2, 4], files: 5000, treeEntries: 1500, bytes: 256 * MiB, samples: 100, rounds: 3},
   profileTreeEntries: 3000,
   rounds: 3,
   metaRoundsUpTo: 10_000,
@@ -117,6 +135,7 @@ const QUICK: Config = {
   profileBytes: 128 * MiB,
   real: {treeEntries: 1500, gitEntries: 5000, sqliteTxns: 200, ddBytes: 256 * MiB, rounds: 1},
   scale: {sizes: [10_000, 100_000], stats: 20_000, creates: 5000},
+  shared: {clients: [1, 2, 4], files: 2000, treeEntries: 300, bytes: 64 * MiB, samples: 20, rounds: 1},
   profileTreeEntries: 1000,
   rounds: 3,
   metaRoundsUpTo: 1000,
@@ -176,9 +195,11 @@ export function parseArgs(argv: string[]): Args {
       args.partial = true
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench -- [--quick] [--only meta,bindings,real,parallel,seq,sweep,random,storage,recovery,scale,profile] [--targets native,noop,noop-c,mergerfs,bindfs,razorfs,noop-ll,razorfs-fn,razorfs-ll] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n' +
+        'npm run bench -- [--quick] [--only meta,bindings,real,parallel,seq,sweep,random,storage,recovery,scale,shared,profile] [--targets native,noop,noop-c,mergerfs,bindfs,razorfs,noop-ll,razorfs-fn,razorfs-ll] [--sizes 10k,100k,1m] [--layouts flat,deep] [--binding ll|fuse-native] [--no-profile] [--keep] [--dir DIR]\n' +
           '  scale: images of N files built through the storage API, then mounted: mount time, stat and create rates, server RSS\n' +
-          '         (full: 10k, 1M, 10M; quick: 10k, 100k; --sizes sets these as well as the metadata sizes; --keep keeps the images)\n',
+          '         (full: 10k, 1M, 10M; quick: 10k, 100k; --sizes sets these as well as the metadata sizes; --keep keeps the images)\n' +
+          '  shared: one volume on PostgreSQL (RAZORFS_PG_URL, else a throwaway cluster) mounted twice, against a local-image razorfs mount:\n' +
+          '         create/stat/unlink, untar, sequential write/read with 1, 2, 4 clients; invalidation latency between the two mounts\n',
       )
       process.exit(0)
     } else throw new Error(`unknown argument ${a}`)
@@ -201,7 +222,7 @@ const TARGETS_OF: Record<'meta' | 'real' | 'classic', {defaults: TargetName[]; a
 export function targetsOf(args: Args, workload: Workload): TargetName[] {
   if (workload === 'bindings') return BINDING_TARGETS
   if (workload === 'storage' || workload === 'recovery') return []
-  if (workload === 'scale') return ['razorfs']
+  if (workload === 'scale' || workload === 'shared') return ['razorfs']
   const {defaults, allowed} = TARGETS_OF[workload === 'meta' || workload === 'real' ? workload : 'classic']
   const list = args.targetsGiven ? args.targets.filter(t => allowed.includes(t)) : defaults
   return workload === 'profile' ? list.filter(t => t !== 'native') : list

@@ -23,6 +23,7 @@ import {PAIRED_AT} from './meta.js'
 import {chartLink} from './paths.js'
 import {flames, results, REAL_STEPS} from './results.js'
 import {scaleSection} from './scale.js'
+import {sharedSection} from './shared.js'
 import {ALL_TARGETS, type Memory, type TargetName} from './targets.js'
 import {MiB, bsName, countName, fmt, median, sizeName} from './util.js'
 
@@ -388,6 +389,7 @@ export function report(
   }
 
   L.push(...scaleSection(cfg))
+  L.push(...sharedSection())
   if (results.profile.length > 0) {
     L.push('## Profiles (server under `node --cpu-prof`)', '')
     L.push(
@@ -535,6 +537,7 @@ const METHOD = [
   '- **razorfs server.** Memory is VmRSS / VmHWM of the server process from /proc. At the largest size, after the stat phase, the server is stopped with SIGTERM (checkpoint + unmount, timed), ' +
     '`razorfs fsck -n -f DATA-DIR` runs, and the image is mounted again: the mount time is from spawning `node bin/run.js mount -f` to the mount appearing in /proc/self/mountinfo (node and oclif start-up included). The unlink phase then runs on the remounted image.',
   '- **Storage layer.** `bench/storage.ts` unchanged (lookups/inserts at 10k..1M entries in one directory, a deep tree, open time), and `bench/recovery.ts`: `Image.checkpoint()` after N creates, and `Image.open` after `Image.abandon()` (a crash) left N MiB of WAL.',
+  "- **Shared.** One volume on PostgreSQL mounted twice against a local image, and the invalidation latency between the two mounts (`bench/run/shared.ts`, the driver's `invalidation` op): see that section.",
   '- **Scale.** `bench/scale.ts` builds each image through the storage API (no mount), then a fresh razorfs server mounts it for the stats and creates of the driver (`scalestat`, `scalecreate`): see that section.',
   "- **Profiles.** `node --cpu-prof` on the server child's command line (Node 20 refuses `--cpu-prof` in NODE_OPTIONS); the profile is cut into phases with the driver's CLOCK_MONOTONIC timestamps (`bench/profile.ts`), flame graphs drawn from the same samples.",
   '- **Noise.** The machine may be shared: absolute numbers move between runs; ratios within one run are what the targets use. The load average and the CPU time the hypervisor stole are printed above.',

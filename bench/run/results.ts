@@ -1,5 +1,5 @@
 /** What the workloads measured: the records the report and bench.json are made of. */
-import type {Layout} from '../driver.js'
+import type {InvalidationKind, Layout} from '../driver.js'
 import type {Breakdown, WindowProfile} from '../profile.js'
 import type {RecoveryResult} from '../recovery.js'
 import type {ScaleBuild} from '../scale.js'
@@ -163,6 +163,37 @@ export interface ScaleRecord {
   stopCode?: number | null
 }
 
+/** One round of the shared workload on one target at one client count. */
+export interface SharedRound {
+  create: Rate
+  stat: Rate
+  unlink: Rate
+  /** Every client's tar -xf of the tree, from the first start to the last end. */
+  untarSec: number
+  writeMBps: number
+  readMBps: number
+}
+
+/** The shared workload's figures of one target (razorfs: a local image; razorfs-pg: two mounts of one volume on PostgreSQL) at one client count. */
+export interface SharedRecord {
+  target: TargetName
+  clients: number
+  rounds: SharedRound[]
+}
+
+/** The shared workload's setup, and its invalidation latency between the two mounts. */
+export interface SharedInfo {
+  /** Why it did not run (no PostgreSQL). */
+  skipped?: string
+  server?: string
+  serverVersion?: string
+  files: number
+  treeEntries: number
+  bytes: number
+  rounds: number
+  invalidation: Array<{kind: InvalidationKind; latenciesMs: number[]; medianMs: number; p99Ms: number}>
+}
+
 interface Results {
   meta: MetaRecord[]
   readdir: ReaddirRecord[]
@@ -179,6 +210,8 @@ interface Results {
   storage?: {exitCode: number | null; json: Record<string, any>; markdown: string}
   recovery?: RecoveryResult
   scale: ScaleRecord[]
+  shared: SharedRecord[]
+  sharedInfo?: SharedInfo
   profile: ProfileRecord[]
   /** The bindings workload (BINDING_TARGETS). */
   bindings: {meta: MetaRecord[]; readdir: ReaddirRecord[]; seq: IoRecord[]}
@@ -196,6 +229,7 @@ export const results: Results = {
   real: [],
   parallel: [],
   scale: [],
+  shared: [],
   profile: [],
   bindings: {meta: [], readdir: [], seq: []},
 }

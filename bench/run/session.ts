@@ -20,7 +20,7 @@ let sessionCount = 0
  * Start a target. razorfs gets a fresh data dir unless `dataDir` is given (remount of an
  * existing image). `profile` is a directory for the server's CPU profile (--cpu-prof).
  */
-export async function open(target: TargetName, label: string, opts: {dataDir?: string; profile?: string} = {}): Promise<Session> {
+export async function open(target: TargetName, label: string, opts: {dataDir?: string; profile?: string; meta?: string} = {}): Promise<Session> {
   const base = path.join(paths.workDir, `${String(++sessionCount).padStart(3, '0')}-${label}-${target}`)
   const session = await startTarget(target, base, opts)
   const stop = session.stop

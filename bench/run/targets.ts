@@ -18,8 +18,9 @@ import {OneLineError, cleanEnv, exec, log, sleep} from './util.js'
  * served through it. The peers (issue 18): noop-c, the do-nothing libfuse 3 low-level
  * filesystem in C (bench/noop-c/, the FUSE limit), and two C/C++ FUSE filesystems people use
  * that serve a host directory on the work dir's disk: mergerfs and bindfs (Debian packages).
+ * razorfs-pg (the shared workload only): razorfs serving a volume on PostgreSQL (--meta).
  */
-export type TargetName = 'native' | 'noop' | 'noop-c' | 'mergerfs' | 'bindfs' | 'razorfs' | 'noop-ll' | 'razorfs-fn' | 'razorfs-ll'
+export type TargetName = 'native' | 'noop' | 'noop-c' | 'mergerfs' | 'bindfs' | 'razorfs' | 'noop-ll' | 'razorfs-fn' | 'razorfs-ll' | 'razorfs-pg'
 /** Every target `--targets` accepts, in the order they take turns. */
 export const ALL_TARGETS: TargetName[] = ['native', 'noop', 'noop-c', 'mergerfs', 'bindfs', 'razorfs']
 export const BINDING_TARGETS: TargetName[] = ['native', 'noop', 'noop-ll', 'razorfs-fn', 'razorfs-ll']
@@ -138,9 +139,9 @@ function cpuMsOf(pid: number): number | undefined {
 /**
  * Bring a target up in the directory `base`. razorfs gets a fresh data dir unless `dataDir` is
  * given (remount of an existing image). `profile` is a directory for the server's CPU profile
- * (--cpu-prof).
+ * (--cpu-prof). razorfs-pg serves the volume at `meta` (a PostgreSQL URL, made by init --meta).
  */
-export async function startTarget(target: TargetName, base: string, opts: {dataDir?: string; profile?: string}): Promise<Session> {
+export async function startTarget(target: TargetName, base: string, opts: {dataDir?: string; profile?: string; meta?: string}): Promise<Session> {
   if (target === 'native') {
     const root = path.join(base, 'fs')
     fs.mkdirSync(root, {recursive: true})
@@ -164,7 +165,8 @@ export async function startTarget(target: TargetName, base: string, opts: {dataD
   // Node 20 refuses --cpu-prof in NODE_OPTIONS: the flags go on the server's command line.
   const nodeArgs =
     opts.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profile}`, `--cpu-prof-name=${target}.cpuprofile`, '--cpu-prof-interval=500']
-  const binding = target === 'razorfs-fn' ? 'fuse-native' : target === 'razorfs-ll' ? 'll' : razorfsBinding
+  const binding = target === 'razorfs-fn' ? 'fuse-native' : target === 'razorfs-ll' || target === 'razorfs-pg' ? 'll' : razorfsBinding
+  const volume = target === 'razorfs-pg' ? ['--meta', opts.meta ?? ''] : ['--data-dir', dataDir]
   // The host peers serve base/src, beside where the native target keeps its files (base/fs).
   const source = path.join(base, 'src')
   const [cmd, args] = ((): [string, string[]] => {
@@ -181,10 +183,7 @@ export async function startTarget(target: TargetName, base: string, opts: {dataD
       case 'bindfs':
         return ['bindfs', ['-f', source, mnt]]
       default:
-        return [
-          process.execPath,
-          [...nodeArgs, paths.runJs, 'mount', '-f', ...(binding === undefined ? [] : ['--binding', binding]), '--data-dir', dataDir, mnt],
-        ]
+        return [process.execPath, [...nodeArgs, paths.runJs, 'mount', '-f', ...(binding === undefined ? [] : ['--binding', binding]), ...volume, mnt]]
     }
   })()
   if (HOST_PEERS[target] !== undefined) fs.mkdirSync(source, {recursive: true})
@@ -234,7 +233,7 @@ export async function startTarget(target: TargetName, base: string, opts: {dataD
   return {
     target,
     root: mnt,
-    dataDir: isRazorfs(target) ? dataDir : undefined,
+    dataDir: isRazorfs(target) && target !== 'razorfs-pg' ? dataDir : undefined,
     mountMs,
     pid: proc.pid,
     memory: () => memoryOf(proc.pid!),

@@ -72,9 +72,12 @@ export async function driver(job: Job): Promise<DriverResult> {
   return JSON.parse(r.stdout) as DriverResult
 }
 
-/** Several drivers at once, started together (epoch barrier); aggregate rate over the union. */
-export async function drivers(jobs: Job[]): Promise<{ops: number; bytes: number; sec: number}> {
-  const startAt = Date.now() + 1500
+/**
+ * Several drivers at once, started together (epoch barrier `leadMs` from now: every process must
+ * have started by then); aggregate rate over the union.
+ */
+export async function drivers(jobs: Job[], leadMs = 1500): Promise<{ops: number; bytes: number; sec: number}> {
+  const startAt = Date.now() + leadMs
   const results = await Promise.all(jobs.map(job => driver({...job, startAt} as Job)))
   const start = Math.min(...results.map(r => r.startMs))
   const end = Math.max(...results.map(r => r.endMs))
