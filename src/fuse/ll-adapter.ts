@@ -11,7 +11,7 @@ import type {Attr} from '../storage/types.js'
 import {type DirBatch, DirReader} from '../vfs/dir-reader.js'
 import {copyFileRange, fallocate, seekData} from '../vfs/file-ranges.js'
 import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
-import {FsError} from '../vfs/volume.js'
+import {type ChangeSink, FsError} from '../vfs/volume.js'
 import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import type {AdapterCounters} from './status.js'
@@ -120,6 +120,20 @@ export class LowLevelAdapter {
     this.entryTimeout = this.settings.entryTimeout ?? LL_TIMEOUTS.entryTimeout
     this.attrTimeout = this.settings.attrTimeout ?? LL_TIMEOUTS.attrTimeout
     this.presented = this.settings.uid !== undefined || this.settings.gid !== undefined || this.settings.umask !== undefined
+  }
+
+  /**
+   * Where the volume reports changes made elsewhere (Volume.watch, a shared volume's other
+   * mounts): each becomes an invalidation the addon writes to the kernel from its notify thread,
+   * so a name or attributes cached for the long timeouts are dropped when they change.
+   */
+  readonly changes: ChangeSink = {
+    inode: (ino, data) => {
+      if (this.session !== undefined) this.ll.notifyInvalInode(this.session, ino, data ? 0 : -1, 0)
+    },
+    entry: (parent, name) => {
+      if (this.session !== undefined) this.ll.notifyInvalEntry(this.session, parent, name)
+    },
   }
 
   counters(): AdapterCounters {

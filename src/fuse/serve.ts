@@ -109,13 +109,15 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
   let onEnded = (): void => {}
   let adapter: {mount(): Promise<void>; unmount(): Promise<void>; counters(): AdapterCounters}
   let core: FileSystem
+  // Stops listening for the changes of a shared volume's other mounts (Volume.watch).
+  let unwatch = async (): Promise<void> => {}
   // The mount's source is the data dir: mountinfo, df and `razorfs status` find it there.
   const fsname = path.resolve(opts.dataDir)
   try {
     if (binding === 'll') {
       // libfuse 3 passes the caller: new files belong to it; the kernel checks permissions.
       core = new FileSystem(volume, {readOnly, checkPermissions: false})
-      adapter = new LowLevelAdapter(core, mountpoint, {
+      const ll = new LowLevelAdapter(core, mountpoint, {
         settings,
         fsname,
         log: opts.log,
@@ -123,6 +125,9 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
         pollUs: opts.pollUs,
         loopThreads: opts.loopThreads,
       })
+      adapter = ll
+      // Before the mount: nothing is cached yet, and a change in between is not missed.
+      if (volume.watch !== undefined) unwatch = await volume.watch(ll.changes, opts.log)
     } else {
       core = new FileSystem(volume, {readOnly})
       adapter = new FuseNativeAdapter(core, mountpoint, {settings, fsname, log: opts.log})
@@ -130,6 +135,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
 
     await adapter.mount()
   } catch (error) {
+    await unwatch()
     volume.close()
     throw new MountError(`cannot mount on ${mountpoint}: ${(error as Error).message}`)
   }
@@ -201,6 +207,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
       }
 
       try {
+        await unwatch()
         volume.close()
         status.closed()
         opts.log(`image ${opts.dataDir} closed cleanly`)

@@ -6,4 +6,4 @@
  */
 export {FsError} from '../storage/errors.js'
 export {ROOT_INO, direntSink} from '../storage/types.js'
-export type {Volume} from '../storage/volume.js'
+export type {ChangeSink, Volume} from '../storage/volume.js'

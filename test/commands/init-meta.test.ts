@@ -4,6 +4,7 @@
  */
 import {expect} from 'chai'
 
+import {PG_FORMAT_VERSION} from '../../src/storage/pg/schema.js'
 import {PgVolume} from '../../src/storage/pg/volume.js'
 import {ROOT_INO} from '../../src/storage/types.js'
 import {lines, runCli, stackLines} from '../helpers/cli.js'
@@ -46,7 +47,7 @@ describe('razorfs init --meta', function () {
     const forced = runCli(['init', '--meta', url, '--force', '--json'])
     expect(forced.status, forced.stderr).to.equal(0)
     const info = JSON.parse(forced.stdout)
-    expect(info).to.include({formatVersion: 1, schema: new URL(url).searchParams.get('schema')})
+    expect(info).to.include({formatVersion: PG_FORMAT_VERSION, schema: new URL(url).searchParams.get('schema')})
     const again = PgVolume.open(url)
     expect([...again.readdir(ROOT_INO)], '--force replaced it').to.deep.equal([])
     expect(again.meta.uuid).to.equal(info.uuid)

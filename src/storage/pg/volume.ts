@@ -31,8 +31,9 @@ import {
   type Timespec,
   XATTR_SIZE_MAX,
 } from '../types.js'
-import type {Volume} from '../volume.js'
+import type {ChangeSink, Volume} from '../volume.js'
 import {DEFAULT_TIMEOUT_MS, SyncBridge, asBuffer} from './bridge.js'
+import {PgListener} from './notify.js'
 import {type PgTarget, parsePgUrl} from './url.js'
 import type {VolumeMeta} from './worker.js'
 
@@ -110,7 +111,16 @@ export class PgVolume implements Volume {
     private readonly session: number,
     /** The volume's meta row, and where it is (the URL without its password). */
     readonly meta: VolumeMeta & {url: string; schema: string},
+    /** Where it is, with how long a connect may take: for the listener's connection. */
+    private readonly target: PgTarget,
   ) {}
+
+  /** Listen for the other sessions' changes (notify.ts), on a connection of this thread's own. */
+  async watch(sink: ChangeSink, log?: (line: string) => void): Promise<() => Promise<void>> {
+    const listener = new PgListener(this.target, this.session, sink, log)
+    await listener.start()
+    return () => listener.close()
+  }
 
   /** Make a new volume in the URL's database (and schema); ImageError RZ_EXISTS if there is one, unless force. */
   static create(url: string, opts: PgCreateOptions = {}): PgVolume {
@@ -144,7 +154,8 @@ export class PgVolume implements Volume {
     const bridge = new SyncBridge({target: withConnectTimeout(target, timeoutMs)}, timeoutMs)
     try {
       const {session, meta} = bridge.call('open', {readOnly: opts.readOnly ?? false}) as {session: number; meta: VolumeMeta}
-      return new PgVolume(bridge, opts.readOnly ?? false, session, {...meta, url: target.display, schema: target.schema})
+      const shown = {...meta, url: target.display, schema: target.schema}
+      return new PgVolume(bridge, opts.readOnly ?? false, session, shown, withConnectTimeout(target, timeoutMs))
     } catch (error) {
       bridge.close()
       throw error

@@ -194,6 +194,8 @@ class Backend {
         [os.hostname(), process.pid, opts.readOnly],
       )
       this.session = r.rows[0].id as number
+      // Whose changes rz_notify reports: the other mounts skip nothing else, this one its own.
+      await this.client.query(`SET razorfs.session = ${this.session}`)
       if (opts.readOnly) await this.client.query('SET default_transaction_read_only = on')
     } catch (error) {
       await this.client.end().catch(() => {})
