@@ -177,6 +177,9 @@ napi_value js_notify_inval_inode(napi_env env, napi_callback_info info);
 napi_value js_notify_inval_entry(napi_env env, napi_callback_info info);
 napi_value js_notify_counts(napi_env env, napi_callback_info info);
 
+/* host.c */
+napi_value js_syncfs(napi_env env, napi_callback_info info);
+
 /* args.c */
 #define ARGS_MAX 12
 bool unpack(napi_env env, napi_callback_info info, const char *spec, ...);

@@ -14,6 +14,7 @@ import path from 'node:path'
 import {BREAK_NO_FSYNC, CONTENT_FDS} from './debug.js'
 import {DATA_DIR_NAME} from './format.js'
 import {inodeFields as I, isUsed} from './codec/inode.js'
+import {type Syncfs, hostSyncfs} from './host-sync.js'
 import {fsyncDir, writeFully} from './mapped-file.js'
 
 /**
@@ -45,6 +46,18 @@ export class Contents {
   /** Test hook: the evictions that may flush in the pool at once (0: every eviction syncs on the JS thread). */
   maxInFlight = MAX_IN_FLIGHT
   /**
+   * syncfs(2) (host-sync.ts), or undefined where the addon is missing (tests set it so to take
+   * that path). With it an evicted file is closed unsynced, and a sync of more than one file or
+   * directory is one syncfs of the host filesystem; without it each is fdatasynced (evicted ones
+   * in the libuv pool).
+   */
+  syncfs: Syncfs | undefined = hostSyncfs()
+  /**
+   * A descriptor of `root` for syncfs, opened once `root` exists and kept: syncfs reports a
+   * writeback error of any file of the host filesystem that happened since it was opened.
+   */
+  private syncFd: number | undefined
+  /**
    * An open without the lock holds `root` open, and opens content files through it
    * (/proc/self/fd/N/...): a swap by another process (gc, restore, migrate) may rename the
    * directory, and the files opened are still this image's, never the new one's.
@@ -58,6 +71,8 @@ export class Contents {
   private readonly fds = new Map<number, number>()
   /** Content files known to hold nothing past the logical size (checked once per open image). */
   private readonly clean = new Set<number>()
+  /** Numbers handed out by this open whose content file is not made yet (see `fresh`). */
+  private readonly absent = new Set<number>()
   /**
    * Files written since their last fdatasync (open in `fds`, flushing in `inFlight`, or closed
    * unsynced after a failed or stale flush), and directories with new entries.
@@ -82,6 +97,17 @@ export class Contents {
     root?: string,
   ) {
     this.root = root ?? path.join(dir, DATA_DIR_NAME)
+    if (!readOnly) this.openSyncFd()
+  }
+
+  /** Open syncFd if syncfs is there and `root` exists (a new image makes it with its first content file). */
+  private openSyncFd(): void {
+    if (this.syncfs === undefined || this.syncFd !== undefined) return
+    try {
+      this.syncFd = fs.openSync(this.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
   }
 
   /** Hold `root` open (see rootFd); a root that does not exist yet is left to its path. */
@@ -103,6 +129,16 @@ export class Contents {
     return fs.openSync(this.rootFd === undefined ? file : path.join(`/proc/self/fd/${this.rootFd}`, path.relative(this.root, file)), flags)
   }
 
+  /**
+   * `dataId` was just handed out: it has no content file yet (one left at that number by a crash
+   * is garbage, which the create's O_TRUNC clears), so nothing lies past its size, a read is a
+   * hole without an open, and the first write creates the file without trying to open it first.
+   */
+  fresh(dataId: number): void {
+    this.absent.add(dataId)
+    this.clean.add(dataId)
+  }
+
   private fd(dataId: number, create: boolean): number | undefined {
     const cached = this.fds.get(dataId)
     if (cached !== undefined) {
@@ -118,6 +154,10 @@ export class Contents {
       // Evicted, its flush still running: take the descriptor back (write and truncate mark it stale).
       flushing.cached = true
       fd = flushing.fd
+    } else if (this.absent.has(dataId)) {
+      if (!create) return undefined
+      this.absent.delete(dataId)
+      fd = this.createNew(dataId)
     } else {
       try {
         fd = this.open(dataId, this.readOnly ? 'r' : 'r+')
@@ -128,10 +168,7 @@ export class Contents {
           return undefined
         }
 
-        const file = this.pathOf(dataId)
-        fd = this.create(file)
-        this.newDirs.add(path.dirname(file))
-        this.newDirs.add(this.root)
+        fd = this.createNew(dataId)
       }
     }
 
@@ -146,6 +183,15 @@ export class Contents {
     return fd
   }
 
+  /** Create the content file of `dataId`; its directory entries are unsynced until the next sync. */
+  private createNew(dataId: number): number {
+    const file = this.pathOf(dataId)
+    const fd = this.create(file)
+    this.newDirs.add(path.dirname(file))
+    this.newDirs.add(this.root)
+    return fd
+  }
+
   /**
    * Create the content file `file`, and its fan-out directory the first time this image needs it
    * (a mkdir -p for every new file cost two syscalls); one gone since (removed by hand) is made
@@ -157,6 +203,7 @@ export class Contents {
     if (!this.knownDirs.has(dir)) {
       fs.mkdirSync(dir, {recursive: true, mode: 0o700})
       this.knownDirs.add(dir)
+      this.openSyncFd()
       return open()
     }
 
@@ -183,7 +230,8 @@ export class Contents {
       return
     }
 
-    if (!this.unsynced.has(dataId) || BREAK_NO_FSYNC) {
+    if (!this.unsynced.has(dataId) || BREAK_NO_FSYNC || (this.syncfs !== undefined && this.syncFd !== undefined)) {
+      // Unsynced under syncfs: the next sync's syncfs covers it, closed or not.
       if (BREAK_NO_FSYNC) this.unsynced.delete(dataId)
       fs.closeSync(fd)
       return
@@ -306,6 +354,7 @@ export class Contents {
     this.inFlight.delete(dataId) // its flush closes the descriptor when it ends
     this.unsynced.delete(dataId)
     this.clean.delete(dataId)
+    this.absent.delete(dataId)
     fs.rmSync(this.pathOf(dataId), {force: true})
   }
 
@@ -317,6 +366,22 @@ export class Contents {
    */
   syncAll(): void {
     if (this.flushError !== undefined) throw this.flushError
+    if (this.syncfs !== undefined && this.syncFd !== undefined && this.unsynced.size + this.newDirs.size > 1) {
+      if (!BREAK_NO_FSYNC) {
+        try {
+          this.syncfs(this.syncFd)
+        } catch (error) {
+          // As a failed pool flush: the host may have lost bytes that no later sync brings back.
+          this.flushError = new Error(`syncfs of the filesystem of ${this.root}: ${(error as Error).message}`)
+          throw this.flushError
+        }
+      }
+
+      this.unsynced.clear()
+      this.newDirs.clear()
+      return
+    }
+
     for (const dataId of this.unsynced) {
       const fd = this.fds.get(dataId) ?? this.inFlight.get(dataId)?.fd
       if (fd !== undefined) fdatasync(fd)
@@ -357,6 +422,8 @@ export class Contents {
     this.unsynced.clear()
     if (this.rootFd !== undefined) fs.closeSync(this.rootFd)
     this.rootFd = undefined
+    if (this.syncFd !== undefined) fs.closeSync(this.syncFd)
+    this.syncFd = undefined
   }
 }
 

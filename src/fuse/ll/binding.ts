@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs'
 import {createRequire} from 'node:module'
-import path from 'node:path'
-import {fileURLToPath} from 'node:url'
+
+import {ADDON_FILE} from '../../addon.js'
 
 /**
  * Operation codes: the addon's `ops` table (made from RAZORFS_OPS in native/razorfs_ll.h).
@@ -241,8 +241,7 @@ let addon: LowLevelAddon | undefined
 /** Load the addon, or explain in one line how to build it. */
 export function loadLowLevel(): LowLevelAddon {
   if (addon !== undefined) return addon
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..')
-  const file = path.join(root, 'build', 'Release', 'razorfs_ll.node')
+  const file = ADDON_FILE
   if (!fs.existsSync(file)) {
     throw new Error('the ll binding is not built: apt-get install -y libfuse3-dev, then npm rebuild (or use --binding fuse-native)')
   }

@@ -109,7 +109,10 @@ export class FileData {
     if (end > FILE_SIZE_MAX) throw new FsError('EFBIG', 'write')
     if (data.length === 0) return 0
     let dataId = inodes.get64(slot, I.dataId)
-    if (dataId === 0) dataId = this.store.transaction(() => inodes.allocDataId(slot))
+    if (dataId === 0) {
+      dataId = this.store.transaction(() => inodes.allocDataId(slot))
+      this.contents.fresh(dataId)
+    }
     const size = inodes.get64(slot, I.size)
     if (end > size) this.prepareGrow(dataId, size)
     try {

@@ -1,5 +1,6 @@
 /**
- * When content files are fdatasynced (contents.ts, issue 18): a content file evicted from the
+ * When content files are fdatasynced (contents.ts, issue 18) without syncfs (where the addon is
+ * missing; content-syncfs.test.ts has the path with it): a content file evicted from the
  * descriptor cache is not synced on the JS thread but in the libuv pool, and a sync (fsync, the
  * commit) still fdatasyncs every content file written since the last one, and not yet synced by
  * the pool, before the write-ahead log. The fdatasync calls are counted on node:fs itself (the
@@ -13,9 +14,9 @@ import path from 'node:path'
 import {CONTENT_FDS} from '../../../src/storage/debug.js'
 import {INODE} from '../../../src/storage/format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
+import {makeFiles} from '../../helpers/content-files.js'
 import {inode64} from '../fsck/helpers.js'
 
-const S_IFREG = 0o100644
 /** Descriptors the cache keeps open. */
 const CACHED = CONTENT_FDS
 
@@ -25,7 +26,13 @@ interface SyncEvent {
   path: string
 }
 
-describe('storage: syncing content files', () => {
+/** The image syncs file by file, as without the addon. */
+function fileByFile(image: Image): Image {
+  image.internals().contents.syncfs = undefined
+  return image
+}
+
+describe('storage: syncing content files one by one (no syncfs)', () => {
   let dir: string
   let events: SyncEvent[]
   /** Paths whose pool fdatasync was asked for (at the call). */
@@ -103,20 +110,9 @@ describe('storage: syncing content files', () => {
     expect(poolErrors).to.deep.equal([])
   }
 
-  function makeFiles(image: Image, n: number, from = 0): number[] {
-    const inos: number[] = []
-    for (let i = from; i < from + n; i++) {
-      const {ino} = image.mknod(ROOT_INO, `f${i}`, {mode: S_IFREG, uid: 0, gid: 0})
-      image.write(ino, Buffer.alloc(4096, 1 + (i % 255)), 0)
-      inos.push(ino)
-    }
-
-    return inos
-  }
-
   it('an eviction syncs nothing on the JS thread; the next sync covers every file before the log', async () => {
     const fdsBefore = fs.readdirSync('/proc/self/fd').length
-    const image = Image.create(dir, {})
+    const image = fileByFile(Image.create(dir, {}))
     image.sync()
     events = []
     const inos = makeFiles(image, CACHED + 100)
@@ -145,7 +141,7 @@ describe('storage: syncing content files', () => {
   })
 
   it('a file the pool has flushed is not synced again; the ones still cached are, before the log', async () => {
-    const image = Image.create(dir, {})
+    const image = fileByFile(Image.create(dir, {}))
     image.sync()
     const inos = makeFiles(image, CACHED + 50)
     const paths = inos.map(ino => content(image, ino))
@@ -165,7 +161,7 @@ describe('storage: syncing content files', () => {
 
   /** A new image whose first file is evicted (its flush starts) and written again while that flush may run. */
   function rewrittenDuringFlush(): {image: Image; first: number; firstPath: string} {
-    const image = Image.create(dir, {})
+    const image = fileByFile(Image.create(dir, {}))
     image.sync()
     const [first] = makeFiles(image, 1)
     const firstPath = content(image, first)
@@ -196,7 +192,7 @@ describe('storage: syncing content files', () => {
   })
 
   it('past the flushes the pool may run at once, an eviction syncs on the JS thread', () => {
-    const image = Image.create(dir, {})
+    const image = fileByFile(Image.create(dir, {}))
     image.internals().contents.maxInFlight = 0
     image.sync()
     events = []
@@ -208,7 +204,7 @@ describe('storage: syncing content files', () => {
   })
 
   it('the pool flushes through a descriptor of its own, so a sync meanwhile is on another (each is told of an I/O error)', () => {
-    const image = Image.create(dir, {})
+    const image = fileByFile(Image.create(dir, {}))
     image.sync()
     const [first] = makeFiles(image, CACHED + 1)
     const firstPath = content(image, first)
@@ -223,7 +219,7 @@ describe('storage: syncing content files', () => {
 
   it('a pool flush that fails makes every later sync fail, naming the content file; the log is not synced over it', async () => {
     const fdsBefore = fs.readdirSync('/proc/self/fd').length
-    const image = Image.create(dir, {})
+    const image = fileByFile(Image.create(dir, {}))
     image.sync()
     failPool = 1
     const [first] = makeFiles(image, CACHED + 1)
@@ -245,7 +241,7 @@ describe('storage: syncing content files', () => {
 
   it('an unlinked file whose flush runs is removed, and every descriptor is closed', async () => {
     const fdsBefore = fs.readdirSync('/proc/self/fd').length
-    const image = Image.create(dir, {})
+    const image = fileByFile(Image.create(dir, {}))
     const inos = makeFiles(image, CACHED + 20)
     const gone = content(image, inos[0])
     image.unlink(ROOT_INO, 'f0')
