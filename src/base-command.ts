@@ -3,6 +3,7 @@ import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 import {EXIT, EXIT_FAILURE} from './exit-codes.js'
 import {finishAll} from './progress.js'
 import {ImageError, resolveDataDir} from './storage/index.js'
+import {type VolumeTarget, VolumeTargetError, volumeTarget} from './storage/open.js'
 
 export type RazorFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RazorCommand)['baseFlags'] & T['flags']>
 export type RazorArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -44,6 +45,19 @@ export abstract class RazorCommand<T extends typeof Command> extends Command {
   /** The absolute path of the data dir, from `--data-dir` and the environment. Creates nothing. */
   protected dataDir(): string {
     return resolveDataDir(this.flags['data-dir'])
+  }
+
+  /**
+   * The volume the command names: `meta` (a --meta URL) if given, else the data dir. A --meta that
+   * is not a PostgreSQL URL is a usage error (16).
+   */
+  protected volumeTarget(meta: string | undefined): VolumeTarget {
+    try {
+      return volumeTarget(meta, () => this.dataDir())
+    } catch (error) {
+      if (error instanceof VolumeTargetError) this.error(`${error.message} (see 'razorfs ${this.id} --help')`, {exit: EXIT.USAGE})
+      throw error
+    }
   }
 
   /** Whatever happened, no progress bar stays on the terminal (nor its redraw timer in the process). */

@@ -3,12 +3,12 @@ import path from 'node:path'
 
 import {RazorCommand} from '../base-command.js'
 import {EXIT} from '../exit-codes.js'
-import {LOG_NAME, daemonOutput, detach} from '../fuse/daemon.js'
+import {LOG_NAME, META_ENV, daemonOutput, detach} from '../fuse/daemon.js'
 import {type MountSettings, MountOptionError, mountOptionsHelp, parseMountOptions} from '../fuse/mount-options.js'
-import {type Binding, prepareMountpoint, serve} from '../fuse/serve.js'
+import {type Binding, type Served, mountHome, prepareMountpoint, serve} from '../fuse/serve.js'
 import {ensureDataDir} from '../storage/data-dir.js'
 import {BREAK_ANY, brokenSwitches} from '../storage/debug.js'
-import {openServedImage} from '../storage/open.js'
+import {type VolumeTarget, openRecovery, openServedVolume, targetName} from '../storage/open.js'
 
 export default class Mount extends RazorCommand<typeof Mount> {
   static override summary = 'Mount the image of the data dir on a directory through FUSE.'
@@ -20,6 +20,8 @@ If the data dir holds no image, one is created first. With -f the command prints
 
 MOUNTPOINT must be an empty directory (-o nonempty mounts over one that is not). The mount's source is the data dir (df and /proc/mounts show it); razorfs status lists the mounts.
 
+With --meta URL, the mount serves the volume that razorfs init --meta made in PostgreSQL, which other hosts mount at the same time (on the ll binding only). Its source is the URL without its password; a detached server logs to /tmp/razorfs-UID/mount-HASH/razorfs.log (the command prints where). Names and attributes are cached by the kernel for 1 s unless -o says otherwise, since other hosts change them; data written and closed on one host is read whole by an open on another after that second. Nothing is recovered at mount: every change was a committed transaction.
+
 Mount options (-o, comma-separated; a bad one exits 16):
 ${mountOptionsHelp()}`
 
@@ -28,6 +30,10 @@ ${mountOptionsHelp()}`
     {
       command: '<%= config.bin %> <%= command.id %> --data-dir /srv/rz -o allow_other,ro --mkdir /mnt/rz',
       description: 'Mount read-only for all users, creating /mnt/rz if needed.',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --meta postgres://rz@db.example/files /mnt/rz',
+      description: 'Mount the volume shared by many hosts in the database "files" on db.example.',
     },
   ]
 
@@ -72,6 +78,11 @@ ${mountOptionsHelp()}`
       description: 'Mount options, comma-separated, as for mount(8) (e.g. ro,allow_other): see below.',
       helpValue: '<opt,...>',
     }),
+    meta: Flags.string({
+      description: 'Mount the volume in PostgreSQL at this URL (postgres://user@host/database[?schema=name]), made by razorfs init --meta.',
+      exclusive: ['data-dir', 'wal-limit'],
+      helpValue: '<url>',
+    }),
     detached: Flags.boolean({
       hidden: true,
       default: false,
@@ -81,18 +92,23 @@ ${mountOptionsHelp()}`
 
   public async run(): Promise<void> {
     const {binding, foreground, mkdir, options, detached} = this.flags
+    const target = this.target()
+    const served: Served = target.kind === 'image' ? {dataDir: target.dataDir} : {meta: target.display}
+    const name = targetName(target)
     // First: from here on, what the server writes goes to the command that started it.
-    const daemon = foreground && detached ? daemonOutput(this.dataDir()) : undefined
+    // (A detached server's MOUNTPOINT is the absolute path its command prepared.)
+    const home = foreground && detached ? mountHome(served, path.resolve(this.args.mountpoint)) : undefined
+    const daemon = home === undefined ? undefined : daemonOutput(home)
     const walLimit = this.flags['wal-limit']
     const tuning = {residentMib: this.flags['resident-mib'], pollUs: this.flags['poll-us'], loopThreads: this.flags['loop-threads']}
     const {mountpoint} = this.args
     if (mountpoint === '') this.usage('MOUNTPOINT is an empty string; give the path of a directory')
+    if (target.kind === 'pg' && binding !== 'll') this.usage('--meta needs the ll binding (fuse-native cannot serve a volume on PostgreSQL)')
     const settings = this.settings(options)
-    const dataDir = this.dataDir()
     if (!foreground) {
       // Everything that can be checked here is, so that its error comes before detaching.
-      prepareMountpoint(mountpoint, mkdir, settings.nonempty)
-      ensureDataDir(dataDir)
+      const abs = prepareMountpoint(mountpoint, mkdir, settings.nonempty)
+      if (target.kind === 'image') ensureDataDir(target.dataDir)
       const hidden = Object.entries({
         '--resident-mib': tuning.residentMib,
         '--wal-limit': walLimit,
@@ -100,39 +116,57 @@ ${mountOptionsHelp()}`
         '--loop-threads': tuning.loopThreads,
       }).flatMap(([flag, value]) => (value === undefined ? [] : [flag, String(value)]))
       const args = [
-        '--data-dir',
-        dataDir,
+        // The URL's password goes to the server in its environment (META_ENV), never on a command line.
+        ...(target.kind === 'image' ? ['--data-dir', target.dataDir] : ['--meta', target.display]),
         '--binding',
         binding,
         ...(options === undefined ? [] : ['-o', options]),
         ...(mkdir ? ['--mkdir'] : []),
         ...hidden,
-        mountpoint,
+        abs,
       ]
-      const {pid, log} = await detach(args, dataDir, line => process.stderr.write(`${line}\n`))
-      this.log(`mounted ${dataDir} on ${mountpoint} (server pid ${pid}, log ${log})`)
+      const env: Record<string, string> = target.kind === 'pg' ? {[META_ENV]: target.url} : {}
+      const {pid, log} = await detach(args, mountHome(served, abs), line => process.stderr.write(`${line}\n`), env)
+      this.log(`mounted ${name} on ${mountpoint} (server pid ${pid}, log ${log})`)
       return
     }
 
     const log = (line: string) => process.stderr.write(`razorfs mount: ${line}\n`)
     if (BREAK_ANY) log(`WARNING: durability is broken on purpose (${brokenSwitches().join(', ')}): a crash-harness self-test`)
-    const open = (readOnly: boolean) => openServedImage(dataDir, {readOnly, walLimit})
-    const logFile = daemon === undefined ? undefined : path.join(dataDir, LOG_NAME)
+    const open = (readOnly: boolean) => openServedVolume(target, {readOnly, walLimit})
     await serve(
-      {dataDir, open, mountpoint, settings, mkdir, log, logFile, recovery: image => image.info().recovery, binding: binding as Binding, ...tuning},
-      image => {
-        const {recovery} = image.info()
-        if (!recovery.wasClean) {
+      {
+        served,
+        open,
+        mountpoint,
+        settings,
+        mkdir,
+        log,
+        logFile: home === undefined ? undefined : path.join(home, LOG_NAME),
+        recovery: openRecovery,
+        binding: binding as Binding,
+        ...tuning,
+      },
+      volume => {
+        const recovery = openRecovery(volume)
+        if (recovery !== null && !recovery.wasClean) {
           log(
             `the image was not cleanly unmounted: recovered ${recovery.transactions} transactions` +
               (recovery.tornBytes > 0 ? `, discarded a torn tail of ${recovery.tornBytes} bytes` : ''),
           )
         }
 
-        this.log(`mounted ${dataDir} on ${mountpoint}`)
+        this.log(`mounted ${name} on ${mountpoint}`)
         daemon?.ready()
       },
     )
+  }
+
+  /** The volume of --meta or the data dir; a detached server takes the URL (with its password) from its environment. */
+  private target(): VolumeTarget {
+    const meta = this.flags.detached && this.flags.meta !== undefined ? (process.env[META_ENV] ?? this.flags.meta) : this.flags.meta
+    delete process.env[META_ENV]
+    return this.volumeTarget(meta)
   }
 
   /** -o, checked: a bad option is a usage error naming it. */

@@ -2,12 +2,16 @@ import {Args} from '@oclif/core'
 
 import {RazorCommand} from '../base-command.js'
 import {EXIT, EXIT_MOUNT_FAILURE} from '../exit-codes.js'
-import {type RazorMount, type ServerStatus, razorMounts, readStatus, realTarget, serverAlive} from '../fuse/status.js'
+import {type RazorMount, type ServerStatus, namesMount, razorMounts, readStatus, realTarget, serverAlive} from '../fuse/status.js'
 import {type CheckpointState, checkpointState} from '../storage/index.js'
+import {displayPgUrl, isPgUrl} from '../storage/pg/url.js'
 
 export interface MountReport {
   mountpoint: string
-  dataDir: string
+  /** The data dir of an image; null for a volume on PostgreSQL. */
+  dataDir: string | null
+  /** The URL (without its password) of a volume on PostgreSQL; null for an image. */
+  meta: string | null
   /** live: its server runs; dead: its server is gone (clean it up with razorfs umount --force); unknown: no status file names it. */
   state: RazorMount['state']
   /** The server's pid (a dead mount: the pid its server had; null: unknown). */
@@ -16,15 +20,15 @@ export interface MountReport {
   uptimeS: number | null
   /** What the server last wrote in DATA-DIR/razorfs.status (null: none, or a dead server's). */
   server: ServerStatus | null
-  /** The last checkpoint of the image, from its header. */
+  /** The last checkpoint of the image, from its header (null: none, or a volume on PostgreSQL, which has none). */
   checkpoint: {generation: number; lsn: number; time: string} | null
 }
 
 export default class Status extends RazorCommand<typeof Status> {
   static override summary = 'Show the razorfs mounts: server, uptime, last checkpoint and recovery, requests per second, cache.'
-  static override description = `Lists every razorfs mount of this system (their type is fuse.razorfs, their source the data dir), or the one of TARGET (a mountpoint or a data dir) or of --data-dir. For each: the mountpoint, the data dir, the state (live; dead: its server is gone, clean it up with razorfs umount --force), the server's pid, binding, options and log, its uptime, the image's last checkpoint, what the mount recovered, the requests served (per second over the last second, and by operation since the mount) and the cache figures (resident memory against the server's budget, clean-page releases, opens that kept or dropped the page cache).
+  static override description = `Lists every razorfs mount of this system (their type is fuse.razorfs, their source the data dir, or the URL of a volume on PostgreSQL without its password), or the one of TARGET (a mountpoint, a data dir or such a URL) or of --data-dir. For each: the mountpoint, the data dir, the state (live; dead: its server is gone, clean it up with razorfs umount --force), the server's pid, binding, options and log, its uptime, the image's last checkpoint, what the mount recovered, the requests served (per second over the last second, and by operation since the mount) and the cache figures (resident memory against the server's budget, clean-page releases, opens that kept or dropped the page cache).
 
-The figures come from DATA-DIR/razorfs.status, which the server replaces every second and removes when it has closed the image cleanly; a status file whose process is gone (or is another process now) is never shown as live.
+The figures come from DATA-DIR/razorfs.status (for a volume on PostgreSQL, /tmp/razorfs-UID/mount-HASH/razorfs.status), which the server replaces every second and removes when it has closed the image cleanly; a status file whose process is gone (or is another process now) is never shown as live. A mount of a volume on PostgreSQL has no checkpoint, recovery or page budget: those lines are left out.
 
 With no mount, prints nothing (exit 0). A TARGET that is not mounted is an error (exit 32, as umount(8)'s "not mounted").`
 
@@ -35,18 +39,18 @@ With no mount, prints nothing (exit 0). A TARGET that is not mounted is an error
 
   static override enableJsonFlag = true
   static override args = {
-    target: Args.string({description: 'A mountpoint or a data dir (default: every razorfs mount).'}),
+    target: Args.string({description: 'A mountpoint, a data dir or the URL of a volume on PostgreSQL (default: every razorfs mount).'}),
   }
 
   public async run(): Promise<{mounts: MountReport[]}> {
     const {target} = this.args
     if (target === '') this.error("TARGET is an empty string; give a mountpoint or a data dir (see 'razorfs status --help')", {exit: EXIT.USAGE})
-    const wanted = target === undefined ? (this.flags['data-dir'] === undefined ? undefined : this.dataDir()) : realTarget(target)
-    const found = razorMounts().filter(m => wanted === undefined || m.mountpoint === wanted || m.dataDir === wanted)
+    const wanted = target ?? (this.flags['data-dir'] === undefined ? undefined : this.dataDir())
+    const found = razorMounts().filter(m => wanted === undefined || namesMount(m, wanted))
     if (wanted !== undefined && found.length === 0) {
-      const stale = readStatus(wanted)
+      const stale = readStatus(realTarget(wanted))
       const last = stale !== undefined && !serverAlive(stale) ? ` (its last server, pid ${stale.pid}, is gone)` : ''
-      this.error(`${wanted}: not mounted${last}`, {exit: EXIT_MOUNT_FAILURE})
+      this.error(`${isPgUrl(wanted) ? displayPgUrl(wanted) : realTarget(wanted)}: not mounted${last}`, {exit: EXIT_MOUNT_FAILURE})
     }
 
     const reports = found.map(m => report(m))
@@ -56,13 +60,14 @@ With no mount, prints nothing (exit 0). A TARGET that is not mounted is an error
 }
 
 function report(m: RazorMount): MountReport {
-  const cp: CheckpointState | undefined = checkpointState(m.dataDir)
+  const cp: CheckpointState | undefined = m.dataDir === null ? undefined : checkpointState(m.dataDir)
   const live = m.state === 'live' && m.status !== undefined
   return {
     mountpoint: m.mountpoint,
     dataDir: m.dataDir,
+    meta: m.meta,
     state: m.state,
-    pid: m.status?.pid ?? (m.state === 'dead' ? (readStatus(m.dataDir)?.pid ?? null) : null),
+    pid: m.status?.pid ?? (m.state === 'dead' ? (readStatus(m.home)?.pid ?? null) : null),
     uptimeS: live ? Math.max(0, Math.round((Date.now() - Date.parse(m.status!.mountedAt)) / 1000)) : null,
     server: live ? m.status! : null,
     checkpoint: cp === undefined ? null : {generation: cp.generation, lsn: cp.lsn, time: new Date(cp.timeMs).toISOString()},
@@ -91,14 +96,17 @@ export function duration(seconds: number): string {
 }
 
 function render(r: MountReport): string {
-  const rows: Array<[string, string]> = [['data dir', r.dataDir]]
+  const rows: Array<[string, string]> = [r.meta === null ? ['data dir', r.dataDir ?? '-'] : ['meta', r.meta]]
   const s = r.server
   let head: string
   if (r.state === 'dead') {
     head = `${r.mountpoint}: dead (its server${r.pid === null ? '' : `, pid ${r.pid},`} is gone: "Transport endpoint is not connected")`
-    rows.push(['clean up', `razorfs umount --force ${r.mountpoint}  (the next mount recovers the image)`])
+    rows.push([
+      'clean up',
+      `razorfs umount --force ${r.mountpoint}  (${r.meta === null ? 'the next mount recovers the image' : "the volume's other mounts free what it held"})`,
+    ])
   } else if (s === null) {
-    head = `${r.mountpoint}: live (no status file in ${r.dataDir}: its server cannot write there, or is older than razorfs status)`
+    head = `${r.mountpoint}: live (no status file ${r.meta === null ? `in ${r.dataDir}` : 'for it'}: its server cannot write one, or is older than razorfs status)`
   } else {
     head = `${r.mountpoint}: ${s.state === 'serving' ? 'live' : s.state}`
     rows.push(
@@ -115,14 +123,15 @@ function render(r: MountReport): string {
 
   if (s !== null) {
     const rec = s.recovery
-    rows.push([
-      'recovery',
-      rec === null
-        ? '-'
-        : rec.wasClean
-          ? 'none needed: the image was clean at mount'
-          : `recovered ${n(rec.transactions)} transactions at mount${rec.tornBytes > 0 ? `, discarded a torn tail of ${n(rec.tornBytes)} bytes` : ''}`,
-    ])
+    if (r.meta === null)
+      rows.push([
+        'recovery',
+        rec === null
+          ? '-'
+          : rec.wasClean
+            ? 'none needed: the image was clean at mount'
+            : `recovered ${n(rec.transactions)} transactions at mount${rec.tornBytes > 0 ? `, discarded a torn tail of ${n(rec.tornBytes)} bytes` : ''}`,
+      ])
     const top = Object.entries(s.ops.byOp)
       .sort((a, b) => b[1] - a[1])
       .slice(0, 6)
@@ -130,7 +139,8 @@ function render(r: MountReport): string {
     rows.push(['requests', `${s.ops.perSecond}/s now, ${n(s.ops.total)} since mount${top.length === 0 ? '' : ` (${top.join(', ')})`}`])
     const c = s.cache
     const pageCache = c.pageCache === null ? '' : `; page cache kept at ${n(c.pageCache.kept)} opens, dropped at ${n(c.pageCache.dropped)}`
-    rows.push(['cache', `resident ${mib(c.residentBytes)} of a ${mib(c.residentBudgetBytes)} budget, ${n(c.pageReleases)} clean-page releases${pageCache}`])
+    const budget = c.residentBudgetBytes === null ? '' : ` of a ${mib(c.residentBudgetBytes)} budget, ${n(c.pageReleases ?? 0)} clean-page releases`
+    rows.push(['cache', `resident ${mib(c.residentBytes)}${budget}${pageCache}`])
   }
 
   const width = Math.max(...rows.map(([k]) => k.length))

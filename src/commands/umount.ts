@@ -6,7 +6,7 @@ import {type UnmountResult, UnmountError, findRazorMount, unmount} from '../fuse
 
 export default class Umount extends RazorCommand<typeof Umount> {
   static override summary = 'Unmount a razorfs mount and wait until its server has closed the image cleanly.'
-  static override description = `Unmounts the razorfs mount on MOUNTPOINT (or the mount of a data dir, given as MOUNTPOINT or with --data-dir) with fusermount3 -u, then waits until its server has checkpointed the image, marked it clean and exited (the server logs "closed cleanly"). Prints nothing when it worked.
+  static override description = `Unmounts the razorfs mount on MOUNTPOINT (or the mount of a data dir, given as MOUNTPOINT or with --data-dir, or of the URL of a volume on PostgreSQL) with fusermount3 -u, then waits until its server has checkpointed the image, marked it clean and exited (the server logs "closed cleanly"). Prints nothing when it worked.
 
 -l (lazy) detaches the mount now even if files are open on it; the server goes on serving them and closes the image once the last one is closed (the command waits 5 s for that, then returns 0 and says so on stderr).
 
@@ -22,7 +22,7 @@ Exit codes, as umount(8)'s: 0 unmounted and closed cleanly; 32 not unmounted (no
 
   static override enableJsonFlag = true
   static override args = {
-    mountpoint: Args.string({description: 'The mountpoint (or the data dir) of a razorfs mount.'}),
+    mountpoint: Args.string({description: 'The mountpoint (or the data dir, or the PostgreSQL URL) of a razorfs mount.'}),
   }
 
   static override flags = {

@@ -4,7 +4,8 @@
  * until then on its own stderr: warnings such as "recovered N transactions", or the error that
  * stopped it. The server's log, DATA-DIR/razorfs.log, is written by the server alone, and only
  * once it serves: a second `mount` of the same image that fails (the image is in use) writes
- * nothing into the log of the server that holds it.
+ * nothing into the log of the server that holds it. (A mount of a volume on PostgreSQL has no data
+ * dir: its log is in the mount's own directory, serve.ts mountHome.)
  *
  * Between the two, a pipe (the server's fd 3) carries JSON lines: `{"stream", "text"}` for each
  * line the server writes on stdout or stderr before it is ready, then `{"ready": true}`.
@@ -18,6 +19,11 @@ import {fileURLToPath} from 'node:url'
 import {MountError} from './serve.js'
 
 export const LOG_NAME = 'razorfs.log'
+/**
+ * The environment variable that hands a detached server the URL of its volume on PostgreSQL with
+ * its password: a command line is world-readable in /proc, an environment is not.
+ */
+export const META_ENV = 'RAZORFS_MOUNT_META'
 /** The server's end of the pipe to the command that started it. */
 const READY_FD = 3
 /** How long the command waits for the mount to come up. */
@@ -39,14 +45,24 @@ export class DetachError extends MountError {
 /**
  * Start the server (`razorfs mount -f --detached ARGS`) and return once it says the mount is
  * live, printing its warnings with `warn`; or throw what it said before it exited. The mountpoint
- * and the data dir have been checked (prepared) by the caller.
+ * and the data dir have been checked (prepared) by the caller; `home` (the data dir, or serve.ts
+ * mountHome) gets the log, `env` goes to the server's environment.
  */
-export async function detach(args: string[], dataDir: string, warn: (line: string) => void): Promise<{pid: number; log: string}> {
-  const log = path.join(dataDir, LOG_NAME)
+export async function detach(
+  args: string[],
+  home: string,
+  warn: (line: string) => void,
+  env: Record<string, string> = {},
+): Promise<{pid: number; log: string}> {
+  const log = path.join(home, LOG_NAME)
   // The server's fds 1 and 2: what it writes past node (libfuse, a fatal error) lands in the log.
   const fd = fs.openSync(log, 'a', 0o600)
   const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
-  const child = spawn(process.execPath, [bin, 'mount', '-f', '--detached', ...args], {detached: true, stdio: ['ignore', fd, fd, 'pipe']})
+  const child = spawn(process.execPath, [bin, 'mount', '-f', '--detached', ...args], {
+    detached: true,
+    stdio: ['ignore', fd, fd, 'pipe'],
+    env: {...process.env, ...env},
+  })
   fs.closeSync(fd)
   const pipe = child.stdio[READY_FD] as NodeJS.ReadableStream & {destroy(): void}
   const said: Line[] = []
@@ -109,7 +125,7 @@ export async function detach(args: string[], dataDir: string, warn: (line: strin
  * time each was written), tells the command and closes the pipe. After that every line goes to
  * the log, as `ISO-TIME [PID] LINE`.
  */
-export function daemonOutput(dataDir: string): {ready(): void} {
+export function daemonOutput(home: string): {ready(): void} {
   const kept: string[] = []
   let logFd: number | undefined
   const stamp = (text: string) => `${new Date().toISOString()} [${process.pid}] ${text}\n`
@@ -154,7 +170,7 @@ export function daemonOutput(dataDir: string): {ready(): void} {
   return {
     ready() {
       if (logFd !== undefined) return
-      logFd = fs.openSync(path.join(dataDir, LOG_NAME), 'a', 0o600)
+      logFd = fs.openSync(path.join(home, LOG_NAME), 'a', 0o600)
       try {
         fs.writeSync(logFd, kept.join(''))
       } catch {

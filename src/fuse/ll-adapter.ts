@@ -31,6 +31,11 @@ export interface LowLevelOptions {
   pollUs?: number
   /** Session loop threads (default LOOP_THREADS: 0, the JS thread). */
   loopThreads?: number
+  /**
+   * Name and attribute timeouts and page cache mode where -o sets none (default LL_TIMEOUTS and
+   * kernel_cache; SHARED_DEFAULTS for a volume on PostgreSQL).
+   */
+  defaults?: {entryTimeout: number; attrTimeout: number; cache: 'kernel_cache' | 'auto_cache'}
 }
 
 /** Largest write request the kernel may send (FUSE max_write). */
@@ -99,6 +104,8 @@ export class LowLevelAdapter {
   private readonly settings: MountSettings
   private readonly entryTimeout: number
   private readonly attrTimeout: number
+  /** Keep a file's page cache across opens always (kernel_cache), or while its mtime and size stay (auto_cache). */
+  private readonly cache: 'kernel_cache' | 'auto_cache'
   /** Requests by operation number. */
   private readonly counts = new Float64Array(OP_NAMES.length)
   private kept = 0
@@ -117,23 +124,34 @@ export class LowLevelAdapter {
     this.polled = requestPoller(opts.pollUs)
     this.dirs = new DirReader(core, DIR_RUN)
     this.settings = opts.settings ?? parseMountOptions('')
-    this.entryTimeout = this.settings.entryTimeout ?? LL_TIMEOUTS.entryTimeout
-    this.attrTimeout = this.settings.attrTimeout ?? LL_TIMEOUTS.attrTimeout
+    const defaults = opts.defaults ?? {...LL_TIMEOUTS, cache: 'kernel_cache'}
+    this.entryTimeout = this.settings.entryTimeout ?? defaults.entryTimeout
+    this.attrTimeout = this.settings.attrTimeout ?? defaults.attrTimeout
+    this.cache = this.settings.cache ?? defaults.cache
     this.presented = this.settings.uid !== undefined || this.settings.gid !== undefined || this.settings.umask !== undefined
   }
+
+  /** Others change the volume too (changes() was asked for). */
+  private watched = false
 
   /**
    * Where the volume reports changes made elsewhere (Volume.watch, a shared volume's other
    * mounts): each becomes an invalidation the addon writes to the kernel from its notify thread,
    * so a name or attributes cached for the long timeouts are dropped when they change.
    */
-  readonly changes: ChangeSink = {
-    inode: (ino, data) => {
-      if (this.session !== undefined) this.ll.notifyInvalInode(this.session, ino, data ? 0 : -1, 0)
-    },
-    entry: (parent, name) => {
-      if (this.session !== undefined) this.ll.notifyInvalEntry(this.session, parent, name)
-    },
+  changes(): ChangeSink {
+    this.watched = true
+    return {
+      inode: (ino, data) => this.invalidate(ino, data ? 0 : -1),
+      entry: (parent, name) => {
+        if (this.session !== undefined) this.ll.notifyInvalEntry(this.session, parent, name)
+      },
+    }
+  }
+
+  /** Queue the invalidation of an inode's attributes (and with off >= 0, its pages from off). */
+  private invalidate(ino: number, off: number): void {
+    if (this.session !== undefined) this.ll.notifyInvalInode(this.session, ino, off, 0)
   }
 
   counters(): AdapterCounters {
@@ -259,10 +277,10 @@ export class LowLevelAdapter {
    * The open reply's flags: no FLUSH at each close (flush has nothing to do: every write is in the
    * host file before its reply, and razorfs keeps no locks), and keep the file's page cache (the
    * kernel's pages stay valid across opens, since every change goes through this mount), unless
-   * -o auto_cache and the file's mtime or size changed since its last open.
+   * auto_cache (-o, or a volume on PostgreSQL) and the file's mtime or size changed since its last open.
    */
   private openFlags(ino: number, attr?: Attr): number {
-    if (this.settings.cache !== 'auto_cache') {
+    if (this.cache !== 'auto_cache') {
       this.kept++
       return OPEN_KEEP_CACHE | OPEN_NOFLUSH
     }
@@ -274,6 +292,9 @@ export class LowLevelAdapter {
     this.lastOpen.set(ino, [a.mtime.sec, a.mtime.nsec, a.size])
     if (same) this.kept++
     else this.dropped++
+    // Changed by another host: its notification may still be on the way, and the kernel's cached
+    // size bounds the reads that follow. Queued before the reply, so mostly written before them.
+    if (!same && this.watched) this.invalidate(ino, -1)
     return (same ? OPEN_KEEP_CACHE : 0) | OPEN_NOFLUSH
   }
 

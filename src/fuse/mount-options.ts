@@ -23,7 +23,7 @@ export const MOUNT_OPTIONS: readonly OptionSpec[] = [
   {name: 'default_permissions', help: 'the kernel checks permissions (always on)'},
   {name: 'auto_unmount', help: 'the mount goes when the server dies'},
   {name: 'kernel_cache', help: "keep a file's page cache across opens (ll: default)"},
-  {name: 'auto_cache', help: "keep it while the file's mtime and size stay"},
+  {name: 'auto_cache', help: "keep it while the file's mtime and size stay (--meta: default)"},
   {name: 'noatime', help: 'do not update access times'},
   {name: 'nodev', help: "device files cannot be opened (libfuse's default)"},
   {name: 'nosuid', help: "setuid and setgid bits are ignored (libfuse's default)"},
@@ -81,6 +81,16 @@ export const DEFAULT_TIMEOUTS = {entryTimeout: 1, attrTimeout: 1, negativeTimeou
  * (docs/ARCHITECTURE.md, "FUSE bindings").
  */
 export const LL_TIMEOUTS = {entryTimeout: 3600, attrTimeout: 3600} as const
+
+/**
+ * The defaults of a mount of a volume on PostgreSQL (mount --meta): other hosts change it behind
+ * the kernel's back, and each change they commit is notified to this mount, which drops what its
+ * kernel caches of it (Volume.watch), so names and attributes are cached as long as on a local
+ * image. A file's page cache is kept across opens only while its mtime and size stay (auto_cache):
+ * an open reads the attributes from the database, so an open after another host's change reads
+ * the new data even before the notification has come (docs/ARCHITECTURE.md, "Coherence").
+ */
+export const SHARED_DEFAULTS = {...LL_TIMEOUTS, cache: 'auto_cache'} as const
 
 const SPECS = new Map(MOUNT_OPTIONS.map(o => [o.name, o]))
 const KERNEL_FLAGS = new Set([

@@ -1,6 +1,7 @@
 /**
- * Serving a volume on a mountpoint: open it (the caller says how: the image of a data dir today),
- * mount, keep the commit interval, notice signals and outside unmounts, and end with a clean close.
+ * Serving a volume on a mountpoint: open it (the caller says how: the image of a data dir, or a
+ * volume on PostgreSQL), mount, keep the commit interval, notice signals and outside unmounts, and
+ * end with a clean close.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -10,8 +11,8 @@ import type {Volume} from '../vfs/volume.js'
 import {FuseNativeAdapter} from './fuse-native-adapter.js'
 import {LowLevelAdapter} from './ll-adapter.js'
 import {mountPoints} from './mountinfo.js'
-import type {MountSettings} from './mount-options.js'
-import {type AdapterCounters, type RecoveryInfo, StatusWriter} from './status.js'
+import {type MountSettings, SHARED_DEFAULTS} from './mount-options.js'
+import {type AdapterCounters, type RecoveryInfo, StatusWriter, sharedMountHome} from './status.js'
 
 /** Seconds between WAL fsyncs: older acknowledged changes survive a power loss (like ext4 commit=5). */
 export const COMMIT_INTERVAL_S = 5
@@ -25,9 +26,12 @@ export const RESIDENT_MIB = 128
 /** Growth of the resident set since the last release left it that makes another one worth it. */
 const RELEASE_MIN = 8 * 1024 * 1024
 
+/** What a mount serves: the image of a data dir, or a volume on PostgreSQL (its URL without a password). */
+export type Served = {dataDir: string} | {meta: string}
+
 export interface ServeOptions<V extends Volume> {
-  /** What is served, for the log (the data dir). */
-  dataDir: string
+  /** What is served: the mount's source (mountinfo, df, razorfs status), and in the log. */
+  served: Served
   /** Open (read-only or not) the volume to serve, once the mountpoint has been checked. */
   open: (readOnly: boolean) => V
   mountpoint: string
@@ -37,8 +41,8 @@ export interface ServeOptions<V extends Volume> {
   log: (line: string) => void
   /** The server's log file, for the status file (undefined: its stderr, a foreground server). */
   logFile?: string
-  /** What opening the volume recovered, for the status file. */
-  recovery?: (volume: V) => RecoveryInfo
+  /** What opening the volume recovered, for the status file (null: nothing to recover, PostgreSQL). */
+  recovery?: (volume: V) => RecoveryInfo | null
   /** Which FUSE binding serves the mount. */
   binding?: Binding
   /** Resident budget of the server in MiB (default RESIDENT_MIB). */
@@ -53,6 +57,28 @@ export type Binding = 'll' | 'fuse-native'
 export const BINDINGS: readonly Binding[] = ['ll', 'fuse-native']
 
 export class MountError extends Error {}
+
+/**
+ * The directory of a mount's status file and of a detached server's log: the data dir, or for a
+ * volume on PostgreSQL sharedMountHome of the (prepared, absolute) mountpoint, made here (0700).
+ */
+export function mountHome(served: Served, mountpoint: string): string {
+  if ('dataDir' in served) return path.resolve(served.dataDir)
+  const home = sharedMountHome(mountpoint)
+  const uid = process.getuid?.() ?? 0
+  const parent = path.dirname(home)
+  try {
+    fs.mkdirSync(parent, {mode: 0o700, recursive: true})
+    const st = fs.lstatSync(parent)
+    // Another user's (or a symlink) in /tmp: our status file and log must not go there.
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) throw new Error(`${parent} is not a directory of uid ${uid} with mode 0700`)
+    fs.mkdirSync(home, {mode: 0o700, recursive: true})
+  } catch (error) {
+    throw new MountError(`cannot make the directory of the mount's status file and log: ${(error as Error).message}`)
+  }
+
+  return home
+}
 
 /**
  * Check (and with --mkdir create) the mountpoint; returns its absolute path. A directory that is
@@ -111,8 +137,19 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
   let core: FileSystem
   // Stops listening for the changes of a shared volume's other mounts (Volume.watch).
   let unwatch = async (): Promise<void> => {}
-  // The mount's source is the data dir: mountinfo, df and `razorfs status` find it there.
-  const fsname = path.resolve(opts.dataDir)
+  // The mount's source is the data dir or the URL: mountinfo, df and `razorfs status` show it.
+  const {served} = opts
+  const shared = 'meta' in served
+  const fsname = shared ? served.meta : path.resolve(served.dataDir)
+  const what = shared ? `volume ${fsname}` : `image ${fsname}`
+  let home: string
+  try {
+    home = mountHome(served, mountpoint)
+  } catch (error) {
+    volume.close()
+    throw error
+  }
+
   try {
     if (binding === 'll') {
       // libfuse 3 passes the caller: new files belong to it; the kernel checks permissions.
@@ -124,10 +161,12 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
         onEnded: () => onEnded(),
         pollUs: opts.pollUs,
         loopThreads: opts.loopThreads,
+        // Other hosts change a shared volume: their changes are notified (watch, below).
+        defaults: shared ? SHARED_DEFAULTS : undefined,
       })
       adapter = ll
       // Before the mount: nothing is cached yet, and a change in between is not missed.
-      if (volume.watch !== undefined) unwatch = await volume.watch(ll.changes, opts.log)
+      if (volume.watch !== undefined) unwatch = await volume.watch(ll.changes(), opts.log)
     } else {
       core = new FileSystem(volume, {readOnly})
       adapter = new FuseNativeAdapter(core, mountpoint, {settings, fsname, log: opts.log})
@@ -143,7 +182,9 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
   let pageReleases = 0
   const status = new StatusWriter(
     {
-      dataDir: fsname,
+      dataDir: shared ? null : fsname,
+      meta: shared ? fsname : null,
+      home,
       mountpoint,
       binding,
       options: settings.given,
@@ -152,7 +193,8 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
       recovery: opts.recovery?.(volume) ?? null,
       mountedAt: new Date(),
     },
-    () => ({counters: adapter.counters(), residentBudgetBytes: residentBudget, pageReleases}),
+    // A volume on PostgreSQL maps nothing: no budget, no page releases.
+    () => ({counters: adapter.counters(), residentBudgetBytes: shared ? null : residentBudget, pageReleases: shared ? null : pageReleases}),
     opts.log,
   )
   status.start()
@@ -210,10 +252,10 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
         await unwatch()
         volume.close()
         status.closed()
-        opts.log(`image ${opts.dataDir} closed cleanly`)
+        opts.log(`${what} closed cleanly`)
       } catch (error) {
         status.closeFailed((error as Error).message)
-        opts.log(`closing the image: ${(error as Error).message}`)
+        opts.log(`closing the ${what}: ${(error as Error).message}`)
       }
 
       for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeListener(sig, handlers[sig])

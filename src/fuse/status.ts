@@ -4,13 +4,17 @@
  * second from a timer, never from a request, and removes once it has closed the image cleanly.
  *
  * A razorfs mount is found through /proc/self/mountinfo: its type is `fuse.razorfs` and its
- * source (fsname) is its data dir. The file names the server's pid and the start time of that
+ * source (fsname) is its data dir, or for a volume on PostgreSQL its URL (without a password); the
+ * status file (and a detached server's log) of such a mount live in a directory of their own,
+ * sharedMountHome, found from the mountpoint and the uid of the mount's owner. The file names the server's pid and the start time of that
  * process (/proc/PID/stat), so a file left by a server that was killed (or whose pid was given to
  * another process since) is told apart from a live one: the mount is then reported dead.
  */
+import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
+import {displayPgUrl, isPgUrl} from '../vfs/volume.js'
 import {type MountEntry, mounts} from './mountinfo.js'
 
 export const STATUS_NAME = 'razorfs.status'
@@ -42,7 +46,10 @@ export interface ServerStatus {
   pid: number
   /** Start time of the server process in clock ticks after boot (/proc/PID/stat, field 22). */
   startTicks: number | null
-  dataDir: string
+  /** The data dir of an image; null for a volume on PostgreSQL. */
+  dataDir: string | null
+  /** The URL (without its password) of a volume on PostgreSQL; null for an image. */
+  meta: string | null
   mountpoint: string
   binding: string
   options: string[]
@@ -52,6 +59,7 @@ export interface ServerStatus {
   startedAt: string
   mountedAt: string
   updatedAt: string
+  /** What opening the image recovered; null for a volume on PostgreSQL (nothing to recover). */
   recovery: RecoveryInfo | null
   ops: {
     total: number
@@ -61,9 +69,10 @@ export interface ServerStatus {
   }
   cache: {
     residentBytes: number
-    residentBudgetBytes: number
-    /** Times the server dropped the clean pages of the image to stay within its budget. */
-    pageReleases: number
+    /** null: a volume on PostgreSQL, which maps nothing it could drop. */
+    residentBudgetBytes: number | null
+    /** Times the server dropped the clean pages of the image to stay within its budget (null as above). */
+    pageReleases: number | null
     pageCache: {kept: number; dropped: number} | null
   }
 }
@@ -115,6 +124,17 @@ export function statusPath(dataDir: string): string {
   return path.join(dataDir, STATUS_NAME)
 }
 
+/**
+ * The directory of the status file and the log of a mount of a volume on PostgreSQL, which has
+ * no data dir: /tmp/razorfs-UID/mount-HASH (UID the mount owner's, HASH of the mountpoint), made
+ * (mode 0700) by the server. What `razorfs status` and `umount` read there is believed only as a
+ * data dir's status file is: a process that is gone is never shown as live.
+ */
+export function sharedMountHome(mountpoint: string, uid = process.getuid?.() ?? 0): string {
+  const hash = createHash('sha256').update(mountpoint).digest('hex').slice(0, 16)
+  return path.join('/tmp', `razorfs-${uid}`, `mount-${hash}`)
+}
+
 /** The status file of `dataDir`, whatever it says; undefined if there is none (or it does not parse). */
 export function readStatus(dataDir: string): ServerStatus | undefined {
   try {
@@ -127,8 +147,8 @@ export function readStatus(dataDir: string): ServerStatus | undefined {
 
 export interface StatusSample {
   counters: AdapterCounters
-  residentBudgetBytes: number
-  pageReleases: number
+  residentBudgetBytes: number | null
+  pageReleases: number | null
 }
 
 /**
@@ -146,11 +166,15 @@ export class StatusWriter {
   readonly file: string
 
   constructor(
-    private readonly base: Pick<ServerStatus, 'dataDir' | 'mountpoint' | 'binding' | 'options' | 'readOnly' | 'log' | 'recovery'> & {mountedAt: Date},
+    private readonly base: Pick<ServerStatus, 'dataDir' | 'meta' | 'mountpoint' | 'binding' | 'options' | 'readOnly' | 'log' | 'recovery'> & {
+      mountedAt: Date
+      /** The directory the file goes in: the data dir, or sharedMountHome. */
+      home: string
+    },
     private readonly sample: () => StatusSample,
     private readonly log: (line: string) => void,
   ) {
-    this.file = statusPath(base.dataDir)
+    this.file = statusPath(base.home)
   }
 
   start(): void {
@@ -205,6 +229,7 @@ export class StatusWriter {
       pid: process.pid,
       startTicks: this.startTicks,
       dataDir: this.base.dataDir,
+      meta: this.base.meta,
       mountpoint: this.base.mountpoint,
       binding: this.base.binding,
       options: this.base.options,
@@ -243,7 +268,12 @@ export class StatusWriter {
 /** A razorfs mount of this mount namespace, and what its status file says. */
 export interface RazorMount {
   mountpoint: string
-  dataDir: string
+  /** The data dir of an image; null for a volume on PostgreSQL. */
+  dataDir: string | null
+  /** The URL (without its password) of a volume on PostgreSQL; null for an image. */
+  meta: string | null
+  /** Where its status file is: the data dir, or sharedMountHome. */
+  home: string
   /**
    * live: its server runs. dead: its server is gone (the mount answers "Transport endpoint is not
    * connected"). unknown: no status file names this mount (a server that could not write one).
@@ -270,18 +300,45 @@ export function razorMounts(): RazorMount[] {
   for (const [i, m] of all.entries()) {
     if (m.fsType !== FS_TYPE) continue
     if (all.slice(i + 1).some(later => later.mountPoint === m.mountPoint)) continue // covered by a later mount
-    const dataDir = m.source
-    const status = readStatus(dataDir)
+    const userId = m.superOptions.find(o => o.startsWith('user_id='))
+    const shared = isPgUrl(m.source)
+    const home = shared ? sharedMountHome(m.mountPoint, userId === undefined ? undefined : Number(userId.slice('user_id='.length))) : m.source
+    const status = readStatus(home)
     // The status file is the mount owner's to write: its pid is believed (signalled by umount
     // --force, waited on) only if that process is the mount owner's too, or is gone.
     const owner = processUid(status?.pid ?? 0)
-    const userId = m.superOptions.find(o => o.startsWith('user_id='))
     const mine = status !== undefined && status.mountpoint === m.mountPoint && (owner === undefined || userId === undefined || `user_id=${owner}` === userId)
     let state: RazorMount['state']
     if (mine) state = serverAlive(status) ? 'live' : 'dead'
     else state = deadMount(m.mountPoint) ? 'dead' : 'unknown'
-    out.push({mountpoint: m.mountPoint, dataDir, state, status: mine ? status : undefined, mount: m})
+    out.push({
+      mountpoint: m.mountPoint,
+      dataDir: shared ? null : m.source,
+      meta: shared ? m.source : null,
+      home,
+      state,
+      status: mine ? status : undefined,
+      mount: m,
+    })
   }
 
   return out
+}
+
+/**
+ * Does `target` (as a user gave it to status or umount) name mount `m`: its mountpoint, its data
+ * dir, or the URL of its volume (with or without a password)?
+ */
+export function namesMount(m: RazorMount, target: string): boolean {
+  if (isPgUrl(target)) {
+    try {
+      return displayPgUrl(target) === m.meta
+    } catch {
+      return false // not a URL after all
+    }
+  }
+
+  const real = realTarget(target)
+  // A data dir is the mount's source as the mount command resolved it, through a symlink or not.
+  return m.mountpoint === real || m.dataDir === real || m.dataDir === path.resolve(target)
 }

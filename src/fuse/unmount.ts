@@ -7,7 +7,7 @@
 import {spawnSync} from 'node:child_process'
 
 import {findMount, mountPoints} from './mountinfo.js'
-import {FS_TYPE, type RazorMount, type ServerStatus, razorMounts, readStatus, realTarget, serverAlive} from './status.js'
+import {FS_TYPE, type RazorMount, type ServerStatus, namesMount, razorMounts, readStatus, realTarget, serverAlive} from './status.js'
 
 /** How long a clean close may take (a checkpoint of a large image), and a lazy one before we stop waiting. */
 const CLOSE_TIMEOUT_MS = 120_000
@@ -27,13 +27,14 @@ export class UnmountError extends Error {
 }
 
 /**
- * The razorfs mount `target` names: its mountpoint, or its data dir (the mount's source). Throws
- * UnmountError (32) when there is none, or when the mountpoint holds another filesystem.
+ * The razorfs mount `target` names: its mountpoint, or its source (a data dir, or the URL of a
+ * volume on PostgreSQL). Throws UnmountError (32) when there is none, or when the mountpoint holds
+ * another filesystem.
  */
 export function findRazorMount(target: string): RazorMount {
   const abs = realTarget(target)
   const all = razorMounts()
-  const found = all.find(m => m.mountpoint === abs) ?? all.find(m => m.dataDir === abs)
+  const found = all.find(m => m.mountpoint === abs) ?? all.find(m => namesMount(m, target))
   if (found !== undefined) return found
   const other = findMount(abs)
   if (other !== undefined) throw new UnmountError(`${abs} is not a razorfs mount (it is ${other.fsType}); use umount(8)`)
@@ -54,7 +55,10 @@ export interface UnmountOptions {
 
 export interface UnmountResult {
   mountpoint: string
-  dataDir: string
+  /** The data dir of an image; null for a volume on PostgreSQL. */
+  dataDir: string | null
+  /** The URL (without its password) of a volume on PostgreSQL; null for an image. */
+  meta: string | null
   pid: number | null
   /** closed: the server closed the image cleanly and exited. detached: lazily unmounted, the server still serves open files. removed: a dead mount, removed. unmounted: no status file told more. */
   outcome: 'closed' | 'detached' | 'removed' | 'unmounted'
@@ -88,10 +92,10 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 export async function unmount(m: RazorMount, opts: UnmountOptions): Promise<UnmountResult> {
-  const {mountpoint, dataDir} = m
+  const {mountpoint, dataDir, meta} = m
   const status: ServerStatus | undefined = m.status
   const pid = status?.pid ?? null
-  const result = (outcome: UnmountResult['outcome']): UnmountResult => ({mountpoint, dataDir, pid, outcome})
+  const result = (outcome: UnmountResult['outcome']): UnmountResult => ({mountpoint, dataDir, meta, pid, outcome})
   const gone = () => !mountPoints().has(mountpoint) || findMount(mountpoint)?.fsType !== FS_TYPE
 
   if (m.state === 'dead') {
@@ -136,7 +140,7 @@ export async function unmount(m: RazorMount, opts: UnmountOptions): Promise<Unmo
     )
   }
 
-  const left = readStatus(dataDir)
+  const left = readStatus(m.home)
   if (left !== undefined && left.pid === status.pid) {
     const why =
       left.state === 'close failed' ? `closing the image failed: ${left.error}` : 'its server ended before it closed the image; the next mount recovers it'

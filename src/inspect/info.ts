@@ -161,14 +161,17 @@ function hostInfo(hostPath: string): InodeInfo {
   }
 
   const ino = Number(st.ino)
-  return withRecords(mount.dataDir, records => {
+  const {dataDir} = mount
+  if (dataDir === null)
+    throw new InfoError('ESHARED', `${hostPath}: on a mount of the volume ${mount.meta} on PostgreSQL, which razorfs info does not read (yet)`)
+  return withRecords(dataDir, records => {
     let slot = records.slotOf(ino)
     // fuse-native reports only the slot (its stat has 32 bits for st_ino): take the slot's live inode.
     if (slot === 0 && ino < 2 ** 32 && records.isLive(ino)) slot = ino
     if (slot === 0 || (records.mode(slot) & S_IFMT) !== (Number(st.mode) & S_IFMT)) {
       throw new InfoError(
         'ENOENT',
-        `${hostPath}: the image in ${mount.dataDir} has no ${typeName(Number(st.mode))} with inode number ${ino} (the mount reports one: is another filesystem mounted over part of it?)`,
+        `${hostPath}: the image in ${dataDir} has no ${typeName(Number(st.mode))} with inode number ${ino} (the mount reports one: is another filesystem mounted over part of it?)`,
       )
     }
 

@@ -27,6 +27,8 @@ export interface Mounted {
 
 export interface MountOptions {
   dataDir: string
+  /** Mount the volume on PostgreSQL at this URL (--meta) instead of the image of dataDir. */
+  meta?: string
   mnt: string
   /** -o options */
   options?: string
@@ -49,7 +51,8 @@ export function cleanupMount(mnt: string): void {
 /** Start `razorfs mount -f` and wait for its "mounted" line. */
 export async function mount(opts: MountOptions): Promise<Mounted> {
   fs.mkdirSync(opts.mnt, {recursive: true})
-  const args = [RUN_JS, 'mount', '-f', '--data-dir', opts.dataDir, ...(opts.options ? ['-o', opts.options] : []), ...(opts.extraArgs ?? []), opts.mnt]
+  const volume = opts.meta === undefined ? ['--data-dir', opts.dataDir] : ['--meta', opts.meta]
+  const args = [RUN_JS, 'mount', '-f', ...volume, ...(opts.options ? ['-o', opts.options] : []), ...(opts.extraArgs ?? []), opts.mnt]
   const proc = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
   let out = ''
   let stdout = ''

@@ -120,3 +120,16 @@ export async function dropSchemas(urls: string[]): Promise<void> {
     await client.end()
   }
 }
+
+/** Run `text` (one or more statements) in the schema of `url` (which need not exist yet). */
+export async function sql(url: string, text: string): Promise<pg.QueryResult> {
+  const {config, schema} = parsePgUrl(url)
+  const client = new pg.Client(config)
+  await client.connect()
+  try {
+    await client.query(`SET search_path TO ${schema}`)
+    return await client.query(text)
+  } finally {
+    await client.end()
+  }
+}

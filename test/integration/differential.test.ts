@@ -5,10 +5,12 @@
  * and every open descriptor must look the same: type, mode, nlink, uid/gid, size, contents,
  * symlink target, directory listing, xattrs. Every PERIOD steps the whole trees are compared,
  * hard-link identity included; at the end the server is restarted and the trees compared again.
- * The run is repeated for each FUSE binding (fuse-native and ll).
+ * The run is repeated for each FUSE binding (fuse-native and ll), and on the ll binding for a
+ * volume on PostgreSQL too (mount --meta, a fresh schema of the test server, test/helpers/pg.ts).
  *
  * RAZORFS_SEED=n replays a run, RAZORFS_DIFF_OPS=n sets its length (default 5000),
- * RAZORFS_DIFF_BINDINGS=ll (or fuse-native) runs one binding only. A failure names the seed, the
+ * RAZORFS_DIFF_BINDINGS=ll (or fuse-native) runs one binding only, RAZORFS_DIFF_BACKENDS=image
+ * (or pg) one backend only. A failure names the seed, the
  * step, the operation and the last operations before it; RAZORFS_DIFF_LOG=file appends every
  * operation to that file; RAZORFS_DIFF_STATS=1 prints the outcomes per kind of operation.
  *
@@ -43,12 +45,17 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
+import {PgVolume} from '../../src/storage/pg/volume.js'
 import {mount, type Mounted, mountDirs} from '../helpers/mount.js'
+import {dropSchemas, schemaUrl, usePg} from '../helpers/pg.js'
 
 const OPS = Number(process.env.RAZORFS_DIFF_OPS ?? 5000)
 const SEED = process.env.RAZORFS_SEED === undefined ? crypto.randomInt(2 ** 31) : Number(process.env.RAZORFS_SEED)
 /** The FUSE bindings to test (razorfs mount --binding), one run each. */
 const BINDINGS = (process.env.RAZORFS_DIFF_BINDINGS ?? 'fuse-native,ll').split(',').filter(b => b !== '')
+/** Where the volume is: the image of a data dir, or PostgreSQL (ll binding only: fuse-native cannot serve it). */
+const BACKENDS = (process.env.RAZORFS_DIFF_BACKENDS ?? 'image,pg').split(',').filter(b => b !== '')
+const SUITES = BACKENDS.flatMap(backend => BINDINGS.filter(b => backend === 'image' || b === 'll').map(binding => ({binding, backend})))
 /** -o options of the mount for a binding. */
 function mountOptions(binding: string): string | undefined {
   return process.env.RAZORFS_DIFF_MOUNT_OPTS ?? (binding === 'fuse-native' ? 'attr_timeout=0' : undefined)
@@ -890,11 +897,13 @@ class Differential {
   }
 }
 
-for (const binding of BINDINGS)
-  describe(`differential: razorfs (${binding} binding) against the host filesystem`, function () {
+for (const {binding, backend} of SUITES)
+  describe(`differential: razorfs (${binding} binding${backend === 'pg' ? ', volume on PostgreSQL' : ''}) against the host filesystem`, function () {
     this.timeout(300_000)
     const libfuse2 = binding === 'fuse-native'
-    const mountIt = () => mount({dataDir: dirs.dataDir, mnt: dirs.mnt, options: mountOptions(binding), extraArgs: ['--binding', binding]})
+    const server = backend === 'pg' ? usePg() : undefined
+    let meta: string | undefined
+    const mountIt = () => mount({dataDir: dirs.dataDir, meta, mnt: dirs.mnt, options: mountOptions(binding), extraArgs: ['--binding', binding]})
     let dirs: ReturnType<typeof mountDirs>
     let native: string
     let mounted: Mounted | undefined
@@ -904,13 +913,16 @@ for (const binding of BINDINGS)
       dirs = mountDirs('razorfs-diff-')
       native = path.join(dirs.root, 'native')
       fs.mkdirSync(native)
+      meta = server === undefined ? undefined : schemaUrl(server())
+      if (meta !== undefined) PgVolume.create(meta).close()
       mounted = await mountIt()
     })
 
     after(async () => {
       helper?.close()
       await mounted?.stop()
-      dirs.remove()
+      dirs?.remove()
+      if (meta !== undefined) await dropSchemas([meta])
     })
 
     it(`${OPS} random operations agree step by step, across a restart too`, async () => {

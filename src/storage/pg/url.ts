@@ -49,8 +49,13 @@ export function parsePgUrl(spec: string): PgTarget {
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || user,
     application_name: 'razorfs',
   }
+  return {config, schema, display: displayPgUrl(spec)}
+}
+
+/** A PostgreSQL URL without its password, for messages, mountinfo and status (the same URL always reads the same). */
+export function displayPgUrl(spec: string): string {
   const shown = new URL(spec)
   shown.password = ''
   shown.searchParams.delete('password')
-  return {config, schema, display: decodeURIComponent(shown.toString())}
+  return decodeURIComponent(shown.toString())
 }

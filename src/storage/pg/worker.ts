@@ -116,8 +116,14 @@ class Backend {
       rows = (await this.client.query<Row>('SELECT magic, format_version, block_size, uuid, created_ms FROM meta')).rows
     } catch (error) {
       const code = (error as {code?: string}).code
-      if (code === '42P01')
-        throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (no razorfs volume in schema '${schema}'; make one with razorfs init --meta)`, display)
+      if (code === '42P01') {
+        // No meta table: an empty (or absent) schema holds no volume yet; one with tables, something else.
+        const other = await this.client.query('SELECT 1 FROM pg_tables WHERE schemaname = $1 LIMIT 1', [schema])
+        if (other.rowCount === 0)
+          throw new ImageError('RZ_NO_IMAGE', `no razorfs volume in schema '${schema}'; make one with razorfs init --meta '${display}'`, display)
+        throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds other tables)`, display)
+      }
+
       if (code === '42703') throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds something else)`, display)
       throw error
     }

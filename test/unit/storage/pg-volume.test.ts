@@ -17,7 +17,7 @@ import {parsePgUrl} from '../../../src/storage/pg/url.js'
 import {PgVolume} from '../../../src/storage/pg/volume.js'
 import {ROOT_INO, RENAME_EXCHANGE} from '../../../src/storage/types.js'
 import {codeOf} from '../../helpers/errors.js'
-import {dropSchemas, schemaUrl, usePg} from '../../helpers/pg.js'
+import {dropSchemas, schemaUrl, sql, usePg} from '../../helpers/pg.js'
 
 const FILE = {mode: 0o100644, uid: 0, gid: 0}
 const DIR = {mode: 0o040755, uid: 0, gid: 0}
@@ -35,17 +35,6 @@ function imageError(fn: () => unknown): ImageError {
 }
 
 /** Run SQL on the server (in the URL's schema), outside any volume. */
-async function sql(url: string, text: string): Promise<pg.QueryResult> {
-  const {config, schema} = parsePgUrl(url)
-  const client = new pg.Client(config)
-  await client.connect()
-  try {
-    await client.query(`SET search_path TO ${schema}`)
-    return await client.query(text)
-  } finally {
-    await client.end()
-  }
-}
 
 describe('PgVolume', function () {
   this.timeout(120_000)
@@ -63,8 +52,8 @@ describe('PgVolume', function () {
     it('refuses what is not a razorfs volume, a newer format, a volume made twice, an unreachable server, in one line each', async () => {
       const url = fresh()
       let e = imageError(() => PgVolume.open(url))
-      expect(e.code).to.equal('RZ_BAD_MAGIC')
-      expect(e.message).to.match(/^postgresql:.*: not a razorfs database \(no razorfs volume in schema 'rz_test_\w+'/)
+      expect(e.code).to.equal('RZ_NO_IMAGE')
+      expect(e.message).to.match(/^postgresql:.*: no razorfs volume in schema 'rz_test_\w+'; make one with razorfs init --meta/)
       expect(e.message).to.not.include('\n')
 
       PgVolume.create(url).close()
@@ -82,6 +71,11 @@ describe('PgVolume', function () {
       e = imageError(() => PgVolume.open(other))
       expect(e.code).to.equal('RZ_BAD_MAGIC')
       expect(e.message).to.include('not a razorfs database')
+      const tables = fresh()
+      await sql(tables, `CREATE SCHEMA ${parsePgUrl(tables).schema}; CREATE TABLE accounts (x int)`)
+      e = imageError(() => PgVolume.open(tables))
+      expect(e.code).to.equal('RZ_BAD_MAGIC')
+      expect(e.message).to.include("not a razorfs database (schema 'rz_test_")
 
       e = imageError(() => PgVolume.open('postgresql:///postgres?host=/nonexistent-razorfs-socket-dir'))
       expect(e.message).to.match(/^postgresql:.*: PostgreSQL server unreachable \(/)
