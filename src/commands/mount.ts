@@ -11,7 +11,7 @@ import {BREAK_ANY, brokenSwitches} from '../storage/debug.js'
 import {type VolumeTarget, openRecovery, openServedVolume, targetName} from '../storage/open.js'
 
 export default class Mount extends RazorCommand<typeof Mount> {
-  static override summary = 'Mount the image of the data dir on a directory through FUSE.'
+  static override summary = 'Mount the image of the data dir (or a volume on PostgreSQL) on a directory through FUSE.'
   static override description = `Opens the image (replaying its write-ahead log if the last session did not end cleanly) and serves it on MOUNTPOINT until the filesystem is unmounted (razorfs umount MOUNTPOINT, fusermount3 -u MOUNTPOINT, or umount) or the process gets SIGINT/SIGTERM. Without -f it detaches once the mount is up.
 
 Needs /dev/fuse and the system's libfuse2 and fuse3 packages.
@@ -80,7 +80,7 @@ ${mountOptionsHelp()}`
     }),
     meta: Flags.string({
       description: 'Mount the volume in PostgreSQL at this URL (postgres://user@host/database[?schema=name]), made by razorfs init --meta.',
-      exclusive: ['data-dir', 'wal-limit'],
+      exclusive: ['data-dir'],
       helpValue: '<url>',
     }),
     detached: Flags.boolean({
@@ -104,6 +104,7 @@ ${mountOptionsHelp()}`
     const {mountpoint} = this.args
     if (mountpoint === '') this.usage('MOUNTPOINT is an empty string; give the path of a directory')
     if (target.kind === 'pg' && binding !== 'll') this.usage('--meta needs the ll binding (fuse-native cannot serve a volume on PostgreSQL)')
+    if (target.kind === 'pg' && walLimit !== undefined) this.usage('--wal-limit has no meaning with --meta (a volume on PostgreSQL has no log of its own)')
     const settings = this.settings(options)
     if (!foreground) {
       // Everything that can be checked here is, so that its error comes before detaching.

@@ -103,7 +103,7 @@ function render(r: MountReport): string {
     head = `${r.mountpoint}: dead (its server${r.pid === null ? '' : `, pid ${r.pid},`} is gone: "Transport endpoint is not connected")`
     rows.push([
       'clean up',
-      `razorfs umount --force ${r.mountpoint}  (${r.meta === null ? 'the next mount recovers the image' : "the volume's other mounts free what it held"})`,
+      `razorfs umount --force ${r.mountpoint}  (${r.meta === null ? 'the next mount recovers the image' : 'the next mount of the volume frees what it held'})`,
     ])
   } else if (s === null) {
     head = `${r.mountpoint}: live (no status file ${r.meta === null ? `in ${r.dataDir}` : 'for it'}: its server cannot write one, or is older than razorfs status)`

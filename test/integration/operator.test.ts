@@ -202,7 +202,7 @@ for (const binding of ['ll', 'fuse-native'] as const) {
       const {pid} = detached()
       const json = runCli(['umount', '--json', '--data-dir', dirs.dataDir])
       expect(json.status, json.stderr).to.equal(0)
-      expect(JSON.parse(json.stdout)).to.deep.equal({mountpoint: dirs.mnt, dataDir: dirs.dataDir, pid, outcome: 'closed'})
+      expect(JSON.parse(json.stdout)).to.deep.equal({mountpoint: dirs.mnt, dataDir: dirs.dataDir, meta: null, pid, outcome: 'closed'})
       expect(alive(pid)).to.equal(false)
       expect(fs.readFileSync(path.join(dirs.dataDir, 'razorfs.log'), 'utf8')).to.match(/\[\d+\] razorfs mount: image \S+ closed cleanly\n$/)
       expect(clean(dirs.dataDir)).to.equal(true)
