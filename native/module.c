@@ -1,7 +1,8 @@
 /*
- * The addon's exports: mount, unmount, the reply functions, syncfs (host.c), and two tables made from the lists in
- * razorfs_ll.h, so that JS reads requests by the numbers written here: `ops` (operation name ->
- * number) and `fields` (field name -> index in the field array).
+ * The addon's exports: mount, unmount, the reply functions, the cache invalidations (notify.c),
+ * syncfs (host.c), and two tables made from the lists in razorfs_ll.h, so that JS reads requests
+ * by the numbers written here: `ops` (operation name -> number) and `fields` (field name -> index
+ * in the field array).
  */
 #include "razorfs_ll.h"
 
@@ -39,6 +40,9 @@ static napi_value init_module(napi_env env, napi_value exports) {
     {"replyLseek", NULL, js_reply_lseek, NULL, NULL, NULL, napi_default, NULL},
     {"replyReadlink", NULL, js_reply_readlink, NULL, NULL, NULL, napi_default, NULL},
     {"replyDirents", NULL, js_reply_dirents, NULL, NULL, NULL, napi_default, NULL},
+    {"notifyInvalInode", NULL, js_notify_inval_inode, NULL, NULL, NULL, napi_default, NULL},
+    {"notifyInvalEntry", NULL, js_notify_inval_entry, NULL, NULL, NULL, napi_default, NULL},
+    {"notifyCounts", NULL, js_notify_counts, NULL, NULL, NULL, napi_default, NULL},
     {"syncfs", NULL, js_syncfs, NULL, NULL, NULL, napi_default, NULL},
     {"ops", NULL, NULL, NULL, NULL, table(env, OP_NAMES, OP_COUNT), napi_enumerable, NULL},
     {"fields", NULL, NULL, NULL, NULL, table(env, FIELD_NAMES, F_COUNT), napi_enumerable, NULL},

@@ -184,6 +184,7 @@ static void *loop_thread(void *arg) {
   fuse_loop_cfg_set_idle_threads(cfg, s->threads);
   fuse_session_loop_mt(s->se, cfg);
   fuse_loop_cfg_destroy(cfg);
+  notify_stop(s);
   fuse_session_unmount(s->se);
   dir_runs_drop_all(s);
   s->ended = 1;
@@ -204,6 +205,7 @@ static void *loop_thread(void *arg) {
 static void end_on_js_thread(session *s) {
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, NULL);
+  notify_stop(s);
   fuse_session_unmount(s->se);
   dir_runs_drop_all(s);
   s->ended = 1;
@@ -304,6 +306,7 @@ napi_value js_mount(napi_env env, napi_callback_info info) {
   s->max_read = max_read > 0 ? (unsigned)max_read : 0;
   s->threads = threads < 0 ? 0 : (int)threads;
   s->on_js_thread = s->threads == 0;
+  notify_init(s);
 
   napi_typedarray_type type;
   size_t count, offset;

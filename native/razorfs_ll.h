@@ -8,6 +8,7 @@
  *   replies.c   the reply functions JS answers with
  *   dirents.c   directory listings: replyDirents and the dirent cache
  *   args.c      unpacking the arguments of a call from JS
+ *   notify.c    invalidating the kernel's caches (notify_inval_inode/entry) from a thread of its own
  *
  * Threads. Two ways to run the session, chosen at mount:
  *   - on the JS thread (threads = 0, razorfs's default): /dev/fuse is non-blocking and watched by
@@ -19,6 +20,8 @@
  *     worker never waits for JS, except `write`, below).
  * JS answers with one of the reply functions, which call fuse_reply_* directly (libfuse allows
  * replies from any thread, after the request callback has returned).
+ * Cache invalidations JS asks for are written to the kernel by a thread of each session's own
+ * (notify.c), never by the JS thread, which may be the one a blocked notification waits for.
  *
  * The hand-off. On the JS thread a job's numbers are written into the session's field array (a
  * Float64Array JS gave at mount, read by JS as the request), at the places of `enum field`; its
@@ -76,6 +79,17 @@ enum op { RAZORFS_OPS(RAZORFS_OP_ENUM) OP_COUNT };
 enum field { RAZORFS_FIELDS(RAZORFS_FIELD_ENUM) F_COUNT };
 #undef RAZORFS_FIELD_ENUM
 
+/* The notices JS queued for the kernel (notify.c) and the thread that writes them. Counters are
+   doubles: they go to JS as they are. */
+typedef struct notifier {
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  struct notice *head, *tail;
+  bool started, stop;
+  pthread_t thread;
+  double queued, pending, sent, absent, failed;
+} notifier;
+
 typedef struct session {
   struct fuse_session *se;
   napi_threadsafe_function tsfn;
@@ -99,6 +113,7 @@ typedef struct session {
   napi_ref dispatch_ref, resource_ref;
   napi_async_context async_context;
   napi_value dispatch;
+  notifier notifier;
 } session;
 
 /* One request on its way to JS. */
@@ -154,6 +169,13 @@ napi_value js_reply_dirents(napi_env env, napi_callback_info info);
 bool dir_run_serve(fuse_req_t req, uint64_t fh, size_t size, off_t off);
 void dir_run_drop(const void *owner, uint64_t fh);
 void dir_runs_drop_all(const void *owner);
+
+/* notify.c */
+void notify_init(session *s);
+void notify_stop(session *s);
+napi_value js_notify_inval_inode(napi_env env, napi_callback_info info);
+napi_value js_notify_inval_entry(napi_env env, napi_callback_info info);
+napi_value js_notify_counts(napi_env env, napi_callback_info info);
 
 /* host.c */
 napi_value js_syncfs(napi_env env, napi_callback_info info);

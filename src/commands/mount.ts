@@ -20,7 +20,7 @@ If the data dir holds no image, one is created first. With -f the command prints
 
 MOUNTPOINT must be an empty directory (-o nonempty mounts over one that is not). The mount's source is the data dir (df and /proc/mounts show it); razorfs status lists the mounts.
 
-With --meta URL, the mount serves the volume that razorfs init --meta made in PostgreSQL, which other hosts mount at the same time (on the ll binding only). Its source is the URL without its password; a detached server logs to /tmp/razorfs-UID/mount-HASH/razorfs.log (the command prints where). Names and attributes are cached by the kernel for 1 s unless -o says otherwise, since other hosts change them; data written and closed on one host is read whole by an open on another after that second. Nothing is recovered at mount: every change was a committed transaction.
+With --meta URL, the mount serves the volume that razorfs init --meta made in PostgreSQL, which other hosts mount at the same time (on the ll binding only). Its source is the URL without its password; a detached server logs to /tmp/razorfs-UID/mount-HASH/razorfs.log (the command prints where). Each mount hears of the changes the other hosts commit and drops them from its kernel's caches, so a change shows on the other hosts within milliseconds while names and attributes that did not change stay cached; data written and closed on one host is read whole by an open on another. Nothing is recovered at mount: every change was a committed transaction.
 
 Mount options (-o, comma-separated; a bad one exits 16):
 ${mountOptionsHelp()}`

@@ -11,7 +11,7 @@ import type {Attr} from '../storage/types.js'
 import {type DirBatch, DirReader} from '../vfs/dir-reader.js'
 import {copyFileRange, fallocate, seekData} from '../vfs/file-ranges.js'
 import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
-import {FsError} from '../vfs/volume.js'
+import {type ChangeSink, FsError} from '../vfs/volume.js'
 import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import type {AdapterCounters} from './status.js'
@@ -131,6 +131,29 @@ export class LowLevelAdapter {
     this.attrTimeout = this.settings.attrTimeout ?? defaults.attrTimeout
     this.cache = this.settings.cache ?? defaults.cache
     this.presented = this.settings.uid !== undefined || this.settings.gid !== undefined || this.settings.umask !== undefined
+  }
+
+  /** Others change the volume too (changes() was asked for). */
+  private watched = false
+
+  /**
+   * Where the volume reports changes made elsewhere (Volume.watch, a shared volume's other
+   * mounts): each becomes an invalidation the addon writes to the kernel from its notify thread,
+   * so a name or attributes cached for the long timeouts are dropped when they change.
+   */
+  changes(): ChangeSink {
+    this.watched = true
+    return {
+      inode: (ino, data) => this.invalidate(ino, data ? 0 : -1),
+      entry: (parent, name) => {
+        if (this.session !== undefined) this.ll.notifyInvalEntry(this.session, parent, name)
+      },
+    }
+  }
+
+  /** Queue the invalidation of an inode's attributes (and with off >= 0, its pages from off). */
+  private invalidate(ino: number, off: number): void {
+    if (this.session !== undefined) this.ll.notifyInvalInode(this.session, ino, off, 0)
   }
 
   counters(): AdapterCounters {
@@ -272,6 +295,9 @@ export class LowLevelAdapter {
     this.lastOpen.set(ino, [a.mtime.sec, a.mtime.nsec, a.size])
     if (same) this.kept++
     else this.dropped++
+    // Changed by another host: its notification may still be on the way, and the kernel's cached
+    // size bounds the reads that follow. Queued before the reply, so mostly written before them.
+    if (!same && this.watched) this.invalidate(ino, -1)
     return (same ? OPEN_KEEP_CACHE : 0) | OPEN_NOFLUSH
   }
 

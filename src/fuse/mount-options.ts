@@ -32,8 +32,8 @@ export const MOUNT_OPTIONS: readonly OptionSpec[] = [
   {name: 'gid', value: 'id', help: 'every file shows group N'},
   {name: 'umask', value: 'octal', help: 'every file shows mode 0777 & ~M (octal)'},
   {name: 'max_read', value: 'size', help: 'largest read request, in bytes'},
-  {name: 'entry_timeout', value: 'seconds', help: 'seconds the kernel caches names (ll: 3600; fuse-native, --meta: 1)'},
-  {name: 'attr_timeout', value: 'seconds', help: 'seconds it caches attributes (ll: 3600; fuse-native, --meta: 1)'},
+  {name: 'entry_timeout', value: 'seconds', help: 'seconds the kernel caches names (ll: 3600, fuse-native: 1)'},
+  {name: 'attr_timeout', value: 'seconds', help: 'seconds it caches attributes (ll: 3600, fuse-native: 1)'},
   {name: 'negative_timeout', value: 'seconds', help: 'seconds it caches missing names (default 0)'},
   {name: 'nonempty', help: 'mount over a directory that is not empty'},
 ]
@@ -84,12 +84,13 @@ export const LL_TIMEOUTS = {entryTimeout: 3600, attrTimeout: 3600} as const
 
 /**
  * The defaults of a mount of a volume on PostgreSQL (mount --meta): other hosts change it behind
- * the kernel's back, and nothing tells this one yet, so a name or attributes are trusted for a
- * second, as libfuse's defaults do, and a file's page cache is kept across opens only while its
- * mtime and size stay (auto_cache): an open after another host's change reads the new data
- * (docs/ARCHITECTURE.md, "The shared backend").
+ * the kernel's back, and each change they commit is notified to this mount, which drops what its
+ * kernel caches of it (Volume.watch), so names and attributes are cached as long as on a local
+ * image. A file's page cache is kept across opens only while its mtime and size stay (auto_cache):
+ * an open reads the attributes from the database, so an open after another host's change reads
+ * the new data even before the notification has come (docs/ARCHITECTURE.md, "Coherence").
  */
-export const SHARED_DEFAULTS = {entryTimeout: 1, attrTimeout: 1, cache: 'auto_cache'} as const
+export const SHARED_DEFAULTS = {...LL_TIMEOUTS, cache: 'auto_cache'} as const
 
 const SPECS = new Map(MOUNT_OPTIONS.map(o => [o.name, o]))
 const KERNEL_FLAGS = new Set([

@@ -164,6 +164,8 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
 
   let adapter: {mount(): Promise<void>; unmount(): Promise<void>; counters(): AdapterCounters}
   let core: FileSystem
+  // Stops listening for the changes of a shared volume's other mounts (Volume.watch).
+  let unwatch = async (): Promise<void> => {}
   // The mount's source is the data dir or the URL: mountinfo, df and `razorfs status` show it.
   const {served} = opts
   const shared = 'meta' in served
@@ -181,7 +183,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
     if (binding === 'll') {
       // libfuse 3 passes the caller: new files belong to it; the kernel checks permissions.
       core = new FileSystem(volume, {readOnly, checkPermissions: false})
-      adapter = new LowLevelAdapter(core, mountpoint, {
+      const ll = new LowLevelAdapter(core, mountpoint, {
         settings,
         fsname,
         log: opts.log,
@@ -189,9 +191,12 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
         onRequest,
         pollUs: opts.pollUs,
         loopThreads: opts.loopThreads,
-        // Other hosts change a shared volume: what the kernel caches must expire soon.
+        // Other hosts change a shared volume: their changes are notified (watch, below).
         defaults: shared ? SHARED_DEFAULTS : undefined,
       })
+      adapter = ll
+      // Before the mount: nothing is cached yet, and a change in between is not missed.
+      if (volume.watch !== undefined) unwatch = await volume.watch(ll.changes(), opts.log)
     } else {
       core = new FileSystem(volume, {readOnly})
       adapter = new FuseNativeAdapter(core, mountpoint, {settings, fsname, log: opts.log, onRequest})
@@ -199,6 +204,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
 
     await adapter.mount()
   } catch (error) {
+    await unwatch()
     volume.close()
     throw new MountError(`cannot mount on ${mountpoint}: ${(error as Error).message}`)
   }
@@ -260,6 +266,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
       }
 
       try {
+        await unwatch()
         volume.close()
         status.closed()
         opts.log(`${what} closed cleanly`)

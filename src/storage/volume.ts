@@ -181,6 +181,21 @@ export interface Volume {
    */
   releaseCleanPages?(): number
 
+  /**
+   * Optional, for a volume others change too (a shared one): report their changes as they commit,
+   * for the mount to drop from the kernel's caches, until the returned function is called. Changes
+   * made through this volume are not reported. Resolves once the volume listens.
+   */
+  watch?(sink: ChangeSink, log?: (line: string) => void): Promise<() => Promise<void>>
+
   /** Make everything durable and end the session (a clean shutdown). The volume is unusable after. */
   close(): void
+}
+
+/** Where Volume.watch reports changes made elsewhere. */
+export interface ChangeSink {
+  /** The inode's attributes changed; with `data`, its contents too. */
+  inode(ino: number, data: boolean): void
+  /** The name in directory `parent` names another inode now, or none. */
+  entry(parent: number, name: Buffer): void
 }

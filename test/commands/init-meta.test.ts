@@ -4,8 +4,8 @@
  */
 import {expect} from 'chai'
 
-import {PgVolume} from '../../src/storage/pg/volume.js'
 import {PG_FORMAT_VERSION} from '../../src/storage/pg/schema.js'
+import {PgVolume} from '../../src/storage/pg/volume.js'
 import {ROOT_INO} from '../../src/storage/types.js'
 import {lines, runCli, stackLines} from '../helpers/cli.js'
 import {dropSchemas, schemaUrl, usePg} from '../helpers/pg.js'

@@ -7,6 +7,20 @@
  * - memfs: a tiny in-memory tree (files and directories).
  * Looking up the name "boom" throws out of the dispatcher in both: the binding must answer EIO
  * and keep serving (no dead mount).
+ *
+ * `node ll-servers.js memfs MOUNTPOINT THREADS TIMEOUT` serves memfs on THREADS loop threads (0:
+ * on the JS thread) with entry and attribute timeouts of TIMEOUT seconds, and takes commands on
+ * stdin, one a line, each answered by one line on stdout that starts with its first word:
+ *   counts                  the lookups and getattrs served so far ("counts LOOKUPS GETATTRS")
+ *   chmod NAME MODE         change /NAME's mode behind the kernel's back (octal)
+ *   rename NAME NEW         rename /NAME behind the kernel's back
+ *   write NAME TEXT         replace /NAME's contents behind the kernel's back (the same length)
+ *   inval-attr NAME         notifyInvalInode(/NAME, -1, 0): its attributes
+ *   inval-data NAME         notifyInvalInode(/NAME, 0, 0): its attributes and pages
+ *   inval-entry NAME        notifyInvalEntry(1, NAME)
+ * An invalidation is answered once the addon has written it ("inval-… SENT ABSENT FAILED").
+ * Looking up "notify-me" queues an invalidation of that very name (and of /) before the lookup is
+ * answered: written from the JS thread, it would wait for the lookup's reply for good.
  */
 import {constants as osConstants} from 'node:os'
 
@@ -33,7 +47,7 @@ function attr(n: Node): Float64Array {
   return Float64Array.of(n.ino, n.mode, n.nlink, n.uid, n.gid, 0, n.data.length, Math.ceil(n.data.length / 512), sec, 0, sec, 0, sec, 0)
 }
 
-function serve(kind: string, mnt: string): void {
+function serve(kind: string, mnt: string, threads: number, timeout: number): void {
   const ll: LowLevelAddon = loadLowLevel()
   // Inode numbers above 2^32 on purpose: they must survive the trip to the kernel and back.
   const BIG = 2 ** 33
@@ -80,22 +94,31 @@ function serve(kind: string, mnt: string): void {
     }
   }
 
+  let lookups = 0
+  let getattrs = 0
   const memfs = (r: LlRequest, ctx: Readonly<RequestContext>): void => {
     const req = r.req
     try {
       switch (r.op) {
         case OP.LOOKUP: {
           const name = r.name.toString()
+          lookups++
+          if (name === 'notify-me') {
+            ll.notifyInvalEntry(session, r.parent, r.name)
+            ll.notifyInvalInode(session, r.parent, -1, 0)
+          }
+
           const ino = dirFor(r.parent).children!.get(name)
           if (ino === undefined) throw E.ENOENT
-          ll.replyEntry(req, attr(nodes.get(ino)!), 1, 1)
+          ll.replyEntry(req, attr(nodes.get(ino)!), timeout, timeout)
           return
         }
 
         case OP.GETATTR: {
+          getattrs++
           const n = nodes.get(r.ino)
           if (n === undefined) throw E.ENOENT
-          ll.replyAttr(req, attr(n), 1)
+          ll.replyAttr(req, attr(n), timeout)
           return
         }
 
@@ -108,7 +131,7 @@ function serve(kind: string, mnt: string): void {
             n.data = data
           }
 
-          ll.replyAttr(req, attr(n), 1)
+          ll.replyAttr(req, attr(n), timeout)
           return
         }
 
@@ -129,8 +152,8 @@ function serve(kind: string, mnt: string): void {
           if (isDir) n.children = new Map()
           nodes.set(n.ino, n)
           dir.children!.set(name, n.ino)
-          if (isDir) ll.replyEntry(req, attr(n), 1, 1)
-          else ll.replyCreate(req, attr(n), 1, 1, n.ino, 0)
+          if (isDir) ll.replyEntry(req, attr(n), timeout, timeout)
+          else ll.replyCreate(req, attr(n), timeout, timeout, n.ino, 0)
           return
         }
 
@@ -189,8 +212,8 @@ function serve(kind: string, mnt: string): void {
             rest.map(([k]) => Buffer.from(k)),
             attrs,
             Float64Array.from(rest, (_, i) => r.off + i + 1),
-            1,
-            1,
+            timeout,
+            timeout,
           )
           return
         }
@@ -228,6 +251,7 @@ function serve(kind: string, mnt: string): void {
     (r, ctx) => {
       if (r.op === OP.ENDED) {
         process.stdout.write('ended\n')
+        process.stdin.destroy() // memfs's commands keep the process alive otherwise
         return
       }
 
@@ -238,11 +262,49 @@ function serve(kind: string, mnt: string): void {
     },
     1 << 20,
     0,
-    4,
+    threads,
   )
   process.stdout.write('ready\n')
   process.on('SIGTERM', () => ll.unmount(session))
+  if (kind === 'memfs') takeCommands()
+
+  function takeCommands(): void {
+    const root = nodes.get(1)!
+    const named = (name: string): Node => {
+      const n = nodes.get(root.children!.get(name) ?? 0)
+      if (n === undefined) throw new Error(`no /${name}`)
+      return n
+    }
+
+    // Answer once the addon has written every notice queued so far (polled: nothing waits on it).
+    const whenWritten = (word: string): void => {
+      const [queued, pending, sent, absent, failed] = ll.notifyCounts(session)
+      if (pending > 0 || sent + absent + failed < queued) setTimeout(() => whenWritten(word), 1)
+      else process.stdout.write(`${word} ${sent} ${absent} ${failed}\n`)
+    }
+
+    let buffered = ''
+    process.stdin.on('data', (d: Buffer) => {
+      buffered += d.toString()
+      let nl: number
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const [word, a, b] = buffered.slice(0, nl).split(' ')
+        buffered = buffered.slice(nl + 1)
+        if (word === 'counts') process.stdout.write(`counts ${lookups} ${getattrs}\n`)
+        else if (word === 'chmod') named(a).mode = (named(a).mode & ~0o7777) | Number.parseInt(b, 8)
+        else if (word === 'rename') {
+          root.children!.set(b, named(a).ino)
+          root.children!.delete(a)
+        } else if (word === 'write') named(a).data = Buffer.from(b)
+        else if (word === 'inval-attr') ll.notifyInvalInode(session, named(a).ino, -1, 0)
+        else if (word === 'inval-data') ll.notifyInvalInode(session, named(a).ino, 0, 0)
+        else if (word === 'inval-entry') ll.notifyInvalEntry(session, 1, Buffer.from(a))
+        if (word.startsWith('inval-')) whenWritten(word)
+        else if (word !== 'counts') process.stdout.write(`${word} ok\n`)
+      }
+    })
+  }
 }
 
-const [kind, mnt] = process.argv.slice(2)
-if (kind !== undefined && mnt !== undefined) serve(kind, mnt)
+const [kind, mnt, threads, timeout] = process.argv.slice(2)
+if (kind !== undefined && mnt !== undefined) serve(kind, mnt, Number(threads ?? 4), Number(timeout ?? 1))

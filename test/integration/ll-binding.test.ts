@@ -15,8 +15,16 @@ import {cleanupMount, isMounted, mount, mountDirs} from '../helpers/mount.js'
 const SERVERS = path.join(path.dirname(fileURLToPath(import.meta.url)), '../helpers/ll-servers.js')
 const IMAGE_JS = new URL('../../src/storage/image.js', import.meta.url).pathname
 
-async function startServer(kind: string, mnt: string): Promise<{proc: ChildProcess; out: () => string; exited: Promise<number | null>}> {
-  const proc = spawn(process.execPath, [SERVERS, kind, mnt], {stdio: ['ignore', 'pipe', 'pipe']})
+interface Server {
+  proc: ChildProcess
+  out: () => string
+  exited: Promise<number | null>
+  /** Send a command (memfs's, see ll-servers.ts) and return its answer line. */
+  ask: (command: string) => Promise<string>
+}
+
+async function startServer(kind: string, mnt: string, ...args: string[]): Promise<Server> {
+  const proc = spawn(process.execPath, [SERVERS, kind, mnt, ...args], {stdio: ['pipe', 'pipe', 'pipe']})
   let out = ''
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()))
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()))
@@ -27,7 +35,22 @@ async function startServer(kind: string, mnt: string): Promise<{proc: ChildProce
     await new Promise(resolve => setTimeout(resolve, 20))
   }
 
-  return {proc, out: () => out, exited}
+  const ask = async (command: string): Promise<string> => {
+    const from = out.length
+    const word = command.split(' ')[0]
+    proc.stdin!.write(`${command}\n`)
+    for (;;) {
+      const line = out
+        .slice(from)
+        .split('\n')
+        .find(l => l.startsWith(`${word} `))
+      if (line !== undefined) return line
+      if (proc.exitCode !== null) throw new Error(`${kind} server exited before answering ${command}:\n${out}`)
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+  }
+
+  return {proc, out: () => out, exited, ask}
 }
 
 describe('the ll binding (libfuse 3 low-level, our addon)', function () {
@@ -81,6 +104,60 @@ describe('the ll binding (libfuse 3 low-level, our addon)', function () {
     expect(await s.exited).to.equal(0)
     expect(s.out()).to.contain('ended')
   })
+
+  for (const threads of ['0', '2']) {
+    it(`invalidates the kernel's cached attributes, pages and names on request (session on ${threads === '0' ? 'the JS thread' : '2 loop threads'}), even from inside a related request`, async () => {
+      const s = await startServer('memfs', mnt, threads, '3600')
+      const counts = async (): Promise<number[]> => (await s.ask('counts')).split(' ').slice(1).map(Number)
+      const f = path.join(mnt, 'f')
+      fs.writeFileSync(f, 'aaaa')
+      expect(fs.statSync(f).mode & 0o7777).to.equal(0o644)
+      // Cached: stats reach no server, and a change behind the kernel's back stays unseen...
+      const served = await counts()
+      for (let i = 0; i < 10; i++) fs.statSync(f)
+      await s.ask('chmod f 600')
+      expect(fs.statSync(f).mode & 0o7777).to.equal(0o644)
+      expect(await counts()).to.deep.equal(served)
+      // ...until the inode is invalidated: the next stat asks the server.
+      expect(await s.ask('inval-attr f')).to.equal('inval-attr 1 0 0')
+      expect(fs.statSync(f).mode & 0o7777).to.equal(0o600)
+      expect((await counts())[1]).to.equal(served[1] + 1)
+
+      // An open file's cached pages, dropped by an invalidation with a range.
+      const fd = fs.openSync(f, 'r')
+      const read = (): string => {
+        const b = Buffer.alloc(4)
+        return b.subarray(0, fs.readSync(fd, b, 0, 4, 0)).toString()
+      }
+
+      expect(read()).to.equal('aaaa')
+      await s.ask('write f bbbb')
+      expect(read()).to.equal('aaaa')
+      await s.ask('inval-attr f') // the attributes only: the pages stay
+      expect(read()).to.equal('aaaa')
+      expect(await s.ask('inval-data f')).to.equal('inval-data 3 0 0')
+      expect(read()).to.equal('bbbb')
+      fs.closeSync(fd)
+
+      // A cached name: still found after a rename behind the kernel's back, gone once invalidated.
+      await s.ask('rename f g')
+      expect(fs.existsSync(f)).to.equal(true)
+      expect(await s.ask('inval-entry f')).to.equal('inval-entry 4 0 0')
+      expect(fs.existsSync(f)).to.equal(false)
+      expect(fs.readFileSync(path.join(mnt, 'g'), 'utf8')).to.equal('bbbb')
+
+      // Queued while the lookup of that very name waits for its answer: written from the JS
+      // thread, the invalidation would wait for the directory's lock the lookup holds, and the
+      // lookup for the JS thread.
+      expect(() => fs.statSync(path.join(mnt, 'notify-me')))
+        .to.throw()
+        .with.property('code', 'ENOENT')
+      expect(await s.ask('inval-entry g')).to.match(/^inval-entry 7 0 0$/)
+      expect(fs.existsSync(path.join(mnt, 'g'))).to.equal(true)
+      s.proc.kill('SIGTERM')
+      expect(await s.exited).to.equal(0)
+    })
+  }
 
   describe('razorfs on ll', () => {
     it('an inode number above 2^32 (a reused slot) round-trips through the kernel', async () => {

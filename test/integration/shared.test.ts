@@ -3,25 +3,22 @@
  * processes on one schema, each on its own mountpoint, as two hosts would have them. Each test
  * takes a fresh schema of the test server (test/helpers/pg.ts) and mounts it twice.
  *
- * The mounts cache names and attributes for a second (SHARED_DEFAULTS), and nothing tells one of
- * the other's changes yet: what one host must see of the other's changes is polled for with a
- * deadline (`until`), never waited for by a fixed sleep. What the server decides (who wins a
+ * Each mount hears of the other's changes as they commit and drops them from its kernel's caches
+ * (shared-coherence.test.ts tests that, and measures how long it takes): what one host must see
+ * of the other's changes is polled for with a deadline (`until`), never waited for by a fixed sleep. What the server decides (who wins a
  * create, a rename, an unlink) needs no waiting: each request reaches the database.
  */
 import {expect} from 'chai'
 import {type ChildProcess, spawn} from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
-import path from 'node:path'
 
-import {PgVolume} from '../../src/storage/pg/volume.js'
-import {type Mounted, cleanupMount, mount, mountDirs, until} from '../helpers/mount.js'
-import {dropSchemas, schemaUrl, sql, usePg} from '../helpers/pg.js'
+import {cleanupMount, mount, until} from '../helpers/mount.js'
+import {sql} from '../helpers/pg.js'
+import {useTwoHosts} from '../helpers/two-hosts.js'
 
-/** How long another host may take to see a change: the attribute timeout (1 s), with room for a busy machine. */
+/** How long another host may take to see a change: its notification, with room for a busy machine. */
 const SEEN_WITHIN_MS = 15_000
-/** The sessions' lease in these tests (the URL's session_timeout), seconds. */
-const LEASE_S = 2
 
 /** The outcome of each step a race runner took: 'OK' or the errno code. */
 type Outcomes = Record<string, string>
@@ -69,49 +66,17 @@ function names(dir: string): string[] {
 
 describe('one volume on PostgreSQL mounted by two hosts', function () {
   this.timeout(180_000)
-  const server = usePg()
-  let url: string
-  let dirs: ReturnType<typeof mountDirs>
-  let a: Mounted | undefined
-  let b: Mounted | undefined
-  /** A path on host A's mount, or on host B's. */
-  const A = (...parts: string[]) => path.join(a!.mnt, ...parts)
-  const B = (...parts: string[]) => path.join(b!.mnt, ...parts)
-
-  beforeEach(async () => {
-    // Sessions on a 2 s lease: a killed host's session expires within the test.
-    const u = new URL(schemaUrl(server()))
-    u.searchParams.set('session_timeout', String(LEASE_S))
-    url = u.toString()
-    PgVolume.create(url).close()
-    dirs = mountDirs('razorfs-shared-')
-    const mntB = path.join(dirs.root, 'mnt-b')
-    fs.mkdirSync(mntB)
-    a = await mount({dataDir: dirs.dataDir, meta: url, mnt: dirs.mnt})
-    b = await mount({dataDir: dirs.dataDir, meta: url, mnt: mntB})
-  })
-
-  afterEach(async () => {
-    for (const m of [a, b]) {
-      if (m === undefined) continue
-      const code = await m.stop()
-      if (m.proc.signalCode !== 'SIGKILL') expect(code, m.output()).to.equal(0)
-      expect(m.output()).not.to.match(/unexpected error/)
-    }
-
-    a = b = undefined
-    dirs.remove()
-    await dropSchemas([url])
-  })
+  const hosts = useTwoHosts('razorfs-shared-')
+  const {A, B} = hosts
 
   it('mounts the volume twice, with its URL as the source and no data dir', () => {
-    expect(fs.existsSync(dirs.dataDir), 'no data dir is made').to.equal(false)
+    expect(fs.existsSync(hosts.dirs.dataDir), 'no data dir is made').to.equal(false)
     const line = fs
       .readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
-      .find(l => l.split(' ')[4] === a!.mnt)
+      .find(l => l.split(' ')[4] === hosts.a!.mnt)
     expect(line).to.include(' - fuse.razorfs postgresql://')
-    expect(a!.stdout()).to.match(/^mounted postgresql:\/\/\S+ on /)
+    expect(hosts.a!.stdout()).to.match(/^mounted postgresql:\/\/\S+ on /)
     fs.writeFileSync(A('hello'), 'from A')
     expect(fs.readFileSync(B('hello'), 'utf8')).to.equal('from A')
   })
@@ -225,7 +190,7 @@ for (let i = 0; i < ${count}; i++) {
     }
 
     // Closed on B: nothing holds it any longer, and the volume has freed it.
-    await untilCount('the unlinked inode to be freed', () => countInodes(url), 1)
+    await untilCount('the unlinked inode to be freed', () => countInodes(hosts.url), 1)
   })
 
   it('kill -9 of host A: host B goes on working, and A may mount again', async () => {
@@ -234,15 +199,15 @@ for (let i = 0; i < ${count}; i++) {
     const fd = fs.openSync(A('work', 'open-on-a'), 'w')
     fs.writeSync(fd, 'held open by A')
     fs.unlinkSync(A('work', 'open-on-a')) // held only by A's session now
-    await a!.crash()
+    await hosts.a!.crash()
     try {
       fs.closeSync(fd) // on the dead mount
     } catch {
       // ENOTCONN: the descriptor is gone all the same
     }
 
-    const mntA = a!.mnt
-    a = undefined
+    const mntA = hosts.a!.mnt
+    hosts.a = undefined
 
     expect(fs.readFileSync(B('work', 'before'), 'utf8')).to.equal('A wrote this')
     fs.writeFileSync(B('work', 'after'), 'B goes on')
@@ -250,10 +215,10 @@ for (let i = 0; i < ${count}; i++) {
     expect(names(B('work'))).to.deep.equal(['after-renamed', 'before'])
 
     cleanupMount(mntA)
-    a = await mount({dataDir: dirs.dataDir, meta: url, mnt: mntA})
+    hosts.a = await mount({dataDir: hosts.dirs.dataDir, meta: hosts.url, mnt: mntA})
     expect(names(A('work'))).to.deep.equal(['after-renamed', 'before'])
     // Once the killed session's lease has run out, a live one's reaper frees what only it held.
-    await untilCount('the killed session reaped and its orphan freed', () => countInodes(url), 4)
+    await untilCount('the killed session reaped and its orphan freed', () => countInodes(hosts.url), 4)
   })
 })
 

@@ -148,6 +148,17 @@ export interface LowLevelAddon {
   replyLseek(req: number, offset: number): void
   replyReadlink(req: number, target: Buffer): void
   /**
+   * Queue a cache invalidation for the kernel: the addon writes it from a thread of the session's
+   * own (native/notify.c), so it may be asked for anywhere, even while a related request waits for
+   * its reply; nothing waits for it. False once the session has ended. notifyInvalInode drops the
+   * inode's attributes, and with `off` >= 0 its cached pages from there (`len` bytes; 0: to the
+   * end); notifyInvalEntry drops the cached lookup of `name` in directory `parent`.
+   */
+  notifyInvalInode(session: object, ino: number, off: number, len: number): boolean
+  notifyInvalEntry(session: object, parent: number, name: Buffer): boolean
+  /** Notices since the mount: queued, pending, sent, absent (the kernel held nothing to drop), failed. */
+  notifyCounts(session: object): [queued: number, pending: number, sent: number, absent: number, failed: number]
+  /**
    * Packs entries until `size` bytes; returns how many fitted. Entry i's name is
    * names[nameEnds[i - 1], nameEnds[i]) (see replyDirents below). With `fh` and `off` (the
    * request's offset; plain readdir only) every entry is taken: those past `size` stay in the

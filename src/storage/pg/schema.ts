@@ -9,6 +9,10 @@
  * volume answers with EEXIST. Locks: READ COMMITTED, and every change first locks the rows of the
  * directories it changes (FOR UPDATE, in inode order), then those of the inodes it changes; a
  * directory moved to another parent also takes a schema-wide advisory lock for the loop check.
+ *
+ * Notifications: every change also NOTIFYs, on the channel named after the schema, the inodes and
+ * names it touched (rz_notify; the payload is NOTIFY_FORMAT's), for the other mounts to drop
+ * from their kernel caches. PostgreSQL delivers them at commit, and only then.
  */
 
 /** The format this build writes and reads; a volume of a newer one is refused. */
@@ -98,6 +102,17 @@ ALTER TABLE blocks ALTER COLUMN data SET STORAGE EXTERNAL;
  * inode that has neither a link nor a hold.
  */
 const FUNCTIONS = `
+-- Tell the other mounts what this transaction changed (notify.ts parses it): the session that
+-- changed it (the setting razorfs.session; 0 for a writer without one), then the items.
+CREATE FUNCTION rz_notify(items text) RETURNS void LANGUAGE sql AS $$
+  SELECT pg_notify(current_schema(), coalesce(nullif(current_setting('razorfs.session', true), ''), '0') || ' ' || items)
+$$;
+
+-- The items of a notification: a name (parent, name), an inode's attributes, its contents too.
+CREATE FUNCTION rz_e(d bigint, n bytea) RETURNS text LANGUAGE sql AS $$ SELECT 'e' || d || ':' || encode(n, 'hex') $$;
+CREATE FUNCTION rz_a(i bigint) RETURNS text LANGUAGE sql AS $$ SELECT 'a' || i $$;
+CREATE FUNCTION rz_d(i bigint) RETURNS text LANGUAGE sql AS $$ SELECT 'd' || i $$;
+
 CREATE FUNCTION rz_parent(d bigint) RETURNS inodes LANGUAGE plpgsql AS $$
 DECLARE p inodes;
 BEGIN
@@ -130,6 +145,7 @@ BEGIN
     coalesce(length(tgt), 0), s, ns, s, ns, s, ns, CASE WHEN dir THEN d END, tgt) RETURNING * INTO r;
   INSERT INTO entries VALUES (d, n, r.ino);
   PERFORM rz_touch(d, s, ns, CASE WHEN dir THEN 1 ELSE 0 END);
+  PERFORM rz_notify(rz_e(d, n) || ' ' || rz_a(d));
   RETURN r;
 END $$;
 
@@ -146,6 +162,7 @@ BEGIN
   INSERT INTO entries VALUES (d, n, i);
   PERFORM rz_touch(d, s, ns);
   UPDATE inodes SET nlink = nlink + 1, ctime_s = s, ctime_ns = ns WHERE ino = i RETURNING * INTO c;
+  PERFORM rz_notify(rz_e(d, n) || ' ' || rz_a(d) || ' ' || rz_a(i));
   RETURN c;
 END $$;
 
@@ -167,6 +184,7 @@ BEGIN
   END IF;
   DELETE FROM entries WHERE parent = d AND name = n;
   PERFORM rz_touch(d, s, ns, CASE WHEN dir THEN -1 ELSE 0 END);
+  PERFORM rz_notify(rz_e(d, n) || ' ' || rz_a(d) || ' ' || rz_a(i));
   PERFORM rz_drop(i);
 END $$;
 
@@ -219,6 +237,7 @@ BEGIN
     UPDATE inodes SET ctime_s = s, ctime_ns = ns WHERE ino IN (si, di);
     PERFORM rz_touch(op, s, ns, CASE WHEN op = np THEN 0 ELSE ddir::int - sdir::int END);
     IF op <> np THEN PERFORM rz_touch(np, s, ns, sdir::int - ddir::int); END IF;
+    PERFORM rz_notify(concat_ws(' ', rz_e(op, oname), rz_e(np, nname), rz_a(op), rz_a(np), rz_a(si), rz_a(di)));
     RETURN;
   END IF;
   IF di IS NOT NULL THEN
@@ -239,6 +258,7 @@ BEGIN
   IF op <> np THEN PERFORM rz_touch(np, s, ns, sdir::int - ddir::int);
   ELSIF ddir THEN PERFORM rz_touch(np, s, ns, -1);
   END IF;
+  PERFORM rz_notify(concat_ws(' ', rz_e(op, oname), rz_e(np, nname), rz_a(op), rz_a(np), rz_a(si), rz_a(di)));
   IF di IS NOT NULL THEN PERFORM rz_drop(di); END IF;
 END $$;
 
@@ -261,6 +281,7 @@ BEGIN
     mtime_ns = CASE WHEN mt_s IS NOT NULL THEN mt_ns WHEN sz IS NOT NULL THEN ns ELSE mtime_ns END,
     ctime_s = s, ctime_ns = ns
   WHERE ino = i RETURNING * INTO c;
+  PERFORM rz_notify(CASE WHEN sz IS NULL THEN rz_a(i) ELSE rz_d(i) END);
   RETURN c;
 END $$;
 
@@ -284,6 +305,7 @@ BEGIN
   IF nogrow AND e > c.size THEN RAISE EXCEPTION 'EINVAL'; END IF;
   UPDATE inodes SET size = greatest(size, e), mtime_s = s, mtime_ns = ns, ctime_s = s, ctime_ns = ns
   WHERE ino = i RETURNING * INTO c;
+  PERFORM rz_notify(rz_d(i));
   RETURN c;
 END $$;
 
@@ -321,6 +343,7 @@ BEGIN
   IF total + octet_length(n) + length(v) > ${PG_XATTR_LIST_MAX} THEN RAISE EXCEPTION 'ENOSPC'; END IF;
   INSERT INTO xattrs VALUES (i, n, v) ON CONFLICT (ino, name) DO UPDATE SET value = EXCLUDED.value;
   UPDATE inodes SET ctime_s = s, ctime_ns = ns WHERE ino = i;
+  PERFORM rz_notify(rz_a(i));
 END $$;
 
 CREATE FUNCTION rz_removexattr(i bigint, n text, s bigint, ns int) RETURNS void LANGUAGE plpgsql AS $$
@@ -330,6 +353,7 @@ BEGIN
   DELETE FROM xattrs WHERE ino = i AND name = n;
   IF NOT FOUND THEN RAISE EXCEPTION 'ENODATA'; END IF;
   UPDATE inodes SET ctime_s = s, ctime_ns = ns WHERE ino = i;
+  PERFORM rz_notify(rz_a(i));
 END $$;
 
 CREATE FUNCTION rz_retain(sess bigint, i bigint) RETURNS void LANGUAGE plpgsql AS $$
@@ -392,12 +416,14 @@ export function schemaStatements(): string {
 
 /**
  * The statements that bring a volume of an older format to this one (search_path set), in the
- * transaction that then sets meta.format_version. Format 1 had no leases: a session was dead when
- * its backend was; its sessions get the default lease.
+ * transaction that then sets meta.format_version. Format 1 had no leases (a session was dead when
+ * its backend was; its sessions get the default lease) and no notifications.
  */
 export function upgradeStatements(from: number): string {
   if (from !== 1) throw new Error(`no upgrade from format version ${from}`)
+  // The change functions of format 2 notify (rz_notify); their signatures are format 1's.
   return `ALTER TABLE sessions ADD COLUMN lease_ms int NOT NULL CHECK (lease_ms >= 0) DEFAULT ${DEFAULT_LEASE_MS};
 ALTER TABLE sessions ALTER COLUMN lease_ms DROP DEFAULT;
+${FUNCTIONS.replaceAll('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION')}
 ${SESSION_FUNCTIONS}`
 }

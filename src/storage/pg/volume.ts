@@ -34,8 +34,9 @@ import {
   type Timespec,
   XATTR_SIZE_MAX,
 } from '../types.js'
-import type {Volume} from '../volume.js'
+import type {ChangeSink, Volume} from '../volume.js'
 import {DEFAULT_TIMEOUT_MS, SyncBridge, asBuffer} from './bridge.js'
+import {PgListener} from './notify.js'
 import {DEFAULT_LEASE_MS} from './schema.js'
 import {type PgTarget, parsePgUrl} from './url.js'
 import type {VolumeMeta} from './worker.js'
@@ -118,7 +119,16 @@ export class PgVolume implements Volume {
     readonly readOnly: boolean,
     /** The volume's meta row, and where it is (the URL without its password). */
     readonly meta: VolumeMeta & {url: string; schema: string},
+    /** Where it is, with how long a connect may take: for the listener's connection. */
+    private readonly target: PgTarget,
   ) {}
+
+  /** Listen for the other sessions' changes (notify.ts), on a connection of this thread's own. */
+  async watch(sink: ChangeSink, log?: (line: string) => void): Promise<() => Promise<void>> {
+    const listener = new PgListener(this.target, () => this.sessionId(), sink, log)
+    await listener.start()
+    return () => listener.close()
+  }
 
   /** Make a new volume in the URL's database (and schema); ImageError RZ_EXISTS if there is one, unless force. */
   static create(url: string, opts: PgCreateOptions = {}): PgVolume {
@@ -153,7 +163,8 @@ export class PgVolume implements Volume {
     try {
       const leaseMs = opts.sessionTimeoutMs ?? target.leaseMs ?? DEFAULT_LEASE_MS
       const {meta} = bridge.call('open', {readOnly: opts.readOnly ?? false, leaseMs}) as {meta: VolumeMeta}
-      return new PgVolume(bridge, opts.readOnly ?? false, {...meta, url: target.display, schema: target.schema})
+      const shown = {...meta, url: target.display, schema: target.schema}
+      return new PgVolume(bridge, opts.readOnly ?? false, shown, withConnectTimeout(target, timeoutMs))
     } catch (error) {
       bridge.close()
       throw error

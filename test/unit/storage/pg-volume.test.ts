@@ -12,6 +12,7 @@ import {fileURLToPath} from 'node:url'
 import pg from 'pg'
 
 import {ImageError} from '../../../src/storage/errors.js'
+import {PG_FORMAT_VERSION} from '../../../src/storage/pg/schema.js'
 import {parsePgUrl} from '../../../src/storage/pg/url.js'
 import {PgVolume} from '../../../src/storage/pg/volume.js'
 import {ROOT_INO, RENAME_EXCHANGE} from '../../../src/storage/types.js'
@@ -51,8 +52,8 @@ describe('PgVolume', function () {
       await sql(url, 'UPDATE meta SET format_version = 99')
       e = imageError(() => PgVolume.open(url))
       expect(e.code).to.equal('RZ_VERSION')
-      expect(e.message).to.include('schema of format version 99, newer than this razorfs reads (2)')
-      await sql(url, "UPDATE meta SET format_version = 2, magic = 'other'")
+      expect(e.message).to.include(`schema of format version 99, newer than this razorfs reads (${PG_FORMAT_VERSION})`)
+      await sql(url, `UPDATE meta SET format_version = ${PG_FORMAT_VERSION}, magic = 'other'`)
       expect(imageError(() => PgVolume.open(url)).code).to.equal('RZ_BAD_MAGIC')
 
       const other = fresh()
