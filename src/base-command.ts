@@ -5,6 +5,11 @@ import {finishAll} from './progress.js'
 import {ImageError, resolveDataDir} from './storage/index.js'
 import {type VolumeTarget, VolumeTargetError, volumeTarget} from './storage/open.js'
 
+/** `--meta URL`: the command works on the volume in PostgreSQL at the URL instead of the data dir's image. */
+export function metaFlag(description: string) {
+  return Flags.string({description, exclusive: ['data-dir'], helpValue: '<url>'})
+}
+
 export type RazorFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RazorCommand)['baseFlags'] & T['flags']>
 export type RazorArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 

@@ -1,8 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {RazorCommand} from '../base-command.js'
+import {RazorCommand, metaFlag} from '../base-command.js'
 import {EXIT} from '../exit-codes.js'
 import {type ArchiveResult, archiveImage, dumpImage} from '../inspect/index.js'
+import {archiveShared, dumpShared} from '../inspect/shared.js'
 import {Progress} from '../progress.js'
 
 export default class Dump extends RazorCommand<typeof Dump> {
@@ -17,7 +18,9 @@ Without flags, lists the tree from PATH-IN-IMAGE (default /) or --inode N like \
 
 --archive FILE writes the tree instead as a pax tar archive (GNU tar reads it: tar tvf FILE) with modes, owners, nanosecond times, hard links, symlinks, devices, FIFOs, xattrs and names as bytes; \`razorfs init --from FILE\` restores it. FILE "-" is standard output, which must not be a terminal. On a terminal, a progress bar on stderr counts the inodes written.
 
-The listing streams: memory does not grow with the size of the image.`
+The listing streams: memory does not grow with the size of the image.
+
+With --meta URL, the same for the volume in PostgreSQL at the URL (opened read-only, as one more session): the listing (entries in name order), --json (the image's keys; null for record slots, string units and the like, which a shared volume has none of) and --archive; --headers does not apply. A walk there holds one directory listing per level.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'List the whole tree.'},
@@ -27,6 +30,10 @@ The listing streams: memory does not grow with the size of the image.`
     {
       command: '<%= config.bin %> <%= command.id %> --archive /backup/rz.tar',
       description: 'Back up the whole image (restore: razorfs init --from /backup/rz.tar).',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --meta postgres://rz@db.example/files --archive /backup/files.tar',
+      description: 'Back up a volume shared through PostgreSQL (restore: razorfs init --from /backup/files.tar --meta URL).',
     },
   ]
 
@@ -43,14 +50,20 @@ The listing streams: memory does not grow with the size of the image.`
     }),
     headers: Flags.boolean({default: false, description: "Print each file's header and control block, the WAL header and the recovery report."}),
     inode: Flags.integer({description: 'Start at the inode with this number instead of a path.', min: 1}),
+    meta: metaFlag('List (or archive) the volume in PostgreSQL at this URL (postgres://user@host/database[?schema=name]) instead of the data dir.'),
   }
 
   public async run(): Promise<ArchiveResult | undefined> {
     const {archive, headers, inode} = this.flags
     const path = this.args['path-in-image']
     if (path !== undefined && inode !== undefined) this.error('give PATH-IN-IMAGE or --inode, not both', {exit: EXIT.USAGE})
+    const target = this.volumeTarget(this.flags.meta)
+    if (target.kind === 'pg' && headers)
+      this.error('--headers: a volume on PostgreSQL has no image files and no headers (razorfs stats --meta gives its figures)', {exit: EXIT.USAGE})
     if (archive === undefined) {
-      dumpImage(this.dataDir(), {path, inode, headers, json: this.jsonEnabled()})
+      const req = {path, inode, headers, json: this.jsonEnabled()}
+      if (target.kind === 'pg') dumpShared(target.url, req)
+      else dumpImage(target.dataDir, req)
       return undefined
     }
 
@@ -59,7 +72,10 @@ The listing streams: memory does not grow with the size of the image.`
     }
 
     const warn = (message: string): void => void process.stderr.write(`razorfs: warning: ${message}\n`)
-    const result = archiveImage(this.dataDir(), archive, {path, inode}, warn, new Progress())
+    const result =
+      target.kind === 'pg'
+        ? archiveShared(target.url, archive, {path, inode}, warn, new Progress())
+        : archiveImage(target.dataDir, archive, {path, inode}, warn, new Progress())
     if (this.jsonEnabled() && archive === '-') {
       // The archive is on stdout: the summary goes to stderr so that it does not end up in it.
       process.stderr.write(`${JSON.stringify(result)}\n`)

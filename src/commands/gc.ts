@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import {RazorCommand} from '../base-command.js'
+import {RazorCommand, metaFlag} from '../base-command.js'
+import {sharedGc, type SharedGcReport} from '../inspect/shared.js'
 import {readStatus, serverAlive} from '../fuse/status.js'
 import {type GcReport, gcImage, renderFigures} from '../gc/index.js'
 import {Progress} from '../progress.js'
@@ -18,6 +19,8 @@ Offline only: gc takes the image's lock and refuses an image that is mounted or 
 
 Crash-safe: the new image is built in a staging directory inside the data dir, checked against the old one (every name, inode and attribute), then put in place by renames. Killed at any moment, gc leaves the old image or the new one: the next read-write open (mount, gc, fsck) finishes an interrupted swap, and read-only commands read the new image meanwhile.
 
+With --meta URL (a volume in PostgreSQL), there is nothing for gc to rebuild: freed inodes, entries and blocks are rows deleted when they are freed, and PostgreSQL's autovacuum gives their space back to the tables. gc checks that the volume opens and says so in one line; it changes nothing.
+
 --dry-run opens the image read-only and reports what gc would give back; nothing is written. On a terminal, a progress bar on stderr follows each phase. Prints one line ("razorfs: gc gave back ..."); --verbose (and --dry-run) add the size of each file before and after; --json prints the whole report.`
 
   static override examples = [
@@ -30,10 +33,18 @@ Crash-safe: the new image is built in a staging directory inside the data dir, c
   static override flags = {
     'dry-run': Flags.boolean({default: false, description: 'Report what would be given back; change nothing.'}),
     verbose: Flags.boolean({char: 'v', default: false, description: 'Print the size of each file before and after.'}),
+    meta: metaFlag('The volume in PostgreSQL at this URL: nothing to compact there (see above); checks that it opens.'),
   }
 
-  public async run(): Promise<GcReport> {
-    const dir = this.dataDir()
+  public async run(): Promise<GcReport | SharedGcReport> {
+    const target = this.volumeTarget(this.flags.meta)
+    if (target.kind === 'pg') {
+      const report = sharedGc(target.url)
+      if (!this.jsonEnabled()) this.log(`razorfs: gc: nothing to compact on PostgreSQL (${report.meta}): ${report.note}`)
+      return report
+    }
+
+    const dir = target.dataDir
     const dryRun = this.flags['dry-run']
     let report: GcReport
     try {

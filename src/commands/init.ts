@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {RazorCommand} from '../base-command.js'
 import {EXIT} from '../exit-codes.js'
 import {type RestoreResult, restoreImage} from '../inspect/index.js'
+import {type SharedRestoreResult, restoreShared} from '../inspect/shared.js'
 import {Progress} from '../progress.js'
 import {ensureDataDir, Image, ImageError, type ImageInfo} from '../storage/index.js'
 import {isPgUrl} from '../storage/pg/url.js'
@@ -18,7 +19,7 @@ With --from FILE, the new image is filled from a tar archive: one written by \`r
 
 Prints the data dir, the image's UUID and each file it wrote (name, size in bytes, mode).
 
-With --meta URL, the new volume is made in PostgreSQL instead of the data dir, for many hosts to share: postgres://USER:PASSWORD@HOST:PORT/DATABASE, or postgres:///DATABASE?host=/run/postgresql for a unix socket; the volume takes one PostgreSQL schema of the database, "razorfs" unless ?schema=NAME names another. A schema that holds other tables is never touched. Prints the volume's UUID, where it is, and its format version.`
+With --meta URL, the new volume is made in PostgreSQL instead of the data dir, for many hosts to share: postgres://USER:PASSWORD@HOST:PORT/DATABASE, or postgres:///DATABASE?host=/run/postgresql for a unix socket; the volume takes one PostgreSQL schema of the database, "razorfs" unless ?schema=NAME names another. A schema that holds other tables is never touched. Prints the volume's UUID, where it is, and its format version. With --from FILE too, the new volume is filled from the archive, as an image is: that FILE starts as a tar archive is checked before the volume is made; damage found later leaves the volume partly filled, and the error says so (init --force --meta makes it again).`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'Create an image in the default data dir.'},
@@ -35,6 +36,10 @@ With --meta URL, the new volume is made in PostgreSQL instead of the data dir, f
       description: 'Create a volume shared by many hosts in the database "files" on db.example (schema razorfs).',
     },
     {
+      command: '<%= config.bin %> <%= command.id %> --meta postgres://rz@db.example/files --from /backup/rz.tar',
+      description: 'Create a shared volume holding what the archive holds (a backup of an image or of another shared volume).',
+    },
+    {
       command: '<%= config.bin %> <%= command.id %> --data-dir /srv/rz --force --json',
       description: 'Replace the image in /srv/rz (its contents are lost) and print the new one as JSON.',
     },
@@ -47,7 +52,7 @@ With --meta URL, the new volume is made in PostgreSQL instead of the data dir, f
       min: 1,
     }),
     from: Flags.string({
-      description: 'Fill the new image from this tar archive ("-": standard input), as written by razorfs dump --archive.',
+      description: 'Fill the new image (or volume at --meta) from this tar archive ("-": standard input), as written by razorfs dump --archive.',
       helpValue: '<file>',
     }),
     force: Flags.boolean({
@@ -56,14 +61,14 @@ With --meta URL, the new volume is made in PostgreSQL instead of the data dir, f
     }),
     meta: Flags.string({
       description: 'Create the volume in PostgreSQL at this URL (postgres://user@host/database[?schema=name]) instead of the data dir.',
-      exclusive: ['from', 'capacity', 'data-dir'],
+      exclusive: ['capacity', 'data-dir'],
       helpValue: '<url>',
     }),
   }
 
-  public async run(): Promise<ImageInfo | RestoreResult | SharedVolumeInfo> {
+  public async run(): Promise<ImageInfo | RestoreResult | SharedVolumeInfo | SharedRestoreResult> {
     const {capacity, force, from, meta} = this.flags
-    if (meta !== undefined) return this.createShared(meta, force)
+    if (meta !== undefined) return from === undefined ? this.createShared(meta, force) : this.restoreShared(meta, from)
     const dir = this.dataDir()
     if (from !== undefined) return this.restore(dir, from)
     ensureDataDir(dir)
@@ -110,19 +115,41 @@ With --meta URL, the new volume is made in PostgreSQL instead of the data dir, f
     return info
   }
 
-  private restore(dir: string, from: string): RestoreResult {
-    const {capacity, force} = this.flags
+  private refuseTerminal(from: string): void {
     if (from === '-' && process.stdin.isTTY) {
       this.error('refusing to read a tar archive from a terminal; give --from FILE or redirect standard input', {exit: EXIT.USAGE})
     }
+  }
+
+  private restoreShared(meta: string, from: string): SharedRestoreResult {
+    const target = this.volumeTarget(meta)
+    if (target.kind !== 'pg') throw new Error('internal: --meta names no PostgreSQL volume')
+    this.refuseTerminal(from)
+    const result = restoreShared(target.url, from, {force: this.flags.force, progress: new Progress()})
+    if (!this.jsonEnabled()) {
+      this.log(`Created razorfs volume ${result.uuid}`)
+      this.log(`  meta    ${result.meta}`)
+      this.log(`  schema  ${result.schema} (format version ${result.formatVersion})`)
+      this.restoredLine(result.restored)
+    }
+
+    return result
+  }
+
+  private restoredLine(r: RestoreResult['restored']): void {
+    this.log(
+      `  from ${r.archive}: ${r.members} members: ${r.directories} directories, ${r.files} files (${r.contentBytes} bytes), ${r.symlinks} symlinks, ${r.hardLinks} hard links, ${r.others} others`,
+    )
+  }
+
+  private restore(dir: string, from: string): RestoreResult {
+    const {capacity, force} = this.flags
+    this.refuseTerminal(from)
 
     const result = restoreImage(dir, from, {force, capacity, progress: new Progress()})
     if (!this.jsonEnabled()) {
-      const r = result.restored
       this.log(`Created razorfs image ${result.uuid} in ${result.dir}`)
-      this.log(
-        `  from ${r.archive}: ${r.members} members: ${r.directories} directories, ${r.files} files (${r.contentBytes} bytes), ${r.symlinks} symlinks, ${r.hardLinks} hard links, ${r.others} others`,
-      )
+      this.restoredLine(result.restored)
       for (const note of result.notes) this.log(`  note: ${note}`)
     }
 

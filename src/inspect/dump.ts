@@ -4,7 +4,7 @@
  * and the walk keeps one frame per directory level (walk.ts), so memory does not grow with the
  * image.
  */
-import {FsError, type Image, ROOT_INO} from '../storage/index.js'
+import {FsError, type Image, ROOT_INO, type Timespec} from '../storage/index.js'
 import {S_IFBLK, S_IFCHR, S_IFLNK, S_IFMT} from '../storage/format.js'
 import {headerReports, headerText} from './headers.js'
 import type {FdWriter} from './output.js'
@@ -126,22 +126,39 @@ export function itemJson(records: Records, item: TreeItem): Record<string, unkno
   return out
 }
 
-const COLUMNS = `${'inode'.padStart(10)} ${'mode'.padEnd(10)} ${'links'.padStart(5)} ${'uid'.padStart(5)} ${'gid'.padStart(5)} ${'size'.padStart(10)} ${'mtime (UTC)'.padEnd(35)} name`
+export const COLUMNS = `${'inode'.padStart(10)} ${'mode'.padEnd(10)} ${'links'.padStart(5)} ${'uid'.padStart(5)} ${'gid'.padStart(5)} ${'size'.padStart(10)} ${'mtime (UTC)'.padEnd(35)} name`
 
 /** One line of the human listing: `ls -l --full-time -n` columns, inode first. */
 function itemLine(records: Records, item: TreeItem, shownName: Buffer, xattrLines: boolean): string {
-  if (item.slot === 0) return `${'?'.padStart(10)} ${'?'.padEnd(10)} ${escapeName(shownName)}  (${item.problem})\n`
+  if (item.slot === 0) return problemLine(shownName, item.problem)
   const r: InodeRecord = records.inode(item.slot)
+  return nodeLine(
+    {...r, mtime: {sec: r.mtimeSec, nsec: r.mtimeNsec}},
+    shownName,
+    () => records.symlinkTarget(item.slot),
+    xattrLines ? {xattrs: r.xattr === 0 ? [] : records.xattrs(item.slot), problems: records.inodeProblems(item.slot)} : undefined,
+  )
+}
+
+/** The line of a name whose inode cannot be shown. */
+export function problemLine(shownName: Buffer, problem: string | undefined): string {
+  return `${'?'.padStart(10)} ${'?'.padEnd(10)} ${escapeName(shownName)}  (${problem})\n`
+}
+
+/** The listing's line of an inode (of an image or a shared volume), with its xattrs and problems on indented lines after it if `extra`. */
+export function nodeLine(
+  r: {ino: number; mode: number; nlink: number; uid: number; gid: number; rdev: number; size: number; mtime: Timespec},
+  shownName: Buffer,
+  target: () => Buffer,
+  extra?: {xattrs: Array<{name: Buffer; value: Buffer}>; problems: string[]},
+): string {
   const type = r.mode & S_IFMT
   const size = type === S_IFCHR || type === S_IFBLK ? `${devMajor(r.rdev)}, ${devMinor(r.rdev)}` : String(r.size)
-  let line = `${String(r.ino).padStart(10)} ${modeString(r.mode)} ${String(r.nlink).padStart(5)} ${String(r.uid).padStart(5)} ${String(r.gid).padStart(5)} ${size.padStart(10)} ${formatTime({sec: r.mtimeSec, nsec: r.mtimeNsec})} ${escapeName(shownName)}`
-  if (type === S_IFLNK) line += ` -> ${escapeName(records.symlinkTarget(item.slot))}`
+  let line = `${String(r.ino).padStart(10)} ${modeString(r.mode)} ${String(r.nlink).padStart(5)} ${String(r.uid).padStart(5)} ${String(r.gid).padStart(5)} ${size.padStart(10)} ${formatTime(r.mtime)} ${escapeName(shownName)}`
+  if (type === S_IFLNK) line += ` -> ${escapeName(target())}`
   line += '\n'
-  if (xattrLines && r.xattr !== 0) {
-    for (const x of records.xattrs(item.slot)) line += `${' '.repeat(11)}xattr ${escapeName(x.name)}=${xattrValue(x.value)}\n`
-  }
-
-  if (xattrLines) for (const p of records.inodeProblems(item.slot)) line += `${' '.repeat(11)}problem: ${p}\n`
+  for (const x of extra?.xattrs ?? []) line += `${' '.repeat(11)}xattr ${escapeName(x.name)}=${xattrValue(x.value)}\n`
+  for (const p of extra?.problems ?? []) line += `${' '.repeat(11)}problem: ${p}\n`
   return line
 }
 

@@ -8,11 +8,11 @@ import fs from 'node:fs'
 import type {Progress} from '../progress.js'
 import {errnoText, Image, ImageError, type ImageInfo, ROOT_INO} from '../storage/index.js'
 import {Staging} from '../storage/staging.js'
-import {type ArchiveSummary, writeArchive} from './archive.js'
+import {type ArchiveSummary, imageArchiveSource, writeArchive} from './archive.js'
 import {type DumpSummary, dump, resolveStart} from './dump.js'
 import {FdWriter, OutputClosed} from './output.js'
 import {Records} from './records.js'
-import {type RestoreSummary, Restorer} from './restore.js'
+import {type RestoreSummary, Restorer, imageRestoreTarget} from './restore.js'
 import {type ImageStats, collectStats} from './stats.js'
 import {TarError} from './tar/format.js'
 import {TarReader} from './tar/reader.js'
@@ -78,17 +78,22 @@ export function archiveImage(
     const records = new Records(image)
     const start = resolveStart(image, records, req.path, req.inode)
     progress?.phase('archiving', start.slot === records.slotOf(ROOT_INO) ? image.info().inodes.used : 0, 'items')
-    const toStdout = file === '-'
-    const fd = toStdout ? 1 : fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
-    try {
-      const summary = writeArchive(image, start, new FdWriter(fd, 1 << 20), warn, progress)
-      if (!toStdout) fsyncIfPossible(fd)
-      progress?.finish()
-      return {archive: toStdout || !fs.statSync(file).isFile() ? file : fs.realpathSync(file), ...summary}
-    } finally {
-      if (!toStdout) fs.closeSync(fd)
-    }
+    return archiveTo(file, progress, out => writeArchive(imageArchiveSource(image, start), start.path, out, warn, progress))
   })
+}
+
+/** Open `file` ('-': stdout) for an archive, write it with `write`, fsync and close it; the summary with the archive's real path. */
+export function archiveTo(file: string, progress: Progress | undefined, write: (out: FdWriter) => ArchiveSummary): ArchiveResult {
+  const toStdout = file === '-'
+  const fd = toStdout ? 1 : fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
+  try {
+    const summary = write(new FdWriter(fd, 1 << 20))
+    if (!toStdout) fsyncIfPossible(fd)
+    progress?.finish()
+    return {archive: toStdout || !fs.statSync(file).isFile() ? file : fs.realpathSync(file), ...summary}
+  } finally {
+    if (!toStdout) fs.closeSync(fd)
+  }
 }
 
 /** fsync a written archive; devices and pipes (/dev/null, a FIFO) cannot be and need not be. */
@@ -169,7 +174,7 @@ export function restoreImage(dir: string, file: string, opts: {force: boolean; c
       try {
         const archive = fs.fstatSync(fd)
         opts.progress?.phase('restoring', archive.isFile() ? archive.size : 0)
-        restored = new Restorer(image, reader, opts.progress).run()
+        restored = new Restorer(imageRestoreTarget(image), reader, opts.progress).run()
         info = image.info()
         image.close()
         opts.progress?.finish()
@@ -192,7 +197,7 @@ export function restoreImage(dir: string, file: string, opts: {force: boolean; c
 }
 
 /** Open an archive file for reading; a directory is refused here (reading it would fail with EISDIR). */
-function openArchive(file: string): number {
+export function openArchive(file: string): number {
   let fd: number
   try {
     fd = fs.openSync(file, 'r')

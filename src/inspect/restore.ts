@@ -1,17 +1,18 @@
 /**
- * `razorfs init --from FILE`: fill a new image from a tar archive (razorfs's own, GNU tar's or
+ * `razorfs init --from FILE`: fill a new image (or a new shared volume) from a tar archive (razorfs's own, GNU tar's or
  * bsdtar's), exactly: modes, owners, the three times to the nanosecond, hard links, symlinks,
  * devices, FIFOs, sockets (razorfs's vendor keyword), xattrs and names as bytes.
  *
  * Members are applied as they are read. A directory's times are set at the very end (creating
  * entries changes them), from a compact table of 7 numbers per directory. `ctime` cannot be set
- * through the POSIX-shaped Image API (every change sets it to now, as the kernel does), so it is
- * written into the inode record directly, in the same transaction as the last change of the inode.
+ * through the POSIX-shaped Volume API (every change sets it to now, as the kernel does), so the
+ * target sets it (RestoreTarget.setCtime), in the same transaction as the last change of the inode.
  */
 import type {Progress} from '../progress.js'
 import {inodeFields as I} from '../storage/codec/inode.js'
 import * as inodeNumber from '../storage/codec/inode-number.js'
 import {errnoText, FsError, type Image, ROOT_INO, type Timespec} from '../storage/index.js'
+import type {Volume} from '../storage/volume.js'
 import {S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK} from '../storage/format.js'
 import {RAZORFS_TYPE} from './archive.js'
 import {TYPE, type TarMember, TarError} from './tar/format.js'
@@ -55,14 +56,27 @@ class DirTimes {
   }
 }
 
-/** Write an inode's ctime into its record (in the running transaction, or its own). */
-function setCtime(image: Image, ino: number, t: Timespec): void {
+/** What a restore fills: a volume, how to make changes one, and how to set a ctime (which every change sets to now). */
+export interface RestoreTarget {
+  volume: Volume
+  transaction<T>(fn: () => T): T
+  setCtime(ino: number, t: Timespec): void
+}
+
+/** A new image as a restore target: the ctime is written into the inode record, in the running transaction or its own. */
+export function imageRestoreTarget(image: Image): RestoreTarget {
   const {store, nodes} = image.internals()
-  const o = nodes.off(inodeNumber.slotOf(ino))
-  store.transaction(() => {
-    I.ctimeSec.set(store, nodes.file, o, t.sec)
-    I.ctimeNsec.set(store, nodes.file, o, t.nsec)
-  })
+  return {
+    volume: image,
+    transaction: fn => store.transaction(fn),
+    setCtime(ino, t) {
+      const o = nodes.off(inodeNumber.slotOf(ino))
+      store.transaction(() => {
+        I.ctimeSec.set(store, nodes.file, o, t.sec)
+        I.ctimeNsec.set(store, nodes.file, o, t.nsec)
+      })
+    },
+  }
 }
 
 /** The components of a member's path, relative to the archive's root: `./a/b/` -> [a, b]. */
@@ -89,12 +103,15 @@ export class Restorer {
   private rootOwner = {uid: 0, gid: 0}
 
   /** `progress` is moved to the archive's byte offset after every member and every chunk of content. */
+  private readonly image: Volume
+
   constructor(
-    private readonly image: Image,
+    private readonly target: RestoreTarget,
     private readonly reader: TarReader,
     private readonly progress?: Progress,
   ) {
-    const root = image.getattr(ROOT_INO)
+    this.image = target.volume
+    const root = this.image.getattr(ROOT_INO)
     this.rootOwner = {uid: root.uid, gid: root.gid}
   }
 
@@ -114,9 +131,9 @@ export class Restorer {
     }
 
     for (const [ino, atime, mtime, ctime] of this.dirTimes.entries()) {
-      this.image.internals().store.transaction(() => {
+      this.target.transaction(() => {
         this.image.setattr(ino, {atime, mtime})
-        setCtime(this.image, ino, ctime)
+        this.target.setCtime(ino, ctime)
       })
     }
 
@@ -183,11 +200,11 @@ export class Restorer {
       }
 
       case TYPE.HARDLINK: {
-        const target = this.resolve(m.linkpath ?? Buffer.alloc(0))
-        const before = this.image.getattr(target).ctime
-        this.image.internals().store.transaction(() => {
-          this.image.link(target, parent, name)
-          setCtime(this.image, target, m.ctime ?? before)
+        const linked = this.resolve(m.linkpath ?? Buffer.alloc(0))
+        const before = this.image.getattr(linked).ctime
+        this.target.transaction(() => {
+          this.image.link(linked, parent, name)
+          this.target.setCtime(linked, m.ctime ?? before)
         })
         this.summary.hardLinks++
         return
@@ -274,11 +291,11 @@ export class Restorer {
 
   /** xattrs, then mode, atime, mtime and ctime, in one transaction: the inode ends as archived. */
   private finish(ino: number, m: TarMember, times: {atime: Timespec; mtime: Timespec; ctime: Timespec}): void {
-    this.image.internals().store.transaction(() => {
+    this.target.transaction(() => {
       this.setXattrs(ino, m)
       const type = this.image.getattr(ino).mode & S_IFMT
       this.image.setattr(ino, {...(type === S_IFLNK ? {} : {mode: m.mode}), atime: times.atime, mtime: times.mtime})
-      setCtime(this.image, ino, times.ctime)
+      this.target.setCtime(ino, times.ctime)
     })
   }
 }

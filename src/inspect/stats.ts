@@ -35,23 +35,24 @@ import {bytesField, escapeName, isoMs, thousands} from './text.js'
 
 const TOP = 5
 
+/** Inodes by type, and those unlinked while open (stats of an image, or of a shared volume). */
+export interface InodeCounts {
+  files: number
+  directories: number
+  symlinks: number
+  fifos: number
+  sockets: number
+  charDevices: number
+  blockDevices: number
+  /** Unlinked while open, waiting for the last close. */
+  orphans: number
+}
+
 export interface ImageStats {
   dataDir: string
   uuid: string
   formatVersion: number
-  inodes: {
-    used: number
-    capacity: number
-    files: number
-    directories: number
-    symlinks: number
-    fifos: number
-    sockets: number
-    charDevices: number
-    blockDevices: number
-    /** Unlinked while open, waiting for the last close. */
-    orphans: number
-  }
+  inodes: {used: number; capacity: number} & InodeCounts
   bytes: {
     /** Sum of the sizes of regular files. */
     apparent: number

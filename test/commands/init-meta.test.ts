@@ -63,6 +63,6 @@ describe('razorfs init --meta', function () {
     catalog.searchParams.set('schema', 'pg_catalog')
     refused(['init', '--meta', catalog.toString()], "schema 'pg_catalog' holds tables that are not a razorfs volume")
     refused(['init', '--meta', 'mysql://db/files'], 'not a PostgreSQL URL', 16)
-    refused(['init', '--meta', fresh(), '--from', '/dev/null'], 'cannot also be provided', 16)
+    refused(['init', '--meta', fresh(), '--capacity', '10'], 'cannot also be provided', 16)
   })
 })

@@ -517,4 +517,45 @@ export class PgVolume implements Volume {
   ping(): void {
     this.q('ping')
   }
+
+  /**
+   * The figures of razorfs stats: inodes by type (one pass over inodes), entries, the directories
+   * with the most entries, what the tables take on the server, and the other live sessions.
+   */
+  figures(top: number): PgFigures {
+    const types = this.q('statsTypes').map(r => ({type: r.type as number, count: r.n as number, bytes: r.bytes as number, orphans: r.orphans as number}))
+    const [v] = this.q('statsVolume')
+    const largest = this.q('statsTop', top).map(r => ({ino: r.ino as number, entries: r.n as number}))
+    return {
+      types,
+      entries: v.entries as number,
+      filesWithBlocks: v.files_with_blocks as number,
+      blockBytes: v.stored as number,
+      tableBytes: v.total as number,
+      otherSessions: v.others as number,
+      largest,
+    }
+  }
+
+  /** Set an inode's ctime (restoring an archive: every change through the interface sets it to now). */
+  setCtime(ino: number, t: Timespec): void {
+    this.writable('utimensat')
+    this.q('setctime', ino, t.sec, t.nsec)
+  }
+}
+
+/** PgVolume.figures. */
+export interface PgFigures {
+  /** Per file type (mode & S_IFMT): inodes, the sum of their sizes, and those unlinked but held open. */
+  types: Array<{type: number; count: number; bytes: number; orphans: number}>
+  entries: number
+  /** Regular files that have at least one block. */
+  filesWithBlocks: number
+  /** What the blocks table takes on the server (with its TOAST and indexes). */
+  blockBytes: number
+  /** What all the volume's tables take on the server. */
+  tableBytes: number
+  /** Sessions of other clients whose lease runs (mounts, and other commands). */
+  otherSessions: number
+  largest: Array<{ino: number; entries: number}>
 }

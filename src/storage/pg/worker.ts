@@ -55,6 +55,15 @@ const QUERIES: Record<string, string> = {
   retain: 'SELECT rz_retain($1, $2)',
   release: 'SELECT rz_release($1, $2)',
   ping: 'SELECT 1 AS one',
+  // razorfs stats --meta: inodes by type (one pass over inodes), the rest from small scans and the catalog.
+  statsTypes: `SELECT mode & ${S_IFMT} AS type, count(*) AS n, coalesce(sum(size), 0)::bigint AS bytes, count(*) FILTER (WHERE nlink = 0) AS orphans FROM inodes GROUP BY 1`,
+  statsVolume: `SELECT (SELECT count(*) FROM entries) AS entries, (SELECT count(DISTINCT ino) FROM blocks) AS files_with_blocks,
+    pg_total_relation_size('blocks')::bigint AS stored,
+    (SELECT count(*) FROM sessions WHERE heartbeat + lease_ms * interval '1 millisecond' > now() AND id <> current_setting('razorfs.session')::bigint) AS others,
+    (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')) AS total`,
+  statsTop: 'SELECT parent AS ino, count(*) AS n FROM entries GROUP BY parent ORDER BY n DESC, parent LIMIT $1',
+  // razorfs init --from --meta: an inode's ctime as archived (the interface sets it to now on every change).
+  setctime: 'UPDATE inodes SET ctime_s = $2, ctime_ns = $3 WHERE ino = $1',
 }
 
 /** The argument of each statement that is an inode the caller may hold open (lost inodes: ESTALE). */

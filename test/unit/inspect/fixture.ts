@@ -8,6 +8,7 @@ import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 
 import {Image, ROOT_INO, type Timespec} from '../../../src/storage/index.js'
+import type {Volume} from '../../../src/storage/volume.js'
 
 export const S_IFREG = 0o100000
 export const S_IFDIR = 0o040000
@@ -115,52 +116,57 @@ export interface NodeSnapshot {
 /** Everything the public API says about the tree, keyed by path (hex of the bytes). */
 export function snapshot(dir: string): Map<string, NodeSnapshot> {
   const image = Image.open(dir, {readOnly: true})
-  const out = new Map<string, NodeSnapshot>()
-  const first = new Map<number, string>()
-  const buf = Buffer.alloc(1 << 20)
   try {
-    const visit = (ino: number, path: Buffer): void => {
-      const key = path.toString('hex')
-      const a = image.getattr(ino)
-      if (!first.has(ino)) first.set(ino, key)
-      const node: NodeSnapshot = {
-        type: a.mode & S_IFMT,
-        mode: a.mode,
-        uid: a.uid,
-        gid: a.gid,
-        size: a.size,
-        rdev: a.rdev,
-        nlink: a.nlink,
-        atime: a.atime,
-        mtime: a.mtime,
-        ctime: a.ctime,
-        linkGroup: first.get(ino)!,
-        xattrs: image.listxattr(ino).map(name => [name, image.getxattr(ino, name).toString('hex')]),
-      }
-      if ((a.mode & S_IFMT) === S_IFLNK) node.target = image.readlink(ino).toString('hex')
-      if ((a.mode & S_IFMT) === S_IFREG) {
-        const hash = createHash('sha256')
-        for (let pos = 0; pos < a.size; ) {
-          const n = image.read(ino, buf, pos)
-          hash.update(buf.subarray(0, n))
-          pos += n
-        }
-
-        node.sha256 = hash.digest('hex')
-      }
-
-      out.set(key, node)
-      if ((a.mode & S_IFMT) === S_IFDIR) {
-        const entries = [...image.readdir(ino)]
-        node.entries = entries.map(e => e.name.toString('hex'))
-        for (const e of entries) visit(e.ino, Buffer.concat([path, path.length === 1 ? Buffer.alloc(0) : Buffer.from('/'), e.name]))
-      }
-    }
-
-    visit(ROOT_INO, Buffer.from('/'))
+    return snapshotVolume(image)
   } finally {
     image.close()
   }
+}
+
+/** snapshot of any volume (an image, a shared volume); the caller closes it. */
+export function snapshotVolume(image: Volume): Map<string, NodeSnapshot> {
+  const out = new Map<string, NodeSnapshot>()
+  const first = new Map<number, string>()
+  const buf = Buffer.alloc(1 << 20)
+  const visit = (ino: number, path: Buffer): void => {
+    const key = path.toString('hex')
+    const a = image.getattr(ino)
+    if (!first.has(ino)) first.set(ino, key)
+    const node: NodeSnapshot = {
+      type: a.mode & S_IFMT,
+      mode: a.mode,
+      uid: a.uid,
+      gid: a.gid,
+      size: a.size,
+      rdev: a.rdev,
+      nlink: a.nlink,
+      atime: a.atime,
+      mtime: a.mtime,
+      ctime: a.ctime,
+      linkGroup: first.get(ino)!,
+      xattrs: image.listxattr(ino).map(name => [name, image.getxattr(ino, name).toString('hex')]),
+    }
+    if ((a.mode & S_IFMT) === S_IFLNK) node.target = image.readlink(ino).toString('hex')
+    if ((a.mode & S_IFMT) === S_IFREG) {
+      const hash = createHash('sha256')
+      for (let pos = 0; pos < a.size; ) {
+        const n = image.read(ino, buf, pos)
+        hash.update(buf.subarray(0, n))
+        pos += n
+      }
+
+      node.sha256 = hash.digest('hex')
+    }
+
+    out.set(key, node)
+    if ((a.mode & S_IFMT) === S_IFDIR) {
+      const entries = [...image.readdir(ino)]
+      node.entries = entries.map(e => e.name.toString('hex'))
+      for (const e of entries) visit(e.ino, Buffer.concat([path, path.length === 1 ? Buffer.alloc(0) : Buffer.from('/'), e.name]))
+    }
+  }
+
+  visit(ROOT_INO, Buffer.from('/'))
 
   return out
 }
