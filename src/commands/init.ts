@@ -6,7 +6,7 @@ import {type RestoreResult, restoreImage} from '../inspect/index.js'
 import {type SharedRestoreResult, restoreShared} from '../inspect/shared.js'
 import {Progress} from '../progress.js'
 import {ensureDataDir, Image, ImageError, type ImageInfo} from '../storage/index.js'
-import {isPgUrl} from '../storage/pg/url.js'
+import {isPgUrl} from '../volume-url.js'
 import {PgVolume} from '../storage/pg/volume.js'
 
 type SharedVolumeInfo = PgVolume['meta']

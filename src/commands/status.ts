@@ -4,7 +4,7 @@ import {RazorCommand} from '../base-command.js'
 import {EXIT, EXIT_MOUNT_FAILURE} from '../exit-codes.js'
 import {type RazorMount, type ServerStatus, namesMount, razorMounts, readStatus, realTarget, serverAlive} from '../fuse/status.js'
 import {type CheckpointState, checkpointState} from '../storage/index.js'
-import {displayPgUrl, isPgUrl} from '../storage/pg/url.js'
+import {displayPgUrl, isPgUrl} from '../volume-url.js'
 
 export interface MountReport {
   mountpoint: string

@@ -14,7 +14,7 @@ import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {displayPgUrl, isPgUrl} from '../vfs/volume.js'
+import {displayPgUrl, isPgUrl} from '../volume-url.js'
 import {type MountEntry, mounts} from './mountinfo.js'
 
 export const STATUS_NAME = 'razorfs.status'

@@ -7,7 +7,8 @@
 import {ensureDataDir} from './data-dir.js'
 import {ImageError} from './errors.js'
 import {Image} from './image.js'
-import {isPgUrl, parsePgUrl} from './pg/url.js'
+import {isPgUrl} from '../volume-url.js'
+import {parsePgUrl} from './pg/url.js'
 import {PgVolume} from './pg/volume.js'
 import type {RecoveryReport} from './types.js'
 

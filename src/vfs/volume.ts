@@ -7,4 +7,3 @@
 export {FsError} from '../storage/errors.js'
 export {ROOT_INO, direntSink} from '../storage/types.js'
 export type {ChangeSink, Volume} from '../storage/volume.js'
-export {displayPgUrl, isPgUrl} from '../storage/pg/url.js'

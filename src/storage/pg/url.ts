@@ -10,6 +10,8 @@ import os from 'node:os'
 
 import type {ClientConfig} from 'pg'
 
+import {displayPgUrl, isPgUrl} from '../../volume-url.js'
+
 export const DEFAULT_SCHEMA = 'razorfs'
 
 export interface PgTarget {
@@ -21,11 +23,6 @@ export interface PgTarget {
   display: string
   /** The session lease asked for with session_timeout=, in milliseconds. */
   leaseMs?: number
-}
-
-/** Is `spec` a PostgreSQL URL (rather than a path)? */
-export function isPgUrl(spec: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(spec)
 }
 
 /** Parse a volume URL; throws an Error with a one-line message for one that is not. */
@@ -61,12 +58,4 @@ export function parsePgUrl(spec: string): PgTarget {
   }
 
   return {config, schema, display: displayPgUrl(spec), leaseMs}
-}
-
-/** A PostgreSQL URL without its password, for messages, mountinfo and status (the same URL always reads the same). */
-export function displayPgUrl(spec: string): string {
-  const shown = new URL(spec)
-  shown.password = ''
-  shown.searchParams.delete('password')
-  return decodeURIComponent(shown.toString())
 }

@@ -7,7 +7,8 @@ import os from 'node:os'
 
 import pg from 'pg'
 
-import {isPgUrl, parsePgUrl} from '../../../src/storage/pg/url.js'
+import {parsePgUrl} from '../../../src/storage/pg/url.js'
+import {isPgUrl} from '../../../src/volume-url.js'
 import {usePg} from '../../helpers/pg.js'
 
 describe('PostgreSQL volume URLs', () => {
