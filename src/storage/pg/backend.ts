@@ -1,0 +1,641 @@
+/**
+ * What the worker thread (worker.ts) runs each request on: the volume's connections, its session
+ * and the statements.
+ *
+ * A link is two connections: `op` runs the requests, `beat` refreshes the session's heartbeat on a
+ * timer of its own, so that a heartbeat never waits behind a request or a lock. When either
+ * connection goes (the server stopped or restarted, the network dropped it, or a heartbeat got no
+ * answer within the calls' timeout) the link is dropped whole: the request in flight fails with
+ * EIO, and so does every request until a new link is made, which the next request or the timer
+ * tries at once (a refused connect fails at once, one that hangs within RECONNECT_TIMEOUT_MS).
+ * A new link resumes the session: the same row if it is still there (its holds with it), else a
+ * new one, re-holding the inodes still open that still exist; those freed meanwhile are `lost`,
+ * and calls on them fail with ESTALE. docs/ARCHITECTURE.md, "Sessions and open files".
+ */
+import os from 'node:os'
+
+import pg from 'pg'
+
+import {FsError, ImageError} from '../errors.js'
+import {type BlockStore, PgBlockStore} from './blocks.js'
+import {INO_ARG, QUERIES, S_IFMT, S_IFREG} from './queries.js'
+import {PG_BLOCK_SIZE, PG_FORMAT_VERSION, PG_MAGIC, schemaStatements, upgradeStatements} from './schema.js'
+
+const S_IFDIR = 0o040000
+
+// int8 comes as a string: a number, if it is one a double holds exactly.
+pg.types.setTypeParser(pg.types.builtins.INT8, (text: string) => {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n)) throw new Error(`a bigint past 2^53 in the database: ${text}`)
+  return n
+})
+
+/** A new link's connect gives up after this long (or the calls' timeout, if shorter). */
+const RECONNECT_TIMEOUT_MS = 5000
+/** A heartbeat without an answer for the calls' timeout, and at least this long, drops the link (a network that drops packets). */
+const WATCHDOG_MIN_MS = 10_000
+/** The heartbeat's period: a sixth of the lease, at most 5 s. */
+const BEAT_MAX_MS = 5000
+
+export interface Target {
+  config: pg.ClientConfig
+  schema: string
+  display: string
+}
+
+type Row = Record<string, unknown>
+
+/** The meta row of a volume. */
+export interface VolumeMeta {
+  formatVersion: number
+  blockSize: number
+  uuid: string
+  createdMs: number
+}
+
+/** The two connections of a volume: requests, and heartbeats. */
+interface Link {
+  op: pg.Client
+  beat: pg.Client
+  dead: boolean
+}
+
+/** An error that says the connection is gone (rather than a statement refused). */
+function connectionLost(error: unknown): boolean {
+  if (error instanceof FsError || error instanceof ImageError) return false
+  const e = error as {code?: unknown; syscall?: unknown; message?: string}
+  if (typeof e.code === 'string' && (e.code.startsWith('08') || e.code.startsWith('57P'))) return true
+  if (e.syscall !== undefined) return true // ECONNRESET, EPIPE, ...
+  return /connection terminated|not queryable|connection ended|connection error/i.test(e.message ?? '')
+}
+
+export class Backend {
+  private link: Link | undefined
+  /** Why there is no link, for the EIO of the calls that need one. */
+  private problem = 'not connected'
+  private blocks!: BlockStore
+  /** Between begin and commit or rollback. */
+  inTx = false
+  /** The link went in the caller's transaction: the server rolled it back; its calls fail until it ends. */
+  private txLost = false
+  /** Inodes that shrank in the open transaction: they may not grow again before it commits. */
+  private readonly shrunk = new Set<number>()
+  private session = 0
+  private readOnly = false
+  private leaseMs = 0
+  private meta!: VolumeMeta
+  /** The heartbeat found the session row gone (reaped): register again before the next request. */
+  private sessionGone = false
+  /** This session's open handles per inode, as the holds table has them; and the changes of the open transaction. */
+  private readonly held = new Map<number, number>()
+  private readonly txHeld = new Map<number, number>()
+  /** Inodes held open that were freed while the session was gone, with their handles still to release. */
+  private readonly lost = new Map<number, number>()
+  private ticker: NodeJS.Timeout | undefined
+  private ticks = 0
+  private beating = false
+  private repairing = false
+
+  constructor(
+    private readonly target: Target,
+    /** How long a call may take (the bridge's timeout); a heartbeat without an answer for this long drops the link. */
+    private readonly timeoutMs: number,
+    /** Run a task on the request queue, after the requests before it. */
+    private readonly enqueue: (task: () => Promise<void>) => void,
+  ) {}
+
+  private get client(): pg.Client {
+    if (this.link === undefined) throw new Error(this.problem)
+    return this.link.op
+  }
+
+  private async query(name: string, values: unknown[] = []): Promise<Row[]> {
+    return (await this.client.query<Row>({name, text: QUERIES[name], values})).rows
+  }
+
+  /** Run fn in a transaction of its own, or in the caller's open one. */
+  private async atomically<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.inTx) return fn()
+    await this.client.query('BEGIN')
+    try {
+      const result = await fn()
+      await this.client.query('COMMIT')
+      return result
+    } catch (error) {
+      await this.client.query('ROLLBACK').catch(() => {})
+      throw error
+    }
+  }
+
+  private async connectOne(connectTimeoutMs: number, role = ''): Promise<pg.Client> {
+    const {config, schema} = this.target
+    const client = new pg.Client({
+      ...config,
+      application_name: `${config.application_name ?? 'razorfs'}${role}`,
+      connectionTimeoutMillis: connectTimeoutMs,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    })
+    client.on('error', () => {}) // a lost connection fails the query in flight, and 'end' drops the link
+    try {
+      await client.connect()
+      // A commit that returned is on disk, whatever the server's default: nothing acknowledged is lost.
+      await client.query(`SET search_path TO ${schema}; SET synchronous_commit TO on`)
+    } catch (error) {
+      void client.end().catch(() => {}) // not waited for: a connect that timed out may never end cleanly
+      throw error
+    }
+
+    return client
+  }
+
+  /** Connect both connections (op read-only if the volume is), and make them the link. */
+  private async connect(connectTimeoutMs: number): Promise<void> {
+    const op = await this.connectOne(connectTimeoutMs)
+    let beat: pg.Client
+    try {
+      beat = await this.connectOne(connectTimeoutMs, ' heartbeat')
+    } catch (error) {
+      void op.end().catch(() => {})
+      throw error
+    }
+
+    if (this.readOnly) await op.query('SET default_transaction_read_only = on').catch(() => {})
+    const link: Link = {op, beat, dead: false}
+    for (const c of [op, beat]) c.on('end', () => this.drop(link, 'the connection to PostgreSQL closed'))
+    this.link = link
+    if (this.meta !== undefined) this.blocks = new PgBlockStore(op, this.meta.blockSize)
+  }
+
+  /** Drop a link that failed; requests fail with EIO (saying why) until a new one is made. */
+  private drop(link: Link, why: string): void {
+    if (link.dead) return
+    link.dead = true
+    if (this.link === link) {
+      this.link = undefined
+      this.problem = `lost the connection to PostgreSQL (${why}); reconnecting`
+      if (this.inTx) this.txLost = true
+    }
+
+    void link.op.end().catch(() => {})
+    void link.beat.end().catch(() => {})
+  }
+
+  /**
+   * Before a request: a link, and a session. Inside the caller's transaction nothing is
+   * reconnected: a link lost there lost the transaction, and its calls fail until it ends.
+   */
+  async ready(): Promise<void> {
+    if (this.inTx) {
+      if (this.txLost || this.link === undefined) throw new Error(`${this.problem}: the transaction was rolled back`)
+      return
+    }
+
+    if (this.link === undefined) {
+      try {
+        await this.connect(Math.min(RECONNECT_TIMEOUT_MS, this.timeoutMs))
+      } catch (error) {
+        this.problem = `PostgreSQL unreachable (${connectProblem(error)}); reconnecting`
+        throw new Error(this.problem)
+      }
+
+      this.sessionGone = true // resume, or register again
+    }
+
+    if (this.sessionGone) await this.resume()
+  }
+
+  /**
+   * On a new link, or when the heartbeat found the row gone: take up the session again. Its row,
+   * if still there, gets the new connection's pid and a heartbeat, and its holds are intact. Else
+   * (it expired and was reaped) a new row, and the holds of the inodes still open that still
+   * exist; the others were freed with the old session (lost: ESTALE from now on).
+   */
+  private async resume(): Promise<void> {
+    const c = this.client
+    await c.query('BEGIN READ WRITE')
+    try {
+      const found = await c.query(
+        `UPDATE sessions SET backend_pid = pg_backend_pid(), heartbeat = now(),
+           backend_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()) WHERE id = $1`,
+        [this.session],
+      )
+      if (found.rowCount === 0) {
+        const session = await this.register(c)
+        const inos = [...this.held.keys()]
+        const kept = await c.query<Row>(
+          `INSERT INTO holds (session, ino, count)
+           SELECT $1, h.ino, h.count FROM unnest($2::bigint[], $3::int[]) AS h(ino, count) JOIN inodes i ON i.ino = h.ino RETURNING holds.ino`,
+          [session, inos, inos.map(i => this.held.get(i))],
+        )
+        await c.query('COMMIT')
+        this.session = session
+        const still = new Set(kept.rows.map(r => r.ino as number))
+        for (const ino of inos) {
+          if (still.has(ino)) continue
+          this.lost.set(ino, (this.lost.get(ino) ?? 0) + this.held.get(ino)!)
+          this.held.delete(ino)
+        }
+      } else {
+        await c.query('COMMIT')
+      }
+    } catch (error) {
+      await c.query('ROLLBACK').catch(() => {})
+      throw error
+    }
+
+    await this.tagSession()
+    this.sessionGone = false
+  }
+
+  /** Name the session on the request connection (`razorfs.session`), for what the server runs there: on each new link, and after registering again. */
+  private async tagSession(): Promise<void> {
+    await this.client.query(`SET razorfs.session = ${this.session}`)
+  }
+
+  private async register(c: pg.Client): Promise<number> {
+    const r = await c.query<Row>(
+      `INSERT INTO sessions (backend_pid, backend_start, host, client_pid, read_only, lease_ms)
+       SELECT pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()), $1, $2, $3, $4 RETURNING id`,
+      [os.hostname(), process.pid, this.readOnly, this.leaseMs],
+    )
+    return r.rows[0].id as number
+  }
+
+  /** The timer: a heartbeat, or a new link when there is none; every few beats, the reaper. */
+  private startTicker(): void {
+    const beatMs = Math.max(50, Math.min(BEAT_MAX_MS, Math.floor(this.leaseMs / 6)))
+    const reapEvery = Math.max(1, Math.ceil(this.leaseMs / 2 / beatMs))
+    this.ticker = setInterval(() => {
+      this.ticks++
+      if (this.link === undefined || this.sessionGone) this.repair()
+      else void this.beat()
+      if (!this.readOnly && this.ticks % reapEvery === 0)
+        this.enqueue(() =>
+          this.reapNow().then(
+            () => {},
+            () => {},
+          ),
+        )
+    }, beatMs)
+  }
+
+  /** A new link (or session) made by the timer, so that an idle volume resumes too. */
+  private repair(): void {
+    if (this.repairing) return
+    this.repairing = true
+    this.enqueue(async () => {
+      this.repairing = false
+      if (this.inTx || this.ticker === undefined) return
+      await this.ready().catch(() => {})
+    })
+  }
+
+  private async beat(): Promise<void> {
+    const link = this.link
+    const session = this.session
+    if (link === undefined || this.beating) return
+    this.beating = true
+    const limit = Math.max(this.timeoutMs, WATCHDOG_MIN_MS)
+    const watchdog = setTimeout(() => this.drop(link, `no answer to a heartbeat within ${limit} ms`), limit)
+    try {
+      const r = await link.beat.query({name: 'beat', text: 'UPDATE sessions SET heartbeat = now() WHERE id = $1', values: [session]})
+      if (r.rowCount === 0 && this.link === link && this.session === session) {
+        this.sessionGone = true
+        this.repair()
+      }
+    } catch (error) {
+      this.drop(link, (error as Error).message)
+    } finally {
+      clearTimeout(watchdog)
+      this.beating = false
+    }
+  }
+
+  /** End the sessions whose lease ran out (rz_reap), now; how many. */
+  async reapNow(): Promise<number> {
+    if (this.inTx || this.readOnly) return 0
+    await this.ready()
+    // A heartbeat first: a client that was stopped past its lease and wakes up takes its session
+    // back if nobody reaped it yet, rather than reaping itself.
+    const mine = await this.client.query('UPDATE sessions SET heartbeat = now() WHERE id = $1', [this.session])
+    if (mine.rowCount === 0) {
+      this.sessionGone = true
+      await this.ready()
+    }
+
+    const r = await this.client.query<Row>('SELECT rz_reap(0) AS n')
+    return r.rows[0].n as number
+  }
+
+  /** The meta row, or an ImageError saying why this is not a volume this build reads; an older format is upgraded. */
+  private async checkFormat(c: pg.Client): Promise<VolumeMeta> {
+    const {display, schema} = this.target
+    let rows: Row[]
+    try {
+      rows = (await c.query<Row>('SELECT magic, format_version, block_size, uuid, created_ms FROM meta')).rows
+    } catch (error) {
+      const code = (error as {code?: string}).code
+      if (code === '42P01') {
+        // No meta table: an empty (or absent) schema holds no volume yet; one with tables, something else.
+        const other = await this.client.query('SELECT 1 FROM pg_tables WHERE schemaname = $1 LIMIT 1', [schema])
+        if (other.rowCount === 0)
+          throw new ImageError('RZ_NO_IMAGE', `no razorfs volume in schema '${schema}'; make one with razorfs init --meta '${display}'`, display)
+        throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds other tables)`, display)
+      }
+
+      if (code === '42703') throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds something else)`, display)
+      throw error
+    }
+
+    const meta = rows[0]
+    if (meta?.magic !== PG_MAGIC) throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds something else)`, display)
+    const version = meta.format_version as number
+    if (version > PG_FORMAT_VERSION)
+      throw new ImageError('RZ_VERSION', `schema of format version ${version}, newer than this razorfs reads (${PG_FORMAT_VERSION}): upgrade razorfs`, display)
+    return {formatVersion: version, blockSize: meta.block_size as number, uuid: meta.uuid as string, createdMs: meta.created_ms as number}
+  }
+
+  /** Bring an older volume to this format, once (the first client of the new build to open it). */
+  private async upgrade(c: pg.Client): Promise<void> {
+    await c.query('BEGIN READ WRITE')
+    try {
+      await c.query('LOCK TABLE meta IN EXCLUSIVE MODE')
+      const meta = await this.checkFormat(c)
+      if (meta.formatVersion < PG_FORMAT_VERSION) {
+        for (let v = meta.formatVersion; v < PG_FORMAT_VERSION; v++) await c.query(upgradeStatements(v))
+        await c.query('UPDATE meta SET format_version = $1', [PG_FORMAT_VERSION])
+      }
+
+      await c.query('COMMIT')
+    } catch (error) {
+      await c.query('ROLLBACK').catch(() => {})
+      throw error
+    }
+  }
+
+  async create(opts: {force: boolean; uid: number; gid: number; rootMode: number; sec: number; nsec: number}): Promise<void> {
+    const {schema, display} = this.target
+    let c: pg.Client
+    try {
+      c = await this.connectOne(this.target.config.connectionTimeoutMillis ?? this.timeoutMs)
+    } catch (error) {
+      throw new ImageError('RZ_IO', connectProblem(error), display)
+    }
+
+    await c.query('BEGIN')
+    try {
+      // What the schema holds now: nothing, a razorfs volume (replaced only with force), or
+      // tables of something else, which are never touched.
+      const tables = (await c.query<Row>('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema])).rows.map(r => r.tablename as string)
+      let volume = false
+      if (tables.includes('meta')) {
+        await c.query('SAVEPOINT probe')
+        try {
+          await this.checkFormat(c)
+          volume = true
+        } catch (error) {
+          volume = error instanceof ImageError && error.code === 'RZ_VERSION' // a newer volume is still one
+        }
+
+        await c.query('ROLLBACK TO SAVEPOINT probe')
+      }
+
+      if (tables.length > 0 && !volume)
+        throw new ImageError('RZ_BAD_MAGIC', `schema '${schema}' holds tables that are not a razorfs volume; name another schema (?schema=NAME)`, display)
+      if (volume && !opts.force) throw new ImageError('RZ_EXISTS', `a razorfs volume already exists in schema '${schema}' (--force replaces it)`, display)
+      if (volume) await c.query(`DROP SCHEMA ${schema} CASCADE`)
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+      await c.query(schemaStatements())
+      await c.query('INSERT INTO meta (magic, format_version, uuid, created_ms, block_size) VALUES ($1, $2, gen_random_uuid(), $3, $4)', [
+        PG_MAGIC,
+        PG_FORMAT_VERSION,
+        Date.now(),
+        PG_BLOCK_SIZE,
+      ])
+      const t = [opts.sec, opts.nsec]
+      await c.query('INSERT INTO inodes VALUES (1, $1, 2, $2, $3, 0, 0, $4, $5, $4, $5, $4, $5, 1, NULL)', [
+        S_IFDIR | (opts.rootMode & 0o7777),
+        opts.uid,
+        opts.gid,
+        ...t,
+      ])
+      await c.query('COMMIT')
+    } catch (error) {
+      await c.query('ROLLBACK').catch(() => {})
+      await c.end().catch(() => {})
+      if (error instanceof ImageError) throw error
+      throw new ImageError('RZ_IO', `cannot make the volume: ${(error as Error).message}`, display)
+    }
+
+    await c.end()
+  }
+
+  async open(opts: {readOnly: boolean; leaseMs: number}): Promise<{session: number; meta: VolumeMeta}> {
+    this.readOnly = opts.readOnly
+    this.leaseMs = opts.leaseMs
+    try {
+      await this.connect(this.target.config.connectionTimeoutMillis ?? this.timeoutMs)
+    } catch (error) {
+      throw new ImageError('RZ_IO', connectProblem(error), this.target.display)
+    }
+
+    const c = this.client
+    try {
+      this.meta = await this.checkFormat(c)
+      if (this.meta.formatVersion < PG_FORMAT_VERSION) {
+        await this.upgrade(c)
+        this.meta = await this.checkFormat(c)
+      }
+
+      this.blocks = new PgBlockStore(c, this.meta.blockSize)
+      if (!opts.readOnly) await c.query('SELECT rz_reap(0)')
+      await c.query('BEGIN READ WRITE')
+      this.session = await this.register(c)
+      await c.query('COMMIT')
+      await this.tagSession()
+    } catch (error) {
+      this.stop()
+      if (error instanceof ImageError) throw error
+      throw new ImageError('RZ_IO', `cannot open the volume: ${(error as Error).message}`, this.target.display)
+    }
+
+    this.startTicker()
+    return {session: this.session, meta: this.meta}
+  }
+
+  /** Stop the timer and drop the connections. */
+  private stop(): void {
+    clearInterval(this.ticker)
+    this.ticker = undefined
+    if (this.link !== undefined) this.drop(this.link, 'closed')
+  }
+
+  /**
+   * A clean end: the session goes, and with it the inodes only it held. In an outage (no link, and
+   * none to be made) the session is left to expire.
+   */
+  async close(): Promise<void> {
+    clearInterval(this.ticker)
+    this.ticker = undefined
+    try {
+      if (this.inTx) await this.rollback()
+      await this.ready()
+      await this.client.query('SET default_transaction_read_only = off')
+      await this.client.query('SELECT rz_reap($1)', [this.session])
+    } catch {
+      // the server is gone: the session's lease runs out, and the next client's reaper ends it
+    } finally {
+      this.stop()
+    }
+  }
+
+  /**
+   * As a killed client whose lease then ran out: the server ends the connection, rolling back what
+   * is open, and the session stays behind, expired, for the next client's reaper (tests).
+   */
+  async abandon(): Promise<void> {
+    clearInterval(this.ticker)
+    this.ticker = undefined
+    const link = this.link
+    if (link === undefined) return
+    await link.beat.query('UPDATE sessions SET lease_ms = 0 WHERE id = $1', [this.session]).catch(() => {})
+    const ended = new Promise<void>(resolve => link.op.once('end', resolve))
+    await link.op.query('SELECT pg_terminate_backend(pg_backend_pid())').catch(() => {})
+    await ended
+    this.stop()
+  }
+
+  /** The session's id now (it changes when a reaped session registers again). */
+  sessionId(): number {
+    return this.session
+  }
+
+  /** A request about an inode that was freed while this session was gone: ESTALE, without asking. */
+  staleCheck(op: string, args: unknown[]): void {
+    if (this.lost.size === 0) return
+    let ino: unknown
+    if (op === 'q') {
+      const at = INO_ARG[args[0] as string]
+      ino = at === undefined ? undefined : (args[1] as unknown[])[at]
+    } else if (op === 'read' || op === 'write' || op === 'retain') ino = args[0]
+    else if (op === 'setattr') ino = (args[0] as unknown[])[0]
+    if (typeof ino === 'number' && this.lost.has(ino)) throw new FsError('ESTALE', op)
+  }
+
+  q(name: string, values: unknown[]): Promise<Row[]> {
+    return this.query(name, values)
+  }
+
+  private count(ino: number, delta: number): void {
+    const map = this.inTx ? this.txHeld : this.held
+    const n = (map.get(ino) ?? 0) + delta
+    if (n === 0) map.delete(ino)
+    else map.set(ino, n)
+  }
+
+  async retain(ino: number): Promise<void> {
+    await this.query('retain', [this.session, ino])
+    this.count(ino, 1)
+  }
+
+  async release(ino: number): Promise<void> {
+    const lost = this.lost.get(ino)
+    if (lost !== undefined) {
+      if (lost <= 1) this.lost.delete(ino)
+      else this.lost.set(ino, lost - 1)
+      return
+    }
+
+    await this.query('release', [this.session, ino])
+    if ((this.held.get(ino) ?? 0) + (this.txHeld.get(ino) ?? 0) > 0) this.count(ino, -1)
+  }
+
+  async begin(): Promise<void> {
+    await this.client.query('BEGIN')
+    this.inTx = true
+    this.txLost = false
+    this.shrunk.clear()
+    this.txHeld.clear()
+  }
+
+  async commit(): Promise<void> {
+    const lost = this.txLost
+    this.inTx = false
+    this.txLost = false
+    const changes = [...this.txHeld]
+    this.txHeld.clear()
+    if (lost) throw new Error(`${this.problem}: the transaction was rolled back`)
+    const r = await this.client.query('COMMIT')
+    if (r.command === 'ROLLBACK') throw new Error('the transaction failed and was rolled back')
+    for (const [ino, delta] of changes) this.count(ino, delta)
+  }
+
+  async rollback(): Promise<void> {
+    const lost = this.txLost
+    this.inTx = false
+    this.txLost = false
+    this.txHeld.clear()
+    if (!lost && this.link !== undefined) await this.client.query('ROLLBACK')
+  }
+
+  async read(ino: number, pos: number, len: number): Promise<Uint8Array> {
+    const [c] = await this.query('getattr', [ino])
+    if (c === undefined) throw new FsError('ENOENT', 'read')
+    const type = (c.mode as number) & S_IFMT
+    if (type === S_IFDIR) throw new FsError('EISDIR', 'read')
+    if (type !== S_IFREG) throw new FsError('EINVAL', 'read')
+    const n = Math.max(0, Math.min(len, (c.size as number) - pos))
+    return this.blocks.read(ino, pos, n)
+  }
+
+  write(ino: number, pos: number, data: Uint8Array, sec: number, nsec: number): Promise<void> {
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    return this.atomically(async () => {
+      await this.client.query({
+        name: 'wrote',
+        text: 'SELECT rz_wrote($1, $2, $3, $4, $5)',
+        values: [ino, pos + bytes.length, this.inTx && this.shrunk.has(ino), sec, nsec],
+      })
+      await this.blocks.write(ino, pos, bytes)
+    })
+  }
+
+  /** setattr; with a size, the blocks past it go in the same transaction. */
+  setattr(values: unknown[]): Promise<Row[]> {
+    const ino = values[0] as number
+    const size = values[4] as number | null
+    if (size === null) return this.query('setattr', values)
+    return this.atomically(async () => {
+      if (this.inTx) {
+        const [c] = await this.query('getattr', [ino])
+        if (c !== undefined && size > (c.size as number) && this.shrunk.has(ino)) throw new FsError('EINVAL', 'truncate')
+        if (c !== undefined && size < (c.size as number)) this.shrunk.add(ino)
+      }
+
+      const rows = await this.query('setattr', values)
+      await this.blocks.truncate(ino, size)
+      return rows
+    })
+  }
+
+  /** After a request failed: was it the connection? Then the link goes (the next request makes another). */
+  failed(error: unknown): boolean {
+    const link = this.link
+    if (link === undefined) return !(error instanceof FsError || error instanceof ImageError)
+    if (!connectionLost(error)) return false
+    this.drop(link, (error as Error).message)
+    return true
+  }
+}
+
+/** One line for a failed connect: unreachable, authentication, no such database, or the driver's words. */
+function connectProblem(error: unknown): string {
+  const e = error as {code?: string; message?: string}
+  const code = e.code ?? ''
+  if (['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET'].includes(code))
+    return `PostgreSQL server unreachable (${e.message})`
+  if (code === '28P01' || code === '28000') return `authentication failed (${e.message})`
+  if (code === '3D000') return `no such database (${e.message})`
+  return `cannot connect to PostgreSQL (${e.message})`
+}
