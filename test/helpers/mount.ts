@@ -33,6 +33,8 @@ export interface MountOptions {
   /** -o options */
   options?: string
   extraArgs?: string[]
+  /** A command that runs the server on another host, e.g. `nsenter --net=... --` (it must exec, keeping the pid). */
+  prefix?: string[]
 }
 
 /** Is `mnt` in /proc/self/mountinfo? */
@@ -53,7 +55,8 @@ export async function mount(opts: MountOptions): Promise<Mounted> {
   fs.mkdirSync(opts.mnt, {recursive: true})
   const volume = opts.meta === undefined ? ['--data-dir', opts.dataDir] : ['--meta', opts.meta]
   const args = [RUN_JS, 'mount', '-f', ...volume, ...(opts.options ? ['-o', opts.options] : []), ...(opts.extraArgs ?? []), opts.mnt]
-  const proc = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
+  const [file, argv] = opts.prefix === undefined ? [process.execPath, args] : [opts.prefix[0], [...opts.prefix.slice(1), process.execPath, ...args]]
+  const proc = spawn(file, argv, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
   let out = ''
   let stdout = ''
   proc.stdout!.on('data', (d: Buffer) => {

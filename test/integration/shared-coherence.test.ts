@@ -17,9 +17,14 @@ import {useTwoHosts} from '../helpers/two-hosts.js'
 
 /** How long B may take to see a change: far below the hour its kernel would keep the old one. */
 const SEEN_WITHIN_MS = 10_000
-/** Latency samples, and the bound their p99 must stay under (generous: a loaded 2-CPU machine). */
+/**
+ * Latency samples, and the bounds: the issue's 100 ms for the median; for the p99, five times that,
+ * since a 2-CPU machine loaded to 10 has measured a p99 of 62 ms and a max of 93 ms (ARCHITECTURE.md,
+ * "Coherence"), and the test must not fail on a machine's noise. Both are printed.
+ */
 const SAMPLES = Number(process.env.RAZORFS_COHERENCE_SAMPLES ?? 200)
-const P99_BOUND_MS = 1000
+const MEDIAN_BOUND_MS = 100
+const P99_BOUND_MS = 500
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4))
 
@@ -152,7 +157,7 @@ describe('coherence of one volume on PostgreSQL mounted by two hosts', function 
     expect(await fewest(hosts.b!, B('f')), 'B: 100 stats after it saw the chmod').to.equal(0)
   })
 
-  it(`invalidation latency over ${SAMPLES} changes (chmod: attributes; rename: names): printed, p99 < ${P99_BOUND_MS} ms`, () => {
+  it(`invalidation latency over ${SAMPLES} changes (chmod: attributes; rename: names): printed, median < ${MEDIAN_BOUND_MS} ms, p99 < ${P99_BOUND_MS} ms`, () => {
     fs.writeFileSync(A('lat0'), 'x')
     pollMs('B to see lat0', () => fs.existsSync(B('lat0')))
     const attr: number[] = []
@@ -184,6 +189,7 @@ describe('coherence of one volume on PostgreSQL mounted by two hosts', function 
     console.log(`        ${line('attributes (chmod)', attr)}`)
     console.log(`        ${line('names (rename)', name)}`)
     console.log(`        ${line('all', all)}`)
-    expect(quantile(all, 0.99)).to.be.below(P99_BOUND_MS)
+    expect(quantile(all, 0.5), 'median').to.be.below(MEDIAN_BOUND_MS)
+    expect(quantile(all, 0.99), 'p99').to.be.below(P99_BOUND_MS)
   })
 })

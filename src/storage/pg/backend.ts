@@ -7,7 +7,8 @@
  * connection goes (the server stopped or restarted, the network dropped it, or a heartbeat got no
  * answer within the calls' timeout) the link is dropped whole: the request in flight fails with
  * EIO, and so does every request until a new link is made, which the next request or the timer
- * tries at once (a refused connect fails at once, one that hangs within RECONNECT_TIMEOUT_MS).
+ * tries at once (a refused connect fails at once, one that hangs within RECONNECT_TIMEOUT_MS); for
+ * RETRY_AFTER_MS after a connect that hung, requests fail without trying.
  * A new link resumes the session: the same row if it is still there (its holds with it), else a
  * new one, re-holding the inodes still open that still exist; those freed meanwhile are `lost`,
  * and calls on them fail with ESTALE. docs/ARCHITECTURE.md, "Sessions and open files".
@@ -32,6 +33,13 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (text: string) => {
 
 /** A new link's connect gives up after this long (or the calls' timeout, if shorter). */
 const RECONNECT_TIMEOUT_MS = 5000
+/**
+ * After a connect that took this long to fail (a host that does not answer), requests fail at
+ * once for this long rather than each trying and waiting out RECONNECT_TIMEOUT_MS in turn (a
+ * create is two requests); the timer goes on trying meanwhile. A connect refused at once is tried
+ * again by the next request.
+ */
+const RETRY_AFTER_MS = 1000
 /** A heartbeat without an answer for the calls' timeout, and at least this long, drops the link (a network that drops packets). */
 const WATCHDOG_MIN_MS = 10_000
 /** The heartbeat's period: a sixth of the lease, at most 5 s. */
@@ -95,6 +103,8 @@ export class Backend {
   private ticks = 0
   private beating = false
   private repairing = false
+  /** When the last connect that hung failed (Date.now()), while there is no link. */
+  private failedAt: number | undefined
 
   constructor(
     private readonly target: Target,
@@ -192,13 +202,17 @@ export class Backend {
     }
 
     if (this.link === undefined) {
+      if (this.failedAt !== undefined && Date.now() - this.failedAt < RETRY_AFTER_MS) throw new Error(this.problem)
+      const started = Date.now()
       try {
         await this.connect(Math.min(RECONNECT_TIMEOUT_MS, this.timeoutMs))
       } catch (error) {
+        if (Date.now() - started >= RETRY_AFTER_MS) this.failedAt = Date.now()
         this.problem = `PostgreSQL unreachable (${connectProblem(error)}); reconnecting`
         throw new Error(this.problem)
       }
 
+      this.failedAt = undefined
       this.sessionGone = true // resume, or register again
     }
 
