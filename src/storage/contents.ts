@@ -104,6 +104,11 @@ export class Contents {
     if (!readOnly) this.openSyncFd()
   }
 
+  /** syncfs and the descriptor to call it on, when content files are made durable by syncfs of `root`. */
+  private bySyncfs(): {syncfs: Syncfs; fd: number} | undefined {
+    return this.syncfs === undefined || this.syncFd === undefined ? undefined : {syncfs: this.syncfs, fd: this.syncFd}
+  }
+
   /** Open syncFd if syncfs is there and `root` exists (a new image makes it with its first content file). */
   private openSyncFd(): void {
     if (this.syncfs === undefined || this.syncFd !== undefined) return
@@ -235,7 +240,7 @@ export class Contents {
       return
     }
 
-    if (!this.unsynced.has(dataId) || BREAK_NO_FSYNC || (this.syncfs !== undefined && this.syncFd !== undefined)) {
+    if (!this.unsynced.has(dataId) || BREAK_NO_FSYNC || this.bySyncfs() !== undefined) {
       // Unsynced under syncfs: the next sync's syncfs covers it, closed or not.
       if (BREAK_NO_FSYNC) this.unsynced.delete(dataId)
       fs.closeSync(fd)
@@ -375,10 +380,11 @@ export class Contents {
   syncAll(logPending = false): boolean {
     if (this.flushError !== undefined) throw this.flushError
     const coversLog = this.syncDevice !== undefined && this.syncDevice === this.logDevice
-    if (this.syncfs !== undefined && this.syncFd !== undefined && this.unsynced.size + this.newDirs.size + (logPending && coversLog ? 1 : 0) > 1) {
+    const bySyncfs = this.bySyncfs()
+    if (bySyncfs !== undefined && this.unsynced.size + this.newDirs.size + (logPending && coversLog ? 1 : 0) > 1) {
       if (!BREAK_NO_FSYNC) {
         try {
-          this.syncfs(this.syncFd)
+          bySyncfs.syncfs(bySyncfs.fd)
         } catch (error) {
           // As a failed pool flush: the host may have lost bytes that no later sync brings back.
           this.flushError = new Error(`syncfs of the filesystem of ${this.root}: ${(error as Error).message}`)
