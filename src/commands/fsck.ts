@@ -2,11 +2,12 @@ import {Args, Flags} from '@oclif/core'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {RazorCommand} from '../base-command.js'
+import {RazorCommand, metaFlag} from '../base-command.js'
 import {ImageError, type ImageErrorCode} from '../storage/index.js'
 import {EXIT} from '../exit-codes.js'
 import type {FsckMode} from '../fsck/context.js'
 import {type FsckReport, runFsck} from '../fsck/run.js'
+import {type SharedFsckReport, runSharedFsck} from '../fsck/shared/run.js'
 import {terminalAsk, terminalProgress} from '../fsck/terminal.js'
 
 const MODES = ['read-only', 'yes', 'preen']
@@ -19,12 +20,18 @@ export default class Fsck extends RazorCommand<typeof Fsck> {
 
 Without -f, an image that was closed cleanly is only checked for its headers and log. On a clean image it prints one line ("razorfs: clean, N inodes, M entries").
 
+With --meta URL, the volume in PostgreSQL at the URL, with the same flags, problem table and exit codes: pass 8 its sessions (an expired one is ended, as the next client would) and inode sequence, pass 9 (with -f, or when pass 8 found something) its root, entries, connectivity (to /lost+found), link counts, orphans and blocks. -n checks one snapshot while it is mounted; a repair takes a lock that keeps mounts from starting and refuses while any session is live ("in use by 1 live session (host pid N)", exit 8).
+
 Exit code (bits, OR-ed as fsck(8) does): 0 no errors, 1 errors corrected, 4 errors left uncorrected, 8 operational error, 16 usage error, 32 cancelled.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> -n', description: 'Check the default image, change nothing.'},
     {command: '<%= config.bin %> <%= command.id %> -p /srv/rz', description: 'Repair what is safe to repair unattended.'},
     {command: '<%= config.bin %> <%= command.id %> -fy --json /srv/rz/nodes.dat', description: 'Force a full check, repair everything, report as JSON.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> -fn --meta postgres://rz@db.example/files',
+      description: 'Check a volume shared through PostgreSQL, fully, changing nothing.',
+    },
   ]
 
   static override enableJsonFlag = true
@@ -46,6 +53,7 @@ Exit code (bits, OR-ed as fsck(8) does): 0 no errors, 1 errors corrected, 4 erro
       description: 'Open the image read-only and answer "no" to every repair.',
       exclusive: MODES.filter(m => m !== 'read-only'),
     }),
+    meta: metaFlag('Check the volume in PostgreSQL at this URL (postgres://user@host/database[?schema=name]) instead of an image.'),
     verbose: Flags.boolean({char: 'v', default: false, description: 'Print each pass and what was checked.'}),
     yes: Flags.boolean({
       char: 'y',
@@ -58,7 +66,7 @@ Exit code (bits, OR-ed as fsck(8) does): 0 no errors, 1 errors corrected, 4 erro
   // A check that cannot be carried out is an operational error (fsck(8)'s 8), not 1 ("corrected").
   protected override failureExitCode: number = EXIT.OPERATIONAL
 
-  public async run(): Promise<FsckReport> {
+  public async run(): Promise<FsckReport | SharedFsckReport> {
     const {flags} = this
     const json = this.jsonEnabled()
     const mode: FsckMode = flags['read-only'] ? 'no' : flags.yes ? 'yes' : flags.preen ? 'preen' : 'ask'
@@ -66,16 +74,18 @@ Exit code (bits, OR-ed as fsck(8) does): 0 no errors, 1 errors corrected, 4 erro
       this.error('interactive repair needs a terminal: give -n (check only), -p (repair what is safe) or -y (repair everything)', {exit: EXIT.USAGE})
     }
 
+    const target = this.volumeTarget(flags.meta)
+    if (target.kind === 'pg' && this.args.path !== undefined) this.error('give PATH or --meta, not both', {exit: EXIT.USAGE})
     const write = (text: string): boolean => (json ? process.stderr : process.stdout).write(text)
-    const report = runFsck({
-      dir: this.imageDir(),
+    const common = {
       mode,
       force: flags.force,
       verbose: flags.verbose,
-      out: json ? undefined : line => write(`${line}\n`),
+      out: json ? undefined : (line: string) => write(`${line}\n`),
       ask: mode === 'ask' ? terminalAsk(write) : undefined,
-      progress: terminalProgress(),
-    })
+    }
+    const report =
+      target.kind === 'pg' ? await runSharedFsck({...common, url: target.url}) : runFsck({...common, dir: this.imageDir(), progress: terminalProgress()})
     if (report.exitCode & EXIT.OPERATIONAL) {
       // One line (or a JSON error): the image could not be checked.
       const error = report.errorCode === undefined ? new Error(report.error) : new ImageError(report.errorCode as ImageErrorCode, report.error ?? '')

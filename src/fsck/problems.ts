@@ -3,7 +3,9 @@
  *
  * A code is 0xPPNNNN: PP is the pass that raises it, NNNN its number in the pass. Codes are never
  * renumbered; a retired code stays reserved. NNNN = 0000 is the pass header (printed with -v).
- * Pass 1 checks two files: NNNN 00xx are inode-table problems, 01xx string-heap problems.
+ * Pass 1 checks two files: NNNN 00xx are inode-table problems, 01xx string-heap problems. Passes 8
+ * and 9 are those of a volume shared through PostgreSQL (fsck --meta), which also raises the rows
+ * of passes 1, 2, 3 and 4 whose problem is the same there.
  *
  * - `message`: a full sentence; `{name}` placeholders are filled from the values passed to
  *   `ctx.fix(code, values)`.
@@ -308,6 +310,39 @@ const ROWS = [
     false,
     'Transaction {lsn} at offset {offset} of the log cannot be replayed ({reason}); it and the {after} bytes after it would be lost.',
   ),
+
+  // ---- pass 8: a shared volume's sessions and inode sequence (fsck --meta; src/fsck/shared/) -----
+  header(0x08_0000, 'PR_8_PASS_HEADER', 'Pass 8: checking the sessions and the inode sequence of the shared volume'),
+  /** A session whose lease ran out: the next client's reaper ends it. Clear: end it (its connection, its row, its holds). */
+  row(
+    0x08_0001,
+    'PR_8_EXPIRED_SESSION',
+    'clear',
+    true,
+    'Session {id} of {host} (pid {pid}) expired {ago} s ago, holding {holds} inodes open; the next client would end it.',
+    {noOk: true},
+  ),
+  /** ino_seq would hand out a number in use. Fix: set it past the largest inode. */
+  row(0x08_0002, 'PR_8_INO_SEQUENCE', 'fix', true, 'The inode sequence hands out {next} next, but inode {max} exists.'),
+
+  // ---- pass 9: a shared volume's inodes, entries and blocks (the rows of passes 1, 3, 4 too) ------
+  header(0x09_0000, 'PR_9_PASS_HEADER', 'Pass 9: checking the inodes, entries and blocks of the shared volume'),
+  /** An entry held by an inode that is not a directory. Clear: remove the entry (its inode is reconnected if that was its only name). */
+  row(0x09_0001, 'PR_9_ENTRY_NOT_IN_DIR', 'clear', false, 'Entry {name} (inode {child}) is in inode {parent}, a {type}: only a directory holds entries.'),
+  /** A directory named by more than one entry. Clear: remove the extra name. */
+  row(0x09_0002, 'PR_9_DIR_MULTI_NAME', 'clear', false, 'Directory {dir} has a second name {name} in directory {parent}.'),
+  /** Blocks of an inode that is not a regular file, which nothing reads. Clear: delete them. */
+  row(
+    0x09_0003,
+    'PR_9_BLOCKS_NOT_REGULAR',
+    'clear',
+    false,
+    'Inode {slot} ({type}) has {count} content blocks ({bytes} bytes); only a regular file has contents.',
+  ),
+  /** A block longer than the volume's block size. Fix: cut it to the block size (the bytes past it are lost). */
+  row(0x09_0004, 'PR_9_BLOCK_TOO_LONG', 'fix', false, 'Block {blk} of inode {slot} is {length} bytes, longer than the block size ({max}).'),
+  /** A regular file's blocks hold bytes past its size. Fix: set the size to cover them (e2fsck's habit: keep the data). */
+  row(0x09_0005, 'PR_9_BLOCKS_PAST_SIZE', 'fix', false, 'Inode {slot} has size {size}, but its blocks hold bytes up to {end}.'),
 ] as const
 
 export type ProblemId = (typeof ROWS)[number]['id']

@@ -42,7 +42,8 @@ export interface FsckCounts {
   symlinks: number
   otherFiles: number
   entries: number
-  names: number
+  /** Interned names (null on a shared volume, which has none). */
+  names: number | null
   contentFiles: number
   problems: number
   fixed: number
@@ -66,11 +67,9 @@ export interface FsckReport {
   stack?: string
 }
 
-/** Run fsck on the image in `opts.dir`. Never throws for a problem of the image: see `error`. */
-export function runFsck(opts: FsckOptions): FsckReport {
-  const ctx = new FsckContext(opts)
-  const dir = opts.dir
-  const counts: FsckCounts = {
+/** Every count zero. */
+export function emptyCounts(): FsckCounts {
+  return {
     inodes: 0,
     directories: 0,
     regularFiles: 0,
@@ -83,6 +82,13 @@ export function runFsck(opts: FsckOptions): FsckReport {
     fixed: 0,
     uncorrected: 0,
   }
+}
+
+/** Run fsck on the image in `opts.dir`. Never throws for a problem of the image: see `error`. */
+export function runFsck(opts: FsckOptions): FsckReport {
+  const ctx = new FsckContext(opts)
+  const dir = opts.dir
+  const counts = emptyCounts()
   let checked: FsckReport['checked'] = 'none'
   let error: string | undefined
   let errorCode: string | undefined
@@ -144,25 +150,9 @@ export function runFsck(opts: FsckOptions): FsckReport {
       }
     }
   } catch (thrown) {
-    if (thrown instanceof FsckCancelled) {
-      exit |= EXIT.CANCELLED
-      error = thrown.message
-    } else {
-      exit |= EXIT.OPERATIONAL
-      if (thrown instanceof ImageError || thrown instanceof FsckAbort) {
-        error = thrown.message
-      } else if (isSystemError(thrown)) {
-        // The system refused (a file this user may not read, an I/O error): which file, and why.
-        error = `${thrown.path}: ${errnoText(thrown)} (${thrown.code})`
-        errorCode = thrown.code
-      } else {
-        // A bug of fsck, not a property of the image: one line, and the stack for a report.
-        error = `internal error: ${String((thrown as Error)?.message ?? thrown).split('\n')[0]}`
-        stack = (thrown as Error)?.stack
-      }
-
-      if (thrown instanceof ImageError) errorCode = thrown.code
-    }
+    const failure = failureOf(thrown)
+    exit |= failure.exit
+    ;({error, errorCode, stack} = failure)
   } finally {
     try {
       if (img !== undefined) close(img, ctx, error !== undefined)
@@ -185,6 +175,17 @@ export function runFsck(opts: FsckOptions): FsckReport {
   if (stack !== undefined) report.stack = stack
   summarize(ctx, report)
   return report
+}
+
+/** How a run that threw ends: fsck(8)'s bit, one line saying why, the error's code, and the stack of a bug of fsck. */
+export function failureOf(thrown: unknown): {exit: number; error: string; errorCode?: string; stack?: string} {
+  if (thrown instanceof FsckCancelled) return {exit: EXIT.CANCELLED, error: thrown.message}
+  if (thrown instanceof ImageError) return {exit: EXIT.OPERATIONAL, error: thrown.message, errorCode: thrown.code}
+  if (thrown instanceof FsckAbort) return {exit: EXIT.OPERATIONAL, error: thrown.message}
+  // The system refused (a file this user may not read, an I/O error): which file, and why.
+  if (isSystemError(thrown)) return {exit: EXIT.OPERATIONAL, error: `${thrown.path}: ${errnoText(thrown)} (${thrown.code})`, errorCode: thrown.code}
+  // A bug of fsck, not a property of the image: one line, and the stack for a report.
+  return {exit: EXIT.OPERATIONAL, error: `internal error: ${String((thrown as Error)?.message ?? thrown).split('\n')[0]}`, stack: (thrown as Error)?.stack}
 }
 
 /** An error of a system call on a file, as Node throws it (code, syscall, path). */
@@ -233,7 +234,8 @@ function close(img: CheckedImage, ctx: FsckContext, failed: boolean): void {
   }
 }
 
-function summarize(ctx: FsckContext, report: FsckReport): void {
+/** The closing lines (and -v's figures) of a run; `kind` is IMAGE or VOLUME. */
+export function summarize(ctx: FsckContext, report: Pick<FsckReport, 'error' | 'counts' | 'checked' | 'clean'>, kind = 'IMAGE'): void {
   const {counts} = report
   if (report.error !== undefined) return
   const what = `${counts.inodes} inodes, ${counts.entries} entries`
@@ -243,7 +245,7 @@ function summarize(ctx: FsckContext, report: FsckReport): void {
       `${String(counts.inodes).padStart(10)} inodes (${counts.directories} directories, ${counts.regularFiles} regular files, ${counts.symlinks} symlinks, ${counts.otherFiles} others)`,
     )
     ctx.note(`${String(counts.entries).padStart(10)} directory entries`)
-    ctx.note(`${String(counts.names).padStart(10)} interned names`)
+    if (counts.names !== null) ctx.note(`${String(counts.names).padStart(10)} interned names`)
     ctx.note(`${String(counts.contentFiles).padStart(10)} content files`)
     ctx.note('')
   }
@@ -255,14 +257,14 @@ function summarize(ctx: FsckContext, report: FsckReport): void {
 
   const tally = `${counts.problems} problems, ${counts.fixed} fixed, ${counts.uncorrected} left`
   ctx.note(report.checked === 'full' ? `razorfs: ${what}; ${tally}` : `razorfs: ${tally}`)
-  if (counts.fixed > 0) ctx.note('razorfs: ***** IMAGE WAS MODIFIED *****')
+  if (counts.fixed > 0) ctx.note(`razorfs: ***** ${kind} WAS MODIFIED *****`)
   if (counts.uncorrected > 0) {
     ctx.note(
       ctx.mode === 'preen'
         ? "razorfs: UNEXPECTED INCONSISTENCY; run 'razorfs fsck' without -p (-y repairs everything)"
         : ctx.mode === 'no'
-          ? "razorfs: ***** IMAGE HAS ERRORS: run 'razorfs fsck -y' to repair them *****"
-          : 'razorfs: ***** IMAGE STILL HAS ERRORS *****',
+          ? `razorfs: ***** ${kind} HAS ERRORS: run 'razorfs fsck -y' to repair them *****`
+          : `razorfs: ***** ${kind} STILL HAS ERRORS *****`,
     )
   }
 }

@@ -13,6 +13,7 @@ import {type ChildProcess, spawn} from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 
+import {runCli} from '../helpers/cli.js'
 import {cleanupMount, mount, until} from '../helpers/mount.js'
 import {sql} from '../helpers/pg.js'
 import {useTwoHosts} from '../helpers/two-hosts.js'
@@ -219,6 +220,10 @@ for (let i = 0; i < ${count}; i++) {
     expect(names(A('work'))).to.deep.equal(['after-renamed', 'before'])
     // Once the killed session's lease has run out, a live one's reaper frees what only it held.
     await untilCount('the killed session reaped and its orphan freed', () => countInodes(hosts.url), 4)
+    // And the volume is consistent: fsck checks it while both hosts have it mounted.
+    const checked = runCli(['fsck', '-fn', '--meta', hosts.url])
+    expect(checked.status, checked.stdout + checked.stderr).to.equal(0)
+    expect(checked.stdout).to.match(/^razorfs: clean, 4 inodes, 3 entries\n$/)
   })
 })
 

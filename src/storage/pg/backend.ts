@@ -20,7 +20,7 @@ import pg from 'pg'
 import {FsError, ImageError} from '../errors.js'
 import {type BlockStore, PgBlockStore} from './blocks.js'
 import {INO_ARG, QUERIES, S_IFMT, S_IFREG} from './queries.js'
-import {PG_BLOCK_SIZE, PG_FORMAT_VERSION, PG_MAGIC, schemaStatements, upgradeStatements} from './schema.js'
+import {PG_BLOCK_SIZE, PG_FORMAT_VERSION, PG_MAGIC, REPAIR_LOCK, schemaStatements, upgradeStatements} from './schema.js'
 
 const S_IFDIR = 0o040000
 
@@ -137,26 +137,8 @@ export class Backend {
     }
   }
 
-  private async connectOne(connectTimeoutMs: number, role = ''): Promise<pg.Client> {
-    const {config, schema} = this.target
-    const client = new pg.Client({
-      ...config,
-      application_name: `${config.application_name ?? 'razorfs'}${role}`,
-      connectionTimeoutMillis: connectTimeoutMs,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
-    })
-    client.on('error', () => {}) // a lost connection fails the query in flight, and 'end' drops the link
-    try {
-      await client.connect()
-      // A commit that returned is on disk, whatever the server's default: nothing acknowledged is lost.
-      await client.query(`SET search_path TO ${schema}; SET synchronous_commit TO on`)
-    } catch (error) {
-      void client.end().catch(() => {}) // not waited for: a connect that timed out may never end cleanly
-      throw error
-    }
-
-    return client
+  private connectOne(connectTimeoutMs: number, role = ''): Promise<pg.Client> {
+    return connectTo(this.target, connectTimeoutMs, role)
   }
 
   /** Connect both connections (op read-only if the volume is), and make them the link. */
@@ -255,7 +237,8 @@ export class Backend {
       }
     } catch (error) {
       await c.query('ROLLBACK').catch(() => {})
-      throw error
+      // fsck repairing: the request fails (EIO, saying so), and the next one tries again
+      throw error instanceof ImageError ? new Error(error.message) : error
     }
 
     await this.tagSession()
@@ -267,7 +250,13 @@ export class Backend {
     await this.client.query(`SET razorfs.session = ${this.session}`)
   }
 
+  /**
+   * A new session row, in the caller's transaction. It holds the repair lock shared till the
+   * commit: none is registered while razorfs fsck repairs the volume (REPAIR_LOCK), ImageError RZ_LOCKED then.
+   */
   private async register(c: pg.Client): Promise<number> {
+    const lock = await c.query<Row>(`SELECT pg_try_advisory_xact_lock_shared(${REPAIR_LOCK}) AS ok`)
+    if (lock.rows[0].ok !== true) throw new ImageError('RZ_LOCKED', 'razorfs fsck is repairing the volume; try again when it is done', this.target.display)
     const r = await c.query<Row>(
       `INSERT INTO sessions (backend_pid, backend_start, host, client_pid, read_only, lease_ms)
        SELECT pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()), $1, $2, $3, $4 RETURNING id`,
@@ -342,52 +331,6 @@ export class Backend {
     return r.rows[0].n as number
   }
 
-  /** The meta row, or an ImageError saying why this is not a volume this build reads; an older format is upgraded. */
-  private async checkFormat(c: pg.Client): Promise<VolumeMeta> {
-    const {display, schema} = this.target
-    let rows: Row[]
-    try {
-      rows = (await c.query<Row>('SELECT magic, format_version, block_size, uuid, created_ms FROM meta')).rows
-    } catch (error) {
-      const code = (error as {code?: string}).code
-      if (code === '42P01') {
-        // No meta table: an empty (or absent) schema holds no volume yet; one with tables, something else.
-        const other = await this.client.query('SELECT 1 FROM pg_tables WHERE schemaname = $1 LIMIT 1', [schema])
-        if (other.rowCount === 0)
-          throw new ImageError('RZ_NO_IMAGE', `no razorfs volume in schema '${schema}'; make one with razorfs init --meta '${display}'`, display)
-        throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds other tables)`, display)
-      }
-
-      if (code === '42703') throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds something else)`, display)
-      throw error
-    }
-
-    const meta = rows[0]
-    if (meta?.magic !== PG_MAGIC) throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds something else)`, display)
-    const version = meta.format_version as number
-    if (version > PG_FORMAT_VERSION)
-      throw new ImageError('RZ_VERSION', `schema of format version ${version}, newer than this razorfs reads (${PG_FORMAT_VERSION}): upgrade razorfs`, display)
-    return {formatVersion: version, blockSize: meta.block_size as number, uuid: meta.uuid as string, createdMs: meta.created_ms as number}
-  }
-
-  /** Bring an older volume to this format, once (the first client of the new build to open it). */
-  private async upgrade(c: pg.Client): Promise<void> {
-    await c.query('BEGIN READ WRITE')
-    try {
-      await c.query('LOCK TABLE meta IN EXCLUSIVE MODE')
-      const meta = await this.checkFormat(c)
-      if (meta.formatVersion < PG_FORMAT_VERSION) {
-        for (let v = meta.formatVersion; v < PG_FORMAT_VERSION; v++) await c.query(upgradeStatements(v))
-        await c.query('UPDATE meta SET format_version = $1', [PG_FORMAT_VERSION])
-      }
-
-      await c.query('COMMIT')
-    } catch (error) {
-      await c.query('ROLLBACK').catch(() => {})
-      throw error
-    }
-  }
-
   async create(opts: {force: boolean; uid: number; gid: number; rootMode: number; sec: number; nsec: number}): Promise<void> {
     const {schema, display} = this.target
     let c: pg.Client
@@ -406,7 +349,7 @@ export class Backend {
       if (tables.includes('meta')) {
         await c.query('SAVEPOINT probe')
         try {
-          await this.checkFormat(c)
+          await volumeMeta(c, this.target)
           volume = true
         } catch (error) {
           volume = error instanceof ImageError && error.code === 'RZ_VERSION' // a newer volume is still one
@@ -456,10 +399,10 @@ export class Backend {
 
     const c = this.client
     try {
-      this.meta = await this.checkFormat(c)
+      this.meta = await volumeMeta(c, this.target)
       if (this.meta.formatVersion < PG_FORMAT_VERSION) {
-        await this.upgrade(c)
-        this.meta = await this.checkFormat(c)
+        await upgradeVolume(c, this.target)
+        this.meta = await volumeMeta(c, this.target)
       }
 
       this.blocks = new PgBlockStore(c, this.meta.blockSize)
@@ -643,8 +586,77 @@ export class Backend {
   }
 }
 
+/** The meta row, or an ImageError saying why this is not a volume this build reads; an older format is upgraded. */
+export async function volumeMeta(c: pg.Client, target: Target): Promise<VolumeMeta> {
+  const {display, schema} = target
+  let rows: Row[]
+  try {
+    rows = (await c.query<Row>('SELECT magic, format_version, block_size, uuid, created_ms FROM meta')).rows
+  } catch (error) {
+    const code = (error as {code?: string}).code
+    if (code === '42P01') {
+      // No meta table: an empty (or absent) schema holds no volume yet; one with tables, something else.
+      const other = await c.query('SELECT 1 FROM pg_tables WHERE schemaname = $1 LIMIT 1', [schema])
+      if (other.rowCount === 0)
+        throw new ImageError('RZ_NO_IMAGE', `no razorfs volume in schema '${schema}'; make one with razorfs init --meta '${display}'`, display)
+      throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds other tables)`, display)
+    }
+
+    if (code === '42703') throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds something else)`, display)
+    throw error
+  }
+
+  const meta = rows[0]
+  if (meta?.magic !== PG_MAGIC) throw new ImageError('RZ_BAD_MAGIC', `not a razorfs database (schema '${schema}' holds something else)`, display)
+  const version = meta.format_version as number
+  if (version > PG_FORMAT_VERSION)
+    throw new ImageError('RZ_VERSION', `schema of format version ${version}, newer than this razorfs reads (${PG_FORMAT_VERSION}): upgrade razorfs`, display)
+  return {formatVersion: version, blockSize: meta.block_size as number, uuid: meta.uuid as string, createdMs: meta.created_ms as number}
+}
+
+/** Bring an older volume to this format, once (the first client of the new build to open it). */
+export async function upgradeVolume(c: pg.Client, target: Target): Promise<void> {
+  await c.query('BEGIN READ WRITE')
+  try {
+    await c.query('LOCK TABLE meta IN EXCLUSIVE MODE')
+    const meta = await volumeMeta(c, target)
+    if (meta.formatVersion < PG_FORMAT_VERSION) {
+      for (let v = meta.formatVersion; v < PG_FORMAT_VERSION; v++) await c.query(upgradeStatements(v))
+      await c.query('UPDATE meta SET format_version = $1', [PG_FORMAT_VERSION])
+    }
+
+    await c.query('COMMIT')
+  } catch (error) {
+    await c.query('ROLLBACK').catch(() => {})
+    throw error
+  }
+}
+
+/** A connection to the volume's schema (search_path set, commits durable when they return); a failure is the driver's error (connectProblem words it). */
+export async function connectTo(target: Target, connectTimeoutMs: number, role = ''): Promise<pg.Client> {
+  const {config, schema} = target
+  const client = new pg.Client({
+    ...config,
+    application_name: `${config.application_name ?? 'razorfs'}${role}`,
+    connectionTimeoutMillis: connectTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  })
+  client.on('error', () => {}) // a lost connection fails the query in flight, and 'end' drops the link
+  try {
+    await client.connect()
+    // A commit that returned is on disk, whatever the server's default: nothing acknowledged is lost.
+    await client.query(`SET search_path TO ${schema}; SET synchronous_commit TO on`)
+  } catch (error) {
+    void client.end().catch(() => {}) // not waited for: a connect that timed out may never end cleanly
+    throw error
+  }
+
+  return client
+}
+
 /** One line for a failed connect: unreachable, authentication, no such database, or the driver's words. */
-function connectProblem(error: unknown): string {
+export function connectProblem(error: unknown): string {
   const e = error as {code?: string; message?: string}
   const code = e.code ?? ''
   if (['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET'].includes(code))

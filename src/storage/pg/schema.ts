@@ -32,6 +32,14 @@ const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
 const S_IFREG = 0o100000
 
+/**
+ * The advisory lock (in the two-int key space, apart from rz_rename's one-bigint lock) that razorfs
+ * fsck holds exclusively, for its connection's life, while it repairs a volume; a client holds it
+ * shared in the transaction that registers its session, so no session starts during a repair, and
+ * fsck, once it holds it, sees every session there will be until it is done.
+ */
+export const REPAIR_LOCK = `hashtext(current_schema()), ${0x72_66_73_63}`
+
 /** Tables, in creation order. */
 const TABLES = `
 CREATE TABLE meta (

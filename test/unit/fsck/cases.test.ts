@@ -926,7 +926,8 @@ describe('fsck: one corruption per problem', function () {
     copyDir(bases.clean, dir)
     const lines: string[] = []
     runFsck({dir, mode: 'no', force: true, verbose: true, out: l => lines.push(l)})
-    for (const p of PROBLEMS.filter(p => p.header)) {
+    // Passes 8 and 9 are a shared volume's (shared.test.ts).
+    for (const p of PROBLEMS.filter(p => p.header && p.code < 0x08_0000)) {
       expect(lines, p.id).to.include(p.message)
       raised.add(p.code)
     }
@@ -990,7 +991,7 @@ describe('fsck: one corruption per problem', function () {
   }
 
   it('every code of the table is raised by some case', () => {
-    const missing = PROBLEMS.filter(p => !raised.has(p.code)).map(p => `${codeString(p.code)} ${p.id}`)
+    const missing = PROBLEMS.filter(p => p.code < 0x08_0000 && !raised.has(p.code)).map(p => `${codeString(p.code)} ${p.id}`)
     expect(missing).to.deep.equal([])
     expect(PR.PR_2_BAD_CHILD).to.equal(0x020003)
   })
