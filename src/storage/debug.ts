@@ -9,6 +9,12 @@
  *               kill -9 loses every acknowledged operation since the last checkpoint.
  * - `no-fsync`: fdatasync/fsync of the WAL and of content files do nothing, so a power loss
  *               loses what fsync acknowledged.
+ * - `pg-lazy-commit`: a volume on PostgreSQL acknowledges each request before its transaction
+ *               commits: the requests run in one open transaction (a savepoint each) that the
+ *               worker's timer commits a few times a second, so a kill -9 of the client loses
+ *               what was acknowledged since the last commit (the server rolls the rest back).
+ *               The worker thread gets the switches from the thread that opened the volume
+ *               (pg/bridge.ts passes `brokenSwitches()` in its workerData).
  *
  * The flags are live bindings: wal.ts and contents.ts read their current value at each use, and
  * `razorfs mount` prints a warning when one is on.
@@ -26,11 +32,12 @@ export function tuneForTests(t: {contentFds?: number}): void {
   if (t.contentFds !== undefined) CONTENT_FDS = t.contentFds
 }
 
-export const BREAK_SWITCHES = ['no-wal', 'no-fsync'] as const
+export const BREAK_SWITCHES = ['no-wal', 'no-fsync', 'pg-lazy-commit'] as const
 export type BreakSwitch = (typeof BREAK_SWITCHES)[number]
 
 export let BREAK_NO_WAL = false
 export let BREAK_NO_FSYNC = false
+export let BREAK_PG_LAZY_COMMIT = false
 export let BREAK_ANY = false
 
 /** Turn the named switches on (tests only). An unknown name throws. */
@@ -38,13 +45,15 @@ export function breakDurability(switches: Iterable<string>): void {
   for (const name of switches) {
     if (name === 'no-wal') BREAK_NO_WAL = true
     else if (name === 'no-fsync') BREAK_NO_FSYNC = true
+    else if (name === 'pg-lazy-commit') BREAK_PG_LAZY_COMMIT = true
     else throw new Error(`unknown durability switch ${JSON.stringify(name)} (known: ${BREAK_SWITCHES.join(', ')})`)
   }
 
-  BREAK_ANY = BREAK_NO_WAL || BREAK_NO_FSYNC
+  BREAK_ANY = BREAK_NO_WAL || BREAK_NO_FSYNC || BREAK_PG_LAZY_COMMIT
 }
 
 /** The switches that are on, by name. */
 export function brokenSwitches(): BreakSwitch[] {
-  return BREAK_SWITCHES.filter(name => (name === 'no-wal' ? BREAK_NO_WAL : BREAK_NO_FSYNC))
+  const on: Record<BreakSwitch, boolean> = {'no-wal': BREAK_NO_WAL, 'no-fsync': BREAK_NO_FSYNC, 'pg-lazy-commit': BREAK_PG_LAZY_COMMIT}
+  return BREAK_SWITCHES.filter(name => on[name])
 }

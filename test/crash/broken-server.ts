@@ -3,7 +3,7 @@
  *
  *   node dist/test/crash/broken-server.js SWITCHES ARGS...
  *
- * turns on SWITCHES (comma-separated: `no-wal`, `no-fsync`; see src/storage/debug.ts) in this
+ * turns on SWITCHES (comma-separated: `no-wal`, `no-fsync`, `pg-lazy-commit`; see src/storage/debug.ts) in this
  * process, then runs the CLI with ARGS as bin/run.js does (the harnesses pass `mount -f ...`).
  * A switch `content-fds=N` is test tuning, not a breakage: the server keeps N content-file
  * descriptors open instead of 256, so that the harnesses' few files are evicted all the time.

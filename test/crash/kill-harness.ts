@@ -9,6 +9,14 @@
  * all may be found) -> the state through the mount is exactly the model -> workload -> kill -9 ->
  * clean up the dead mount -> read-only open through the storage API and a walk of the whole tree
  * -> exact check against the model, no-garbage check.
+ *
+ * The same harness runs against a volume on PostgreSQL (`pgUrl`: `mount -f --meta URL`), where
+ * every acknowledged operation is a committed transaction. There the kills are aimed at the
+ * server's startup (once it has connected: the open, the reaper, its session) or at a moment its
+ * transaction is open (pg_stat_activity, pg-probe.ts) instead of at syncs; after a kill the
+ * checker waits until PostgreSQL has ended the killed server's connections, reads what is
+ * committed through a read-only PgVolume, and checks the tables for what a walk cannot see. No
+ * fsck runs there (there is no `fsck --meta` yet).
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -17,9 +25,11 @@ import {performance} from 'node:perf_hooks'
 
 import {adopt, checkExact, checkGarbage, Violations} from './check.js'
 import {Cycle, describe, FILE_DIRS, Model} from './model.js'
-import {observeImage, observeMount} from './observe.js'
+import {observeImage, observeMount, observePg, type Observation} from './observe.js'
+import {PgProbe} from './pg-probe.js'
 import {cleanupMount, fsck, type FsckResult, Server, sleep} from './server.js'
 import {int, pick, rng, runWorkload} from './workload.js'
+import {PgVolume} from '../../src/storage/pg/volume.js'
 import {Xattrs} from '../helpers/xattr.js'
 
 export interface KillOptions {
@@ -33,6 +43,11 @@ export interface KillOptions {
   seed: number
   /** Durability-breaking switches for the server (self-test; server.ts, src/storage/debug.ts). */
   breakSwitch?: string
+  /**
+   * Mount the volume on PostgreSQL at this URL (a schema of its own, made afresh; a short
+   * session_timeout= lets the killed servers' sessions be reaped within the run) instead of an image.
+   */
+  pgUrl?: string
   log: (line: string) => void
 }
 
@@ -46,10 +61,12 @@ export interface FsckTally {
 
 export interface KillSummary {
   label: string
+  backend: 'image' | 'PostgreSQL'
   seed: number
   cycles: number
+  /** aimedAtSync: on PostgreSQL, aimed at a moment the server's transaction is open. */
   kills: {workload: number; aimedAtSync: number; startup: number}
-  /** Kills that found a server thread inside fsync/fdatasync/msync. */
+  /** Kills that found a server thread inside fsync/fdatasync/msync (on PostgreSQL: its statement or transaction open). */
   killsInSync: number
   ops: number
   /** System calls acknowledged (and so checked after the kill). */
@@ -96,11 +113,14 @@ export function formatFsck(f: FsckTally): string {
 }
 
 export function formatKill(s: KillSummary): string {
+  const pg = s.backend === 'PostgreSQL'
   return [
-    `${s.label}: ${s.cycles} kill -9 cycles (seed ${s.seed}) in ${s.seconds.toFixed(0)} s`,
-    `  kills: ${s.kills.workload} during the workload at random moments, ${s.kills.aimedAtSync} aimed at a sync/checkpoint, ${s.kills.startup} during startup/recovery; ${s.killsInSync} found the server inside fsync/fdatasync`,
-    `  ${s.ops} operations, ${s.acked} acknowledged system calls checked after the kills; ${s.filesChecked} file states and ${(s.bytesChecked / 2 ** 20).toFixed(1)} MiB compared; ${s.recoveredTransactions} transactions recovered by remounts`,
-    `  fsck: ${formatFsck(s.fsck)}; image resets after unreadable images: ${s.resets}`,
+    `${s.label}: ${s.cycles} kill -9 cycles of a mount of ${pg ? 'a volume on PostgreSQL' : 'an image'} (seed ${s.seed}) in ${s.seconds.toFixed(0)} s`,
+    pg
+      ? `  kills: ${s.kills.workload} during the workload at random moments, ${s.kills.aimedAtSync} aimed at an open transaction, ${s.kills.startup} during startup (connected, opening); ${s.killsInSync} found the server's statement or transaction open`
+      : `  kills: ${s.kills.workload} during the workload at random moments, ${s.kills.aimedAtSync} aimed at a sync/checkpoint, ${s.kills.startup} during startup/recovery; ${s.killsInSync} found the server inside fsync/fdatasync`,
+    `  ${s.ops} operations, ${s.acked} acknowledged system calls checked after the kills; ${s.filesChecked} file states and ${(s.bytesChecked / 2 ** 20).toFixed(1)} MiB compared${pg ? '' : `; ${s.recoveredTransactions} transactions recovered by remounts`}`,
+    `  fsck: ${formatFsck(s.fsck)}; ${pg ? 'volume' : 'image'} resets after unreadable ${pg ? 'volumes' : 'images'}: ${s.resets}`,
     `  VIOLATIONS: ${s.violations}${s.evidence ? ` (the first failing image was kept in ${s.evidence})` : ''}`,
     ...s.samples.slice(0, 15).map(x => `    - ${x}`),
   ].join('\n')
@@ -115,8 +135,13 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
   const ids = {next: 1}
   const wids = {next: 1}
   const v = new Violations()
+  const pgUrl = o.pgUrl
+  /** What the server mounts: the data dir, or the URL. */
+  const volume = pgUrl ?? dataDir
+  const probe = pgUrl === undefined ? undefined : await PgProbe.connect(pgUrl)
   const s: KillSummary = {
     label: o.label,
+    backend: pgUrl === undefined ? 'image' : 'PostgreSQL',
     seed: o.seed,
     cycles: 0,
     kills: {workload: 0, aimedAtSync: 0, startup: 0},
@@ -126,7 +151,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
     filesChecked: 0,
     bytesChecked: 0,
     recoveredTransactions: 0,
-    fsck: {clean: 0, problems: 0},
+    fsck: pgUrl === undefined ? {clean: 0, problems: 0} : {clean: 0, problems: 0, unavailable: 'no fsck --meta yet: not run on a volume on PostgreSQL'},
     resets: 0,
     violations: 0,
     samples: [],
@@ -136,10 +161,11 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
   let server: Server | undefined
   let model = new Model(ids)
 
-  /** A new image with the fixed directories, cleanly unmounted. */
+  /** A new image (or volume) with the fixed directories, cleanly unmounted. */
   const setup = async (): Promise<void> => {
-    fs.rmSync(dataDir, {recursive: true, force: true})
-    server = new Server(dataDir, mnt, {})
+    if (pgUrl === undefined) fs.rmSync(dataDir, {recursive: true, force: true})
+    else PgVolume.create(pgUrl, {force: true}).close()
+    server = new Server(volume, mnt, {})
     await server.waitMounted()
     for (const d of FILE_DIRS) await fs.promises.mkdir(path.join(mnt, d))
     const status = await server.stop()
@@ -148,12 +174,16 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
   }
 
   /** After a kill: the read-only open and walk, the exact and no-garbage checks (fsck waits for the recovery). */
-  const afterCrash = async (cycle: Cycle, where: string): Promise<void> => {
-    let obs
+  const afterCrash = async (cycle: Cycle, where: string, killed: Server): Promise<void> => {
+    let obs: Observation
     try {
-      obs = observeImage(dataDir)
+      // PostgreSQL ends a killed client's connections once it notices: a statement still running
+      // commits (or not) by then. Only then is what is committed final.
+      if (probe && !(await probe.waitGone(killed.startedMs, 30_000))) v.add(where, 'the connections of the killed server were still there 30 s after the kill')
+      obs = pgUrl === undefined ? observeImage(dataDir) : observePg(pgUrl)
+      if (probe) await probe.checkTables(obs, v, `${where}, the volume's tables after kill -9`)
     } catch (error) {
-      v.add(where, `the image does not open read-only or cannot be walked: ${(error as Error).message}`)
+      v.add(where, `the ${pgUrl === undefined ? 'image' : 'volume'} does not open read-only or cannot be walked: ${(error as Error).message}`)
       s.resets++
       await setup()
       return
@@ -168,7 +198,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
     s.bytesChecked += checkGarbage(obs, cycle, v, where)
     s.acked += cycle.acked
     for (const f of cycle.failures) v.add(where, `a system call failed while the server was alive: ${f}`)
-    if (v.count > before) keepEvidence(v, dataDir, o.breakSwitch)
+    if (v.count > before && pgUrl === undefined) keepEvidence(v, dataDir, o.breakSwitch)
     model = adopt(obs, cycle.model)
   }
 
@@ -176,21 +206,26 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
     await setup()
     for (let c = 1; c <= o.cycles; c++) {
       const where = `${o.label} cycle ${c}`
-      const walLimit = pick(r, [16 * 1024, 64 * 1024, 1024 * 1024, undefined])
+      // Drawn for both backends, so that a seed makes the same choices; on PostgreSQL there is no WAL and no content file.
+      const walLimitDrawn = pick(r, [16 * 1024, 64 * 1024, 1024 * 1024, undefined])
+      const walLimit = pgUrl === undefined ? walLimitDrawn : undefined
       const strategy = r() < 0.15 && o.startupKills !== false ? 'startup' : r() < 0.3 ? 'sync' : 'workload'
       const tc = performance.now()
-      const contentFds = pick(r, [4, undefined])
-      server = new Server(dataDir, mnt, {walLimit, breakSwitch: o.breakSwitch, contentFds})
+      const contentFdsDrawn = pick(r, [4, undefined])
+      const contentFds = pgUrl === undefined ? contentFdsDrawn : undefined
+      server = new Server(volume, mnt, {walLimit, breakSwitch: o.breakSwitch, contentFds})
       s.cycles++
       if (strategy === 'startup') {
-        // Kill while the image is being opened: recovery, the checkpoint after it, the mount.
+        // Kill while the image is being opened: recovery, the checkpoint after it, the mount. On
+        // PostgreSQL: once it has connected (the format check, the reaper, its new session, the listener, the mount).
         s.kills.startup++
         const deadline = Date.now() + 10_000
-        while (server.alive && !server.opensImage() && Date.now() < deadline) await sleep(1)
+        const started = async (srv: Server): Promise<boolean> => (probe ? probe.connected(srv.startedMs) : srv.opensImage())
+        while (server.alive && !(await started(server)) && Date.now() < deadline) await sleep(1)
         await sleep(int(r, 0, 60))
-        if (server.inSync()) s.killsInSync++
+        if (probe ? await probe.inTransaction(server.startedMs) : server.inSync()) s.killsInSync++
         await server.crash()
-        await afterCrash(new Cycle(model), `${where} (killed at startup)`)
+        await afterCrash(new Cycle(model), `${where} (killed at startup)`, server)
         continue
       }
 
@@ -207,7 +242,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       s.recoveredTransactions += server.recovered()
       // The mount has recovered the image (replay, orphans freed, content files of freed inodes
       // removed) and is idle: fsck -n must find nothing at all.
-      checkFsck(s.fsck, dataDir, v, `${where}, fsck after recovery`)
+      if (pgUrl === undefined) checkFsck(s.fsck, dataDir, v, `${where}, fsck after recovery`)
       try {
         const seen = await observeMount(mnt, xattrs)
         checkExact(seen, [model], v, `${where}, through the mount after recovery`)
@@ -221,17 +256,19 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       const work = runWorkload({mnt, cycle, xattrs, r, wids, stopped: () => killed})
       const srv = server
       const kill = async (): Promise<void> => {
+        /** Inside fsync/fdatasync/msync; on PostgreSQL, inside a statement or transaction of a request. */
+        const busy = async (): Promise<boolean> => (probe ? probe.inTransaction(srv.startedMs) : srv.inSync())
         if (strategy === 'sync') {
           s.kills.aimedAtSync++
           await sleep(int(r, Math.max(20, o.minWorkMs ?? 0), o.maxWorkMs / 2))
           const until = performance.now() + o.maxWorkMs
-          while (!srv.inSync() && performance.now() < until && srv.alive) await sleep(0)
+          while (!(await busy()) && performance.now() < until && srv.alive) await sleep(0)
         } else {
           s.kills.workload++
           await sleep(int(r, o.minWorkMs ?? 10, o.maxWorkMs))
         }
 
-        if (srv.inSync()) s.killsInSync++
+        if (await busy()) s.killsInSync++
         killed = true
         srv.signal('SIGKILL')
       }
@@ -242,7 +279,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       s.ops += res.ops
       await srv.exited
       cleanupMount(mnt)
-      await afterCrash(cycle, where)
+      await afterCrash(cycle, where, srv)
       if (process.env.RAZORFS_CRASH_VERBOSE)
         o.log(
           `      ${where}: ${strategy}, walLimit ${walLimit}, contentFds ${contentFds ?? 'default'}, ${res.ops} ops, workload ${(t1 - t0).toFixed(0)} ms, checks ${(performance.now() - t1).toFixed(0)} ms, cycle ${(performance.now() - tc).toFixed(0)} ms; in flight: ${cycle.pending ? describe(cycle.pending.effect) : '-'}`,
@@ -253,16 +290,23 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
     // Last: a clean unmount must leave a clean image with the same contents.
     const where = `${o.label} final clean unmount`
     try {
-      server = new Server(dataDir, mnt, {})
+      server = new Server(volume, mnt, {})
       await server.waitMounted()
       const seen = await observeMount(mnt, xattrs)
       checkExact(seen, [model], v, where)
       const status = await server.stop()
       if (status !== 0) v.add(where, `the server exited ${status}`)
-      const obs = observeImage(dataDir)
-      if (!obs.recovery?.wasClean) v.add(where, 'the image is not marked clean after a clean unmount')
-      checkExact(obs, [adopt(seen, model)], v, `${where}, read-only open`)
-      checkFsck(s.fsck, dataDir, v, where)
+      if (pgUrl === undefined) {
+        const obs = observeImage(dataDir)
+        if (!obs.recovery?.wasClean) v.add(where, 'the image is not marked clean after a clean unmount')
+        checkExact(obs, [adopt(seen, model)], v, `${where}, read-only open`)
+        checkFsck(s.fsck, dataDir, v, where)
+      } else {
+        const obs = observePg(pgUrl)
+        checkExact(obs, [adopt(seen, model)], v, `${where}, read-only open`)
+        await probe!.checkTables(obs, v, where)
+        await probe!.checkReaped(pgUrl, 60_000, v, where)
+      }
     } catch (error) {
       v.add(where, (error as Error).message)
     }
@@ -270,6 +314,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
     if (server?.alive) await server.crash()
     cleanupMount(mnt)
     xattrs.close()
+    await probe?.close()
     fs.rmSync(root, {recursive: true, force: true})
   }
 

@@ -1,12 +1,15 @@
 /**
- * What an image holds, read two ways: through a live mount (node:fs and the xattr helper), and
- * through the storage API opened read-only (`Image.open(dir, {readOnly: true})`, which replays
- * the WAL in memory), walking the whole tree from the root.
+ * What a volume holds, read two ways: through a live mount (node:fs and the xattr helper), and
+ * through the storage API opened read-only, walking the whole tree from the root: an image with
+ * `Image.open(dir, {readOnly: true})` (which replays the WAL in memory), a volume on PostgreSQL
+ * with `PgVolume.open(url, {readOnly: true})` (what is committed).
  */
 import fs from 'node:fs'
 import path from 'node:path'
 
 import {Image, ROOT_INO} from '../../src/storage/index.js'
+import {PgVolume} from '../../src/storage/pg/volume.js'
+import type {Volume} from '../../src/storage/volume.js'
 import type {Xattrs} from '../helpers/xattr.js'
 
 const S_IFMT = 0o170000
@@ -69,43 +72,58 @@ export async function observeMount(mnt: string, xattrs: Xattrs): Promise<Observa
 export function observeImage(dataDir: string): Observation {
   const image = Image.open(dataDir, {readOnly: true})
   try {
-    const entries = new Map<string, ObsEntry>()
-    const seen = new Set<number>()
-    const walk = (ino: number, rel: string): void => {
-      const attr = image.getattr(ino)
-      const type = typeOf(attr.mode)
-      const entry: ObsEntry = {path: rel, type, ino, nlink: attr.nlink, size: attr.size, xattrs: new Map()}
-      for (const name of image.listxattr(ino)) entry.xattrs.set(name, Buffer.from(image.getxattr(ino, name)))
-      entries.set(rel, entry)
-      if (type === 'file') {
-        const buf = Buffer.alloc(attr.size)
-        let done = 0
-        while (done < attr.size) {
-          const n = image.read(ino, buf.subarray(done), done)
-          if (n <= 0) throw new Error(`${rel}: read returned ${n} at ${done} of ${attr.size}`)
-          done += n
-        }
-
-        entry.content = buf
-      } else if (type === 'dir') {
-        if (seen.has(ino)) throw new Error(`directory ${rel} (inode ${ino}) reached twice: the tree has a cycle`)
-        seen.add(ino)
-        const children = [...image.readdir(ino)].map(e => ({name: e.name.toString(), ino: e.ino, type: e.type}))
-        children.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
-        for (const c of children) {
-          const childRel = rel === '' ? c.name : `${rel}/${c.name}`
-          if (image.lookup(ino, c.name) !== c.ino) throw new Error(`lookup(${rel}, ${c.name}) disagrees with readdir`)
-          walk(c.ino, childRel)
-          const childType = typeOf(c.type)
-          if (childType !== entries.get(childRel)!.type)
-            throw new Error(`${childRel}: the directory entry says ${childType}, the inode ${entries.get(childRel)!.type}`)
-        }
-      }
-    }
-
-    walk(ROOT_INO, '')
-    return {entries, recovery: image.info().recovery}
+    return {entries: walkVolume(image), recovery: image.info().recovery}
   } finally {
     image.close()
   }
+}
+
+/** Open the volume on PostgreSQL read-only and walk all of it (what is committed). Throws if it cannot. */
+export function observePg(url: string): Observation {
+  const volume = PgVolume.open(url, {readOnly: true})
+  try {
+    return {entries: walkVolume(volume)}
+  } finally {
+    volume.close()
+  }
+}
+
+/** Every entry of a volume, from the root, through the Volume interface. */
+function walkVolume(volume: Volume): Map<string, ObsEntry> {
+  const entries = new Map<string, ObsEntry>()
+  const seen = new Set<number>()
+  const walk = (ino: number, rel: string): void => {
+    const attr = volume.getattr(ino)
+    const type = typeOf(attr.mode)
+    const entry: ObsEntry = {path: rel, type, ino, nlink: attr.nlink, size: attr.size, xattrs: new Map()}
+    for (const name of volume.listxattr(ino)) entry.xattrs.set(name, Buffer.from(volume.getxattr(ino, name)))
+    entries.set(rel, entry)
+    if (type === 'file') {
+      const buf = Buffer.alloc(attr.size)
+      let done = 0
+      while (done < attr.size) {
+        const n = volume.read(ino, buf.subarray(done), done)
+        if (n <= 0) throw new Error(`${rel}: read returned ${n} at ${done} of ${attr.size}`)
+        done += n
+      }
+
+      entry.content = buf
+    } else if (type === 'dir') {
+      if (seen.has(ino)) throw new Error(`directory ${rel} (inode ${ino}) reached twice: the tree has a cycle`)
+      seen.add(ino)
+      const children = [...volume.readdir(ino)].map(e => ({name: e.name.toString(), ino: e.ino, type: e.type}))
+      children.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
+      for (const c of children) {
+        const childRel = rel === '' ? c.name : `${rel}/${c.name}`
+        if (volume.lookup(ino, c.name) !== c.ino) throw new Error(`lookup(${rel}, ${c.name}) disagrees with readdir`)
+        walk(c.ino, childRel)
+        const childType = typeOf(c.type)
+        if (childType !== entries.get(childRel)!.type)
+          throw new Error(`${childRel}: the directory entry says ${childType}, the inode ${entries.get(childRel)!.type}`)
+      }
+    }
+  }
+
+  walk(ROOT_INO, '')
+  return entries
 }

@@ -1,11 +1,13 @@
 /**
- * The server under test, `razorfs mount -f`, as a child process of the checker; what it is doing
- * (from /proc) so a kill can be aimed; and the other external tools the harnesses run.
+ * The server under test, `razorfs mount -f` of an image (a data dir) or of a volume on
+ * PostgreSQL (`--meta URL`), as a child process of the checker; what it is doing (from /proc) so a
+ * kill can be aimed; and the other external tools the harnesses run.
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
+import {isPgUrl} from '../../src/volume-url.js'
 import {RUN_JS} from '../helpers/cli.js'
 import {cleanupMount, isMounted} from '../helpers/mount.js'
 
@@ -19,7 +21,7 @@ const SYS_FDATASYNC = 75
 const SYS_MSYNC = 26
 
 export interface ServerEnv {
-  /** mount --wal-limit: checkpoint threshold in bytes (undefined: the default). */
+  /** mount --wal-limit: checkpoint threshold in bytes (undefined: the default; images only). */
   walLimit?: number
   /**
    * Durability-breaking switches (self-tests only, comma-separated: see src/storage/debug.ts): the
@@ -41,10 +43,13 @@ export class Server {
   readonly proc: ChildProcess
   output = ''
   readonly exited: Promise<number | string>
+  /** When it was started (Date.now()): its connections to PostgreSQL are the ones made since. */
+  readonly startedMs: number
   private exitStatus: number | string | undefined
 
   constructor(
-    readonly dataDir: string,
+    /** The data dir of an image, or the URL of a volume on PostgreSQL. */
+    readonly volume: string,
     readonly mnt: string,
     env: ServerEnv,
   ) {
@@ -54,7 +59,9 @@ export class Server {
     const tuning = env.walLimit === undefined ? [] : ['--wal-limit', String(env.walLimit)]
     const switches = [env.breakSwitch, env.contentFds === undefined ? undefined : `content-fds=${env.contentFds}`].filter(s => s !== undefined)
     const entry = switches.length === 0 ? [RUN_JS] : [BROKEN_SERVER_JS, switches.join(',')]
-    this.proc = spawn(process.execPath, [...entry, 'mount', '-f', '--data-dir', dataDir, ...tuning, mnt], {stdio: ['ignore', 'pipe', 'pipe'], env: e})
+    const source = isPgUrl(volume) ? ['--meta', volume] : ['--data-dir', volume]
+    this.startedMs = Date.now()
+    this.proc = spawn(process.execPath, [...entry, 'mount', '-f', ...source, ...tuning, mnt], {stdio: ['ignore', 'pipe', 'pipe'], env: e})
     this.proc.stdout!.on('data', (d: Buffer) => {
       this.output += d.toString()
     })
@@ -132,7 +139,7 @@ export class Server {
     try {
       for (const fd of fs.readdirSync(`/proc/${this.pid}/fd`)) {
         try {
-          if (fs.readlinkSync(`/proc/${this.pid}/fd/${fd}`).startsWith(this.dataDir + '/')) return true
+          if (fs.readlinkSync(`/proc/${this.pid}/fd/${fd}`).startsWith(this.volume + '/')) return true
         } catch {
           // closed meanwhile
         }

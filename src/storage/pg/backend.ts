@@ -105,6 +105,8 @@ export class Backend {
   private repairing = false
   /** When the last connect that hung failed (Date.now()), while there is no link. */
   private failedAt: number | undefined
+  /** Only with the crash self-test's switch `pg-lazy-commit` (debug.ts): the requests' transaction, open until the timer commits it. */
+  private lazyTx = false
 
   constructor(
     private readonly target: Target,
@@ -125,7 +127,7 @@ export class Backend {
 
   /** Run fn in a transaction of its own, or in the caller's open one. */
   private async atomically<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.inTx) return fn()
+    if (this.inTx || this.lazyTx) return fn()
     await this.client.query('BEGIN')
     try {
       const result = await fn()
@@ -167,6 +169,7 @@ export class Backend {
       this.link = undefined
       this.problem = `lost the connection to PostgreSQL (${why}); reconnecting`
       if (this.inTx) this.txLost = true
+      this.lazyTx = false
     }
 
     void link.op.end().catch(() => {})
@@ -271,6 +274,7 @@ export class Backend {
     const reapEvery = Math.max(1, Math.ceil(this.leaseMs / 2 / beatMs))
     this.ticker = setInterval(() => {
       this.ticks++
+      if (this.lazyTx) this.enqueue(() => this.commitLazy().catch(() => {}))
       if (this.link === undefined || this.sessionGone) this.repair()
       else void this.beat()
       if (!this.readOnly && this.ticks % reapEvery === 0)
@@ -437,6 +441,7 @@ export class Backend {
     this.ticker = undefined
     try {
       if (this.inTx) await this.rollback()
+      await this.commitLazy()
       await this.ready()
       await this.client.query('SET default_transaction_read_only = off')
       await this.client.query('SELECT rz_reap($1)', [this.session])
@@ -508,7 +513,38 @@ export class Backend {
     if ((this.held.get(ino) ?? 0) + (this.txHeld.get(ino) ?? 0) > 0) this.count(ino, -1)
   }
 
+  /**
+   * Broken on purpose, for the crash self-test only (debug.ts, `pg-lazy-commit`; worker.ts calls
+   * this only with the switch on): run a request inside the one open transaction, under a
+   * savepoint of its own, and return before anything commits; the timer commits (commitLazy).
+   */
+  async lazily<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.inTx) return fn()
+    if (!this.lazyTx) {
+      await this.client.query('BEGIN')
+      this.lazyTx = true
+    }
+
+    await this.client.query('SAVEPOINT request')
+    try {
+      const result = await fn()
+      await this.client.query('RELEASE SAVEPOINT request')
+      return result
+    } catch (error) {
+      if (this.lazyTx) await this.client.query('ROLLBACK TO SAVEPOINT request').catch(() => {})
+      throw error
+    }
+  }
+
+  /** Commit what `lazily` left open (nothing to do without the switch). */
+  private async commitLazy(): Promise<void> {
+    if (!this.lazyTx) return
+    this.lazyTx = false
+    await this.client.query('COMMIT')
+  }
+
   async begin(): Promise<void> {
+    await this.commitLazy()
     await this.client.query('BEGIN')
     this.inTx = true
     this.txLost = false

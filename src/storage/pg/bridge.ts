@@ -10,6 +10,7 @@
  */
 import {MessageChannel, type MessagePort, Worker, receiveMessageOnPort} from 'node:worker_threads'
 
+import {brokenSwitches} from '../debug.js'
 import {FsError, type FsErrorCode, ImageError, type ImageErrorCode} from '../errors.js'
 
 export interface Request {
@@ -45,7 +46,8 @@ export class SyncBridge {
     const {port1, port2} = new MessageChannel()
     this.port = port1
     this.worker = new Worker(new URL('worker.js', import.meta.url), {
-      workerData: {...workerData, timeoutMs, port: port2, done: this.done},
+      // The crash self-tests' durability switches (none unless a test entry turned them on) reach the worker's own copy of debug.ts.
+      workerData: {...workerData, timeoutMs, port: port2, done: this.done, broken: brokenSwitches()},
       transferList: [port2],
     })
     this.worker.on('error', error => {

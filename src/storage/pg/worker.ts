@@ -6,6 +6,7 @@
  */
 import {type MessagePort, workerData} from 'node:worker_threads'
 
+import {BREAK_PG_LAZY_COMMIT, breakDurability} from '../debug.js'
 import {FsError, ImageError} from '../errors.js'
 import {Backend, type Target} from './backend.js'
 import type {Reply, ReplyError, Request} from './bridge.js'
@@ -29,7 +30,8 @@ function replyError(error: unknown): ReplyError {
   return {kind: 'io', message: e.message ?? String(error)}
 }
 
-const {port, done, target, timeoutMs} = workerData as {port: MessagePort; done: Int32Array; target: Target; timeoutMs: number}
+const {port, done, target, timeoutMs, broken} = workerData as {port: MessagePort; done: Int32Array; target: Target; timeoutMs: number; broken: string[]}
+breakDurability(broken)
 let queue = Promise.resolve()
 const enqueue = (task: () => Promise<void>): void => {
   queue = queue.then(task).catch(() => {})
@@ -60,7 +62,10 @@ async function handle(request: Request): Promise<Reply> {
     try {
       backend.staleCheck(request.op, request.args)
       if (!NO_READY.has(request.op)) await backend.ready()
-      return {id: request.id, value: await op(...(request.args as never[]))}
+      const run = (): Promise<unknown> => op(...(request.args as never[]))
+      // The crash self-test's broken durability (debug.ts): acknowledged before its transaction commits.
+      if (BREAK_PG_LAZY_COMMIT && !NO_READY.has(request.op) && request.op !== 'begin') return {id: request.id, value: await backend.lazily(run)}
+      return {id: request.id, value: await run()}
     } catch (error) {
       if (backend.failed(error)) {
         const why = (error as Error).message
