@@ -16,7 +16,7 @@ import {useSchemas} from '../helpers/pg.js'
 
 const CYCLES = LONG ? 200 : 20
 const SELF_TEST_CYCLES = LONG ? 6 : 2
-const PG_CYCLES = LONG ? 100 : 8
+const PG_CYCLES = LONG ? 100 : 6
 const PG_SELF_TEST_CYCLES = LONG ? 4 : 2
 /** The killed servers' sessions expire after this (session_timeout=): the reaper frees their orphans within the run. */
 const PG_LEASE_S = 2
