@@ -15,8 +15,10 @@
  * server's startup (once it has connected: the open, the reaper, its session) or at a moment its
  * transaction is open (pg_stat_activity, pg-probe.ts) instead of at syncs; after a kill the
  * checker waits until PostgreSQL has ended the killed server's connections, reads what is
- * committed through a read-only PgVolume, and checks the tables for what a walk cannot see. No
- * fsck runs there (there is no `fsck --meta` yet).
+ * committed through a read-only PgVolume, and checks the tables for what a walk cannot see.
+ * `fsck --meta` runs once, at the end, after the killed servers' sessions were reaped: before,
+ * their expired sessions and the orphans they hold are expected state, as an image's orphan list
+ * is before recovery.
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -86,9 +88,9 @@ export interface KillSummary {
  * Run fsck (after recovery or a clean unmount) and count the result; any finding is a violation.
  * Once it says it is not implemented, skip it for the rest of the run.
  */
-export function checkFsck(tally: FsckTally, dataDir: string, v: Violations, where: string): void {
+export function checkFsck(tally: FsckTally, volume: string, v: Violations, where: string): void {
   if (tally.unavailable !== undefined) return
-  recordFsck(tally, fsck(dataDir), v, where)
+  recordFsck(tally, fsck(volume), v, where)
 }
 
 export function recordFsck(tally: FsckTally, res: FsckResult, v: Violations, where: string): void {
@@ -151,7 +153,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
     filesChecked: 0,
     bytesChecked: 0,
     recoveredTransactions: 0,
-    fsck: pgUrl === undefined ? {clean: 0, problems: 0} : {clean: 0, problems: 0, unavailable: 'no fsck --meta yet: not run on a volume on PostgreSQL'},
+    fsck: {clean: 0, problems: 0},
     resets: 0,
     violations: 0,
     samples: [],
@@ -306,6 +308,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
         checkExact(obs, [adopt(seen, model)], v, `${where}, read-only open`)
         await probe!.checkTables(obs, v, where)
         await probe!.checkReaped(pgUrl, 60_000, v, where)
+        checkFsck(s.fsck, pgUrl, v, where)
       }
     } catch (error) {
       v.add(where, (error as Error).message)

@@ -155,16 +155,17 @@ export class Server {
 export type FsckResult = {state: 'clean'} | {state: 'problems'; detail: string} | {state: 'unavailable'; detail: string}
 
 /**
- * `razorfs fsck -n -f --json DIR`: exit 0 and no finding at all is clean; any finding is a problem,
+ * `razorfs fsck -n -f --json DIR` (or `--meta URL`): exit 0 and no finding at all is clean; any finding is a problem,
  * even one that leaves the exit status 0 (an orphan: after recovery there must be none). The
  * harnesses run it after recovery (on the image of the running, idle server: -n opens read-only,
  * no lock) and after a clean unmount, never on a crashed image before recovery: see
  * docs/DURABILITY.md. While fsck is not implemented it exits 1 saying so: 'unavailable', never
  * 'clean'.
  */
-export function fsck(dataDir: string): FsckResult {
+export function fsck(volume: string): FsckResult {
   const env: NodeJS.ProcessEnv = {...process.env, NO_COLOR: '1'}
-  const res = spawnSync(process.execPath, [RUN_JS, 'fsck', '-n', '-f', '--json', dataDir], {encoding: 'utf8', env, timeout: 120_000, maxBuffer: 64 * 2 ** 20})
+  const target = isPgUrl(volume) ? ['--meta', volume] : [volume]
+  const res = spawnSync(process.execPath, [RUN_JS, 'fsck', '-n', '-f', '--json', ...target], {encoding: 'utf8', env, timeout: 120_000, maxBuffer: 64 * 2 ** 20})
   const out = `${res.stdout ?? ''}${res.stderr ?? ''}`.trim()
   if (/not implemented yet/.test(out))
     return {
