@@ -30,8 +30,8 @@ function replyError(error: unknown): ReplyError {
   return {kind: 'io', message: e.message ?? String(error)}
 }
 
-const {port, done, target, timeoutMs, broken} = workerData as {port: MessagePort; done: Int32Array; target: Target; timeoutMs: number; broken: string[]}
-breakDurability(broken)
+const {port, done, target, timeoutMs, broken} = workerData as {port: MessagePort; done: Int32Array; target: Target; timeoutMs: number; broken?: string[]}
+breakDurability(broken ?? [])
 let queue = Promise.resolve()
 const enqueue = (task: () => Promise<void>): void => {
   queue = queue.then(task).catch(() => {})
