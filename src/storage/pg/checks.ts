@@ -11,7 +11,7 @@
 import type pg from 'pg'
 
 import {ImageError} from '../errors.js'
-import {type Target, type VolumeMeta, connectProblem, connectTo, volumeMeta} from './backend.js'
+import {type Target, type VolumeMeta, connectProblem, connectTo, volumeMeta} from './connect.js'
 import {PG_FORMAT_VERSION, REPAIR_LOCK} from './schema.js'
 import {parsePgUrl} from './url.js'
 

@@ -39,7 +39,7 @@ import {DEFAULT_TIMEOUT_MS, SyncBridge, asBuffer} from './bridge.js'
 import {PgListener} from './notify.js'
 import {DEFAULT_LEASE_MS} from './schema.js'
 import {type PgTarget, parsePgUrl} from './url.js'
-import type {VolumeMeta} from './backend.js'
+import type {VolumeMeta} from './connect.js'
 
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000

@@ -8,7 +8,8 @@ import {type MessagePort, workerData} from 'node:worker_threads'
 
 import {BREAK_PG_LAZY_COMMIT, breakDurability} from '../debug.js'
 import {FsError, ImageError} from '../errors.js'
-import {Backend, type Target} from './backend.js'
+import {Backend} from './backend.js'
+import type {Target} from './connect.js'
 import type {Reply, ReplyError, Request} from './bridge.js'
 
 /**
