@@ -101,7 +101,7 @@ export class LowLevelAdapter {
   private readonly ll: LowLevelAddon
   private session: object | undefined
   private ended = false
-  /** Answers readdir(plus) requests (and keeps readdirplus answers the kernel may ask for again). */
+  /** Answers readdir(plus) requests (and keeps the last answer of each handle, which the kernel may ask for again). */
   private readonly dirs: DirReader
   private readonly settings: MountSettings
   private readonly entryTimeout: number
@@ -406,7 +406,7 @@ export class LowLevelAdapter {
       case OP.READDIR:
       case OP.READDIRPLUS: {
         const plus = r.op === OP.READDIRPLUS
-        this.dirs.read(r.fh, r.off, direntBatch(r.size, plus), plus, batch => this.replyDirents(req, r.size, plus, batch, r.fh, r.off))
+        this.dirs.read(r.fh, r.off, direntBatch(r.size, plus), batch => this.replyDirents(req, r.size, plus, batch, r.fh, r.off))
         return
       }
 

@@ -13,48 +13,38 @@
  *    fails while it moves in, leaves the data dir as it was (or absent, if it did not exist).
  * 5. --remove-source deletes the source's files only after a successful verify.
  *
+ * With --meta URL the target is a volume on PostgreSQL instead (shared.ts): made here as
+ * `init --meta` makes one, then filled and verified in one transaction of the database, so a
+ * failure leaves it empty, never half filled. Steps 1, 2 and 5 are the same.
+ *
  * The source is only ever opened for reading.
  */
-import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
 import {Image, ROOT_INO} from '../storage/index.js'
-import {S_IFDIR, S_IFMT, S_IFREG} from '../storage/format.js'
 import {Staging} from '../storage/staging.js'
+import type {Volume} from '../storage/volume.js'
 import {C_SHM, type CLayout} from './c-format.js'
 import {Progress} from '../progress.js'
-import {type BadEntry, copyContent, DEFAULT_SOURCES, DEFAULT_WAL, type Detection, detect, readSource, type Source, SourceError} from './source.js'
+import {type BadEntry, DEFAULT_SOURCES, DEFAULT_WAL, type Detection, detect, readSource, type Source, SourceError} from './source.js'
+import {fillShared, sharedName, sharedRefusal} from './shared.js'
 import {readWal, type WalReport} from './wal.js'
+import {MigrateError, octal, type Verified, verifyVolume, writeEntries, owner} from './write.js'
+
+export {MigrateError, type MigrateErrorCode, type Verified} from './write.js'
 
 /** Test hooks: where a migration without --from looks (colon-separated), and the default WAL. */
 export const SOURCES_ENV = 'RAZORFS_MIGRATE_SOURCES'
 export const WAL_ENV = 'RAZORFS_MIGRATE_WAL'
 
-export type MigrateErrorCode =
-  | 'MIGRATE_NO_SOURCE' // nothing to migrate where we looked
-  | 'MIGRATE_BAD_SOURCE' // the source is damaged: nothing was written
-  | 'MIGRATE_SAME_DIR' // the data dir is the source's own directory
-  | 'MIGRATE_TARGET' // the data dir cannot take the new image (a C image, an existing image without --force, ...)
-  | 'MIGRATE_VERIFY' // the new image does not match the source (it was not put in place)
-  | 'MIGRATE_WAL' // --wal names no readable file
-
-export class MigrateError extends Error {
-  readonly exitCode = 1
-  constructor(
-    readonly code: MigrateErrorCode,
-    message: string,
-    readonly report?: Partial<MigrateReport>,
-  ) {
-    super(message)
-    this.name = 'MigrateError'
-  }
-}
-
 export interface MigrateOptions {
   /** 'shm' (= /dev/shm), a directory, or undefined to look in the default places. */
   from?: string
-  dataDir: string
+  /** The data dir of the new image; not with `meta`. */
+  dataDir?: string
+  /** Migrate into a new volume on PostgreSQL at this URL (shared.ts) instead of an image. */
+  meta?: string
   dryRun?: boolean
   force?: boolean
   skipBad?: boolean
@@ -67,6 +57,8 @@ export interface MigrateOptions {
   env?: NodeJS.ProcessEnv
   /** Test hook: called with the staging directory once the new image is written, before it is verified. */
   afterWrite?: (staging: string) => void
+  /** Test hook: called with the volume (--meta) once it is written, before it is verified, in the same transaction. */
+  afterWriteVolume?: (volume: Volume) => void
   /** Test hook: called before each rename that puts the new image in place (see Staging); may throw. */
   beforeRename?: (from: string, to: string) => void
 }
@@ -97,14 +89,18 @@ export interface MigrateReport {
     contentFiles?: number
   }
   wal: {looked: string[]; report?: WalReport}
-  target: {dataDir: string; existed: boolean; heldImage: boolean; replaced: boolean; uuid?: string; refusal?: string}
+  /**
+   * The image's data dir, or (--meta) the volume's URL without its password: the other one null.
+   * heldImage: a razorfs image (or volume) is there already.
+   */
+  target: {dataDir: string | null; meta: string | null; existed: boolean; heldImage: boolean; replaced: boolean; uuid?: string; refusal?: string}
   entries: ReportEntry[]
   skipped: BadEntry[]
   unreachable: Source['unreachable']
   unreferenced: string[]
   notes: string[]
   summary: {dirs: number; files: number; bytes: number; skipped: number; skippedBelow: number}
-  verified?: {entries: number; files: number; bytes: number}
+  verified?: Verified
   sourceRemoval: {requested: boolean; removed: string[]; kept?: string}
 }
 
@@ -117,10 +113,6 @@ function realOrResolved(p: string): string {
     const parent = path.dirname(abs)
     return parent === abs ? abs : path.join(realOrResolved(parent), path.basename(abs))
   }
-}
-
-function octal(mode: number): string {
-  return (mode & 0o7777).toString(8).padStart(3, '0')
 }
 
 /** Find the source: --from, or the first C image in the default places. */
@@ -179,8 +171,7 @@ function findWal(opts: MigrateOptions, sourceDir: string, report: MigrateReport)
 }
 
 /** Why the data dir cannot take the new image, or undefined. */
-function targetRefusal(opts: MigrateOptions, source: Source, report: MigrateReport): string | undefined {
-  const dataDir = opts.dataDir
+function targetRefusal(dataDir: string, opts: MigrateOptions, source: Source, report: MigrateReport): string | undefined {
   if (realOrResolved(dataDir) === realOrResolved(source.dir)) {
     const moved = `${source.dir.replace(/\/+$/, '')}.c`
     return source.layout === C_SHM
@@ -238,43 +229,12 @@ function toReportEntry(e: Source['entries'][number]): ReportEntry {
 
 /** Write the source's entries into the image in `dir` (created here). Returns the image's UUID. */
 function writeImage(dir: string, source: Source, opts: MigrateOptions, progress: Progress): string {
-  const uid = opts.uid ?? process.getuid?.() ?? 0
-  const gid = opts.gid ?? process.getgid?.() ?? 0
-  const root = source.entries[0]
-  const image = Image.create(dir, {capacity: source.entries.length + 16, uid, gid, rootMode: root.mode})
+  const {uid, gid} = owner(opts)
+  const image = Image.create(dir, {capacity: source.entries.length + 16, uid, gid, rootMode: source.entries[0].mode})
   let closed = false
   try {
     const uuid = image.info().uuid
-    const inos = new Array<number>(source.entries.length)
-    inos[0] = ROOT_INO
-    for (let i = 1; i < source.entries.length; i++) {
-      const e = source.entries[i]
-      const name = e.names.at(-1)!
-      const attr = image.mknod(inos[e.parent], name, {mode: (e.type === 'dir' ? S_IFDIR : S_IFREG) | e.mode, uid, gid})
-      inos[i] = attr.ino
-      if (e.type !== 'file') continue
-      const sha = copyContent(
-        source,
-        e,
-        (piece, pos) => {
-          image.write(attr.ino, piece, pos)
-          progress.add(piece.length)
-        },
-        (pos, length) => {
-          image.setattr(attr.ino, {size: pos + length})
-          progress.add(length)
-        },
-      )
-      if (sha !== e.sha256) throw new SourceError(e.path, 'its content changed after the source was checked; nothing was put in place')
-    }
-
-    // Times last: creating entries and writing contents set them.
-    for (let i = source.entries.length - 1; i >= 0; i--) {
-      const e = source.entries[i]
-      const t = {sec: e.mtime, nsec: 0}
-      image.setattr(inos[i], {mode: e.mode, atime: t, mtime: t})
-    }
-
+    writeEntries(image, source, opts, progress)
     image.close()
     closed = true
     return uuid
@@ -283,60 +243,11 @@ function writeImage(dir: string, source: Source, opts: MigrateOptions, progress:
   }
 }
 
-/** Compare the image in `dir` with the source, entry by entry; throws MIGRATE_VERIFY on a difference. */
-export function verifyImage(dir: string, source: Source, progress: Progress): {entries: number; files: number; bytes: number} {
+/** verifyVolume of the image in `dir`. */
+function verifyImage(dir: string, source: Source, progress: Progress): Verified {
   const image = Image.open(dir, {readOnly: true})
-  const fail = (where: string, what: string): never => {
-    throw new MigrateError('MIGRATE_VERIFY', `verification failed: ${where}: ${what}; the new image was not put in place and the source was not touched`)
-  }
-
   try {
-    const inos = new Array<number>(source.entries.length)
-    inos[0] = ROOT_INO
-    let files = 0
-    let bytes = 0
-    const buf = Buffer.alloc(1024 * 1024)
-    const children = new Map<number, number>()
-    for (let i = 0; i < source.entries.length; i++) {
-      const e = source.entries[i]
-      if (i > 0) {
-        const ino = image.lookup(inos[e.parent], e.names.at(-1)!)
-        if (ino === 0) fail(e.path, 'missing')
-        inos[i] = ino
-        children.set(e.parent, (children.get(e.parent) ?? 0) + 1)
-      }
-
-      const attr = image.getattr(inos[i])
-      const type = attr.mode & S_IFMT
-      if (type !== (e.type === 'dir' ? S_IFDIR : S_IFREG))
-        fail(e.path, `type 0o${type.toString(8)}, expected a ${e.type === 'dir' ? 'directory' : 'regular file'}`)
-      if ((attr.mode & 0o7777) !== e.mode) fail(e.path, `mode ${octal(attr.mode)}, expected ${octal(e.mode)}`)
-      if (attr.mtime.sec !== e.mtime || attr.mtime.nsec !== 0) fail(e.path, `mtime ${attr.mtime.sec}.${attr.mtime.nsec}, expected ${e.mtime}`)
-      if (e.type === 'dir') continue
-      if (attr.size !== e.size) fail(e.path, `size ${attr.size}, expected ${e.size}`)
-      const hash = createHash('sha256')
-      for (let pos = 0; pos < e.size; ) {
-        const n = image.read(inos[i], buf, pos)
-        if (n === 0) fail(e.path, `content ends at ${pos} of ${e.size} bytes`)
-        hash.update(buf.subarray(0, n))
-        pos += n
-        progress.add(n)
-      }
-
-      const sha = hash.digest('hex')
-      if (sha !== e.sha256) fail(e.path, `sha256 ${sha}, expected ${e.sha256}`)
-      files++
-      bytes += e.size
-    }
-
-    // Nothing more than the source: each directory holds exactly its entries.
-    for (let i = 0; i < source.entries.length; i++) {
-      if (source.entries[i].type !== 'dir') continue
-      const count = [...image.readdir(inos[i])].length
-      if (count !== (children.get(i) ?? 0)) fail(source.entries[i].path, `${count} entries, expected ${children.get(i) ?? 0}`)
-    }
-
-    return {entries: source.entries.length, files, bytes}
+    return verifyVolume(image, source, progress, 'the new image was not put in place and the source was not touched')
   } finally {
     image.close()
   }
@@ -369,12 +280,13 @@ function removeSource(source: Source): string[] {
 /** Run a migration (or a dry run). Throws MigrateError / SourceError with nothing written on failure. */
 export function migrate(opts: MigrateOptions): MigrateReport {
   const progress = opts.progress ?? new Progress({stream: {isTTY: false, write: () => true}})
-  const dataDir = path.resolve(opts.dataDir)
+  if ((opts.meta === undefined) === (opts.dataDir === undefined)) throw new Error('internal: migrate takes a data dir or a --meta URL')
+  const dataDir = opts.dataDir === undefined ? null : path.resolve(opts.dataDir)
   const report: MigrateReport = {
     dryRun: opts.dryRun === true,
     source: {dir: '', layout: 'disk', chosenBy: 'from'},
     wal: {looked: []},
-    target: {dataDir, existed: false, heldImage: false, replaced: false},
+    target: {dataDir, meta: opts.meta === undefined ? null : sharedName(opts.meta), existed: false, heldImage: false, replaced: false},
     entries: [],
     skipped: [],
     unreachable: [],
@@ -428,7 +340,7 @@ export function migrate(opts: MigrateOptions): MigrateReport {
     )
   }
 
-  const refusal = targetRefusal({...opts, dataDir}, source, report)
+  const refusal = dataDir === null ? sharedRefusal(opts.meta!, opts, report) : targetRefusal(dataDir, opts, source, report)
   if (refusal !== undefined) {
     report.target.refusal = refusal
     if (!opts.dryRun)
@@ -436,8 +348,14 @@ export function migrate(opts: MigrateOptions): MigrateReport {
   }
 
   if (opts.dryRun) return report
+  if (dataDir === null) fillShared(opts.meta!, source, opts, report, progress)
+  else intoImage(dataDir, source, opts, report, progress)
+  removeAfter(source, opts, report)
+  return report
+}
 
-  // ---- writing: everything happens in a staging directory inside the data dir ----
+/** Steps 4: the new image, written and verified in a staging directory, then put in place. */
+function intoImage(dataDir: string, source: Source, opts: MigrateOptions, report: MigrateReport, progress: Progress): void {
   // Checked again under the lock: another migration or init may have been quicker.
   const staging = Staging.begin(dataDir, {
     kind: 'migrate',
@@ -462,7 +380,7 @@ export function migrate(opts: MigrateOptions): MigrateReport {
   } catch (error) {
     progress.finish()
     staging.abort()
-    if (error instanceof SourceError) throw new MigrateError('MIGRATE_BAD_SOURCE', `${error.message}`, report)
+    if (error instanceof SourceError) throw new MigrateError('MIGRATE_BAD_SOURCE', `${error.message}; nothing was put in place`, report)
     throw error
   } finally {
     staging.release()
@@ -475,7 +393,10 @@ export function migrate(opts: MigrateOptions): MigrateReport {
   } finally {
     check.close()
   }
+}
 
+/** Step 5: --remove-source, after a verified migration, unless something was left out. */
+function removeAfter(source: Source, opts: MigrateOptions, report: MigrateReport): void {
   if (opts.removeSource) {
     if (source.bad.length > 0 || source.unreachable.length > 0) {
       const parts = [
@@ -489,6 +410,4 @@ export function migrate(opts: MigrateOptions): MigrateReport {
       report.sourceRemoval.removed = removeSource(source)
     }
   }
-
-  return report
 }

@@ -88,6 +88,8 @@ export function problemLines(report: Partial<MigrateReport>, skipping: boolean):
 
 /** The whole report of a successful run or dry run. */
 export function renderReport(report: MigrateReport, opts: {skipBad: boolean}): string[] {
+  const where = report.target.dataDir ?? report.target.meta
+  const kind = report.target.dataDir === null ? 'volume' : 'image'
   const out = [...sourceLines(report), ...walLines(report), ...problemLines(report, opts.skipBad)]
   const s = report.summary
   const what = `${plural(s.dirs, 'directory', 'directories')} (with the root), ${plural(s.files, 'file')}, ${n(s.bytes)} bytes`
@@ -96,7 +98,7 @@ export function renderReport(report: MigrateReport, opts: {skipBad: boolean}): s
       ? 'nothing skipped'
       : `${plural(s.skipped, 'bad entry', 'bad entries')} skipped${s.skippedBelow > 0 ? ` (and ${n(s.skippedBelow)} below them)` : ''}`
   if (report.dryRun) {
-    out.push(`Would migrate into ${report.target.dataDir}: ${what}; ${skipped}:`)
+    out.push(`Would migrate into ${where}: ${what}; ${skipped}:`)
     for (const e of report.entries) {
       out.push(
         `  ${e.type === 'dir' ? 'dir ' : 'file'} ${e.mode.padStart(4, '0')} ${String(e.size).padStart(10)} ${new Date(e.mtime * 1000).toISOString().slice(0, 19)}Z ${e.path}`,
@@ -104,13 +106,14 @@ export function renderReport(report: MigrateReport, opts: {skipBad: boolean}): s
     }
 
     if (report.target.refusal !== undefined) out.push(`A real run would refuse: ${report.target.refusal}`)
-    else if (report.target.heldImage) out.push(`A real run would replace the razorfs image in ${report.target.dataDir} (--force)`)
+    else if (report.target.heldImage)
+      out.push(`A real run would replace the razorfs ${kind} ${report.target.dataDir === null ? 'at' : 'in'} ${where} (--force)`)
     out.push('Dry run: nothing was written.')
     return out
   }
 
   out.push(
-    `Migrated into ${report.target.dataDir} (razorfs image ${report.target.uuid}${report.target.replaced ? ', replacing the image that was there' : ''}): ${what}; ${skipped}`,
+    `Migrated into ${where} (razorfs ${kind} ${report.target.uuid}${report.target.replaced ? `, replacing the ${kind} that was there` : ''}): ${what}; ${skipped}`,
   )
   const v = report.verified
   if (v !== undefined) out.push(`Verified: ${plural(v.entries, 'entry', 'entries')}; every file's size and sha256, every mode and mtime match the source`)
@@ -119,7 +122,7 @@ export function renderReport(report: MigrateReport, opts: {skipBad: boolean}): s
   else if (r.kept !== undefined) out.push(`The source was not removed: ${r.kept}`)
   else {
     out.push(`Removed the source: ${r.removed.join(', ')}`)
-    if (report.wal.report !== undefined) out.push(`The C WAL ${report.wal.report.path} is not part of the image: it was left in place (delete it by hand)`)
+    if (report.wal.report !== undefined) out.push(`The C WAL ${report.wal.report.path} is not part of the ${kind}: it was left in place (delete it by hand)`)
   }
   return out
 }

@@ -4,17 +4,20 @@
  * come after names were added or removed. Offsets are positions in the handle's listing, plus 1
  * ('.' has offset 1, '..' offset 2).
  *
- * A readdirplus answer is kept per handle: the kernel may take fewer of its entries than it got
- * (the caller's buffer was full) and ask again from the first one it did not take; those entries
- * are then sent again, less those whose names have gone meanwhile. The handle's listing (the
- * core's) stands after every entry handed out so far, at the kept answer's `upTo`. Offset 0 starts
- * over; any other offset the reader does not hold (a seekdir) starts over and counts to it.
+ * Every answer is kept per handle, plain or readdirplus: the kernel may take fewer of its entries
+ * than it got (the caller's buffer was full; or, for a plain answer, the addon's run of it served
+ * the kernel until it turned to readdirplus mid-listing) and ask again from the first one it did
+ * not take; those entries are then sent again, less those whose names have gone meanwhile. The
+ * handle's listing (the core's) stands after every entry handed out so far, at the kept answer's
+ * `upTo`. So every offset of the last answer resumes exactly, whatever came and went before it.
+ * Offset 0 starts over; any other offset the reader does not hold (a seekdir back past the last
+ * answer) starts over and counts to it, which is exact only if no name before it came or went.
  */
 import type {Attr, DirentSink} from '../storage/types.js'
 import type {FileSystem} from './filesystem.js'
 import {direntSink} from './volume.js'
 
-/** A readdirplus answer kept for its handle. */
+/** The last answer of a handle, kept. */
 interface HeldAnswer {
   offs: Float64Array
   names: Buffer
@@ -65,10 +68,10 @@ export class DirReader {
 
   /**
    * Answer a request on directory handle `fh` for entries after offset `off`, at most `max`: `send`
-   * gets them and returns how many went to the caller (the listing moves on over those). `plus`:
-   * a readdirplus request, whose answer is kept (see above).
+   * gets them and returns how many went to the caller (the listing moves on over those, and they
+   * are kept: see above).
    */
-  read(fh: number, off: number, max: number, plus: boolean, send: (batch: DirBatch) => number): void {
+  read(fh: number, off: number, max: number, send: (batch: DirBatch) => number): void {
     const listing = this.core.listing(fh)
     const held = this.held.get(fh)
     const {sink, offs} = this
@@ -76,8 +79,7 @@ export class DirReader {
     let again = 0 // entries sent again from `held`
     if (held !== undefined && off !== 0 && off >= held.offs[0] - 1 && off < listing.position && held.upTo === listing.position) {
       let pos = 0
-      for (let j = 0; j < held.offs.length && again < max; j++) {
-        if (held.offs[j] <= off) continue
+      for (let j = firstAfter(held.offs, off); j < held.offs.length && again < max; j++) {
         const from = j === 0 ? 0 : held.ends[j - 1]
         // Left out if its name has gone meanwhile (readdirplus would have no attributes to send).
         if (held.offs[j] > 2 && !listing.has(held.names.subarray(from, held.ends[j]), held.inos[j])) continue
@@ -102,23 +104,21 @@ export class DirReader {
     batch.offs = offs.subarray(0, n)
     const taken = send(batch)
     // Past the entries sent again (so all of those went), the listing moves on over those taken,
-    // and a readdirplus answer is kept whole. Otherwise what was kept covers this answer already.
+    // which are kept. Otherwise what was kept covers this answer already.
     if (taken > again) {
       listing.skip(taken - again)
-      if (plus) {
-        this.held.set(fh, {
-          offs: offs.slice(0, taken),
-          names: Buffer.from(batch.names.subarray(0, sink.ends[taken - 1])),
-          ends: sink.ends.slice(0, taken),
-          inos: sink.inos.slice(0, taken),
-          types: sink.types.slice(0, taken),
-          upTo: listing.position,
-        })
-      } else this.held.delete(fh)
-    } else if (!plus) this.held.delete(fh)
+      this.held.set(fh, {
+        offs: offs.slice(0, taken),
+        names: Buffer.from(batch.names.subarray(0, sink.ends[taken - 1])),
+        ends: sink.ends.slice(0, taken),
+        inos: sink.inos.slice(0, taken),
+        types: sink.types.slice(0, taken),
+        upTo: listing.position,
+      })
+    }
   }
 
-  /** How many handles have a readdirplus answer kept (for tests). */
+  /** How many handles have an answer kept (for tests). */
   get keptAnswers(): number {
     return this.held.size
   }
@@ -128,4 +128,17 @@ export class DirReader {
     this.held.delete(fh)
     this.core.releasedir(fh)
   }
+}
+
+/** The index of the first offset past `off` in increasing `offs` (its length if none). */
+function firstAfter(offs: Float64Array, off: number): number {
+  let lo = 0
+  let hi = offs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (offs[mid] <= off) lo = mid + 1
+    else hi = mid
+  }
+
+  return lo
 }

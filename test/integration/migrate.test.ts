@@ -17,6 +17,8 @@ import {
   copyFixture,
   expectMatchesManifest,
   fixture,
+  hostile,
+  HOSTILE_LEFT_OUT,
   listImage,
   listMount,
   patch,
@@ -27,7 +29,6 @@ import {
   setNode,
   snapshot,
   tmp,
-  u32,
 } from '../unit/migrate/helpers.js'
 
 /** Env for every run: no autodetection of real places, no default WAL. */
@@ -345,18 +346,6 @@ describe('razorfs migrate: the target', function () {
 describe('razorfs migrate: --skip-bad and --remove-source', function () {
   this.timeout(120_000)
 
-  /** A copy with three bad entries: a name with '/', a content header naming another inode, a child out of range. */
-  function hostile(dir: string): string {
-    const src = copyFixture(fixture('disk'), dir)
-    patch(S(src), 4 + readNode(N(src), 2).nameOffset, Buffer.from('no/es')) // /docs/notes, with deep/leaf.txt below
-    patch(path.join(src, 'file_15'), 4, u32(14)) // /readme_moved.txt
-    setNode(N(src), 4, 'numChildren', 1) // /emptydir lists slot 5000
-    setChild(N(src), 4, 0, 5000)
-    return src
-  }
-
-  const LEFT_OUT = ['/docs/notes', '/docs/notes/deep', '/docs/notes/deep/leaf.txt', '/readme_moved.txt']
-
   it('--skip-bad leaves out the bad entries and what hangs below them, lists each with its reason, migrates the rest', () => {
     const t = tmp()
     try {
@@ -372,7 +361,7 @@ describe('razorfs migrate: --skip-bad and --remove-source', function () {
       expect(result.stdout).to.include('  /emptydir/[child 0]: child index 5000 is out of range (slots 0 to 1023)')
       expect(result.stdout).to.include('  /readme_moved.txt (slot 13, inode 15): content file file_15: its header says inode 14, its name says inode 15')
       expect(result.stdout).to.match(/3 bad entries skipped \(and 2 below them\)/)
-      const rows = readManifest(fixture('disk')).filter(r => !LEFT_OUT.includes(r.path))
+      const rows = readManifest(fixture('disk')).filter(r => !HOSTILE_LEFT_OUT.includes(r.path))
       expectMatchesManifest(listImage(dataDir), rows, 'skip-bad')
     } finally {
       t.remove()

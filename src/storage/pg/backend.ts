@@ -315,7 +315,12 @@ export class Backend {
     return r.rows[0].n as number
   }
 
-  async create(opts: {force: boolean; uid: number; gid: number; rootMode: number; sec: number; nsec: number}): Promise<void> {
+  /**
+   * Make a new volume in the schema: refused (ImageError) if the schema holds other tables, or a
+   * volume and not `force`. `check`: only those checks, in a transaction that is rolled back.
+   * Whether a volume was there (and, unless `check`, replaced).
+   */
+  async create(opts: {force: boolean; check?: boolean; uid: number; gid: number; rootMode: number; sec: number; nsec: number}): Promise<{volume: boolean}> {
     const {schema, display} = this.target
     let c: pg.Client
     try {
@@ -324,12 +329,12 @@ export class Backend {
       throw new ImageError('RZ_IO', connectProblem(error), display)
     }
 
+    let volume = false
     await c.query('BEGIN')
     try {
       // What the schema holds now: nothing, a razorfs volume (replaced only with force), or
       // tables of something else, which are never touched.
       const tables = (await c.query<Row>('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema])).rows.map(r => r.tablename as string)
-      let volume = false
       if (tables.includes('meta')) {
         await c.query('SAVEPOINT probe')
         try {
@@ -345,6 +350,12 @@ export class Backend {
       if (tables.length > 0 && !volume)
         throw new ImageError('RZ_BAD_MAGIC', `schema '${schema}' holds tables that are not a razorfs volume; name another schema (?schema=NAME)`, display)
       if (volume && !opts.force) throw new ImageError('RZ_EXISTS', `a razorfs volume already exists in schema '${schema}' (--force replaces it)`, display)
+      if (opts.check) {
+        await c.query('ROLLBACK')
+        await c.end()
+        return {volume}
+      }
+
       if (volume) await c.query(`DROP SCHEMA ${schema} CASCADE`)
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
       await c.query(schemaStatements())
@@ -370,6 +381,7 @@ export class Backend {
     }
 
     await c.end()
+    return {volume}
   }
 
   async open(opts: {readOnly: boolean; leaseMs: number}): Promise<{session: number; meta: VolumeMeta}> {

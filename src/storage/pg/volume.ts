@@ -132,24 +132,36 @@ export class PgVolume implements Volume {
 
   /** Make a new volume in the URL's database (and schema); ImageError RZ_EXISTS if there is one, unless force. */
   static create(url: string, opts: PgCreateOptions = {}): PgVolume {
+    PgVolume.make(url, opts, false)
+    return PgVolume.open(url, {timeoutMs: opts.timeoutMs})
+  }
+
+  /**
+   * What create would do, without doing it (nothing is written): whether a volume is there, which
+   * create replaces with force; its refusals as create's (ImageError RZ_EXISTS, RZ_BAD_MAGIC, RZ_IO).
+   */
+  static check(url: string, opts: PgCreateOptions = {}): {volume: boolean} {
+    return PgVolume.make(url, opts, true)
+  }
+
+  private static make(url: string, opts: PgCreateOptions, check: boolean): {volume: boolean} {
     const target = parsePgUrl(url)
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
     const bridge = new SyncBridge({target: withConnectTimeout(target, timeoutMs)}, timeoutMs)
     const now = nowTimespec()
     try {
-      bridge.call('create', {
+      return bridge.call('create', {
         force: opts.force ?? false,
+        check,
         uid: opts.uid ?? process.getuid?.() ?? 0,
         gid: opts.gid ?? process.getgid?.() ?? 0,
         rootMode: opts.rootMode ?? 0o755,
         sec: now.sec,
         nsec: now.nsec,
-      })
+      }) as {volume: boolean}
     } finally {
       bridge.close()
     }
-
-    return PgVolume.open(url, {timeoutMs: opts.timeoutMs})
   }
 
   /**

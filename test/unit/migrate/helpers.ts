@@ -13,6 +13,7 @@ import {fileURLToPath} from 'node:url'
 
 import {C_NODE, cSlotOffset} from '../../../src/migrate/c-format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
+import type {Volume} from '../../../src/storage/volume.js'
 
 /** This file runs from dist/test/unit/migrate/; the repo root is four levels up. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
@@ -113,36 +114,41 @@ export interface Listed {
 export function listImage(dataDir: string): Listed[] {
   const image = Image.open(dataDir, {readOnly: true})
   try {
-    const out: Listed[] = []
-    const visit = (ino: number, p: string): void => {
-      const a = image.getattr(ino)
-      const fmt = a.mode & 0o170000
-      const type = fmt === 0o040000 ? 'dir' : fmt === 0o100000 ? 'file' : 'other'
-      const item: Listed = {path: p, type, size: type === 'dir' ? 0 : a.size, mode: a.mode & 0o7777, mtime: a.mtime.sec}
-      if (type === 'file') {
-        const hash = createHash('sha256')
-        const buf = Buffer.alloc(65536)
-        for (let pos = 0; pos < a.size; ) {
-          const n = image.read(ino, buf, pos)
-          if (n === 0) break
-          hash.update(buf.subarray(0, n))
-          pos += n
-        }
-
-        item.sha256 = hash.digest('hex')
-      }
-
-      out.push(item)
-      if (type === 'dir') {
-        for (const e of image.readdir(ino)) visit(e.ino, p === '/' ? `/${e.name.toString()}` : `${p}/${e.name.toString()}`)
-      }
-    }
-
-    visit(ROOT_INO, '/')
-    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    return listVolume(image)
   } finally {
     image.close()
   }
+}
+
+/** Every entry of a volume (an image, or a volume on PostgreSQL), through the storage API. */
+export function listVolume(volume: Volume): Listed[] {
+  const out: Listed[] = []
+  const visit = (ino: number, p: string): void => {
+    const a = volume.getattr(ino)
+    const fmt = a.mode & 0o170000
+    const type = fmt === 0o040000 ? 'dir' : fmt === 0o100000 ? 'file' : 'other'
+    const item: Listed = {path: p, type, size: type === 'dir' ? 0 : a.size, mode: a.mode & 0o7777, mtime: a.mtime.sec}
+    if (type === 'file') {
+      const hash = createHash('sha256')
+      const buf = Buffer.alloc(65536)
+      for (let pos = 0; pos < a.size; ) {
+        const n = volume.read(ino, buf, pos)
+        if (n === 0) break
+        hash.update(buf.subarray(0, n))
+        pos += n
+      }
+
+      item.sha256 = hash.digest('hex')
+    }
+
+    out.push(item)
+    if (type === 'dir') {
+      for (const e of volume.readdir(ino)) visit(e.ino, p === '/' ? `/${e.name.toString()}` : `${p}/${e.name.toString()}`)
+    }
+  }
+
+  visit(ROOT_INO, '/')
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
 }
 
 /** Every entry under a mountpoint, through node:fs. */
@@ -362,3 +368,17 @@ export function writeCImage(dir: string, layout: 'disk' | 'shm', nodes: CNodeSpe
     fs.writeFileSync(path.join(dir, 'razorfs_strings'), strings)
   }
 }
+
+/** A copy of the disk fixture with three bad entries: a name with '/', a content header naming another inode, a child out of range. */
+export function hostile(dir: string): string {
+  const src = copyFixture(fixture('disk'), dir)
+  const nodes = path.join(src, 'nodes.dat')
+  patch(path.join(src, 'strings.dat'), 4 + readNode(nodes, 2).nameOffset, Buffer.from('no/es')) // /docs/notes, with deep/leaf.txt below
+  patch(path.join(src, 'file_15'), 4, u32(14)) // /readme_moved.txt
+  setNode(nodes, 4, 'numChildren', 1) // /emptydir lists slot 5000
+  setChild(nodes, 4, 0, 5000)
+  return src
+}
+
+/** What --skip-bad leaves out of hostile(): the bad entries and what hangs below them. */
+export const HOSTILE_LEFT_OUT = ['/docs/notes', '/docs/notes/deep', '/docs/notes/deep/leaf.txt', '/readme_moved.txt']
