@@ -281,8 +281,10 @@ export class LowLevelAdapter {
    * host file before its reply, and razorfs keeps no locks), and keep the file's page cache (the
    * kernel's pages stay valid across opens, since every change goes through this mount), unless
    * auto_cache (-o, or a volume on PostgreSQL) and the file's mtime or size changed since its last open.
+   * A file this request created (`created`) has no pages yet and its attributes go in the reply: it
+   * counts as opened unchanged, so nothing is dropped and no invalidation is queued for it.
    */
-  private openFlags(ino: number, attr?: Attr): number {
+  private openFlags(ino: number, attr?: Attr, created = false): number {
     if (this.cache !== 'auto_cache') {
       this.kept++
       return OPEN_KEEP_CACHE | OPEN_NOFLUSH
@@ -290,7 +292,7 @@ export class LowLevelAdapter {
 
     const a = attr ?? this.core.getattr(ino)
     const last = this.lastOpen.get(ino)
-    const same = last !== undefined && last[0] === a.mtime.sec && last[1] === a.mtime.nsec && last[2] === a.size
+    const same = created || (last !== undefined && last[0] === a.mtime.sec && last[1] === a.mtime.nsec && last[2] === a.size)
     if (last === undefined && this.lastOpen.size >= AUTO_CACHE_FILES) this.lastOpen.clear()
     this.lastOpen.set(ino, [a.mtime.sec, a.mtime.nsec, a.size])
     if (same) this.kept++
@@ -447,8 +449,8 @@ export class LowLevelAdapter {
         ll.replyErr(req, 0)
         return
       case OP.CREATE: {
-        const {fh, attr} = core.create(r.parent, r.name, r.mode, r.flags, cred)
-        ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.openFlags(attr.ino, attr))
+        const {fh, attr, created} = core.create(r.parent, r.name, r.mode, r.flags, cred)
+        ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.openFlags(attr.ino, attr, created))
         return
       }
 

@@ -437,18 +437,19 @@ export class FileSystem {
   }
 
   /** open(O_CREAT): an existing file is opened (unless O_EXCL), a missing one created. */
-  create(parent: number, name: Buffer | string, mode: number, flags: number, cred: Cred): {fh: number; attr: Attr} {
+  /** open(O_CREAT) of `name`: `created` says whether the file was made (else an existing one was opened). */
+  create(parent: number, name: Buffer | string, mode: number, flags: number, cred: Cred): {fh: number; attr: Attr; created: boolean} {
     const bytes = this.checkName(name, 'open')
     this.dirAccess(parent, this.who(cred), 'open', false)
     const existing = this.volume.lookup(parent, bytes)
     if (existing !== 0) {
       if ((flags & O_EXCL) !== 0) throw new FsError('EEXIST', 'open', bytes.toString())
       const fh = this.open(existing, flags, cred)
-      return {fh, attr: this.volume.getattr(existing)}
+      return {fh, attr: this.volume.getattr(existing), created: false}
     }
 
     const attr = this.mknod(parent, bytes, S_IFREG | (mode & 0o7777), 0, cred)
-    return {fh: this.addHandle(attr.ino, flags, false), attr}
+    return {fh: this.addHandle(attr.ino, flags, false), attr, created: true}
   }
 
   read(fh: number, buf: Buffer, pos: number): number {

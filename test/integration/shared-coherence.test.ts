@@ -48,8 +48,8 @@ describe('coherence of one volume on PostgreSQL mounted by two hosts', function 
   const hosts = useTwoHosts('razorfs-coherence-')
   const {A, B} = hosts
 
-  /** B's request counters, from a status file written after this call. */
-  async function countersOf(m: Mounted): Promise<Record<string, number>> {
+  /** m's server status, from a status file written after this call. */
+  async function statusOf(m: Mounted): Promise<ServerStatus> {
     const file = statusPath(sharedMountHome(m.mnt))
     const since = Date.now()
     let status: ServerStatus | undefined
@@ -65,7 +65,12 @@ describe('coherence of one volume on PostgreSQL mounted by two hosts', function 
       },
       SEEN_WITHIN_MS,
     )
-    return status!.ops.byOp
+    return status!
+  }
+
+  /** m's request counters, from a status file written after this call. */
+  async function countersOf(m: Mounted): Promise<Record<string, number>> {
+    return (await statusOf(m)).ops.byOp
   }
 
   /** How many requests of each kind `action` sent to m's server. */
@@ -155,6 +160,21 @@ describe('coherence of one volume on PostgreSQL mounted by two hosts', function 
     expect(await fewest(hosts.a!, A('f')), 'A: 100 stats after its own chmod').to.equal(0)
     // B fetched the changed attributes, and keeps them again.
     expect(await fewest(hosts.b!, B('f')), 'B: 100 stats after it saw the chmod').to.equal(0)
+  })
+
+  it('opens a file it creates with its page cache kept, and asks nothing more of it', async () => {
+    fs.mkdirSync(A('new'))
+    const before = (await statusOf(hosts.a!)).cache.pageCache!
+    for (let i = 0; i < 20; i++) fs.closeSync(fs.openSync(A('new', `f${i}`), 'wx'))
+    const after = (await statusOf(hosts.a!)).cache.pageCache!
+    // Nothing to drop, no invalidation queued: the create's reply carries the new file's attributes.
+    expect(after.dropped - before.dropped, 'page caches dropped').to.equal(0)
+    expect(after.kept - before.kept, 'opens that kept the page cache').to.equal(20)
+    const asked = await requests(hosts.a!, () => {
+      for (let i = 0; i < 20; i++) fs.statSync(A('new', `f${i}`))
+    })
+    // At most the directory's attributes, which the kernel itself drops at each create in it.
+    expect(asked('getattr') + asked('lookup'), 'requests for 20 stats').to.be.at.most(1)
   })
 
   it(`invalidation latency over ${SAMPLES} changes (chmod: attributes; rename: names): printed, median < ${MEDIAN_BOUND_MS} ms, p99 < ${P99_BOUND_MS} ms`, () => {
