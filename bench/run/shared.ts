@@ -210,7 +210,7 @@ export function sharedSection(): string[] {
       `create, stat, unlink of ${fmt(info.files)} files in all, split among the clients, each in its own directory (ops/s, aggregate); \`tar -xf\` of a tree of ${fmt(info.treeEntries)} entries by every client at once (seconds, first start to last end); ` +
       `sequential write of ${sizeName(info.bytes)} in all in 1 MiB blocks, a file per client, then read of each file through the *other* mount of the volume (MB/s, aggregate). ` +
       `Each step visits the two targets in turn, after an untimed \`sync\` and at least 1.2 s after that target's previous turn; ${info.rounds > 1 ? `median of ${info.rounds} rounds, ratios the median of the per-round ratios` : 'one round'}. ` +
-      "A shared mount keeps names and attributes for 1 s (nothing tells it of another host's changes yet), the local one for an hour: the stat step on the volume asks PostgreSQL for every file, on the local image the kernel answers.",
+      "Both keep names and attributes in the kernel for an hour; a shared mount drops what another host changed when that host's commit is notified, so on both the kernel answers most of the stat step (each client stats the files it made, on its own mount).",
     '',
   )
   L.push('| clients | step | razorfs (local image) | razorfs-pg (2 mounts) | speed razorfs-pg / razorfs |', '|---:|---|---:|---:|---:|')
@@ -237,9 +237,9 @@ export function sharedSection(): string[] {
   L.push('')
   if (info.invalidation.length > 0) {
     L.push(
-      "Invalidation latency: how long mount B takes to see a change made on mount A. Each sample: B stats the file (or the name about to be made, ENOENT), so its kernel holds what it saw; after a pseudo-random pause of 0 to 1 s (the age of B's view when the change comes is then spread over the attribute timeout, as for a reader that keeps looking), " +
+      'Invalidation latency: how long mount B takes to see a change made on mount A. Each sample: B stats the file (or the name about to be made, ENOENT), so its kernel holds what it saw; after a pseudo-random pause of 0 to 1 s, ' +
         "A changes the file's mode (`chmod`) or makes the name (`create`); from A's call returning, B stats every millisecond until it sees the change. " +
-        'Without invalidation pushed between the mounts, this measures the 1 s entry and attribute timeouts of a shared mount.',
+        "B's kernel would keep the old view for its hour-long timeouts: what ends it is A's commit, notified through PostgreSQL to B's server, which drops it from B's kernel (ARCHITECTURE.md, \"Coherence\").",
       '',
     )
     L.push('| change on A | samples | median | p99 | most |', '|---|---:|---:|---:|---:|')
