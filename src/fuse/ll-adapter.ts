@@ -11,7 +11,7 @@ import type {Attr} from '../storage/types.js'
 import {type DirBatch, DirReader} from '../vfs/dir-reader.js'
 import {copyFileRange, fallocate, seekData} from '../vfs/file-ranges.js'
 import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
-import {type ChangeSink, FsError} from '../vfs/volume.js'
+import {type ChangeSink, FsError, RENAME_EXCHANGE, ROOT_INO} from '../vfs/volume.js'
 import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import type {AdapterCounters} from './status.js'
@@ -90,6 +90,11 @@ const DIR_RUN = 16384
  */
 export const direntBatch = (size: number, plus: boolean): number => (plus ? Math.max(1, Math.ceil(size / 152)) : DIR_RUN)
 
+/**
+ * Names a watched mount remembers having given the kernel, to drop them all when changes may have
+ * been missed; past this many it stops remembering (those past it stay for their timeout).
+ */
+const SEEN_NAMES = 262_144
 /** Files whose mtime and size at their last open auto_cache remembers; past it, it starts again. */
 const AUTO_CACHE_FILES = 65536
 /** The names of OP by number, for the counters. */
@@ -135,6 +140,11 @@ export class LowLevelAdapter {
 
   /** Others change the volume too (changes() was asked for). */
   private watched = false
+  /** A watched mount: directory -> the names (latin1) the kernel got an entry for -> their inode. */
+  private readonly seen = new Map<number, Map<string, number>>()
+  private seenCount = 0
+  /** Names past SEEN_NAMES were not remembered since the last time everything was dropped. */
+  private seenFull = false
 
   /**
    * Where the volume reports changes made elsewhere (Volume.watch, a shared volume's other
@@ -148,7 +158,47 @@ export class LowLevelAdapter {
       entry: (parent, name) => {
         if (this.session !== undefined) this.ll.notifyInvalEntry(this.session, parent, name)
       },
+      missed: () => this.dropSeen(),
     }
+  }
+
+  /** A watched mount: remember that the kernel holds `name` in `parent`, naming `ino`. */
+  private note(parent: number, name: Buffer, ino: number): void {
+    if (!this.watched) return
+    let names = this.seen.get(parent)
+    if (names === undefined) this.seen.set(parent, (names = new Map()))
+    const key = name.toString('latin1')
+    if (!names.has(key) && this.seenCount >= SEEN_NAMES) {
+      this.seenFull = true
+      return
+    }
+
+    if (!names.has(key)) this.seenCount++
+    names.set(key, ino)
+  }
+
+  /**
+   * Changes may have been missed: drop every name this mount gave the kernel, and the attributes
+   * and pages of the inodes they named and of the directories holding them, so that what the
+   * kernel is asked next comes from the volume. Written by the notify thread, after this returns.
+   */
+  private dropSeen(): void {
+    if (this.session === undefined) return
+    const inos = new Set<number>([ROOT_INO])
+    for (const [parent, names] of this.seen) {
+      inos.add(parent)
+      for (const [name, ino] of names) {
+        this.ll.notifyInvalEntry(this.session, parent, Buffer.from(name, 'latin1'))
+        inos.add(ino)
+      }
+    }
+
+    for (const ino of inos) this.invalidate(ino, 0)
+    if (this.seenFull) this.opts.log(`notifications missed, and more than ${SEEN_NAMES} names cached: some may show what they were until their timeout`)
+    this.seen.clear()
+    this.seenCount = 0
+    this.seenFull = false
+    this.lastOpen.clear()
   }
 
   /** Queue the invalidation of an inode's attributes (and with off >= 0, its pages from off). */
@@ -253,7 +303,9 @@ export class LowLevelAdapter {
     this.polled()
   }
 
-  private entry(req: number, attr: Attr): void {
+  /** Reply with the entry `name` in `parent` (remembered on a watched mount). */
+  private entry(req: number, parent: number, name: Buffer, attr: Attr): void {
+    this.note(parent, name, attr.ino)
     this.ll.replyEntry(req, this.attrs(attr), this.entryTimeout, this.attrTimeout)
   }
 
@@ -311,7 +363,7 @@ export class LowLevelAdapter {
       case OP.LOOKUP: {
         const ino = core.find(r.parent, r.name)
         if (ino === 0) this.miss(r.parent, req, cred)
-        else this.entry(req, core.getattr(ino))
+        else this.entry(req, r.parent, r.name, core.getattr(ino))
         return
       }
 
@@ -342,10 +394,10 @@ export class LowLevelAdapter {
         ll.replyReadlink(req, core.readlink(r.ino))
         return
       case OP.MKNOD:
-        this.entry(req, core.mknod(r.parent, r.name, r.mode, r.rdev, cred))
+        this.entry(req, r.parent, r.name, core.mknod(r.parent, r.name, r.mode, r.rdev, cred))
         return
       case OP.MKDIR:
-        this.entry(req, core.mkdir(r.parent, r.name, r.mode, cred))
+        this.entry(req, r.parent, r.name, core.mkdir(r.parent, r.name, r.mode, cred))
         return
       case OP.UNLINK:
         core.unlink(r.parent, r.name, cred)
@@ -356,14 +408,20 @@ export class LowLevelAdapter {
         ll.replyErr(req, 0)
         return
       case OP.SYMLINK:
-        this.entry(req, core.symlink(r.parent, r.name, r.target, cred))
+        this.entry(req, r.parent, r.name, core.symlink(r.parent, r.name, r.target, cred))
         return
       case OP.RENAME:
         core.rename(r.parent, r.name, r.newParent, r.newName, r.flags, cred)
+        // The kernel moves its entry to the new name (and, for an exchange, the other to the old one).
+        if (this.watched) {
+          this.note(r.newParent, r.newName, core.find(r.newParent, r.newName))
+          if (r.flags & RENAME_EXCHANGE) this.note(r.parent, r.name, core.find(r.parent, r.name))
+        }
+
         ll.replyErr(req, 0)
         return
       case OP.LINK:
-        this.entry(req, core.link(r.ino, r.newParent, r.newName, cred))
+        this.entry(req, r.newParent, r.newName, core.link(r.ino, r.newParent, r.newName, cred))
         return
       case OP.OPEN:
         // The kernel's page cache stays valid across opens: only this mount changes the image.
@@ -450,6 +508,7 @@ export class LowLevelAdapter {
         return
       case OP.CREATE: {
         const {fh, attr, created} = core.create(r.parent, r.name, r.mode, r.flags, cred)
+        this.note(r.parent, r.name, attr.ino)
         ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.openFlags(attr.ino, attr, created))
         return
       }
@@ -510,8 +569,14 @@ export class LowLevelAdapter {
     }
 
     const entryAttrs = attrs.subarray(0, ATTR_FIELDS * n)
-    return plus
-      ? this.ll.replyDirents(req, size, true, batch.names, batch.ends, entryAttrs, batch.offs, this.entryTimeout, this.attrTimeout)
-      : this.ll.replyDirents(req, size, false, batch.names, batch.ends, entryAttrs, batch.offs, this.entryTimeout, this.attrTimeout, fh, off)
+    if (!plus) return this.ll.replyDirents(req, size, false, batch.names, batch.ends, entryAttrs, batch.offs, this.entryTimeout, this.attrTimeout, fh, off)
+    const taken = this.ll.replyDirents(req, size, true, batch.names, batch.ends, entryAttrs, batch.offs, this.entryTimeout, this.attrTimeout)
+    if (this.watched) {
+      // readdirplus gave the kernel an entry for each name but '.' and '..'
+      const dir = this.core.dirOf(fh)
+      for (let i = 0; i < taken; i++) if (batch.offs[i] > 2) this.note(dir, batch.names.subarray(i === 0 ? 0 : batch.ends[i - 1], batch.ends[i]), batch.inos[i])
+    }
+
+    return taken
   }
 }

@@ -198,4 +198,6 @@ export interface ChangeSink {
   inode(ino: number, data: boolean): void
   /** The name in directory `parent` names another inode now, or none. */
   entry(parent: number, name: Buffer): void
+  /** Changes may have gone unreported (the watch was cut off for a while): anything cached may be stale. */
+  missed(): void
 }

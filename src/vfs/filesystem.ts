@@ -500,6 +500,11 @@ export class FileSystem {
   }
 
   /** The bulk listing of a directory handle (one per handle, made at its first use). */
+  /** The directory a directory handle is open on. */
+  dirOf(fh: number): number {
+    return this.handle(fh, 'readdir').ino
+  }
+
   listing(fh: number): Listing {
     const h = this.handle(fh, 'readdir')
     if (!h.dir) throw new FsError('ENOTDIR', 'readdir')

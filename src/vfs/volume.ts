@@ -5,5 +5,5 @@
  * is opened by the mount command (src/storage/open.ts) and handed down.
  */
 export {FsError} from '../storage/errors.js'
-export {ROOT_INO, direntSink} from '../storage/types.js'
+export {RENAME_EXCHANGE, ROOT_INO, direntSink} from '../storage/types.js'
 export type {ChangeSink, Volume} from '../storage/volume.js'

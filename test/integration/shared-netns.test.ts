@@ -126,14 +126,20 @@ describe('one volume on PostgreSQL mounted by two hosts in network namespaces of
     console.log(`      over veth: A's chmod seen by B's stat after median ${at(0.5)} ms, p99 ${at(0.99)} ms (${seen.length} samples)`)
   })
 
-  it("A's cable pulled: A's calls fail with EIO, B goes on; plugged back, A resumes by itself and sees what B did meanwhile", async () => {
+  it("A's cable pulled: A's calls fail with EIO, B goes on; plugged back, A resumes by itself and sees what B did meanwhile, to what A had cached too", async () => {
     await fsp.writeFile(A('before'), 'written before the cut')
-    await until('B to see it', () => exists(B('before')))
+    await fsp.writeFile(A('old'), 'renamed by B during the cut')
+    await until('B to see them', async () => (await exists(B('before'))) && (await exists(B('old'))))
+    // Cached on A, for the hour of its timeouts: only a notification, or the lack of one, drops them.
+    expect((await fsp.stat(A('before'))).mode & 0o777).to.equal(0o644)
+    expect(await exists(A('old'))).to.equal(true)
     const handle = await fsp.open(A('before'), 'r') // an open file on A across the cut
     // Closed whatever happens: a server whose mount has an open file waits for it to close before it exits.
     try {
       await hosts[0].cut()
       await fsp.writeFile(B('during'), 'written by B while A was cut off')
+      await fsp.chmod(B('before'), 0o600)
+      await fsp.rename(B('old'), B('renamed'))
       expect(await fsp.readFile(B('before'), 'utf8')).to.equal('written before the cut')
       // A host that does not answer: a connect gives up after 5 s, and for a second after that every
       // call fails without trying (ARCHITECTURE.md, "Failure behaviour"); twice that, for a busy machine.
@@ -153,6 +159,10 @@ describe('one volume on PostgreSQL mounted by two hosts in network namespaces of
       const back = await until("A to come back and see B's file", () => exists(A('during')), 30_000)
       console.log(`      A resumed ${back.toFixed(0)} ms after its cable was plugged back in`)
       expect(await fsp.readFile(A('during'), 'utf8')).to.equal('written by B while A was cut off')
+      // What B changed of what A had cached: A heard nothing of it, so A dropped everything it had
+      // cached once it listened again.
+      await until("A to see B's chmod and rename", async () => ((await fsp.stat(A('before'))).mode & 0o777) === 0o600 && !(await exists(A('old'))))
+      expect(await fsp.readFile(A('renamed'), 'utf8')).to.equal('renamed by B during the cut')
       expect((await handle.read(Buffer.alloc(64), 0, 64, 0)).bytesRead).to.equal('written before the cut'.length)
       await fsp.writeFile(A('after'), 'A again')
       await until('B to see A again', () => exists(B('after')))

@@ -50,8 +50,8 @@ const RETRY_MS = 1000
 
 /**
  * LISTEN on the volume's channel (the schema's name) and hand others' changes to the sink.
- * A lost connection is opened again every second; what changed meanwhile is not replayed
- * (docs/ARCHITECTURE.md, "Coherence").
+ * A lost connection is opened again every second; what changed meanwhile is not replayed, so
+ * once listening again the sink is told that changes were missed (docs/ARCHITECTURE.md, "Coherence").
  */
 export class PgListener {
   private client: pg.Client | undefined
@@ -107,7 +107,13 @@ export class PgListener {
       this.retry = undefined
       if (this.closed) return
       this.start().then(
-        () => this.log('notifications from the other mounts: listening again'),
+        () => {
+          // What the others committed while this was not listening was not heard: once listening
+          // again (so that nothing after goes unheard either), everything cached is dropped.
+          this.flush()
+          this.sink.missed()
+          this.log('notifications from the other mounts: listening again; dropped what the kernel had cached')
+        },
         () => this.again(),
       )
     }, RETRY_MS)

@@ -48,6 +48,9 @@ describe('shared volume notifications', function () {
       const stop = await b.watch({
         inode: (ino, data) => inodes.set(ino, data || inodes.get(ino) === true),
         entry: (parent, name) => entries.add(`e${parent}/${name.toString()}`),
+        missed: () => {
+          throw new Error('no notification can have been missed: the listener was never cut off')
+        },
       })
       // What b heard up to a's next marker (notices arrive in commit order; the listener hands
       // each batch over at once, so what came with the marker is there when the marker is).
