@@ -83,11 +83,19 @@ export class PgListener {
       this.received++
       this.take(n.payload ?? '')
     })
-    await client.connect()
-    await client.query(`LISTEN ${this.target.schema}`)
-    this.ownSession = this.sessionId()
+    try {
+      await client.connect()
+      await client.query(`LISTEN ${this.target.schema}`)
+      this.ownSession = this.sessionId()
+    } catch (error) {
+      // Ended, whatever failed: a connection left open here would listen on unseen, and keep the
+      // process alive after the mount's end (a server that never exits).
+      client.end().catch(() => {})
+      throw error
+    }
+
     if (this.closed) {
-      await client.end()
+      await client.end().catch(() => {})
       return
     }
 
@@ -108,6 +116,7 @@ export class PgListener {
       if (this.closed) return
       this.start().then(
         () => {
+          if (this.closed) return
           // What the others committed while this was not listening was not heard: once listening
           // again (so that nothing after goes unheard either), everything cached is dropped.
           this.flush()

@@ -5,11 +5,12 @@
  */
 import {expect} from 'chai'
 
-import {parseNotice} from '../../../src/storage/pg/notify.js'
+import {PgListener, parseNotice} from '../../../src/storage/pg/notify.js'
+import {parsePgUrl} from '../../../src/storage/pg/url.js'
 import {PgVolume} from '../../../src/storage/pg/volume.js'
 import {ROOT_INO} from '../../../src/storage/types.js'
 import {codeOf} from '../../helpers/errors.js'
-import {dropSchemas, schemaUrl, usePg} from '../../helpers/pg.js'
+import {dropSchemas, schemaUrl, sql, usePg} from '../../helpers/pg.js'
 
 const FILE = {mode: 0o100644, uid: 0, gid: 0}
 const DIR = {mode: 0o040755, uid: 0, gid: 0}
@@ -35,6 +36,31 @@ describe('shared volume notifications', function () {
     const server = usePg()
     const made: string[] = []
     after(() => dropSchemas(made))
+
+    it('a listener whose start fails after connecting (its volume closed meanwhile) leaves no connection behind', async () => {
+      const url = schemaUrl(server())
+      made.push(url)
+      PgVolume.create(url).close()
+      const target = parsePgUrl(url)
+      const listening = async (): Promise<number> =>
+        (await sql(url, 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = $1', [`LISTEN ${target.schema}`])).rows[0].n as number
+      const sink = {inode: () => {}, entry: () => {}, missed: () => {}}
+      const listener = new PgListener(
+        target,
+        () => {
+          throw new Error('the volume is closed')
+        },
+        sink,
+      )
+      let failed = false
+      await listener.start().catch(() => (failed = true))
+      expect(failed, 'start rejects').to.equal(true)
+      // Its connection was ended: none is left listening (a left one kept the mount's server alive after its end).
+      const deadline = Date.now() + 10_000
+      while ((await listening()) > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+      expect(await listening()).to.equal(0)
+      await listener.close()
+    })
 
     it("reports each change's inodes and names to the other sessions, not to its own, and nothing rolled back", async () => {
       const url = schemaUrl(server())
