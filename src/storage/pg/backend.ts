@@ -19,11 +19,9 @@ import pg from 'pg'
 
 import {FsError, ImageError} from '../errors.js'
 import {type BlockStore, PgBlockStore} from './blocks.js'
-import {INO_ARG, QUERIES, S_IFMT, S_IFREG} from './queries.js'
+import {INO_ARG, QUERIES, S_IFDIR, S_IFMT, S_IFREG} from './queries.js'
 import {type Target, type VolumeMeta, connectProblem, connectTo, upgradeVolume, volumeMeta} from './connect.js'
-import {PG_BLOCK_SIZE, PG_FORMAT_VERSION, PG_MAGIC, REPAIR_LOCK, schemaStatements} from './schema.js'
-
-const S_IFDIR = 0o040000
+import {PG_FORMAT_VERSION, REPAIR_LOCK} from './schema.js'
 
 /** A new link's connect gives up after this long (or the calls' timeout, if shorter). */
 const RECONNECT_TIMEOUT_MS = 5000
@@ -313,75 +311,6 @@ export class Backend {
 
     const r = await this.client.query<Row>('SELECT rz_reap(0) AS n')
     return r.rows[0].n as number
-  }
-
-  /**
-   * Make a new volume in the schema: refused (ImageError) if the schema holds other tables, or a
-   * volume and not `force`. `check`: only those checks, in a transaction that is rolled back.
-   * Whether a volume was there (and, unless `check`, replaced).
-   */
-  async create(opts: {force: boolean; check?: boolean; uid: number; gid: number; rootMode: number; sec: number; nsec: number}): Promise<{volume: boolean}> {
-    const {schema, display} = this.target
-    let c: pg.Client
-    try {
-      c = await this.connectOne(this.target.config.connectionTimeoutMillis ?? this.timeoutMs)
-    } catch (error) {
-      throw new ImageError('RZ_IO', connectProblem(error), display)
-    }
-
-    let volume = false
-    await c.query('BEGIN')
-    try {
-      // What the schema holds now: nothing, a razorfs volume (replaced only with force), or
-      // tables of something else, which are never touched.
-      const tables = (await c.query<Row>('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema])).rows.map(r => r.tablename as string)
-      if (tables.includes('meta')) {
-        await c.query('SAVEPOINT probe')
-        try {
-          await volumeMeta(c, this.target)
-          volume = true
-        } catch (error) {
-          volume = error instanceof ImageError && error.code === 'RZ_VERSION' // a newer volume is still one
-        }
-
-        await c.query('ROLLBACK TO SAVEPOINT probe')
-      }
-
-      if (tables.length > 0 && !volume)
-        throw new ImageError('RZ_BAD_MAGIC', `schema '${schema}' holds tables that are not a razorfs volume; name another schema (?schema=NAME)`, display)
-      if (volume && !opts.force) throw new ImageError('RZ_EXISTS', `a razorfs volume already exists in schema '${schema}' (--force replaces it)`, display)
-      if (opts.check) {
-        await c.query('ROLLBACK')
-        await c.end()
-        return {volume}
-      }
-
-      if (volume) await c.query(`DROP SCHEMA ${schema} CASCADE`)
-      await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
-      await c.query(schemaStatements())
-      await c.query('INSERT INTO meta (magic, format_version, uuid, created_ms, block_size) VALUES ($1, $2, gen_random_uuid(), $3, $4)', [
-        PG_MAGIC,
-        PG_FORMAT_VERSION,
-        Date.now(),
-        PG_BLOCK_SIZE,
-      ])
-      const t = [opts.sec, opts.nsec]
-      await c.query('INSERT INTO inodes VALUES (1, $1, 2, $2, $3, 0, 0, $4, $5, $4, $5, $4, $5, 1, NULL)', [
-        S_IFDIR | (opts.rootMode & 0o7777),
-        opts.uid,
-        opts.gid,
-        ...t,
-      ])
-      await c.query('COMMIT')
-    } catch (error) {
-      await c.query('ROLLBACK').catch(() => {})
-      await c.end().catch(() => {})
-      if (error instanceof ImageError) throw error
-      throw new ImageError('RZ_IO', `cannot make the volume: ${(error as Error).message}`, display)
-    }
-
-    await c.end()
-    return {volume}
   }
 
   async open(opts: {readOnly: boolean; leaseMs: number}): Promise<{session: number; meta: VolumeMeta}> {

@@ -1,11 +1,13 @@
 /**
  * Connecting to a volume's schema, and what a connection first asks of it: the format (meta row)
- * and, for an older one, its upgrade. The Backend's connections and fsck's come from here.
+ * and, for an older one, its upgrade; and making a new volume there (makeVolume). The Backend's
+ * connections and fsck's come from here.
  */
 import pg from 'pg'
 
 import {ImageError} from '../errors.js'
-import {PG_FORMAT_VERSION, PG_MAGIC, upgradeStatements} from './schema.js'
+import {PG_BLOCK_SIZE, PG_FORMAT_VERSION, PG_MAGIC, schemaStatements, upgradeStatements} from './schema.js'
+import {S_IFDIR} from './queries.js'
 
 // int8 comes as a string: a number, if it is one a double holds exactly.
 pg.types.setTypeParser(pg.types.builtins.INT8, (text: string) => {
@@ -109,4 +111,77 @@ export function connectProblem(error: unknown): string {
   if (code === '28P01' || code === '28000') return `authentication failed (${e.message})`
   if (code === '3D000') return `no such database (${e.message})`
   return `cannot connect to PostgreSQL (${e.message})`
+}
+
+/**
+ * Make a new volume in the schema: refused (ImageError) if the schema holds other tables, or a
+ * volume and not `force`. `check`: only those checks, in a transaction that is rolled back.
+ * Whether a volume was there (and, unless `check`, replaced).
+ */
+export async function makeVolume(
+  target: Target,
+  timeoutMs: number,
+  opts: {force: boolean; check?: boolean; uid: number; gid: number; rootMode: number; sec: number; nsec: number},
+): Promise<{volume: boolean}> {
+  const {schema, display} = target
+  let c: pg.Client
+  try {
+    c = await connectTo(target, target.config.connectionTimeoutMillis ?? timeoutMs)
+  } catch (error) {
+    throw new ImageError('RZ_IO', connectProblem(error), display)
+  }
+
+  let volume = false
+  await c.query('BEGIN')
+  try {
+    // What the schema holds now: nothing, a razorfs volume (replaced only with force), or
+    // tables of something else, which are never touched.
+    const tables = (await c.query<Row>('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema])).rows.map(r => r.tablename as string)
+    if (tables.includes('meta')) {
+      await c.query('SAVEPOINT probe')
+      try {
+        await volumeMeta(c, target)
+        volume = true
+      } catch (error) {
+        volume = error instanceof ImageError && error.code === 'RZ_VERSION' // a newer volume is still one
+      }
+
+      await c.query('ROLLBACK TO SAVEPOINT probe')
+    }
+
+    if (tables.length > 0 && !volume)
+      throw new ImageError('RZ_BAD_MAGIC', `schema '${schema}' holds tables that are not a razorfs volume; name another schema (?schema=NAME)`, display)
+    if (volume && !opts.force) throw new ImageError('RZ_EXISTS', `a razorfs volume already exists in schema '${schema}' (--force replaces it)`, display)
+    if (opts.check) {
+      await c.query('ROLLBACK')
+      await c.end()
+      return {volume}
+    }
+
+    if (volume) await c.query(`DROP SCHEMA ${schema} CASCADE`)
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+    await c.query(schemaStatements())
+    await c.query('INSERT INTO meta (magic, format_version, uuid, created_ms, block_size) VALUES ($1, $2, gen_random_uuid(), $3, $4)', [
+      PG_MAGIC,
+      PG_FORMAT_VERSION,
+      Date.now(),
+      PG_BLOCK_SIZE,
+    ])
+    const t = [opts.sec, opts.nsec]
+    await c.query('INSERT INTO inodes VALUES (1, $1, 2, $2, $3, 0, 0, $4, $5, $4, $5, $4, $5, 1, NULL)', [
+      S_IFDIR | (opts.rootMode & 0o7777),
+      opts.uid,
+      opts.gid,
+      ...t,
+    ])
+    await c.query('COMMIT')
+  } catch (error) {
+    await c.query('ROLLBACK').catch(() => {})
+    await c.end().catch(() => {})
+    if (error instanceof ImageError) throw error
+    throw new ImageError('RZ_IO', `cannot make the volume: ${(error as Error).message}`, display)
+  }
+
+  await c.end()
+  return {volume}
 }

@@ -9,7 +9,7 @@ import {type MessagePort, workerData} from 'node:worker_threads'
 import {BREAK_PG_LAZY_COMMIT, breakDurability} from '../debug.js'
 import {FsError, ImageError} from '../errors.js'
 import {Backend} from './backend.js'
-import type {Target} from './connect.js'
+import {type Target, makeVolume} from './connect.js'
 import type {Reply, ReplyError, Request} from './bridge.js'
 
 /**
@@ -40,7 +40,7 @@ const enqueue = (task: () => Promise<void>): void => {
 
 const backend = new Backend(target, timeoutMs, enqueue)
 const ops: Record<string, (...args: never[]) => Promise<unknown>> = {
-  create: opts => backend.create(opts),
+  create: opts => makeVolume(target, timeoutMs, opts),
   open: opts => backend.open(opts),
   close: () => backend.close(),
   abandon: () => backend.abandon(),
