@@ -1,5 +1,5 @@
 /** The text form of a migration report (the JSON form is the report itself). */
-import type {MigrateReport} from './migrate.js'
+import type {MigrateReport} from './types.js'
 import type {WalReport} from './wal.js'
 
 function n(value: number): string {

@@ -11,7 +11,7 @@ import type {Progress} from '../progress.js'
 import {errnoText, ImageError} from '../storage/errors.js'
 import {parsePgUrl} from '../storage/pg/url.js'
 import {PgVolume} from '../storage/pg/volume.js'
-import type {MigrateOptions, MigrateReport} from './migrate.js'
+import type {MigrateOptions, MigrateReport} from './types.js'
 import {type Source, SourceError} from './source.js'
 import {MigrateError, owner, verifyVolume, writeEntries} from './write.js'
 

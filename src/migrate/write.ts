@@ -8,7 +8,7 @@ import type {Progress} from '../progress.js'
 import {S_IFDIR, S_IFMT, S_IFREG} from '../storage/format.js'
 import {ROOT_INO} from '../storage/index.js'
 import type {Volume} from '../storage/volume.js'
-import type {MigrateOptions, MigrateReport} from './migrate.js'
+import type {MigrateOptions, MigrateReport, Verified} from './types.js'
 import {copyContent, type Source, SourceError} from './source.js'
 
 export type MigrateErrorCode =
@@ -33,13 +33,6 @@ export class MigrateError extends Error {
 
 export function octal(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(3, '0')
-}
-
-/** What a verification checked. */
-export interface Verified {
-  entries: number
-  files: number
-  bytes: number
 }
 
 /** The owner of everything migrated: the options', else this process's. */
