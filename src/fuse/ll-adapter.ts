@@ -177,6 +177,11 @@ export class LowLevelAdapter {
     names.set(key, ino)
   }
 
+  /** The inode a remembered name named, or 0 (not remembered: dropSeen then drops only the name). */
+  private seenIno(parent: number, name: Buffer): number {
+    return this.watched ? (this.seen.get(parent)?.get(name.toString('latin1')) ?? 0) : 0
+  }
+
   /**
    * Changes may have been missed: drop every name this mount gave the kernel, and the attributes
    * and pages of the inodes they named and of the directories holding them, so that what the
@@ -189,7 +194,7 @@ export class LowLevelAdapter {
       inos.add(parent)
       for (const [name, ino] of names) {
         this.ll.notifyInvalEntry(this.session, parent, Buffer.from(name, 'latin1'))
-        inos.add(ino)
+        if (ino !== 0) inos.add(ino)
       }
     }
 
@@ -410,16 +415,17 @@ export class LowLevelAdapter {
       case OP.SYMLINK:
         this.entry(req, r.parent, r.name, core.symlink(r.parent, r.name, r.target, cred))
         return
-      case OP.RENAME:
+      case OP.RENAME: {
+        // The kernel moves its entry to the new name (and, for an exchange, the other to the old
+        // one): remembered with the inodes the names had here, with no lookup of the volume.
+        const moved = this.seenIno(r.parent, r.name)
+        const swapped = this.seenIno(r.newParent, r.newName)
         core.rename(r.parent, r.name, r.newParent, r.newName, r.flags, cred)
-        // The kernel moves its entry to the new name (and, for an exchange, the other to the old one).
-        if (this.watched) {
-          this.note(r.newParent, r.newName, core.find(r.newParent, r.newName))
-          if (r.flags & RENAME_EXCHANGE) this.note(r.parent, r.name, core.find(r.parent, r.name))
-        }
-
+        this.note(r.newParent, r.newName, moved)
+        if (r.flags & RENAME_EXCHANGE) this.note(r.parent, r.name, swapped)
         ll.replyErr(req, 0)
         return
+      }
       case OP.LINK:
         this.entry(req, r.newParent, r.newName, core.link(r.ino, r.newParent, r.newName, cred))
         return
