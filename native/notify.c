@@ -100,7 +100,7 @@ static bool enqueue(session *s, notice *x) {
   return ok;
 }
 
-static session *session_arg(napi_env env, napi_value external) {
+session *session_arg(napi_env env, napi_value external) {
   session *s;
   if (napi_get_value_external(env, external, (void **)&s) != napi_ok) {
     napi_throw_type_error(env, NULL, "razorfs_ll: argument 1 must be a session");

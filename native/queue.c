@@ -122,6 +122,7 @@ static void write_fields(double *f, const job *j) {
    delivers after every request queued before it: JS answers requests as it receives them, so
    none is left. */
 static void end_session(session *s) {
+  caps_drop_all(s);
   if (s->se != NULL) {
     fuse_session_destroy(s->se);
     s->se = NULL;

@@ -114,6 +114,8 @@ typedef struct session {
   napi_async_context async_context;
   napi_value dispatch;
   notifier notifier;
+  /* Inodes known to have no security.capability (caps.c); NULL: none known, every getxattr goes to JS. */
+  uint64_t *nocaps;
 } session;
 
 /* One request on its way to JS. */
@@ -176,6 +178,13 @@ void notify_stop(session *s);
 napi_value js_notify_inval_inode(napi_env env, napi_callback_info info);
 napi_value js_notify_inval_entry(napi_env env, napi_callback_info info);
 napi_value js_notify_counts(napi_env env, napi_callback_info info);
+session *session_arg(napi_env env, napi_value external);
+
+/* caps.c */
+void caps_none(session *s, uint64_t ino);
+bool caps_known_none(session *s, uint64_t ino);
+void caps_unknown(session *s, uint64_t ino);
+void caps_drop_all(session *s);
 
 /* host.c */
 napi_value js_syncfs(napi_env env, napi_callback_info info);

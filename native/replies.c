@@ -8,7 +8,8 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
-/* Open reply flags: 1 keep_cache, 2 direct_io, 4 cache_readdir, 8 noflush. */
+/* Open reply flags: 1 keep_cache, 2 direct_io, 4 cache_readdir, 8 noflush; 16 (create only): a new
+   file, without security.capability (caps.c). */
 static void open_flags(struct fuse_file_info *fi, double fh, double flags) {
   int f = (int)flags;
   memset(fi, 0, sizeof(*fi));
@@ -56,6 +57,7 @@ napi_value js_reply_create(napi_env env, napi_callback_info info) {
   struct fuse_file_info fi;
   open_flags(&fi, fh, flags);
   fi.cache_readdir = 0;
+  if (((int)flags & 16) != 0) caps_none(fuse_req_userdata(req), e.ino);
   fuse_reply_create(req, &e, &fi);
   return NULL;
 }

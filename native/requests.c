@@ -232,8 +232,12 @@ static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
   ll_fsync_like(OP_FSYNCDIR, req, ino, datasync, fi);
 }
 
+/* The attribute the kernel asks for before each write and chown. */
+#define CAPABILITY "security.capability"
+
 /* SETXATTR: INO, name, FLAGS; the value as the call's second argument. */
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+  if (strcmp(name, CAPABILITY) == 0) caps_unknown(fuse_req_userdata(req), ino);
   job *j = job_on(OP_SETXATTR, req, ino, name);
   j->data = malloc(size > 0 ? size : 1);
   memcpy(j->data, value, size);
@@ -244,6 +248,11 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 
 /* GETXATTR: INO, name, SIZE. LISTXATTR: INO, SIZE. REMOVEXATTR: INO, name. */
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  /* A file this mount made, and gave no capability since (caps.c). */
+  if (strcmp(name, CAPABILITY) == 0 && caps_known_none(fuse_req_userdata(req), ino)) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
   job *j = job_on(OP_GETXATTR, req, ino, name);
   j->size = size;
   queue(req, j);

@@ -16,7 +16,7 @@ import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import type {AdapterCounters} from './status.js'
 import {LL_TIMEOUTS, type MountSettings, escapeOptionValue, parseMountOptions} from './mount-options.js'
-import {type LowLevelAddon, OP, OPEN_KEEP_CACHE, OPEN_NOFLUSH, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
+import {type LowLevelAddon, OP, OPEN_KEEP_CACHE, OPEN_NEW_FILE, OPEN_NOFLUSH, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
 import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
 
 export interface LowLevelOptions {
@@ -515,7 +515,9 @@ export class LowLevelAdapter {
       case OP.CREATE: {
         const {fh, attr, created} = core.create(r.parent, r.name, r.mode, r.flags, cred)
         this.note(r.parent, r.name, attr.ino)
-        ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.openFlags(attr.ino, attr, created))
+        // A file made here on an image no other host changes has no capability (native/caps.c).
+        const fresh = created && !this.watched ? OPEN_NEW_FILE : 0
+        ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.openFlags(attr.ino, attr, created) | fresh)
         return
       }
 

@@ -23,6 +23,8 @@ import {fsyncDir, writeFully} from './mapped-file.js'
  * on the descriptors held open).
  */
 const MAX_IN_FLIGHT = 256
+/** Block counts of content files kept (Contents.blockCounts). */
+const BLOCK_COUNTS = 65536
 
 /** An evicted content file whose fdatasync runs in the libuv pool (see `evict`). */
 interface Flush {
@@ -83,6 +85,12 @@ export class Contents {
    */
   private readonly unsynced = new Set<number>()
   private readonly newDirs = new Set<string>()
+  /**
+   * 512-byte blocks of content files as last asked of the host (fstat), until their next write,
+   * truncate or removal: every reply with a file's attributes asks, and the host changes them only
+   * through those (at most BLOCK_COUNTS, then it starts again).
+   */
+  private readonly blockCounts = new Map<number, number>()
   /** Fan-out directories this image has made or found (see create). */
   private readonly knownDirs = new Set<string>()
   /** Evicted files being fdatasynced in the pool, by dataId. */
@@ -145,6 +153,7 @@ export class Contents {
    * hole without an open, and the first write creates the file without trying to open it first.
    */
   fresh(dataId: number): void {
+    this.blockCounts.delete(dataId)
     this.absent.add(dataId)
     this.clean.add(dataId)
   }
@@ -289,6 +298,7 @@ export class Contents {
 
   /** A write or truncate of a file whose flush still runs: that flush may miss it. */
   private touched(dataId: number): void {
+    this.blockCounts.delete(dataId)
     const flushing = this.inFlight.get(dataId)
     if (flushing !== undefined) flushing.stale = true
     this.unsynced.add(dataId)
@@ -317,6 +327,7 @@ export class Contents {
 
   write(dataId: number, data: Buffer, pos: number): void {
     const fd = this.fd(dataId, true)!
+    this.blockCounts.delete(dataId) // also when the write fails part way
     writeFully(fd, data, 0, data.length, pos)
     this.touched(dataId)
   }
@@ -350,11 +361,18 @@ export class Contents {
 
   /** 512-byte blocks the host allocated (holes take none). */
   blocks(dataId: number): number {
+    const known = this.blockCounts.get(dataId)
+    if (known !== undefined) return known
     const fd = this.fd(dataId, false)
-    return fd === undefined ? 0 : fs.fstatSync(fd).blocks
+    if (fd === undefined) return 0
+    const blocks = fs.fstatSync(fd).blocks
+    if (this.blockCounts.size >= BLOCK_COUNTS) this.blockCounts.clear()
+    this.blockCounts.set(dataId, blocks)
+    return blocks
   }
 
   remove(dataId: number): void {
+    this.blockCounts.delete(dataId)
     const fd = this.fds.get(dataId)
     if (fd !== undefined) {
       this.closeFd(dataId, fd)

@@ -107,6 +107,12 @@ export type AttrArray = Float64Array
 export const OPEN_KEEP_CACHE = 1
 /** Open reply flag: the kernel sends no FLUSH at each close of the file (the addon's bit 3). */
 export const OPEN_NOFLUSH = 8
+/**
+ * Create reply flag: the request made the file, and no other host can give it a
+ * security.capability: the addon answers the kernel's getxattr of it with ENODATA itself until a
+ * setxattr of it comes through (native/caps.c).
+ */
+export const OPEN_NEW_FILE = 16
 
 /**
  * What the addon calls for each request, after writing its numbers into the field array: with its
