@@ -19,6 +19,7 @@ interface MmapIo {
   PROT_READ: number
   PROT_WRITE: number
   MAP_PRIVATE: number
+  MAP_SHARED: number
   MADV_DONTNEED: number
 }
 
@@ -38,6 +39,21 @@ function mmap(): MmapIo {
 
 /** mmap-io passes sizes through a C int: one mapping must stay below 2 GiB. */
 export const MAX_MAPPING = 2 ** 31 - PAGE_SIZE
+
+/**
+ * A shared read-write mapping of the first `size` bytes of `fd` (the write-ahead log's appends,
+ * wal.ts): what is copied into it is in the host's page cache at once, as after a write(2). Every
+ * byte must be allocated on the host: a write fault in a hole of a full filesystem is a SIGBUS.
+ */
+export function mapShared(fd: number, size: number): Buffer {
+  const m = mmap()
+  return m.map(size, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, fd, 0)
+}
+
+/** Let go of the pages of [off, off + len) of a shared mapping: their changes stay in the page cache. */
+export function releasePages(buf: Buffer, off: number, len: number): void {
+  if (len > 0) mmap().advise(buf, off, len, mmap().MADV_DONTNEED)
+}
 
 export class MappedFile {
   /** Current mapping of the whole file. Re-read after anything that may grow the file. */

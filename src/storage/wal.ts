@@ -1,8 +1,8 @@
 /**
  * The write-ahead log (wal.log): a header, then committed transactions as checksummed records with
- * consecutive LSNs. Records are appended with write(2), so a process crash keeps every committed
- * transaction (the page cache survives the process); `sync()` (fdatasync) makes them survive a
- * power loss. A checkpoint recycles the log: the header gets a new start LSN and records are
+ * consecutive LSNs. Records are copied into a shared mapping of the log (or written with write(2)
+ * where it is not mapped), so a process crash keeps every committed transaction (the page cache
+ * survives the process); `sync()` (fdatasync) makes them survive a power loss. A checkpoint recycles the log: the header gets a new start LSN and records are
  * written from the start again, over the old cycle's records, whose LSNs are all smaller.
  */
 import {randomInt} from 'node:crypto'
@@ -10,8 +10,8 @@ import fs from 'node:fs'
 
 import {BREAK_NO_FSYNC, BREAK_NO_WAL} from './debug.js'
 import {ImageError} from './errors.js'
-import {WAL_HEADER} from './format.js'
-import {readFully, writeFully} from './mapped-file.js'
+import {PAGE_SIZE, WAL_HEADER} from './format.js'
+import {MAX_MAPPING, mapShared, readFully, releasePages, writeFully} from './mapped-file.js'
 import {WAL_MIN_SIZE, allocateRange, createAllocated, fillHoles, isNoSpace} from './space.js'
 import * as walHeader from './codec/wal-header.js'
 import {type WalRecord, scan as scanLog} from './codec/wal-record.js'
@@ -24,6 +24,9 @@ export interface WalScan {
   tornBytes: number
 }
 
+/** Bytes of records behind the last release after which the pages under them are let go (Wal.append). */
+const RELEASE_EVERY = 1 << 20
+
 export class Wal {
   /** Where the next record goes. */
   pos: number
@@ -33,6 +36,16 @@ export class Wal {
   allocated: number
   /** nextLsn when the log was last made durable; -1 until then (records found at open may not be). */
   private syncedLsn = -1
+  /**
+   * The log's first bytes, mapped shared: an append is a copy into it, not a system call (6.8 us
+   * against 0.2 us a record on the 2-CPU machine). Mapped up to `allocated`, and only where every
+   * byte there is allocated (`solid`); records past it are written.
+   */
+  private mapped: Buffer | undefined
+  /** No hole up to `allocated`: a new log, or one whose holes allocateAtOpen filled. */
+  private solid = false
+  /** Pages of `mapped` below this were let go: records are never read back through the mapping. */
+  private releasedTo = 0
 
   private constructor(
     readonly path: string,
@@ -48,6 +61,7 @@ export class Wal {
 
   static create(path: string, uuid: Buffer, startLsn: number): Wal {
     const wal = new Wal(path, createAllocated(path, WAL_MIN_SIZE, false), uuid, startLsn, randomInt(2 ** 32))
+    wal.solid = true
     wal.writeHeader()
     return wal
   }
@@ -84,6 +98,7 @@ export class Wal {
   allocateAtOpen(): void {
     try {
       fillHoles(this.fd, this.allocated)
+      this.solid = true
       this.ensureRoom(Math.max(0, WAL_MIN_SIZE - this.pos))
     } catch (error) {
       if (!isNoSpace(error)) throw new ImageError('RZ_IO', `cannot allocate: ${(error as Error).message}`, this.path)
@@ -143,10 +158,35 @@ export class Wal {
 
   /** Append one encoded record (codec/wal-record.ts `encode`) at the end of the current cycle. */
   append(record: Buffer): void {
-    if (!BREAK_NO_WAL) writeFully(this.fd, record, 0, record.length, this.pos)
-    this.pos += record.length
+    const end = this.pos + record.length
+    if (!BREAK_NO_WAL) {
+      const map = this.mapping(end)
+      if (map === undefined) writeFully(this.fd, record, 0, record.length, this.pos)
+      else {
+        record.copy(map, this.pos)
+        // The pages behind the record are not touched again this cycle: out of the resident set.
+        if (end - this.releasedTo >= RELEASE_EVERY) {
+          const upTo = Math.floor(end / PAGE_SIZE) * PAGE_SIZE
+          releasePages(map, this.releasedTo, upTo - this.releasedTo)
+          this.releasedTo = upTo
+        }
+      }
+    }
+
+    this.pos = end
     this.allocated = Math.max(this.allocated, this.pos)
     this.nextLsn++
+  }
+
+  /** The mapping if it covers [0, end), mapped again to `allocated` if that does; else undefined (write). */
+  private mapping(end: number): Buffer | undefined {
+    if (this.mapped !== undefined && end <= this.mapped.length) return this.mapped
+    const size = Math.min(this.allocated, MAX_MAPPING)
+    if (!this.solid || end > size) return undefined
+    // The old mapping (if any) is unmapped when collected (mmap-io); it is not used again.
+    this.mapped = mapShared(this.fd, size)
+    this.releasedTo = 0
+    return this.mapped
   }
 
   /** Records appended since the last sync: nothing to sync when there are none. */
@@ -173,6 +213,8 @@ export class Wal {
     this.pos = WAL_HEADER.SIZE
     this.salt = randomInt(2 ** 32)
     this.writeHeader()
+    if (this.mapped !== undefined) releasePages(this.mapped, 0, this.mapped.length)
+    this.releasedTo = 0
   }
 
   /**
@@ -185,6 +227,8 @@ export class Wal {
     if (this.pos !== WAL_HEADER.SIZE) return
     try {
       if (fs.fstatSync(this.fd).size <= WAL_MIN_SIZE) return
+      // A mapping past the new end would fault (SIGBUS): the next append maps the log again.
+      this.mapped = undefined
       fs.ftruncateSync(this.fd, WAL_MIN_SIZE)
       this.allocated = Math.min(this.allocated, WAL_MIN_SIZE)
       if (!BREAK_NO_FSYNC) fs.fsyncSync(this.fd)
@@ -200,6 +244,7 @@ export class Wal {
   }
 
   close(): void {
+    this.mapped = undefined
     fs.closeSync(this.fd)
   }
 }
