@@ -2,8 +2,9 @@
  * The write-ahead log (wal.log): a header, then committed transactions as checksummed records with
  * consecutive LSNs. Records are copied into a shared mapping of the log (or written with write(2)
  * where it is not mapped), so a process crash keeps every committed transaction (the page cache
- * survives the process); `sync()` (fdatasync) makes them survive a power loss. A checkpoint recycles the log: the header gets a new start LSN and records are
- * written from the start again, over the old cycle's records, whose LSNs are all smaller.
+ * survives the process); `sync()` (fdatasync) makes them survive a power loss. A checkpoint
+ * recycles the log: the header gets a new start LSN and records are written from the start again,
+ * over the old cycle's records, whose LSNs are all smaller.
  */
 import {randomInt} from 'node:crypto'
 import fs from 'node:fs'
