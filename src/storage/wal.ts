@@ -40,11 +40,14 @@ export class Wal {
   /**
    * The log's first bytes, mapped shared: an append is a copy into it, not a system call (6.8 us
    * against 0.2 us a record on the 2-CPU machine). Mapped up to `allocated`, and only where every
-   * byte there is allocated (`solid`); records past it are written.
+   * byte there is allocated (`mappable`); records past it are written.
    */
   private mapped: Buffer | undefined
-  /** No hole up to `allocated`: a new log, or one whose holes allocateAtOpen filled. */
-  private solid = false
+  /**
+   * No hole up to `allocated` (a new log, or one whose holes allocateAtOpen filled), and the host
+   * filesystem maps it shared: appends may go through the mapping.
+   */
+  private mappable = false
   /** Pages of `mapped` below this were let go: records are never read back through the mapping. */
   private releasedTo = 0
 
@@ -62,7 +65,7 @@ export class Wal {
 
   static create(path: string, uuid: Buffer, startLsn: number): Wal {
     const wal = new Wal(path, createAllocated(path, WAL_MIN_SIZE, false), uuid, startLsn, randomInt(2 ** 32))
-    wal.solid = true
+    wal.mappable = true
     wal.writeHeader()
     return wal
   }
@@ -99,7 +102,7 @@ export class Wal {
   allocateAtOpen(): void {
     try {
       fillHoles(this.fd, this.allocated)
-      this.solid = true
+      this.mappable = true
       this.ensureRoom(Math.max(0, WAL_MIN_SIZE - this.pos))
     } catch (error) {
       if (!isNoSpace(error)) throw new ImageError('RZ_IO', `cannot allocate: ${(error as Error).message}`, this.path)
@@ -183,9 +186,17 @@ export class Wal {
   private mapping(end: number): Buffer | undefined {
     if (this.mapped !== undefined && end <= this.mapped.length) return this.mapped
     const size = Math.min(this.allocated, MAX_MAPPING)
-    if (!this.solid || end > size) return undefined
+    if (!this.mappable || end > size) return undefined
     // The old mapping (if any) is unmapped when collected (mmap-io); it is not used again.
-    this.mapped = mapShared(this.fd, size)
+    try {
+      this.mapped = mapShared(this.fd, size)
+    } catch {
+      // A host filesystem without shared writable mappings (a FUSE one with direct_io): write.
+      this.mappable = false
+      this.mapped = undefined
+      return undefined
+    }
+
     this.releasedTo = 0
     return this.mapped
   }
