@@ -345,7 +345,7 @@ export class FuseNativeAdapter {
         }
       },
       flush: (_p: string, fh: number, cb: Callback) => this.run(cb, 'flush', () => core.flush(fh)),
-      fsync: (_p: string, _datasync: number, fh: number, cb: Callback) => this.run(cb, 'fsync', () => core.fsync(fh)),
+      fsync: (_p: string, datasync: number, fh: number, cb: Callback) => this.run(cb, 'fsync', () => core.fsync(fh, datasync !== 0)),
       release: (_p: string, fh: number, cb: Callback) => this.run(cb, 'release', () => core.release(fh)),
       setxattr: (p: string, name: string, value: Buffer, _position: number, flags: number, cb: Callback) =>
         this.run(cb, 'setxattr', () => {

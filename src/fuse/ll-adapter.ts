@@ -463,7 +463,7 @@ export class LowLevelAdapter {
         ll.replyErr(req, 0)
         return
       case OP.FSYNC:
-        core.fsync(r.fh)
+        core.fsync(r.fh, r.datasync !== 0)
         ll.replyErr(req, 0)
         return
       case OP.OPENDIR:

@@ -426,6 +426,28 @@ export class Contents {
     return false
   }
 
+  /**
+   * fdatasync of one content file (an fdatasync of a file whose size is durable, Image.fsync).
+   * False, syncing nothing, when a content file was created since the last sync: its directory
+   * entry becomes durable with everything else (syncAll). An error is kept as a syncfs error is.
+   */
+  syncOne(dataId: number): boolean {
+    if (this.flushError !== undefined) throw this.flushError
+    if (this.newDirs.size > 0) return false
+    if (dataId === 0 || !this.unsynced.has(dataId)) return true
+    const fd = this.fds.get(dataId) ?? this.inFlight.get(dataId)?.fd
+    try {
+      if (fd === undefined) this.syncClosed(dataId)
+      else fdatasync(fd)
+    } catch (error) {
+      this.flushError = new Error(`fdatasync of content file ${this.pathOf(dataId)}: ${(error as Error).message}`)
+      throw this.flushError
+    }
+
+    this.unsynced.delete(dataId)
+    return true
+  }
+
   /** fdatasync of a content file that has no descriptor open (a flush failed, or it was evicted stale). */
   private syncClosed(dataId: number): void {
     if (BREAK_NO_FSYNC) return

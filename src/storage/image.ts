@@ -21,6 +21,7 @@ import {DATA_DIR_NAME, FILES, FILE_ENTRY_INDEX, FILE_NODES, FILE_STRING_INDEX, F
 import {DirLock} from './lock.js'
 import {Store} from './store.js'
 import {CONTROL_OFFSET, tableControlFields as TC} from './codec/control.js'
+import {inodeFields as I} from './codec/inode.js'
 import {uuidString} from './codec/header.js'
 import {type Tables, openTables} from './tables.js'
 import {releaseCleanPages} from './page-release.js'
@@ -269,9 +270,12 @@ export class Image implements Volume {
   }
 
   /** Make one file's contents and all metadata durable. */
-  fsync(ino: number): void {
+  fsync(ino: number, dataOnly = false): void {
     if (this.readOnly) return
-    this.inodes.slotOf(ino, 'fsync')
+    const slot = this.inodes.slotOf(ino, 'fsync')
+    // fdatasync: the file's bytes and what finds them. With its existence, size and content file
+    // number durable already, that is its content file alone; else everything, as fsync.
+    if (dataOnly && this.inodes.layoutDurable(slot) && this.contents.syncOne(this.inodes.get64(slot, I.dataId))) return
     this.store.sync()
   }
 

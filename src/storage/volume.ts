@@ -164,8 +164,11 @@ export interface Volume {
    */
   transaction<T>(fn: () => T): T
 
-  /** Make an inode's contents and every change acknowledged so far durable (fsync(2)). */
-  fsync(ino: number): void
+  /**
+   * Make an inode's contents and every change acknowledged so far durable (fsync(2)). `dataOnly`
+   * (fdatasync(2)): its contents and what is needed to read them back (its size) at least.
+   */
+  fsync(ino: number, dataOnly?: boolean): void
 
   /** Make every change acknowledged so far durable (sync(2), fsyncdir, the commit interval). */
   sync(): void

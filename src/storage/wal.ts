@@ -201,6 +201,11 @@ export class Wal {
     return this.mapped
   }
 
+  /** Every record with a smaller LSN is durable (-1 until the first sync of this open). */
+  get durableLsn(): number {
+    return this.syncedLsn
+  }
+
   /** Records appended since the last sync: nothing to sync when there are none. */
   pending(): boolean {
     return this.nextLsn !== this.syncedLsn

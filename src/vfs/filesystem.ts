@@ -466,10 +466,10 @@ export class FileSystem {
     return this.volume.write(h.ino, data, at)
   }
 
-  /** fsync / fdatasync: durable on return. */
-  fsync(fh: number): void {
+  /** fsync (`dataOnly`: fdatasync): durable on return (Volume.fsync). */
+  fsync(fh: number, dataOnly = false): void {
     const h = this.handle(fh, 'fsync')
-    if (!this.readOnly) this.volume.fsync(h.ino)
+    if (!this.readOnly) this.volume.fsync(h.ino, dataOnly)
   }
 
   /** close(2) of one descriptor: nothing to flush (writes are already in the volume). */

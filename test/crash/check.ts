@@ -316,6 +316,8 @@ export function checkDurable(obs: Observation, cycle: Cycle, stopAt: number, age
   const lastContent = new Map<number, {seq: number; tAck: number}>()
   const lastX = new Map<number, {seq: number; tAck: number}>()
   const fsyncs = new Map<number, number>()
+  /** fdatasyncs: they make a file's contents durable, not its xattrs. */
+  const datasyncs = new Map<number, number>()
   const fsyncdirs = new Map<string, number>()
   for (const en of cycle.entries) {
     const at = {seq: en.seq, tAck: en.tAck!}
@@ -354,6 +356,11 @@ export function checkDurable(obs: Observation, cycle: Cycle, stopAt: number, age
 
       case 'fsync': {
         fsyncs.set(e.id, en.seq)
+        break
+      }
+
+      case 'fdatasync': {
+        datasyncs.set(e.id, en.seq)
         break
       }
 
@@ -397,10 +404,12 @@ export function checkDurable(obs: Observation, cycle: Cycle, stopAt: number, age
     return at === undefined || aged(at) || (fsyncdirs.get(dirOf(path)) ?? 0) > at.seq
   }
 
-  const durable = (id: number, last: Map<number, {seq: number; tAck: number}>, inflight: Set<number>): boolean => {
+  /** `dataOnly`: an fdatasync counts too (for the contents). */
+  const durable = (id: number, last: Map<number, {seq: number; tAck: number}>, inflight: Set<number>, dataOnly = false): boolean => {
     if (inflight.has(id)) return false
     const at = last.get(id)
-    return at === undefined || aged(at) || (fsyncs.get(id) ?? 0) > at.seq
+    const synced = Math.max(fsyncs.get(id) ?? 0, dataOnly ? (datasyncs.get(id) ?? 0) : 0)
+    return at === undefined || aged(at) || synced > at.seq
   }
 
   const m = cycle.model
@@ -448,7 +457,7 @@ export function checkDurable(obs: Observation, cycle: Cycle, stopAt: number, age
     const want = m.stateOf(id)
     if (!want) continue
     let checked = false
-    if (durable(id, lastContent, inflightContent)) {
+    if (durable(id, lastContent, inflightContent, true)) {
       checked = true
       const cd = contentDiff(e.content!, [want.content], undefined)
       if (cd) v.add(where, `${path} (#${id}): content made durable, but ${cd}`)

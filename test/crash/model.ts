@@ -52,6 +52,8 @@ export type Effect =
   | {kind: 'unlink'; path: string}
   | {kind: 'link'; from: string; to: string}
   | {kind: 'fsync'; id: number}
+  /** fdatasync: the file's contents and size only, not its xattrs (DURABILITY.md). */
+  | {kind: 'fdatasync'; id: number}
   | {kind: 'fsyncdir'; dir: string}
   /** open, close, reads: no change to the state. */
   | {kind: 'none'; what: string}
@@ -76,6 +78,8 @@ export function describe(e: Effect): string {
       return `link ${e.from} -> ${e.to}`
     case 'fsync':
       return `fsync #${e.id}`
+    case 'fdatasync':
+      return `fdatasync #${e.id}`
     case 'fsyncdir':
       return `fsyncdir /${e.dir}`
     case 'none':
@@ -195,6 +199,7 @@ export class Model {
       }
 
       case 'fsync':
+      case 'fdatasync':
       case 'fsyncdir':
       case 'none': {
         break
@@ -249,11 +254,11 @@ export class Cycle {
 
   /** The model as it is if the call in flight took effect too. */
   withPending(): Model | undefined {
-    if (!this.pending || this.pending.effect.kind === 'none' || this.pending.effect.kind === 'fsync' || this.pending.effect.kind === 'fsyncdir')
-      return undefined
+    const effect = this.pending?.effect
+    if (effect === undefined || ['none', 'fsync', 'fdatasync', 'fsyncdir'].includes(effect.kind)) return undefined
     const m = this.model.clone()
     try {
-      m.apply(this.pending.effect)
+      m.apply(effect)
     } catch {
       return undefined
     }

@@ -272,7 +272,7 @@ export async function runPowerHarness(o: PowerOptions): Promise<PowerSummary> {
       trace(`${where}: killed, ${res.ops} ops`)
       s.ops += res.ops
       s.acked += cycle.acked
-      s.syncs += cycle.entries.filter(e => e.effect.kind === 'fsync' || e.effect.kind === 'fsyncdir').length
+      s.syncs += cycle.entries.filter(e => e.effect.kind === 'fsync' || e.effect.kind === 'fdatasync' || e.effect.kind === 'fsyncdir').length
       for (const f of cycle.failures) v.add(where, `a system call failed while the server was alive: ${f}`)
       await srv.exited
       cleanupMount(mnt)

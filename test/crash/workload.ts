@@ -159,7 +159,8 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
           await write(p, fh)
           const id = m.names.get(p)
           if (id !== undefined && r() < 0.15 * (o.syncWeight ?? 1)) {
-            await step({kind: 'fsync', id}, () => (r() < 0.5 ? fh.sync() : fh.datasync()))
+            const dataOnly = r() < 0.5
+            await step({kind: dataOnly ? 'fdatasync' : 'fsync', id}, () => (dataOnly ? fh.datasync() : fh.sync()))
           }
         } finally {
           await quiet(`close ${p}`, () => fh.close())
@@ -254,7 +255,8 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
         if (!p) return
         const fh = await step({kind: 'none', what: `open ${p}`}, () => fs.promises.open(abs(p), 'r'))
         try {
-          await step({kind: 'fsync', id: m.names.get(p)!}, () => (r() < 0.5 ? fh.sync() : fh.datasync()))
+          const dataOnly = r() < 0.5
+          await step({kind: dataOnly ? 'fdatasync' : 'fsync', id: m.names.get(p)!}, () => (dataOnly ? fh.datasync() : fh.sync()))
         } finally {
           await quiet(`close ${p}`, () => fh.close())
         }

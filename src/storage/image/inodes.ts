@@ -25,6 +25,9 @@ export function nowTimespec(): Timespec {
   return {sec, nsec: Math.min(999_999_999, Math.floor((ms - sec * 1000) * 1e6))}
 }
 
+/** Slots Inodes.layoutLsn keeps before it drops those already durable. */
+const LAYOUT_TRACKED = 65536
+
 export class Inodes {
   readonly store: Store
   readonly nodes: RecordTable
@@ -32,6 +35,13 @@ export class Inodes {
   readonly readOnly: boolean
   /** For the block counts of attrOf. */
   private readonly contents: Contents
+  /**
+   * Slots whose size, content file or existence changed, with the LSN of the transaction that
+   * changed them (the log's next one: set32 and set64 run inside it). A slot not in it last
+   * changed before `layoutFloor`. Image.fsync asks layoutDurable for an fdatasync.
+   */
+  private readonly layoutLsn = new Map<number, number>()
+  private layoutFloor = 0
 
   constructor(tables: Tables, contents: Contents) {
     this.store = tables.store
@@ -49,10 +59,33 @@ export class Inodes {
 
   set32(slot: number, field: U32Field, value: number): void {
     field.set(this.store, this.nodes.file, this.nodes.off(slot), value)
+    if (field === I.flags) this.layoutChanged(slot)
   }
 
   set64(slot: number, field: U64Field, value: number): void {
     field.set(this.store, this.nodes.file, this.nodes.off(slot), value)
+    if (field === I.size || field === I.dataId) this.layoutChanged(slot)
+  }
+
+  private layoutChanged(slot: number): void {
+    if (this.layoutLsn.size >= LAYOUT_TRACKED) {
+      const durable = this.store.wal.durableLsn
+      for (const [s, lsn] of this.layoutLsn) if (lsn < durable) this.layoutLsn.delete(s)
+      if (this.layoutLsn.size >= LAYOUT_TRACKED / 2) {
+        this.layoutLsn.clear()
+        this.layoutFloor = this.store.wal.nextLsn
+      }
+    }
+
+    this.layoutLsn.set(slot, this.store.wal.nextLsn)
+  }
+
+  /**
+   * Are the inode's existence, size and content file number durable (every change to them in a
+   * log record that is)? Then an fdatasync needs only its content file (Image.fsync).
+   */
+  layoutDurable(slot: number): boolean {
+    return (this.layoutLsn.get(slot) ?? this.layoutFloor - 1) < this.store.wal.durableLsn
   }
 
   get32(slot: number, field: U32Field): number {

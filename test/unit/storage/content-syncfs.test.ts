@@ -117,6 +117,48 @@ describe('storage: syncing content files with syncfs', () => {
     image.close()
   })
 
+  it("an fdatasync (dataOnly) of a file whose size is durable is its content file's fdatasync alone; after a growth, a new file or a truncate, everything", () => {
+    const image = counted()
+    const [ino] = makeFiles(image, 1)
+    image.write(ino, Buffer.alloc(8192, 1), 0)
+    image.sync()
+    const content = (call: string): boolean => /\/data\/[0-9a-f]{2}\/\d+$/.test(call)
+    // Bytes inside the size: the log's records (mtime) need not be durable for fdatasync.
+    calls = []
+    image.write(ino, Buffer.alloc(100, 7), 4096)
+    image.fsync(ino, true)
+    expect(calls).to.have.length(1)
+    expect(content(calls[0]), `${calls[0]} is the content file`).to.equal(true)
+    // Nothing written since: nothing to sync.
+    calls = []
+    image.fsync(ino, true)
+    expect(calls).to.deep.equal([])
+    // A write that grows the file: its size goes through the log, so everything is synced.
+    image.write(ino, Buffer.alloc(100, 7), 8192)
+    image.fsync(ino, true)
+    expect(calls).to.deep.equal(['syncfs'])
+    // A truncate, likewise; and fsync (not dataOnly) always.
+    calls = []
+    image.setattr(ino, {size: 100})
+    image.fsync(ino, true)
+    expect(calls.length === 1 && (calls[0] === 'syncfs' || isLog(calls[0])), calls.join(', ')).to.equal(true)
+    calls = []
+    image.write(ino, Buffer.alloc(10, 7), 0)
+    image.fsync(ino)
+    expect(calls).to.deep.equal(['syncfs'])
+    // A file made since the last sync: its content file's name must become durable too.
+    calls = []
+    const [fresh] = makeFiles(image, 1, 1)
+    image.sync()
+    image.write(fresh, Buffer.alloc(10, 7), 0)
+    const [other] = makeFiles(image, 1, 2)
+    calls = []
+    image.fsync(fresh, true)
+    expect(calls).to.deep.equal(['syncfs'])
+    expect(other).to.be.a('number')
+    image.close()
+  })
+
   it("where the log is on another filesystem, a sync of one content file is its fdatasync, then the log's", () => {
     const image = counted()
     const [ino] = makeFiles(image, 1)
