@@ -190,13 +190,23 @@ export class StatusWriter {
     this.write()
   }
 
-  /** The image was closed cleanly: the file goes. */
+  /**
+   * The volume was closed cleanly: the file goes, and a shared mount's home directory with it
+   * unless something else is there (its log stays).
+   */
   closed(): void {
     this.stopTimer()
     try {
       fs.rmSync(this.file, {force: true})
     } catch (error) {
       this.log(`status file: ${(error as Error).message}`)
+    }
+
+    if (this.base.meta === null) return
+    try {
+      fs.rmdirSync(this.base.home)
+    } catch {
+      // Not empty (the mount's log is there) or gone: it stays as it is.
     }
   }
 

@@ -11,7 +11,8 @@ import path from 'node:path'
 import {parsePgUrl} from '../../src/storage/pg/url.js'
 import {PgVolume} from '../../src/storage/pg/volume.js'
 import {lines, runCli, stackLines} from '../helpers/cli.js'
-import {cleanupMount, isMounted} from '../helpers/mount.js'
+import {sharedMountHome, statusPath} from '../../src/fuse/status.js'
+import {cleanupMount, isMounted, mount} from '../helpers/mount.js'
 import {dropSchemas, schemaUrl, sql, usePg} from '../helpers/pg.js'
 
 const SECRET = 's3cret-razorfs-test'
@@ -98,6 +99,14 @@ describe('razorfs mount --meta', function () {
     const v = PgVolume.open(url)
     expect(v.lookup(1, 'f')).to.be.greaterThan(1)
     v.close()
+  })
+
+  it('a foreground mount without a log leaves nothing in /tmp/razorfs-UID after a clean stop; its status file was there meanwhile', async () => {
+    const m = await mount({dataDir: root, meta: fresh(), mnt})
+    const home = sharedMountHome(mnt)
+    expect(fs.existsSync(statusPath(home)), 'status file while mounted').to.equal(true)
+    expect(await m.stop('SIGTERM')).to.equal(0)
+    expect(fs.existsSync(home), `${home} after the stop`).to.equal(false)
   })
 
   it('says in one line: server unreachable, authentication failed, no such database', () => {
