@@ -415,11 +415,7 @@ export class Contents {
       return coversLog
     }
 
-    for (const dataId of this.unsynced) {
-      const fd = this.fds.get(dataId) ?? this.inFlight.get(dataId)?.fd
-      if (fd !== undefined) fdatasync(fd)
-      else this.syncClosed(dataId)
-    }
+    for (const dataId of this.unsynced) this.syncFile(dataId)
 
     this.unsynced.clear()
     this.syncDirs()
@@ -435,10 +431,8 @@ export class Contents {
     if (this.flushError !== undefined) throw this.flushError
     if (this.newDirs.size > 0) return false
     if (dataId === 0 || !this.unsynced.has(dataId)) return true
-    const fd = this.fds.get(dataId) ?? this.inFlight.get(dataId)?.fd
     try {
-      if (fd === undefined) this.syncClosed(dataId)
-      else fdatasync(fd)
+      this.syncFile(dataId)
     } catch (error) {
       this.flushError = new Error(`fdatasync of content file ${this.pathOf(dataId)}: ${(error as Error).message}`)
       throw this.flushError
@@ -446,6 +440,16 @@ export class Contents {
 
     this.unsynced.delete(dataId)
     return true
+  }
+
+  /**
+   * fdatasync of a content file on its open descriptor, also one whose pool flush still runs; a
+   * file closed unsynced is opened again.
+   */
+  private syncFile(dataId: number): void {
+    const fd = this.fds.get(dataId) ?? this.inFlight.get(dataId)?.fd
+    if (fd !== undefined) fdatasync(fd)
+    else this.syncClosed(dataId)
   }
 
   /** fdatasync of a content file that has no descriptor open (a flush failed, or it was evicted stale). */

@@ -52,7 +52,8 @@ export function mapShared(fd: number, size: number): Buffer {
 
 /** Let go of the pages of [off, off + len) of a shared mapping: their changes stay in the page cache. */
 export function releasePages(buf: Buffer, off: number, len: number): void {
-  if (len > 0) mmap().advise(buf, off, len, mmap().MADV_DONTNEED)
+  const m = mmap()
+  if (len > 0) m.advise(buf, off, len, m.MADV_DONTNEED)
 }
 
 export class MappedFile {

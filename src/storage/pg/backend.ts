@@ -19,7 +19,8 @@ import pg from 'pg'
 
 import {FsError, ImageError} from '../errors.js'
 import {type BlockStore, PgBlockStore} from './blocks.js'
-import {INO_ARG, QUERIES, S_IFDIR, S_IFMT, S_IFREG} from './queries.js'
+import {S_IFDIR, S_IFMT, S_IFREG} from '../format.js'
+import {INO_ARG, QUERIES} from './queries.js'
 import {type Target, type VolumeMeta, connectProblem, connectTo, upgradeVolume, volumeMeta} from './connect.js'
 import {PG_FORMAT_VERSION, REPAIR_LOCK} from './schema.js'
 

@@ -6,8 +6,8 @@
 import pg from 'pg'
 
 import {ImageError} from '../errors.js'
+import {S_IFDIR} from '../format.js'
 import {PG_BLOCK_SIZE, PG_FORMAT_VERSION, PG_MAGIC, schemaStatements, upgradeStatements} from './schema.js'
-import {S_IFDIR} from './queries.js'
 
 // int8 comes as a string: a number, if it is one a double holds exactly.
 pg.types.setTypeParser(pg.types.builtins.INT8, (text: string) => {

@@ -1,7 +1,5 @@
 /** The statements the worker prepares by name (backend.ts), and which of their arguments name an inode. */
-export const S_IFMT = 0o170000
-export const S_IFREG = 0o100000
-export const S_IFDIR = 0o040000
+import {S_IFMT, S_IFREG} from '../format.js'
 
 /** The statements of the interface's reads and of the functions of schema.ts, each prepared once per connection. */
 export const QUERIES: Record<string, string> = {

@@ -15,6 +15,8 @@
  * from their kernel caches. PostgreSQL delivers them at commit, and only then.
  */
 
+import {S_IFDIR, S_IFMT, S_IFREG} from '../format.js'
+
 /** The format this build writes and reads; a volume of a newer one is refused. */
 export const PG_FORMAT_VERSION = 2
 /** The `magic` of the meta row: what makes a schema a razorfs volume. */
@@ -27,10 +29,6 @@ export const DEFAULT_LEASE_MS = 30_000
 export const PG_LINK_MAX = 65000
 /** The names and values of one inode's xattrs, together (the image's limit). */
 export const PG_XATTR_LIST_MAX = 65536 + 4096
-
-const S_IFMT = 0o170000
-const S_IFDIR = 0o040000
-const S_IFREG = 0o100000
 
 /**
  * The advisory lock (in the two-int key space, apart from rz_rename's one-bigint lock) that razorfs
