@@ -327,9 +327,9 @@ export class Contents {
 
   write(dataId: number, data: Buffer, pos: number): void {
     const fd = this.fd(dataId, true)!
-    this.blockCounts.delete(dataId) // also when the write fails part way
-    writeFully(fd, data, 0, data.length, pos)
+    // Before the bytes: a write that fails part way has changed the file too.
     this.touched(dataId)
+    writeFully(fd, data, 0, data.length, pos)
   }
 
   /** Is the file known to hold nothing past the logical size? */
