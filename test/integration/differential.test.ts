@@ -36,7 +36,8 @@
  *   change through another: the fuse-native mount uses attr_timeout=0 (RAZORFS_DIFF_MOUNT_OPTS
  *   overrides). Each name also has its own page cache: a descriptor opened through one name can
  *   read stale data after a change through another (an open drops the cache, so new opens are
- *   coherent). Descriptors whose file had several names while open are not read from.
+ *   coherent). Descriptors whose file had several names while open are not read from, nor are
+ *   descriptors of one file opened through different names (one may since have been unlinked).
  * None of this applies to the ll binding (inode-based): there the generator holds nothing back.
  */
 import {expect} from 'chai'
@@ -811,17 +812,35 @@ class Differential {
   }
 
   compareOpen(): void {
+    /** libfuse node of each open host inode: its path, or its hiding for an unlinked one. */
+    const nodes = new Map<number, OpenFile>()
     for (const o of this.open) {
       const [a, b] = o.fds.map(fd => {
         try {
           const st = fs.fstatSync(fd)
-          if (this.libfuse2 && st.nlink > 1 && fd === o.fds[0]) o.aliased = true
+          if (this.libfuse2 && fd === o.fds[0]) this.markAliased(o, st, nodes)
           return statSnap(st)
         } catch (error) {
           return {err: (error as NodeJS.ErrnoException).code}
         }
       })
       this.same(`fstat of the descriptor opened on '${o.rel}'${o.hiddenIn === undefined ? '' : ' (since unlinked)'}`, a, b)
+    }
+  }
+
+  /**
+   * With libfuse 2 each name is a kernel inode with its own page cache (see the header): a
+   * descriptor is aliased when its file has other names, or when another descriptor reaches the
+   * same file through another libfuse node (another name, or a hidden one after an unlink).
+   */
+  private markAliased(o: OpenFile, st: fs.Stats, nodes: Map<number, OpenFile>): void {
+    if (st.nlink > 1) o.aliased = true
+    const other = nodes.get(st.ino)
+    if (other === undefined) {
+      nodes.set(st.ino, o)
+    } else if (other.hiddenIn !== undefined || o.hiddenIn !== undefined || other.rel !== o.rel) {
+      other.aliased = true
+      o.aliased = true
     }
   }
 
