@@ -25,6 +25,8 @@ import {fsyncDir, writeFully} from './mapped-file.js'
 const MAX_IN_FLIGHT = 256
 /** Block counts of content files kept (Contents.blockCounts). */
 const BLOCK_COUNTS = 65536
+/** Emptied content files of freed inodes kept for new files (Contents.spares). */
+const SPARE_FILES = 32
 
 /** An evicted content file whose fdatasync runs in the libuv pool (see `evict`). */
 interface Flush {
@@ -93,6 +95,13 @@ export class Contents {
   private readonly blockCounts = new Map<number, number>()
   /** Fan-out directories this image has made or found (see create). */
   private readonly knownDirs = new Set<string>()
+  /**
+   * Content files of freed inodes, emptied and kept for the next files that need one (recycle,
+   * takeSpare): their directory entries are durable already, so a new file that gets one costs
+   * no host create, and the next sync no directory fsync. Named by no inode, they are removed at
+   * close; a crash leaves them to the reclaim after an unclean shutdown.
+   */
+  private readonly spares: number[] = []
   /** Evicted files being fdatasynced in the pool, by dataId. */
   private readonly inFlight = new Map<number, Flush>()
   /**
@@ -207,7 +216,6 @@ export class Contents {
     const file = this.pathOf(dataId)
     const fd = this.create(file)
     this.newDirs.add(path.dirname(file))
-    this.newDirs.add(this.root)
     return fd
   }
 
@@ -220,7 +228,7 @@ export class Contents {
     const dir = path.dirname(file)
     const open = () => fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
     if (!this.knownDirs.has(dir)) {
-      fs.mkdirSync(dir, {recursive: true, mode: 0o700})
+      this.makeDir(dir)
       this.knownDirs.add(dir)
       this.openSyncFd()
       return open()
@@ -230,9 +238,17 @@ export class Contents {
       return open()
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-      fs.mkdirSync(dir, {recursive: true, mode: 0o700})
+      this.makeDir(dir)
       return open()
     }
+  }
+
+  /** mkdir -p of a fan-out directory; the directories that got a new entry are unsynced until the next sync. */
+  private makeDir(dir: string): void {
+    const made = fs.mkdirSync(dir, {recursive: true, mode: 0o700})
+    if (made === undefined) return
+    this.newDirs.add(this.root)
+    if (made === this.root) this.newDirs.add(path.dirname(this.root))
   }
 
   /**
@@ -371,6 +387,37 @@ export class Contents {
     return blocks
   }
 
+  /**
+   * The inode of `dataId` was freed, durably: empty its content file and keep it for a new file
+   * (takeSpare) rather than remove it, up to SPARE_FILES. A content file never made, or one that
+   * cannot be opened or cut, is removed.
+   */
+  recycle(dataId: number): void {
+    if (this.readOnly || this.spares.length >= SPARE_FILES || this.absent.has(dataId)) {
+      this.remove(dataId)
+      return
+    }
+
+    try {
+      const fd = this.fd(dataId, false)
+      if (fd === undefined) return
+      fs.ftruncateSync(fd, 0)
+    } catch {
+      this.remove(dataId)
+      return
+    }
+
+    // Nothing in it needs syncing any more.
+    this.blockCounts.delete(dataId)
+    this.unsynced.delete(dataId)
+    this.spares.push(dataId)
+  }
+
+  /** An empty content file for a new file (see recycle), or undefined; it is the caller's now. */
+  takeSpare(): number | undefined {
+    return this.spares.pop()
+  }
+
   remove(dataId: number): void {
     this.blockCounts.delete(dataId)
     const fd = this.fds.get(dataId)
@@ -470,6 +517,7 @@ export class Contents {
   }
 
   close(): void {
+    for (const dataId of this.spares.splice(0)) this.remove(dataId)
     this.syncAll()
     this.closeFiles()
   }

@@ -41,7 +41,7 @@ export class FileData {
   applyDeferred(): void {
     for (const [dataId, size] of this.pendingShrinks) this.contents.truncate(dataId, size)
     this.pendingShrinks.clear()
-    for (const dataId of this.pendingRemovals) this.contents.remove(dataId)
+    for (const dataId of this.pendingRemovals) this.contents.recycle(dataId)
     this.pendingRemovals.clear()
   }
 
@@ -109,10 +109,7 @@ export class FileData {
     if (end > FILE_SIZE_MAX) throw new FsError('EFBIG', 'write')
     if (data.length === 0) return 0
     let dataId = inodes.get64(slot, I.dataId)
-    if (dataId === 0) {
-      dataId = this.store.transaction(() => inodes.allocDataId(slot))
-      this.contents.fresh(dataId)
-    }
+    if (dataId === 0) dataId = this.allocDataId(slot)
     const size = inodes.get64(slot, I.size)
     if (end > size) this.prepareGrow(dataId, size)
     try {
@@ -137,6 +134,24 @@ export class FileData {
     }
 
     return data.length
+  }
+
+  /** A content file for the file in `slot` at its first write: a spare one (Contents.recycle), or a new number. */
+  private allocDataId(slot: number): number {
+    const spare = this.contents.takeSpare()
+    if (spare === undefined) {
+      const dataId = this.store.transaction(() => this.inodes.allocDataId(slot))
+      this.contents.fresh(dataId)
+      return dataId
+    }
+
+    // Undone (here or with an outer transaction, maybe after a write into it), no inode names it.
+    this.store.transaction(() => {
+      this.store.onRollback(() => this.contents.remove(spare))
+      this.inodes.reuseDataId(slot, spare)
+    })
+    this.contents.markClean(spare)
+    return spare
   }
 
   /** chmod, chown, truncate, utimens in one call; ctime is always set. */

@@ -239,6 +239,11 @@ export class Inodes {
     return id
   }
 
+  /** Give the file in `slot` the content file `dataId`, one a freed inode had (Contents.recycle). */
+  reuseDataId(slot: number, dataId: number): void {
+    this.set64(slot, I.dataId, dataId)
+  }
+
   get orphanHead(): number {
     return TC.orphanHead.get(this.node, CONTROL_OFFSET)
   }

@@ -239,15 +239,16 @@ describe('storage: syncing content files one by one (no syncfs)', () => {
     expect(fs.readdirSync('/proc/self/fd').length, 'descriptors left open').to.equal(fdsBefore)
   })
 
-  it('an unlinked file whose flush runs is removed, and every descriptor is closed', async () => {
+  it('an unlinked file whose flush runs is emptied as a spare, removed at close, and every descriptor is closed', async () => {
     const fdsBefore = fs.readdirSync('/proc/self/fd').length
     const image = fileByFile(Image.create(dir, {}))
     const inos = makeFiles(image, CACHED + 20)
     const gone = content(image, inos[0])
     image.unlink(ROOT_INO, 'f0')
     image.sync() // applies the removal while the flush may still run
-    expect(fs.existsSync(gone)).to.equal(false)
+    expect(fs.statSync(gone).size, 'the spare is empty').to.equal(0)
     image.close()
+    expect(fs.existsSync(gone), 'the spare after close').to.equal(false)
     await flushesDone()
     expect(fs.readdirSync('/proc/self/fd').length, 'descriptors left open').to.equal(fdsBefore)
   })

@@ -1,0 +1,127 @@
+/**
+ * Spare content files (contents.ts `recycle`, file-data.ts `allocDataId`; issue 18): once the free
+ * of an inode is durable, its content file is emptied and kept for the next file written, instead
+ * of removed; that file then costs the host no create and the next sync no directory fsync (a
+ * SQLite commit makes and removes its journal each time). A spare is named by no inode: a clean
+ * close removes it, a crash leaves it to the reclaim of the next open.
+ */
+import {expect} from 'chai'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {runFsck} from '../../../src/fsck/run.js'
+import {Image, ROOT_INO} from '../../../src/storage/index.js'
+import {INODE} from '../../../src/storage/format.js'
+import {inode64, slotOf} from '../fsck/helpers.js'
+
+const u = {uid: 0, gid: 0}
+const S_IFREG = 0o100644
+
+describe('storage: spare content files', () => {
+  let dir: string
+  /** Content files created (opened with O_CREAT) while the test counts. */
+  let created: string[]
+  const openSync = fs.openSync
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-spares-'))
+    created = []
+    fs.openSync = ((file: fs.PathLike, flags?: fs.OpenMode, ...rest: unknown[]): number => {
+      if (typeof flags === 'number' && (flags & fs.constants.O_CREAT) !== 0 && String(file).includes('/data/')) created.push(String(file))
+      return (openSync as (...a: unknown[]) => number)(file, flags, ...rest)
+    }) as typeof fs.openSync
+  })
+
+  afterEach(() => {
+    fs.openSync = openSync
+    fs.rmSync(dir, {recursive: true, force: true})
+  })
+
+  /** Path of the content file of /`name`. */
+  const contentOf = (img: Image, name: string): string => img.internals().contents.pathOf(inode64(img.internals(), slotOf(img, `/${name}`), INODE.OFF.dataId))
+
+  function readAll(img: Image, ino: number): Buffer {
+    const buf = Buffer.alloc(img.getattr(ino).size)
+    img.read(ino, buf, 0)
+    return buf
+  }
+
+  function fsckIds(): {exit: number; ids: string[]} {
+    const r = runFsck({dir, mode: 'no', force: true})
+    return {exit: r.exitCode, ids: r.problems.map(p => p.id)}
+  }
+
+  /** An image with /old of 8 KiB, unlinked, and the unlink made durable (which empties its content file). */
+  function withSpare(): {img: Image; spare: string} {
+    const img = Image.create(dir, {})
+    const old = img.mknod(ROOT_INO, 'old', {mode: S_IFREG, ...u}).ino
+    img.write(old, Buffer.alloc(8192, 0x6f), 0)
+    img.sync()
+    const spare = contentOf(img, 'old')
+    img.unlink(ROOT_INO, 'old')
+    expect(fs.statSync(spare).size, 'kept until the unlink is durable').to.equal(8192)
+    img.sync()
+    expect(fs.statSync(spare).size, 'emptied once it is').to.equal(0)
+    return {img, spare}
+  }
+
+  it('the next file written gets the emptied file: no host create, and it reads only its own bytes', () => {
+    const {img, spare} = withSpare()
+    created = []
+    const ino = img.mknod(ROOT_INO, 'new', {mode: S_IFREG, ...u}).ino
+    img.write(ino, Buffer.from('x'), 100) // a hole before: zeros, not the old file's bytes
+    expect(contentOf(img, 'new')).to.equal(spare)
+    expect(created, 'content files created').to.deep.equal([])
+    expect(readAll(img, ino)).to.deep.equal(Buffer.concat([Buffer.alloc(100), Buffer.from('x')]))
+    img.setattr(ino, {size: 8192})
+    expect(readAll(img, ino)).to.deep.equal(Buffer.concat([Buffer.alloc(100), Buffer.from('x'), Buffer.alloc(8091)]))
+    // The file after it has no spare left: a new number and a new content file.
+    const next = img.mknod(ROOT_INO, 'next', {mode: S_IFREG, ...u}).ino
+    img.write(next, Buffer.from('y'), 0)
+    expect(created).to.deep.equal([contentOf(img, 'next')])
+    img.close()
+    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+  })
+
+  it('a clean close removes the spares: fsck finds nothing to repair', () => {
+    const {img, spare} = withSpare()
+    img.close()
+    expect(fs.existsSync(spare)).to.equal(false)
+    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+  })
+
+  it('a crash leaves a spare to the next open, which removes it; a file that got one keeps its bytes', () => {
+    const {img, spare} = withSpare()
+    const kept = img.mknod(ROOT_INO, 'kept', {mode: S_IFREG, ...u}).ino
+    img.write(kept, Buffer.from('kept bytes'), 0)
+    img.fsync(kept)
+    const keptFile = contentOf(img, 'kept')
+    expect(keptFile).to.equal(spare)
+    img.unlink(ROOT_INO, 'kept')
+    img.sync() // kept's file is a spare again...
+    img.abandon() // ...when the server dies
+    expect(fs.existsSync(spare)).to.equal(true)
+    const rw = Image.open(dir)
+    expect(fs.existsSync(spare), 'reclaimed by the open after the crash').to.equal(false)
+    rw.close()
+    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+  })
+
+  it('a write undone with its transaction gives the spare to no inode: it is removed, and the file stays empty', () => {
+    const {img, spare} = withSpare()
+    const ino = img.mknod(ROOT_INO, 'new', {mode: S_IFREG, ...u}).ino
+    expect(() =>
+      img.transaction(() => {
+        img.write(ino, Buffer.from('undone'), 0)
+        throw new Error('abandoned')
+      }),
+    ).to.throw('abandoned')
+    expect(img.getattr(ino).size).to.equal(0)
+    expect(fs.existsSync(spare)).to.equal(false)
+    img.write(ino, Buffer.from('z'), 3)
+    expect(readAll(img, ino)).to.deep.equal(Buffer.from('\0\0\0z'))
+    img.close()
+    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+  })
+})
