@@ -9,7 +9,8 @@
  * Collects: the number of content files.
  * Relies on: passes 1 to 5 (the final set of inodes and their dataIds; sound tables to allocate
  *   from when a content file is reconnected).
- * Repairs: a content file no inode names is removed (PR_6_UNUSED_CONTENT) only when that proves it
+ * Repairs: an empty content file no inode names is a spare a crash left (PR_6_SPARE_CONTENT,
+ *   expected state): removed. A content file no inode names is removed (PR_6_UNUSED_CONTENT) only when that proves it
  *   is garbage, and otherwise gets an inode in /lost+found (PR_6_LOST_CONTENT). It is proof when
  *   nothing but the states a crash leaves was found before this pass: no problem but orphans
  *   (PR_4_ORPHAN) and a torn last transaction (PR_7_TORN_TAIL). Then the inode table and the log
@@ -74,8 +75,10 @@ export function pass6(c: Check): number {
 
     const bytes = Number(stat.size)
     const shown = `${DATA_DIR_NAME}/${f.rel}`
+    // Empty, at the path of an id: a spare (nothing in it to keep, whatever else is damaged).
+    const problem = bytes === 0 && f.id !== undefined && f.id < DATA_ID_LIMIT ? PR.PR_6_SPARE_CONTENT : PR.PR_6_UNUSED_CONTENT
     const why =
-      f.id === undefined || f.id >= DATA_ID_LIMIT
+      problem === PR.PR_6_SPARE_CONTENT || f.id === undefined || f.id >= DATA_ID_LIMIT
         ? undefined
         : damage.length > 0
           ? `the image is damaged (${damage.length} problem${damage.length === 1 ? '' : 's'} before this pass, the first ${damage[0].id}), so that no inode names it proves nothing`
@@ -90,7 +93,7 @@ export function pass6(c: Check): number {
       continue
     }
 
-    if (ctx.fix(PR.PR_6_UNUSED_CONTENT, {path: shown, bytes})) {
+    if (ctx.fix(problem, {path: shown, bytes})) {
       if (!synced) {
         img.store.sync()
         synced = true

@@ -274,6 +274,13 @@ const ROWS = [
     false,
     'Inode {slot} has size {size}, but its content file {path} holds {length} bytes, and the transactions that may have grown it were lost with the log.',
   ),
+  /**
+   * An empty content file no inode names: a spare the mount kept for new files (Contents.recycle),
+   * left by a crash. Expected state, as an orphan is: it holds no bytes. Reclaim: remove it.
+   */
+  row(0x06_0004, 'PR_6_SPARE_CONTENT', 'reclaim', true, 'Content file {path} is empty and belongs to no inode: a spare for new files that a crash left.', {
+    noOk: true,
+  }),
 
   // ---- pass 7: the write-ahead log (checked before the image is opened, right after pass 0) -----
   header(0x07_0000, 'PR_7_PASS_HEADER', 'Pass 7: checking the write-ahead log'),

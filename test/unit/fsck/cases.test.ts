@@ -589,6 +589,8 @@ const CASES: Case[] = [
     id: 'PR_4_ORPHAN',
     what: 'a file unlinked while open, then a crash',
     base: 'crash',
+    // The crash also left a spare: the emptied content file of a file unlinked before it.
+    dry: ['PR_4_ORPHAN', 'PR_6_SPARE_CONTENT'],
     dryExit: 0,
     corrupt: () => {},
     after: img => expect(img.usage().inodes).to.be.above(10),
@@ -684,6 +686,16 @@ const CASES: Case[] = [
       ensureLostFound(t)
       addName(t, '/lost+found/#575', {type: 'file', mode: 0o600, uid: 0, gid: 0, nlink: 1, size: 10, content: 'kept bytes'})
     },
+  },
+  {
+    id: 'PR_6_SPARE_CONTENT',
+    what: 'an empty content file no inode names (a spare a crash left)',
+    dryExit: 0,
+    corrupt(dir) {
+      fs.mkdirSync(path.join(dir, 'data', '3f'), {recursive: true})
+      fs.writeFileSync(path.join(dir, 'data', '3f', '575'), '')
+    },
+    after: (img, dir) => expect(fs.existsSync(path.join(dir, 'data', '3f', '575'))).to.equal(false),
   },
   {
     id: 'PR_6_CONTENT_PAST_SIZE',

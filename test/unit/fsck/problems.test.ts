@@ -47,7 +47,7 @@ describe('fsck: the problem table', () => {
       expect(p.prompt === 'none', p.id).to.equal(Boolean(p.header) || Boolean(p.fatal))
     }
 
-    expect(PROBLEMS.filter(p => p.noOk).map(p => p.id)).to.deep.equal(['PR_4_ORPHAN', 'PR_8_EXPIRED_SESSION'])
+    expect(PROBLEMS.filter(p => p.noOk).map(p => p.id)).to.deep.equal(['PR_4_ORPHAN', 'PR_6_SPARE_CONTENT', 'PR_8_EXPIRED_SESSION'])
   })
 
   it('fills placeholders and formats codes as 0xPPNNNN', () => {
