@@ -54,7 +54,7 @@ const ENODATA = ERRNO.ENODATA
 /** The attributes of a negative entry (inode 0). */
 const NO_ATTR = new Float64Array(ATTR_FIELDS)
 
-function attrArray(a: Attr, out = new Float64Array(ATTR_FIELDS), at = 0): Float64Array {
+function attrArray(a: Attr, out: Float64Array, at = 0): Float64Array {
   out[at] = a.ino
   out[at + 1] = a.mode
   out[at + 2] = a.nlink
@@ -115,6 +115,8 @@ export class LowLevelAdapter {
   private readonly cache: 'kernel_cache' | 'auto_cache'
   /** Requests by operation number. */
   private readonly counts = new Float64Array(OP_NAMES.length)
+  /** The attribute array of the reply being made (attrs). */
+  private readonly attrScratch = new Float64Array(ATTR_FIELDS)
   private kept = 0
   private dropped = 0
   /** auto_cache: inode -> mtime (s, ns) and size at its last open. */
@@ -314,9 +316,12 @@ export class LowLevelAdapter {
     this.ll.replyEntry(req, this.attrs(attr), this.entryTimeout, this.attrTimeout)
   }
 
-  /** An attribute array of `attr` as the mount shows it (see present). */
+  /**
+   * An attribute array of `attr` as the mount shows it (see present), for the reply being made: it
+   * is one array, filled again by the next call (a reply copies it before it returns).
+   */
   private attrs(attr: Attr): Float64Array {
-    const out = attrArray(attr)
+    const out = attrArray(attr, this.attrScratch)
     if (this.presented) this.present(out, 0)
     return out
   }

@@ -256,7 +256,17 @@ export class Store {
       this.undoBytes = bigger
     }
 
-    file.buf.copy(this.undoBytes, this.undoUsed, off, off + len)
+    // The before-image: most changes are a field of 1 to 8 bytes, for which a loop beats
+    // Buffer.copy's argument checks (5% of the server's JS thread in a create loop).
+    const src = file.buf
+    if (len <= 16) {
+      const undo = this.undoBytes
+      const at = this.undoUsed
+      for (let i = 0; i < len; i++) undo[at + i] = src[off + i]
+    } else {
+      src.copy(this.undoBytes, this.undoUsed, off, off + len)
+    }
+
     this.undoUsed += len
     this.undoFiles.push(file)
     this.undoOffs.push(off)
