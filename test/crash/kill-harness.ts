@@ -1,7 +1,7 @@
 /**
  * Harness 1 of issue 4: kill -9 of the server at random moments, during the workload, during
  * syncs and checkpoints (a small mount --wal-limit makes checkpoints frequent; a kill can be aimed
- * at a moment when a server thread is in fsync/fdatasync) and during startup (recovery and the
+ * at a moment when a server thread is in fsync/fdatasync/syncfs) and during startup (recovery and the
  * checkpoint that follows it). A kill -9 keeps the page cache, so after each one EVERY
  * acknowledged operation must be visible, exactly; only the call in flight may be either way.
  *
@@ -42,6 +42,12 @@ export interface KillOptions {
   /** Shortest (default 10 ms), and whether some kills hit startup instead (default yes): the self-test wants work to lose. */
   minWorkMs?: number
   startupKills?: boolean
+  /**
+   * Whether some kills are aimed at a sync or checkpoint (default yes). A server without a log
+   * (the no-wal self-test) loses nothing to a kill at the end of a checkpoint, which has just
+   * written everything back: its self-test kills at random moments only.
+   */
+  syncKills?: boolean
   seed: number
   /** Durability-breaking switches for the server (self-test; server.ts, src/storage/debug.ts). */
   breakSwitch?: string
@@ -68,7 +74,7 @@ export interface KillSummary {
   cycles: number
   /** aimedAtSync: on PostgreSQL, aimed at a moment the server's transaction is open. */
   kills: {workload: number; aimedAtSync: number; startup: number}
-  /** Kills that found a server thread inside fsync/fdatasync/msync (on PostgreSQL: its statement or transaction open). */
+  /** Kills that found a server thread inside fsync/fdatasync/msync/syncfs (on PostgreSQL: its statement or transaction open). */
   killsInSync: number
   ops: number
   /** System calls acknowledged (and so checked after the kill). */
@@ -120,7 +126,7 @@ export function formatKill(s: KillSummary): string {
     `${s.label}: ${s.cycles} kill -9 cycles of a mount of ${pg ? 'a volume on PostgreSQL' : 'an image'} (seed ${s.seed}) in ${s.seconds.toFixed(0)} s`,
     pg
       ? `  kills: ${s.kills.workload} during the workload at random moments, ${s.kills.aimedAtSync} aimed at an open transaction, ${s.kills.startup} during startup (connected, opening); ${s.killsInSync} found the server's statement or transaction open`
-      : `  kills: ${s.kills.workload} during the workload at random moments, ${s.kills.aimedAtSync} aimed at a sync/checkpoint, ${s.kills.startup} during startup/recovery; ${s.killsInSync} found the server inside fsync/fdatasync`,
+      : `  kills: ${s.kills.workload} during the workload at random moments, ${s.kills.aimedAtSync} aimed at a sync/checkpoint, ${s.kills.startup} during startup/recovery; ${s.killsInSync} found the server inside a sync`,
     `  ${s.ops} operations, ${s.acked} acknowledged system calls checked after the kills; ${s.filesChecked} file states and ${(s.bytesChecked / 2 ** 20).toFixed(1)} MiB compared${pg ? '' : `; ${s.recoveredTransactions} transactions recovered by remounts`}`,
     `  fsck: ${formatFsck(s.fsck)}; ${pg ? 'volume' : 'image'} resets after unreadable ${pg ? 'volumes' : 'images'}: ${s.resets}`,
     `  VIOLATIONS: ${s.violations}${s.evidence ? ` (the first failing image was kept in ${s.evidence})` : ''}`,
@@ -211,7 +217,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       // Drawn for both backends, so that a seed makes the same choices; on PostgreSQL there is no WAL and no content file.
       const walLimitDrawn = pick(r, [16 * 1024, 64 * 1024, 1024 * 1024, undefined])
       const walLimit = pgUrl === undefined ? walLimitDrawn : undefined
-      const strategy = r() < 0.15 && o.startupKills !== false ? 'startup' : r() < 0.3 ? 'sync' : 'workload'
+      const strategy = r() < 0.15 && o.startupKills !== false ? 'startup' : r() < 0.3 && o.syncKills !== false ? 'sync' : 'workload'
       const tc = performance.now()
       const contentFdsDrawn = pick(r, [4, undefined])
       const contentFds = pgUrl === undefined ? contentFdsDrawn : undefined
@@ -258,7 +264,7 @@ export async function runKillHarness(o: KillOptions): Promise<KillSummary> {
       const work = runWorkload({mnt, cycle, xattrs, r, wids, stopped: () => killed})
       const srv = server
       const kill = async (): Promise<void> => {
-        /** Inside fsync/fdatasync/msync; on PostgreSQL, inside a statement or transaction of a request. */
+        /** Inside fsync/fdatasync/msync/syncfs; on PostgreSQL, inside a statement or transaction of a request. */
         const busy = async (): Promise<boolean> => (probe ? probe.inTransaction(srv.startedMs) : srv.inSync())
         if (strategy === 'sync') {
           s.kills.aimedAtSync++

@@ -31,7 +31,7 @@ async function expectNoViolations(o: Pick<KillOptions, 'label' | 'cycles' | 'see
 }
 
 /** Self-test: against a server broken on purpose, the harness must report violations. Kills only during the workload, after 300 ms, so that there is always acknowledged work to lose. */
-async function expectViolations(o: Pick<KillOptions, 'label' | 'cycles' | 'seed' | 'breakSwitch' | 'pgUrl'>, why: string): Promise<void> {
+async function expectViolations(o: Pick<KillOptions, 'label' | 'cycles' | 'seed' | 'breakSwitch' | 'pgUrl' | 'syncKills'>, why: string): Promise<void> {
   const s = await runKillHarness({minWorkMs: 300, maxWorkMs: 700, startupKills: false, log, ...o})
   log(formatKill(s))
   expect(s.violations, why).to.be.greaterThan(0)
@@ -53,7 +53,7 @@ describe(`crash harness: kill -9 (${LONG ? 'long' : 'short'} mode)`, function ()
 
   it('self-test: with the no-wal switch the same harness reports violations', () =>
     expectViolations(
-      {label: 'kill -9 self-test (no-wal)', cycles: SELF_TEST_CYCLES, seed: SEED + 1, breakSwitch: 'no-wal'},
+      {label: 'kill -9 self-test (no-wal)', cycles: SELF_TEST_CYCLES, seed: SEED + 1, breakSwitch: 'no-wal', syncKills: false},
       'a server that does not log its changes must fail the harness',
     ))
 })

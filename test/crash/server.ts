@@ -19,6 +19,7 @@ export const sleep = (ms: number): Promise<void> => new Promise(resolve => setTi
 const SYS_FSYNC = 74
 const SYS_FDATASYNC = 75
 const SYS_MSYNC = 26
+const SYS_SYNCFS = 306
 
 export interface ServerEnv {
   /** mount --wal-limit: checkpoint threshold in bytes (undefined: the default; images only). */
@@ -125,7 +126,7 @@ export class Server {
     try {
       for (const t of fs.readdirSync(`/proc/${this.pid}/task`)) {
         const nr = Number(fs.readFileSync(`/proc/${this.pid}/task/${t}/syscall`, 'utf8').split(' ')[0])
-        if (nr === SYS_FSYNC || nr === SYS_FDATASYNC || nr === SYS_MSYNC) return true
+        if (nr === SYS_FSYNC || nr === SYS_FDATASYNC || nr === SYS_MSYNC || nr === SYS_SYNCFS) return true
       }
     } catch {
       // the process is gone, or a thread ended while we looked
