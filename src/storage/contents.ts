@@ -413,6 +413,11 @@ export class Contents {
     this.spares.push(dataId)
   }
 
+  /** The spares (see recycle): content files no inode names that must stay. */
+  spareIds(): readonly number[] {
+    return this.spares
+  }
+
   /** An empty content file for a new file (see recycle), or undefined; it is the caller's now. */
   takeSpare(): number | undefined {
     return this.spares.pop()

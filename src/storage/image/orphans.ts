@@ -111,6 +111,8 @@ export class Orphans {
     this.store.sync() // also applies the removals deferred by freeOrphans
     const nodes = this.inodes.nodes
     const live = liveDataIds(this.inodes.node, s => nodes.off(s), nodes.highWater)
+    // The sync just made the freed orphans' content files spares: named by no inode, but kept.
+    for (const id of this.contents.spareIds()) live.add(id)
     for (const f of listContentFiles(this.contents.root)) {
       if (f.id === undefined || !live.has(f.id)) fs.rmSync(f.path, {force: true})
     }

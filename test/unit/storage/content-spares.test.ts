@@ -108,6 +108,29 @@ describe('storage: spare content files', () => {
     expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
   })
 
+  it('the open after a crash keeps the spares its recovery made: a file that gets one keeps its bytes across the next crash', () => {
+    const img = Image.create(dir, {})
+    const held = img.mknod(ROOT_INO, 'held', {mode: S_IFREG, ...u}).ino
+    img.write(held, Buffer.alloc(8192, 0x68), 0)
+    const spare = contentOf(img, 'held')
+    img.retain(held)
+    img.unlink(ROOT_INO, 'held') // an orphan, freed by the next open
+    img.sync()
+    img.abandon()
+    // Recovery frees the orphan and syncs, which makes its content file a spare; then it removes
+    // the content files no inode names, which must not take the spare from under the mount.
+    const rw = Image.open(dir)
+    const ino = rw.mknod(ROOT_INO, 'new', {mode: S_IFREG, ...u}).ino
+    rw.write(ino, Buffer.from('new bytes'), 0)
+    expect(contentOf(rw, 'new')).to.equal(spare)
+    expect(fs.readFileSync(spare).toString()).to.equal('new bytes')
+    rw.abandon()
+    const again = Image.open(dir)
+    expect(readAll(again, again.lookup(ROOT_INO, 'new')).toString()).to.equal('new bytes')
+    again.close()
+    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+  })
+
   it('a write undone with its transaction gives the spare to no inode: it is removed, and the file stays empty', () => {
     const {img, spare} = withSpare()
     const ino = img.mknod(ROOT_INO, 'new', {mode: S_IFREG, ...u}).ino
