@@ -413,9 +413,9 @@ export class Contents {
     this.spares.push(dataId)
   }
 
-  /** The spares (see recycle): content files no inode names that must stay. */
-  spareIds(): readonly number[] {
-    return this.spares
+  /** Delete the spares (see recycle). */
+  dropSpares(): void {
+    for (const dataId of this.spares.splice(0)) this.remove(dataId)
   }
 
   /** An empty content file for a new file (see recycle), or undefined; it is the caller's now. */
@@ -522,7 +522,7 @@ export class Contents {
   }
 
   close(): void {
-    for (const dataId of this.spares.splice(0)) this.remove(dataId)
+    this.dropSpares()
     this.syncAll()
     this.closeFiles()
   }

@@ -109,10 +109,11 @@ export class Orphans {
    */
   reclaimContents(): void {
     this.store.sync() // also applies the removals deferred by freeOrphans
+    // Which made the freed orphans' content files spares: they go too, so that fsck -n finds
+    // nothing after a recovery (and the scan below must never take a file the mount holds).
+    this.contents.dropSpares()
     const nodes = this.inodes.nodes
     const live = liveDataIds(this.inodes.node, s => nodes.off(s), nodes.highWater)
-    // The sync just made the freed orphans' content files spares: named by no inode, but kept.
-    for (const id of this.contents.spareIds()) live.add(id)
     for (const f of listContentFiles(this.contents.root)) {
       if (f.id === undefined || !live.has(f.id)) fs.rmSync(f.path, {force: true})
     }
