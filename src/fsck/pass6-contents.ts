@@ -10,9 +10,10 @@
  * Relies on: passes 1 to 5 (the final set of inodes and their dataIds; sound tables to allocate
  *   from when a content file is reconnected).
  * Repairs: an empty content file no inode names is a spare a crash left (PR_6_SPARE_CONTENT,
- *   expected state): removed. A content file no inode names is removed (PR_6_UNUSED_CONTENT) only when that proves it
- *   is garbage, and otherwise gets an inode in /lost+found (PR_6_LOST_CONTENT). It is proof when
- *   nothing but the states a crash leaves was found before this pass: no problem but orphans
+ *   expected state): removed, since it holds nothing. Any other content file no inode names is
+ *   removed (PR_6_UNUSED_CONTENT) only when that proves it is garbage, and otherwise gets an
+ *   inode in /lost+found (PR_6_LOST_CONTENT). It is proof when nothing but the states a crash
+ *   leaves was found before this pass: no problem but orphans
  *   (PR_4_ORPHAN) and a torn last transaction (PR_7_TORN_TAIL). Then the inode table and the log
  *   are whole, and no inode naming the file means the transaction that freed its inode (or an
  *   orphan's release) was committed, or the allocation of its number was lost with the unsynced
