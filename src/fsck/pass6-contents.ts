@@ -35,7 +35,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {listContentFiles, liveDataIds} from '../storage/contents.js'
+import {listContentFiles, liveDataIds} from '../storage/content-files.js'
 import {DATA_DIR_NAME, IF_ORPHAN, S_IFREG} from '../storage/format.js'
 import {FILE_SIZE_MAX} from '../storage/types.js'
 import {D, I, ROOT, TC} from './checked-image.js'

@@ -35,7 +35,7 @@ import {CheckedImage, D, GEN_MASK, I, ROOT, TC} from './checked-image.js'
 import {DATA_ID_LIMIT, contentPath, label} from './locate.js'
 import {PR} from './problems.js'
 import {type Check, INO_FREE, INO_LIVE, STR_NAME, typeName, validType} from './state.js'
-import {liveDataIds} from '../storage/contents.js'
+import {liveDataIds} from '../storage/content-files.js'
 
 const T_DIR = S_IFDIR >>> 12
 const T_REG = S_IFREG >>> 12

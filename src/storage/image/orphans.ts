@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs'
 
-import {type Contents, listContentFiles, liveDataIds} from '../contents.js'
+import {listContentFiles, liveDataIds} from '../content-files.js'
+import type {Contents} from '../contents.js'
 import {IF_ORPHAN, IF_USED, S_IFDIR} from '../format.js'
 import type {Store} from '../store.js'
 import {inodeFields as I} from '../codec/inode.js'
