@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
 
+import {runFsck} from '../../../src/fsck/run.js'
 import {readU64} from '../../../src/storage/codec/field.js'
 import {CONTROL_OFFSET, DIRENT, HEADER, INODE, STRING, WAL_HEADER, WAL_RECORD, WAL_RECORD_MAGIC} from '../../../src/storage/format.js'
 import {Image, type ImageInternals, ROOT_INO} from '../../../src/storage/index.js'
@@ -118,4 +119,10 @@ export function walEnd(wal: string): number {
   }
 
   return at
+}
+
+/** fsck -n -f of the image in `dir`: its exit code and the ids of the problems it found. */
+export function fsckIds(dir: string): {exit: number; ids: string[]} {
+  const r = runFsck({dir, mode: 'no', force: true})
+  return {exit: r.exitCode, ids: r.problems.map(p => p.id)}
 }

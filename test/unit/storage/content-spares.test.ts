@@ -10,10 +10,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {runFsck} from '../../../src/fsck/run.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {INODE} from '../../../src/storage/format.js'
-import {inode64, slotOf} from '../fsck/helpers.js'
+import {fsckIds, inode64, slotOf} from '../fsck/helpers.js'
 
 const u = {uid: 0, gid: 0}
 const S_IFREG = 0o100644
@@ -47,11 +46,6 @@ describe('storage: spare content files', () => {
     return buf
   }
 
-  function fsckIds(): {exit: number; ids: string[]} {
-    const r = runFsck({dir, mode: 'no', force: true})
-    return {exit: r.exitCode, ids: r.problems.map(p => p.id)}
-  }
-
   /** An image with /old of 8 KiB, unlinked, and the unlink made durable (which empties its content file). */
   function withSpare(): {img: Image; spare: string} {
     const img = Image.create(dir, {})
@@ -81,14 +75,14 @@ describe('storage: spare content files', () => {
     img.write(next, Buffer.from('y'), 0)
     expect(created).to.deep.equal([contentOf(img, 'next')])
     img.close()
-    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
   })
 
   it('a clean close removes the spares: fsck finds nothing to repair', () => {
     const {img, spare} = withSpare()
     img.close()
     expect(fs.existsSync(spare)).to.equal(false)
-    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
   })
 
   it('a crash leaves a spare to the next open, which removes it; a file that got one keeps its bytes', () => {
@@ -105,7 +99,7 @@ describe('storage: spare content files', () => {
     const rw = Image.open(dir)
     expect(fs.existsSync(spare), 'reclaimed by the open after the crash').to.equal(false)
     rw.close()
-    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
   })
 
   it('the open after a crash deletes the spares its recovery made: fsck finds nothing, and a new file keeps its bytes across the next crash', () => {
@@ -121,7 +115,7 @@ describe('storage: spare content files', () => {
     // the content files no inode names: the spare goes with them, and the mount forgets it.
     const rw = Image.open(dir)
     expect(fs.existsSync(spare)).to.equal(false)
-    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
     const ino = rw.mknod(ROOT_INO, 'new', {mode: S_IFREG, ...u}).ino
     rw.write(ino, Buffer.from('new bytes'), 0)
     expect(fs.readFileSync(contentOf(rw, 'new')).toString()).to.equal('new bytes')
@@ -129,7 +123,7 @@ describe('storage: spare content files', () => {
     const again = Image.open(dir)
     expect(readAll(again, again.lookup(ROOT_INO, 'new')).toString()).to.equal('new bytes')
     again.close()
-    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
   })
 
   it('a write undone with its transaction gives the spare to no inode: it is removed, and the file stays empty', () => {
@@ -146,6 +140,6 @@ describe('storage: spare content files', () => {
     img.write(ino, Buffer.from('z'), 3)
     expect(readAll(img, ino)).to.deep.equal(Buffer.from('\0\0\0z'))
     img.close()
-    expect(fsckIds()).to.deep.equal({exit: 0, ids: []})
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
   })
 })

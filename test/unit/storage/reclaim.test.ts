@@ -13,7 +13,7 @@ import {Contents} from '../../../src/storage/contents.js'
 import {readU64} from '../../../src/storage/codec/field.js'
 import {CONTROL_OFFSET, INODE, TABLE_CONTROL} from '../../../src/storage/format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
-import {inode64, slotOf} from '../fsck/helpers.js'
+import {fsckIds, inode64, slotOf} from '../fsck/helpers.js'
 
 const S_IFREG = 0o100644
 const u = {uid: 0, gid: 0}
@@ -23,11 +23,6 @@ function contentPath(dir: string, img: Image, p: string): string {
   const id = inode64(img.internals(), slotOf(img, p), INODE.OFF.dataId)
   expect(id, `${p} has a content file`).to.be.above(0)
   return new Contents(dir, true).pathOf(id)
-}
-
-function fsckIds(dir: string): {exit: number; ids: string[]} {
-  const r = runFsck({dir, mode: 'no', force: true})
-  return {exit: r.exitCode, ids: r.problems.map(p => p.id)}
 }
 
 function readAll(img: Image, p: string): Buffer {
