@@ -290,20 +290,21 @@ static napi_value mount_failed(napi_env env, session *s, const char *message) {
   return NULL;
 }
 
-/* mount(mountpoint, options: string, dispatch, fields: Float64Array, maxWrite, writeback, threads[, maxRead]) -> session
-   threads: 0 serves the session on the JS thread, N >= 1 on libfuse's loop with N workers. */
+/* mount(mountpoint, options: string, dispatch, fields: Float64Array, maxWrite, modes, threads[, maxRead]) -> session
+   modes: MODE_* bits (razorfs_ll.h). threads: 0 serves the session on the JS thread, N >= 1 on
+   libfuse's loop with N workers. */
 napi_value js_mount(napi_env env, napi_callback_info info) {
   char mountpoint[4096], options[4096];
   napi_value dispatch, fields;
-  double max_write, writeback, threads, max_read = 0;
+  double max_write, modes, threads, max_read = 0;
   if (!unpack(env, info, "ssvvddd|d", mountpoint, sizeof(mountpoint), options, sizeof(options), &dispatch, &fields, &max_write,
-              &writeback, &threads, &max_read)) {
+              &modes, &threads, &max_read)) {
     return NULL;
   }
 
   session *s = calloc(1, sizeof(session));
   s->max_write = (int)max_write;
-  s->writeback = (int)writeback;
+  s->modes = (int)modes;
   s->max_read = max_read > 0 ? (unsigned)max_read : 0;
   s->threads = threads < 0 ? 0 : (int)threads;
   s->on_js_thread = s->threads == 0;

@@ -79,6 +79,14 @@ enum op { RAZORFS_OPS(RAZORFS_OP_ENUM) OP_COUNT };
 enum field { RAZORFS_FIELDS(RAZORFS_FIELD_ENUM) F_COUNT };
 #undef RAZORFS_FIELD_ENUM
 
+/* The session's modes (the `modes` argument of mount; MOUNT_MODE in binding.ts):
+   MODE_WRITEBACK   the kernel's writeback cache;
+   MODE_KEEP_PAGES  the kernel keeps a file's cached pages when a reply shows it with another mtime
+                    or size (no FUSE_CAP_AUTO_INVAL_DATA): every change went through this mount,
+                    so its pages are not stale. */
+#define MODE_WRITEBACK 1
+#define MODE_KEEP_PAGES 2
+
 /* The notices JS queued for the kernel (notify.c) and the thread that writes them. Counters are
    doubles: they go to JS as they are. */
 typedef struct notifier {
@@ -101,7 +109,8 @@ typedef struct session {
   int max_write;
   /* -o max_read=N (0: none): libfuse wants it in the init reply too, or it ends the session. */
   unsigned max_read;
-  int writeback;
+  /* MODE_* bits, from mount */
+  int modes;
   int threads;
   int ended;
   /* On the JS thread (threads = 0): the poll handle on /dev/fuse, the buffer libfuse reads each

@@ -51,8 +51,9 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn) {
   /* Adaptive readdirplus: the kernel asks for attributes with the entries only where the
      listing is followed by lookups (ls -l, find), else a plain readdir (served in runs). */
   if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
-  if (s->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+  if ((s->modes & MODE_WRITEBACK) && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
   else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  if (s->modes & MODE_KEEP_PAGES) conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
   conn->max_write = s->max_write;
   conn->max_readahead = s->max_write;
   /* Must equal the max_read= mount option (libfuse ends the session otherwise). */

@@ -16,7 +16,17 @@ import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import type {AdapterCounters} from './status.js'
 import {LL_TIMEOUTS, type MountSettings, escapeOptionValue, parseMountOptions} from './mount-options.js'
-import {type LowLevelAddon, OP, OPEN_KEEP_CACHE, OPEN_NEW_FILE, OPEN_NOFLUSH, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
+import {
+  type LowLevelAddon,
+  MOUNT_MODE,
+  OP,
+  OPEN_KEEP_CACHE,
+  OPEN_NEW_FILE,
+  OPEN_NOFLUSH,
+  type RequestContext,
+  loadLowLevel,
+  requestPoller,
+} from './ll/binding.js'
 import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
 
 export interface LowLevelOptions {
@@ -32,10 +42,10 @@ export interface LowLevelOptions {
   /** Session loop threads (default LOOP_THREADS: 0, the JS thread). */
   loopThreads?: number
   /**
-   * Name and attribute timeouts and page cache mode where -o sets none (default LL_TIMEOUTS and
-   * kernel_cache; SHARED_DEFAULTS for a volume on PostgreSQL).
+   * Name, attribute and missing-name timeouts and page cache mode where -o sets none (default
+   * LL_TIMEOUTS and kernel_cache; SHARED_DEFAULTS for a volume on PostgreSQL).
    */
-  defaults?: {entryTimeout: number; attrTimeout: number; cache: 'kernel_cache' | 'auto_cache'}
+  defaults?: {entryTimeout: number; attrTimeout: number; negativeTimeout: number; cache: 'kernel_cache' | 'auto_cache'}
   /** Called before each request is handled (serve.ts counts them for its resident budget). */
   onRequest?: () => void
 }
@@ -111,6 +121,8 @@ export class LowLevelAdapter {
   private readonly settings: MountSettings
   private readonly entryTimeout: number
   private readonly attrTimeout: number
+  /** Seconds the kernel keeps a missing name (0: it asks again each time). */
+  private readonly negativeTimeout: number
   /** Keep a file's page cache across opens always (kernel_cache), or while its mtime and size stay (auto_cache). */
   private readonly cache: 'kernel_cache' | 'auto_cache'
   /** Requests by operation number. */
@@ -136,6 +148,7 @@ export class LowLevelAdapter {
     const defaults = opts.defaults ?? {...LL_TIMEOUTS, cache: 'kernel_cache'}
     this.entryTimeout = this.settings.entryTimeout ?? defaults.entryTimeout
     this.attrTimeout = this.settings.attrTimeout ?? defaults.attrTimeout
+    this.negativeTimeout = this.settings.negativeTimeout ?? defaults.negativeTimeout
     this.cache = this.settings.cache ?? defaults.cache
     this.presented = this.settings.uid !== undefined || this.settings.gid !== undefined || this.settings.umask !== undefined
   }
@@ -242,7 +255,9 @@ export class LowLevelAdapter {
       options,
       (r, caller) => this.dispatch(r, caller),
       MAX_WRITE,
-      0 /* no writeback cache */,
+      // kernel_cache: every change goes through this mount, so a file's pages stay valid when its
+      // mtime moves (libfuse would drop them at each attribute refresh after a write). No writeback.
+      this.cache === 'kernel_cache' ? MOUNT_MODE.keepPages : 0,
       this.opts.loopThreads ?? LOOP_THREADS,
       this.settings.maxRead,
     )
@@ -543,12 +558,12 @@ export class LowLevelAdapter {
 
   /**
    * A lookup of a name that does not exist: ENOTDIR or EACCES if that is the reason, else ENOENT,
-   * or with -o negative_timeout a negative entry (inode 0) the kernel keeps that long. No Error is
-   * made: every create starts with such a lookup.
+   * or where missing names are cached (negativeTimeout) a negative entry (inode 0) the kernel keeps
+   * that long. No Error is made: every create starts with such a lookup.
    */
   private miss(parent: number, req: number, cred: Cred): void {
     const why = this.core.missing(parent, cred)
-    if (why === 'ENOENT' && this.settings.negativeTimeout > 0) this.ll.replyEntry(req, NO_ATTR, this.settings.negativeTimeout, 0)
+    if (why === 'ENOENT' && this.negativeTimeout > 0) this.ll.replyEntry(req, NO_ATTR, this.negativeTimeout, 0)
     else this.ll.replyErr(req, ERRNO[why])
   }
 

@@ -34,7 +34,7 @@ export const MOUNT_OPTIONS: readonly OptionSpec[] = [
   {name: 'max_read', value: 'size', help: 'largest read request, in bytes'},
   {name: 'entry_timeout', value: 'seconds', help: 'seconds the kernel caches names (ll: 3600, fuse-native: 1)'},
   {name: 'attr_timeout', value: 'seconds', help: 'seconds it caches attributes (ll: 3600, fuse-native: 1)'},
-  {name: 'negative_timeout', value: 'seconds', help: 'seconds it caches missing names (default 0)'},
+  {name: 'negative_timeout', value: 'seconds', help: 'seconds it caches missing names (ll: 3600, fuse-native and --meta: 0)'},
   {name: 'nonempty', help: 'mount over a directory that is not empty'},
 ]
 
@@ -52,12 +52,12 @@ export interface MountSettings {
   /** Options for the kernel and fusermount, which both bindings pass to libfuse as they are. */
   kernel: string[]
   /**
-   * Seconds the kernel may cache a name and its attributes, if -o said (else the binding's
-   * default: LL_TIMEOUTS, DEFAULT_TIMEOUTS), and a name that does not exist.
+   * Seconds the kernel may cache a name and its attributes, and a name that does not exist, if -o
+   * said (else the binding's default: LL_TIMEOUTS, SHARED_DEFAULTS, DEFAULT_TIMEOUTS).
    */
   entryTimeout?: number
   attrTimeout?: number
-  negativeTimeout: number
+  negativeTimeout?: number
   /** Presentation: the owner, group and permission mask every file shows (unset: its own). */
   uid?: number
   gid?: number
@@ -71,16 +71,16 @@ export interface MountSettings {
 /** A bad `-o`: names the option; the mount command exits 16 with it. */
 export class MountOptionError extends Error {}
 
-/** libfuse's defaults, which razorfs keeps on fuse-native (and for negative_timeout on ll). */
+/** libfuse's defaults, which razorfs keeps on fuse-native. */
 export const DEFAULT_TIMEOUTS = {entryTimeout: 1, attrTimeout: 1, negativeTimeout: 0} as const
 
 /**
- * The ll binding's defaults for names and attributes: an hour, as a local filesystem keeps them.
- * Every change to the image goes through this one mount and the kernel updates or drops what it
- * caches for each change it makes, so a name or attributes cached longer are never stale
- * (docs/ARCHITECTURE.md, "FUSE bindings").
+ * The ll binding's defaults for names, attributes and missing names: an hour, as a local
+ * filesystem keeps them. Every change to the image goes through this one mount and the kernel
+ * updates or drops what it caches for each change it makes (a create replaces the cached miss), so
+ * what it caches longer is never stale (docs/ARCHITECTURE.md, "FUSE bindings").
  */
-export const LL_TIMEOUTS = {entryTimeout: 3600, attrTimeout: 3600} as const
+export const LL_TIMEOUTS = {entryTimeout: 3600, attrTimeout: 3600, negativeTimeout: 3600} as const
 
 /**
  * The defaults of a mount of a volume on PostgreSQL (mount --meta): other hosts change it behind
@@ -90,7 +90,7 @@ export const LL_TIMEOUTS = {entryTimeout: 3600, attrTimeout: 3600} as const
  * an open reads the attributes from the database, so an open after another host's change reads
  * the new data even before the notification has come (docs/ARCHITECTURE.md, "Coherence").
  */
-export const SHARED_DEFAULTS = {...LL_TIMEOUTS, cache: 'auto_cache'} as const
+export const SHARED_DEFAULTS = {...LL_TIMEOUTS, negativeTimeout: 0, cache: 'auto_cache'} as const
 
 const SPECS = new Map(MOUNT_OPTIONS.map(o => [o.name, o]))
 const KERNEL_FLAGS = new Set([
@@ -154,7 +154,7 @@ export function parseMountOptions(text: string | undefined): MountSettings {
     .split(',')
     .map(o => o.trim())
     .filter(o => o !== '')
-  const settings: MountSettings = {given, readOnly: false, kernel: [], negativeTimeout: DEFAULT_TIMEOUTS.negativeTimeout, nonempty: false}
+  const settings: MountSettings = {given, readOnly: false, kernel: [], nonempty: false}
   const flags = new Map<string, true>()
   let maxRead: number | undefined
   for (const option of given) {
@@ -219,8 +219,12 @@ export function libfuse2Options(s: MountSettings): string[] {
   if (s.uid !== undefined) out.push(`uid=${s.uid}`)
   if (s.gid !== undefined) out.push(`gid=${s.gid}`)
   if (s.umask !== undefined) out.push(`umask=${s.umask.toString(8).padStart(3, '0')}`)
-  const {entryTimeout, attrTimeout} = DEFAULT_TIMEOUTS
-  out.push(`entry_timeout=${s.entryTimeout ?? entryTimeout}`, `attr_timeout=${s.attrTimeout ?? attrTimeout}`, `negative_timeout=${s.negativeTimeout}`)
+  const {entryTimeout, attrTimeout, negativeTimeout} = DEFAULT_TIMEOUTS
+  out.push(
+    `entry_timeout=${s.entryTimeout ?? entryTimeout}`,
+    `attr_timeout=${s.attrTimeout ?? attrTimeout}`,
+    `negative_timeout=${s.negativeTimeout ?? negativeTimeout}`,
+  )
   // libfuse 2 refuses a non-empty mountpoint itself (as root); razorfs has checked it already.
   if (s.nonempty) out.push('nonempty')
   return out

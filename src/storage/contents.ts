@@ -24,6 +24,14 @@ import {fsyncDir, writeFully} from './mapped-file.js'
 const MAX_IN_FLIGHT = 256
 /** Block counts of content files kept (Contents.blockCounts). */
 const BLOCK_COUNTS = 65536
+/**
+ * A sync of more than this many content files, new directories and the log is one syncfs of the
+ * host filesystem; up to it, an fdatasync of each. syncfs also writes the image's dirty mapped
+ * pages (which a checkpoint writes anyway) and write-protects them again, and in a commit of
+ * SQLite (a content file and the log) it cost more than the two fdatasyncs: ARCHITECTURE.md.
+ */
+const SYNCFS_OVER = 4
+
 /** Emptied content files of freed inodes kept for new files (Contents.spares). */
 const SPARE_FILES = 32
 
@@ -438,10 +446,10 @@ export class Contents {
   }
 
   /**
-   * Make every written content file durable, and the directories with new entries. More than one
-   * of them, counting the write-ahead log when it has records to sync (`logPending`) and lives on
-   * the same host filesystem: one syncfs, which makes the log durable too (returns true: the log
-   * needs no fdatasync of its own). Else, or without syncfs: fdatasync of each on the JS thread (on
+   * Make every written content file durable, and the directories with new entries. More than
+   * SYNCFS_OVER of them, counting the write-ahead log when it has records to sync (`logPending`)
+   * and lives on the same host filesystem: one syncfs, which makes the log durable too (returns
+   * true: the log needs no fdatasync of its own). Else, or without syncfs: fdatasync of each on the JS thread (on
    * its open descriptor, also one whose pool flush still runs; a file closed unsynced is opened
    * again), then of the directories (returns false). Throws if a pool flush or a syncfs ever
    * failed (flushError): the log that records those sizes must not be synced as if they were.
@@ -450,7 +458,7 @@ export class Contents {
     if (this.flushError !== undefined) throw this.flushError
     const coversLog = this.syncDevice !== undefined && this.syncDevice === this.logDevice
     const bySyncfs = this.bySyncfs()
-    if (bySyncfs !== undefined && this.unsynced.size + this.newDirs.size + (logPending && coversLog ? 1 : 0) > 1) {
+    if (bySyncfs !== undefined && this.unsynced.size + this.newDirs.size + (logPending && coversLog ? 1 : 0) > SYNCFS_OVER) {
       if (!BREAK_NO_FSYNC) {
         try {
           bySyncfs.syncfs(bySyncfs.fd)

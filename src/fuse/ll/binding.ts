@@ -103,6 +103,17 @@ export interface SetattrFields {
 /** 14 numbers: ino, mode, nlink, uid, gid, rdev, size, blocks, atime s/ns, mtime s/ns, ctime s/ns. */
 export type AttrArray = Float64Array
 
+/** mount's `modes` (MODE_* in native/razorfs_ll.h): bits of how the kernel caches. */
+export const MOUNT_MODE = {
+  /** The kernel's writeback cache (razorfs never asks for it: DURABILITY.md). */
+  writeback: 1,
+  /**
+   * The kernel keeps a file's pages when a reply shows another mtime or size (libfuse's
+   * auto_inval_data off): right where every change goes through this mount.
+   */
+  keepPages: 2,
+} as const
+
 /** Open reply flag: the kernel keeps the file's page cache across opens (the addon's bit 0). */
 export const OPEN_KEEP_CACHE = 1
 /** Open reply flag: the kernel sends no FLUSH at each close of the file (the addon's bit 3). */
@@ -136,7 +147,7 @@ export interface LowLevelAddon {
     dispatch: RawDispatch,
     fields: Float64Array,
     maxWrite: number,
-    writeback: number,
+    modes: number,
     threads: number,
     maxRead?: number,
   ): object

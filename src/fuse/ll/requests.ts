@@ -336,10 +336,10 @@ export function mountLowLevel(
   options: string,
   handler: RequestHandler,
   maxWrite: number,
-  writeback: number,
+  modes: number,
   threads: number,
   maxRead?: number,
 ): object {
   const {dispatch, fields} = requestDispatch(handler)
-  return ll.mount(mountpoint, options, dispatch, fields, maxWrite, writeback, threads, maxRead)
+  return ll.mount(mountpoint, options, dispatch, fields, maxWrite, modes, threads, maxRead)
 }
