@@ -44,6 +44,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
     {"notifyInvalEntry", NULL, js_notify_inval_entry, NULL, NULL, NULL, napi_default, NULL},
     {"notifyCounts", NULL, js_notify_counts, NULL, NULL, NULL, napi_default, NULL},
     {"syncfs", NULL, js_syncfs, NULL, NULL, NULL, napi_default, NULL},
+    {"threadFaults", NULL, js_thread_faults, NULL, NULL, NULL, napi_default, NULL},
     {"ops", NULL, NULL, NULL, NULL, table(env, OP_NAMES, OP_COUNT), napi_enumerable, NULL},
     {"fields", NULL, NULL, NULL, NULL, table(env, FIELD_NAMES, F_COUNT), napi_enumerable, NULL},
   };

@@ -4,23 +4,10 @@
  * file. Undefined where the addon cannot be loaded (not built, or libfuse 3 missing): the storage
  * layer then syncs file by file.
  */
-import {createRequire} from 'node:module'
-
-import {ADDON_FILE} from '../addon.js'
+import {addonFunction} from '../addon.js'
 
 export type Syncfs = (fd: number) => void
 
-let loaded: Syncfs | null | undefined
-
 export function hostSyncfs(): Syncfs | undefined {
-  if (loaded === undefined) {
-    try {
-      const addon = createRequire(import.meta.url)(ADDON_FILE) as {syncfs?: Syncfs}
-      loaded = typeof addon.syncfs === 'function' ? addon.syncfs : null
-    } catch {
-      loaded = null
-    }
-  }
-
-  return loaded ?? undefined
+  return addonFunction<Syncfs>('syncfs')
 }
