@@ -26,9 +26,9 @@ const MAX_IN_FLIGHT = 256
 const BLOCK_COUNTS = 65536
 /**
  * A sync of more than this many content files, new directories and the log is one syncfs of the
- * host filesystem; up to it, an fdatasync of each. syncfs also writes the image's dirty mapped
- * pages (which a checkpoint writes anyway) and write-protects them again, and in a commit of
- * SQLite (a content file and the log) it cost more than the two fdatasyncs: ARCHITECTURE.md.
+ * host filesystem; up to it, an fdatasync of each. syncfs walks and waits for every dirty inode
+ * of the host filesystem, other programs' too, and in a commit of SQLite (a content file and the
+ * log) it cost more than the two fdatasyncs: ARCHITECTURE.md.
  */
 const SYNCFS_OVER = 4
 
