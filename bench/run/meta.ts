@@ -237,11 +237,14 @@ export async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPl
           sessions[rz] = session
           results.razorfsLife.push(life)
           // The remounted server is a new process whose JS is not compiled yet: a warm-up (2,000
-          // files made and removed in a directory of their own, on every target) so that the
-          // phase measures unlinks, not the first seconds of a process.
+          // files made, their names dropped, then looked up and removed, in a directory of their
+          // own, on every target) so that the phase measures unlinks, not the first seconds of a
+          // process.
           const warm = sessions.map(x => path.join(x.root, `warm-${layout}`))
           await driver({op: 'mkdirs', dirs: warm, layout: 'flat', to: WARM_FILES})
-          for (const op of ['create', 'unlink'] as const) await driver({op, dirs: warm, layout: 'flat', from: 0, to: WARM_FILES})
+          await driver({op: 'create', dirs: warm, layout: 'flat', from: 0, to: WARM_FILES})
+          dropNames()
+          await driver({op: 'unlink', dirs: warm, layout: 'flat', from: 0, to: WARM_FILES})
           // The remount left razorfs with no cached names, so its unlinks would each need a lookup
           // the other targets' would not: every target starts the unlink phase cold.
           log(
