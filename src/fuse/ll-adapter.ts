@@ -11,22 +11,13 @@ import type {Attr} from '../storage/types.js'
 import {type DirBatch, DirReader} from '../vfs/dir-reader.js'
 import {copyFileRange, fallocate, seekData} from '../vfs/file-ranges.js'
 import {type Cred, type FileSystem, type TimeSet} from '../vfs/filesystem.js'
-import {type ChangeSink, FsError, RENAME_EXCHANGE, ROOT_INO} from '../vfs/volume.js'
+import {type ChangeSink, FsError, RENAME_EXCHANGE} from '../vfs/volume.js'
 import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import type {AdapterCounters} from './status.js'
 import {LL_TIMEOUTS, type MountSettings, escapeOptionValue, parseMountOptions} from './mount-options.js'
-import {
-  type LowLevelAddon,
-  MOUNT_MODE,
-  OP,
-  OPEN_KEEP_CACHE,
-  OPEN_NEW_FILE,
-  OPEN_NOFLUSH,
-  type RequestContext,
-  loadLowLevel,
-  requestPoller,
-} from './ll/binding.js'
+import {type LowLevelAddon, MOUNT_MODE, OP, OPEN_NEW_FILE, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
+import {KernelCache} from './ll/kernel-cache.js'
 import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
 
 export interface LowLevelOptions {
@@ -100,13 +91,6 @@ const DIR_RUN = 16384
  */
 export const direntBatch = (size: number, plus: boolean): number => (plus ? Math.max(1, Math.ceil(size / 152)) : DIR_RUN)
 
-/**
- * Names a watched mount remembers having given the kernel, to drop them all when changes may have
- * been missed; past this many it stops remembering (those past it stay for their timeout).
- */
-const SEEN_NAMES = 262_144
-/** Files whose mtime and size at their last open auto_cache remembers; past it, it starts again. */
-const AUTO_CACHE_FILES = 65536
 /** The names of OP by number, for the counters. */
 const OP_NAMES = Object.entries(OP)
   .sort((a, b) => a[1] - b[1])
@@ -123,16 +107,12 @@ export class LowLevelAdapter {
   private readonly attrTimeout: number
   /** Seconds the kernel keeps a missing name (0: it asks again each time). */
   private readonly negativeTimeout: number
-  /** Keep a file's page cache across opens always (kernel_cache), or while its mtime and size stay (auto_cache). */
-  private readonly cache: 'kernel_cache' | 'auto_cache'
+  /** The page cache mode of each open, and a watched mount's record of the names it gave the kernel. */
+  private readonly kcache: KernelCache
   /** Requests by operation number. */
   private readonly counts = new Float64Array(OP_NAMES.length)
   /** The attribute array of the reply being made (attrs). */
   private readonly attrScratch = new Float64Array(ATTR_FIELDS)
-  private kept = 0
-  private dropped = 0
-  /** auto_cache: inode -> mtime (s, ns) and size at its last open. */
-  private readonly lastOpen = new Map<number, [number, number, number]>()
   /** -o uid=, gid=, umask=: what every file shows instead of its own (see present). */
   private readonly presented: boolean
 
@@ -149,17 +129,13 @@ export class LowLevelAdapter {
     this.entryTimeout = this.settings.entryTimeout ?? defaults.entryTimeout
     this.attrTimeout = this.settings.attrTimeout ?? defaults.attrTimeout
     this.negativeTimeout = this.settings.negativeTimeout ?? defaults.negativeTimeout
-    this.cache = this.settings.cache ?? defaults.cache
+    this.kcache = new KernelCache(this.settings.cache ?? defaults.cache, {
+      invalidateInode: (ino, off) => this.invalidate(ino, off),
+      invalidateEntry: (parent, name) => this.invalidateEntry(parent, name),
+      log: line => this.opts.log(line),
+    })
     this.presented = this.settings.uid !== undefined || this.settings.gid !== undefined || this.settings.umask !== undefined
   }
-
-  /** Others change the volume too (changes() was asked for). */
-  private watched = false
-  /** A watched mount: directory -> the names (latin1) the kernel got an entry for -> their inode. */
-  private readonly seen = new Map<number, Map<string, number>>()
-  private seenCount = 0
-  /** Names past SEEN_NAMES were not remembered since the last time everything was dropped. */
-  private seenFull = false
 
   /**
    * Where the volume reports changes made elsewhere (Volume.watch, a shared volume's other
@@ -167,58 +143,14 @@ export class LowLevelAdapter {
    * so a name or attributes cached for the long timeouts are dropped when they change.
    */
   changes(): ChangeSink {
-    this.watched = true
+    this.kcache.watched = true
     return {
       inode: (ino, data) => this.invalidate(ino, data ? 0 : -1),
-      entry: (parent, name) => {
-        if (this.session !== undefined) this.ll.notifyInvalEntry(this.session, parent, name)
+      entry: (parent, name) => this.invalidateEntry(parent, name),
+      missed: () => {
+        if (this.session !== undefined) this.kcache.dropSeen()
       },
-      missed: () => this.dropSeen(),
     }
-  }
-
-  /** A watched mount: remember that the kernel holds `name` in `parent`, naming `ino`. */
-  private note(parent: number, name: Buffer, ino: number): void {
-    if (!this.watched) return
-    let names = this.seen.get(parent)
-    if (names === undefined) this.seen.set(parent, (names = new Map()))
-    const key = name.toString('latin1')
-    if (!names.has(key) && this.seenCount >= SEEN_NAMES) {
-      this.seenFull = true
-      return
-    }
-
-    if (!names.has(key)) this.seenCount++
-    names.set(key, ino)
-  }
-
-  /** The inode a remembered name named, or 0 (not remembered: dropSeen then drops only the name). */
-  private seenIno(parent: number, name: Buffer): number {
-    return this.watched ? (this.seen.get(parent)?.get(name.toString('latin1')) ?? 0) : 0
-  }
-
-  /**
-   * Changes may have been missed: drop every name this mount gave the kernel, and the attributes
-   * and pages of the inodes they named and of the directories holding them, so that what the
-   * kernel is asked next comes from the volume. Written by the notify thread, after this returns.
-   */
-  private dropSeen(): void {
-    if (this.session === undefined) return
-    const inos = new Set<number>([ROOT_INO])
-    for (const [parent, names] of this.seen) {
-      inos.add(parent)
-      for (const [name, ino] of names) {
-        this.ll.notifyInvalEntry(this.session, parent, Buffer.from(name, 'latin1'))
-        if (ino !== 0) inos.add(ino)
-      }
-    }
-
-    for (const ino of inos) this.invalidate(ino, 0)
-    if (this.seenFull) this.opts.log(`notifications missed, and more than ${SEEN_NAMES} names cached: some may show what they were until their timeout`)
-    this.seen.clear()
-    this.seenCount = 0
-    this.seenFull = false
-    this.lastOpen.clear()
   }
 
   /** Queue the invalidation of an inode's attributes (and with off >= 0, its pages from off). */
@@ -226,10 +158,15 @@ export class LowLevelAdapter {
     if (this.session !== undefined) this.ll.notifyInvalInode(this.session, ino, off, 0)
   }
 
+  /** Queue the invalidation of the kernel's entry for `name` in `parent`. */
+  private invalidateEntry(parent: number, name: Buffer): void {
+    if (this.session !== undefined) this.ll.notifyInvalEntry(this.session, parent, name)
+  }
+
   counters(): AdapterCounters {
     const ops: Record<string, number> = {}
     for (const [i, n] of this.counts.entries()) if (n > 0) ops[OP_NAMES[i]] = n
-    return {ops, pageCache: {kept: this.kept, dropped: this.dropped}}
+    return {ops, pageCache: {kept: this.kcache.kept, dropped: this.kcache.dropped}}
   }
 
   private resolveEnded: () => void = () => {}
@@ -257,7 +194,7 @@ export class LowLevelAdapter {
       MAX_WRITE,
       // kernel_cache: every change goes through this mount, so a file's pages stay valid when its
       // mtime moves (libfuse would drop them at each attribute refresh after a write). No writeback.
-      this.cache === 'kernel_cache' ? MOUNT_MODE.keepPages : 0,
+      this.kcache.mode === 'kernel_cache' ? MOUNT_MODE.keepPages : 0,
       this.opts.loopThreads ?? LOOP_THREADS,
       this.settings.maxRead,
     )
@@ -327,7 +264,7 @@ export class LowLevelAdapter {
 
   /** Reply with the entry `name` in `parent` (remembered on a watched mount). */
   private entry(req: number, parent: number, name: Buffer, attr: Attr): void {
-    this.note(parent, name, attr.ino)
+    this.kcache.note(parent, name, attr.ino)
     this.ll.replyEntry(req, this.attrs(attr), this.entryTimeout, this.attrTimeout)
   }
 
@@ -351,33 +288,6 @@ export class LowLevelAdapter {
     if (s.uid !== undefined) a[at + 3] = s.uid
     if (s.gid !== undefined) a[at + 4] = s.gid
     if (s.umask !== undefined) a[at + 1] = (a[at + 1] & 0o170000) | (0o777 & ~s.umask)
-  }
-
-  /**
-   * The open reply's flags: no FLUSH at each close (flush has nothing to do: every write is in the
-   * host file before its reply, and razorfs keeps no locks), and keep the file's page cache (the
-   * kernel's pages stay valid across opens, since every change goes through this mount), unless
-   * auto_cache (-o, or a volume on PostgreSQL) and the file's mtime or size changed since its last open.
-   * A file this request created (`created`) has no pages yet and its attributes go in the reply: it
-   * counts as opened unchanged, so nothing is dropped and no invalidation is queued for it.
-   */
-  private openFlags(ino: number, attr?: Attr, created = false): number {
-    if (this.cache !== 'auto_cache') {
-      this.kept++
-      return OPEN_KEEP_CACHE | OPEN_NOFLUSH
-    }
-
-    const a = attr ?? this.core.getattr(ino)
-    const last = this.lastOpen.get(ino)
-    const same = created || (last !== undefined && last[0] === a.mtime.sec && last[1] === a.mtime.nsec && last[2] === a.size)
-    if (last === undefined && this.lastOpen.size >= AUTO_CACHE_FILES) this.lastOpen.clear()
-    this.lastOpen.set(ino, [a.mtime.sec, a.mtime.nsec, a.size])
-    if (same) this.kept++
-    else this.dropped++
-    // Changed by another host: its notification may still be on the way, and the kernel's cached
-    // size bounds the reads that follow. Queued before the reply, so mostly written before them.
-    if (!same && this.watched) this.invalidate(ino, -1)
-    return (same ? OPEN_KEEP_CACHE : 0) | OPEN_NOFLUSH
   }
 
   private handle(r: Exclude<LlRequest, EndedRequest | InitRequest>, cred: Cred): void {
@@ -438,11 +348,11 @@ export class LowLevelAdapter {
       case OP.RENAME: {
         // The kernel moves its entry to the new name (and, for an exchange, the other to the old
         // one): remembered with the inodes the names had here, with no lookup of the volume.
-        const moved = this.seenIno(r.parent, r.name)
-        const swapped = this.seenIno(r.newParent, r.newName)
+        const moved = this.kcache.seenIno(r.parent, r.name)
+        const swapped = this.kcache.seenIno(r.newParent, r.newName)
         core.rename(r.parent, r.name, r.newParent, r.newName, r.flags, cred)
-        this.note(r.newParent, r.newName, moved)
-        if (r.flags & RENAME_EXCHANGE) this.note(r.parent, r.name, swapped)
+        this.kcache.note(r.newParent, r.newName, moved)
+        if (r.flags & RENAME_EXCHANGE) this.kcache.note(r.parent, r.name, swapped)
         ll.replyErr(req, 0)
         return
       }
@@ -451,7 +361,11 @@ export class LowLevelAdapter {
         return
       case OP.OPEN:
         // The kernel's page cache stays valid across opens: only this mount changes the image.
-        ll.replyOpen(req, core.open(r.ino, r.flags, cred), this.openFlags(r.ino))
+        ll.replyOpen(
+          req,
+          core.open(r.ino, r.flags, cred),
+          this.kcache.openFlags(r.ino, () => core.getattr(r.ino)),
+        )
         return
       case OP.READ: {
         // One buffer serves every read: replyBuf hands the bytes to the kernel before it returns.
@@ -534,10 +448,10 @@ export class LowLevelAdapter {
         return
       case OP.CREATE: {
         const {fh, attr, created} = core.create(r.parent, r.name, r.mode, r.flags, cred)
-        this.note(r.parent, r.name, attr.ino)
+        this.kcache.note(r.parent, r.name, attr.ino)
         // A file made here on an image no other host changes has no capability (native/caps.c).
-        const fresh = created && !this.watched ? OPEN_NEW_FILE : 0
-        ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.openFlags(attr.ino, attr, created) | fresh)
+        const fresh = created && !this.kcache.watched ? OPEN_NEW_FILE : 0
+        ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.kcache.openFlags(attr.ino, () => attr, created) | fresh)
         return
       }
 
@@ -599,10 +513,11 @@ export class LowLevelAdapter {
     const entryAttrs = attrs.subarray(0, ATTR_FIELDS * n)
     if (!plus) return this.ll.replyDirents(req, size, false, batch.names, batch.ends, entryAttrs, batch.offs, this.entryTimeout, this.attrTimeout, fh, off)
     const taken = this.ll.replyDirents(req, size, true, batch.names, batch.ends, entryAttrs, batch.offs, this.entryTimeout, this.attrTimeout)
-    if (this.watched) {
+    if (this.kcache.watched) {
       // readdirplus gave the kernel an entry for each name but '.' and '..'
       const dir = this.core.dirOf(fh)
-      for (let i = 0; i < taken; i++) if (batch.offs[i] > 2) this.note(dir, batch.names.subarray(i === 0 ? 0 : batch.ends[i - 1], batch.ends[i]), batch.inos[i])
+      for (let i = 0; i < taken; i++)
+        if (batch.offs[i] > 2) this.kcache.note(dir, batch.names.subarray(i === 0 ? 0 : batch.ends[i - 1], batch.ends[i]), batch.inos[i])
     }
 
     return taken
