@@ -198,6 +198,7 @@ void caps_drop_all(session *s);
 /* host.c */
 napi_value js_syncfs(napi_env env, napi_callback_info info);
 napi_value js_thread_faults(napi_env env, napi_callback_info info);
+napi_value js_drop_cache(napi_env env, napi_callback_info info);
 
 /* args.c */
 #define ARGS_MAX 12

@@ -38,10 +38,16 @@ export function isNoSpace(error: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT'
 }
 
-/** Write zeros over [from, to) of the file, so that every block of the range is allocated. */
-export function allocateRange(fd: number, from: number, to: number): void {
+/**
+ * Write zeros over [from, to) of the file, so that every block of the range is allocated, in
+ * writes of `piece` bytes. The page cache keeps each write's pages as one folio (a large folio
+ * for a large write, on Linux 6.16+), and a store through a shared mapping marks its whole folio
+ * dirty: a file appended to through a mapping (the log) is allocated a page at a time, so that an
+ * fdatasync writes back the pages changed, not the MiB around them (ARCHITECTURE.md).
+ */
+export function allocateRange(fd: number, from: number, to: number, piece = ZEROS.length): void {
   for (let pos = from; pos < to; ) {
-    const n = fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, to - pos), pos)
+    const n = fs.writeSync(fd, ZEROS, 0, Math.min(piece, to - pos), pos)
     pos += n
   }
 }
@@ -51,12 +57,12 @@ export function allocateRange(fd: number, from: number, to: number): void {
  * return its descriptor (read-write). `exclusive`: fail if it exists, else replace it. When the
  * host has no space, nothing is left behind and the error says so, naming the file.
  */
-export function createAllocated(path: string, size: number, exclusive: boolean): number {
+export function createAllocated(path: string, size: number, exclusive: boolean, piece?: number): number {
   const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | (exclusive ? fs.constants.O_EXCL : fs.constants.O_TRUNC), 0o600)
   try {
     fs.fchmodSync(fd, 0o600)
     fs.ftruncateSync(fd, size)
-    allocateRange(fd, 0, size)
+    allocateRange(fd, 0, size, piece)
   } catch (error) {
     fs.closeSync(fd)
     fs.rmSync(path, {force: true})
@@ -90,11 +96,11 @@ export function holes(fd: number, size: number): Array<[number, number]> {
   return out
 }
 
-/** Allocate every hole of the first `size` bytes of a file; returns the bytes allocated. */
-export function fillHoles(fd: number, size: number): number {
+/** Allocate every hole of the first `size` bytes of a file (allocateRange); returns the bytes allocated. */
+export function fillHoles(fd: number, size: number, piece?: number): number {
   let filled = 0
   for (const [start, end] of holes(fd, size)) {
-    allocateRange(fd, start, end)
+    allocateRange(fd, start, end, piece)
     filled += end - start
   }
 
