@@ -283,6 +283,14 @@ export class Image implements Volume {
     this.store.checkpoint(false)
   }
 
+  /**
+   * A served image: the content files of inodes whose free a sync made durable are emptied or
+   * removed in the libuv pool, off the JS thread (Contents.poolHostWork).
+   */
+  poolHostWork(): void {
+    this.contents.poolHostWork = true
+  }
+
   /** Volume.transaction: the calls `fn` makes commit as one store transaction. */
   transaction<T>(fn: () => T): T {
     return this.store.transaction(fn)

@@ -54,7 +54,8 @@ export function openVolume(target: VolumeTarget, opts: OpenVolumeOptions): Image
 
 /**
  * Open the volume a mount serves. An image: read-write locked, recovered, marked in use, and
- * created first (with its data dir) if there is none, except for a read-only mount. A volume on
+ * created first (with its data dir) if there is none, except for a read-only mount; its freed
+ * content files are emptied and removed in the libuv pool (Image.poolHostWork). A volume on
  * PostgreSQL is never created here (razorfs init --meta makes it): its absence is RZ_NO_IMAGE.
  */
 export function openServedVolume(target: VolumeTarget, opts: OpenVolumeOptions): Image | PgVolume {
@@ -67,7 +68,9 @@ export function openServedVolume(target: VolumeTarget, opts: OpenVolumeOptions):
     }
   }
 
-  return openVolume(target, opts)
+  const volume = openVolume(target, opts)
+  if (volume instanceof Image) volume.poolHostWork()
+  return volume
 }
 
 /** What opening recovered: an image's WAL replay; null for a volume on PostgreSQL, which has no log of its own. */

@@ -74,10 +74,15 @@ export class FileData {
    */
   releaseHostSpace(): void {
     if (this.pendingRemovals.size === 0 && this.pendingShrinks.size === 0) return
+    const pooled = this.contents.poolHostWork
     try {
-      if (this.space.isLow()) this.store.sync()
+      if (!this.space.isLow()) return
+      this.contents.poolHostWork = false // given back now, not when the pool gets to them
+      this.store.sync()
     } catch {
       // The delete is committed; its host files go at the next sync, which reports any error.
+    } finally {
+      this.contents.poolHostWork = pooled
     }
   }
 

@@ -3,7 +3,8 @@
  * of an inode is durable, its content file is emptied and kept for the next file written, instead
  * of removed; that file then costs the host no create and the next sync no directory fsync (a
  * SQLite commit makes and removes its journal each time). A spare is named by no inode: a clean
- * close removes it, a crash leaves it to the reclaim of the next open.
+ * close removes it, a crash leaves it to the reclaim of the next open. A served image empties and
+ * removes these files in the libuv pool (Image.poolHostWork).
  */
 import {expect} from 'chai'
 import fs from 'node:fs'
@@ -123,6 +124,51 @@ describe('storage: spare content files', () => {
     const again = Image.open(dir)
     expect(readAll(again, again.lookup(ROOT_INO, 'new')).toString()).to.equal('new bytes')
     again.close()
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
+  })
+
+  /** Let the libuv pool's truncates and removals end and their callbacks run. */
+  const poolDone = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) await new Promise(resolve => setTimeout(resolve, 20))
+  }
+
+  it('a served image empties and removes freed content files in the pool: a spare once the pool is done, and no file left behind', async () => {
+    const img = Image.create(dir, {})
+    img.poolHostWork()
+    const names = Array.from({length: 40}, (_, i) => `f${i}`) // more than the 32 spares kept: the rest are removed
+    for (const name of names) img.write(img.mknod(ROOT_INO, name, {mode: S_IFREG, ...u}).ino, Buffer.alloc(8192, 0x66), 0)
+    img.sync()
+    const files = names.map(name => contentOf(img, name))
+    for (const name of names) img.unlink(ROOT_INO, name)
+    img.sync() // the frees are durable: their files go to the pool
+    created = []
+    const early = img.mknod(ROOT_INO, 'early', {mode: S_IFREG, ...u}).ino
+    img.write(early, Buffer.from('e'), 0)
+    expect(created, 'no spare before the pool has emptied one').to.deep.equal([contentOf(img, 'early')])
+    await poolDone()
+    const left = files.filter(file => fs.existsSync(file))
+    expect(left.length, 'kept as spares').to.equal(32)
+    for (const file of left) expect(fs.statSync(file).size).to.equal(0)
+    created = []
+    const late = img.mknod(ROOT_INO, 'late', {mode: S_IFREG, ...u}).ino
+    img.write(late, Buffer.from('x'), 100)
+    expect(created, 'content files created').to.deep.equal([])
+    expect(left).to.include(contentOf(img, 'late'))
+    expect(readAll(img, late)).to.deep.equal(Buffer.concat([Buffer.alloc(100), Buffer.from('x')]))
+    // A free the pool has not got to when the image closes: the close removes its file itself.
+    const lateFile = contentOf(img, 'late')
+    const earlyFile = contentOf(img, 'early')
+    img.unlink(ROOT_INO, 'early')
+    img.sync()
+    img.close()
+    expect(fs.existsSync(earlyFile)).to.equal(false)
+    await poolDone()
+    const root = path.dirname(path.dirname(lateFile))
+    const contentFiles = fs
+      .readdirSync(root, {recursive: true})
+      .map(f => path.join(root, String(f)))
+      .filter(f => fs.statSync(f).isFile() && /^\d+$/.test(path.basename(f)))
+    expect(contentFiles, 'content files after close').to.deep.equal([lateFile])
     expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
   })
 
