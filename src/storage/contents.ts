@@ -34,6 +34,8 @@ const SYNCFS_OVER = 4
 
 /** Emptied content files of freed inodes kept for new files (Contents.spares). */
 const SPARE_FILES = 32
+/** Content files a served image keeps made ahead for the next new numbers (Contents.premake). */
+const PREMADE_FILES = 32
 
 /** An evicted content file whose fdatasync runs in the libuv pool (see `evict`). */
 interface Flush {
@@ -122,6 +124,19 @@ export class Contents {
   private readonly recycling = new Set<number>()
   /** Content files being removed in the pool (remove); close removes them itself. */
   private readonly removing = new Set<number>()
+  /**
+   * A served image's content files made ahead in the pool for the next numbers `nextDataId` will
+   * give (premake), by number: the descriptor of an empty file whose directory entry is not yet
+   * durable. A new file's first write used to create its content file on the JS thread, an
+   * O_CREAT of 30 to 80 us (ext4 allocates an inode and adds the entry); `fresh` now takes the file
+   * made ahead, or creates it as before when there is none.
+   */
+  private readonly premade = new Map<number, number>()
+  /** Every number below this was made ahead, is being made, or was passed over (premake). */
+  private premadeTo = 0
+  /** Every number below this has been handed out (fresh): a file made ahead for one is not taken. */
+  private freshTo = 0
+  private closed = false
   /** Evicted files being fdatasynced in the pool, by dataId. */
   private readonly inFlight = new Map<number, Flush>()
   /**
@@ -183,8 +198,53 @@ export class Contents {
    */
   fresh(dataId: number): void {
     this.blockCounts.delete(dataId)
-    this.absent.add(dataId)
     this.clean.add(dataId)
+    this.freshTo = Math.max(this.freshTo, dataId + 1)
+    const made = this.premade.get(dataId)
+    if (made === undefined) this.absent.add(dataId)
+    else {
+      this.premade.delete(dataId)
+      this.absent.delete(dataId)
+      this.newDirs.add(path.dirname(this.pathOf(dataId)))
+      this.adopt(dataId, made)
+    }
+
+    if (this.poolHostWork) this.premake(dataId + 1)
+  }
+
+  /**
+   * Have the pool make the content files of the numbers from `next` on, up to PREMADE_FILES ahead,
+   * where their fan-out directory is known to exist. O_EXCL: a file already there (a crash's
+   * leftover, or one the JS thread created because the number was handed out first) is left to
+   * the JS thread's O_CREAT | O_TRUNC; the pool never truncates a file another open may be writing.
+   */
+  private premake(next: number): void {
+    for (let id = Math.max(next, this.premadeTo); id < next + PREMADE_FILES; id++) {
+      this.premadeTo = id + 1
+      const file = this.pathOf(id)
+      if (!this.knownDirs.has(path.dirname(file))) continue
+      fs.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600, (error, fd) => {
+        if (error !== null) return
+        if (!this.closed && id >= this.freshTo) {
+          this.premade.set(id, fd)
+          return
+        }
+
+        fs.closeSync(fd)
+        // Made for a closed image: no inode names it. Handed out meanwhile: it is that file's now.
+        if (this.closed) fs.rmSync(file, {force: true})
+      })
+    }
+  }
+
+  /** Put an open descriptor of `dataId` in the LRU (evicting the oldest past CONTENT_FDS). */
+  private adopt(dataId: number, fd: number): void {
+    this.fds.set(dataId, fd)
+    if (this.fds.size > CONTENT_FDS) {
+      const [oldId, oldFd] = this.fds.entries().next().value as [number, number]
+      this.fds.delete(oldId)
+      this.evict(oldId, oldFd)
+    }
   }
 
   private fd(dataId: number, create: boolean): number | undefined {
@@ -221,13 +281,7 @@ export class Contents {
     }
 
     // In the LRU first: an eviction that throws (a failed inline sync) leaves nothing unowned.
-    this.fds.set(dataId, fd)
-    if (this.fds.size > CONTENT_FDS) {
-      const [oldId, oldFd] = this.fds.entries().next().value as [number, number]
-      this.fds.delete(oldId)
-      this.evict(oldId, oldFd)
-    }
-
+    this.adopt(dataId, fd)
     return fd
   }
 
@@ -561,18 +615,33 @@ export class Contents {
   }
 
   close(): void {
-    // What the pool has not done yet is done here: no content file of a freed inode is left.
+    // What the pool has not done yet is done here: no content file of a freed inode is left, nor
+    // one made ahead (those the pool is still making it removes when it is done: see premake).
     this.poolHostWork = false
+    this.closed = true
     for (const dataId of [...this.recycling, ...this.removing]) fs.rmSync(this.pathOf(dataId), {force: true})
     this.recycling.clear()
     this.removing.clear()
+    this.dropPremade(true)
     this.dropSpares()
     this.syncAll()
     this.closeFiles()
   }
 
+  /** Close the descriptors of the files made ahead (premake), and with `remove` delete the files. */
+  private dropPremade(remove: boolean): void {
+    this.closed = true
+    for (const [dataId, fd] of this.premade) {
+      fs.closeSync(fd)
+      if (remove) fs.rmSync(this.pathOf(dataId), {force: true})
+    }
+
+    this.premade.clear()
+  }
+
   /** Close every descriptor without syncing (what a crash leaves); running flushes close theirs. */
   closeFiles(): void {
+    this.dropPremade(false)
     for (const [dataId, fd] of this.fds) this.closeFd(dataId, fd)
     this.fds.clear()
     this.inFlight.clear()

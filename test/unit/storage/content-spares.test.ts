@@ -172,6 +172,46 @@ describe('storage: spare content files', () => {
     expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
   })
 
+  it("a served image has the pool make the next new files' content files ahead: the first write creates none, and neither a close nor a crash leaves one behind", async () => {
+    const img = Image.create(dir, {})
+    img.poolHostWork()
+    // 300 files: every fan-out directory exists (a number's directory is its low byte), so the
+    // files of the next numbers can be made ahead.
+    for (let i = 0; i < 300; i++) img.write(img.mknod(ROOT_INO, `f${i}`, {mode: S_IFREG, ...u}).ino, Buffer.from('f'), 0)
+    img.sync()
+    await poolDone()
+    created = []
+    const inos: number[] = []
+    for (let i = 0; i < 20; i++) {
+      const ino = img.mknod(ROOT_INO, `new${i}`, {mode: S_IFREG, ...u}).ino
+      img.write(ino, Buffer.from(`new ${i}`), 0)
+      inos.push(ino)
+    }
+
+    expect(created, 'content files created on the JS thread').to.deep.equal([])
+    img.fsync(inos[0])
+    for (const [i, ino] of inos.entries()) expect(readAll(img, ino).toString()).to.equal(`new ${i}`)
+    const root = path.dirname(path.dirname(contentOf(img, 'new0')))
+    const contentFiles = (): number =>
+      fs.readdirSync(root, {recursive: true}).filter(f => /^\d+$/.test(path.basename(String(f))) && fs.statSync(path.join(root, String(f))).isFile()).length
+    expect(contentFiles(), 'the 320 files and the ones made ahead').to.be.above(320)
+    img.abandon() // a crash: the files made ahead are named by no inode...
+    await poolDone()
+    const rw = Image.open(dir)
+    expect(readAll(rw, rw.lookup(ROOT_INO, 'new19')).toString()).to.equal('new 19')
+    rw.close() // ...and the next open removes them
+    expect(contentFiles()).to.equal(320)
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
+    const again = Image.open(dir)
+    again.poolHostWork()
+    again.write(again.mknod(ROOT_INO, 'last', {mode: S_IFREG, ...u}).ino, Buffer.from('l'), 0)
+    await poolDone()
+    again.close() // a clean close removes what it made ahead
+    await poolDone()
+    expect(contentFiles()).to.equal(321)
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
+  })
+
   it('a write undone with its transaction gives the spare to no inode: it is removed, and the file stays empty', () => {
     const {img, spare} = withSpare()
     const ino = img.mknod(ROOT_INO, 'new', {mode: S_IFREG, ...u}).ino
