@@ -117,7 +117,8 @@ export class Contents {
    * blocks back to the host: an ftruncate or unlink of 90 to 140 us a file where the host is
    * mounted with `discard` (ext4 then discards freed blocks at once), on the path of the fsync that
    * made the free durable. Nothing reads these files any more, and a crash before the pool gets to
-   * them leaves content files no inode names, as a crash right after the sync does.
+   * them leaves content files no inode names, as a crash right after the sync does. It also turns
+   * on the making of new content files ahead (premake).
    */
   poolHostWork = false
   /** Content files being emptied in the pool; spares once that ends (recycle). */

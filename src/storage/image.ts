@@ -284,8 +284,9 @@ export class Image implements Volume {
   }
 
   /**
-   * A served image: the content files of inodes whose free a sync made durable are emptied or
-   * removed in the libuv pool, off the JS thread (Contents.poolHostWork).
+   * A served image: the libuv pool, not the JS thread, empties or removes the content files of
+   * inodes whose free a sync made durable, and makes the next new files' content files ahead
+   * (Contents.poolHostWork, Contents.premake).
    */
   poolHostWork(): void {
     this.contents.poolHostWork = true

@@ -54,9 +54,10 @@ export function openVolume(target: VolumeTarget, opts: OpenVolumeOptions): Image
 
 /**
  * Open the volume a mount serves. An image: read-write locked, recovered, marked in use, and
- * created first (with its data dir) if there is none, except for a read-only mount; its freed
- * content files are emptied and removed in the libuv pool (Image.poolHostWork). A volume on
- * PostgreSQL is never created here (razorfs init --meta makes it): its absence is RZ_NO_IMAGE.
+ * created first (with its data dir) if there is none, except for a read-only mount; the libuv
+ * pool empties and removes its freed content files and makes new ones ahead (Image.poolHostWork).
+ * A volume on PostgreSQL is never created here (razorfs init --meta makes it): its absence is
+ * RZ_NO_IMAGE.
  */
 export function openServedVolume(target: VolumeTarget, opts: OpenVolumeOptions): Image | PgVolume {
   if (target.kind === 'image') {

@@ -120,16 +120,21 @@ export class Wal {
     try {
       // Dirty pages are not let go: a crashed process's records are written first.
       fs.fdatasyncSync(this.fd)
-      dropCache(this.fd)
     } catch (error) {
       throw new ImageError('RZ_IO', `cannot sync: ${(error as Error).message}`, this.path)
+    }
+
+    try {
+      dropCache(this.fd)
+    } catch {
+      // Only the speed of the log's syncs is at stake.
     }
   }
 
   /**
    * Make sure `room` bytes past the end of the current cycle are allocated (a page a write:
-   * allocateRange), growing the file to the next whole MiB (so the log ends at most 1 MiB past what its limit, reserve and headroom
-   * need). False when the host has no space for them.
+   * allocateRange), growing the file to the next whole MiB (so the log ends at most 1 MiB past
+   * what its limit, reserve and headroom need). False when the host has no space for them.
    */
   ensureRoom(room: number): boolean {
     const need = this.pos + room
