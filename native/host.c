@@ -1,8 +1,9 @@
 /*
  * Host system calls Node does not offer, for the storage layer and the server (not for FUSE):
  * syncfs(2), which makes every file of the data dir's host filesystem durable in one call;
- * posix_fadvise(POSIX_FADV_DONTNEED), which lets go of a file's cached pages; and the page faults of the calling thread (getrusage RUSAGE_THREAD), where process.resourceUsage() sums
- * every thread's CPU time too (17 us a call in a serving razorfs).
+ * posix_fadvise(POSIX_FADV_DONTNEED), which lets go of a file's cached pages; and the page faults
+ * of the calling thread (getrusage RUSAGE_THREAD), where process.resourceUsage() sums every
+ * thread's CPU time too (17 us a call in a serving razorfs).
  */
 #include "razorfs_ll.h"
 

@@ -1,8 +1,8 @@
 /*
  * The addon's exports: mount, unmount, the reply functions, the cache invalidations (notify.c),
- * syncfs, dropCache and threadFaults (host.c), and two tables made from the lists in razorfs_ll.h, so that JS reads requests
- * by the numbers written here: `ops` (operation name -> number) and `fields` (field name -> index
- * in the field array).
+ * syncfs, dropCache and threadFaults (host.c), and two tables made from the lists in
+ * razorfs_ll.h, so that JS reads requests by the numbers written here: `ops` (operation name ->
+ * number) and `fields` (field name -> index in the field array).
  */
 #include "razorfs_ll.h"
 

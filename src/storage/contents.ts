@@ -7,6 +7,9 @@
  * once its transaction is durable (so a power loss never leaves the old size with the tail gone),
  * and a crash can come in between. Such bytes are never read (reads stop at the size) and are cut
  * off before the file grows again (Image.prepareGrow), so a shrink-then-grow always reads zeros.
+ *
+ * Files between one inode and the next (spares, files made ahead, the pool's removals) are
+ * content-stock.ts's.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -14,6 +17,7 @@ import path from 'node:path'
 import {BREAK_NO_FSYNC, CONTENT_FDS} from './debug.js'
 import {DATA_DIR_NAME} from './format.js'
 import {type Syncfs, hostSyncfs} from './host-sync.js'
+import {ContentStock} from './content-stock.js'
 import {fsyncDir, writeFully} from './mapped-file.js'
 
 /**
@@ -31,11 +35,6 @@ const BLOCK_COUNTS = 65536
  * log) it cost more than the two fdatasyncs: ARCHITECTURE.md.
  */
 const SYNCFS_OVER = 4
-
-/** Emptied content files of freed inodes kept for new files (Contents.spares). */
-const SPARE_FILES = 32
-/** Content files a served image keeps made ahead for the next new numbers (Contents.premake). */
-const PREMADE_FILES = 32
 
 /** An evicted content file whose fdatasync runs in the libuv pool (see `evict`). */
 interface Flush {
@@ -104,40 +103,11 @@ export class Contents {
   private readonly blockCounts = new Map<number, number>()
   /** Fan-out directories this image has made or found (see create). */
   private readonly knownDirs = new Set<string>()
-  /**
-   * Content files of freed inodes, emptied and kept for the next files that need one (recycle,
-   * takeSpare): their directory entries are durable already, so a new file that gets one costs
-   * no host create, and the next sync no directory fsync. Named by no inode, they are removed at
-   * close; a crash leaves them to the reclaim after an unclean shutdown.
-   */
-  private readonly spares: number[] = []
-  /**
-   * A served image's (Image.poolHostWork): the emptying of a freed inode's content file for the
-   * spares and the removal of one run in the libuv pool, by path, not on the JS thread. Both give
-   * blocks back to the host: an ftruncate or unlink of 90 to 140 us a file where the host is
-   * mounted with `discard` (ext4 then discards freed blocks at once), on the path of the fsync that
-   * made the free durable. Nothing reads these files any more, and a crash before the pool gets to
-   * them leaves content files no inode names, as a crash right after the sync does. It also turns
-   * on the making of new content files ahead (premake).
-   */
-  poolHostWork = false
-  /** Content files being emptied in the pool; spares once that ends (recycle). */
-  private readonly recycling = new Set<number>()
-  /** Content files being removed in the pool (remove); close removes them itself. */
-  private readonly removing = new Set<number>()
-  /**
-   * A served image's content files made ahead in the pool for the next numbers `nextDataId` will
-   * give (premake), by number: the descriptor of an empty file whose directory entry is not yet
-   * durable. A new file's first write used to create its content file on the JS thread, an
-   * O_CREAT of 30 to 80 us (ext4 allocates an inode and adds the entry); `fresh` now takes the file
-   * made ahead, or creates it as before when there is none.
-   */
-  private readonly premade = new Map<number, number>()
-  /** Every number below this was made ahead, is being made, or was passed over (premake). */
-  private premadeTo = 0
-  /** Every number below this has been handed out (fresh): a file made ahead for one is not taken. */
-  private freshTo = 0
-  private closed = false
+  /** Spares, files made ahead, and the pool's share of the host work (content-stock.ts). */
+  private readonly stock = new ContentStock(
+    dataId => this.pathOf(dataId),
+    dir => this.knownDirs.has(dir),
+  )
   /** Evicted files being fdatasynced in the pool, by dataId. */
   private readonly inFlight = new Map<number, Flush>()
   /**
@@ -200,42 +170,23 @@ export class Contents {
   fresh(dataId: number): void {
     this.blockCounts.delete(dataId)
     this.clean.add(dataId)
-    this.freshTo = Math.max(this.freshTo, dataId + 1)
-    const made = this.premade.get(dataId)
+    const made = this.stock.handedOut(dataId)
     if (made === undefined) this.absent.add(dataId)
     else {
-      this.premade.delete(dataId)
+      // Made ahead by the pool (ContentStock.premake): its directory entry is synced with it.
       this.absent.delete(dataId)
       this.newDirs.add(path.dirname(this.pathOf(dataId)))
       this.adopt(dataId, made)
     }
-
-    if (this.poolHostWork) this.premake(dataId + 1)
   }
 
-  /**
-   * Have the pool make the content files of the numbers from `next` on, up to PREMADE_FILES ahead,
-   * where their fan-out directory is known to exist. O_EXCL: a file already there (a crash's
-   * leftover, or one the JS thread created because the number was handed out first) is left to
-   * the JS thread's O_CREAT | O_TRUNC; the pool never truncates a file another open may be writing.
-   */
-  private premake(next: number): void {
-    for (let id = Math.max(next, this.premadeTo); id < next + PREMADE_FILES; id++) {
-      this.premadeTo = id + 1
-      const file = this.pathOf(id)
-      if (!this.knownDirs.has(path.dirname(file))) continue
-      fs.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600, (error, fd) => {
-        if (error !== null) return
-        if (!this.closed && id >= this.freshTo) {
-          this.premade.set(id, fd)
-          return
-        }
+  /** The pool's share of the host work is on (ContentStock.pool): a served image. */
+  get poolHostWork(): boolean {
+    return this.stock.pool
+  }
 
-        fs.closeSync(fd)
-        // Made for a closed image: no inode names it. Handed out meanwhile: it is that file's now.
-        if (this.closed) fs.rmSync(file, {force: true})
-      })
-    }
+  set poolHostWork(on: boolean) {
+    this.stock.pool = on
   }
 
   /** Put an open descriptor of `dataId` in the LRU (evicting the oldest past CONTENT_FDS). */
@@ -464,24 +415,19 @@ export class Contents {
 
   /**
    * The inode of `dataId` was freed, durably: empty its content file and keep it for a new file
-   * (takeSpare) rather than remove it, up to SPARE_FILES. A content file never made, or one that
-   * cannot be opened or cut, is removed.
+   * (takeSpare) rather than remove it, while there is room for a spare. A content file never
+   * made, or one that cannot be opened or cut, is removed.
    */
   recycle(dataId: number): void {
-    if (this.readOnly || this.spares.length + this.recycling.size >= SPARE_FILES || this.absent.has(dataId)) {
+    if (this.readOnly || !this.stock.roomForSpare() || this.absent.has(dataId)) {
       this.remove(dataId)
       return
     }
 
-    if (this.poolHostWork) {
+    if (this.stock.pool) {
       this.blockCounts.delete(dataId)
       this.unsynced.delete(dataId)
-      this.recycling.add(dataId)
-      fs.truncate(this.pathOf(dataId), 0, error => {
-        if (!this.recycling.delete(dataId)) return // closed meanwhile: close removed it
-        if (error === null) this.spares.push(dataId)
-        else this.remove(dataId)
-      })
+      this.stock.emptyInPool(dataId, id => this.remove(id))
       return
     }
 
@@ -497,17 +443,17 @@ export class Contents {
     // Nothing in it needs syncing any more.
     this.blockCounts.delete(dataId)
     this.unsynced.delete(dataId)
-    this.spares.push(dataId)
+    this.stock.keep(dataId)
   }
 
   /** Delete the spares (see recycle). */
   dropSpares(): void {
-    for (const dataId of this.spares.splice(0)) this.remove(dataId)
+    for (const dataId of this.stock.takeAllSpares()) this.remove(dataId)
   }
 
   /** An empty content file for a new file (see recycle), or undefined; it is the caller's now. */
   takeSpare(): number | undefined {
-    return this.spares.pop()
+    return this.stock.takeSpare()
   }
 
   remove(dataId: number): void {
@@ -522,14 +468,7 @@ export class Contents {
     this.unsynced.delete(dataId)
     this.clean.delete(dataId)
     this.absent.delete(dataId)
-    if (!this.poolHostWork) {
-      fs.rmSync(this.pathOf(dataId), {force: true})
-      return
-    }
-
-    // A failure leaves a content file no inode names, as a crash does: fsck removes it.
-    this.removing.add(dataId)
-    fs.rm(this.pathOf(dataId), {force: true}, () => this.removing.delete(dataId))
+    this.stock.deleteFile(dataId)
   }
 
   /**
@@ -616,33 +555,15 @@ export class Contents {
   }
 
   close(): void {
-    // What the pool has not done yet is done here: no content file of a freed inode is left, nor
-    // one made ahead (those the pool is still making it removes when it is done: see premake).
-    this.poolHostWork = false
-    this.closed = true
-    for (const dataId of [...this.recycling, ...this.removing]) fs.rmSync(this.pathOf(dataId), {force: true})
-    this.recycling.clear()
-    this.removing.clear()
-    this.dropPremade(true)
+    this.stock.close()
     this.dropSpares()
     this.syncAll()
     this.closeFiles()
   }
 
-  /** Close the descriptors of the files made ahead (premake), and with `remove` delete the files. */
-  private dropPremade(remove: boolean): void {
-    this.closed = true
-    for (const [dataId, fd] of this.premade) {
-      fs.closeSync(fd)
-      if (remove) fs.rmSync(this.pathOf(dataId), {force: true})
-    }
-
-    this.premade.clear()
-  }
-
   /** Close every descriptor without syncing (what a crash leaves); running flushes close theirs. */
   closeFiles(): void {
-    this.dropPremade(false)
+    this.stock.abandon()
     for (const [dataId, fd] of this.fds) this.closeFd(dataId, fd)
     this.fds.clear()
     this.inFlight.clear()

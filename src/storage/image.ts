@@ -286,7 +286,7 @@ export class Image implements Volume {
   /**
    * A served image: the libuv pool, not the JS thread, empties or removes the content files of
    * inodes whose free a sync made durable, and makes the next new files' content files ahead
-   * (Contents.poolHostWork, Contents.premake).
+   * (ContentStock.pool, ContentStock.premake).
    */
   poolHostWork(): void {
     this.contents.poolHostWork = true
