@@ -29,22 +29,61 @@ export interface WalRecord {
   entries: WalEntry[]
 }
 
+/**
+ * A transaction's changed ranges as parallel arrays, as Store.commit gathers them without making
+ * a Buffer view per range: change k is `lengths[k]` bytes of `sources[k]` from `starts[k]`, which go
+ * to `offsets[k]` of mapped file `fileIds[k]`. Only the first `count` entries of each array count.
+ */
+export interface ChangeList {
+  count: number
+  fileIds: number[]
+  offsets: number[]
+  sources: Buffer[]
+  starts: number[]
+  lengths: number[]
+}
+
 /** Encode one transaction: `changes` are (fileId, offset, bytes) after-images in apply order. */
 export function encode(lsn: number, changes: ReadonlyArray<WalEntry>, salt: number): Buffer {
+  const list: ChangeList = {
+    count: changes.length,
+    fileIds: changes.map(c => c.fileId),
+    offsets: changes.map(c => c.offset),
+    sources: changes.map(c => c.bytes),
+    starts: changes.map(() => 0),
+    lengths: changes.map(c => c.bytes.length),
+  }
+  return encodeChanges(lsn, list, salt)
+}
+
+/**
+ * Encode one transaction from a ChangeList (its changes in apply order). With `into` large enough,
+ * the record is written at its start and the view returned (Store's reused buffer: a new one per
+ * commit was 5% of a create loop's storage time); else a new buffer.
+ */
+export function encodeChanges(lsn: number, changes: ChangeList, salt: number, into?: Buffer): Buffer {
+  const n = changes.count
+  const {fileIds, offsets, sources, starts, lengths} = changes
   let length = WAL_RECORD.SIZE
-  for (const c of changes) length += WAL_ENTRY.SIZE + pad8(c.bytes.length)
-  const out = Buffer.alloc(length)
+  for (let k = 0; k < n; k++) length += WAL_ENTRY.SIZE + pad8(lengths[k])
+  const out = into !== undefined && into.length >= length ? into.subarray(0, length).fill(0) : Buffer.alloc(length)
   R.magic.put(out, 0, WAL_RECORD_MAGIC)
   R.lsn.put(out, 0, lsn)
   R.length.put(out, 0, length)
-  R.entries.put(out, 0, changes.length)
+  R.entries.put(out, 0, n)
   let p = WAL_RECORD.SIZE
-  for (const c of changes) {
-    E.fileId.put(out, p, c.fileId)
-    E.length.put(out, p, c.bytes.length)
-    E.offset.put(out, p, c.offset)
-    c.bytes.copy(out, p + WAL_ENTRY.SIZE)
-    p += WAL_ENTRY.SIZE + pad8(c.bytes.length)
+  for (let k = 0; k < n; k++) {
+    const len = lengths[k]
+    E.fileId.put(out, p, fileIds[k])
+    E.length.put(out, p, len)
+    E.offset.put(out, p, offsets[k])
+    const at = p + WAL_ENTRY.SIZE
+    const src = sources[k]
+    const from = starts[k]
+    // Most ranges are a field or two: a loop beats Buffer#copy's argument checks.
+    if (len <= 32) for (let i = 0; i < len; i++) out[at + i] = src[from + i]
+    else src.copy(out, at, from, from + len)
+    p = at + pad8(len)
   }
 
   R.checksum.put(out, 0, crc32(out.subarray(R.lsn.off), salt))

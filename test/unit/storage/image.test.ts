@@ -256,6 +256,29 @@ describe('storage: image files', function () {
       again.close()
     })
 
+    it('replays transactions of few and of hundreds of changed ranges (the two ways commit orders them)', () => {
+      const dir = fresh()
+      const image = Image.open(dir)
+      const spec = {mode: S_IFREG, uid: 0, gid: 0}
+      image.mknod(ROOT_INO, 'alone', spec)
+      image.transaction(() => {
+        for (let i = 0; i < 200; i++) image.mknod(ROOT_INO, `batch-${i}`, spec)
+      })
+      image.crashAfterNextAppend()
+      image.unlink(ROOT_INO, 'batch-7')
+      image.abandon()
+      const rw = Image.open(dir)
+      expect(rw.info().recovery.transactions).to.equal(3)
+      expect(rw.lookup(ROOT_INO, 'alone')).to.not.equal(0)
+      for (let i = 0; i < 200; i++) {
+        const ino = rw.lookup(ROOT_INO, `batch-${i}`)
+        if (i === 7) expect(ino, 'the unlinked one').to.equal(0)
+        else expect(ino, `batch-${i}`).to.not.equal(0)
+      }
+
+      rw.close()
+    })
+
     it('discards a torn last record and keeps the ones before it', () => {
       for (const cut of [1, 7, 30]) {
         const dir = fresh()
