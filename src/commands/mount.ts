@@ -56,7 +56,7 @@ ${mountOptionsHelp()}`
     'resident-mib': Flags.integer({
       hidden: true,
       min: 1,
-      description: 'Resident budget of the server in MiB: above it, clean pages of the image are dropped (default 128).',
+      description: 'Resident budget of the server in MiB: above it, clean pages of the image are dropped (default 160).',
     }),
     'wal-limit': Flags.integer({
       hidden: true,

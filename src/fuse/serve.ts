@@ -24,7 +24,7 @@ export const COMMIT_INTERVAL_S = 5
  * the mount touches are read back from the page cache as needed, so a 1M-inode image does not
  * keep all of its metadata resident.
  */
-export const RESIDENT_MIB = 128
+export const RESIDENT_MIB = 160
 /** Growth of the resident set since the last release left it that makes another one worth it. */
 const RELEASE_MIN = 8 * 1024 * 1024
 /**

@@ -13,6 +13,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import type {MountReport} from '../../src/commands/status.js'
+import {RESIDENT_MIB} from '../../src/fuse/serve.js'
 import {STATUS_NAME, type ServerStatus, processStart} from '../../src/fuse/status.js'
 import {Image} from '../../src/storage/index.js'
 import {lines, runCli, stackLines} from '../helpers/cli.js'
@@ -128,7 +129,7 @@ for (const binding of ['ll', 'fuse-native'] as const) {
         expect(s.ops.total).to.be.greaterThan(50)
         expect(s.ops.byOp.write).to.be.greaterThan(50)
         expect(s.cache.residentBytes).to.be.greaterThan(0)
-        expect(s.cache.residentBudgetBytes).to.equal(128 * 2 ** 20)
+        expect(s.cache.residentBudgetBytes).to.equal(RESIDENT_MIB * 2 ** 20)
       }
 
       // Without a target, every razorfs mount: ours among them.
@@ -147,7 +148,7 @@ for (const binding of ['ll', 'fuse-native'] as const) {
         /checkpoint +#\d+ at \S+Z/m,
         /recovery +none needed/m,
         /requests +[\d.]+\/s now, [\d,]+ since mount \(.*write [\d,]+/m,
-        /cache +resident [\d.]+ MiB of a 128 MiB budget/m,
+        new RegExp(String.raw`cache +resident [\d.]+ MiB of a ${RESIDENT_MIB} MiB budget`, 'm'),
       ])
         expect(out).to.match(pattern)
     })
