@@ -127,8 +127,12 @@ function joined(a: DriverResult, b: DriverResult): DriverResult {
   }
 }
 
-/** One round of `n` files in a new directory `name` of each session: create, stat, unlink, interleaved as in benchMeta. */
-async function smallRound(sessions: Session[], layout: Layout, n: number, name: string): Promise<Array<Record<MetaOp, Rate>>> {
+/**
+ * One round of `n` files in a new directory `name` of each session: create, stat, unlink, interleaved
+ * as in benchMeta. `coldUnlink`: the kernel's cached names are dropped before the unlinks, as they
+ * were before the unlink phase this round is paired with (each unlink then needs a lookup).
+ */
+async function smallRound(sessions: Session[], layout: Layout, n: number, name: string, coldUnlink = false): Promise<Array<Record<MetaOp, Rate>>> {
   const dirs = sessions.map(s => path.join(s.root, name))
   const job = {dirs, layout, from: 0, to: n, chunk: metaChunk(n)}
   await driver({op: 'mkdirs', dirs, layout, to: n})
@@ -136,6 +140,7 @@ async function smallRound(sessions: Session[], layout: Layout, n: number, name: 
   await sleep(ATTR_EXPIRE_MS)
   const stat = await driver({op: 'stat', ...job})
   await sleep(ATTR_EXPIRE_MS)
+  if (coldUnlink) dropNames()
   const unlink = await driver({op: 'unlink', ...job})
   return sessions.map((_, i) => ({create: rate(create.perDir![i]), stat: rate(stat.perDir![i]), unlink: rate(unlink.perDir![i])}))
 }
@@ -178,6 +183,8 @@ export async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPl
         // The razorfs remount below moves its tree to another mountpoint: paths follow the sessions.
         const dirs = (): string[] => sessions.map(s => path.join(s.root, `${layout}${rounds > 1 ? `-${r}` : ''}`))
         const chunk = metaChunk(n)
+        /** The unlink phase starts with no cached names (razorfs remounted, caches dropped). */
+        let unlinkCold = false
         await driver({op: 'mkdirs', dirs: dirs(), layout, to: n})
         // Server CPU per phase: each target's server is its own process, so this is separable
         // although the targets take turns; it does not depend on the machine's load as wall time does.
@@ -200,7 +207,7 @@ export async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPl
           let all: [DriverResult, Array<number | undefined>] | undefined
           for (let k = 0; k + 1 < bounds.length; k++) {
             if (k > 0) {
-              const got = await smallRound(small, layout, smallest, `${op}-${k}`)
+              const got = await smallRound(small, layout, smallest, `${op}-${k}`, op === 'unlink' && unlinkCold)
               for (const i of targets.keys()) pairedRates[i][op].push(got[i][op])
               log(
                 `  ${countName(smallest)} round at ${countName(bounds[k])} of the ${op} phase: ${targets.map((t, i) => `${t} ${fmt(got[i][op].opsPerSec)}/s`).join(', ')}`,
@@ -246,9 +253,11 @@ export async function benchMeta(cfg: Config, targets: TargetName[], plan: MetaPl
           dropNames()
           await driver({op: 'unlink', dirs: warm, layout: 'flat', from: 0, to: WARM_FILES})
           // The remount left razorfs with no cached names, so its unlinks would each need a lookup
-          // the other targets' would not: every target starts the unlink phase cold.
+          // the other targets' would not: every target starts the unlink phase cold, and so does
+          // the paired round inside it.
+          unlinkCold = dropNames()
           log(
-            dropNames()
+            unlinkCold
               ? '  unlink phase: every target cold (echo 2 > /proc/sys/vm/drop_caches)'
               : '  unlink phase: razorfs cold after its remount, the others warm (not root: cached names not dropped)',
           )

@@ -120,7 +120,7 @@ export function report(
       L.push(
         `Scaling: ops/s at ${big} files / ops/s at ${small}. "phases": the ${big} phase over the ${small} phase run a quarter of an hour before it; ` +
           `a change of the machine's speed in between moves these (the noop column shows how much). "paired": the ${big} phase over rounds of ${small} files, ` +
-          `on a second mount of every target, run inside the ${big} phases (${pairedAt}; median of the rounds inside each operation's phase): ` +
+          `on a second mount of every target, run inside the ${big} phases (${pairedAt}; median of the rounds inside each operation's phase; the unlink round, like the phase, starts with the kernel's cached names dropped): ` +
           'taken on the same machine state, they show what size alone costs; the target uses the razorfs one.',
         '',
       )
