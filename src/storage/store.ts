@@ -4,7 +4,7 @@
  *
  * Protocol (docs/FORMAT.md, "Transactions"):
  * 1. A transaction changes the MAP_PRIVATE mappings directly and remembers each changed range with
- *    its before-image (for rollback).
+ *    its before-image (for rollback; undo-log.ts).
  * 2. Commit appends one WAL record holding the after-image of every changed range (write(2):
  *    survives a process crash). If the append fails, the ranges are rolled back.
  * 3. A checkpoint fsyncs the WAL, writes the changed pages to the files and fsyncs them, then writes
@@ -20,12 +20,12 @@ import {FsError, ImageError} from './errors.js'
 import {DATA_OFFSET, FILES, FORMAT_VERSION, HEADER, HF_CLEAN, type FileSpec, WAL_NAME} from './format.js'
 import {MappedFile, fsyncDir} from './mapped-file.js'
 import {FILE_RESERVE, WAL_HEADROOM, WAL_RESERVE} from './space.js'
+import {UndoLog} from './undo-log.js'
 import {Wal} from './wal.js'
 import {writeI64, writeU64} from './codec/field.js'
 import * as header from './codec/header.js'
 import {type HeaderInfo, uuidString} from './codec/header.js'
 import * as walRecord from './codec/wal-record.js'
-import type {ChangeList} from './codec/wal-record.js'
 
 /** Counters a checkpoint writes into each header; supplied by the image (it knows the records). */
 export type HeaderCounters = (file: MappedFile) => {used: number; reclaimable: number}
@@ -51,13 +51,6 @@ const DEFAULT_WAL_LIMIT = 64 << 20
  * so a full WAL could mean far more memory than its own size).
  */
 const DIRTY_PAGE_LIMIT = (32 << 20) / 4096
-/** Changed ranges of one file closer than this are logged as one entry (an entry header is 16 bytes). */
-const MERGE_GAP = 32
-/** Changes of a transaction sorted by insertion (Store.sortedChanges); more use Array#sort. */
-const INSERTION_SORT_MAX = 128
-/** Bytes of Store.recordScratch: most records are well under 1 KiB. */
-const RECORD_SCRATCH = 16 * 1024
-const NO_BYTES = Buffer.alloc(0)
 
 /**
  * Validate and decode a header (codec/header.ts): the first problem that stops an open is thrown,
@@ -94,21 +87,8 @@ export class Store {
   /** Test hook: stop after the WAL append, before the in-memory state moves on (simulated crash). */
   crashAfterAppend = false
 
-  /**
-   * Undo log of the running transaction: for each change, its file, offset and length, and its
-   * before-image appended to `undoBytes`. Rollback replays it backwards.
-   */
-  private undoFiles: MappedFile[] = []
-  private undoOffs: number[] = []
-  private undoLens: number[] = []
-  /** Where commit encodes a transaction's record (a longer one gets a buffer of its own). */
-  private readonly recordScratch = Buffer.allocUnsafe(RECORD_SCRATCH)
-  /** The merged changes of the transaction being committed (coalesce); their arrays are reused. */
-  private readonly changes: ChangeList = {count: 0, fileIds: [], offsets: [], sources: [], starts: [], lengths: []}
-  /** Scratch for sortedChanges. */
-  private readonly order = new Int32Array(INSERTION_SORT_MAX)
-  private undoBytes = Buffer.allocUnsafe(64 * 1024)
-  private undoUsed = 0
+  /** The running transaction's changes: before-images for a rollback, after-images for its record. */
+  private readonly undo = new UndoLog()
   private depth = 0
   private afterCommit: Array<() => void> = []
   private afterRollback: Array<() => void> = []
@@ -261,27 +241,7 @@ export class Store {
 
   private touch(file: MappedFile, off: number, len: number): void {
     if (this.depth === 0) throw new Error('internal: change outside a transaction')
-    if (this.undoUsed + len > this.undoBytes.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(2 * this.undoBytes.length, this.undoUsed + len))
-      this.undoBytes.copy(bigger, 0, 0, this.undoUsed)
-      this.undoBytes = bigger
-    }
-
-    // The before-image: most changes are a field of 1 to 8 bytes, for which a loop beats
-    // Buffer.copy's argument checks (5% of the server's JS thread in a create loop).
-    const src = file.buf
-    if (len <= 16) {
-      const undo = this.undoBytes
-      const at = this.undoUsed
-      for (let i = 0; i < len; i++) undo[at + i] = src[off + i]
-    } else {
-      src.copy(this.undoBytes, this.undoUsed, off, off + len)
-    }
-
-    this.undoUsed += len
-    this.undoFiles.push(file)
-    this.undoOffs.push(off)
-    this.undoLens.push(len)
+    this.undo.add(file, off, len)
     // Marked now, not at commit: a file that grows during the transaction copies its dirty pages.
     file.markDirty(off, len)
   }
@@ -400,34 +360,18 @@ export class Store {
     const undone = this.afterRollback
     this.afterRollback = []
     for (const action of undone) action()
-    let pos = this.undoUsed
-    for (let i = this.undoFiles.length - 1; i >= 0; i--) {
-      pos -= this.undoLens[i]
-      this.undoBytes.copy(this.undoFiles[i].buf, this.undoOffs[i], pos, pos + this.undoLens[i])
-    }
-
-    this.clearUndo()
+    this.undo.undo()
     this.afterCommit = []
   }
 
-  private clearUndo(): void {
-    this.undoFiles.length = 0
-    this.undoOffs.length = 0
-    this.undoLens.length = 0
-    this.undoUsed = 0
-  }
-
   private commit(): void {
-    if (this.undoFiles.length === 0) {
+    if (this.undo.empty) {
       this.runAfterCommit()
       return
     }
 
-    const changes = this.coalesce()
-    // The record is copied into the log by append before the scratch is used again.
-    const record = walRecord.encodeChanges(this.wal.nextLsn, changes, this.wal.salt, this.recordScratch)
-    // No mapping outlives its file's remap through this list (mmap-io unmaps a mapping once collected).
-    changes.sources.fill(NO_BYTES, 0, changes.count)
+    // A view of the undo log's buffer: append copies or writes it before the next commit.
+    const record = this.undo.record(this.wal.nextLsn, this.wal.salt)
     try {
       this.wal.append(record)
     } catch (error) {
@@ -436,7 +380,7 @@ export class Store {
       throw new FsError(code === 'ENOSPC' || code === 'EDQUOT' ? 'ENOSPC' : 'EIO', 'commit')
     }
 
-    this.clearUndo()
+    this.undo.clear()
     if (this.crashAfterAppend) {
       // Simulated crash for tests: the record is in the log, nothing else happens.
       this.closed = true
@@ -462,73 +406,6 @@ export class Store {
     let pages = 0
     for (const file of this.files) pages += file.dirty.size
     return pages
-  }
-
-  /**
-   * After-images of the changed ranges, merged, into `this.changes`: ranges of one file closer than
-   * MERGE_GAP bytes become one entry. Bytes in a gap hold committed state, so logging them again is
-   * harmless.
-   */
-  private coalesce(): ChangeList {
-    const n = this.undoFiles.length
-    const files = this.undoFiles
-    const offs = this.undoOffs
-    const order = this.sortedChanges(n)
-    const out = this.changes
-    out.count = 0
-    let file = files[order[0]]
-    let start = offs[order[0]]
-    let end = start + this.undoLens[order[0]]
-    for (let k = 1; k <= n; k++) {
-      const i = order[k]
-      if (k < n && files[i] === file && offs[i] <= end + MERGE_GAP) {
-        end = Math.max(end, offs[i] + this.undoLens[i])
-        continue
-      }
-
-      const c = out.count++
-      out.fileIds[c] = file.spec.id
-      out.offsets[c] = start
-      out.sources[c] = file.buf
-      out.starts[c] = start
-      out.lengths[c] = end - start
-      if (k === n) break
-      file = files[i]
-      start = offs[i]
-      end = start + this.undoLens[i]
-    }
-
-    return out
-  }
-
-  /**
-   * The transaction's `n` changes in (file, offset) order, as indexes. A transaction is a few dozen
-   * changes, mostly in order already, so an insertion sort over a kept array beats Array#sort with
-   * a comparator, which was 7 µs of a create's or an unlink's commit; a long one uses Array#sort.
-   */
-  private sortedChanges(n: number): ArrayLike<number> {
-    const files = this.undoFiles
-    const offs = this.undoOffs
-    if (n > INSERTION_SORT_MAX) {
-      return Array.from({length: n}, (_, i) => i).sort((a, b) => files[a].spec.id - files[b].spec.id || offs[a] - offs[b])
-    }
-
-    const order = this.order
-    for (let k = 0; k < n; k++) {
-      const id = files[k].spec.id
-      const off = offs[k]
-      let j = k
-      for (; j > 0; j--) {
-        const prev = order[j - 1]
-        const prevId = files[prev].spec.id
-        if (prevId < id || (prevId === id && offs[prev] <= off)) break
-        order[j] = prev
-      }
-
-      order[j] = k
-    }
-
-    return order
   }
 
   private runAfterCommit(): void {
