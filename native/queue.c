@@ -94,6 +94,7 @@ static napi_value setattr_fields(napi_env env, const job *j) {
     set(env, a, "mtimeNsec", (double)st->st_mtim.tv_nsec);
   }
   if (to_set & FUSE_SET_ATTR_CTIME) set(env, a, "ctime", 1);
+  if (j->kill) set(env, a, "killSuidgid", 1);
   return a;
 }
 
@@ -334,6 +335,10 @@ napi_value js_mount(napi_env env, napi_callback_info info) {
     return mount_failed(env, s, "mount failed (is /dev/fuse available, and the mountpoint an empty, unmounted directory?)");
   }
   s->mountpoint = strdup(mountpoint);
+  if (kernel_io_install(s) != 0) {
+    fuse_session_unmount(s->se);
+    return mount_failed(env, s, "razorfs_ll: cannot install the session's read and writev");
+  }
   if (s->on_js_thread) {
     const char *failed = start_on_js_thread(env, s, dispatch);
     if (failed != NULL) {

@@ -9,6 +9,7 @@
  *   dirents.c   directory listings: replyDirents and the dirent cache
  *   args.c      unpacking the arguments of a call from JS
  *   notify.c    invalidating the kernel's caches (notify_inval_inode/entry) from a thread of its own
+ *   kernel.c    the session's read and writev: what libfuse does not pass on (KILLPRIV_V2)
  *
  * Threads. Two ways to run the session, chosen at mount:
  *   - on the JS thread (threads = 0, razorfs's default): /dev/fuse is non-blocking and watched by
@@ -83,9 +84,12 @@ enum field { RAZORFS_FIELDS(RAZORFS_FIELD_ENUM) F_COUNT };
    MODE_WRITEBACK   the kernel's writeback cache;
    MODE_KEEP_PAGES  the kernel keeps a file's cached pages when a reply shows it with another mtime
                     or size (no FUSE_CAP_AUTO_INVAL_DATA): every change went through this mount,
-                    so its pages are not stale. */
+                    so its pages are not stale.
+   MODE_KILLPRIV    the server clears set-user-ID and set-group-ID where the kernel says
+                    (FUSE_HANDLE_KILLPRIV_V2, kernel.c): no other host changes the volume. */
 #define MODE_WRITEBACK 1
 #define MODE_KEEP_PAGES 2
+#define MODE_KILLPRIV 4
 
 /* The notices JS queued for the kernel (notify.c) and the thread that writes them. Counters are
    doubles: they go to JS as they are. */
@@ -125,6 +129,11 @@ typedef struct session {
   notifier notifier;
   /* Inodes known to have no security.capability (caps.c); NULL: none known, every getxattr goes to JS. */
   uint64_t *nocaps;
+  /* kernel.c: the INIT request's unique until its reply, the flags the kernel offered, and
+     whether FUSE_HANDLE_KILLPRIV_V2 was agreed. */
+  uint64_t init_unique;
+  uint32_t kernel_flags;
+  bool killpriv;
 } session;
 
 /* One request on its way to JS. */
@@ -146,8 +155,10 @@ typedef struct job {
   char *name, *name2;
   char *data;
   size_t datalen;
-  /* setattr: the new attributes (those of `arg`, the to_set mask) */
+  /* setattr: the new attributes (those of `arg`, the to_set mask), and whether the kernel asks
+     to clear set-user-ID and set-group-ID (FATTR_KILL_SUIDGID, kernel.c) */
   struct stat st;
+  bool kill;
   /* write: the worker waits on this until JS has replied */
   sem_t *done;
 } job;
@@ -194,6 +205,10 @@ void caps_none(session *s, uint64_t ino);
 bool caps_known_none(session *s, uint64_t ino);
 void caps_unknown(session *s, uint64_t ino);
 void caps_drop_all(session *s);
+
+/* kernel.c */
+int kernel_io_install(session *s);
+bool request_kills_suidgid(void);
 
 /* host.c */
 napi_value js_syncfs(napi_env env, napi_callback_info info);

@@ -101,6 +101,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
   job *j = job_on(OP_SETATTR, req, ino, NULL);
   j->st = *attr;
   j->arg = to_set;
+  j->kill = request_kills_suidgid();
   fi_into(j, fi);
   queue(req, j);
 }
@@ -151,9 +152,13 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
   queue(req, j);
 }
 
-/* OPEN, OPENDIR: INO, FLAGS. */
+/* OPEN, OPENDIR: INO, FLAGS; OPEN: ARG 1 where the kernel asks to clear set-user-ID and
+   set-group-ID with the truncation (FUSE_OPEN_KILL_SUIDGID, kernel.c). */
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  queue_on_file(OP_OPEN, req, ino, fi);
+  job *j = job_on(OP_OPEN, req, ino, NULL);
+  fi_into(j, fi);
+  j->arg = request_kills_suidgid();
+  queue(req, j);
 }
 
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -182,12 +187,14 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
   ll_read_like(OP_READDIRPLUS, req, ino, size, off, fi);
 }
 
-/* WRITE: INO, FH, OFF, FLAGS, TOKEN (to reply with); the data as the call's first argument. */
+/* WRITE: INO, FH, OFF, FLAGS, TOKEN (to reply with), ARG 1 where the kernel asks to clear
+   set-user-ID and set-group-ID (FUSE_WRITE_KILL_SUIDGID); the data as the call's first argument. */
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
   job *j = job_on(OP_WRITE, req, ino, NULL);
   j->data = (char *)buf; /* borrowed: valid until this callback returns */
   j->datalen = size;
   j->off = off;
+  j->arg = request_kills_suidgid();
   fi_into(j, fi);
   /* On the JS thread, JS has replied when queue returns. */
   if (((session *)fuse_req_userdata(req))->on_js_thread) {
@@ -276,11 +283,12 @@ static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask) {
   queue(req, j);
 }
 
-/* CREATE: INO the parent, name, MODE, FLAGS. */
+/* CREATE: INO the parent, name, MODE, FLAGS, ARG as OPEN's (an existing file opened with O_TRUNC). */
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
   job *j = job_on(OP_CREATE, req, parent, name);
   j->mode = mode;
   fi_into(j, fi);
+  j->arg = request_kills_suidgid();
   queue(req, j);
 }
 

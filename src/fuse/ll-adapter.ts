@@ -153,6 +153,17 @@ export class LowLevelAdapter {
     }
   }
 
+  /**
+   * The kernel left clearing set-user-ID and set-group-ID to us (FUSE_HANDLE_KILLPRIV_V2) for a
+   * request whose reply carries no attributes (write, open): where the mode changed, the kernel's
+   * cached attributes are dropped. True if it changed.
+   */
+  private clearSetId(ino: number): boolean {
+    if (!this.core.clearSetId(ino)) return false
+    this.invalidate(ino, -1)
+    return true
+  }
+
   /** Queue the invalidation of an inode's attributes (and with off >= 0, its pages from off). */
   private invalidate(ino: number, off: number): void {
     if (this.session !== undefined) this.ll.notifyInvalInode(this.session, ino, off, 0)
@@ -194,7 +205,9 @@ export class LowLevelAdapter {
       MAX_WRITE,
       // kernel_cache: every change goes through this mount, so a file's pages stay valid when its
       // mtime moves (libfuse would drop them at each attribute refresh after a write). No writeback.
-      this.kcache.mode === 'kernel_cache' ? MOUNT_MODE.keepPages : 0,
+      // killpriv: the kernel stops asking for security.capability before each write (native/kernel.c)
+      // where no other host can set one behind its back; the server clears set-user-ID instead.
+      (this.kcache.mode === 'kernel_cache' ? MOUNT_MODE.keepPages : 0) | (this.kcache.watched ? 0 : MOUNT_MODE.killpriv),
       this.opts.loopThreads ?? LOOP_THREADS,
       this.settings.maxRead,
     )
@@ -318,6 +331,7 @@ export class LowLevelAdapter {
             atime: time(f.atimeNow, f.atimeSec, f.atimeNsec),
             mtime: time(f.mtimeNow, f.mtimeSec, f.mtimeNsec),
             fh: r.fh >= 0 ? r.fh : undefined,
+            clearSetId: f.killSuidgid === 1,
           },
           cred,
         )
@@ -359,14 +373,17 @@ export class LowLevelAdapter {
       case OP.LINK:
         this.entry(req, r.newParent, r.newName, core.link(r.ino, r.newParent, r.newName, cred))
         return
-      case OP.OPEN:
+      case OP.OPEN: {
+        const fh = core.open(r.ino, r.flags, cred)
+        if (r.kill) this.clearSetId(r.ino)
         // The kernel's page cache stays valid across opens: only this mount changes the image.
         ll.replyOpen(
           req,
-          core.open(r.ino, r.flags, cred),
+          fh,
           this.kcache.openFlags(r.ino, () => core.getattr(r.ino)),
         )
         return
+      }
       case OP.READ: {
         // One buffer serves every read: replyBuf hands the bytes to the kernel before it returns.
         if (this.readBuf.length < r.size) this.readBuf = Buffer.allocUnsafe(r.size)
@@ -378,6 +395,7 @@ export class LowLevelAdapter {
       case OP.WRITE: {
         let n: number
         try {
+          if (r.kill) this.clearSetId(r.ino)
           n = core.write(r.fh, r.data, r.off)
         } catch (error) {
           this.fail(req, error, r.op, r.token)
@@ -447,7 +465,9 @@ export class LowLevelAdapter {
         ll.replyErr(req, 0)
         return
       case OP.CREATE: {
-        const {fh, attr, created} = core.create(r.parent, r.name, r.mode, r.flags, cred)
+        const made = core.create(r.parent, r.name, r.mode, r.flags, cred)
+        const {fh, created} = made
+        const attr = !created && r.kill && this.clearSetId(made.attr.ino) ? core.getattr(made.attr.ino) : made.attr
         this.kcache.note(r.parent, r.name, attr.ino)
         // A file made here on an image no other host changes has no capability (native/caps.c).
         const fresh = created && !this.kcache.watched ? OPEN_NEW_FILE : 0

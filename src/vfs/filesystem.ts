@@ -51,6 +51,12 @@ const S_IFIFO = 0o010000
 const S_IFSOCK = 0o140000
 const S_ISUID = 0o4000
 const S_ISGID = 0o2000
+
+/** `perm` (permission bits) without set-user-ID, and without set-group-ID where group execute is set; directories (`mode`) keep both. */
+function withoutSetId(perm: number, mode: number): number {
+  if ((mode & S_IFMT) === S_IFDIR) return perm
+  return perm & ~(S_ISUID | ((perm & 0o010) === 0 ? 0 : S_ISGID))
+}
 const S_ISVTX = 0o1000
 
 const O_ACCMODE = 3
@@ -71,6 +77,8 @@ export interface SetAttrRequest {
   mtime?: TimeSet
   /** Handle the request came through (ftruncate on a write handle needs no write permission). */
   fh?: number
+  /** Clear set-user-ID, and set-group-ID where group execute is set, with the change (clearSetId). */
+  clearSetId?: boolean
 }
 
 interface Handle {
@@ -295,7 +303,26 @@ export class FileSystem {
       changes[which] = t
     }
 
+    if (req.clearSetId === true) {
+      const mode = withoutSetId(changes.mode ?? attr.mode & 0o7777, attr.mode)
+      if (mode !== (changes.mode ?? attr.mode & 0o7777)) changes.mode = mode
+    }
+
     return this.volume.setattr(ino, changes)
+  }
+
+  /**
+   * What a write, a truncate or a chown does to a file's set-user-ID and set-group-ID bits where
+   * the kernel leaves it to the filesystem (FUSE_HANDLE_KILLPRIV_V2): set-user-ID is cleared, and
+   * set-group-ID where group execute is set (as Linux's should_remove_suid). Directories keep
+   * theirs. True if the mode changed.
+   */
+  clearSetId(ino: number): boolean {
+    const attr = this.volume.getattr(ino)
+    const mode = withoutSetId(attr.mode & 0o7777, attr.mode)
+    if (mode === (attr.mode & 0o7777) || this.readOnly) return false
+    this.volume.setattr(ino, {mode})
+    return true
   }
 
   readlink(ino: number): Buffer {

@@ -9,6 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {mountPoints} from '../../src/fuse/mountinfo.js'
+import {STATUS_NAME, type ServerStatus} from '../../src/fuse/status.js'
 import {RUN_JS} from './cli.js'
 
 export interface Mounted {
@@ -132,4 +133,19 @@ export async function until(what: string, cond: () => boolean, ms = 10_000): Pro
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 25))
   }
+}
+
+/** The status file of the server of `dataDir`, once one has been written after this call (its counters include everything before). */
+export async function freshStatus(dataDir: string): Promise<ServerStatus> {
+  const since = Date.now()
+  let status: ServerStatus | undefined
+  await until('a fresh status file', () => {
+    try {
+      status = JSON.parse(fs.readFileSync(path.join(dataDir, STATUS_NAME), 'utf8')) as ServerStatus
+      return Date.parse(status.updatedAt) >= since
+    } catch {
+      return false
+    }
+  })
+  return status!
 }

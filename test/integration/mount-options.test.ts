@@ -12,9 +12,8 @@ import path from 'node:path'
 
 import {findMount} from '../../src/fuse/mountinfo.js'
 import {MOUNT_OPTIONS} from '../../src/fuse/mount-options.js'
-import {STATUS_NAME, type ServerStatus} from '../../src/fuse/status.js'
 import {NOBODY, lines, runCli, stackLines} from '../helpers/cli.js'
-import {cleanupMount, isMounted, mount, type Mounted, mountDirs, until} from '../helpers/mount.js'
+import {cleanupMount, freshStatus, isMounted, mount, type Mounted, mountDirs, until} from '../helpers/mount.js'
 
 const MiB = 1024 * 1024
 /** Stats of one name in a row: the default timeouts (1 s at least) answer all but the first from the kernel's cache. */
@@ -96,17 +95,8 @@ for (const binding of ['ll', 'fuse-native'] as const) {
 
     /** The server's request counters, once its status file has been written after this call. */
     async function counters(): Promise<Record<string, number>> {
-      const since = Date.now()
-      let status: ServerStatus | undefined
-      await until('a fresh status file', () => {
-        try {
-          status = JSON.parse(fs.readFileSync(path.join(dirs.dataDir, STATUS_NAME), 'utf8')) as ServerStatus
-          return Date.parse(status.updatedAt) >= since
-        } catch {
-          return false
-        }
-      })
-      return {...status!.ops.byOp, keptCache: status!.cache.pageCache?.kept ?? 0, droppedCache: status!.cache.pageCache?.dropped ?? 0}
+      const status = await freshStatus(dirs.dataDir)
+      return {...status.ops.byOp, keptCache: status.cache.pageCache?.kept ?? 0, droppedCache: status.cache.pageCache?.dropped ?? 0}
     }
 
     /** How many requests of each kind `action` sent to the server. */

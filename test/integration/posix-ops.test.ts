@@ -1505,11 +1505,12 @@ t('writeStickyFile', () => fs.writeFileSync(process.argv[1] + '/sticky/roots', '
       })
 
       it('a write or truncate by another user clears set-user-ID and set-group-ID (group-executable); one by root keeps them, as on ext4', () => {
-        // The kernel clears them with a SETATTR of the mode before the write reaches razorfs, which
-        // does not take that over (FUSE_HANDLE_KILLPRIV_V2: docs/ARCHITECTURE.md, "FUSE bindings").
+        // On ll the server clears them where the kernel's request says so (FUSE_HANDLE_KILLPRIV_V2,
+        // native/kernel.c): a write, a truncate, an open with O_TRUNC. On fuse-native the kernel
+        // clears them with a SETATTR of the mode before the request reaches razorfs.
         fs.mkdirSync(P('perm/kill'))
         fs.chmodSync(P('perm/kill'), 0o777)
-        for (const name of ['written', 'truncated', 'roots']) {
+        for (const name of ['written', 'truncated', 'rewritten', 'roots']) {
           fs.writeFileSync(P(`perm/kill/${name}`), 'abc')
           fs.chownSync(P(`perm/kill/${name}`), 1000, 1000)
           fs.chmodSync(P(`perm/kill/${name}`), 0o6777)
@@ -1519,13 +1520,15 @@ t('writeStickyFile', () => fs.writeFileSync(process.argv[1] + '/sticky/roots', '
           `
 t('write', () => fs.appendFileSync(process.argv[1] + '/written', 'more'))
 t('truncate', () => fs.truncateSync(process.argv[1] + '/truncated', 1))
+t('rewrite', () => fs.writeFileSync(process.argv[1] + '/rewritten', 'new'))
 `,
           P('perm/kill'),
         )
         fs.appendFileSync(P('perm/kill/roots'), 'more')
-        expect(r).to.deep.equal({write: 'OK', truncate: 'OK'})
+        expect(r).to.deep.equal({write: 'OK', truncate: 'OK', rewrite: 'OK'})
         const mode = (name: string) => fs.statSync(P(`perm/kill/${name}`)).mode & 0o7777
-        expect([mode('written'), mode('truncated'), mode('roots')]).to.deep.equal([0o777, 0o777, 0o6777])
+        expect([mode('written'), mode('truncated'), mode('rewritten'), mode('roots')]).to.deep.equal([0o777, 0o777, 0o777, 0o6777])
+        expect(fs.readFileSync(P('perm/kill/rewritten'), 'utf8')).to.equal('new')
         expect(fs.readFileSync(P('perm/kill/written'), 'utf8')).to.equal('abcmore')
         expect(fs.statSync(P('perm/kill/truncated')).size).to.equal(1)
       })

@@ -98,6 +98,8 @@ export interface SetattrFields {
   mtimeSec?: number
   mtimeNsec?: number
   ctime?: 1
+  /** The kernel asks to clear set-user-ID and set-group-ID with the change (FATTR_KILL_SUIDGID). */
+  killSuidgid?: 1
 }
 
 /** 14 numbers: ino, mode, nlink, uid, gid, rdev, size, blocks, atime s/ns, mtime s/ns, ctime s/ns. */
@@ -112,6 +114,12 @@ export const MOUNT_MODE = {
    * auto_inval_data off): right where every change goes through this mount.
    */
   keepPages: 2,
+  /**
+   * The server clears set-user-ID and set-group-ID where the kernel says (FUSE_HANDLE_KILLPRIV_V2,
+   * native/kernel.c), so the kernel stops asking for security.capability before each write: on a
+   * volume no other host changes.
+   */
+  killpriv: 4,
 } as const
 
 /** Open reply flag: the kernel keeps the file's page cache across opens (the addon's bit 0). */

@@ -69,6 +69,8 @@ export interface CreateRequest extends Request<Ops['CREATE']> {
   mode: number
   /** open(2) flags. */
   flags: number
+  /** An existing file opened with O_TRUNC: the kernel asks to clear its set-user-ID and set-group-ID. */
+  kill: boolean
 }
 
 export interface SymlinkRequest extends Request<Ops['SYMLINK']> {
@@ -96,6 +98,8 @@ export interface LinkRequest extends Request<Ops['LINK']> {
 export interface OpenRequest extends Request<Ops['OPEN'] | Ops['OPENDIR']> {
   ino: number
   flags: number
+  /** open with O_TRUNC: the kernel asks to clear set-user-ID and set-group-ID (FUSE_OPEN_KILL_SUIDGID). */
+  kill: boolean
 }
 
 /** read, readdir, readdirplus: `size` bytes from `off` (readdir: an entry's offset) of open file `fh`. */
@@ -116,6 +120,8 @@ export interface WriteRequest extends Request<Ops['WRITE']> {
   token: number
   /** The file's open flags. */
   flags: number
+  /** The kernel asks to clear set-user-ID and set-group-ID (FUSE_WRITE_KILL_SUIDGID). */
+  kill: boolean
 }
 
 /** flush, release, releasedir: open file `fh` and its open flags. */
@@ -259,13 +265,13 @@ export function decodeRequest(f: Float64Array, first: Buffer | SetattrFields | u
       return {op, req, ino, newParent: f[FIELD.INO2], newName: name}
     case OP.OPEN:
     case OP.OPENDIR:
-      return {op, req, ino, flags: f[FIELD.FLAGS]}
+      return {op, req, ino, flags: f[FIELD.FLAGS], kill: f[FIELD.ARG] === 1}
     case OP.READ:
     case OP.READDIR:
     case OP.READDIRPLUS:
       return {op, req, ino, fh, size: f[FIELD.SIZE], off: f[FIELD.OFF]}
     case OP.WRITE:
-      return {op, req, ino, fh, data: name, off: f[FIELD.OFF], token: f[FIELD.TOKEN], flags: f[FIELD.FLAGS]}
+      return {op, req, ino, fh, data: name, off: f[FIELD.OFF], token: f[FIELD.TOKEN], flags: f[FIELD.FLAGS], kill: f[FIELD.ARG] === 1}
     case OP.FLUSH:
     case OP.RELEASE:
     case OP.RELEASEDIR:
@@ -284,7 +290,7 @@ export function decodeRequest(f: Float64Array, first: Buffer | SetattrFields | u
     case OP.ACCESS:
       return {op, req, ino, mask: f[FIELD.MODE]}
     case OP.CREATE:
-      return {op, req, parent: ino, name, mode: f[FIELD.MODE], flags: f[FIELD.FLAGS]}
+      return {op, req, parent: ino, name, mode: f[FIELD.MODE], flags: f[FIELD.FLAGS], kill: f[FIELD.ARG] === 1}
     case OP.FALLOCATE:
       return {op, req, ino, fh, mode: f[FIELD.MODE], off: f[FIELD.OFF], length: f[FIELD.OFF2]}
     case OP.LSEEK:

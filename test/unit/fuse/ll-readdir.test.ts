@@ -32,7 +32,7 @@ describe('ll adapter: readdir and readdirplus offsets', function () {
 
   const ctx = {uid: 0, gid: 0, pid: 1, umask: 0o022}
   const dispatch = (r: LlRequest) => (adapter as any).dispatch(r, ctx)
-  const opendir = (ino: number) => dispatch({op: OP.OPENDIR, req: 1, ino, flags: 0})
+  const opendir = (ino: number) => dispatch({op: OP.OPENDIR, req: 1, ino, flags: 0, kill: false})
   const releasedir = (ino: number) => dispatch({op: OP.RELEASEDIR, req: 1, ino, fh, flags: 0})
   const readdir = (plus: boolean, ino: number, size: number, off: number) => dispatch({op: plus ? OP.READDIRPLUS : OP.READDIR, req: 1, ino, fh, size, off})
 

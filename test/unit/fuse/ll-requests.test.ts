@@ -70,12 +70,24 @@ describe("ll: the addon's tables and the typed requests", () => {
       off: 2 ** 40,
       token: 2 ** 46,
       flags: 1025,
+      kill: false,
     })
+    // ARG 1: the kernel asks to clear set-user-ID and set-group-ID (native/kernel.c).
+    expect(decode({OP: OP.WRITE, INO: 5, FH: 8, ARG: 1}, name)).to.include({op: OP.WRITE, kill: true})
+    expect(decode({OP: OP.OPEN, INO: 5, FLAGS: 0o1001, ARG: 1})).to.deep.equal({op: OP.OPEN, req: 77, ino: 5, flags: 0o1001, kill: true})
     expect(decode({OP: OP.FSYNC, INO: 5, FH: 8, ARG: 1})).to.deep.equal({op: OP.FSYNC, req: 77, ino: 5, fh: 8, datasync: 1})
     expect(decode({OP: OP.SETXATTR, INO: 5, FLAGS: 2}, name, other)).to.deep.equal({op: OP.SETXATTR, req: 77, ino: 5, name, value: other, flags: 2})
     expect(decode({OP: OP.GETXATTR, INO: 5, SIZE: 0}, name)).to.deep.equal({op: OP.GETXATTR, req: 77, ino: 5, name, size: 0})
     expect(decode({OP: OP.ACCESS, INO: 5, MODE: 4})).to.deep.equal({op: OP.ACCESS, req: 77, ino: 5, mask: 4})
-    expect(decode({OP: OP.CREATE, INO: 5, MODE: 0o644, FLAGS: 0o101}, name)).to.deep.equal({op: OP.CREATE, req: 77, parent: 5, name, mode: 0o644, flags: 0o101})
+    expect(decode({OP: OP.CREATE, INO: 5, MODE: 0o644, FLAGS: 0o101}, name)).to.deep.equal({
+      op: OP.CREATE,
+      req: 77,
+      parent: 5,
+      name,
+      mode: 0o644,
+      flags: 0o101,
+      kill: false,
+    })
     expect(decode({OP: OP.FALLOCATE, INO: 5, FH: 8, MODE: 3, OFF: 10, OFF2: 20})).to.deep.equal({
       op: OP.FALLOCATE,
       req: 77,
@@ -115,7 +127,7 @@ describe("ll: the addon's tables and the typed requests", () => {
     dispatch(Buffer.from('x'), undefined)
     expect(seen).to.deep.equal([
       [
-        {op: OP.OPEN, req: 1, ino: 5, flags: 2},
+        {op: OP.OPEN, req: 1, ino: 5, flags: 2, kill: false},
         {uid: 1000, gid: 100, pid: 42, umask: 0o22},
       ],
       [
