@@ -71,9 +71,8 @@ static ssize_t kernel_writev(int fd, struct iovec *iov, int count, void *userdat
     if (h->unique == s->init_unique) {
       s->init_unique = 0;
       if (h->error == 0 && iov[1].iov_len >= offsetof(struct fuse_init_out, max_background) && (s->modes & MODE_KILLPRIV) &&
-          (s->kernel_flags & FUSE_HANDLE_KILLPRIV_V2)) {
+          (s->kernel_flags & FUSE_HANDLE_KILLPRIV_V2) != 0) {
         ((struct fuse_init_out *)iov[1].iov_base)->flags |= FUSE_HANDLE_KILLPRIV_V2;
-        s->killpriv = true;
       }
     }
   }

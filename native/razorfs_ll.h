@@ -129,11 +129,9 @@ typedef struct session {
   notifier notifier;
   /* Inodes known to have no security.capability (caps.c); NULL: none known, every getxattr goes to JS. */
   uint64_t *nocaps;
-  /* kernel.c: the INIT request's unique until its reply, the flags the kernel offered, and
-     whether FUSE_HANDLE_KILLPRIV_V2 was agreed. */
+  /* kernel.c: the INIT request's unique until its reply, and the flags the kernel offered. */
   uint64_t init_unique;
   uint32_t kernel_flags;
-  bool killpriv;
 } session;
 
 /* One request on its way to JS. */
