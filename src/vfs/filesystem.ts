@@ -51,12 +51,6 @@ const S_IFIFO = 0o010000
 const S_IFSOCK = 0o140000
 const S_ISUID = 0o4000
 const S_ISGID = 0o2000
-
-/** `perm` (permission bits) without set-user-ID, and without set-group-ID where group execute is set; directories (`mode`) keep both. */
-function withoutSetId(perm: number, mode: number): number {
-  if ((mode & S_IFMT) === S_IFDIR) return perm
-  return perm & ~(S_ISUID | ((perm & 0o010) === 0 ? 0 : S_ISGID))
-}
 const S_ISVTX = 0o1000
 
 const O_ACCMODE = 3
@@ -65,6 +59,12 @@ const O_WRONLY = 1
 const O_TRUNC = fs.constants.O_TRUNC
 const O_APPEND = fs.constants.O_APPEND
 const O_EXCL = fs.constants.O_EXCL
+
+/** `perm` (permission bits) without set-user-ID, and without set-group-ID where group execute is set; directories (`mode`) keep both. */
+function withoutSetId(perm: number, mode: number): number {
+  if ((mode & S_IFMT) === S_IFDIR) return perm
+  return perm & ~(S_ISUID | ((perm & 0o010) === 0 ? 0 : S_ISGID))
+}
 
 export type TimeSet = Timespec | 'now' | 'omit'
 
@@ -318,9 +318,10 @@ export class FileSystem {
    * theirs. True if the mode changed.
    */
   clearSetId(ino: number): boolean {
+    if (this.readOnly) return false
     const attr = this.volume.getattr(ino)
     const mode = withoutSetId(attr.mode & 0o7777, attr.mode)
-    if (mode === (attr.mode & 0o7777) || this.readOnly) return false
+    if (mode === (attr.mode & 0o7777)) return false
     this.volume.setattr(ino, {mode})
     return true
   }

@@ -253,6 +253,31 @@ describe('vfs: the filesystem core (no mount)', function () {
       core.setattr(d, {uid: 1001}, ROOT)
       expect(mode(d)).to.equal(0o2775) // directories keep it
     })
+
+    // Where the kernel leaves it to the filesystem (FUSE_HANDLE_KILLPRIV_V2, native/kernel.c).
+    it('clearSetId (a write, an O_TRUNC open) and setattr with clearSetId (a truncate, a chown) clear set-user-ID, and set-group-ID when group-executable', () => {
+      const a = file('a', 0o644)
+      core.setattr(a, {mode: 0o6755}, ROOT)
+      expect(core.clearSetId(a)).to.equal(true)
+      expect(mode(a)).to.equal(0o755)
+      expect(core.clearSetId(a), 'nothing left to clear').to.equal(false)
+      const b = file('b', 0o644)
+      core.setattr(b, {mode: 0o6745}, ROOT)
+      core.clearSetId(b)
+      expect(mode(b)).to.equal(0o2745)
+      const c = file('c', 0o644)
+      core.setattr(c, {mode: 0o4755}, ROOT)
+      core.setattr(c, {size: 1, clearSetId: true}, ALICE)
+      expect([mode(c), core.getattr(c).size]).to.deep.equal([0o755, 1])
+      // root's chown to the same owner: only the kernel's flag clears it (as chown(2) does).
+      core.setattr(c, {mode: 0o4755}, ROOT)
+      core.setattr(c, {uid: 1000, gid: 1000, clearSetId: true}, ROOT)
+      expect(mode(c)).to.equal(0o755)
+      const d = core.mkdir(ROOT_INO, 'd', 0o2775, ALICE).ino
+      expect(core.clearSetId(d)).to.equal(false)
+      core.setattr(d, {mode: 0o2775, clearSetId: true}, ALICE)
+      expect(mode(d)).to.equal(0o2775) // directories keep it
+    })
   })
 
   describe('utimens', () => {
