@@ -10,20 +10,9 @@
 import fs from 'node:fs'
 
 import {FsError} from '../storage/errors.js'
-import {
-  type Attr,
-  type DirCursor,
-  type DirEntry,
-  type DirentSink,
-  NAME_MAX,
-  RENAME_EXCHANGE,
-  RENAME_NOREPLACE,
-  ROOT_INO,
-  type SetAttr,
-  type StatFs,
-  type Timespec,
-} from '../storage/types.js'
+import {type Attr, type DirEntry, NAME_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type StatFs, type Timespec} from '../storage/types.js'
 import type {Volume} from '../storage/volume.js'
+import {Listing} from './listing.js'
 
 export type {StatFs} from '../storage/types.js'
 
@@ -60,10 +49,13 @@ const O_TRUNC = fs.constants.O_TRUNC
 const O_APPEND = fs.constants.O_APPEND
 const O_EXCL = fs.constants.O_EXCL
 
-/** `perm` (permission bits) without set-user-ID, and without set-group-ID where group execute is set; directories (`mode`) keep both. */
+/**
+ * `perm` (permission bits) without set-user-ID, and without set-group-ID where the file's group
+ * execute bit is set; a directory keeps both. `mode` is the file's mode as it is now.
+ */
 function withoutSetId(perm: number, mode: number): number {
   if ((mode & S_IFMT) === S_IFDIR) return perm
-  return perm & ~(S_ISUID | ((perm & 0o010) === 0 ? 0 : S_ISGID))
+  return perm & ~(S_ISUID | ((mode & 0o010) === 0 ? 0 : S_ISGID))
 }
 
 export type TimeSet = Timespec | 'now' | 'omit'
@@ -87,62 +79,6 @@ interface Handle {
   dir: boolean
   /** A directory handle's bulk listing, made at its first use. */
   listing?: Listing
-}
-
-/**
- * A directory handle's listing in bulk: '.' and '..', then the volume's entries (Volume.readdir
- * order). Positions count entries from the start ('.' is 0). fill copies entries from the
- * position on into a sink without moving; skip moves on. Entries other processes remove while
- * the listing is open never make it lose one that stays (see DirCursor).
- */
-export class Listing {
-  private at = 0
-
-  constructor(
-    private readonly volume: Volume,
-    private readonly cursor: DirCursor,
-  ) {}
-
-  get position(): number {
-    return this.at
-  }
-
-  /** Whether the directory still has `name`, naming inode `ino`. */
-  has(name: Buffer, ino: number): boolean {
-    return this.volume.lookup(this.cursor.ino, name) === ino
-  }
-
-  /** Copy up to `max` entries into `sink` from index `at`; returns how many. */
-  fill(sink: DirentSink, at: number, max: number): number {
-    let n = at
-    let pos = at === 0 ? 0 : sink.ends[at - 1]
-    for (let p = this.at; p < 2 && n < at + max && n < sink.ends.length; p++, n++) {
-      const ino = this.cursor.ino
-      sink.names[pos++] = 0x2e // '.', and '..' at position 1
-      if (p === 1) sink.names[pos++] = 0x2e
-      sink.ends[n] = pos
-      sink.inos[n] = p === 0 || ino === ROOT_INO ? ino : this.volume.lookup(ino, '..')
-      sink.types[n] = S_IFDIR
-    }
-
-    return n - at + this.volume.peekDirents(this.cursor, sink, n, max - (n - at))
-  }
-
-  /** Move `count` entries on (fewer at the end). */
-  skip(count: number): void {
-    const dots = Math.min(count, Math.max(0, 2 - this.at))
-    this.at += dots + this.volume.skipDirents(this.cursor, count - dots)
-  }
-
-  /** Back to the start; the listing shows the directory as it is now. */
-  rewind(): void {
-    this.at = 0
-    this.volume.rewindDirCursor(this.cursor)
-  }
-
-  close(): void {
-    this.volume.closeDirCursor(this.cursor)
-  }
 }
 
 export interface FileSystemOptions {
@@ -284,7 +220,7 @@ export class FileSystem {
       if (gid !== attr.gid) changes.gid = gid
       // A change of owner clears set-user-ID and set-group-ID of non-directories (as Linux does).
       if ((attr.mode & S_IFMT) !== S_IFDIR && (attr.mode & (S_ISUID | S_ISGID)) !== 0 && (uid !== attr.uid || gid !== attr.gid || cred.uid !== 0)) {
-        changes.mode = (changes.mode ?? attr.mode & 0o7777) & ~(S_ISUID | ((attr.mode & 0o010) === 0 ? 0 : S_ISGID))
+        changes.mode = withoutSetId(changes.mode ?? attr.mode & 0o7777, attr.mode)
       }
     }
 

@@ -8,7 +8,8 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {Image, ROOT_INO, XATTR_CREATE, XATTR_REPLACE, direntSink} from '../../../src/storage/index.js'
-import {type Cred, F_OK, FileSystem, type Listing, R_OK, ROOT_CRED, W_OK, X_OK} from '../../../src/vfs/filesystem.js'
+import {type Cred, F_OK, FileSystem, R_OK, ROOT_CRED, W_OK, X_OK} from '../../../src/vfs/filesystem.js'
+import type {Listing} from '../../../src/vfs/listing.js'
 import {type Listed, drainSink} from '../../helpers/dirents.js'
 import {codeOf} from '../../helpers/errors.js'
 
