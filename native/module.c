@@ -46,6 +46,8 @@ static napi_value init_module(napi_env env, napi_value exports) {
     {"syncfs", NULL, js_syncfs, NULL, NULL, NULL, napi_default, NULL},
     {"threadFaults", NULL, js_thread_faults, NULL, NULL, NULL, napi_default, NULL},
     {"dropCache", NULL, js_drop_cache, NULL, NULL, NULL, napi_default, NULL},
+    {"backingOpen", NULL, js_backing_open, NULL, NULL, NULL, napi_default, NULL},
+    {"backingClose", NULL, js_backing_close, NULL, NULL, NULL, napi_default, NULL},
     {"ops", NULL, NULL, NULL, NULL, table(env, OP_NAMES, OP_COUNT), napi_enumerable, NULL},
     {"fields", NULL, NULL, NULL, NULL, table(env, FIELD_NAMES, F_COUNT), napi_enumerable, NULL},
   };

@@ -90,6 +90,9 @@ enum field { RAZORFS_FIELDS(RAZORFS_FIELD_ENUM) F_COUNT };
 #define MODE_WRITEBACK 1
 #define MODE_KEEP_PAGES 2
 #define MODE_KILLPRIV 4
+/* MODE_PASSTHROUGH  the session offers kernel FUSE passthrough (kernel.c): open replies may name a
+                     backing file, whose reads and writes the kernel then does itself. */
+#define MODE_PASSTHROUGH 8
 
 /* The notices JS queued for the kernel (notify.c) and the thread that writes them. Counters are
    doubles: they go to JS as they are. */
@@ -131,7 +134,7 @@ typedef struct session {
   uint64_t *nocaps;
   /* kernel.c: the INIT request's unique until its reply, and the flags the kernel offered. */
   uint64_t init_unique;
-  uint32_t kernel_flags;
+  uint32_t kernel_flags, kernel_flags2;
 } session;
 
 /* One request on its way to JS. */
@@ -207,6 +210,9 @@ void caps_drop_all(session *s);
 /* kernel.c */
 int kernel_io_install(session *s);
 bool request_kills_suidgid(void);
+void reply_with_backing(int32_t id);
+napi_value js_backing_open(napi_env env, napi_callback_info info);
+napi_value js_backing_close(napi_env env, napi_callback_info info);
 
 /* host.c */
 napi_value js_syncfs(napi_env env, napi_callback_info info);

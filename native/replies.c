@@ -46,18 +46,19 @@ napi_value js_reply_entry(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* replyCreate(req, attr, entryTimeout, attrTimeout, fh, openFlags) */
+/* replyCreate(req, attr, entryTimeout, attrTimeout, fh, openFlags[, backingId]) */
 napi_value js_reply_create(napi_env env, napi_callback_info info) {
   fuse_req_t req;
   struct fuse_entry_param e;
   memset(&e, 0, sizeof(e));
-  double fh, flags;
-  if (!unpack(env, info, "radddd", &req, &e.attr, &e.entry_timeout, &e.attr_timeout, &fh, &flags)) return NULL;
+  double fh, flags, backing = 0;
+  if (!unpack(env, info, "radddd|d", &req, &e.attr, &e.entry_timeout, &e.attr_timeout, &fh, &flags, &backing)) return NULL;
   e.ino = e.attr.st_ino;
   struct fuse_file_info fi;
   open_flags(&fi, fh, flags);
   fi.cache_readdir = 0;
   if (((int)flags & 16) != 0) caps_none(fuse_req_userdata(req), e.ino);
+  reply_with_backing((int32_t)backing);
   fuse_reply_create(req, &e, &fi);
   return NULL;
 }
@@ -72,13 +73,15 @@ napi_value js_reply_attr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* replyOpen(req, fh, openFlags) */
+/* replyOpen(req, fh, openFlags[, backingId]): with a backing id (backingOpen), the kernel reads
+   and writes the file through that backing file itself (kernel.c). */
 napi_value js_reply_open(napi_env env, napi_callback_info info) {
   fuse_req_t req;
-  double fh, flags;
-  if (!unpack(env, info, "rdd", &req, &fh, &flags)) return NULL;
+  double fh, flags, backing = 0;
+  if (!unpack(env, info, "rdd|d", &req, &fh, &flags, &backing)) return NULL;
   struct fuse_file_info fi;
   open_flags(&fi, fh, flags);
+  reply_with_backing((int32_t)backing);
   fuse_reply_open(req, &fi);
   return NULL;
 }

@@ -16,6 +16,7 @@ import {fitXattr, xattrList} from '../vfs/xattr-sizes.js'
 import {findMount} from './mountinfo.js'
 import type {AdapterCounters} from './status.js'
 import {LL_TIMEOUTS, type MountSettings, escapeOptionValue, parseMountOptions} from './mount-options.js'
+import {Passthrough} from './ll/passthrough.js'
 import {type LowLevelAddon, MOUNT_MODE, OP, OPEN_NEW_FILE, type RequestContext, loadLowLevel, requestPoller} from './ll/binding.js'
 import {KernelCache} from './ll/kernel-cache.js'
 import {type EndedRequest, type InitRequest, type LlRequest, mountLowLevel} from './ll/requests.js'
@@ -115,6 +116,8 @@ export class LowLevelAdapter {
   private readonly attrScratch = new Float64Array(ATTR_FIELDS)
   /** -o uid=, gid=, umask=: what every file shows instead of its own (see present). */
   private readonly presented: boolean
+  /** Which backing file each open names (kernel passthrough: the kernel reads and writes the content file itself). */
+  private passthrough: Passthrough | undefined
 
   constructor(
     private readonly core: FileSystem,
@@ -197,6 +200,9 @@ export class LowLevelAdapter {
   async mount(): Promise<void> {
     const fsname = escapeOptionValue(this.opts.fsname ?? 'razorfs')
     const options = ['default_permissions', `fsname=${fsname}`, 'subtype=razorfs', ...this.settings.kernel].join(',')
+    // On a volume no other host changes (a shared one keeps contents in its database anyway).
+    const passthrough = this.settings.passthrough && !this.settings.readOnly && !this.kcache.watched
+    this.passthrough = new Passthrough(this.ll, this.core, line => this.opts.log(line), passthrough)
     this.session = mountLowLevel(
       this.ll,
       this.mountpoint,
@@ -207,7 +213,9 @@ export class LowLevelAdapter {
       // mtime moves (libfuse would drop them at each attribute refresh after a write). No writeback.
       // killpriv: the kernel stops asking for security.capability before each write (native/kernel.c)
       // where no other host can set one behind its back; the server clears set-user-ID instead.
-      (this.kcache.mode === 'kernel_cache' ? MOUNT_MODE.keepPages : 0) | (this.kcache.watched ? 0 : MOUNT_MODE.killpriv),
+      (this.kcache.mode === 'kernel_cache' ? MOUNT_MODE.keepPages : 0) |
+        (this.kcache.watched ? 0 : MOUNT_MODE.killpriv) |
+        (passthrough ? MOUNT_MODE.passthrough : 0),
       this.opts.loopThreads ?? LOOP_THREADS,
       this.settings.maxRead,
     )
@@ -381,6 +389,7 @@ export class LowLevelAdapter {
           req,
           fh,
           this.kcache.openFlags(r.ino, () => core.getattr(r.ino)),
+          this.passthrough!.open(this.session!, fh, r.ino),
         )
         return
       }
@@ -412,6 +421,7 @@ export class LowLevelAdapter {
         return
       case OP.RELEASE:
         core.release(r.fh)
+        this.passthrough!.release(this.ended ? undefined : this.session, r.fh)
         ll.replyErr(req, 0)
         return
       case OP.FSYNC:
@@ -471,7 +481,8 @@ export class LowLevelAdapter {
         this.kcache.note(r.parent, r.name, attr.ino)
         // A file made here on an image no other host changes has no capability (native/caps.c).
         const fresh = created && !this.kcache.watched ? OPEN_NEW_FILE : 0
-        ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.kcache.openFlags(attr.ino, () => attr, created) | fresh)
+        const backing = this.passthrough!.open(this.session!, fh, attr.ino)
+        ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.kcache.openFlags(attr.ino, () => attr, created) | fresh, backing)
         return
       }
 

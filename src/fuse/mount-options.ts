@@ -36,13 +36,14 @@ export const MOUNT_OPTIONS: readonly OptionSpec[] = [
   {name: 'attr_timeout', value: 'seconds', help: 'seconds it caches attributes (ll: 3600, fuse-native: 1)'},
   {name: 'negative_timeout', value: 'seconds', help: 'seconds it caches missing names (ll: 3600, fuse-native and --meta: 0)'},
   {name: 'nonempty', help: 'mount over a directory that is not empty'},
+  {name: 'nopassthrough', help: 'file contents go through the server (ll, local image: the kernel reads and writes them itself)'},
 ]
 
 /**
  * Options accepted but not documented: the other halves of the flags above (the default of each)
  * and the kernel's other mount flags; libfuse takes all of them as they are.
  */
-const QUIET_FLAGS = ['rw', 'atime', 'relatime', 'dev', 'suid', 'exec', 'sync', 'async', 'dirsync']
+const QUIET_FLAGS = ['passthrough', 'rw', 'atime', 'relatime', 'dev', 'suid', 'exec', 'sync', 'async', 'dirsync']
 
 /** What `-o` asked for, as the adapters use it. */
 export interface MountSettings {
@@ -66,6 +67,8 @@ export interface MountSettings {
   cache?: 'kernel_cache' | 'auto_cache'
   maxRead?: number
   nonempty: boolean
+  /** Kernel FUSE passthrough of file contents where the binding and volume allow it (-o nopassthrough: off). */
+  passthrough: boolean
 }
 
 /** A bad `-o`: names the option; the mount command exits 16 with it. */
@@ -154,7 +157,7 @@ export function parseMountOptions(text: string | undefined): MountSettings {
     .split(',')
     .map(o => o.trim())
     .filter(o => o !== '')
-  const settings: MountSettings = {given, readOnly: false, kernel: [], nonempty: false}
+  const settings: MountSettings = {given, readOnly: false, kernel: [], nonempty: false, passthrough: true}
   const flags = new Map<string, true>()
   let maxRead: number | undefined
   for (const option of given) {
@@ -167,6 +170,7 @@ export function parseMountOptions(text: string | undefined): MountSettings {
       if (eq >= 0) throw new MountOptionError(`mount option '${option}': ${name} takes no value`)
       if (name === 'kernel_cache' || name === 'auto_cache') settings.cache = name
       else if (name === 'nonempty') settings.nonempty = true
+      else if (name === 'passthrough' || name === 'nopassthrough') settings.passthrough = name === 'passthrough'
       else if (name === 'ro' || name === 'rw') settings.readOnly = name === 'ro'
       else flags.set(name, true)
       continue

@@ -374,6 +374,28 @@ export class Contents {
     writeFully(fd, data, 0, data.length, pos)
   }
 
+  /** A descriptor of the content file of `dataId`, made if missing (owned by the LRU: use it at once). */
+  hostFd(dataId: number): number {
+    return this.fd(dataId, true)!
+  }
+
+  /** The host file was changed by someone else (the kernel, through passthrough): it needs a sync. */
+  markWritten(dataId: number): void {
+    this.touched(dataId)
+  }
+
+  /** Make the host file `size` long, cutting or extending it (with a hole). */
+  resize(dataId: number, size: number): void {
+    fs.ftruncateSync(this.fd(dataId, true)!, size)
+    this.touched(dataId)
+  }
+
+  /** The host file's stat (nanosecond times), or undefined if it does not exist. */
+  statHost(dataId: number): fs.BigIntStats | undefined {
+    const fd = this.fd(dataId, false)
+    return fd === undefined ? undefined : fs.fstatSync(fd, {bigint: true})
+  }
+
   /** Is the file known to hold nothing past the logical size? */
   isClean(dataId: number): boolean {
     return this.clean.has(dataId)

@@ -97,6 +97,8 @@ export const WAL_NAME = 'wal.log'
 export const WAL_MAGIC = tag('RZWL')
 export const WAL_RECORD_MAGIC = tag('RZTX')
 export const LOCK_NAME = 'lock'
+/** Files open for the kernel to write through passthrough (writers.ts): WRITERS_HEADER, then WRITERS_ENTRY places. */
+export const WRITERS_NAME = 'writers'
 export const DATA_DIR_NAME = 'data'
 
 /** The files of an image's data dir besides the lock and data/: the five mapped files, then the log. */
@@ -300,6 +302,14 @@ export const WAL_ENTRY = layout('walEntry', [
   ['length', 'u32'],
   ['offset', 'u64'],
 ])
+
+// ---- files the kernel writes (writers) ----------------------------------------------------------
+
+/** Bytes 0 to 15 of `writers`: whose list it is. */
+export const WRITERS_HEADER = layout('writersHeader', [['uuid', 'bytes16']])
+
+/** Place k of `writers`, at 16 + 8k: a file open for the kernel to write (0: a free place). */
+export const WRITERS_ENTRY = layout('writersEntry', [['ino', 'u64']])
 
 // ---- file types (S_IFMT) -----------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ import {FileData} from './image/file-data.js'
 import {Inodes, nowTimespec} from './image/inodes.js'
 import {Orphans} from './image/orphans.js'
 import {Xattrs} from './image/xattrs.js'
+import {WritersList} from './writers.js'
 
 export {LINK_MAX} from './image/directories.js'
 
@@ -67,12 +68,15 @@ export class Image implements Volume {
     this.tables = openTables(store)
     this.contents = new Contents(dir, store.readOnly, contentsRoot)
     this.inodes = new Inodes(this.tables, this.contents)
-    this.data = new FileData(this.inodes, this.contents, new SpaceWatch(dir))
+    this.data = new FileData(this.inodes, this.contents, new SpaceWatch(dir), new WritersList(dir, store.uuid))
     this.orphans = new Orphans(this.inodes, this.data, this.contents)
     this.dirs = new Directories(this.tables, this.inodes, this.orphans, this.data)
     this.xattrs = new Xattrs(this.inodes)
     this.contents.logDevice = fs.fstatSync(store.wal.fd).dev
-    store.beforeSync = logPending => this.contents.syncAll(logPending)
+    store.beforeSync = logPending => {
+      this.data.syncWriters()
+      return this.contents.syncAll(logPending)
+    }
     store.afterSync = () => this.data.applyDeferred()
   }
 
@@ -151,8 +155,10 @@ export class Image implements Volume {
 
       try {
         image.inodes.checkRoot()
-        if (!readOnly) {
+        if (readOnly) image.data.recoverWriters()
+        else {
           store.markOpen()
+          image.data.recoverWriters()
           image.orphans.freeOrphans()
           if (!store.wasClean) image.orphans.reclaimContents()
         }
@@ -199,8 +205,13 @@ export class Image implements Volume {
   close(): void {
     if (this.store.isClosed) return
     try {
-      if (!this.readOnly) this.orphans.freeOrphans()
+      if (!this.readOnly) {
+        this.data.adoptAllDirect() // files the kernel still has open through passthrough
+        this.orphans.freeOrphans()
+      }
+
       this.store.close() // checkpoint: syncs contents, then applies deferred truncations and removals
+      this.data.dropDirect()
       this.contents.close()
     } finally {
       if (!this.store.isClosed) this.store.release()
@@ -266,6 +277,7 @@ export class Image implements Volume {
   /** Make everything acknowledged so far durable (fsync / fsyncdir semantics). */
   sync(): void {
     if (this.readOnly) return
+    this.data.adoptAllDirect()
     this.store.sync()
   }
 
@@ -273,6 +285,7 @@ export class Image implements Volume {
   fsync(ino: number, dataOnly = false): void {
     if (this.readOnly) return
     const slot = this.inodes.slotOf(ino, 'fsync')
+    this.data.adoptDirect(ino) // what the kernel wrote (passthrough) is in the log before it is synced
     // fdatasync: the file's bytes and what finds them. With its existence, size and content file
     // number durable already, that is its content file alone; else everything, as fsync.
     if (dataOnly && this.inodes.layoutDurable(slot) && this.contents.syncOne(this.inodes.get64(slot, I.dataId))) return
@@ -300,7 +313,16 @@ export class Image implements Volume {
   // ---- the Volume, layer by layer --------------------------------------------------------------
 
   getattr(ino: number): Attr {
+    if (this.data.isDirect(ino)) this.data.adoptDirect(ino)
     return this.inodes.attrOf(this.inodes.slotOf(ino, 'getattr'))
+  }
+
+  openDirect(ino: number, write: boolean): number {
+    return this.data.openDirect(ino, write)
+  }
+
+  closeDirect(ino: number): void {
+    this.data.closeDirect(ino)
   }
 
   readlink(ino: number): Buffer {
@@ -328,6 +350,7 @@ export class Image implements Volume {
   }
 
   peekDirents(c: ImageDirCursor, sink: DirentSink, at: number, max: number): number {
+    if (this.data.directCount > 0) this.data.adoptAllDirect() // the attributes given out with the names
     return this.dirs.peekDirents(c, sink, at, max)
   }
 
@@ -340,6 +363,7 @@ export class Image implements Volume {
   }
 
   link(ino: number, parent: number, name: Buffer | string): Attr {
+    if (this.data.isDirect(ino)) this.data.adoptDirect(ino)
     return this.dirs.link(ino, parent, name)
   }
 
@@ -360,10 +384,12 @@ export class Image implements Volume {
   }
 
   read(ino: number, buf: Buffer, pos: number): number {
+    if (this.data.isDirect(ino)) this.data.adoptDirect(ino) // (copy_file_range, lseek: the kernel asks here)
     return this.data.read(ino, buf, pos)
   }
 
   write(ino: number, data: Buffer, pos: number): number {
+    if (this.data.isDirect(ino)) this.data.adoptDirect(ino)
     return this.data.write(ino, data, pos)
   }
 

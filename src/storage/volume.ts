@@ -151,6 +151,15 @@ export interface Volume {
   /** The end of one retain; the last frees an inode that has no name left. */
   release(ino: number): void
 
+  /**
+   * Kernel passthrough (embedded images only): a descriptor of regular file `ino`'s content file,
+   * valid for the moment of the call, which the kernel then reads and, with `write`, writes itself
+   * until the matching closeDirect. Meanwhile the file's size and mtime are taken from the host
+   * file whenever they are asked for, and a crash of the server loses none of those writes.
+   */
+  openDirect?(ino: number, write: boolean): number
+  closeDirect?(ino: number): void
+
   // ---- transactions and durability -----------------------------------------------------------
 
   /**

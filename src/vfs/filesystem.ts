@@ -79,6 +79,8 @@ interface Handle {
   dir: boolean
   /** A directory handle's bulk listing, made at its first use. */
   listing?: Listing
+  /** The kernel reads and writes the file itself (passthrough: `direct`). */
+  direct?: boolean
 }
 
 export interface FileSystemOptions {
@@ -416,6 +418,31 @@ export class FileSystem {
     return {fh: this.addHandle(attr.ino, flags, false), attr, created: true}
   }
 
+  /**
+   * Hand the file of open handle `fh` to the kernel to read and write itself (FUSE passthrough):
+   * a descriptor of its content file for the moment of the call, or undefined where the volume
+   * cannot (a shared volume) or should not. Only regular files; not one with set-user-ID or
+   * set-group-ID, whose writes must come here to clear those bits (clearSetId), unless `joining`:
+   * the file is open through passthrough already (the kernel takes one way per inode).
+   */
+  direct(fh: number, joining = false): number | undefined {
+    const h = this.handle(fh, 'open')
+    if (this.volume.openDirect === undefined || h.dir || h.direct) return undefined
+    const {mode} = this.volume.getattr(h.ino)
+    if ((mode & S_IFMT) !== S_IFREG || (!joining && (mode & (S_ISUID | S_ISGID)) !== 0)) return undefined
+    const fd = this.volume.openDirect(h.ino, !this.readOnly && (h.flags & O_ACCMODE) !== O_RDONLY)
+    h.direct = true
+    return fd
+  }
+
+  /** The kernel took no backing file for `fh` after all (direct): its reads and writes come here. */
+  undirect(fh: number): void {
+    const h = this.handle(fh, 'open')
+    if (!h.direct) return
+    h.direct = false
+    this.volume.closeDirect?.(h.ino)
+  }
+
   read(fh: number, buf: Buffer, pos: number): number {
     const h = this.handle(fh, 'read')
     if ((h.flags & O_ACCMODE) === O_WRONLY) throw new FsError('EBADF', 'read')
@@ -445,6 +472,7 @@ export class FileSystem {
     const h = this.handle(fh, 'release')
     this.handles.delete(fh)
     h.listing?.close()
+    if (h.direct) this.volume.closeDirect?.(h.ino)
     this.volume.release(h.ino)
   }
 

@@ -41,6 +41,7 @@ const COVERED = [
   'auto_unmount',
   'ro',
   'nonempty',
+  'nopassthrough',
 ]
 
 /** Run `cmd` as nobody (root only). */
@@ -197,7 +198,7 @@ for (const binding of ['ll', 'fuse-native'] as const) {
     })
 
     it('max_read=: the kernel has it, and reads come in requests no larger', async () => {
-      await start('max_read=65536')
+      await start('max_read=65536,nopassthrough') // reads that reach the server
       expect(findMount(dirs.mnt)!.superOptions).to.include('max_read=65536')
       let data = Buffer.alloc(0)
       const delta = await requests(() => {
@@ -290,7 +291,7 @@ for (const binding of ['ll', 'fuse-native'] as const) {
     }
 
     it('auto_cache keeps the page cache while mtime and size stay, and drops it when they change', async () => {
-      await start('auto_cache')
+      await start('auto_cache,nopassthrough') // the page cache of files served through the server
       expect(fs.readFileSync(P('f')).equals(content)).to.equal(true)
       const same = await fewestReads()
       expect(same('read'), 'unchanged: reads of a second open').to.equal(0)
@@ -301,6 +302,34 @@ for (const binding of ['ll', 'fuse-native'] as const) {
         expect(same('keptCache'), 'kept at the unchanged open').to.equal(1)
         expect(changed('droppedCache'), 'dropped at the changed open').to.equal(1)
       }
+    })
+
+    it('nopassthrough: file contents go through the server; by default (ll) the kernel reads and writes them itself', async () => {
+      const written = crypto.randomBytes(MiB)
+      const roundTrip = () => {
+        const fd = fs.openSync(P('pt'), 'w+')
+        try {
+          fs.writeSync(fd, written)
+          // The size the kernel wrote shows at once, through another name lookup and stat.
+          expect(fs.statSync(P('pt')).size).to.equal(MiB)
+          expect(fs.readFileSync(P('pt')).equals(written)).to.equal(true)
+        } finally {
+          fs.closeSync(fd)
+        }
+      }
+
+      await plain()
+      const direct = await requests(roundTrip)
+      expect(fs.statSync(P('pt')).size).to.equal(MiB)
+      await servers.pop()!.stop()
+      await start('nopassthrough')
+      expect(fs.readFileSync(P('pt')).equals(written)).to.equal(true)
+      const served = await requests(roundTrip)
+      if (binding === 'll') {
+        expect(direct('write') + direct('read'), 'reads and writes that reached the server (passthrough)').to.equal(0)
+      } else expect(direct('write'), 'fuse-native: writes reach the server').to.be.greaterThan(0)
+      expect(served('write'), 'writes that reached the server (nopassthrough)').to.be.greaterThan(0)
+      fs.unlinkSync(P('pt'))
     })
 
     it('auto_unmount: the mount goes when the server is killed', async () => {

@@ -120,6 +120,8 @@ export const MOUNT_MODE = {
    * volume no other host changes.
    */
   killpriv: 4,
+  /** The session offers kernel FUSE passthrough (native/kernel.c): open replies may name a backing file. */
+  passthrough: 8,
 } as const
 
 /** Open reply flag: the kernel keeps the file's page cache across opens (the addon's bit 0). */
@@ -162,9 +164,16 @@ export interface LowLevelAddon {
   unmount(session: object): void
   replyErr(req: number, errno: number, token?: number): void
   replyEntry(req: number, attr: AttrArray, entryTimeout: number, attrTimeout: number): void
-  replyCreate(req: number, attr: AttrArray, entryTimeout: number, attrTimeout: number, fh: number, openFlags: number): void
+  replyCreate(req: number, attr: AttrArray, entryTimeout: number, attrTimeout: number, fh: number, openFlags: number, backingId?: number): void
   replyAttr(req: number, attr: AttrArray, attrTimeout: number): void
-  replyOpen(req: number, fh: number, openFlags: number): void
+  replyOpen(req: number, fh: number, openFlags: number, backingId?: number): void
+  /**
+   * Register the file open on `fd` with the kernel as a backing file (it takes its own reference):
+   * its backing id for replyOpen and replyCreate, or -errno (EPERM: the kernel took no passthrough).
+   */
+  backingOpen(session: object, fd: number): number
+  /** Forget a backing id (opens made with it keep their file): 0 or -errno. */
+  backingClose(session: object, id: number): number
   replyBuf(req: number, data: Buffer, length?: number): void
   replyWrite(req: number, count: number, token: number, data: Buffer): void
   replyXattr(req: number, size: number): void

@@ -4,10 +4,13 @@
  * (deferred shrinks and removals, applied after a sync), and giving host space back at once when
  * the host runs short. Stands on the inode layer.
  */
+import fs from 'node:fs'
+
 import type {Contents} from '../contents.js'
 import {FsError} from '../errors.js'
 import {S_IFDIR, S_IFREG} from '../format.js'
 import type {SpaceWatch} from '../space.js'
+import type {WritersList} from '../writers.js'
 import type {Store} from '../store.js'
 import {inodeFields as I} from '../codec/inode.js'
 import {FILE_SIZE_MAX, type Attr, type SetAttr, type Timespec} from '../types.js'
@@ -27,12 +30,22 @@ export class FileData {
    * new size may only be cut once the shrink is durable.
    */
   private readonly shrinking = new Set<number>()
+  /**
+   * Files open through kernel passthrough (openDirect), by inode: the kernel reads and writes
+   * their content files itself, so their size and mtime are taken from the host file (adoptDirect)
+   * before any attributes are given out, at fsync, at each sync and at the last close. `seen`: the
+   * host file's mtime (ns) when last adopted; `listed`: the file's place in the writers list while
+   * it is open for writing (-1: not listed).
+   */
+  private readonly direct = new Map<number, {opens: number; dataId: number; seen: bigint; listed: number}>()
 
   constructor(
     private readonly inodes: Inodes,
     private readonly contents: Contents,
     /** Whether the host is short of space, so that a delete must give its space back at once. */
     private readonly space: SpaceWatch,
+    /** Files open for the kernel to write (writers.ts). */
+    private readonly writers: WritersList,
   ) {
     this.store = inodes.store
   }
@@ -159,11 +172,141 @@ export class FileData {
     return spare
   }
 
+  /**
+   * Open the content file of regular file `ino` for the kernel to read, and with `write` write,
+   * itself (FUSE passthrough); returns a descriptor of it, valid for the moment of the call. The
+   * host file is first made to hold exactly the logical size: the kernel reads it as it is, with
+   * no size of ours to stop at. A file opened for writing is listed in `writers` before this
+   * returns (so before the open is answered).
+   */
+  openDirect(ino: number, write: boolean): number {
+    const slot = this.inodes.slotOf(ino, 'open')
+    if (this.inodes.typeOf(slot) !== S_IFREG) throw new FsError('EINVAL', 'open')
+    let open = this.direct.get(ino)
+    if (open === undefined) {
+      let dataId = this.inodes.get64(slot, I.dataId)
+      if (dataId === 0) dataId = this.allocDataId(slot)
+      const fd = this.contents.hostFd(dataId)
+      this.fitHost(dataId, fd, this.inodes.get64(slot, I.size))
+      open = {opens: 0, dataId, seen: fs.fstatSync(fd, {bigint: true}).mtimeNs, listed: -1}
+      this.direct.set(ino, open)
+    }
+
+    if (write && open.listed < 0 && !this.inodes.readOnly) open.listed = this.writers.add(ino)
+    open.opens++
+    return this.contents.hostFd(open.dataId)
+  }
+
+  /** Make the host file of `dataId` exactly `size` long (a cut waits until the shrink that asks for it is durable). */
+  private fitHost(dataId: number, fd: number, size: number): void {
+    const length = fs.fstatSync(fd).size
+    if (length > size && this.pendingShrinks.has(dataId)) this.store.sync() // makes the shrink durable, then applies it
+    if (length !== size) this.contents.resize(dataId, size)
+    // A deferred shrink has nothing left to cut now; applied later, it would cut what the kernel writes.
+    this.pendingShrinks.delete(dataId)
+    this.contents.markClean(dataId)
+  }
+
+  /** Whether regular file `ino` is open through passthrough. */
+  isDirect(ino: number): boolean {
+    return this.direct.has(ino)
+  }
+
+  get directCount(): number {
+    return this.direct.size
+  }
+
+  /**
+   * Take what the kernel wrote to passthrough file `ino` into its inode: size, mtime and ctime,
+   * when the host file's size or mtime moved. A file open for writing counts as written (its
+   * content file is synced with the next sync): a host filesystem's mtime may not move for a write
+   * within the same clock tick.
+   */
+  adoptDirect(ino: number): void {
+    const open = this.direct.get(ino)
+    if (open === undefined || this.inodes.readOnly) return
+    if (open.listed >= 0) this.contents.markWritten(open.dataId)
+    const st = fs.fstatSync(this.contents.hostFd(open.dataId), {bigint: true})
+    const slot = this.inodes.slotOf(ino, 'write')
+    if (st.mtimeNs === open.seen && Number(st.size) === this.inodes.get64(slot, I.size)) return
+    this.adopt(slot, open.dataId, st)
+    open.seen = st.mtimeNs
+  }
+
+  /** The size and mtime of the host file `st` of `dataId` become those of the file in `slot`. */
+  private adopt(slot: number, dataId: number, st: fs.BigIntStats): void {
+    const t = timeOf(st)
+    this.contents.markWritten(dataId)
+    this.store.transaction(() => {
+      // Set only when it changed: a new size makes the next fdatasync a full sync (layoutDurable).
+      if (Number(st.size) !== this.inodes.get64(slot, I.size)) this.inodes.set64(slot, I.size, Number(st.size))
+      this.inodes.setTime(slot, 'mtime', t)
+      this.inodes.setTime(slot, 'ctime', t)
+    })
+  }
+
+  /** adoptDirect for every passthrough file (before a sync, and before a listing gives attributes out). */
+  adoptAllDirect(): void {
+    for (const ino of this.direct.keys()) this.adoptDirect(ino)
+  }
+
+  /** The end of one openDirect of `ino`: the last adopts what the kernel wrote and unlists the file. */
+  closeDirect(ino: number): void {
+    const open = this.direct.get(ino)
+    if (open === undefined) return
+    if (--open.opens > 0) return
+    try {
+      this.adoptDirect(ino)
+    } finally {
+      this.direct.delete(ino)
+      if (open.listed >= 0) this.writers.remove(open.listed)
+    }
+  }
+
+  /**
+   * At open: the files a killed server had open for the kernel to write take their size and mtime
+   * from their content files (while a file is listed its content file's length is its size, see
+   * openDirect and setattr; the list is synced before every sync of the log, so a power loss
+   * never leaves listed a file whose later truncate is durable). Read-write: in one transaction
+   * each, then the list goes. Read-only: in memory only, as the WAL replay.
+   */
+  recoverWriters(): number {
+    let adopted = 0
+    for (const ino of this.writers.listed()) {
+      const slot = this.inodes.liveSlot(ino)
+      if (slot === 0 || this.inodes.typeOf(slot) !== S_IFREG) continue
+      const dataId = this.inodes.get64(slot, I.dataId)
+      if (dataId === 0) continue
+      const st = this.contents.statHost(dataId)
+      if (st === undefined) continue
+      const {mtime} = this.inodes.attrOf(slot)
+      if (Number(st.size) === this.inodes.get64(slot, I.size) && st.mtimeNs === BigInt(mtime.sec) * 1_000_000_000n + BigInt(mtime.nsec)) continue
+      if (this.inodes.readOnly) this.inodes.putInMemory(slot, Number(st.size), timeOf(st), timeOf(st))
+      else this.adopt(slot, dataId, st)
+      adopted++
+    }
+
+    if (!this.inodes.readOnly) this.writers.clear()
+    return adopted
+  }
+
+  /** Before a sync of the log (writers.ts). */
+  syncWriters(): void {
+    this.writers.sync()
+  }
+
+  /** At a clean close, once what the kernel wrote is adopted and synced: no file is open any more. */
+  dropDirect(): void {
+    this.direct.clear()
+    if (!this.inodes.readOnly) this.writers.clear()
+  }
+
   /** chmod, chown, truncate, utimens in one call; ctime is always set. */
   setattr(ino: number, changes: SetAttr): Attr {
     if (this.inodes.readOnly) throw new FsError('EROFS', 'setattr')
     const slot = this.inodes.slotOf(ino, 'setattr')
     const resize = changes.size === undefined ? undefined : this.checkTruncate(slot, changes.size)
+    this.adoptDirect(ino)
     const shrinks = changes.size !== undefined && changes.size < this.inodes.get64(slot, I.size)
     const attr = this.store.transaction(() => {
       const now = nowTimespec()
@@ -171,6 +314,14 @@ export class FileData {
       this.inodes.applyAttrs(slot, changes, now)
       return this.inodes.attrOf(slot)
     }, shrinks)
+    const open = this.direct.get(ino)
+    if (open !== undefined) {
+      // The kernel reads the host file as it is: it takes the new size now. Its mtime as it is
+      // now is this change's, not a write's.
+      if (changes.size !== undefined) this.fitHost(open.dataId, this.contents.hostFd(open.dataId), changes.size)
+      open.seen = fs.fstatSync(this.contents.hostFd(open.dataId), {bigint: true}).mtimeNs
+    }
+
     if (shrinks) this.releaseHostSpace()
     return attr
   }
@@ -200,4 +351,9 @@ export class FileData {
       }
     }
   }
+}
+
+/** The mtime of a host file, as an inode time. */
+function timeOf(st: fs.BigIntStats): Timespec {
+  return {sec: Number(st.mtimeNs / 1_000_000_000n), nsec: Number(st.mtimeNs % 1_000_000_000n)}
 }

@@ -148,6 +148,19 @@ export class Inodes {
 
   // ---- attributes ------------------------------------------------------------------------------
 
+  /**
+   * A read-only open's recovery of a size and times (FileData.recoverWriters): written into the
+   * private mapping only, as the WAL replay of a read-only open is.
+   */
+  putInMemory(slot: number, size: number, mtime: Timespec, ctime: Timespec): void {
+    const o = this.nodes.off(slot)
+    I.size.put(this.node, o, size)
+    timeFields.mtime.sec.put(this.node, o, mtime.sec)
+    timeFields.mtime.nsec.put(this.node, o, mtime.nsec)
+    timeFields.ctime.sec.put(this.node, o, ctime.sec)
+    timeFields.ctime.nsec.put(this.node, o, ctime.nsec)
+  }
+
   setTime(slot: number, which: 'atime' | 'mtime' | 'ctime', t: Timespec): void {
     const o = this.nodes.off(slot)
     const f = timeFields[which]

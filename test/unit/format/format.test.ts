@@ -200,6 +200,16 @@ const EXPECTED: Record<string, {name: string; size: number; fields: Row[]}> = {
       [8, 'offset', 'u64'],
     ],
   },
+  WRITERS_HEADER: {
+    name: 'writersHeader',
+    size: 16,
+    fields: [[0, 'uuid', 'bytes16']],
+  },
+  WRITERS_ENTRY: {
+    name: 'writersEntry',
+    size: 8,
+    fields: [[0, 'ino', 'u64']],
+  },
 }
 
 describe('format: layouts', () => {

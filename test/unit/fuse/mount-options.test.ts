@@ -5,7 +5,7 @@ import {DEFAULT_TIMEOUTS, LL_TIMEOUTS, MountOptionError, escapeOptionValue, libf
 describe('fuse: -o mount options', () => {
   it("no option: read-write, each binding's timeouts, nothing presented, no cache mode", () => {
     const s = parseMountOptions(undefined)
-    expect(s).to.deep.equal({given: [], readOnly: false, kernel: ['rw'], nonempty: false})
+    expect(s).to.deep.equal({given: [], readOnly: false, kernel: ['rw'], nonempty: false, passthrough: true})
     expect(DEFAULT_TIMEOUTS).to.deep.equal({entryTimeout: 1, attrTimeout: 1, negativeTimeout: 0})
     expect(LL_TIMEOUTS).to.deep.equal({entryTimeout: 3600, attrTimeout: 3600, negativeTimeout: 3600})
     expect(libfuse2Options(s)).to.deep.equal(['rw', 'entry_timeout=1', 'attr_timeout=1', 'negative_timeout=0'])

@@ -1,0 +1,72 @@
+/**
+ * Kernel FUSE passthrough on the ll binding: which backing file each open reply names, so that the
+ * kernel reads and writes the file's content file itself (native/kernel.c; ARCHITECTURE.md, "FUSE
+ * bindings"). Only translation and bookkeeping: what the content file must hold meanwhile is the
+ * filesystem core's (FileSystem.direct) and the storage's (FileData.openDirect).
+ */
+import {constants as osConstants} from 'node:os'
+
+import type {FileSystem} from '../../vfs/filesystem.js'
+import type {LowLevelAddon} from './binding.js'
+
+export class Passthrough {
+  /**
+   * Files open now, by inode: the backing id their opens name (0: served by the server, a
+   * set-user-ID file or one the kernel took no backing file for). The kernel takes one way per
+   * inode while it is open (fs/fuse/iomode.c), so the first open decides for the others.
+   */
+  private readonly openInodes = new Map<number, {id: number; opens: number}>()
+  /** The inode of each file handle counted in openInodes. */
+  private readonly handleInodes = new Map<number, number>()
+
+  /**
+   * `on`: asked for at mount (a volume no other host changes, no -o nopassthrough); off once the
+   * kernel refuses a backing file with EPERM (it did not take passthrough at INIT).
+   */
+  constructor(
+    private readonly ll: LowLevelAddon,
+    private readonly core: FileSystem,
+    private readonly log: (line: string) => void,
+    public on: boolean,
+  ) {}
+
+  /** The backing id the open reply of `fh` (on `ino`) names (0: none, its reads and writes come to the server). */
+  open(session: object, fh: number, ino: number): number {
+    const known = this.openInodes.get(ino)
+    if (known === undefined && !this.on) return 0
+    if (known !== undefined) {
+      if (known.id !== 0) this.core.direct(fh, true)
+      known.opens++
+      this.handleInodes.set(fh, ino)
+      return known.id
+    }
+
+    const fd = this.core.direct(fh)
+    let id = fd === undefined ? 0 : this.ll.backingOpen(session, fd)
+    if (id < 0) {
+      this.core.undirect(fh)
+      if (id === -osConstants.errno.EPERM) {
+        this.on = false
+        this.log('the kernel took no FUSE passthrough: file contents go through the server')
+        return 0
+      }
+
+      id = 0
+    }
+
+    this.openInodes.set(ino, {id, opens: 1})
+    this.handleInodes.set(fh, ino)
+    return id
+  }
+
+  /** After the release of `fh`: the last open of its inode gives its backing id back (`session`: while it lasts). */
+  release(session: object | undefined, fh: number): void {
+    const ino = this.handleInodes.get(fh)
+    if (ino === undefined) return
+    this.handleInodes.delete(fh)
+    const open = this.openInodes.get(ino)!
+    if (--open.opens > 0) return
+    this.openInodes.delete(ino)
+    if (open.id !== 0 && session !== undefined) this.ll.backingClose(session, open.id)
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Files the kernel reads and writes itself (FUSE passthrough): Image.openDirect hands out the
+ * content file with exactly the logical size, what the kernel writes there shows in the file's
+ * attributes, a truncate reaches the host file at once, and a crash (abandon, as a kill -9 leaves
+ * the image) loses none of it: the next open, read-write or read-only, takes the sizes of the files
+ * listed in `writers`. Here the test writes the host file as the kernel would.
+ */
+import {expect} from 'chai'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {WRITERS_NAME} from '../../../src/storage/format.js'
+import {Image, ROOT_INO} from '../../../src/storage/index.js'
+import {fsckIds} from '../fsck/helpers.js'
+
+const S_IFREG = 0o100644
+const u = {uid: 0, gid: 0}
+
+describe('storage: files the kernel writes itself (passthrough)', function () {
+  this.timeout(60_000)
+  let dir: string
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-direct-'))
+  })
+
+  afterEach(() => {
+    fs.rmSync(dir, {recursive: true, force: true})
+  })
+
+  /** Write `data` at `pos` of the file through `fd`, as the kernel does through passthrough. */
+  function kernelWrite(fd: number, data: Buffer, pos: number): void {
+    expect(fs.writeSync(fd, data, 0, data.length, pos)).to.equal(data.length)
+  }
+
+  it('hands out the content file at the logical size, and takes size and mtime from it', () => {
+    const img = Image.create(dir)
+    const ino = img.mknod(ROOT_INO, 'f', {mode: S_IFREG, ...u}).ino
+    img.write(ino, Buffer.from('0123456789'), 0)
+    img.setattr(ino, {size: 4}) // a deferred shrink: the host file still holds 10 bytes
+    img.setattr(ino, {size: 6}) // grows with a hole
+    const fd = img.openDirect(ino, true)
+    expect(fs.fstatSync(fd).size, 'the host file holds exactly the size').to.equal(6)
+    const seen = Buffer.alloc(6)
+    fs.readSync(fd, seen, 0, 6, 0)
+    expect(seen.equals(Buffer.from('0123\0\0'))).to.equal(true)
+    expect(fs.readFileSync(path.join(dir, WRITERS_NAME)).length, 'listed: a header and one place').to.equal(24)
+
+    kernelWrite(fd, Buffer.from('abcdef'), 20)
+    const attr = img.getattr(ino)
+    expect(attr.size).to.equal(26)
+    const host = fs.fstatSync(img.openDirect(ino, false), {bigint: true})
+    expect(BigInt(attr.mtime.sec) * 1_000_000_000n + BigInt(attr.mtime.nsec)).to.equal(host.mtimeNs)
+
+    // A truncate while it is open cuts the host file at once (the kernel reads it as it is).
+    img.setattr(ino, {size: 3})
+    expect(fs.fstatSync(img.openDirect(ino, false)).size).to.equal(3)
+    img.closeDirect(ino)
+    img.closeDirect(ino)
+    img.closeDirect(ino)
+    img.close()
+    expect(fs.existsSync(path.join(dir, WRITERS_NAME)), 'a clean close removes the list').to.equal(false)
+    const again = Image.open(dir)
+    expect(again.getattr(ino).size).to.equal(3)
+    again.close()
+  })
+
+  it('a crash loses nothing the kernel wrote: the next open takes the listed files from their content files', () => {
+    const img = Image.create(dir)
+    const written = img.mknod(ROOT_INO, 'written', {mode: S_IFREG, ...u}).ino
+    const read = img.mknod(ROOT_INO, 'read', {mode: S_IFREG, ...u}).ino
+    img.write(read, Buffer.from('unchanged'), 0)
+    const fd = img.openDirect(written, true)
+    img.openDirect(read, false)
+    kernelWrite(fd, Buffer.alloc(5000, 7), 0)
+    img.abandon() // kill -9: nothing adopted, the list left behind
+
+    const ro = Image.open(dir, {readOnly: true})
+    expect(ro.getattr(written).size, 'a read-only open takes it in memory').to.equal(5000)
+    ro.close()
+    const rw = Image.open(dir)
+    expect(rw.getattr(written).size).to.equal(5000)
+    expect(rw.getattr(read).size).to.equal(9)
+    const back = Buffer.alloc(5000)
+    rw.read(written, back, 0)
+    expect(back.equals(Buffer.alloc(5000, 7))).to.equal(true)
+    expect(fs.existsSync(path.join(dir, WRITERS_NAME)), 'recovery removes the list').to.equal(false)
+    rw.close()
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
+  })
+})
