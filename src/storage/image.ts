@@ -317,7 +317,7 @@ export class Image implements Volume {
     return this.inodes.attrOf(this.inodes.slotOf(ino, 'getattr'))
   }
 
-  openDirect(ino: number, write: boolean): number {
+  openDirect(ino: number, write: boolean): number | undefined {
     return this.data.openDirect(ino, write)
   }
 

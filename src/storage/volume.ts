@@ -156,8 +156,9 @@ export interface Volume {
    * valid for the moment of the call, which the kernel then reads and, with `write`, writes itself
    * until the matching closeDirect. Meanwhile the file's size and mtime are taken from the host
    * file whenever they are asked for, and a crash of the server loses none of those writes.
+   * Undefined (nothing opened) where the volume serves the file itself.
    */
-  openDirect?(ino: number, write: boolean): number
+  openDirect?(ino: number, write: boolean): number | undefined
   closeDirect?(ino: number): void
 
   // ---- transactions and durability -----------------------------------------------------------

@@ -431,7 +431,7 @@ export class FileSystem {
     const {mode} = this.volume.getattr(h.ino)
     if ((mode & S_IFMT) !== S_IFREG || (!joining && (mode & (S_ISUID | S_ISGID)) !== 0)) return undefined
     const fd = this.volume.openDirect(h.ino, !this.readOnly && (h.flags & O_ACCMODE) !== O_RDONLY)
-    h.direct = true
+    h.direct = fd !== undefined
     return fd
   }
 
@@ -472,8 +472,11 @@ export class FileSystem {
     const h = this.handle(fh, 'release')
     this.handles.delete(fh)
     h.listing?.close()
-    if (h.direct) this.volume.closeDirect?.(h.ino)
-    this.volume.release(h.ino)
+    try {
+      if (h.direct) this.volume.closeDirect?.(h.ino)
+    } finally {
+      this.volume.release(h.ino)
+    }
   }
 
   opendir(ino: number, cred: Cred): number {

@@ -83,8 +83,9 @@ for (const binding of ['ll', 'fuse-native'] as const) {
       dirs.remove()
     })
 
+    /** A mount whose writes reach the server (-o nopassthrough), so that they show in its counters. */
     async function foreground(): Promise<Mounted> {
-      const m = await mount({dataDir: dirs.dataDir, mnt: dirs.mnt, extraArgs: ['--binding', binding]})
+      const m = await mount({dataDir: dirs.dataDir, mnt: dirs.mnt, options: 'nopassthrough', extraArgs: ['--binding', binding]})
       servers.push(m)
       return m
     }

@@ -177,18 +177,29 @@ export class FileData {
    * itself (FUSE passthrough); returns a descriptor of it, valid for the moment of the call. The
    * host file is first made to hold exactly the logical size: the kernel reads it as it is, with
    * no size of ours to stop at. A file opened for writing is listed in `writers` before this
-   * returns (so before the open is answered).
+   * returns (so before the open is answered). Undefined for a reading open of a file that has no
+   * content file: it reads as zeros, and is given none for that.
    */
-  openDirect(ino: number, write: boolean): number {
+  openDirect(ino: number, write: boolean): number | undefined {
     const slot = this.inodes.slotOf(ino, 'open')
     if (this.inodes.typeOf(slot) !== S_IFREG) throw new FsError('EINVAL', 'open')
     let open = this.direct.get(ino)
     if (open === undefined) {
       let dataId = this.inodes.get64(slot, I.dataId)
-      if (dataId === 0) dataId = this.allocDataId(slot)
-      const fd = this.contents.hostFd(dataId)
-      this.fitHost(dataId, fd, this.inodes.get64(slot, I.size))
-      open = {opens: 0, dataId, seen: fs.fstatSync(fd, {bigint: true}).mtimeNs, listed: -1}
+      if (dataId === 0 && !write) return undefined
+      const size = this.inodes.get64(slot, I.size)
+      // A new file's content file (a spare or a new one) is empty: nothing to fit or look at. Its
+      // mtime, unknown (0), is taken at the first adoptDirect.
+      let seen = 0n
+      if (dataId === 0 && size === 0) dataId = this.allocDataId(slot)
+      else {
+        if (dataId === 0) dataId = this.allocDataId(slot)
+        const fd = this.contents.hostFd(dataId)
+        this.fitHost(dataId, fd, size)
+        seen = fs.fstatSync(fd, {bigint: true}).mtimeNs
+      }
+
+      open = {opens: 0, dataId, seen, listed: -1}
       this.direct.set(ino, open)
     }
 
@@ -257,10 +268,14 @@ export class FileData {
     if (--open.opens > 0) return
     try {
       this.adoptDirect(ino)
-    } finally {
+    } catch (error) {
+      // Not taken (a full log, a failed host call): it stays listed, for the next open to take.
       this.direct.delete(ino)
-      if (open.listed >= 0) this.writers.remove(open.listed)
+      throw error
     }
+
+    this.direct.delete(ino)
+    if (open.listed >= 0) this.writers.remove(open.listed)
   }
 
   /**
@@ -305,8 +320,8 @@ export class FileData {
   setattr(ino: number, changes: SetAttr): Attr {
     if (this.inodes.readOnly) throw new FsError('EROFS', 'setattr')
     const slot = this.inodes.slotOf(ino, 'setattr')
+    this.adoptDirect(ino) // the size the kernel wrote is the one a truncate starts from
     const resize = changes.size === undefined ? undefined : this.checkTruncate(slot, changes.size)
-    this.adoptDirect(ino)
     const shrinks = changes.size !== undefined && changes.size < this.inodes.get64(slot, I.size)
     const attr = this.store.transaction(() => {
       const now = nowTimespec()

@@ -37,10 +37,11 @@ describe('storage: files the kernel writes itself (passthrough)', function () {
   it('hands out the content file at the logical size, and takes size and mtime from it', () => {
     const img = Image.create(dir)
     const ino = img.mknod(ROOT_INO, 'f', {mode: S_IFREG, ...u}).ino
+    expect(img.openDirect(ino, false), 'a reading open of a file never written: served, no content file made').to.equal(undefined)
     img.write(ino, Buffer.from('0123456789'), 0)
     img.setattr(ino, {size: 4}) // a deferred shrink: the host file still holds 10 bytes
     img.setattr(ino, {size: 6}) // grows with a hole
-    const fd = img.openDirect(ino, true)
+    const fd = img.openDirect(ino, true)!
     expect(fs.fstatSync(fd).size, 'the host file holds exactly the size').to.equal(6)
     const seen = Buffer.alloc(6)
     fs.readSync(fd, seen, 0, 6, 0)
@@ -50,12 +51,12 @@ describe('storage: files the kernel writes itself (passthrough)', function () {
     kernelWrite(fd, Buffer.from('abcdef'), 20)
     const attr = img.getattr(ino)
     expect(attr.size).to.equal(26)
-    const host = fs.fstatSync(img.openDirect(ino, false), {bigint: true})
+    const host = fs.fstatSync(img.openDirect(ino, false)!, {bigint: true})
     expect(BigInt(attr.mtime.sec) * 1_000_000_000n + BigInt(attr.mtime.nsec)).to.equal(host.mtimeNs)
 
     // A truncate while it is open cuts the host file at once (the kernel reads it as it is).
     img.setattr(ino, {size: 3})
-    expect(fs.fstatSync(img.openDirect(ino, false)).size).to.equal(3)
+    expect(fs.fstatSync(img.openDirect(ino, false)!).size).to.equal(3)
     img.closeDirect(ino)
     img.closeDirect(ino)
     img.closeDirect(ino)
@@ -71,7 +72,7 @@ describe('storage: files the kernel writes itself (passthrough)', function () {
     const written = img.mknod(ROOT_INO, 'written', {mode: S_IFREG, ...u}).ino
     const read = img.mknod(ROOT_INO, 'read', {mode: S_IFREG, ...u}).ino
     img.write(read, Buffer.from('unchanged'), 0)
-    const fd = img.openDirect(written, true)
+    const fd = img.openDirect(written, true)!
     img.openDirect(read, false)
     kernelWrite(fd, Buffer.alloc(5000, 7), 0)
     img.abandon() // kill -9: nothing adopted, the list left behind
