@@ -132,33 +132,36 @@ int kernel_io_install(session *s) {
   return fuse_session_custom_io(s->se, &io, fuse_session_fd(s->se));
 }
 
-/* The two backing ioctls on the session's /dev/fuse: the result, or -errno, as a JS number. */
-static napi_value backing_ioctl(napi_env env, napi_callback_info info, bool open) {
-  napi_value ext;
-  double arg;
-  if (!unpack(env, info, "vd", &ext, &arg)) return NULL;
-  session *s = session_arg(env, ext);
-  if (s == NULL) return NULL;
-  int rc;
-  if (open) {
-    struct backing_map map = {.fd = (int32_t)arg, .flags = 0, .padding = 0};
-    rc = ioctl(fuse_session_fd(s->se), DEV_IOC_BACKING_OPEN, &map);
-  } else {
-    uint32_t id = (uint32_t)arg;
-    rc = ioctl(fuse_session_fd(s->se), DEV_IOC_BACKING_CLOSE, &id);
-  }
-  napi_value out;
-  napi_create_int32(env, rc < 0 ? -errno : rc, &out);
-  return out;
+/* Give backing id `id` back (the notice thread, notify.c); 0 or -errno. */
+int kernel_backing_close(session *s, uint32_t id) {
+  return ioctl(fuse_session_fd(s->se), DEV_IOC_BACKING_CLOSE, &id) < 0 ? -errno : 0;
 }
 
 /* backingOpen(session, fd): the backing id the kernel gives the file open on `fd` (it keeps its
    own reference), or -errno (EPERM: the kernel did not take passthrough at INIT). */
 napi_value js_backing_open(napi_env env, napi_callback_info info) {
-  return backing_ioctl(env, info, true);
+  napi_value ext;
+  double fd;
+  if (!unpack(env, info, "vd", &ext, &fd)) return NULL;
+  session *s = session_arg(env, ext);
+  if (s == NULL) return NULL;
+  struct backing_map map = {.fd = (int32_t)fd, .flags = 0, .padding = 0};
+  int id = ioctl(fuse_session_fd(s->se), DEV_IOC_BACKING_OPEN, &map);
+  napi_value out;
+  napi_create_int32(env, id < 0 ? -errno : id, &out);
+  return out;
 }
 
-/* backingClose(session, id): 0 or -errno. Files opened through it keep the backing file. */
+/* backingClose(session, ids: Uint32Array) -> queued: the ids are given back by the notice thread
+   (notify.c), off the JS thread; opens made with them keep their files. */
 napi_value js_backing_close(napi_env env, napi_callback_info info) {
-  return backing_ioctl(env, info, false);
+  napi_value ext;
+  uint32_t *ids;
+  size_t count;
+  if (!unpack(env, info, "vU", &ext, &ids, &count)) return NULL;
+  session *s = session_arg(env, ext);
+  if (s == NULL) return NULL;
+  napi_value out;
+  napi_get_boolean(env, count > 0 && notify_backing_close(s, ids, count), &out);
+  return out;
 }

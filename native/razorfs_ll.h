@@ -199,6 +199,7 @@ void notify_stop(session *s);
 napi_value js_notify_inval_inode(napi_env env, napi_callback_info info);
 napi_value js_notify_inval_entry(napi_env env, napi_callback_info info);
 napi_value js_notify_counts(napi_env env, napi_callback_info info);
+bool notify_backing_close(session *s, const uint32_t *ids, size_t count);
 session *session_arg(napi_env env, napi_value external);
 
 /* caps.c */
@@ -211,6 +212,7 @@ void caps_drop_all(session *s);
 int kernel_io_install(session *s);
 bool request_kills_suidgid(void);
 void reply_with_backing(int32_t id);
+int kernel_backing_close(session *s, uint32_t id);
 napi_value js_backing_open(napi_env env, napi_callback_info info);
 napi_value js_backing_close(napi_env env, napi_callback_info info);
 

@@ -379,9 +379,13 @@ export class Contents {
     return this.fd(dataId, true)!
   }
 
-  /** The host file was changed by someone else (the kernel, through passthrough): it needs a sync. */
-  markWritten(dataId: number): void {
+  /**
+   * The host file was changed by someone else (the kernel, through passthrough): it needs a sync.
+   * `blocks`: its block count as the caller just saw it (fstat), kept for the next attributes.
+   */
+  markWritten(dataId: number, blocks?: number): void {
     this.touched(dataId)
+    if (blocks !== undefined && this.blockCounts.size < BLOCK_COUNTS) this.blockCounts.set(dataId, blocks)
   }
 
   /** Make the host file `size` long, cutting or extending it (with a hole). */

@@ -2,24 +2,31 @@
  * `writers` in the data dir: the files the kernel may be writing itself (FUSE passthrough) while
  * the image is open. Their content files change without a request reaching the server, so their
  * sizes are not in the log until the server takes them from the host files (FileData.adoptDirect).
- * Each file open for writing that way is listed here before its open is answered, with pwrite(2):
- * a killed server leaves the list in the page cache, and the next read-write open takes the size
- * and mtime of each listed file from its content file (FileData.recoverWriters). FORMAT.md,
- * "writers", has the bytes.
+ * Each file open for writing that way is listed here before its open is answered, in a shared
+ * mapping of the file (as the log's appends, wal.ts): a killed server leaves the list in the page
+ * cache, and the next open takes the size and mtime of each listed file from its content file
+ * (FileData.recoverWriters). A store into the mapping costs no system call, where a pwrite of the
+ * list cost more than the rest of a create. FORMAT.md, "Writers", has the bytes.
  */
 import fs from 'node:fs'
 import path from 'node:path'
 
 import {decodeList, encodeEntry, encodeHeader, entryOffset} from './codec/writers.js'
-import {WRITERS_ENTRY, WRITERS_NAME} from './format.js'
+import {WRITERS_NAME} from './format.js'
+import {mapShared} from './mapped-file.js'
+import {createAllocated} from './space.js'
+
+/** Places of a new list; it doubles when they are all taken. */
+const FIRST_PLACES = 4096
 
 export class WritersList {
   private fd: number | undefined
+  private map: Buffer | undefined
+  private places = 0
   private readonly free: number[] = []
   private next = 0
   private readonly file: string
-  private readonly entry = Buffer.alloc(WRITERS_ENTRY.SIZE)
-  /** A file was unlisted since the last sync (see sync). */
+  /** A file was unlisted since the last sync. */
   private unsynced = false
 
   constructor(
@@ -45,48 +52,62 @@ export class WritersList {
     return decodeList(bytes, this.uuid)
   }
 
-  /** List `ino`; returns its place, for `remove`. */
+  /** List `ino`; returns its place, for `remove`. Throws (nothing listed) if the host has no room for the list. */
   add(ino: number): number {
+    const place = this.free.pop() ?? this.next
+    if (place >= this.places) this.grow(Math.max(FIRST_PLACES, this.places * 2))
+    if (place === this.next) this.next++
+    encodeEntry(this.map!.subarray(entryOffset(place)), ino)
+    return place
+  }
+
+  /**
+   * Make room for `places` places: a new list is created with every byte allocated (a store into
+   * a hole of a full host would be a SIGBUS), a full one grown and mapped again.
+   */
+  private grow(places: number): void {
+    const size = entryOffset(places)
     if (this.fd === undefined) {
-      this.fd = fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
+      this.fd = createAllocated(this.file, size, false)
       const header = encodeHeader(this.uuid)
       fs.writeSync(this.fd, header, 0, header.length, 0)
+    } else {
+      const zeros = Buffer.alloc(size - entryOffset(this.places))
+      fs.writeSync(this.fd, zeros, 0, zeros.length, entryOffset(this.places))
     }
 
-    const place = this.free.pop() ?? this.next++
-    this.put(place, ino)
-    return place
+    this.map = mapShared(this.fd, size)
+    this.places = places
   }
 
   /** Unlist the inode at `place` (its size is in the log by now). */
   remove(place: number): void {
-    this.put(place, 0)
+    encodeEntry(this.map!.subarray(entryOffset(place)), 0)
     this.free.push(place)
     this.unsynced = true
   }
 
-  /**
-   * Before every sync of the log: make the unlistings since the last one durable. Otherwise a
-   * power loss could leave a closed file listed, with a later truncate durable in the log but not
-   * yet on the host file, and recovery would take the old length back.
-   */
+  /** Whether a file was unlisted since the last sync. */
+  get hasUnsynced(): boolean {
+    return this.unsynced
+  }
+
+  /** Make the unlistings since the last sync durable. */
   sync(): void {
     if (!this.unsynced || this.fd === undefined) return
     fs.fdatasyncSync(this.fd)
     this.unsynced = false
   }
 
-  private put(place: number, ino: number): void {
-    fs.writeSync(this.fd!, encodeEntry(this.entry, ino), 0, this.entry.length, entryOffset(place))
-  }
-
   /** Remove the list: nothing is listed (after recovery, and at a clean close). */
   clear(): void {
     if (this.fd !== undefined) fs.closeSync(this.fd)
     this.fd = undefined
-    this.unsynced = false
+    this.map = undefined // unmapped when collected (mmap-io has no munmap)
+    this.places = 0
     this.free.length = 0
     this.next = 0
+    this.unsynced = false
     fs.rmSync(this.file, {force: true})
   }
 }

@@ -9,6 +9,9 @@ import {constants as osConstants} from 'node:os'
 import type {FileSystem} from '../../vfs/filesystem.js'
 import type {LowLevelAddon} from './binding.js'
 
+/** Backing ids given back at once (see `unused`). */
+const CLOSE_BATCH = 64
+
 export class Passthrough {
   /**
    * Files open now, by inode: the backing id their opens name (0: served by the server, a
@@ -18,6 +21,12 @@ export class Passthrough {
   private readonly openInodes = new Map<number, {id: number; opens: number}>()
   /** The inode of each file handle counted in openInodes. */
   private readonly handleInodes = new Map<number, number>()
+  /**
+   * Backing ids no open uses any more, given back CLOSE_BATCH at a time (backingClose). Until then
+   * the kernel holds their host files open: at most CLOSE_BATCH - 1 of them.
+   */
+  private readonly unused = new Uint32Array(CLOSE_BATCH)
+  private unusedCount = 0
 
   /**
    * `on`: asked for at mount (a volume no other host changes, no -o nopassthrough); off once the
@@ -67,6 +76,11 @@ export class Passthrough {
     const open = this.openInodes.get(ino)!
     if (--open.opens > 0) return
     this.openInodes.delete(ino)
-    if (open.id !== 0 && session !== undefined) this.ll.backingClose(session, open.id)
+    if (open.id === 0 || session === undefined) return
+    this.unused[this.unusedCount++] = open.id
+    if (this.unusedCount === CLOSE_BATCH) {
+      this.ll.backingClose(session, this.unused)
+      this.unusedCount = 0
+    }
   }
 }

@@ -16,6 +16,9 @@ import {inodeFields as I} from '../codec/inode.js'
 import {FILE_SIZE_MAX, type Attr, type SetAttr, type Timespec} from '../types.js'
 import {type Inodes, nowTimespec} from './inodes.js'
 
+/** Unlisted content files syncWriters keeps track of before it syncs the list regardless. */
+const UNLISTED_KEPT = 65536
+
 export class FileData {
   private readonly store: Store
   /**
@@ -38,6 +41,8 @@ export class FileData {
    * it is open for writing (-1: not listed).
    */
   private readonly direct = new Map<number, {opens: number; dataId: number; seen: bigint; listed: number}>()
+  /** Content files of files unlisted from `writers` since its last fdatasync (see syncWriters). */
+  private readonly unlisted = new Set<number>()
 
   constructor(
     private readonly inodes: Inodes,
@@ -203,7 +208,16 @@ export class FileData {
       this.direct.set(ino, open)
     }
 
-    if (write && open.listed < 0 && !this.inodes.readOnly) open.listed = this.writers.add(ino)
+    if (write && open.listed < 0 && !this.inodes.readOnly) {
+      try {
+        open.listed = this.writers.add(ino)
+      } catch {
+        // No room for the list (a full host): the file is served, its writes come to the server.
+        if (open.opens === 0) this.direct.delete(ino)
+        return undefined
+      }
+    }
+
     open.opens++
     return this.contents.hostFd(open.dataId)
   }
@@ -236,18 +250,18 @@ export class FileData {
   adoptDirect(ino: number): void {
     const open = this.direct.get(ino)
     if (open === undefined || this.inodes.readOnly) return
-    if (open.listed >= 0) this.contents.markWritten(open.dataId)
     const st = fs.fstatSync(this.contents.hostFd(open.dataId), {bigint: true})
     const slot = this.inodes.slotOf(ino, 'write')
-    if (st.mtimeNs === open.seen && Number(st.size) === this.inodes.get64(slot, I.size)) return
-    this.adopt(slot, open.dataId, st)
-    open.seen = st.mtimeNs
+    if (st.mtimeNs !== open.seen || Number(st.size) !== this.inodes.get64(slot, I.size)) {
+      this.adopt(slot, open.dataId, st)
+      open.seen = st.mtimeNs
+    } else if (open.listed >= 0) this.contents.markWritten(open.dataId, Number(st.blocks))
   }
 
   /** The size and mtime of the host file `st` of `dataId` become those of the file in `slot`. */
   private adopt(slot: number, dataId: number, st: fs.BigIntStats): void {
     const t = timeOf(st)
-    this.contents.markWritten(dataId)
+    this.contents.markWritten(dataId, Number(st.blocks))
     this.store.transaction(() => {
       // Set only when it changed: a new size makes the next fdatasync a full sync (layoutDurable).
       if (Number(st.size) !== this.inodes.get64(slot, I.size)) this.inodes.set64(slot, I.size, Number(st.size))
@@ -275,7 +289,10 @@ export class FileData {
     }
 
     this.direct.delete(ino)
-    if (open.listed >= 0) this.writers.remove(open.listed)
+    if (open.listed >= 0) {
+      this.writers.remove(open.listed)
+      this.unlisted.add(open.dataId)
+    }
   }
 
   /**
@@ -305,14 +322,27 @@ export class FileData {
     return adopted
   }
 
-  /** Before a sync of the log (writers.ts). */
+  /**
+   * Before a sync of the log. A file unlisted from `writers` whose shrink the log is about to make
+   * durable must be unlisted durably first: a power loss could otherwise leave it listed, with the
+   * shrink durable but its host-file cut (made after this sync) not, and recovery would take the
+   * old length back. Other unlistings may wait (a stale entry of a file whose host file holds its
+   * size takes nothing wrong): no fdatasync of the list at each commit of a program that opens and
+   * closes files between its fsyncs (SQLite's journal).
+   */
   syncWriters(): void {
-    this.writers.sync()
+    if (!this.writers.hasUnsynced) return
+    // (Past UNLISTED_KEPT the list is synced anyway, so that the set stays small.)
+    if (this.unlisted.size > UNLISTED_KEPT || [...this.pendingShrinks.keys()].some(dataId => this.unlisted.has(dataId))) {
+      this.writers.sync()
+      this.unlisted.clear()
+    }
   }
 
   /** At a clean close, once what the kernel wrote is adopted and synced: no file is open any more. */
   dropDirect(): void {
     this.direct.clear()
+    this.unlisted.clear()
     if (!this.inodes.readOnly) this.writers.clear()
   }
 
@@ -330,11 +360,12 @@ export class FileData {
       return this.inodes.attrOf(slot)
     }, shrinks)
     const open = this.direct.get(ino)
-    if (open !== undefined) {
+    if (open !== undefined && changes.size !== undefined) {
       // The kernel reads the host file as it is: it takes the new size now. Its mtime as it is
-      // now is this change's, not a write's.
-      if (changes.size !== undefined) this.fitHost(open.dataId, this.contents.hostFd(open.dataId), changes.size)
-      open.seen = fs.fstatSync(this.contents.hostFd(open.dataId), {bigint: true}).mtimeNs
+      // then is this change's, not a write's (without a resize it is still the one adoptDirect saw).
+      const fd = this.contents.hostFd(open.dataId)
+      this.fitHost(open.dataId, fd, changes.size)
+      open.seen = fs.fstatSync(fd, {bigint: true}).mtimeNs
     }
 
     if (shrinks) this.releaseHostSpace()
