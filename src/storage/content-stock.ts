@@ -74,6 +74,11 @@ export class ContentStock {
     })
   }
 
+  /** Is there an empty content file ready for a new file: a spare, or the one made ahead for `next`? */
+  ready(next: number): boolean {
+    return this.spares.length > 0 || this.premade.has(next)
+  }
+
   /** An empty content file for a new file, or undefined; it is the caller's now. */
   takeSpare(): number | undefined {
     return this.spares.pop()

@@ -477,6 +477,14 @@ export class Contents {
     for (const dataId of this.stock.takeAllSpares()) this.remove(dataId)
   }
 
+  /**
+   * Can a new file get an empty content file without a host create: a spare (see recycle), or the
+   * one the pool made ahead for `next`, the number `nextDataId` gives next?
+   */
+  readyFor(next: number): boolean {
+    return this.stock.ready(next)
+  }
+
   /** An empty content file for a new file (see recycle), or undefined; it is the caller's now. */
   takeSpare(): number | undefined {
     return this.stock.takeSpare()

@@ -319,6 +319,8 @@ for (const binding of ['ll', 'fuse-native'] as const) {
       }
 
       await plain()
+      // A file with a content file: a new one is served until the pool has an empty one ready (FileData.openDirect).
+      fs.writeFileSync(P('pt'), 'old')
       const direct = await requests(roundTrip)
       expect(fs.statSync(P('pt')).size).to.equal(MiB)
       await servers.pop()!.stop()

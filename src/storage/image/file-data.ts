@@ -182,8 +182,9 @@ export class FileData {
    * itself (FUSE passthrough); returns a descriptor of it, valid for the moment of the call. The
    * host file is first made to hold exactly the logical size: the kernel reads it as it is, with
    * no size of ours to stop at. A file opened for writing is listed in `writers` before this
-   * returns (so before the open is answered). Undefined for a reading open of a file that has no
-   * content file: it reads as zeros, and is given none for that.
+   * returns (so before the open is answered). Undefined, the file served, for a reading open of a
+   * file that has no content file (it reads as zeros, and is given none for that), and for a new
+   * file while no empty content file is ready for it (see below).
    */
   openDirect(ino: number, write: boolean): number | undefined {
     const slot = this.inodes.slotOf(ino, 'open')
@@ -193,11 +194,15 @@ export class FileData {
       let dataId = this.inodes.get64(slot, I.dataId)
       if (dataId === 0 && !write) return undefined
       const size = this.inodes.get64(slot, I.size)
-      // A new file's content file (a spare or a new one) is empty: nothing to fit or look at. Its
-      // mtime, unknown (0), is taken at the first adoptDirect.
+      // A new file's content file (a spare or one made ahead) is empty: nothing to fit or look at.
+      // Its mtime, unknown (0), is taken at the first adoptDirect. Without one ready the file is
+      // served: a host create here would hold the open's reply (and every other request) for as
+      // long as ext4 takes, and an empty file would keep a content file it never needs.
       let seen = 0n
-      if (dataId === 0 && size === 0) dataId = this.allocDataId(slot)
-      else {
+      if (dataId === 0 && size === 0) {
+        if (!this.contents.readyFor(this.inodes.nextDataId)) return undefined
+        dataId = this.allocDataId(slot)
+      } else {
         if (dataId === 0) dataId = this.allocDataId(slot)
         const fd = this.contents.hostFd(dataId)
         this.fitHost(dataId, fd, size)

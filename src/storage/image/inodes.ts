@@ -244,9 +244,14 @@ export class Inodes {
 
   // ---- control counters ------------------------------------------------------------------------
 
+  /** The content file id allocDataId gives next. */
+  get nextDataId(): number {
+    return TC.nextDataId.get(this.node, CONTROL_OFFSET)
+  }
+
   /** Give a file inode its content file id (a new one from the nodes.dat counter). */
   allocDataId(slot: number): number {
-    const id = TC.nextDataId.get(this.node, CONTROL_OFFSET)
+    const id = this.nextDataId
     TC.nextDataId.set(this.store, this.nodes.file, CONTROL_OFFSET, id + 1)
     this.set64(slot, I.dataId, id)
     return id

@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {decodeList} from '../../../src/storage/codec/writers.js'
-import {WRITERS_NAME} from '../../../src/storage/format.js'
+import {DATA_DIR_NAME, WRITERS_NAME} from '../../../src/storage/format.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {fsckIds} from '../fsck/helpers.js'
 
@@ -69,10 +69,34 @@ describe('storage: files the kernel writes itself (passthrough)', function () {
     again.close()
   })
 
+  it('a new file gets a content file only when an empty one is ready (a spare); without, it is served and none is made', () => {
+    const img = Image.create(dir)
+    const contentFiles = () => fs.readdirSync(path.join(dir, DATA_DIR_NAME), {recursive: true}).filter(f => /\/\d+$/.test(String(f))).length
+    const old = img.mknod(ROOT_INO, 'old', {mode: S_IFREG, ...u}).ino
+    img.write(old, Buffer.from('gone'), 0)
+    const early = img.mknod(ROOT_INO, 'early', {mode: S_IFREG, ...u}).ino
+    expect(img.openDirect(early, true), 'nothing ready: served').to.equal(undefined)
+    expect(contentFiles(), 'only the written file has a content file').to.equal(1)
+
+    img.unlink(ROOT_INO, 'old')
+    img.sync() // the removal is durable: its content file, emptied, is a spare
+    const late = img.mknod(ROOT_INO, 'late', {mode: S_IFREG, ...u}).ino
+    const fd = img.openDirect(late, true)!
+    expect(fd, 'a spare ready: the kernel writes it').to.be.a('number')
+    expect(fs.fstatSync(fd).size).to.equal(0)
+    expect(contentFiles(), 'the spare, no new one').to.equal(1)
+    kernelWrite(fd, Buffer.from('new'), 0)
+    img.closeDirect(late)
+    expect(img.getattr(late).size).to.equal(3)
+    img.close()
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
+  })
+
   it('a crash loses nothing the kernel wrote: the next open takes the listed files from their content files', () => {
     const img = Image.create(dir)
     const written = img.mknod(ROOT_INO, 'written', {mode: S_IFREG, ...u}).ino
     const read = img.mknod(ROOT_INO, 'read', {mode: S_IFREG, ...u}).ino
+    img.write(written, Buffer.from('x'), 0)
     img.write(read, Buffer.from('unchanged'), 0)
     const fd = img.openDirect(written, true)!
     img.openDirect(read, false)
