@@ -311,6 +311,16 @@ export class LowLevelAdapter {
     if (s.umask !== undefined) a[at + 1] = (a[at + 1] & 0o170000) | (0o777 & ~s.umask)
   }
 
+  /** The backing id the open reply of `fh` names (Passthrough.open); an open it fails is released, the kernel never gets it. */
+  private backing(fh: number, ino: number): number {
+    try {
+      return this.passthrough!.open(this.session!, fh, ino)
+    } catch (error) {
+      this.core.release(fh)
+      throw error
+    }
+  }
+
   private handle(r: Exclude<LlRequest, EndedRequest | InitRequest>, cred: Cred): void {
     const core = this.core
     const ll = this.ll
@@ -384,12 +394,13 @@ export class LowLevelAdapter {
       case OP.OPEN: {
         const fh = core.open(r.ino, r.flags, cred)
         if (r.kill) this.clearSetId(r.ino)
+        const backing = this.backing(fh, r.ino)
         // The kernel's page cache stays valid across opens: only this mount changes the image.
         ll.replyOpen(
           req,
           fh,
           this.kcache.openFlags(r.ino, () => core.getattr(r.ino)),
-          this.passthrough!.open(this.session!, fh, r.ino),
+          backing,
         )
         return
       }
@@ -481,7 +492,7 @@ export class LowLevelAdapter {
         this.kcache.note(r.parent, r.name, attr.ino)
         // A file made here on an image no other host changes has no capability (native/caps.c).
         const fresh = created && !this.kcache.watched ? OPEN_NEW_FILE : 0
-        const backing = this.passthrough!.open(this.session!, fh, attr.ino)
+        const backing = this.backing(fh, attr.ino)
         ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.kcache.openFlags(attr.ino, () => attr, created) | fresh, backing)
         return
       }

@@ -313,7 +313,7 @@ export class Image implements Volume {
   // ---- the Volume, layer by layer --------------------------------------------------------------
 
   getattr(ino: number): Attr {
-    if (this.data.isDirect(ino)) this.data.adoptDirect(ino)
+    this.data.adoptDirect(ino)
     return this.inodes.attrOf(this.inodes.slotOf(ino, 'getattr'))
   }
 
@@ -363,7 +363,7 @@ export class Image implements Volume {
   }
 
   link(ino: number, parent: number, name: Buffer | string): Attr {
-    if (this.data.isDirect(ino)) this.data.adoptDirect(ino)
+    this.data.adoptDirect(ino)
     return this.dirs.link(ino, parent, name)
   }
 
@@ -384,12 +384,12 @@ export class Image implements Volume {
   }
 
   read(ino: number, buf: Buffer, pos: number): number {
-    if (this.data.isDirect(ino)) this.data.adoptDirect(ino) // (copy_file_range, lseek: the kernel asks here)
+    this.data.adoptDirect(ino) // (copy_file_range, lseek: the kernel asks here)
     return this.data.read(ino, buf, pos)
   }
 
   write(ino: number, data: Buffer, pos: number): number {
-    if (this.data.isDirect(ino)) this.data.adoptDirect(ino)
+    this.data.adoptDirect(ino)
     return this.data.write(ino, data, pos)
   }
 

@@ -7,6 +7,7 @@
 import {constants as osConstants} from 'node:os'
 
 import type {FileSystem} from '../../vfs/filesystem.js'
+import {FsError} from '../../vfs/volume.js'
 import type {LowLevelAddon} from './binding.js'
 
 /** Backing ids given back at once (see `unused`). */
@@ -44,7 +45,10 @@ export class Passthrough {
     const known = this.openInodes.get(ino)
     if (known === undefined && !this.on) return 0
     if (known !== undefined) {
-      if (known.id !== 0) this.core.direct(fh, true)
+      // An open joining the kernel's way must be listed in `writers` first when it may write (a
+      // kill -9 would lose the size of what it writes): a host too full to list it fails the open.
+      if (known.id !== 0 && this.core.direct(fh, true) === undefined)
+        throw new FsError('ENOSPC', 'open', `inode ${ino}: no room to list it as open for writing`)
       known.opens++
       this.handleInodes.set(fh, ino)
       return known.id

@@ -229,17 +229,16 @@ export class FileData {
 
   /** Make the host file of `dataId` exactly `size` long (a cut waits until the shrink that asks for it is durable). */
   private fitHost(dataId: number, fd: number, size: number): void {
-    const length = fs.fstatSync(fd).size
-    if (length > size && this.pendingShrinks.has(dataId)) this.store.sync() // makes the shrink durable, then applies it
+    let length = fs.fstatSync(fd).size
+    if (length > size && this.pendingShrinks.has(dataId)) {
+      this.store.sync() // makes the shrink durable, then applies it
+      length = this.contents.length(dataId)
+    }
+
     if (length !== size) this.contents.resize(dataId, size)
     // A deferred shrink has nothing left to cut now; applied later, it would cut what the kernel writes.
     this.pendingShrinks.delete(dataId)
     this.contents.markClean(dataId)
-  }
-
-  /** Whether regular file `ino` is open through passthrough. */
-  isDirect(ino: number): boolean {
-    return this.direct.has(ino)
   }
 
   get directCount(): number {
@@ -250,7 +249,8 @@ export class FileData {
    * Take what the kernel wrote to passthrough file `ino` into its inode: size, mtime and ctime,
    * when the host file's size or mtime moved. A file open for writing counts as written (its
    * content file is synced with the next sync): a host filesystem's mtime may not move for a write
-   * within the same clock tick.
+   * within the same clock tick. Nothing to do for a file not open so: the Image calls this before
+   * every use of a file's attributes or contents.
    */
   adoptDirect(ino: number): void {
     const open = this.direct.get(ino)

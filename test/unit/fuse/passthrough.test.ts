@@ -1,0 +1,87 @@
+/**
+ * The ll adapter's passthrough bookkeeping (src/fuse/ll/passthrough.ts) over a real core and
+ * image: the kernel takes one way per open inode, so a later open joins the first one's, and an
+ * open that may write must be listed in `writers` before the kernel writes the file itself.
+ */
+import {expect} from 'chai'
+import fs from 'node:fs'
+import path from 'node:path'
+
+import type {LowLevelAddon} from '../../../src/fuse/ll/binding.js'
+import {Passthrough} from '../../../src/fuse/ll/passthrough.js'
+import {WRITERS_NAME} from '../../../src/storage/format.js'
+import {ROOT_INO} from '../../../src/storage/index.js'
+import {FsError} from '../../../src/vfs/volume.js'
+import {withCore} from '../../helpers/core.js'
+
+const cred = {uid: 0, gid: 0}
+const {O_RDONLY, O_RDWR, O_WRONLY} = fs.constants
+
+describe('ll passthrough: the backing id of each open', () => {
+  const f = withCore('razorfs-pt-')
+  const session = {}
+  let opened: number[]
+  /** The addon's two backing calls, as the kernel answers them: ids from 1, none refused. */
+  const ll = {
+    backingOpen: (_session: object, fd: number) => {
+      opened.push(fd)
+      return opened.length
+    },
+    backingClose: () => {},
+  } as unknown as LowLevelAddon
+
+  beforeEach(() => {
+    opened = []
+  })
+
+  /** A file with content (a new empty one is served until a content file is ready). */
+  function written(name: string): number {
+    const {fh, attr} = f.core.create(ROOT_INO, name, 0o100644, O_RDWR, cred)
+    f.core.write(fh, Buffer.from('data'), 0)
+    f.core.release(fh)
+    return attr.ino
+  }
+
+  it('later opens of an open inode join the first one’s way, and a new empty file is served', () => {
+    const pt = new Passthrough(ll, f.core, () => {}, true)
+    const ino = written('f')
+    const first = f.core.open(ino, O_RDONLY, cred)
+    expect(pt.open(session, first, ino)).to.equal(1)
+    const second = f.core.open(ino, O_RDWR, cred)
+    expect(pt.open(session, second, ino), 'the same backing id').to.equal(1)
+    expect(opened).to.have.length(1)
+    pt.release(session, first)
+    f.core.release(first)
+    pt.release(session, second)
+    f.core.release(second)
+
+    const made = f.core.create(ROOT_INO, 'new', 0o100644, O_WRONLY, cred)
+    expect(pt.open(session, made.fh, made.attr.ino), 'no content file ready: served').to.equal(0)
+    pt.release(session, made.fh)
+    f.core.release(made.fh)
+  })
+
+  it('an open that may write fails with ENOSPC when it cannot be listed as a writer, rather than write unlisted', () => {
+    const pt = new Passthrough(ll, f.core, () => {}, true)
+    const ino = written('f')
+    const reader = f.core.open(ino, O_RDONLY, cred)
+    expect(pt.open(session, reader, ino)).to.equal(1)
+    // The list cannot be made, as on a full host: a directory where its file goes.
+    const list = path.join(f.image.dir, WRITERS_NAME)
+    fs.mkdirSync(list)
+    const writer = f.core.open(ino, O_WRONLY, cred)
+    expect(() => pt.open(session, writer, ino))
+      .to.throw(FsError)
+      .with.property('code', 'ENOSPC')
+    f.core.release(writer)
+    // The reader is untouched and its inode still the kernel's.
+    const another = f.core.open(ino, O_RDONLY, cred)
+    expect(pt.open(session, another, ino)).to.equal(1)
+    for (const fh of [reader, another]) {
+      pt.release(session, fh)
+      f.core.release(fh)
+    }
+
+    fs.rmdirSync(list)
+  })
+})
