@@ -199,18 +199,21 @@ export class FileSystem {
   setattr(ino: number, req: SetAttrRequest, cred: Cred): Attr {
     cred = this.who(cred)
     this.writable('setattr')
-    const attr = this.volume.getattr(ino)
-    const isOwner = cred.uid === 0 || cred.uid === attr.uid
+    // Read only when a check needs it: root changing times or mode needs none, and the read takes
+    // in what the kernel wrote to a file open through passthrough (an fstat; setattr takes it too).
+    let read: Attr | undefined
+    const current = (): Attr => (read ??= this.volume.getattr(ino))
+    const isOwner = cred.uid === 0 || cred.uid === current().uid
     const changes: SetAttr = {}
     if (req.mode !== undefined) {
       if (!isOwner) throw new FsError('EPERM', 'chmod')
       let mode = req.mode & 0o7777
-      const gid = req.gid ?? attr.gid
-      if (cred.uid !== 0 && !this.inGroup(cred, gid)) mode &= ~S_ISGID
+      if (cred.uid !== 0 && !this.inGroup(cred, req.gid ?? current().gid)) mode &= ~S_ISGID
       changes.mode = mode
     }
 
     if (req.uid !== undefined || req.gid !== undefined) {
+      const attr = current()
       const uid = req.uid ?? attr.uid
       const gid = req.gid ?? attr.gid
       if (cred.uid !== 0) {
@@ -229,7 +232,7 @@ export class FileSystem {
     if (req.size !== undefined) {
       const handle = req.fh === undefined ? undefined : this.handles.get(req.fh)
       const viaWriteHandle = handle !== undefined && handle.ino === ino && (handle.flags & O_ACCMODE) !== O_RDONLY
-      if (!viaWriteHandle) this.require(attr, W_OK, cred, 'truncate')
+      if (!viaWriteHandle) this.require(current(), W_OK, cred, 'truncate')
       changes.size = req.size
     }
 
@@ -237,11 +240,12 @@ export class FileSystem {
       const t = req[which]
       if (t === undefined || t === 'omit') continue
       // Setting the current time needs ownership or write permission; any other time, ownership.
-      if (!isOwner && (t !== 'now' || !this.permits(attr, W_OK, cred))) throw new FsError(t === 'now' ? 'EACCES' : 'EPERM', 'utimensat')
+      if (!isOwner && (t !== 'now' || !this.permits(current(), W_OK, cred))) throw new FsError(t === 'now' ? 'EACCES' : 'EPERM', 'utimensat')
       changes[which] = t
     }
 
     if (req.clearSetId === true) {
+      const attr = current()
       const mode = withoutSetId(changes.mode ?? attr.mode & 0o7777, attr.mode)
       if (mode !== (changes.mode ?? attr.mode & 0o7777)) changes.mode = mode
     }
