@@ -395,13 +395,10 @@ export class LowLevelAdapter {
         const fh = core.open(r.ino, r.flags, cred)
         if (r.kill) this.clearSetId(r.ino)
         const backing = this.backing(fh, r.ino)
-        // The kernel's page cache stays valid across opens: only this mount changes the image.
-        ll.replyOpen(
-          req,
-          fh,
-          this.kcache.openFlags(r.ino, () => core.getattr(r.ino)),
-          backing,
-        )
+        // The kernel's page cache stays valid across opens (only this mount changes the image),
+        // but for a served open while passthrough is on (cacheFlags).
+        const flags = this.kcache.openFlags(r.ino, () => core.getattr(r.ino))
+        ll.replyOpen(req, fh, this.passthrough!.cacheFlags(flags, backing), backing)
         return
       }
       case OP.READ: {
@@ -431,8 +428,13 @@ export class LowLevelAdapter {
         ll.replyErr(req, 0)
         return
       case OP.RELEASE:
-        core.release(r.fh)
-        this.passthrough!.release(this.ended ? undefined : this.session, r.fh)
+        try {
+          core.release(r.fh)
+        } finally {
+          // Even when the core's release fails (a full log at the last close): the kernel has let go.
+          this.passthrough!.release(this.ended ? undefined : this.session, r.fh)
+        }
+
         ll.replyErr(req, 0)
         return
       case OP.FSYNC:
@@ -493,7 +495,18 @@ export class LowLevelAdapter {
         // A file made here on an image no other host changes has no capability (native/caps.c).
         const fresh = created && !this.kcache.watched ? OPEN_NEW_FILE : 0
         const backing = this.backing(fh, attr.ino)
-        ll.replyCreate(req, this.attrs(attr), this.entryTimeout, this.attrTimeout, fh, this.kcache.openFlags(attr.ino, () => attr, created) | fresh, backing)
+        ll.replyCreate(
+          req,
+          this.attrs(attr),
+          this.entryTimeout,
+          this.attrTimeout,
+          fh,
+          this.passthrough!.cacheFlags(
+            this.kcache.openFlags(attr.ino, () => attr, created),
+            backing,
+          ) | fresh,
+          backing,
+        )
         return
       }
 

@@ -8,7 +8,7 @@ import {constants as osConstants} from 'node:os'
 
 import type {FileSystem} from '../../vfs/filesystem.js'
 import {FsError} from '../../vfs/volume.js'
-import type {LowLevelAddon} from './binding.js'
+import {type LowLevelAddon, OPEN_KEEP_CACHE} from './binding.js'
 
 /** Backing ids given back at once (see `unused`). */
 const CLOSE_BATCH = 64
@@ -70,6 +70,15 @@ export class Passthrough {
     this.openInodes.set(ino, {id, opens: 1})
     this.handleInodes.set(fh, ino)
     return id
+  }
+
+  /**
+   * The page cache flags of an open reply naming `backing`. A served open keeps no page cache
+   * while passthrough is on: the kernel writes a passthrough open's content file past the FUSE
+   * page cache, so what an earlier served open of the file left cached there may be stale.
+   */
+  cacheFlags(flags: number, backing: number): number {
+    return backing === 0 && this.on ? flags & ~OPEN_KEEP_CACHE : flags
   }
 
   /** After the release of `fh`: the last open of its inode gives its backing id back (`session`: while it lasts). */

@@ -204,9 +204,9 @@ export class FileData {
         dataId = this.allocDataId(slot)
       } else {
         if (dataId === 0) dataId = this.allocDataId(slot)
-        const fd = this.contents.hostFd(dataId)
-        this.fitHost(dataId, fd, size)
-        seen = fs.fstatSync(fd, {bigint: true}).mtimeNs
+        this.fitHost(dataId, this.contents.hostFd(dataId), size)
+        // Asked again: a sync in fitHost may have opened other content files, and closed this one.
+        seen = fs.fstatSync(this.contents.hostFd(dataId), {bigint: true}).mtimeNs
       }
 
       open = {opens: 0, dataId, seen, listed: -1}
@@ -257,7 +257,9 @@ export class FileData {
     if (open === undefined || this.inodes.readOnly) return
     const st = fs.fstatSync(this.contents.hostFd(open.dataId), {bigint: true})
     const slot = this.inodes.slotOf(ino, 'write')
-    if (st.mtimeNs !== open.seen || Number(st.size) !== this.inodes.get64(slot, I.size)) {
+    // A new file's content file (seen 0) was made ahead or emptied earlier: its mtime is that
+    // moment's, not a write's, until the kernel writes to it (the size then moves from 0).
+    if (Number(st.size) !== this.inodes.get64(slot, I.size) || (open.seen !== 0n && st.mtimeNs !== open.seen)) {
       this.adopt(slot, open.dataId, st)
       open.seen = st.mtimeNs
     } else if (open.listed >= 0) this.contents.markWritten(open.dataId, Number(st.blocks))

@@ -7,7 +7,7 @@ import {expect} from 'chai'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import type {LowLevelAddon} from '../../../src/fuse/ll/binding.js'
+import {type LowLevelAddon, OPEN_KEEP_CACHE, OPEN_NOFLUSH} from '../../../src/fuse/ll/binding.js'
 import {Passthrough} from '../../../src/fuse/ll/passthrough.js'
 import {WRITERS_NAME} from '../../../src/storage/format.js'
 import {ROOT_INO} from '../../../src/storage/index.js'
@@ -61,6 +61,14 @@ describe('ll passthrough: the backing id of each open', () => {
     f.core.release(made.fh)
   })
 
+  it('a served open keeps no page cache while passthrough is on (what the kernel wrote past it may be newer)', () => {
+    const on = new Passthrough(ll, f.core, () => {}, true)
+    expect(on.cacheFlags(OPEN_KEEP_CACHE | OPEN_NOFLUSH, 0)).to.equal(OPEN_NOFLUSH)
+    expect(on.cacheFlags(OPEN_KEEP_CACHE | OPEN_NOFLUSH, 3), 'a passthrough open: the addon drops them itself').to.equal(OPEN_KEEP_CACHE | OPEN_NOFLUSH)
+    const off = new Passthrough(ll, f.core, () => {}, false)
+    expect(off.cacheFlags(OPEN_KEEP_CACHE | OPEN_NOFLUSH, 0), 'no passthrough: every open is served').to.equal(OPEN_KEEP_CACHE | OPEN_NOFLUSH)
+  })
+
   it('an open that may write fails with ENOSPC when it cannot be listed as a writer, rather than write unlisted', () => {
     const pt = new Passthrough(ll, f.core, () => {}, true)
     const ino = written('f')
@@ -83,5 +91,10 @@ describe('ll passthrough: the backing id of each open', () => {
     }
 
     fs.rmdirSync(list)
+    // The failed open counted for nothing: the inode's last open gave its backing id back.
+    const later = f.core.open(ino, O_RDWR, cred)
+    expect(pt.open(session, later, ino), 'a new backing id').to.equal(2)
+    pt.release(session, later)
+    f.core.release(later)
   })
 })
