@@ -100,6 +100,29 @@ describe('storage: files the kernel writes itself (passthrough)', function () {
     expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
   })
 
+  it('on a served image a new file gets the content file the pool made ahead for its number', async () => {
+    const img = Image.create(dir)
+    img.poolHostWork() // as a mount does: the pool makes the next numbers' files ahead
+    // A first write gives a number, which starts the making ahead; its fan-out directory is made by
+    // then, and the numbers that share it (every 256th) are the ones made.
+    const first = img.mknod(ROOT_INO, 'first', {mode: S_IFREG, ...u}).ino
+    img.write(first, Buffer.from('x'), 0)
+    for (let i = 0; i < 256; i++) img.write(img.mknod(ROOT_INO, `w${i}`, {mode: S_IFREG, ...u}).ino, Buffer.from('x'), 0)
+    const ino = img.mknod(ROOT_INO, 'new', {mode: S_IFREG, ...u}).ino
+    let fd: number | undefined
+    for (let tries = 0; fd === undefined && tries < 200; tries++) {
+      fd = img.openDirect(ino, true)
+      if (fd === undefined) await new Promise(resolve => setTimeout(resolve, 10))
+    }
+
+    expect(fd, 'a file made ahead, within 2 s').to.be.a('number')
+    kernelWrite(fd!, Buffer.from('ahead'), 0)
+    img.closeDirect(ino)
+    expect(img.getattr(ino).size).to.equal(5)
+    img.close()
+    expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
+  })
+
   it('a crash loses nothing the kernel wrote: the next open takes the listed files from their content files', () => {
     const img = Image.create(dir)
     const written = img.mknod(ROOT_INO, 'written', {mode: S_IFREG, ...u}).ino
