@@ -14,7 +14,7 @@ import path from 'node:path'
 import {decodeList, encodeEntry, encodeHeader, entryOffset} from './codec/writers.js'
 import {WRITERS_NAME} from './format.js'
 import {mapShared} from './mapped-file.js'
-import {createAllocated} from './space.js'
+import {allocateRange, createAllocated} from './space.js'
 
 /** Places of a new list; it doubles when they are all taken. */
 const FIRST_PLACES = 4096
@@ -71,10 +71,7 @@ export class WritersList {
       this.fd = createAllocated(this.file, size, false)
       const header = encodeHeader(this.uuid)
       fs.writeSync(this.fd, header, 0, header.length, 0)
-    } else {
-      const zeros = Buffer.alloc(size - entryOffset(this.places))
-      fs.writeSync(this.fd, zeros, 0, zeros.length, entryOffset(this.places))
-    }
+    } else allocateRange(this.fd, entryOffset(this.places), size)
 
     this.map = mapShared(this.fd, size)
     this.places = places
