@@ -312,14 +312,6 @@ export class LowLevelAdapter {
   }
 
   /** The backing id the open reply of `fh` names (Passthrough.open); an open it fails is released, the kernel never gets it. */
-  private backing(fh: number, ino: number): number {
-    try {
-      return this.passthrough!.open(this.session!, fh, ino)
-    } catch (error) {
-      this.core.release(fh)
-      throw error
-    }
-  }
 
   private handle(r: Exclude<LlRequest, EndedRequest | InitRequest>, cred: Cred): void {
     const core = this.core
@@ -392,9 +384,13 @@ export class LowLevelAdapter {
         this.entry(req, r.newParent, r.newName, core.link(r.ino, r.newParent, r.newName, cred))
         return
       case OP.OPEN: {
-        const fh = core.open(r.ino, r.flags, cred)
+        // The backing id is settled before an O_TRUNC empties the file: an open refused there
+        // (passthrough.open) leaves the file as it was.
+        let backing = 0
+        const fh = core.open(r.ino, r.flags, cred, opened => {
+          backing = this.passthrough!.open(this.session!, opened, r.ino)
+        })
         if (r.kill) this.clearSetId(r.ino)
-        const backing = this.backing(fh, r.ino)
         // The kernel's page cache stays valid across opens (only this mount changes the image),
         // but for a served open while passthrough is on (cacheFlags).
         const flags = this.kcache.openFlags(r.ino, () => core.getattr(r.ino))
@@ -488,13 +484,15 @@ export class LowLevelAdapter {
         ll.replyErr(req, 0)
         return
       case OP.CREATE: {
-        const made = core.create(r.parent, r.name, r.mode, r.flags, cred)
+        let backing = 0
+        const made = core.create(r.parent, r.name, r.mode, r.flags, cred, (opened, ino) => {
+          backing = this.passthrough!.open(this.session!, opened, ino)
+        })
         const {fh, created} = made
         const attr = !created && r.kill && this.clearSetId(made.attr.ino) ? core.getattr(made.attr.ino) : made.attr
         this.kcache.note(r.parent, r.name, attr.ino)
         // A file made here on an image no other host changes has no capability (native/caps.c).
         const fresh = created && !this.kcache.watched ? OPEN_NEW_FILE : 0
-        const backing = this.backing(fh, attr.ino)
         ll.replyCreate(
           req,
           this.attrs(attr),

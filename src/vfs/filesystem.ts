@@ -393,7 +393,11 @@ export class FileSystem {
     return acc === O_RDONLY ? R_OK : acc === O_WRONLY ? W_OK : R_OK | W_OK
   }
 
-  open(ino: number, flags: number, cred: Cred): number {
+  /**
+   * open(2) of inode `ino`. `prepare`, given the new handle before an O_TRUNC empties the file, may
+   * refuse the open by throwing: the handle is then released and the file left as it was.
+   */
+  open(ino: number, flags: number, cred: Cred, prepare?: (fh: number, ino: number) => void): number {
     cred = this.who(cred)
     const attr = this.volume.getattr(ino)
     const type = attr.mode & S_IFMT
@@ -402,24 +406,48 @@ export class FileSystem {
     if (type === S_IFLNK) throw new FsError('ELOOP', 'open')
     if (wantsWrite) this.writable('open')
     this.require(attr, this.openAccess(flags) | ((flags & O_TRUNC) !== 0 ? W_OK : 0), cred, 'open')
+    const fh = this.prepared(this.addHandle(ino, flags, false), ino, prepare)
+
     if ((flags & O_TRUNC) !== 0 && type === S_IFREG && attr.size > 0) this.volume.setattr(ino, {size: 0})
-    return this.addHandle(ino, flags, false)
+    return fh
   }
 
-  /** open(O_CREAT): an existing file is opened (unless O_EXCL), a missing one created. */
-  /** open(O_CREAT) of `name`: `created` says whether the file was made (else an existing one was opened). */
-  create(parent: number, name: Buffer | string, mode: number, flags: number, cred: Cred): {fh: number; attr: Attr; created: boolean} {
+  /**
+   * open(O_CREAT) of `name`: an existing file is opened (unless O_EXCL), a missing one created;
+   * `created` says which. `prepare` as for open; a file it refuses after making it stays made.
+   */
+  create(
+    parent: number,
+    name: Buffer | string,
+    mode: number,
+    flags: number,
+    cred: Cred,
+    prepare?: (fh: number, ino: number) => void,
+  ): {fh: number; attr: Attr; created: boolean} {
     const bytes = this.checkName(name, 'open')
     this.dirAccess(parent, this.who(cred), 'open', false)
     const existing = this.volume.lookup(parent, bytes)
     if (existing !== 0) {
       if ((flags & O_EXCL) !== 0) throw new FsError('EEXIST', 'open', bytes.toString())
-      const fh = this.open(existing, flags, cred)
+      const fh = this.open(existing, flags, cred, prepare)
       return {fh, attr: this.volume.getattr(existing), created: false}
     }
 
     const attr = this.mknod(parent, bytes, S_IFREG | (mode & 0o7777), 0, cred)
-    return {fh: this.addHandle(attr.ino, flags, false), attr, created: true}
+    return {fh: this.prepared(this.addHandle(attr.ino, flags, false), attr.ino, prepare), attr, created: true}
+  }
+
+  /** New handle `fh` once `prepare` has taken it; when `prepare` refuses (throws), the handle is released. */
+  private prepared(fh: number, ino: number, prepare: ((fh: number, ino: number) => void) | undefined): number {
+    if (prepare === undefined) return fh
+    try {
+      prepare(fh, ino)
+    } catch (error) {
+      this.release(fh)
+      throw error
+    }
+
+    return fh
   }
 
   /**

@@ -15,7 +15,7 @@ import {FsError} from '../../../src/vfs/volume.js'
 import {withCore} from '../../helpers/core.js'
 
 const cred = {uid: 0, gid: 0}
-const {O_RDONLY, O_RDWR, O_WRONLY} = fs.constants
+const {O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY} = fs.constants
 
 describe('ll passthrough: the backing id of each open', () => {
   const f = withCore('razorfs-pt-')
@@ -40,6 +40,19 @@ describe('ll passthrough: the backing id of each open', () => {
     f.core.write(fh, Buffer.from('data'), 0)
     f.core.release(fh)
     return attr.ino
+  }
+
+  /**
+   * File `f`, written and open for reading through passthrough (backing id 1), with a writers list
+   * that cannot be made, as on a full host: a directory (`list`) where its file goes.
+   */
+  function readerOfUnlistable(pt: Passthrough): {ino: number; reader: number; list: string} {
+    const ino = written('f')
+    const reader = f.core.open(ino, O_RDONLY, cred)
+    expect(pt.open(session, reader, ino)).to.equal(1)
+    const list = path.join(f.image.dir, WRITERS_NAME)
+    fs.mkdirSync(list)
+    return {ino, reader, list}
   }
 
   it('later opens of an open inode join the first one’s way, and a new empty file is served', () => {
@@ -71,12 +84,7 @@ describe('ll passthrough: the backing id of each open', () => {
 
   it('an open that may write fails with ENOSPC when it cannot be listed as a writer, rather than write unlisted', () => {
     const pt = new Passthrough(ll, f.core, () => {}, true)
-    const ino = written('f')
-    const reader = f.core.open(ino, O_RDONLY, cred)
-    expect(pt.open(session, reader, ino)).to.equal(1)
-    // The list cannot be made, as on a full host: a directory where its file goes.
-    const list = path.join(f.image.dir, WRITERS_NAME)
-    fs.mkdirSync(list)
+    const {ino, reader, list} = readerOfUnlistable(pt)
     const writer = f.core.open(ino, O_WRONLY, cred)
     expect(() => pt.open(session, writer, ino))
       .to.throw(FsError)
@@ -96,5 +104,32 @@ describe('ll passthrough: the backing id of each open', () => {
     expect(pt.open(session, later, ino), 'a new backing id').to.equal(2)
     pt.release(session, later)
     f.core.release(later)
+  })
+
+  it('an O_TRUNC open refused that way leaves the file as it was (the backing id is settled before the truncation)', () => {
+    const pt = new Passthrough(ll, f.core, () => {}, true)
+    const {ino, reader, list} = readerOfUnlistable(pt)
+    const join = (fh: number, at: number): void => {
+      pt.open(session, fh, at)
+    }
+
+    for (const attempt of [
+      () => f.core.open(ino, O_WRONLY | O_TRUNC, cred, join),
+      () => f.core.create(ROOT_INO, 'f', 0o644, O_CREAT | O_WRONLY | O_TRUNC, cred, join),
+    ]) {
+      expect(attempt).to.throw(FsError).with.property('code', 'ENOSPC')
+      expect(f.core.getattr(ino).size, 'not truncated').to.equal(4)
+    }
+
+    const buf = Buffer.alloc(8)
+    expect(buf.subarray(0, f.core.read(reader, buf, 0)).toString()).to.equal('data')
+    pt.release(session, reader)
+    f.core.release(reader)
+    fs.rmdirSync(list)
+    // With the list makeable, the same open truncates.
+    const writer = f.core.open(ino, O_WRONLY | O_TRUNC, cred, join)
+    expect(f.core.getattr(ino).size).to.equal(0)
+    pt.release(session, writer)
+    f.core.release(writer)
   })
 })
