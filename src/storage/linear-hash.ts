@@ -4,7 +4,7 @@
  * splitting one bucket at a time, so an insert changes O(1) bytes however large the index is, and
  * lookups stay O(1) at any size: no rehash of the whole table, no pause, a small WAL record.
  */
-import {CONTROL_OFFSET, bucketHead, bucketOf, bucketOffset, indexControlFields as C, setBucketHead} from './codec/control.js'
+import {CONTROL_OFFSET, bucketHead, bucketOf, bucketOffset, indexControlFields as C, levelBuckets, setBucketHead} from './codec/control.js'
 import type {MappedFile} from './mapped-file.js'
 import type {Store} from './store.js'
 /** Split a bucket when there are more items than this many per bucket on average. */
@@ -39,7 +39,7 @@ export class LinearHash {
 
   /** Buckets in use. */
   get buckets(): number {
-    return 2 ** this.level + this.split
+    return levelBuckets(this.level) + this.split
   }
 
   format(): void {
@@ -88,12 +88,12 @@ export class LinearHash {
 
   private splitOne(): void {
     const level = this.level
-    const half = 2 ** level
+    const half = levelBuckets(level)
     const from = this.split
     const to = from + half
     if (level >= 30) return
     this.file.ensureSize(bucketOffset(to + 1))
-    const mask = 2 ** (level + 1) - 1
+    const mask = levelBuckets(level + 1) - 1
     const keep: number[] = []
     const move: number[] = []
     for (let cur = bucketHead(this.file.buf, from); cur !== 0; cur = this.items.next(cur)) {

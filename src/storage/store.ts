@@ -239,6 +239,15 @@ export class Store {
     this.checkpoint(false)
   }
 
+  /**
+   * The `len` bytes at `off` of `file` are about to be written in place (a field's `put`) inside
+   * the running transaction: one before-image and one dirty mark for a run of fields, where a
+   * setter per field keeps one each.
+   */
+  changing(file: MappedFile, off: number, len: number): void {
+    this.touch(file, off, len)
+  }
+
   private touch(file: MappedFile, off: number, len: number): void {
     if (this.depth === 0) throw new Error('internal: change outside a transaction')
     this.undo.add(file, off, len)

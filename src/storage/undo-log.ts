@@ -15,10 +15,15 @@ const RECORD_SCRATCH = 16 * 1024
 const NO_BYTES = Buffer.alloc(0)
 
 export class UndoLog {
-  /** For each change, its file, offset and length; its before-image is appended to `bytes`. */
-  private files: MappedFile[] = []
-  private offs: number[] = []
-  private lens: number[] = []
+  /**
+   * For each of the `count` changes, its file, offset and length; its before-image is appended to
+   * `bytes`. The arrays keep their length between transactions (emptying them made every
+   * transaction grow them again).
+   */
+  private readonly files: MappedFile[] = []
+  private readonly offs: number[] = []
+  private readonly lens: number[] = []
+  private count = 0
   private bytes = Buffer.allocUnsafe(64 * 1024)
   private used = 0
   /** Where `record` encodes (a longer record gets a buffer of its own). */
@@ -29,7 +34,7 @@ export class UndoLog {
   private readonly order = new Int32Array(INSERTION_SORT_MAX)
 
   get empty(): boolean {
-    return this.files.length === 0
+    return this.count === 0
   }
 
   /** Remember the before-image of `len` bytes of `file` at `off`, which are about to change. */
@@ -52,15 +57,16 @@ export class UndoLog {
     }
 
     this.used += len
-    this.files.push(file)
-    this.offs.push(off)
-    this.lens.push(len)
+    const c = this.count++
+    this.files[c] = file
+    this.offs[c] = off
+    this.lens[c] = len
   }
 
   /** Copy every before-image back, newest first, and forget the changes. */
   undo(): void {
     let pos = this.used
-    for (let i = this.files.length - 1; i >= 0; i--) {
+    for (let i = this.count - 1; i >= 0; i--) {
       pos -= this.lens[i]
       this.bytes.copy(this.files[i].buf, this.offs[i], pos, pos + this.lens[i])
     }
@@ -69,9 +75,7 @@ export class UndoLog {
   }
 
   clear(): void {
-    this.files.length = 0
-    this.offs.length = 0
-    this.lens.length = 0
+    this.count = 0
     this.used = 0
   }
 
@@ -92,7 +96,7 @@ export class UndoLog {
    * bytes become one entry. Bytes in a gap hold committed state, so logging them again is harmless.
    */
   private merged(): ChangeList {
-    const n = this.files.length
+    const n = this.count
     const files = this.files
     const offs = this.offs
     const order = this.sortedChanges(n)

@@ -28,6 +28,12 @@ export function nowTimespec(): Timespec {
 /** Slots Inodes.layoutLsn keeps before it drops those already durable. */
 const LAYOUT_TRACKED = 65536
 
+/** The fields `Inodes.init` writes, and the bytes of a record from the first to the end of the last. */
+const INIT_FIELDS = [I.flags, I.mode, I.nlink, I.uid, I.gid, I.rdev, I.atimeSec, I.atimeNsec, I.mtimeSec, I.mtimeNsec, I.ctimeSec, I.ctimeNsec]
+const INIT_FROM = Math.min(...INIT_FIELDS.map(f => f.off))
+const INIT_TO = Math.max(...INIT_FIELDS.map(f => f.off + f.size))
+const ALL_TIMES = [timeFields.atime, timeFields.mtime, timeFields.ctime]
+
 export class Inodes {
   readonly store: Store
   readonly nodes: RecordTable
@@ -176,15 +182,22 @@ export class Inodes {
 
   /** A fresh record in an allocated slot: one link, a, m and ctime `now`. */
   init(slot: number, mode: number, uid: number, gid: number, rdev: number, now: Timespec): void {
-    this.set32(slot, I.flags, IF_USED)
-    this.set32(slot, I.mode, mode)
-    this.set32(slot, I.nlink, 1)
-    this.set32(slot, I.uid, uid)
-    this.set32(slot, I.gid, gid)
-    this.set64(slot, I.rdev, rdev)
-    this.setTime(slot, 'atime', now)
-    this.setTime(slot, 'mtime', now)
-    this.setTime(slot, 'ctime', now)
+    const o = this.nodes.off(slot)
+    // One before-image for the run of fields written here (a setter each was 9% of a create's storage time).
+    this.store.changing(this.nodes.file, o + INIT_FROM, INIT_TO - INIT_FROM)
+    const b = this.node
+    I.flags.put(b, o, IF_USED)
+    I.mode.put(b, o, mode)
+    I.nlink.put(b, o, 1)
+    I.uid.put(b, o, uid)
+    I.gid.put(b, o, gid)
+    I.rdev.put(b, o, rdev)
+    for (const f of ALL_TIMES) {
+      f.sec.put(b, o, now.sec)
+      f.nsec.put(b, o, now.nsec)
+    }
+
+    this.layoutChanged(slot)
   }
 
   /** The root directory of a new image, in slot 1 (inside the creating transaction). */
