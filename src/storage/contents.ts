@@ -9,76 +9,30 @@
  * off before the file grows again (Image.prepareGrow), so a shrink-then-grow always reads zeros.
  *
  * Files between one inode and the next (spares, files made ahead, the pool's removals) are
- * content-stock.ts's.
+ * content-stock.ts's; when the files are durable is content-sync.ts's.
  */
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {BREAK_NO_FSYNC, CONTENT_FDS} from './debug.js'
+import {CONTENT_FDS} from './debug.js'
 import {DATA_DIR_NAME} from './format.js'
-import {type Syncfs, hostSyncfs} from './host-sync.js'
 import {ContentStock} from './content-stock.js'
-import {fsyncDir, writeFully} from './mapped-file.js'
+import {ContentSync} from './content-sync.js'
+import {writeFully} from './mapped-file.js'
 
-/**
- * Evicted descriptors whose fdatasync is still running in the libuv pool. Past this many the disk
- * is that far behind, and an eviction syncs on the JS thread instead (back-pressure, and a bound
- * on the descriptors held open).
- */
-const MAX_IN_FLIGHT = 256
 /** Block counts of content files kept (Contents.blockCounts). */
 const BLOCK_COUNTS = 65536
-/**
- * A sync of more than this many content files, new directories and the log is one syncfs of the
- * host filesystem; up to it, an fdatasync of each. syncfs walks and waits for every dirty inode
- * of the host filesystem, other programs' too, and in a commit of SQLite (a content file and the
- * log) it cost more than the two fdatasyncs: ARCHITECTURE.md.
- */
-const SYNCFS_OVER = 4
-
-/** An evicted content file whose fdatasync runs in the libuv pool (see `evict`). */
-interface Flush {
-  /** The evicted descriptor, kept open until the flush ends: syncAll syncs through it meanwhile. */
-  fd: number
-  /**
-   * A descriptor of its own that the pool fdatasyncs: a second open file description, so that a
-   * writeback error is reported to both (Linux reports one once per description), never only to
-   * the pool while a sync through `fd` returns 0.
-   */
-  flushFd: number
-  /** `fd` went back into the LRU (a use after the eviction): the LRU closes it, not the flush. */
-  cached: boolean
-  /** The file was written or truncated after this fdatasync began: it stays unsynced when it ends. */
-  stale: boolean
-}
-
 export class Contents {
   /** Where the content files are. */
   readonly root: string
-  /** Test hook: the evictions that may flush in the pool at once (0: every eviction syncs on the JS thread). */
-  maxInFlight = MAX_IN_FLIGHT
-  /**
-   * syncfs(2) (host-sync.ts), or undefined where the addon is missing (tests set it so to take
-   * that path). With it an evicted file is closed unsynced, and a sync of more than one file or
-   * directory is one syncfs of the host filesystem; without it each is fdatasynced (evicted ones
-   * in the libuv pool).
-   */
-  syncfs: Syncfs | undefined = hostSyncfs()
-  /**
-   * A descriptor of `root` for syncfs, opened once `root` exists and kept: syncfs reports a
-   * writeback error of any file of the host filesystem that happened since it was opened.
-   */
-  private syncFd: number | undefined
-  /** The host device syncFd is on. */
-  private syncDevice: number | undefined
-  /** The host device of the write-ahead log (set by the image), to know whether syncfs of `root` covers it. */
-  logDevice: number | undefined
   /**
    * An open without the lock holds `root` open, and opens content files through it
    * (/proc/self/fd/N/...): a swap by another process (gc, restore, migrate) may rename the
    * directory, and the files opened are still this image's, never the new one's.
    */
   private rootFd: number | undefined
+  /** Which files and directories are unsynced, and their syncs (content-sync.ts). */
+  readonly sync: ContentSync
   /**
    * Asked when a content file is missing in an open without the lock: throws if another image has
    * replaced this one since the open (the file went with the old image); otherwise it is a hole.
@@ -89,12 +43,6 @@ export class Contents {
   private readonly clean = new Set<number>()
   /** Numbers handed out by this open whose content file is not made yet (see `fresh`). */
   private readonly absent = new Set<number>()
-  /**
-   * Files written since their last fdatasync (open in `fds`, flushing in `inFlight`, or closed
-   * unsynced after a failed or stale flush), and directories with new entries.
-   */
-  private readonly unsynced = new Set<number>()
-  private readonly newDirs = new Set<string>()
   /**
    * 512-byte blocks of content files as last asked of the host (fstat), until their next write,
    * truncate or removal: every reply with a file's attributes asks, and the host changes them only
@@ -108,15 +56,6 @@ export class Contents {
     dataId => this.pathOf(dataId),
     dir => this.knownDirs.has(dir),
   )
-  /** Evicted files being fdatasynced in the pool, by dataId. */
-  private readonly inFlight = new Map<number, Flush>()
-  /**
-   * The first error a pool fdatasync reported. The host may have lost those bytes, and no later
-   * sync can tell: every syncAll from then on throws it, so no log is synced over them again and
-   * every fsync of the mount fails (DURABILITY.md, the fsync rule under "A power loss").
-   */
-  private flushError: Error | undefined
-
   /** `root`: where the content files are (default: `data/` in `dir`). */
   constructor(
     dir: string,
@@ -124,23 +63,12 @@ export class Contents {
     root?: string,
   ) {
     this.root = root ?? path.join(dir, DATA_DIR_NAME)
-    if (!readOnly) this.openSyncFd()
-  }
-
-  /** syncfs and the descriptor to call it on, when content files are made durable by syncfs of `root`. */
-  private bySyncfs(): {syncfs: Syncfs; fd: number} | undefined {
-    return this.syncfs === undefined || this.syncFd === undefined ? undefined : {syncfs: this.syncfs, fd: this.syncFd}
-  }
-
-  /** Open syncFd if syncfs is there and `root` exists (a new image makes it with its first content file). */
-  private openSyncFd(): void {
-    if (this.syncfs === undefined || this.syncFd !== undefined) return
-    try {
-      this.syncFd = fs.openSync(this.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
-      this.syncDevice = fs.fstatSync(this.syncFd).dev
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
+    this.sync = new ContentSync(this.root, {
+      cachedFd: dataId => this.fds.get(dataId),
+      open: (dataId, flags) => this.open(dataId, flags),
+      pathOf: dataId => this.pathOf(dataId),
+    })
+    if (!readOnly) this.sync.openSyncFd()
   }
 
   /** Hold `root` open (see rootFd); a root that does not exist yet is left to its path. */
@@ -175,7 +103,7 @@ export class Contents {
     else {
       // Made ahead by the pool (ContentStock.premake): its directory entry is synced with it.
       this.absent.delete(dataId)
-      this.newDirs.add(path.dirname(this.pathOf(dataId)))
+      this.sync.dirChanged(path.dirname(this.pathOf(dataId)))
       this.adopt(dataId, made)
     }
   }
@@ -195,7 +123,7 @@ export class Contents {
     if (this.fds.size > CONTENT_FDS) {
       const [oldId, oldFd] = this.fds.entries().next().value as [number, number]
       this.fds.delete(oldId)
-      this.evict(oldId, oldFd)
+      this.sync.evict(oldId, oldFd)
     }
   }
 
@@ -208,17 +136,13 @@ export class Contents {
       return cached
     }
 
-    const flushing = this.inFlight.get(dataId)
-    let fd: number
-    if (flushing !== undefined && !flushing.cached) {
-      // Evicted, its flush still running: take the descriptor back (write and truncate mark it stale).
-      flushing.cached = true
-      fd = flushing.fd
-    } else if (this.absent.has(dataId)) {
+    // Evicted and its flush still running: the descriptor is taken back.
+    let fd = this.sync.takeBack(dataId)
+    if (fd === undefined && this.absent.has(dataId)) {
       if (!create) return undefined
       this.absent.delete(dataId)
       fd = this.createNew(dataId)
-    } else {
+    } else if (fd === undefined) {
       try {
         fd = this.open(dataId, this.readOnly ? 'r' : 'r+')
       } catch (error) {
@@ -241,7 +165,7 @@ export class Contents {
   private createNew(dataId: number): number {
     const file = this.pathOf(dataId)
     const fd = this.create(file)
-    this.newDirs.add(path.dirname(file))
+    this.sync.dirChanged(path.dirname(file))
     return fd
   }
 
@@ -256,7 +180,7 @@ export class Contents {
     if (!this.knownDirs.has(dir)) {
       this.makeDir(dir)
       this.knownDirs.add(dir)
-      this.openSyncFd()
+      this.sync.openSyncFd()
       return open()
     }
 
@@ -273,84 +197,14 @@ export class Contents {
   private makeDir(dir: string): void {
     const made = fs.mkdirSync(dir, {recursive: true, mode: 0o700})
     if (made === undefined) return
-    this.newDirs.add(this.root)
-    if (made === this.root) this.newDirs.add(path.dirname(this.root))
+    this.sync.dirChanged(this.root)
+    if (made === this.root) this.sync.dirChanged(path.dirname(this.root))
   }
 
-  /**
-   * Close an evicted descriptor. Unsynced contents are not synced here, on the JS thread: the
-   * file is fdatasynced in the libuv pool and its descriptor closed when that ends (the commit that
-   * comes first syncs it on the same descriptor). Only with `maxInFlight` flushes already running
-   * does the eviction sync at once.
-   */
-  private evict(dataId: number, fd: number): void {
-    const flushing = this.inFlight.get(dataId)
-    if (flushing?.fd === fd) {
-      // Taken back from its first flush, which still runs: that one closes it; a write since left it unsynced (stale).
-      flushing.cached = false
-      return
-    }
-
-    if (!this.unsynced.has(dataId) || BREAK_NO_FSYNC || this.bySyncfs() !== undefined) {
-      // Unsynced under syncfs: the next sync's syncfs covers it, closed or not.
-      if (BREAK_NO_FSYNC) this.unsynced.delete(dataId)
-      fs.closeSync(fd)
-      return
-    }
-
-    let flushFd: number | undefined
-    if (this.inFlight.size < this.maxInFlight && flushing === undefined) {
-      try {
-        flushFd = this.open(dataId, 'r')
-      } catch {
-        flushFd = undefined // synced here instead
-      }
-    }
-
-    if (flushFd === undefined) {
-      try {
-        fdatasync(fd)
-        this.unsynced.delete(dataId)
-      } finally {
-        fs.closeSync(fd)
-      }
-
-      return
-    }
-
-    const flush: Flush = {fd, flushFd, cached: false, stale: false}
-    this.inFlight.set(dataId, flush)
-    fs.fdatasync(flushFd, error => this.flushed(dataId, flush, error))
-  }
-
-  private flushed(dataId: number, flush: Flush, error: Error | null): void {
-    for (const fd of flush.cached ? [flush.flushFd] : [flush.flushFd, flush.fd]) {
-      try {
-        fs.closeSync(fd)
-      } catch {
-        // The descriptor is released whatever close says; the flush's own result is what counts.
-      }
-    }
-
-    if (error !== null) this.flushError ??= new Error(`fdatasync of content file ${this.pathOf(dataId)}: ${error.message}`)
-    if (this.inFlight.get(dataId) !== flush) return // removed, or the image closed meanwhile
-    this.inFlight.delete(dataId)
-    if (error === null && !flush.stale) this.unsynced.delete(dataId)
-  }
-
-  /** A write or truncate of a file whose flush still runs: that flush may miss it. */
+  /** A write or truncate: the host's block count is asked again, and the file needs a sync. */
   private touched(dataId: number): void {
     this.blockCounts.delete(dataId)
-    const flushing = this.inFlight.get(dataId)
-    if (flushing !== undefined) flushing.stale = true
-    this.unsynced.add(dataId)
-  }
-
-  /** Close `fd` of `dataId` now, unless a running flush holds it (then the flush closes it). */
-  private closeFd(dataId: number, fd: number): void {
-    const flushing = this.inFlight.get(dataId)
-    if (flushing?.fd === fd) flushing.cached = false
-    else fs.closeSync(fd)
+    this.sync.touched(dataId)
   }
 
   /** Read up to `len` bytes at `pos` into `buf`; returns bytes the host file had (the rest is a hole). */
@@ -452,7 +306,7 @@ export class Contents {
 
     if (this.stock.pool) {
       this.blockCounts.delete(dataId)
-      this.unsynced.delete(dataId)
+      this.sync.emptied(dataId)
       this.stock.emptyInPool(dataId, id => this.remove(id))
       return
     }
@@ -468,7 +322,7 @@ export class Contents {
 
     // Nothing in it needs syncing any more.
     this.blockCounts.delete(dataId)
-    this.unsynced.delete(dataId)
+    this.sync.emptied(dataId)
     this.stock.keep(dataId)
   }
 
@@ -494,121 +348,30 @@ export class Contents {
     this.blockCounts.delete(dataId)
     const fd = this.fds.get(dataId)
     if (fd !== undefined) {
-      this.closeFd(dataId, fd)
+      this.sync.closeFd(dataId, fd)
       this.fds.delete(dataId)
     }
 
-    this.inFlight.delete(dataId) // its flush closes the descriptor when it ends
-    this.unsynced.delete(dataId)
+    this.sync.removed(dataId)
     this.clean.delete(dataId)
     this.absent.delete(dataId)
     this.stock.deleteFile(dataId)
   }
 
-  /**
-   * Make every written content file durable, and the directories with new entries. More than
-   * SYNCFS_OVER of them, counting the write-ahead log when it has records to sync (`logPending`)
-   * and lives on the same host filesystem: one syncfs, which makes the log durable too (returns
-   * true: the log needs no fdatasync of its own). Else, or without syncfs: fdatasync of each on the JS thread (on
-   * its open descriptor, also one whose pool flush still runs; a file closed unsynced is opened
-   * again), then of the directories (returns false). Throws if a pool flush or a syncfs ever
-   * failed (flushError): the log that records those sizes must not be synced as if they were.
-   */
-  syncAll(logPending = false): boolean {
-    if (this.flushError !== undefined) throw this.flushError
-    const coversLog = this.syncDevice !== undefined && this.syncDevice === this.logDevice
-    const bySyncfs = this.bySyncfs()
-    if (bySyncfs !== undefined && this.unsynced.size + this.newDirs.size + (logPending && coversLog ? 1 : 0) > SYNCFS_OVER) {
-      if (!BREAK_NO_FSYNC) {
-        try {
-          bySyncfs.syncfs(bySyncfs.fd)
-        } catch (error) {
-          // As a failed pool flush: the host may have lost bytes that no later sync brings back.
-          this.flushError = new Error(`syncfs of the filesystem of ${this.root}: ${(error as Error).message}`)
-          throw this.flushError
-        }
-      }
-
-      this.unsynced.clear()
-      this.newDirs.clear()
-      return coversLog
-    }
-
-    for (const dataId of this.unsynced) this.syncFile(dataId)
-
-    this.unsynced.clear()
-    this.syncDirs()
-    return false
-  }
-
-  /**
-   * fdatasync of one content file (an fdatasync of a file whose size is durable, Image.fsync).
-   * False, syncing nothing, when a content file was created since the last sync: its directory
-   * entry becomes durable with everything else (syncAll). An error is kept as a syncfs error is.
-   */
-  syncOne(dataId: number): boolean {
-    if (this.flushError !== undefined) throw this.flushError
-    if (this.newDirs.size > 0) return false
-    if (dataId === 0 || !this.unsynced.has(dataId)) return true
-    try {
-      this.syncFile(dataId)
-    } catch (error) {
-      this.flushError = new Error(`fdatasync of content file ${this.pathOf(dataId)}: ${(error as Error).message}`)
-      throw this.flushError
-    }
-
-    this.unsynced.delete(dataId)
-    return true
-  }
-
-  /**
-   * fdatasync of a content file on its open descriptor, also one whose pool flush still runs; a
-   * file closed unsynced is opened again.
-   */
-  private syncFile(dataId: number): void {
-    const fd = this.fds.get(dataId) ?? this.inFlight.get(dataId)?.fd
-    if (fd !== undefined) fdatasync(fd)
-    else this.syncClosed(dataId)
-  }
-
-  /** fdatasync of a content file that has no descriptor open (a flush failed, or it was evicted stale). */
-  private syncClosed(dataId: number): void {
-    if (BREAK_NO_FSYNC) return
-    const fd = this.open(dataId, 'r')
-    try {
-      fs.fdatasyncSync(fd)
-    } finally {
-      fs.closeSync(fd)
-    }
-  }
-
-  private syncDirs(): void {
-    for (const dir of this.newDirs) fsyncDir(dir)
-
-    this.newDirs.clear()
-  }
-
   close(): void {
     this.stock.close()
     this.dropSpares()
-    this.syncAll()
+    this.sync.syncAll()
     this.closeFiles()
   }
 
   /** Close every descriptor without syncing (what a crash leaves); running flushes close theirs. */
   closeFiles(): void {
     this.stock.abandon()
-    for (const [dataId, fd] of this.fds) this.closeFd(dataId, fd)
+    for (const [dataId, fd] of this.fds) this.sync.closeFd(dataId, fd)
     this.fds.clear()
-    this.inFlight.clear()
-    this.unsynced.clear()
+    this.sync.abandon()
     if (this.rootFd !== undefined) fs.closeSync(this.rootFd)
     this.rootFd = undefined
-    if (this.syncFd !== undefined) fs.closeSync(this.syncFd)
-    this.syncFd = undefined
   }
-}
-
-function fdatasync(fd: number): void {
-  if (!BREAK_NO_FSYNC) fs.fdatasyncSync(fd)
 }

@@ -72,10 +72,10 @@ export class Image implements Volume {
     this.orphans = new Orphans(this.inodes, this.data, this.contents)
     this.dirs = new Directories(this.tables, this.inodes, this.orphans, this.data)
     this.xattrs = new Xattrs(this.inodes)
-    this.contents.logDevice = fs.fstatSync(store.wal.fd).dev
+    this.contents.sync.logDevice = fs.fstatSync(store.wal.fd).dev
     store.beforeSync = logPending => {
       this.data.syncWriters()
-      return this.contents.syncAll(logPending)
+      return this.contents.sync.syncAll(logPending)
     }
     store.afterSync = () => this.data.applyDeferred()
   }
@@ -288,7 +288,7 @@ export class Image implements Volume {
     this.data.adoptDirect(ino) // what the kernel wrote (passthrough) is in the log before it is synced
     // fdatasync: the file's bytes and what finds them. With its existence, size and content file
     // number durable already, that is its content file alone; else everything, as fsync.
-    if (dataOnly && this.inodes.layoutDurable(slot) && this.contents.syncOne(this.inodes.get64(slot, I.dataId))) return
+    if (dataOnly && this.inodes.layoutDurable(slot) && this.contents.sync.syncOne(this.inodes.get64(slot, I.dataId))) return
     this.store.sync()
   }
 

@@ -28,7 +28,7 @@ interface SyncEvent {
 
 /** The image syncs file by file, as without the addon. */
 function fileByFile(image: Image): Image {
-  image.internals().contents.syncfs = undefined
+  image.internals().contents.sync.syncfs = undefined
   return image
 }
 
@@ -193,7 +193,7 @@ describe('storage: syncing content files one by one (no syncfs)', () => {
 
   it('past the flushes the pool may run at once, an eviction syncs on the JS thread', () => {
     const image = fileByFile(Image.create(dir, {}))
-    image.internals().contents.maxInFlight = 0
+    image.internals().contents.sync.maxInFlight = 0
     image.sync()
     events = []
     const inos = makeFiles(image, CACHED + 10)

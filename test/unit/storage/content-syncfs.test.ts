@@ -65,7 +65,7 @@ describe('storage: syncing content files with syncfs', () => {
   function counted(): Image {
     const image = Image.create(dir, {})
     const real = hostSyncfs()!
-    image.internals().contents.syncfs = (fd: number) => {
+    image.internals().contents.sync.syncfs = (fd: number) => {
       calls.push('syncfs')
       if (failSyncfs > 0) {
         failSyncfs--
@@ -172,7 +172,7 @@ describe('storage: syncing content files with syncfs', () => {
     const image = counted()
     const [ino] = makeFiles(image, 1)
     image.sync()
-    image.internals().contents.logDevice = -1
+    image.internals().contents.sync.logDevice = -1
     calls = []
     image.write(ino, Buffer.alloc(100, 7), 4096)
     image.fsync(ino)

@@ -1,0 +1,297 @@
+/**
+ * When content files are durable (DURABILITY.md): which files and fan-out directories changed
+ * since their last sync, the fdatasyncs of evicted descriptors running in the libuv pool, and the
+ * sync a commit makes before the log that records their sizes (one syncfs of the host
+ * filesystem, or an fdatasync of each). contents.ts opens, reads and writes the files and tells
+ * this module what changed.
+ */
+import fs from 'node:fs'
+
+import {BREAK_NO_FSYNC} from './debug.js'
+import {type Syncfs, hostSyncfs} from './host-sync.js'
+import {fsyncDir} from './mapped-file.js'
+
+/**
+ * Evicted descriptors whose fdatasync is still running in the libuv pool. Past this many the disk
+ * is that far behind, and an eviction syncs on the JS thread instead (back-pressure, and a bound
+ * on the descriptors held open).
+ */
+const MAX_IN_FLIGHT = 256
+/**
+ * A sync of more than this many content files, new directories and the log is one syncfs of the
+ * host filesystem; up to it, an fdatasync of each. syncfs walks and waits for every dirty inode
+ * of the host filesystem, other programs' too, and in a commit of SQLite (a content file and the
+ * log) it cost more than the two fdatasyncs: ARCHITECTURE.md.
+ */
+const SYNCFS_OVER = 4
+
+/** An evicted content file whose fdatasync runs in the libuv pool (see `evict`). */
+interface Flush {
+  /** The evicted descriptor, kept open until the flush ends: syncAll syncs through it meanwhile. */
+  fd: number
+  /**
+   * A descriptor of its own that the pool fdatasyncs: a second open file description, so that a
+   * writeback error is reported to both (Linux reports one once per description), never only to
+   * the pool while a sync through `fd` returns 0.
+   */
+  flushFd: number
+  /** `fd` went back into the LRU (a use after the eviction): the LRU closes it, not the flush. */
+  cached: boolean
+  /** The file was written or truncated after this fdatasync began: it stays unsynced when it ends. */
+  stale: boolean
+}
+
+/** What ContentSync asks of the content files (Contents). */
+export interface ContentFiles {
+  /** The descriptor of `dataId` open in the LRU, if any. */
+  cachedFd(dataId: number): number | undefined
+  /** Open the existing content file of `dataId`. */
+  open(dataId: number, flags: string): number
+  pathOf(dataId: number): string
+}
+
+export class ContentSync {
+  /** Test hook: the evictions that may flush in the pool at once (0: every eviction syncs on the JS thread). */
+  maxInFlight = MAX_IN_FLIGHT
+  /**
+   * syncfs(2) (host-sync.ts), or undefined where the addon is missing (tests set it so to take
+   * that path). With it an evicted file is closed unsynced, and a sync of more than one file or
+   * directory is one syncfs of the host filesystem; without it each is fdatasynced (evicted ones
+   * in the libuv pool).
+   */
+  syncfs: Syncfs | undefined = hostSyncfs()
+  /** The host device of the write-ahead log (set by the image), to know whether syncfs of `root` covers it. */
+  logDevice: number | undefined
+  /**
+   * A descriptor of `root` for syncfs, opened once `root` exists and kept: syncfs reports a
+   * writeback error of any file of the host filesystem that happened since it was opened.
+   */
+  private syncFd: number | undefined
+  /** The host device syncFd is on. */
+  private syncDevice: number | undefined
+  /**
+   * Files written since their last fdatasync (open in the LRU, flushing in `inFlight`, or closed
+   * unsynced after a failed or stale flush), and directories with new entries.
+   */
+  private readonly unsynced = new Set<number>()
+  private readonly newDirs = new Set<string>()
+  /** Evicted files being fdatasynced in the pool, by dataId. */
+  private readonly inFlight = new Map<number, Flush>()
+  /**
+   * The first error a pool fdatasync reported. The host may have lost those bytes, and no later
+   * sync can tell: every syncAll from then on throws it, so no log is synced over them again and
+   * every fsync of the mount fails (DURABILITY.md, the fsync rule under "A power loss").
+   */
+  private flushError: Error | undefined
+
+  /** `root`: where the content files are. */
+  constructor(
+    private readonly root: string,
+    private readonly files: ContentFiles,
+  ) {}
+
+  /** Open syncFd if syncfs is there and `root` exists (a new image makes it with its first content file). */
+  openSyncFd(): void {
+    if (this.syncfs === undefined || this.syncFd !== undefined) return
+    try {
+      this.syncFd = fs.openSync(this.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+      this.syncDevice = fs.fstatSync(this.syncFd).dev
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+  }
+
+  /** syncfs and the descriptor to call it on, when content files are made durable by syncfs of `root`. */
+  private bySyncfs(): {syncfs: Syncfs; fd: number} | undefined {
+    return this.syncfs === undefined || this.syncFd === undefined ? undefined : {syncfs: this.syncfs, fd: this.syncFd}
+  }
+
+  /** `dir` has a new entry (a content file, a fan-out directory): synced with the next syncAll. */
+  dirChanged(dir: string): void {
+    this.newDirs.add(dir)
+  }
+
+  /** A write or truncate of `dataId`: unsynced, and a flush of it that still runs may miss it. */
+  touched(dataId: number): void {
+    const flushing = this.inFlight.get(dataId)
+    if (flushing !== undefined) flushing.stale = true
+    this.unsynced.add(dataId)
+  }
+
+  /** The file of `dataId` holds nothing that needs syncing any more (emptied for a new file). */
+  emptied(dataId: number): void {
+    this.unsynced.delete(dataId)
+  }
+
+  /** The file of `dataId` is removed: its flush, if one runs, closes its descriptor when it ends. */
+  removed(dataId: number): void {
+    this.inFlight.delete(dataId)
+    this.unsynced.delete(dataId)
+  }
+
+  /** The descriptor of an evicted `dataId` whose flush still runs, taken back for the LRU (write and truncate mark it stale), or undefined. */
+  takeBack(dataId: number): number | undefined {
+    const flushing = this.inFlight.get(dataId)
+    if (flushing === undefined || flushing.cached) return undefined
+    flushing.cached = true
+    return flushing.fd
+  }
+
+  /**
+   * Close an evicted descriptor. Unsynced contents are not synced here, on the JS thread: the
+   * file is fdatasynced in the libuv pool and its descriptor closed when that ends (the commit that
+   * comes first syncs it on the same descriptor). Only with `maxInFlight` flushes already running
+   * does the eviction sync at once.
+   */
+  evict(dataId: number, fd: number): void {
+    const flushing = this.inFlight.get(dataId)
+    if (flushing?.fd === fd) {
+      // Taken back from its first flush, which still runs: that one closes it; a write since left it unsynced (stale).
+      flushing.cached = false
+      return
+    }
+
+    if (!this.unsynced.has(dataId) || BREAK_NO_FSYNC || this.bySyncfs() !== undefined) {
+      // Unsynced under syncfs: the next sync's syncfs covers it, closed or not.
+      if (BREAK_NO_FSYNC) this.unsynced.delete(dataId)
+      fs.closeSync(fd)
+      return
+    }
+
+    let flushFd: number | undefined
+    if (this.inFlight.size < this.maxInFlight && flushing === undefined) {
+      try {
+        flushFd = this.files.open(dataId, 'r')
+      } catch {
+        flushFd = undefined // synced here instead
+      }
+    }
+
+    if (flushFd === undefined) {
+      try {
+        fdatasync(fd)
+        this.unsynced.delete(dataId)
+      } finally {
+        fs.closeSync(fd)
+      }
+
+      return
+    }
+
+    const flush: Flush = {fd, flushFd, cached: false, stale: false}
+    this.inFlight.set(dataId, flush)
+    fs.fdatasync(flushFd, error => this.flushed(dataId, flush, error))
+  }
+
+  private flushed(dataId: number, flush: Flush, error: Error | null): void {
+    for (const fd of flush.cached ? [flush.flushFd] : [flush.flushFd, flush.fd]) {
+      try {
+        fs.closeSync(fd)
+      } catch {
+        // The descriptor is released whatever close says; the flush's own result is what counts.
+      }
+    }
+
+    if (error !== null) this.flushError ??= new Error(`fdatasync of content file ${this.files.pathOf(dataId)}: ${error.message}`)
+    if (this.inFlight.get(dataId) !== flush) return // removed, or the image closed meanwhile
+    this.inFlight.delete(dataId)
+    if (error === null && !flush.stale) this.unsynced.delete(dataId)
+  }
+
+  /** Close `fd` of `dataId` now, unless a running flush holds it (then the flush closes it). */
+  closeFd(dataId: number, fd: number): void {
+    const flushing = this.inFlight.get(dataId)
+    if (flushing?.fd === fd) flushing.cached = false
+    else fs.closeSync(fd)
+  }
+
+  /**
+   * Make every written content file durable, and the directories with new entries. More than
+   * SYNCFS_OVER of them, counting the write-ahead log when it has records to sync (`logPending`)
+   * and lives on the same host filesystem: one syncfs, which makes the log durable too (returns
+   * true: the log needs no fdatasync of its own). Else, or without syncfs: fdatasync of each on the JS thread (on
+   * its open descriptor, also one whose pool flush still runs; a file closed unsynced is opened
+   * again), then of the directories (returns false). Throws if a pool flush or a syncfs ever
+   * failed (flushError): the log that records those sizes must not be synced as if they were.
+   */
+  syncAll(logPending = false): boolean {
+    if (this.flushError !== undefined) throw this.flushError
+    const coversLog = this.syncDevice !== undefined && this.syncDevice === this.logDevice
+    const bySyncfs = this.bySyncfs()
+    if (bySyncfs !== undefined && this.unsynced.size + this.newDirs.size + (logPending && coversLog ? 1 : 0) > SYNCFS_OVER) {
+      if (!BREAK_NO_FSYNC) {
+        try {
+          bySyncfs.syncfs(bySyncfs.fd)
+        } catch (error) {
+          // As a failed pool flush: the host may have lost bytes that no later sync brings back.
+          this.flushError = new Error(`syncfs of the filesystem of ${this.root}: ${(error as Error).message}`)
+          throw this.flushError
+        }
+      }
+
+      this.unsynced.clear()
+      this.newDirs.clear()
+      return coversLog
+    }
+
+    for (const dataId of this.unsynced) this.syncFile(dataId)
+
+    this.unsynced.clear()
+    for (const dir of this.newDirs) fsyncDir(dir)
+
+    this.newDirs.clear()
+    return false
+  }
+
+  /**
+   * fdatasync of one content file (an fdatasync of a file whose size is durable, Image.fsync).
+   * False, syncing nothing, when a content file was created since the last sync: its directory
+   * entry becomes durable with everything else (syncAll). An error is kept as a syncfs error is.
+   */
+  syncOne(dataId: number): boolean {
+    if (this.flushError !== undefined) throw this.flushError
+    if (this.newDirs.size > 0) return false
+    if (dataId === 0 || !this.unsynced.has(dataId)) return true
+    try {
+      this.syncFile(dataId)
+    } catch (error) {
+      this.flushError = new Error(`fdatasync of content file ${this.files.pathOf(dataId)}: ${(error as Error).message}`)
+      throw this.flushError
+    }
+
+    this.unsynced.delete(dataId)
+    return true
+  }
+
+  /**
+   * fdatasync of a content file on its open descriptor, also one whose pool flush still runs; a
+   * file closed unsynced (a flush failed, or it was evicted stale) is opened again.
+   */
+  private syncFile(dataId: number): void {
+    const fd = this.files.cachedFd(dataId) ?? this.inFlight.get(dataId)?.fd
+    if (fd !== undefined) {
+      fdatasync(fd)
+      return
+    }
+
+    if (BREAK_NO_FSYNC) return
+    const opened = this.files.open(dataId, 'r')
+    try {
+      fs.fdatasyncSync(opened)
+    } finally {
+      fs.closeSync(opened)
+    }
+  }
+
+  /** Forget every flush and change without syncing (what a crash leaves; running flushes close their descriptors), and close syncFd. */
+  abandon(): void {
+    this.inFlight.clear()
+    this.unsynced.clear()
+    if (this.syncFd !== undefined) fs.closeSync(this.syncFd)
+    this.syncFd = undefined
+  }
+}
+
+function fdatasync(fd: number): void {
+  if (!BREAK_NO_FSYNC) fs.fdatasyncSync(fd)
+}
