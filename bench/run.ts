@@ -45,7 +45,7 @@ import {type MetaPoint, type PeerPoint, type ThroughputPoint, renderMainChart, r
 import {checks} from './run/checks.js'
 import {configOf, parseArgs, targetsOf} from './run/config.js'
 import {clearLeftovers} from './run/leftovers.js'
-import {cpuJiffies, machine, stealPct} from './run/machine.js'
+import {cpuJiffies, machine, stealPct, warmMemory} from './run/machine.js'
 import {benchMeta} from './run/meta.js'
 import {REPO, RESULTS, makeWorkDir, paths, usePartialOutput} from './run/paths.js'
 import {PEER_TARGETS, peerRows, report} from './run/report.js'
@@ -55,44 +55,8 @@ import {benchReal} from './run/real.js'
 import {benchScale} from './run/scale.js'
 import {benchShared} from './run/shared.js'
 import {prepareTargets, setRazorfsBinding} from './run/targets.js'
-import {GiB, MiB, OneLineError, T0, fmt, log} from './run/util.js'
+import {OneLineError, T0, fmt, log} from './run/util.js'
 import {benchBindings, benchParallel, benchProfile, benchRandom, benchRecovery, benchSeq, benchStorage, benchSweep} from './run/workloads.js'
-
-/**
- * Touch most of the machine's free memory once before anything is timed: write a file in
- * /dev/shm as large as 3/4 of the available memory, then delete it. On this VM (a Firecracker
- * guest) a page of RAM is slow the first time it is touched after boot, and every write to the
- * host filesystem lands in page cache, often on such pages: after writing and deleting 11 GB in
- * /dev/shm (26 s, ~420 MB/s), razorfs's 1 GiB sequential write went from 0.47x of noop to 1.13x
- * and 1.32x, the next runs on the same code (noop copies into no page cache; native does, too).
- */
-function warmMemory(): {gib: number; sec: number} | undefined {
-  const kib = /MemAvailable:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1]
-  let shm: fs.StatsFs
-  try {
-    shm = fs.statfsSync('/dev/shm')
-  } catch {
-    return undefined // no /dev/shm: nothing to warm with
-  }
-
-  const block = 64 * MiB
-  const bytes = Math.floor(Math.min(Number(kib ?? 0) * 1024 * 0.75, shm.bavail * shm.bsize * 0.9) / block) * block
-  if (bytes <= 0) return undefined
-  const file = path.join('/dev/shm', `razorfs-bench-warm-${process.pid}`)
-  const buf = Buffer.alloc(block, 0x5a)
-  const start = Date.now()
-  // The name goes at once: a run killed while it writes (or another run's warm-up filling the
-  // memory, an OOM kill) leaves nothing in /dev/shm, as the pages go with the last fd.
-  const fd = fs.openSync(file, 'w', 0o600)
-  fs.rmSync(file, {force: true})
-  try {
-    for (let done = 0; done < bytes; done += block) fs.writeSync(fd, buf)
-  } finally {
-    fs.closeSync(fd)
-  }
-
-  return {gib: bytes / GiB, sec: (Date.now() - start) / 1000}
-}
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))

@@ -474,7 +474,7 @@ function peersSection(chart: boolean): string[] {
         `\`tar -xf\` of ${fmt(info.entries)} entries (${sizeName(Math.round(info.tarBytes / MiB) * MiB)} tar of ${info.treeSource}), then \`grep -r\`, \`find\`, \`du -s\` and \`rm -rf\` of that tree; ` +
         `\`git clone --no-hardlinks\` of a local repository of ${fmt(info.repoFiles)} files (node_modules committed once), then \`git status\` in the clone; ` +
         `\`sqlite3\` running ${fmt(info.txns)} committed transactions (the CLI's defaults: rollback journal, synchronous=FULL); four \`tar -xf\` of the tree at once; ` +
-        `\`dd\` of ${sizeName(info.ddBytes)} in 1 MiB blocks with conv=fsync, then ${info.dropCaches ? 'after `echo 3 > /proc/sys/vm/drop_caches`' : '(not root: the page cache could not be dropped, so the read is warm)'} a read of it. ` +
+        `\`dd\` of ${sizeName(info.ddBytes)} in 1 MiB blocks with conv=fsync, then ${info.dropCaches ? 'after `echo 3 > /proc/sys/vm/drop_caches` and a touch of free memory (twice the file written to /dev/shm and deleted: pages the VM gave back to its host are slow to touch again)' : '(not root: the page cache could not be dropped, so the read is warm)'} a read of it. ` +
         'create, stat, unlink: the metadata workload below, at its largest size in one directory (µs per operation).',
       '',
     )
