@@ -274,10 +274,15 @@ export class Image implements Volume {
 
   // ---- durability ------------------------------------------------------------------------------
 
-  /** Make everything acknowledged so far durable (fsync / fsyncdir semantics). */
-  sync(): void {
+  /** Make everything acknowledged so far durable; `metadataOnly` (fsyncdir): the log at least. */
+  sync(metadataOnly = false): void {
     if (this.readOnly) return
     this.data.adoptAllDirect()
+    // fsyncdir: with nothing in the log since its last sync, every metadata change is durable
+    // already, and the contents files were synced before it as it needs. Otherwise, as sync(2):
+    // SQLite fsyncs the directory after each new journal, when only files open through
+    // passthrough are unsynced (adoptDirect cannot tell whether the kernel wrote them).
+    if (metadataOnly && !this.store.wal.pending()) return
     this.store.sync()
   }
 

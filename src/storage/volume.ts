@@ -180,8 +180,11 @@ export interface Volume {
    */
   fsync(ino: number, dataOnly?: boolean): void
 
-  /** Make every change acknowledged so far durable (sync(2), fsyncdir, the commit interval). */
-  sync(): void
+  /**
+   * Make every change acknowledged so far durable (sync(2), the commit interval). `metadataOnly`
+   * (fsyncdir): every metadata change at least, file contents only where the metadata needs them.
+   */
+  sync(metadataOnly?: boolean): void
 
   // ---- the volume as a whole -----------------------------------------------------------------
 

@@ -543,8 +543,9 @@ export class FileSystem {
     this.release(fh)
   }
 
+  /** fsync of a directory: every metadata change durable (DURABILITY.md). */
   fsyncdir(): void {
-    if (!this.readOnly) this.volume.sync()
+    if (!this.readOnly) this.volume.sync(true)
   }
 
   /** Flush everything to stable storage (sync(2), unmount). */

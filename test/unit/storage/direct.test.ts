@@ -147,4 +147,39 @@ describe('storage: files the kernel writes itself (passthrough)', function () {
     rw.close()
     expect(fsckIds(dir)).to.deep.equal({exit: 0, ids: []})
   })
+
+  it('an fsync of a directory with nothing new in the log syncs nothing; one after the kernel grew a file syncs it and the log', () => {
+    const img = Image.create(dir)
+    const ino = img.mknod(ROOT_INO, 'f', {mode: S_IFREG, ...u}).ino
+    img.write(ino, Buffer.from('data'), 0)
+    const fd = img.openDirect(ino, true)!
+    img.sync()
+    const synced: string[] = []
+    const fdatasyncSync = fs.fdatasyncSync
+    fs.fdatasyncSync = (at: number): void => {
+      synced.push(fs.readlinkSync(`/proc/self/fd/${at}`))
+      fdatasyncSync(at)
+    }
+
+    try {
+      img.sync(true)
+      expect(synced, 'open for writing through passthrough, unchanged since the last sync').to.deep.equal([])
+      kernelWrite(fd, Buffer.from('more'), 4)
+      img.sync(true)
+      expect(
+        synced.some(p => p.includes(`${path.sep}${DATA_DIR_NAME}${path.sep}`)),
+        'the content file',
+      ).to.equal(true)
+      expect(
+        synced.some(p => p.endsWith('wal.log')),
+        'the log',
+      ).to.equal(true)
+    } finally {
+      fs.fdatasyncSync = fdatasyncSync
+    }
+
+    expect(img.getattr(ino).size).to.equal(8)
+    img.closeDirect(ino)
+    img.close()
+  })
 })
