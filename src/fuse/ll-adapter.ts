@@ -311,8 +311,6 @@ export class LowLevelAdapter {
     if (s.umask !== undefined) a[at + 1] = (a[at + 1] & 0o170000) | (0o777 & ~s.umask)
   }
 
-  /** The backing id the open reply of `fh` names (Passthrough.open); an open it fails is released, the kernel never gets it. */
-
   private handle(r: Exclude<LlRequest, EndedRequest | InitRequest>, cred: Cred): void {
     const core = this.core
     const ll = this.ll

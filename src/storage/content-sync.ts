@@ -106,6 +106,11 @@ export class ContentSync {
     return this.syncfs === undefined || this.syncFd === undefined ? undefined : {syncfs: this.syncfs, fd: this.syncFd}
   }
 
+  /** Throw the error a pool flush or a syncfs met (flushError), if one did. */
+  throwIfFailed(): void {
+    if (this.flushError !== undefined) throw this.flushError
+  }
+
   /** `dir` has a new entry (a content file, a fan-out directory): synced with the next syncAll. */
   dirChanged(dir: string): void {
     this.newDirs.add(dir)
@@ -215,7 +220,7 @@ export class ContentSync {
    * failed (flushError): the log that records those sizes must not be synced as if they were.
    */
   syncAll(logPending = false): boolean {
-    if (this.flushError !== undefined) throw this.flushError
+    this.throwIfFailed()
     const coversLog = this.syncDevice !== undefined && this.syncDevice === this.logDevice
     const bySyncfs = this.bySyncfs()
     if (bySyncfs !== undefined && this.unsynced.size + this.newDirs.size + (logPending && coversLog ? 1 : 0) > SYNCFS_OVER) {
@@ -249,7 +254,7 @@ export class ContentSync {
    * entry becomes durable with everything else (syncAll). An error is kept as a syncfs error is.
    */
   syncOne(dataId: number): boolean {
-    if (this.flushError !== undefined) throw this.flushError
+    this.throwIfFailed()
     if (this.newDirs.size > 0) return false
     if (dataId === 0 || !this.unsynced.has(dataId)) return true
     try {

@@ -279,10 +279,15 @@ export class Image implements Volume {
     if (this.readOnly) return
     this.data.adoptAllDirect()
     // fsyncdir: with nothing in the log since its last sync, every metadata change is durable
-    // already, and the contents files were synced before it as it needs. Otherwise, as sync(2):
+    // already, and the content files were synced before it as it needs. Otherwise, as sync(2):
     // SQLite fsyncs the directory after each new journal, when only files open through
-    // passthrough are unsynced (adoptDirect cannot tell whether the kernel wrote them).
-    if (metadataOnly && !this.store.wal.pending()) return
+    // passthrough are unsynced (adoptDirect cannot tell whether the kernel wrote them). A sync
+    // that failed before still fails it.
+    if (metadataOnly && !this.store.wal.pending()) {
+      this.contents.sync.throwIfFailed()
+      return
+    }
+
     this.store.sync()
   }
 

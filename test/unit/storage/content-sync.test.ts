@@ -239,6 +239,19 @@ describe('storage: syncing content files one by one (no syncfs)', () => {
     expect(fs.readdirSync('/proc/self/fd').length, 'descriptors left open').to.equal(fdsBefore)
   })
 
+  it('a pool flush that fails after the log was synced still fails an fsync of a directory that has nothing new to sync', async () => {
+    const image = fileByFile(Image.create(dir, {}))
+    image.sync()
+    failPool = 1
+    makeFiles(image, CACHED + 1)
+    // Synced before the flush's end can be seen (it comes on a later turn of the event loop).
+    image.sync()
+    while (poolEnded < poolStarted.length) await new Promise(resolve => setImmediate(resolve))
+    expect(poolErrors).to.have.length(1)
+    expect(() => image.sync(true)).to.throw(/EIO/)
+    expect(() => image.close()).to.throw(/EIO/)
+  })
+
   it('an unlinked file whose flush runs is emptied as a spare, removed at close, and every descriptor is closed', async () => {
     const fdsBefore = fs.readdirSync('/proc/self/fd').length
     const image = fileByFile(Image.create(dir, {}))
