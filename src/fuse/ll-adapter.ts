@@ -311,6 +311,40 @@ export class LowLevelAdapter {
     if (s.umask !== undefined) a[at + 1] = (a[at + 1] & 0o170000) | (0o777 & ~s.umask)
   }
 
+  /**
+   * An open or create (`open`, given the core's prepare step) whose backing id (Passthrough.open)
+   * is settled before an O_TRUNC empties the file, so that an open refused there leaves the file
+   * as it was; then `after` (clearing set-user-ID and set-group-ID: a set-ID file so truncated
+   * is served, as `direct` refuses those). When the open fails after the backing id was taken, or
+   * `after` fails, the handle and its backing id are given back: the kernel never gets them.
+   */
+  private backed<T, A>(
+    open: (prepare: (fh: number, ino: number) => void) => T,
+    fhOf: (made: T) => number,
+    after: (made: T) => A,
+  ): {made: T; backing: number; then: A} {
+    let backing = 0
+    let taken = -1
+    try {
+      const made = open((fh, ino) => {
+        backing = this.passthrough!.open(this.session!, fh, ino)
+        taken = fh
+      })
+      let then: A
+      try {
+        then = after(made)
+      } catch (error) {
+        this.core.release(fhOf(made))
+        throw error
+      }
+
+      return {made, backing, then}
+    } catch (error) {
+      if (taken >= 0) this.passthrough!.release(this.ended ? undefined : this.session, taken)
+      throw error
+    }
+  }
+
   private handle(r: Exclude<LlRequest, EndedRequest | InitRequest>, cred: Cred): void {
     const core = this.core
     const ll = this.ll
@@ -382,13 +416,13 @@ export class LowLevelAdapter {
         this.entry(req, r.newParent, r.newName, core.link(r.ino, r.newParent, r.newName, cred))
         return
       case OP.OPEN: {
-        // The backing id is settled before an O_TRUNC empties the file: an open refused there
-        // (passthrough.open) leaves the file as it was.
-        let backing = 0
-        const fh = core.open(r.ino, r.flags, cred, opened => {
-          backing = this.passthrough!.open(this.session!, opened, r.ino)
-        })
-        if (r.kill) this.clearSetId(r.ino)
+        const {made: fh, backing} = this.backed(
+          prepare => core.open(r.ino, r.flags, cred, prepare),
+          opened => opened,
+          () => {
+            if (r.kill) this.clearSetId(r.ino)
+          },
+        )
         // The kernel's page cache stays valid across opens (only this mount changes the image),
         // but for a served open while passthrough is on (cacheFlags).
         const flags = this.kcache.openFlags(r.ino, () => core.getattr(r.ino))
@@ -482,12 +516,15 @@ export class LowLevelAdapter {
         ll.replyErr(req, 0)
         return
       case OP.CREATE: {
-        let backing = 0
-        const made = core.create(r.parent, r.name, r.mode, r.flags, cred, (opened, ino) => {
-          backing = this.passthrough!.open(this.session!, opened, ino)
-        })
-        const {fh, created} = made
-        const attr = !created && r.kill && this.clearSetId(made.attr.ino) ? core.getattr(made.attr.ino) : made.attr
+        const {
+          made: {fh, created},
+          backing,
+          then: attr,
+        } = this.backed(
+          prepare => core.create(r.parent, r.name, r.mode, r.flags, cred, prepare),
+          m => m.fh,
+          m => (!m.created && r.kill && this.clearSetId(m.attr.ino) ? core.getattr(m.attr.ino) : m.attr),
+        )
         this.kcache.note(r.parent, r.name, attr.ino)
         // A file made here on an image no other host changes has no capability (native/caps.c).
         const fresh = created && !this.kcache.watched ? OPEN_NEW_FILE : 0

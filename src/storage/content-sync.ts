@@ -174,7 +174,7 @@ export class ContentSync {
 
     if (flushFd === undefined) {
       try {
-        fdatasync(fd)
+        this.syncKept(dataId, () => fdatasync(fd))
         this.unsynced.delete(dataId)
       } finally {
         fs.closeSync(fd)
@@ -239,10 +239,10 @@ export class ContentSync {
       return coversLog
     }
 
-    for (const dataId of this.unsynced) this.syncFile(dataId)
+    for (const dataId of this.unsynced) this.syncKept(dataId, () => this.syncFile(dataId))
 
     this.unsynced.clear()
-    for (const dir of this.newDirs) fsyncDir(dir)
+    for (const dir of this.newDirs) this.syncKept(dir, () => fsyncDir(dir))
 
     this.newDirs.clear()
     return false
@@ -257,15 +257,24 @@ export class ContentSync {
     this.throwIfFailed()
     if (this.newDirs.size > 0) return false
     if (dataId === 0 || !this.unsynced.has(dataId)) return true
-    try {
-      this.syncFile(dataId)
-    } catch (error) {
-      this.flushError = new Error(`fdatasync of content file ${this.files.pathOf(dataId)}: ${(error as Error).message}`)
-      throw this.flushError
-    }
-
+    this.syncKept(dataId, () => this.syncFile(dataId))
     this.unsynced.delete(dataId)
     return true
+  }
+
+  /**
+   * Run `sync` of content file `what` (a dataId) or directory `what`; an error it meets is kept
+   * (flushError) and thrown. Linux reports a writeback error once per open file description, so a
+   * retry could succeed over lost bytes: every later sync fails instead (DURABILITY.md).
+   */
+  private syncKept(what: number | string, sync: () => void): void {
+    try {
+      sync()
+    } catch (error) {
+      const name = typeof what === 'number' ? `fdatasync of content file ${this.files.pathOf(what)}` : `fsync of directory ${what}`
+      this.flushError ??= new Error(`${name}: ${(error as Error).message}`)
+      throw this.flushError
+    }
   }
 
   /**

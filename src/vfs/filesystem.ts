@@ -407,8 +407,16 @@ export class FileSystem {
     if (wantsWrite) this.writable('open')
     this.require(attr, this.openAccess(flags) | ((flags & O_TRUNC) !== 0 ? W_OK : 0), cred, 'open')
     const fh = this.prepared(this.addHandle(ino, flags, false), ino, prepare)
+    if ((flags & O_TRUNC) !== 0 && type === S_IFREG && attr.size > 0) {
+      try {
+        this.volume.setattr(ino, {size: 0})
+      } catch (error) {
+        // A full log, a failed sync: the open fails, and its handle goes.
+        this.release(fh)
+        throw error
+      }
+    }
 
-    if ((flags & O_TRUNC) !== 0 && type === S_IFREG && attr.size > 0) this.volume.setattr(ino, {size: 0})
     return fh
   }
 

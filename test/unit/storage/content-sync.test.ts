@@ -44,6 +44,8 @@ describe('storage: syncing content files one by one (no syncfs)', () => {
   let fdsUsed: Array<{kind: 'sync' | 'pool'; fd: number; path: string}>
   /** The next pool fdatasyncs fail with EIO (without syncing), as a host I/O error would. */
   let failPool: number
+  /** The next fdatasyncs of content files on the JS thread fail with EIO (without syncing). */
+  let failSync: number
   const fdatasyncSync = fs.fdatasyncSync
   const fdatasync = fs.fdatasync
 
@@ -55,10 +57,16 @@ describe('storage: syncing content files one by one (no syncfs)', () => {
     poolEnded = 0
     fdsUsed = []
     failPool = 0
+    failSync = 0
     const where = (fd: number): string => fs.readlinkSync(`/proc/self/fd/${fd}`)
     fs.fdatasyncSync = (fd: number): void => {
       const at = where(fd)
       fdsUsed.push({kind: 'sync', fd, path: at})
+      if (failSync > 0 && isContent(at)) {
+        failSync--
+        throw Object.assign(new Error('EIO: i/o error, fdatasync'), {code: 'EIO'})
+      }
+
       fdatasyncSync(fd)
       events.push({kind: 'sync', path: at})
     }
@@ -249,6 +257,21 @@ describe('storage: syncing content files one by one (no syncfs)', () => {
     while (poolEnded < poolStarted.length) await new Promise(resolve => setImmediate(resolve))
     expect(poolErrors).to.have.length(1)
     expect(() => image.sync(true)).to.throw(/EIO/)
+    expect(() => image.close()).to.throw(/EIO/)
+  })
+
+  it('an fdatasync on the JS thread that fails makes every later sync fail, though a retry would succeed', () => {
+    const image = fileByFile(Image.create(dir, {}))
+    image.sync()
+    makeFiles(image, 2)
+    failSync = 1
+    expect(() => image.sync()).to.throw(/^fdatasync of content file .*: EIO/)
+    events = []
+    expect(() => image.sync(), 'the retry').to.throw(/EIO/)
+    expect(
+      events.filter(e => e.path.endsWith('/wal.log')),
+      'the log synced',
+    ).to.deep.equal([])
     expect(() => image.close()).to.throw(/EIO/)
   })
 

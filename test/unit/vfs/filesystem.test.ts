@@ -10,6 +10,7 @@ import path from 'node:path'
 import {Image, ROOT_INO, XATTR_CREATE, XATTR_REPLACE, direntSink} from '../../../src/storage/index.js'
 import {type Cred, F_OK, FileSystem, R_OK, ROOT_CRED, W_OK, X_OK} from '../../../src/vfs/filesystem.js'
 import type {Listing} from '../../../src/vfs/listing.js'
+import {FsError} from '../../../src/vfs/volume.js'
 import {type Listed, drainSink} from '../../helpers/dirents.js'
 import {codeOf} from '../../helpers/errors.js'
 
@@ -318,6 +319,23 @@ describe('vfs: the filesystem core (no mount)', function () {
       expect(core.getattr(ino).size).to.equal(5)
       core.release(core.open(ino, O_WRONLY | O_TRUNC, ALICE))
       expect(core.getattr(ino).size).to.equal(0)
+    })
+
+    it('an O_TRUNC open whose truncation fails (a full log) fails and leaves no handle', () => {
+      const ino = file('f', 0o644, ALICE, 'hello')
+      const setattr = image.setattr.bind(image)
+      image.setattr = () => {
+        throw new FsError('ENOSPC', 'setattr')
+      }
+
+      try {
+        expect(codeOf(() => core.open(ino, O_WRONLY | O_TRUNC, ALICE))).to.equal('ENOSPC')
+      } finally {
+        image.setattr = setattr
+      }
+
+      expect(core.openHandles).to.equal(0)
+      expect(core.getattr(ino).size).to.equal(5)
     })
 
     it('O_APPEND writes at the end whatever the offset', () => {
