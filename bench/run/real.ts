@@ -242,7 +242,8 @@ async function step(name: RealStep, s: Session, r: number, c: Corpus): Promise<n
         // The read fills free pages with the file, and pages the guest has given back to the host
         // are slow to touch again (machine.ts, warmMemory): which target got them was chance. A
         // cold read of razorfs's content file on the host took 0.39-0.76 s (_copy_to_iter, perf),
-        // 0.10 s after free memory was touched, as native's. Every target's read gets touched pages.
+        // 0.10 s after free memory was touched, as native's. Every target's read gets touched pages
+        // (a first read soon after the write is still slow in some rounds: ARCHITECTURE.md, peers).
         warmMemory(2 * c.ddBytes)
       }
 
