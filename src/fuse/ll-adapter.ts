@@ -311,40 +311,6 @@ export class LowLevelAdapter {
     if (s.umask !== undefined) a[at + 1] = (a[at + 1] & 0o170000) | (0o777 & ~s.umask)
   }
 
-  /**
-   * An open or create (`open`, given the core's prepare step) whose backing id (Passthrough.open)
-   * is settled before an O_TRUNC empties the file, so that an open refused there leaves the file
-   * as it was; then `after` (clearing set-user-ID and set-group-ID: a set-ID file so truncated
-   * is served, as `direct` refuses those). When the open fails after the backing id was taken, or
-   * `after` fails, the handle and its backing id are given back: the kernel never gets them.
-   */
-  private backed<T, A>(
-    open: (prepare: (fh: number, ino: number) => void) => T,
-    fhOf: (made: T) => number,
-    after: (made: T) => A,
-  ): {made: T; backing: number; then: A} {
-    let backing = 0
-    let taken = -1
-    try {
-      const made = open((fh, ino) => {
-        backing = this.passthrough!.open(this.session!, fh, ino)
-        taken = fh
-      })
-      let then: A
-      try {
-        then = after(made)
-      } catch (error) {
-        this.core.release(fhOf(made))
-        throw error
-      }
-
-      return {made, backing, then}
-    } catch (error) {
-      if (taken >= 0) this.passthrough!.release(this.ended ? undefined : this.session, taken)
-      throw error
-    }
-  }
-
   private handle(r: Exclude<LlRequest, EndedRequest | InitRequest>, cred: Cred): void {
     const core = this.core
     const ll = this.ll
@@ -416,9 +382,9 @@ export class LowLevelAdapter {
         this.entry(req, r.newParent, r.newName, core.link(r.ino, r.newParent, r.newName, cred))
         return
       case OP.OPEN: {
-        const {made: fh, backing} = this.backed(
+        const {made: fh, backing} = this.passthrough!.opened(
+          this.session!,
           prepare => core.open(r.ino, r.flags, cred, prepare),
-          opened => opened,
           () => {
             if (r.kill) this.clearSetId(r.ino)
           },
@@ -520,9 +486,9 @@ export class LowLevelAdapter {
           made: {fh, created},
           backing,
           then: attr,
-        } = this.backed(
+        } = this.passthrough!.opened(
+          this.session!,
           prepare => core.create(r.parent, r.name, r.mode, r.flags, cred, prepare),
-          m => m.fh,
           m => (!m.created && r.kill && this.clearSetId(m.attr.ino) ? core.getattr(m.attr.ino) : m.attr),
         )
         this.kcache.note(r.parent, r.name, attr.ino)

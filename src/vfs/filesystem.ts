@@ -3,32 +3,18 @@
  * handles, knowing nothing of FUSE. Adapters (fuse-native today, our own binding in issue 8)
  * translate requests into these calls and FsError codes into -errno.
  *
- * Every operation takes the caller's credentials. Permission checks follow POSIX: exactly one
- * class (owner, else group, else other) decides; root passes read/write checks and passes
- * execute checks when any execute bit is set.
+ * Every operation takes the caller's credentials; the permission rules are access.ts's.
  */
 import fs from 'node:fs'
 
 import {FsError} from '../storage/errors.js'
 import {type Attr, type DirEntry, NAME_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, ROOT_INO, type SetAttr, type StatFs, type Timespec} from '../storage/types.js'
 import type {Volume} from '../storage/volume.js'
+import {type Cred, F_OK, ROOT_CRED, R_OK, W_OK, X_OK, inGroup, permits, stickyCheck, withoutSetId} from './access.js'
 import {Listing} from './listing.js'
 
 export type {StatFs} from '../storage/types.js'
-
-export interface Cred {
-  uid: number
-  gid: number
-  /** Supplementary groups. */
-  groups?: readonly number[]
-}
-
-export const ROOT_CRED: Cred = Object.freeze({uid: 0, gid: 0})
-
-export const R_OK = 4
-export const W_OK = 2
-export const X_OK = 1
-export const F_OK = 0
+export {type Cred, F_OK, ROOT_CRED, R_OK, W_OK, X_OK} from './access.js'
 
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
@@ -48,15 +34,6 @@ const O_WRONLY = 1
 const O_TRUNC = fs.constants.O_TRUNC
 const O_APPEND = fs.constants.O_APPEND
 const O_EXCL = fs.constants.O_EXCL
-
-/**
- * `perm` (permission bits) without set-user-ID, and without set-group-ID where the file's group
- * execute bit is set; a directory keeps both. `mode` is the file's mode as it is now.
- */
-function withoutSetId(perm: number, mode: number): number {
-  if ((mode & S_IFMT) === S_IFDIR) return perm
-  return perm & ~(S_ISUID | ((mode & 0o010) === 0 ? 0 : S_ISGID))
-}
 
 export type TimeSet = Timespec | 'now' | 'omit'
 
@@ -115,26 +92,8 @@ export class FileSystem {
     return this.checkPermissions ? cred : ROOT_CRED
   }
 
-  private inGroup(cred: Cred, gid: number): boolean {
-    return cred.gid === gid || (cred.groups?.includes(gid) ?? false)
-  }
-
-  /** Does `cred` have every access in `mask` (R_OK | W_OK | X_OK) to an inode with `attr`? */
-  permits(attr: Attr, mask: number, cred: Cred): boolean {
-    if (cred.uid === 0) {
-      // Root may read and write anything, and execute anything with an execute bit (or a dir).
-      return (mask & X_OK) === 0 || (attr.mode & S_IFMT) === S_IFDIR || (attr.mode & 0o111) !== 0
-    }
-
-    let bits: number
-    if (cred.uid === attr.uid) bits = (attr.mode >> 6) & 7
-    else if (this.inGroup(cred, attr.gid)) bits = (attr.mode >> 3) & 7
-    else bits = attr.mode & 7
-    return (bits & mask) === mask
-  }
-
   private require(attr: Attr, mask: number, cred: Cred, syscall: string): void {
-    if (!this.permits(attr, mask, cred)) throw new FsError('EACCES', syscall)
+    if (!permits(attr, mask, cred)) throw new FsError('EACCES', syscall)
   }
 
   private writable(syscall: string): void {
@@ -147,13 +106,6 @@ export class FileSystem {
     if ((attr.mode & S_IFMT) !== S_IFDIR) throw new FsError('ENOTDIR', syscall)
     this.require(attr, write ? W_OK | X_OK : X_OK, cred, syscall)
     return attr
-  }
-
-  /** Sticky directories: only the owner of the entry, of the directory, or root may remove it. */
-  private stickyCheck(dir: Attr, child: Attr, cred: Cred, syscall: string): void {
-    if ((dir.mode & S_ISVTX) !== 0 && cred.uid !== 0 && cred.uid !== dir.uid && cred.uid !== child.uid) {
-      throw new FsError('EPERM', syscall)
-    }
   }
 
   // ---- lookups and attributes ------------------------------------------------------------------
@@ -182,7 +134,7 @@ export class FileSystem {
   missing(parent: number, cred: Cred): 'ENOENT' | 'ENOTDIR' | 'EACCES' {
     const attr = this.volume.getattr(parent)
     if ((attr.mode & S_IFMT) !== S_IFDIR) return 'ENOTDIR'
-    return this.permits(attr, X_OK, this.who(cred)) ? 'ENOENT' : 'EACCES'
+    return permits(attr, X_OK, this.who(cred)) ? 'ENOENT' : 'EACCES'
   }
 
   getattr(ino: number): Attr {
@@ -208,7 +160,7 @@ export class FileSystem {
     if (req.mode !== undefined) {
       if (!isOwner) throw new FsError('EPERM', 'chmod')
       let mode = req.mode & 0o7777
-      if (cred.uid !== 0 && !this.inGroup(cred, req.gid ?? current().gid)) mode &= ~S_ISGID
+      if (cred.uid !== 0 && !inGroup(cred, req.gid ?? current().gid)) mode &= ~S_ISGID
       changes.mode = mode
     }
 
@@ -218,7 +170,7 @@ export class FileSystem {
       const gid = req.gid ?? attr.gid
       if (cred.uid !== 0) {
         if (uid !== attr.uid || cred.uid !== attr.uid) throw new FsError('EPERM', 'chown')
-        if (gid !== attr.gid && !this.inGroup(cred, gid)) throw new FsError('EPERM', 'chown')
+        if (gid !== attr.gid && !inGroup(cred, gid)) throw new FsError('EPERM', 'chown')
       }
 
       if (uid !== attr.uid) changes.uid = uid
@@ -240,7 +192,7 @@ export class FileSystem {
       const t = req[which]
       if (t === undefined || t === 'omit') continue
       // Setting the current time needs ownership or write permission; any other time, ownership.
-      if (!isOwner && (t !== 'now' || !this.permits(current(), W_OK, cred))) throw new FsError(t === 'now' ? 'EACCES' : 'EPERM', 'utimensat')
+      if (!isOwner && (t !== 'now' || !permits(current(), W_OK, cred))) throw new FsError(t === 'now' ? 'EACCES' : 'EPERM', 'utimensat')
       changes[which] = t
     }
 
@@ -290,7 +242,7 @@ export class FileSystem {
     if ((mode & S_IFMT) === S_IFDIR) return {uid: cred.uid, gid: dir.gid, mode: mode | S_ISGID}
     // When the kernel checks permissions it has stripped the bit already, knowing all groups.
     const who = this.who(cred)
-    const strip = (mode & (S_ISGID | 0o010)) === (S_ISGID | 0o010) && who.uid !== 0 && !this.inGroup(who, dir.gid)
+    const strip = (mode & (S_ISGID | 0o010)) === (S_ISGID | 0o010) && who.uid !== 0 && !inGroup(who, dir.gid)
     return {uid: cred.uid, gid: dir.gid, mode: strip ? mode & ~S_ISGID : mode}
   }
 
@@ -339,7 +291,7 @@ export class FileSystem {
     const bytes = this.checkName(name, 'unlink')
     const dir = this.dirAccess(parent, cred, 'unlink', true)
     const child = this.volume.lookup(parent, bytes)
-    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) this.stickyCheck(dir, this.volume.getattr(child), cred, 'unlink')
+    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) stickyCheck(dir, this.volume.getattr(child), cred, 'unlink')
     this.volume.unlink(parent, bytes)
   }
 
@@ -350,7 +302,7 @@ export class FileSystem {
     const dir = this.dirAccess(parent, cred, 'rmdir', true)
     const isDot = bytes.length === 1 && bytes[0] === 0x2e
     const child = isDot ? 0 : this.volume.lookup(parent, bytes)
-    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) this.stickyCheck(dir, this.volume.getattr(child), cred, 'rmdir')
+    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) stickyCheck(dir, this.volume.getattr(child), cred, 'rmdir')
     this.volume.rmdir(parent, bytes)
   }
 
@@ -365,9 +317,9 @@ export class FileSystem {
     const child = this.volume.lookup(oldParent, from)
     if (child === 0) throw new FsError('ENOENT', 'rename', from.toString())
     const childAttr = this.volume.getattr(child)
-    this.stickyCheck(src, childAttr, cred, 'rename')
+    stickyCheck(src, childAttr, cred, 'rename')
     const victim = this.volume.lookup(newParent, to)
-    if (victim !== 0) this.stickyCheck(dst, this.volume.getattr(victim), cred, 'rename')
+    if (victim !== 0) stickyCheck(dst, this.volume.getattr(victim), cred, 'rename')
     // Moving a directory to another parent rewrites its '..': that needs write permission on it.
     if ((childAttr.mode & S_IFMT) === S_IFDIR && oldParent !== newParent) this.require(childAttr, W_OK, cred, 'rename')
     this.volume.rename(oldParent, from, newParent, to, flags)
@@ -406,18 +358,11 @@ export class FileSystem {
     if (type === S_IFLNK) throw new FsError('ELOOP', 'open')
     if (wantsWrite) this.writable('open')
     this.require(attr, this.openAccess(flags) | ((flags & O_TRUNC) !== 0 ? W_OK : 0), cred, 'open')
-    const fh = this.prepared(this.addHandle(ino, flags, false), ino, prepare)
-    if ((flags & O_TRUNC) !== 0 && type === S_IFREG && attr.size > 0) {
-      try {
-        this.volume.setattr(ino, {size: 0})
-      } catch (error) {
-        // A full log, a failed sync: the open fails, and its handle goes.
-        this.release(fh)
-        throw error
-      }
-    }
-
-    return fh
+    // The truncation may fail too (a full log, a failed sync): the open fails, its handle goes.
+    return this.openedOrReleased(this.addHandle(ino, flags, false), fh => {
+      prepare?.(fh, ino)
+      if ((flags & O_TRUNC) !== 0 && type === S_IFREG && attr.size > 0) this.volume.setattr(ino, {size: 0})
+    })
   }
 
   /**
@@ -442,14 +387,13 @@ export class FileSystem {
     }
 
     const attr = this.mknod(parent, bytes, S_IFREG | (mode & 0o7777), 0, cred)
-    return {fh: this.prepared(this.addHandle(attr.ino, flags, false), attr.ino, prepare), attr, created: true}
+    return {fh: this.openedOrReleased(this.addHandle(attr.ino, flags, false), fh => prepare?.(fh, attr.ino)), attr, created: true}
   }
 
-  /** New handle `fh` once `prepare` has taken it; when `prepare` refuses (throws), the handle is released. */
-  private prepared(fh: number, ino: number, prepare: ((fh: number, ino: number) => void) | undefined): number {
-    if (prepare === undefined) return fh
+  /** New handle `fh` once `then` has run on it; when `then` fails (throws), the handle is released. */
+  private openedOrReleased(fh: number, then: (fh: number) => void): number {
     try {
-      prepare(fh, ino)
+      then(fh)
     } catch (error) {
       this.release(fh)
       throw error

@@ -73,6 +73,37 @@ export class Passthrough {
   }
 
   /**
+   * An open or create (`open`, given the core's prepare step) whose backing id is settled before an
+   * O_TRUNC empties the file, so that an open refused there leaves the file as it was; then `after`
+   * (clearing set-user-ID and set-group-ID: a set-ID file so truncated is served, as
+   * FileSystem.direct refuses those). When the open fails after the backing id was taken, or
+   * `after` fails, the handle and its backing id are given back: the kernel never gets them.
+   */
+  opened<T, A>(session: object, open: (prepare: (fh: number, ino: number) => void) => T, after: (made: T) => A): {made: T; backing: number; then: A} {
+    let backing = 0
+    // The handle the core made (its prepare step always runs), once its backing id is taken.
+    let taken = -1
+    try {
+      const made = open((fh, ino) => {
+        backing = this.open(session, fh, ino)
+        taken = fh
+      })
+      let then: A
+      try {
+        then = after(made)
+      } catch (error) {
+        this.core.release(taken)
+        throw error
+      }
+
+      return {made, backing, then}
+    } catch (error) {
+      if (taken >= 0) this.release(session, taken)
+      throw error
+    }
+  }
+
+  /**
    * The page cache flags of an open reply naming `backing`. A served open keeps no page cache
    * while passthrough is on: the kernel writes a passthrough open's content file past the FUSE
    * page cache, so what an earlier served open of the file left cached there may be stale.
