@@ -1,6 +1,6 @@
 /*
  * The addon's exports: mount, unmount, the reply functions, the cache invalidations (notify.c),
- * syncfs, dropCache and threadFaults (host.c), and two tables made from the lists in
+ * syncfs, syncfsAhead, dropCache and threadFaults (host.c), and two tables made from the lists in
  * razorfs_ll.h, so that JS reads requests by the numbers written here: `ops` (operation name ->
  * number) and `fields` (field name -> index in the field array).
  */
@@ -44,6 +44,7 @@ static napi_value init_module(napi_env env, napi_value exports) {
     {"notifyInvalEntry", NULL, js_notify_inval_entry, NULL, NULL, NULL, napi_default, NULL},
     {"notifyCounts", NULL, js_notify_counts, NULL, NULL, NULL, napi_default, NULL},
     {"syncfs", NULL, js_syncfs, NULL, NULL, NULL, napi_default, NULL},
+    {"syncfsAhead", NULL, js_syncfs_ahead, NULL, NULL, NULL, napi_default, NULL},
     {"threadFaults", NULL, js_thread_faults, NULL, NULL, NULL, napi_default, NULL},
     {"dropCache", NULL, js_drop_cache, NULL, NULL, NULL, napi_default, NULL},
     {"backingOpen", NULL, js_backing_open, NULL, NULL, NULL, napi_default, NULL},

@@ -250,12 +250,26 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
   status.start()
   const ended = new Promise<void>(resolve => {
     let stopping = false
+    // The host first writes back what the commit's sync would wait for, in the libuv pool, while
+    // requests are served: the sync then holds the JS thread only for what was written since. A
+    // write-back that takes a whole interval (a host disk that hangs) is not waited for longer.
+    let committing = false
     const commit = setInterval(() => {
-      try {
-        core.syncAll()
-      } catch (error) {
-        opts.log(`commit: ${(error as Error).message}`)
-      }
+      if (committing) return
+      committing = true
+      let timer: NodeJS.Timeout | undefined
+      const waited = new Promise<void>(resolve => {
+        timer = setTimeout(resolve, COMMIT_INTERVAL_S * 1000)
+      })
+      void Promise.race([core.writeBackAhead(), waited])
+        .then(() => {
+          if (!stopping) core.syncAll()
+        })
+        .catch((error: unknown) => opts.log(`commit: ${(error as Error).message}`))
+        .finally(() => {
+          clearTimeout(timer)
+          committing = false
+        })
     }, COMMIT_INTERVAL_S * 1000)
     // fuse-native does not notice an outside unmount; the ll session ends by itself (after a lazy
     // unmount, once the last file open on the detached mount is closed: it serves them until then).

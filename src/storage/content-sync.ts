@@ -8,7 +8,7 @@
 import fs from 'node:fs'
 
 import {BREAK_NO_FSYNC} from './debug.js'
-import {type Syncfs, hostSyncfs} from './host-sync.js'
+import {type Syncfs, type SyncfsAhead, hostSyncfs, hostSyncfsAhead} from './host-sync.js'
 import {fsyncDir} from './mapped-file.js'
 
 /**
@@ -60,6 +60,8 @@ export class ContentSync {
    * in the libuv pool).
    */
   syncfs: Syncfs | undefined = hostSyncfs()
+  /** syncfs(2) in the libuv pool (host-sync.ts), for writeBackAhead; undefined where the addon is missing. */
+  syncfsAhead: SyncfsAhead | undefined = hostSyncfsAhead()
   /** The host device of the write-ahead log (set by the image), to know whether syncfs of `root` covers it. */
   logDevice: number | undefined
   /**
@@ -69,6 +71,14 @@ export class ContentSync {
   private syncFd: number | undefined
   /** The host device syncFd is on. */
   private syncDevice: number | undefined
+  /**
+   * A second descriptor of `root`, for writeBackAhead's syncfs alone: a writeback error it sees
+   * is still reported to syncFd (Linux reports one once per open file description), so the sync
+   * that follows fails as it would have.
+   */
+  private aheadFd: number | undefined
+  /** The writeBackAhead running in the pool, if one is. */
+  private ahead: Promise<void> | undefined
   /**
    * Files written since their last fdatasync (open in the LRU, flushing in `inFlight`, or closed
    * unsynced after a failed or stale flush), and directories with new entries.
@@ -221,9 +231,9 @@ export class ContentSync {
    */
   syncAll(logPending = false): boolean {
     this.throwIfFailed()
-    const coversLog = this.syncDevice !== undefined && this.syncDevice === this.logDevice
+    const coversLog = this.coversLog()
     const bySyncfs = this.bySyncfs()
-    if (bySyncfs !== undefined && this.unsynced.size + this.newDirs.size + (logPending && coversLog ? 1 : 0) > SYNCFS_OVER) {
+    if (bySyncfs !== undefined && this.syncsBySyncfs(logPending)) {
       if (!BREAK_NO_FSYNC) {
         try {
           bySyncfs.syncfs(bySyncfs.fd)
@@ -246,6 +256,48 @@ export class ContentSync {
 
     this.newDirs.clear()
     return false
+  }
+
+  /** Does syncFd's host filesystem hold the write-ahead log (so that its syncfs makes the log durable)? */
+  private coversLog(): boolean {
+    return this.syncDevice !== undefined && this.syncDevice === this.logDevice
+  }
+
+  /** Would syncAll(logPending) now be one syncfs (more than SYNCFS_OVER files, directories and log)? */
+  private syncsBySyncfs(logPending: boolean): boolean {
+    return this.bySyncfs() !== undefined && this.unsynced.size + this.newDirs.size + (logPending && this.coversLog() ? 1 : 0) > SYNCFS_OVER
+  }
+
+  /**
+   * Where the next syncAll would be one syncfs: the same syncfs now, in the libuv pool, on a
+   * descriptor of its own, so that the host writes back what is dirty while the JS thread serves
+   * requests, and that syncAll, which still runs in full, waits only for what was written since.
+   * It changes nothing of what is synced or kept unsynced, and never rejects: an error it meets is
+   * the next syncAll's to report (see aheadFd). Resolves at once where there is nothing to do, and
+   * to the running one while one runs.
+   */
+  writeBackAhead(logPending = false): Promise<void> {
+    if (this.ahead !== undefined) return this.ahead
+    const syncfsAhead = this.syncfsAhead
+    if (syncfsAhead === undefined || BREAK_NO_FSYNC || this.flushError !== undefined || !this.syncsBySyncfs(logPending)) return Promise.resolve()
+    try {
+      this.aheadFd ??= fs.openSync(this.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+    } catch {
+      return Promise.resolve() // syncAll meets whatever this was
+    }
+
+    const fd = this.aheadFd
+    this.ahead = syncfsAhead(fd).then(
+      () => this.aheadDone(fd),
+      () => this.aheadDone(fd),
+    )
+    return this.ahead
+  }
+
+  /** A writeBackAhead ended: its descriptor is closed if the files were closed meanwhile (abandon). */
+  private aheadDone(fd: number): void {
+    this.ahead = undefined
+    if (this.aheadFd !== fd) fs.closeSync(fd)
   }
 
   /**
@@ -297,12 +349,15 @@ export class ContentSync {
     }
   }
 
-  /** Forget every flush and change without syncing (what a crash leaves; running flushes close their descriptors), and close syncFd. */
+  /** Forget every flush and change without syncing (what a crash leaves; running flushes close their descriptors), and close syncFd and aheadFd. */
   abandon(): void {
     this.inFlight.clear()
     this.unsynced.clear()
     if (this.syncFd !== undefined) fs.closeSync(this.syncFd)
     this.syncFd = undefined
+    // One a running writeBackAhead uses is closed when it ends (aheadDone).
+    if (this.aheadFd !== undefined && this.ahead === undefined) fs.closeSync(this.aheadFd)
+    this.aheadFd = undefined
   }
 }
 

@@ -291,6 +291,15 @@ export class Image implements Volume {
     this.store.sync()
   }
 
+  /**
+   * Have the host write back in the background what the next sync would wait for
+   * (ContentSync.writeBackAhead): the commit interval's sync then holds the JS thread only for what
+   * was written since. Changes nothing of what is durable or what sync does.
+   */
+  writeBackAhead(): Promise<void> {
+    return this.readOnly ? Promise.resolve() : this.contents.sync.writeBackAhead(this.store.wal.pending())
+  }
+
   /** Make one file's contents and all metadata durable. */
   fsync(ino: number, dataOnly = false): void {
     if (this.readOnly) return
@@ -322,8 +331,8 @@ export class Image implements Volume {
 
   // ---- the Volume, layer by layer --------------------------------------------------------------
 
-  getattr(ino: number): Attr {
-    this.data.adoptDirect(ino)
+  getattr(ino: number, ownerOnly = false): Attr {
+    if (!ownerOnly) this.data.adoptDirect(ino)
     return this.inodes.attrOf(this.inodes.slotOf(ino, 'getattr'))
   }
 

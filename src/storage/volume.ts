@@ -33,8 +33,13 @@ export interface Volume {
    */
   lookup(parent: number, name: Buffer | string): number
 
-  /** The attributes of a live inode (one that is linked, or unlinked but retained); else ENOENT. */
-  getattr(ino: number): Attr
+  /**
+   * The attributes of a live inode (one that is linked, or unlinked but retained); else ENOENT.
+   * `ownerOnly`: the caller reads only the owner, group and mode (a permission check), so a volume
+   * may skip what it does to make the size and times current (an image's fstat of a file the
+   * kernel writes through passthrough).
+   */
+  getattr(ino: number, ownerOnly?: boolean): Attr
 
   /** The target of a symlink; EINVAL for any other type. */
   readlink(ino: number): Buffer
@@ -185,6 +190,13 @@ export interface Volume {
    * (fsyncdir): every metadata change at least, file contents only where the metadata needs them.
    */
   sync(metadataOnly?: boolean): void
+
+  /**
+   * Optional: start, in the background, the host work the next sync would wait for, so that it
+   * holds the server for less; resolves when that is done (never rejects). It changes nothing of
+   * what sync promises or does.
+   */
+  writeBackAhead?(): Promise<void>
 
   // ---- the volume as a whole -----------------------------------------------------------------
 

@@ -151,10 +151,10 @@ export class FileSystem {
   setattr(ino: number, req: SetAttrRequest, cred: Cred): Attr {
     cred = this.who(cred)
     this.writable('setattr')
-    // Read only when a check needs it: root changing times or mode needs none, and the read takes
-    // in what the kernel wrote to a file open through passthrough (an fstat; setattr takes it too).
+    // Read only when a check needs it (root changing times or mode needs none), and only the owner,
+    // group and mode: the volume's setattr takes in what the kernel wrote through passthrough.
     let read: Attr | undefined
-    const current = (): Attr => (read ??= this.volume.getattr(ino))
+    const current = (): Attr => (read ??= this.volume.getattr(ino, true))
     const isOwner = cred.uid === 0 || cred.uid === current().uid
     const changes: SetAttr = {}
     if (req.mode !== undefined) {
@@ -503,6 +503,11 @@ export class FileSystem {
   /** Flush everything to stable storage (sync(2), unmount). */
   syncAll(): void {
     if (!this.readOnly) this.volume.sync()
+  }
+
+  /** The host work syncAll would wait for, started in the background (Volume.writeBackAhead). */
+  async writeBackAhead(): Promise<void> {
+    if (!this.readOnly) await this.volume.writeBackAhead?.()
   }
 
   // ---- extended attributes ---------------------------------------------------------------------

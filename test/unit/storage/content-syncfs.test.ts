@@ -3,8 +3,10 @@
  * file is closed unsynced, and a sync of more than SYNCFS_OVER (4) files, new directories and the
  * log makes them all durable with one syncfs of the host filesystem; fewer are fdatasynced one by
  * one, the log last. Also: a number just handed out has no content file, so its first write creates
- * one without a failing open first. The syncfs calls are counted through the image's own hook,
- * the fdatasync and open calls on node:fs (the storage layer calls them through it).
+ * one without a failing open first. The commit's write-back ahead (writeBackAhead) runs the same
+ * syncfs in the libuv pool, on a descriptor of its own, and changes nothing of what the sync after
+ * it does. The syncfs calls are counted through the image's own hooks, the fdatasync and open calls
+ * on node:fs (the storage layer calls them through it).
  */
 import {expect} from 'chai'
 import fs from 'node:fs'
@@ -12,7 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {CONTENT_FDS} from '../../../src/storage/debug.js'
-import {hostSyncfs} from '../../../src/storage/host-sync.js'
+import {hostSyncfs, hostSyncfsAhead} from '../../../src/storage/host-sync.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {makeFiles} from '../../helpers/content-files.js'
 
@@ -61,10 +63,16 @@ describe('storage: syncing content files with syncfs', () => {
     fs.rmSync(dir, {recursive: true, force: true})
   })
 
-  /** A new image whose syncfs calls are counted (and fail when failSyncfs says so). */
+  /** A new image whose syncfs calls, on the JS thread and in the pool, are counted (and fail when failSyncfs says so). */
   function counted(): Image {
     const image = Image.create(dir, {})
     const real = hostSyncfs()!
+    const realAhead = hostSyncfsAhead()!
+    image.internals().contents.sync.syncfsAhead = async (fd: number) => {
+      calls.push(`ahead ${fs.readlinkSync(`/proc/self/fd/${fd}`)}`)
+      await realAhead(fd)
+      calls.push('ahead done')
+    }
     image.internals().contents.sync.syncfs = (fd: number) => {
       calls.push('syncfs')
       if (failSyncfs > 0) {
@@ -191,6 +199,68 @@ describe('storage: syncing content files with syncfs', () => {
     // Asked once: the second sync throws the error it kept, before syncing anything.
     expect(calls).to.deep.equal(['syncfs'])
     expect(() => image.close()).to.throw(/Input\/output error/)
+  })
+
+  it('writeBackAhead runs the syncfs the next sync would make in the pool, on its own descriptor, and the sync still makes it', async () => {
+    const fdsBefore = fs.readdirSync('/proc/self/fd').length
+    const image = counted()
+    const data = path.join(dir, 'data')
+    makeFiles(image, 3)
+    image.sync()
+    // Fewer than SYNCFS_OVER written: the sync would fdatasync them, so nothing is written back ahead.
+    const [one] = makeFiles(image, 1, 3)
+    image.sync()
+    calls = []
+    image.write(one, Buffer.alloc(10, 7), 0)
+    await image.writeBackAhead()
+    expect(calls).to.deep.equal([])
+    image.sync()
+    // Ten written: the syncfs in the pool, once however often asked while it runs, on a descriptor of the data dir.
+    makeFiles(image, 10, 4)
+    calls = []
+    const ahead = [image.writeBackAhead(), image.writeBackAhead()]
+    expect(ahead[1]).to.equal(ahead[0])
+    await Promise.all(ahead)
+    expect(calls).to.deep.equal([`ahead ${data}`, 'ahead done'])
+    // It synced nothing as far as the image knows: the commit's sync is as it was without it.
+    calls = []
+    image.sync()
+    expect(calls).to.deep.equal(['syncfs'])
+    calls = []
+    image.sync()
+    await image.writeBackAhead()
+    expect(calls, 'nothing left to sync or write back').to.deep.equal([])
+    image.close()
+    expect(fs.readdirSync('/proc/self/fd').length, 'descriptors left open').to.equal(fdsBefore)
+  })
+
+  it("writeBackAhead never fails: an error it meets is the sync's to report; a close while it runs leaves no descriptor open", async () => {
+    const fdsBefore = fs.readdirSync('/proc/self/fd').length
+    const image = counted()
+    const sync = image.internals().contents.sync
+    sync.syncfsAhead = async () => {
+      calls.push('ahead')
+      throw Object.assign(new Error('Input/output error'), {code: 'EIO'})
+    }
+    makeFiles(image, 10)
+    calls = []
+    failSyncfs = 1
+    await image.writeBackAhead()
+    expect(() => image.sync()).to.throw(/syncfs of the filesystem of .*: Input\/output error/)
+    expect(calls).to.deep.equal(['ahead', 'syncfs'])
+    // After a failed sync nothing is written back ahead: every sync fails before syncing anything.
+    calls = []
+    await image.writeBackAhead()
+    expect(calls).to.deep.equal([])
+    expect(() => image.close()).to.throw(/Input\/output error/)
+    // A close while one runs in the pool: its descriptor is closed when it ends.
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'razorfs-content-syncfs-'))
+    const second = counted()
+    makeFiles(second, 10)
+    const running = second.writeBackAhead()
+    second.close()
+    await running
+    expect(fs.readdirSync('/proc/self/fd').length, 'descriptors left open').to.equal(fdsBefore)
   })
 
   it('the first write of a new file creates its content file without a failing open; a read of a file never written opens nothing', () => {
