@@ -333,7 +333,7 @@ export class Image implements Volume {
 
   getattr(ino: number, ownerOnly = false): Attr {
     if (!ownerOnly) this.data.adoptDirect(ino)
-    return this.inodes.attrOf(this.inodes.slotOf(ino, 'getattr'))
+    return this.inodes.attrOf(this.inodes.slotOf(ino, 'getattr'), ownerOnly)
   }
 
   openDirect(ino: number, write: boolean): number | undefined {

@@ -36,8 +36,8 @@ export interface Volume {
   /**
    * The attributes of a live inode (one that is linked, or unlinked but retained); else ENOENT.
    * `ownerOnly`: the caller reads only the owner, group and mode (a permission check), so a volume
-   * may skip what it does to make the size and times current (an image's fstat of a file the
-   * kernel writes through passthrough).
+   * may skip what it does to make the size, times and block count current (an image's fstat of a
+   * file the kernel writes through passthrough): those may then be stale.
    */
   getattr(ino: number, ownerOnly?: boolean): Attr
 

@@ -229,7 +229,8 @@ export class Inodes {
     return {sec: f.sec.get(this.node, o), nsec: f.nsec.get(this.node, o)}
   }
 
-  attrOf(slot: number): Attr {
+  /** The attributes of the inode in `slot`; `ownerOnly`: its block count is not looked up (0). */
+  attrOf(slot: number, ownerOnly = false): Attr {
     const b = this.node
     const o = this.nodes.off(slot)
     const mode = I.mode.get(b, o)
@@ -242,7 +243,7 @@ export class Inodes {
       gid: I.gid.get(b, o),
       rdev: I.rdev.get(b, o),
       size: I.size.get(b, o),
-      blocks: dataId === 0 ? 0 : this.contents.blocks(dataId),
+      blocks: dataId === 0 || ownerOnly ? 0 : this.contents.blocks(dataId),
       atime: this.readTime(o, 'atime'),
       mtime: this.readTime(o, 'mtime'),
       ctime: this.readTime(o, 'ctime'),
