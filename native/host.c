@@ -1,8 +1,8 @@
 /*
  * Host system calls Node does not offer, for the storage layer and the server (not for FUSE):
  * syncfs(2), which makes every file of the data dir's host filesystem durable in one call, on the
- * calling thread or in the libuv pool (syncfsAhead);
- * posix_fadvise(POSIX_FADV_DONTNEED), which lets go of a file's cached pages; and the page faults
+ * calling thread or in the libuv pool (syncfsAhead); opens and closes of many files in one job of
+ * the pool (openBatch, closeBatch); posix_fadvise(POSIX_FADV_DONTNEED), which lets go of a file's cached pages; and the page faults
  * of the calling thread (getrusage RUSAGE_THREAD), where process.resourceUsage() sums every
  * thread's CPU time too (17 us a call in a serving razorfs).
  */
@@ -27,65 +27,173 @@ napi_value js_syncfs(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* syncfsAhead(fd) -> Promise: syncfs(fd) in the libuv pool; rejects with an Error whose code is
-   the errno's name. The fd must stay open until the promise settles. */
-typedef struct syncfs_job {
+/*
+ * Host work in the libuv pool, one job a call, so that the JS thread hands over many calls at the
+ * cost of one (each job handed to the pool may wake a sleeping thread there, which the JS thread
+ * pays): syncfsAhead(fd), openBatch(paths, flags, mode) and closeBatch(fds). Each returns a
+ * Promise; descriptors it is given must stay open until it settles.
+ */
+typedef enum { JOB_SYNCFS, JOB_OPEN, JOB_CLOSE } host_job_kind;
+
+typedef struct host_job {
   napi_async_work work;
   napi_deferred deferred;
-  int fd;
-  int err;
-} syncfs_job;
+  host_job_kind kind;
+  int fd;      /* syncfs */
+  int err;     /* syncfs: 0 or errno */
+  int flags;   /* open */
+  mode_t mode; /* open */
+  char *paths; /* open: `count` NUL-terminated paths, one after another */
+  int *fds;    /* open: each path's descriptor or -errno; close: the descriptors */
+  size_t count;
+} host_job;
 
-static void syncfs_execute(napi_env env, void *data) {
-  (void)env;
-  syncfs_job *job = data;
-  job->err = syncfs(job->fd) == 0 ? 0 : errno;
+static void host_job_free(host_job *job) {
+  free(job->paths);
+  free(job->fds);
+  free(job);
 }
 
-/* Settle the job's promise: resolved, or rejected with an Error whose code is errno `err`'s name. */
-static void syncfs_settle(napi_env env, syncfs_job *job, int err) {
-  if (err == 0) {
-    napi_value undefined;
-    napi_get_undefined(env, &undefined);
-    napi_resolve_deferred(env, job->deferred, undefined);
-    return;
+static void host_job_execute(napi_env env, void *data) {
+  (void)env;
+  host_job *job = data;
+  switch (job->kind) {
+    case JOB_SYNCFS:
+      job->err = syncfs(job->fd) == 0 ? 0 : errno;
+      break;
+    case JOB_OPEN: {
+      const char *path = job->paths;
+      for (size_t i = 0; i < job->count; i++, path += strlen(path) + 1) {
+        int fd = open(path, job->flags | O_CLOEXEC, job->mode);
+        job->fds[i] = fd >= 0 ? fd : -errno;
+      }
+      break;
+    }
+    case JOB_CLOSE:
+      for (size_t i = 0; i < job->count; i++) close(job->fds[i]);
+      break;
   }
+}
+
+/* An Error whose code is errno `err`'s name. */
+static napi_value errno_error(napi_env env, int err) {
   const char *name = strerrorname_np(err);
   napi_value code, msg, error;
   napi_create_string_utf8(env, name != NULL ? name : "EIO", NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &msg);
   napi_create_error(env, code, msg, &error);
-  napi_reject_deferred(env, job->deferred, error);
+  return error;
 }
 
-static void syncfs_complete(napi_env env, napi_status status, void *data) {
-  syncfs_job *job = data;
-  syncfs_settle(env, job, status == napi_ok ? job->err : ECANCELED);
+static void host_job_complete(napi_env env, napi_status status, void *data) {
+  host_job *job = data;
+  int err = status != napi_ok ? ECANCELED : job->kind == JOB_SYNCFS ? job->err : 0;
+  napi_value result;
+  if (err != 0) {
+    napi_reject_deferred(env, job->deferred, errno_error(env, err));
+  } else if (job->kind == JOB_OPEN) {
+    napi_value buffer;
+    void *out;
+    napi_create_arraybuffer(env, job->count * sizeof(int32_t), &out, &buffer);
+    for (size_t i = 0; i < job->count; i++) ((int32_t *)out)[i] = job->fds[i];
+    napi_create_typedarray(env, napi_int32_array, job->count, buffer, 0, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  } else {
+    napi_get_undefined(env, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  }
   napi_delete_async_work(env, job->work);
-  free(job);
+  host_job_free(job);
 }
 
+/* Queue `job` in the pool: its promise, or NULL (thrown) where the job cannot be queued. */
+static napi_value host_job_queue(napi_env env, host_job *job) {
+  napi_value promise, name;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+    host_job_free(job);
+    return NULL;
+  }
+  napi_create_string_utf8(env, "razorfs.host", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, host_job_execute, host_job_complete, job, &job->work) != napi_ok) {
+    napi_reject_deferred(env, job->deferred, errno_error(env, EAGAIN));
+    host_job_free(job);
+  } else if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_reject_deferred(env, job->deferred, errno_error(env, EAGAIN));
+    napi_delete_async_work(env, job->work);
+    host_job_free(job);
+  }
+  return promise;
+}
+
+static host_job *host_job_new(napi_env env, host_job_kind kind) {
+  host_job *job = calloc(1, sizeof(*job));
+  if (job == NULL) napi_throw_error(env, "ENOMEM", "razorfs_ll: out of memory");
+  else job->kind = kind;
+  return job;
+}
+
+/* syncfsAhead(fd) -> Promise<void>: syncfs(fd) in the pool; rejects with the errno's Error. */
 napi_value js_syncfs_ahead(napi_env env, napi_callback_info info) {
   double fd;
   if (!unpack(env, info, "d", &fd)) return NULL;
-  syncfs_job *job = calloc(1, sizeof(*job));
-  if (job == NULL) {
-    napi_throw_error(env, "ENOMEM", "syncfsAhead: out of memory");
+  host_job *job = host_job_new(env, JOB_SYNCFS);
+  if (job == NULL) return NULL;
+  job->fd = (int)fd;
+  return host_job_queue(env, job);
+}
+
+/* openBatch(paths: Buffer of NUL-terminated paths, flags, mode) -> Promise<Int32Array>: each
+   path opened in turn in the pool (O_CLOEXEC added), its descriptor or -errno. */
+napi_value js_open_batch(napi_env env, napi_callback_info info) {
+  void *paths;
+  size_t len;
+  double flags, mode;
+  if (!unpack(env, info, "Bdd", &paths, &len, &flags, &mode)) return NULL;
+  if (len == 0 || ((const char *)paths)[len - 1] != '\0') {
+    napi_throw_type_error(env, NULL, "razorfs_ll: openBatch wants NUL-terminated paths");
     return NULL;
   }
-  job->fd = (int)fd;
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "razorfs.syncfsAhead", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, job, &job->work) != napi_ok) {
-    syncfs_settle(env, job, EAGAIN);
-    free(job);
-  } else if (napi_queue_async_work(env, job->work) != napi_ok) {
-    syncfs_settle(env, job, EAGAIN);
-    napi_delete_async_work(env, job->work);
-    free(job);
+  host_job *job = host_job_new(env, JOB_OPEN);
+  if (job == NULL) return NULL;
+  for (size_t i = 0; i < len; i++) job->count += ((const char *)paths)[i] == '\0';
+  job->paths = malloc(len);
+  job->fds = calloc(job->count, sizeof(int));
+  if (job->paths == NULL || job->fds == NULL) {
+    host_job_free(job);
+    napi_throw_error(env, "ENOMEM", "razorfs_ll: out of memory");
+    return NULL;
   }
-  return promise;
+  memcpy(job->paths, paths, len);
+  job->flags = (int)flags;
+  job->mode = (mode_t)mode;
+  return host_job_queue(env, job);
+}
+
+/* closeBatch(fds: Int32Array) -> Promise<void>: each descriptor closed in the pool; what close
+   says is not reported (a descriptor is released whatever it says). */
+napi_value js_close_batch(napi_env env, napi_callback_info info) {
+  napi_value arg;
+  size_t argc = 1;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t count, offset;
+  void *data;
+  if (argc < 1 || napi_get_typedarray_info(env, arg, &type, &count, &data, &buffer, &offset) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "razorfs_ll: closeBatch wants an Int32Array");
+    return NULL;
+  }
+  host_job *job = host_job_new(env, JOB_CLOSE);
+  if (job == NULL) return NULL;
+  job->fds = malloc((count > 0 ? count : 1) * sizeof(int));
+  if (job->fds == NULL) {
+    host_job_free(job);
+    napi_throw_error(env, "ENOMEM", "razorfs_ll: out of memory");
+    return NULL;
+  }
+  memcpy(job->fds, data, count * sizeof(int));
+  job->count = count;
+  return host_job_queue(env, job);
 }
 
 /* dropCache(fd): the host's clean cached pages of the file are let go (dirty ones stay). */

@@ -1,6 +1,6 @@
 /*
  * The addon's exports: mount, unmount, the reply functions, the cache invalidations (notify.c),
- * syncfs, syncfsAhead, dropCache and threadFaults (host.c), and two tables made from the lists in
+ * syncfs, syncfsAhead, openBatch, closeBatch, dropCache and threadFaults (host.c), and two tables made from the lists in
  * razorfs_ll.h, so that JS reads requests by the numbers written here: `ops` (operation name ->
  * number) and `fields` (field name -> index in the field array).
  */
@@ -45,6 +45,8 @@ static napi_value init_module(napi_env env, napi_value exports) {
     {"notifyCounts", NULL, js_notify_counts, NULL, NULL, NULL, napi_default, NULL},
     {"syncfs", NULL, js_syncfs, NULL, NULL, NULL, napi_default, NULL},
     {"syncfsAhead", NULL, js_syncfs_ahead, NULL, NULL, NULL, napi_default, NULL},
+    {"openBatch", NULL, js_open_batch, NULL, NULL, NULL, napi_default, NULL},
+    {"closeBatch", NULL, js_close_batch, NULL, NULL, NULL, napi_default, NULL},
     {"threadFaults", NULL, js_thread_faults, NULL, NULL, NULL, napi_default, NULL},
     {"dropCache", NULL, js_drop_cache, NULL, NULL, NULL, napi_default, NULL},
     {"backingOpen", NULL, js_backing_open, NULL, NULL, NULL, napi_default, NULL},

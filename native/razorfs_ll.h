@@ -219,6 +219,8 @@ napi_value js_backing_close(napi_env env, napi_callback_info info);
 /* host.c */
 napi_value js_syncfs(napi_env env, napi_callback_info info);
 napi_value js_syncfs_ahead(napi_env env, napi_callback_info info);
+napi_value js_open_batch(napi_env env, napi_callback_info info);
+napi_value js_close_batch(napi_env env, napi_callback_info info);
 napi_value js_thread_faults(napi_env env, napi_callback_info info);
 napi_value js_drop_cache(napi_env env, napi_callback_info info);
 

@@ -7,6 +7,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
+import {type OpenBatch, hostOpenBatch} from './host-sync.js'
+
 /** Emptied content files of freed inodes kept for new files (spares). */
 const SPARE_FILES = 32
 /** Content files a served image keeps made ahead for the next new numbers (premake). */
@@ -23,6 +25,11 @@ export class ContentStock {
    * on the making of new content files ahead (premake).
    */
   pool = false
+  /**
+   * The files made ahead are opened in one job of the pool (host-sync.ts); undefined where the
+   * addon is missing (tests set it so): one fs.open each.
+   */
+  openBatch: OpenBatch | undefined = hostOpenBatch()
   /**
    * Content files of freed inodes, emptied and kept for the next files that need one (recycle,
    * takeSpare): their directory entries are durable already, so a new file that gets one costs
@@ -120,26 +127,41 @@ export class ContentStock {
    * the JS thread's O_CREAT | O_TRUNC; the pool never truncates a file another open may be writing.
    */
   private premake(next: number): void {
-    // Refilled half a stock at a time: each job handed to the pool wakes a sleeping thread there
-    // (a futex the JS thread pays, ~30 us on this VM), and jobs handed over together wake each
-    // thread once.
+    // Refilled half a stock at a time, in one job of the pool (openBatch): each job handed to the
+    // pool wakes a sleeping thread there (a futex the JS thread pays, ~30 us on this VM).
     if (this.premadeTo - next > PREMADE_FILES / 2) return
+    const ids: number[] = []
     for (let id = Math.max(next, this.premadeTo); id < next + PREMADE_FILES; id++) {
       this.premadeTo = id + 1
-      const file = this.pathOf(id)
-      if (!this.dirKnown(path.dirname(file))) continue
-      fs.open(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600, (error, fd) => {
-        if (error !== null) return
-        if (!this.closed && id >= this.freshTo) {
-          this.premade.set(id, fd)
-          return
-        }
-
-        fs.closeSync(fd)
-        // Made for a closed image: no inode names it. Handed out meanwhile: it is that file's now.
-        if (this.closed) fs.rmSync(file, {force: true})
-      })
+      if (this.dirKnown(path.dirname(this.pathOf(id)))) ids.push(id)
     }
+
+    if (ids.length === 0) return
+    const flags = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL
+    if (this.openBatch === undefined) {
+      for (const id of ids) fs.open(this.pathOf(id), flags, 0o600, (error, fd) => this.made(id, error === null ? fd : -1))
+      return
+    }
+
+    this.openBatch(Buffer.from(ids.map(id => `${this.pathOf(id)}\0`).join('')), flags, 0o600).then(
+      fds => {
+        for (const [i, id] of ids.entries()) this.made(id, fds[i])
+      },
+      () => {}, // none made: each new file's content file is created as before
+    )
+  }
+
+  /** The pool made the file of `id` (`fd` below 0: it did not): kept for it, unless handed out or closed meanwhile. */
+  private made(id: number, fd: number): void {
+    if (fd < 0) return
+    if (!this.closed && id >= this.freshTo) {
+      this.premade.set(id, fd)
+      return
+    }
+
+    fs.closeSync(fd)
+    // Made for a closed image: no inode names it. Handed out meanwhile: it is that file's now.
+    if (this.closed) fs.rmSync(this.pathOf(id), {force: true})
   }
 
   /**

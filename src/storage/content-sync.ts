@@ -8,7 +8,7 @@
 import fs from 'node:fs'
 
 import {BREAK_NO_FSYNC} from './debug.js'
-import {type Syncfs, type SyncfsAhead, hostSyncfs, hostSyncfsAhead} from './host-sync.js'
+import {type CloseBatch, type Syncfs, type SyncfsAhead, hostCloseBatch, hostSyncfs, hostSyncfsAhead} from './host-sync.js'
 import {fsyncDir} from './mapped-file.js'
 
 /**
@@ -24,6 +24,8 @@ const MAX_IN_FLIGHT = 256
  * log) it cost more than the two fdatasyncs: ARCHITECTURE.md.
  */
 const SYNCFS_OVER = 4
+/** Evicted descriptors closed together in one job of the libuv pool (closeBatch). */
+const CLOSE_BATCH = 16
 
 /** An evicted content file whose fdatasync runs in the libuv pool (see `evict`). */
 interface Flush {
@@ -62,6 +64,13 @@ export class ContentSync {
   syncfs: Syncfs | undefined = hostSyncfs()
   /** syncfs(2) in the libuv pool (host-sync.ts), for writeBackAhead; undefined where the addon is missing. */
   syncfsAhead: SyncfsAhead | undefined = hostSyncfsAhead()
+  /**
+   * A served image's (Image.poolHostWork): evicted descriptors with nothing to sync are closed
+   * CLOSE_BATCH at a time in the libuv pool (closeBatch), not each on the JS thread.
+   */
+  closeInPool = false
+  /** closeBatch (host-sync.ts); undefined where the addon is missing (tests set it so). */
+  closeBatch: CloseBatch | undefined = hostCloseBatch()
   /** The host device of the write-ahead log (set by the image), to know whether syncfs of `root` covers it. */
   logDevice: number | undefined
   /**
@@ -79,6 +88,8 @@ export class ContentSync {
   private aheadFd: number | undefined
   /** The writeBackAhead running in the pool, if one is. */
   private ahead: Promise<void> | undefined
+  /** Evicted descriptors waiting to be closed in the pool (closeEvicted). */
+  private readonly toClose: number[] = []
   /**
    * Files written since their last fdatasync (open in the LRU, flushing in `inFlight`, or closed
    * unsynced after a failed or stale flush), and directories with new entries.
@@ -169,7 +180,7 @@ export class ContentSync {
     if (!this.unsynced.has(dataId) || BREAK_NO_FSYNC || this.bySyncfs() !== undefined) {
       // Unsynced under syncfs: the next sync's syncfs covers it, closed or not.
       if (BREAK_NO_FSYNC) this.unsynced.delete(dataId)
-      fs.closeSync(fd)
+      this.closeEvicted(fd)
       return
     }
 
@@ -196,6 +207,22 @@ export class ContentSync {
     const flush: Flush = {fd, flushFd, cached: false, stale: false}
     this.inFlight.set(dataId, flush)
     fs.fdatasync(flushFd, error => this.flushed(dataId, flush, error))
+  }
+
+  /** Close an evicted descriptor: with CLOSE_BATCH - 1 others in the pool (closeInPool), else now. */
+  private closeEvicted(fd: number): void {
+    if (!this.closeInPool || this.closeBatch === undefined) {
+      fs.closeSync(fd)
+      return
+    }
+
+    this.toClose.push(fd)
+    if (this.toClose.length < CLOSE_BATCH) return
+    const fds = Int32Array.from(this.toClose.splice(0))
+    // Not queued (the job could not be made): closed here.
+    this.closeBatch(fds).catch(() => {
+      for (const at of fds) fs.closeSync(at)
+    })
   }
 
   private flushed(dataId: number, flush: Flush, error: Error | null): void {
@@ -353,6 +380,7 @@ export class ContentSync {
   abandon(): void {
     this.inFlight.clear()
     this.unsynced.clear()
+    for (const fd of this.toClose.splice(0)) fs.closeSync(fd)
     if (this.syncFd !== undefined) fs.closeSync(this.syncFd)
     this.syncFd = undefined
     // One a running writeBackAhead uses is closed when it ends (aheadDone).

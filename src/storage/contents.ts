@@ -115,6 +115,7 @@ export class Contents {
 
   set poolHostWork(on: boolean) {
     this.stock.pool = on
+    this.sync.closeInPool = on
   }
 
   /** Put an open descriptor of `dataId` in the LRU (evicting the oldest past CONTENT_FDS). */

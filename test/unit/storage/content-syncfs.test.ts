@@ -14,7 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {CONTENT_FDS} from '../../../src/storage/debug.js'
-import {hostSyncfs, hostSyncfsAhead} from '../../../src/storage/host-sync.js'
+import {hostCloseBatch, hostSyncfs, hostSyncfsAhead} from '../../../src/storage/host-sync.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {makeFiles} from '../../helpers/content-files.js'
 
@@ -261,6 +261,31 @@ describe('storage: syncing content files with syncfs', () => {
     second.close()
     await running
     expect(fs.readdirSync('/proc/self/fd').length, 'descriptors left open').to.equal(fdsBefore)
+  })
+
+  it('on a served image an eviction closes its descriptor in the pool, sixteen in one job; a close closes those still waiting', async () => {
+    const openFds = (): number => fs.readdirSync('/proc/self/fd').length
+    const fdsBefore = openFds()
+    const image = counted()
+    image.poolHostWork() // as a mount does
+    const batches: Array<Promise<void>> = []
+    const sizes: number[] = []
+    const real = hostCloseBatch()!
+    image.internals().contents.sync.closeBatch = (fds: Int32Array) => {
+      sizes.push(fds.length)
+      const closing = real(fds)
+      batches.push(closing)
+      return closing
+    }
+
+    makeFiles(image, CONTENT_FDS + 40) // 40 evictions: two jobs of 16, 8 waiting
+    expect(sizes).to.deep.equal([16, 16])
+    await Promise.all(batches)
+    image.close()
+    expect(sizes, 'the 8 waiting are closed by the close itself').to.deep.equal([16, 16])
+    // Files the pool was still making ahead are closed when it is done.
+    for (let tries = 0; openFds() !== fdsBefore && tries < 200; tries++) await new Promise(resolve => setTimeout(resolve, 10))
+    expect(openFds(), 'descriptors left open').to.equal(fdsBefore)
   })
 
   it('the first write of a new file creates its content file without a failing open; a read of a file never written opens nothing', () => {
