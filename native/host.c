@@ -31,7 +31,9 @@ napi_value js_syncfs(napi_env env, napi_callback_info info) {
  * Host work in the libuv pool, one job a call, so that the JS thread hands over many calls at the
  * cost of one (each job handed to the pool may wake a sleeping thread there, which the JS thread
  * pays): syncfsAhead(fd), openBatch(paths, flags, mode) and closeBatch(fds). Each returns a
- * Promise; descriptors it is given must stay open until it settles.
+ * Promise. syncfsAhead's descriptor must stay open until it settles; closeBatch closes its
+ * descriptors, or, where it throws or rejects, has not and leaves them the caller's; openBatch's
+ * are the caller's once it resolves.
  */
 typedef enum { JOB_SYNCFS, JOB_OPEN, JOB_CLOSE } host_job_kind;
 
@@ -93,11 +95,17 @@ static void host_job_complete(napi_env env, napi_status status, void *data) {
     napi_reject_deferred(env, job->deferred, errno_error(env, err));
   } else if (job->kind == JOB_OPEN) {
     napi_value buffer;
-    void *out;
-    napi_create_arraybuffer(env, job->count * sizeof(int32_t), &out, &buffer);
-    for (size_t i = 0; i < job->count; i++) ((int32_t *)out)[i] = job->fds[i];
-    napi_create_typedarray(env, napi_int32_array, job->count, buffer, 0, &result);
-    napi_resolve_deferred(env, job->deferred, result);
+    void *out = NULL;
+    if (napi_create_arraybuffer(env, job->count * sizeof(int32_t), &out, &buffer) != napi_ok ||
+        napi_create_typedarray(env, napi_int32_array, job->count, buffer, 0, &result) != napi_ok) {
+      /* Nobody would get the descriptors: closed here. */
+      for (size_t i = 0; i < job->count; i++)
+        if (job->fds[i] >= 0) close(job->fds[i]);
+      napi_reject_deferred(env, job->deferred, errno_error(env, ENOMEM));
+    } else {
+      for (size_t i = 0; i < job->count; i++) ((int32_t *)out)[i] = job->fds[i];
+      napi_resolve_deferred(env, job->deferred, result);
+    }
   } else {
     napi_get_undefined(env, &result);
     napi_resolve_deferred(env, job->deferred, result);
@@ -106,11 +114,13 @@ static void host_job_complete(napi_env env, napi_status status, void *data) {
   host_job_free(job);
 }
 
-/* Queue `job` in the pool: its promise, or NULL (thrown) where the job cannot be queued. */
+/* Queue `job` in the pool: its promise, rejected where the job cannot be made; NULL (thrown) where
+   not even the promise can. The job is freed in every case but the first. */
 static napi_value host_job_queue(napi_env env, host_job *job) {
   napi_value promise, name;
   if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
     host_job_free(job);
+    napi_throw_error(env, "ENOMEM", "razorfs_ll: cannot make a promise");
     return NULL;
   }
   napi_create_string_utf8(env, "razorfs.host", NAPI_AUTO_LENGTH, &name);
@@ -170,7 +180,8 @@ napi_value js_open_batch(napi_env env, napi_callback_info info) {
 }
 
 /* closeBatch(fds: Int32Array) -> Promise<void>: each descriptor closed in the pool; what close
-   says is not reported (a descriptor is released whatever it says). */
+   says is not reported (a descriptor is released whatever it says). Throws or rejects only where
+   the job never ran: then none is closed. */
 napi_value js_close_batch(napi_env env, napi_callback_info info) {
   napi_value arg;
   size_t argc = 1;
@@ -191,7 +202,7 @@ napi_value js_close_batch(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ENOMEM", "razorfs_ll: out of memory");
     return NULL;
   }
-  memcpy(job->fds, data, count * sizeof(int));
+  if (count > 0) memcpy(job->fds, data, count * sizeof(int));
   job->count = count;
   return host_job_queue(env, job);
 }

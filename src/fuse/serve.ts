@@ -251,15 +251,16 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
   const ended = new Promise<void>(resolve => {
     let stopping = false
     // The host first writes back what the commit's sync would wait for, in the libuv pool, while
-    // requests are served: the sync then holds the JS thread only for what was written since. A
-    // write-back that takes a whole interval (a host disk that hangs) is not waited for longer.
+    // requests are served: the sync then holds the JS thread only for what was written since. It
+    // is waited for half an interval at most (a slow or hanging host disk), and a later commit
+    // does not wait for one still running (writeBackAhead resolves at once).
     let committing = false
     const commit = setInterval(() => {
       if (committing) return
       committing = true
       let timer: NodeJS.Timeout | undefined
       const waited = new Promise<void>(resolve => {
-        timer = setTimeout(resolve, COMMIT_INTERVAL_S * 1000)
+        timer = setTimeout(resolve, (COMMIT_INTERVAL_S * 1000) / 2)
       })
       void Promise.race([core.writeBackAhead(), waited])
         .then(() => {

@@ -51,6 +51,8 @@ export class ContentStock {
   private readonly premade = new Map<number, number>()
   /** Every number below this was made ahead, is being made, or was passed over (premake). */
   private premadeTo = 0
+  /** Settles once every making ahead handed to the pool so far has ended (made, or removed after a close). */
+  private making: Promise<void> = Promise.resolve()
   /** Every number below this has been handed out: a file made ahead for one is not taken. */
   private freshTo = 0
   private closed = false
@@ -138,17 +140,24 @@ export class ContentStock {
 
     if (ids.length === 0) return
     const flags = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL
-    if (this.openBatch === undefined) {
-      for (const id of ids) fs.open(this.pathOf(id), flags, 0o600, (error, fd) => this.made(id, error === null ? fd : -1))
-      return
-    }
-
-    this.openBatch(Buffer.from(ids.map(id => `${this.pathOf(id)}\0`).join('')), flags, 0o600).then(
+    const batch =
+      this.openBatch === undefined
+        ? Promise.all(
+            ids.map(async id => new Promise<number>(resolve => fs.open(this.pathOf(id), flags, 0o600, (error, fd) => resolve(error === null ? fd : -1)))),
+          )
+        : this.openBatch(Buffer.from(ids.map(id => `${this.pathOf(id)}\0`).join('')), flags, 0o600)
+    const done = batch.then(
       fds => {
         for (const [i, id] of ids.entries()) this.made(id, fds[i])
       },
       () => {}, // none made: each new file's content file is created as before
     )
+    this.making = Promise.all([this.making, done]).then(() => {})
+  }
+
+  /** Settles once the making ahead handed to the pool so far has ended (after a close: its files removed). */
+  settled(): Promise<void> {
+    return this.making
   }
 
   /** The pool made the file of `id` (`fd` below 0: it did not): kept for it, unless handed out or closed meanwhile. */
@@ -159,9 +168,13 @@ export class ContentStock {
       return
     }
 
-    fs.closeSync(fd)
     // Made for a closed image: no inode names it. Handed out meanwhile: it is that file's now.
-    if (this.closed) fs.rmSync(this.pathOf(id), {force: true})
+    try {
+      fs.closeSync(fd)
+      if (this.closed) fs.rmSync(this.pathOf(id), {force: true})
+    } catch {
+      // a content file no inode names, as a crash leaves
+    }
   }
 
   /**

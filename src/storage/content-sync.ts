@@ -86,8 +86,8 @@ export class ContentSync {
    * that follows fails as it would have.
    */
   private aheadFd: number | undefined
-  /** The writeBackAhead running in the pool, if one is. */
-  private ahead: Promise<void> | undefined
+  /** Is a writeBackAhead running in the pool? */
+  private ahead = false
   /** Evicted descriptors waiting to be closed in the pool (closeEvicted). */
   private readonly toClose: number[] = []
   /**
@@ -218,11 +218,22 @@ export class ContentSync {
 
     this.toClose.push(fd)
     if (this.toClose.length < CLOSE_BATCH) return
-    const fds = Int32Array.from(this.toClose.splice(0))
-    // Not queued (the job could not be made): closed here.
-    this.closeBatch(fds).catch(() => {
-      for (const at of fds) fs.closeSync(at)
-    })
+    const fds = Int32Array.from(this.toClose)
+    this.toClose.length = 0
+    const closeHere = (): void => {
+      for (const at of fds) closeQuietly(at)
+    }
+
+    // Not handed over (the job could not be made): closed here.
+    let closing: Promise<void>
+    try {
+      closing = this.closeBatch(fds)
+    } catch {
+      closeHere()
+      return
+    }
+
+    closing.catch(closeHere)
   }
 
   private flushed(dataId: number, flush: Flush, error: Error | null): void {
@@ -299,14 +310,15 @@ export class ContentSync {
    * Where the next syncAll would be one syncfs: the same syncfs now, in the libuv pool, on a
    * descriptor of its own, so that the host writes back what is dirty while the JS thread serves
    * requests, and that syncAll, which still runs in full, waits only for what was written since.
-   * It changes nothing of what is synced or kept unsynced, and never rejects: an error it meets is
-   * the next syncAll's to report (see aheadFd). Resolves at once where there is nothing to do, and
-   * to the running one while one runs.
+   * It changes nothing of what is synced or kept unsynced, and never rejects. An error it meets is
+   * kept as syncAll's own would be (flushError): Linux reports some syncfs errors to the first
+   * caller alone (a failed sync_fs, or before 5.8 every one), so the sync after it could return 0.
+   * Resolves at once where there is nothing to do, and while one started earlier still runs (the
+   * sync waits for what that one writes back anyway).
    */
   writeBackAhead(logPending = false): Promise<void> {
-    if (this.ahead !== undefined) return this.ahead
     const syncfsAhead = this.syncfsAhead
-    if (syncfsAhead === undefined || BREAK_NO_FSYNC || this.flushError !== undefined || !this.syncsBySyncfs(logPending)) return Promise.resolve()
+    if (this.ahead || syncfsAhead === undefined || BREAK_NO_FSYNC || this.flushError !== undefined || !this.syncsBySyncfs(logPending)) return Promise.resolve()
     try {
       this.aheadFd ??= fs.openSync(this.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
     } catch {
@@ -314,17 +326,20 @@ export class ContentSync {
     }
 
     const fd = this.aheadFd
-    this.ahead = syncfsAhead(fd).then(
+    this.ahead = true
+    return syncfsAhead(fd).then(
       () => this.aheadDone(fd),
-      () => this.aheadDone(fd),
+      (error: unknown) => {
+        this.flushError ??= new Error(`syncfs of the filesystem of ${this.root}: ${(error as Error).message}`)
+        this.aheadDone(fd)
+      },
     )
-    return this.ahead
   }
 
   /** A writeBackAhead ended: its descriptor is closed if the files were closed meanwhile (abandon). */
   private aheadDone(fd: number): void {
-    this.ahead = undefined
-    if (this.aheadFd !== fd) fs.closeSync(fd)
+    this.ahead = false
+    if (this.aheadFd !== fd) closeQuietly(fd)
   }
 
   /**
@@ -380,12 +395,21 @@ export class ContentSync {
   abandon(): void {
     this.inFlight.clear()
     this.unsynced.clear()
-    for (const fd of this.toClose.splice(0)) fs.closeSync(fd)
+    for (const fd of this.toClose.splice(0)) closeQuietly(fd)
     if (this.syncFd !== undefined) fs.closeSync(this.syncFd)
     this.syncFd = undefined
     // One a running writeBackAhead uses is closed when it ends (aheadDone).
-    if (this.aheadFd !== undefined && this.ahead === undefined) fs.closeSync(this.aheadFd)
+    if (this.aheadFd !== undefined && !this.ahead) closeQuietly(this.aheadFd)
     this.aheadFd = undefined
+  }
+}
+
+/** Close `fd`; the descriptor is released whatever close says (a sync reports what counts). */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd)
+  } catch {
+    // released anyway
   }
 }
 

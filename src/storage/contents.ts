@@ -108,6 +108,11 @@ export class Contents {
     }
   }
 
+  /** Settles once the files the pool is making ahead are made (or, after a close, removed). */
+  poolSettled(): Promise<void> {
+    return this.stock.settled()
+  }
+
   /** The pool's share of the host work is on (ContentStock.pool): a served image. */
   get poolHostWork(): boolean {
     return this.stock.pool
