@@ -31,9 +31,10 @@ napi_value js_syncfs(napi_env env, napi_callback_info info) {
  * Host work in the libuv pool, one job a call, so that the JS thread hands over many calls at the
  * cost of one (each job handed to the pool may wake a sleeping thread there, which the JS thread
  * pays): syncfsAhead(fd), openBatch(paths, flags, mode) and closeBatch(fds). Each returns a
- * Promise. syncfsAhead's descriptor must stay open until it settles; closeBatch closes its
- * descriptors, or, where it throws or rejects, has not and leaves them the caller's; openBatch's
- * are the caller's once it resolves.
+ * Promise, or throws where it could not start (then nothing was done). syncfsAhead's descriptor
+ * must stay open until it settles, and it rejects only with the error syncfs returned; closeBatch
+ * closes its descriptors, or, where it throws or rejects, has not and leaves them the caller's;
+ * openBatch's are the caller's once it resolves.
  */
 typedef enum { JOB_SYNCFS, JOB_OPEN, JOB_CLOSE } host_job_kind;
 
@@ -89,7 +90,9 @@ static napi_value errno_error(napi_env env, int err) {
 
 static void host_job_complete(napi_env env, napi_status status, void *data) {
   host_job *job = data;
-  int err = status != napi_ok ? ECANCELED : job->kind == JOB_SYNCFS ? job->err : 0;
+  /* A job that never ran: a write-back ahead did nothing (resolved: no error of the host's);
+     opens and closes were not made (rejected: the caller closes or creates them itself). */
+  int err = status != napi_ok ? (job->kind == JOB_SYNCFS ? 0 : ECANCELED) : job->kind == JOB_SYNCFS ? job->err : 0;
   napi_value result;
   if (err != 0) {
     napi_reject_deferred(env, job->deferred, errno_error(env, err));
@@ -114,23 +117,26 @@ static void host_job_complete(napi_env env, napi_status status, void *data) {
   host_job_free(job);
 }
 
-/* Queue `job` in the pool: its promise, rejected where the job cannot be made; NULL (thrown) where
-   not even the promise can. The job is freed in every case but the first. */
+/* Queue `job` in the pool: its promise. Where no work or promise can be made, the job is freed
+   and NULL returned with an Error thrown (nothing was done); where the work cannot be queued, it
+   runs here, on the JS thread. */
 static napi_value host_job_queue(napi_env env, host_job *job) {
   napi_value promise, name;
+  napi_create_string_utf8(env, "razorfs.host", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, host_job_execute, host_job_complete, job, &job->work) != napi_ok) {
+    host_job_free(job);
+    napi_throw_error(env, "EAGAIN", "razorfs_ll: cannot make the pool's work");
+    return NULL;
+  }
   if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+    napi_delete_async_work(env, job->work);
     host_job_free(job);
     napi_throw_error(env, "ENOMEM", "razorfs_ll: cannot make a promise");
     return NULL;
   }
-  napi_create_string_utf8(env, "razorfs.host", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, host_job_execute, host_job_complete, job, &job->work) != napi_ok) {
-    napi_reject_deferred(env, job->deferred, errno_error(env, EAGAIN));
-    host_job_free(job);
-  } else if (napi_queue_async_work(env, job->work) != napi_ok) {
-    napi_reject_deferred(env, job->deferred, errno_error(env, EAGAIN));
-    napi_delete_async_work(env, job->work);
-    host_job_free(job);
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    host_job_execute(env, job);
+    host_job_complete(env, napi_ok, job);
   }
   return promise;
 }

@@ -262,7 +262,7 @@ export async function serve<V extends Volume>(opts: ServeOptions<V>, onMounted: 
       const waited = new Promise<void>(resolve => {
         timer = setTimeout(resolve, (COMMIT_INTERVAL_S * 1000) / 2)
       })
-      void Promise.race([core.writeBackAhead(), waited])
+      void Promise.race([core.writeBackAhead().catch(() => {}), waited])
         .then(() => {
           if (!stopping) core.syncAll()
         })

@@ -140,12 +140,18 @@ export class ContentStock {
 
     if (ids.length === 0) return
     const flags = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL
-    const batch =
-      this.openBatch === undefined
-        ? Promise.all(
-            ids.map(async id => new Promise<number>(resolve => fs.open(this.pathOf(id), flags, 0o600, (error, fd) => resolve(error === null ? fd : -1)))),
-          )
-        : this.openBatch(Buffer.from(ids.map(id => `${this.pathOf(id)}\0`).join('')), flags, 0o600)
+    let batch: Promise<Int32Array | number[]>
+    try {
+      batch =
+        this.openBatch === undefined
+          ? Promise.all(
+              ids.map(async id => new Promise<number>(resolve => fs.open(this.pathOf(id), flags, 0o600, (error, fd) => resolve(error === null ? fd : -1)))),
+            )
+          : this.openBatch(Buffer.from(ids.map(id => `${this.pathOf(id)}\0`).join('')), flags, 0o600)
+    } catch {
+      return // not handed over: each new file's content file is created as before
+    }
+
     const done = batch.then(
       fds => {
         for (const [i, id] of ids.entries()) this.made(id, fds[i])

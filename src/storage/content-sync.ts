@@ -326,8 +326,15 @@ export class ContentSync {
     }
 
     const fd = this.aheadFd
+    let running: Promise<void>
+    try {
+      running = syncfsAhead(fd)
+    } catch {
+      return Promise.resolve() // not handed over (no memory): the sync does it all
+    }
+
     this.ahead = true
-    return syncfsAhead(fd).then(
+    return running.then(
       () => this.aheadDone(fd),
       (error: unknown) => {
         this.flushError ??= new Error(`syncfs of the filesystem of ${this.root}: ${(error as Error).message}`)
