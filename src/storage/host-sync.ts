@@ -14,7 +14,10 @@
 import {addonFunction} from '../addon.js'
 
 export type Syncfs = (fd: number) => void
-/** syncfs(fd) in the libuv pool; rejects with an Error whose code is the errno's name. */
+/**
+ * syncfs(fd) in the libuv pool; rejects only with syncfs's own error (its code the errno's name).
+ * This and the two below throw where the job cannot start (nothing is done then).
+ */
 export type SyncfsAhead = (fd: number) => Promise<void>
 /** Open each NUL-terminated path of `paths` in turn in the pool: its descriptor, or -errno. */
 export type OpenBatch = (paths: Buffer, flags: number, mode: number) => Promise<Int32Array>

@@ -294,7 +294,8 @@ export class Image implements Volume {
   /**
    * Have the host write back in the background what the next sync would wait for
    * (ContentSync.writeBackAhead): the commit interval's sync then holds the JS thread only for what
-   * was written since. Changes nothing of what is durable or what sync does.
+   * was written since. Changes nothing of what sync does; an error of the host it meets fails
+   * every later sync, as the sync's own would.
    */
   writeBackAhead(): Promise<void> {
     return this.readOnly ? Promise.resolve() : this.contents.sync.writeBackAhead(this.store.wal.pending())

@@ -194,7 +194,7 @@ export interface Volume {
   /**
    * Optional: start, in the background, the host work the next sync would wait for, so that it
    * holds the server for less; resolves when that is done (never rejects). It changes nothing of
-   * what sync promises or does.
+   * what sync promises or does, except that an error of the host it meets fails the syncs after it.
    */
   writeBackAhead?(): Promise<void>
 
