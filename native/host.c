@@ -15,15 +15,21 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+/* An Error whose code is errno `err`'s name. */
+static napi_value errno_error(napi_env env, int err) {
+  const char *name = strerrorname_np(err);
+  napi_value code, msg, error;
+  napi_create_string_utf8(env, name != NULL ? name : "EIO", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  return error;
+}
+
 /* syncfs(fd): returns undefined, or throws an Error whose code is the errno's name ("EIO"). */
 napi_value js_syncfs(napi_env env, napi_callback_info info) {
   double fd;
   if (!unpack(env, info, "d", &fd)) return NULL;
-  if (syncfs((int)fd) != 0) {
-    int err = errno;
-    const char *name = strerrorname_np(err);
-    napi_throw_error(env, name != NULL ? name : "EIO", strerror(err));
-  }
+  if (syncfs((int)fd) != 0) napi_throw(env, errno_error(env, errno));
   return NULL;
 }
 
@@ -76,16 +82,6 @@ static void host_job_execute(napi_env env, void *data) {
       for (size_t i = 0; i < job->count; i++) close(job->fds[i]);
       break;
   }
-}
-
-/* An Error whose code is errno `err`'s name. */
-static napi_value errno_error(napi_env env, int err) {
-  const char *name = strerrorname_np(err);
-  napi_value code, msg, error;
-  napi_create_string_utf8(env, name != NULL ? name : "EIO", NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, code, msg, &error);
-  return error;
 }
 
 static void host_job_complete(napi_env env, napi_status status, void *data) {
@@ -218,10 +214,7 @@ napi_value js_drop_cache(napi_env env, napi_callback_info info) {
   double fd;
   if (!unpack(env, info, "d", &fd)) return NULL;
   int err = posix_fadvise((int)fd, 0, 0, POSIX_FADV_DONTNEED);
-  if (err != 0) {
-    const char *name = strerrorname_np(err);
-    napi_throw_error(env, name != NULL ? name : "EIO", strerror(err));
-  }
+  if (err != 0) napi_throw(env, errno_error(env, err));
   return NULL;
 }
 

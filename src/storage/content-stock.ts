@@ -144,9 +144,7 @@ export class ContentStock {
     try {
       batch =
         this.openBatch === undefined
-          ? Promise.all(
-              ids.map(async id => new Promise<number>(resolve => fs.open(this.pathOf(id), flags, 0o600, (error, fd) => resolve(error === null ? fd : -1)))),
-            )
+          ? Promise.all(ids.map(id => new Promise<number>(resolve => fs.open(this.pathOf(id), flags, 0o600, (error, fd) => resolve(error === null ? fd : -1)))))
           : this.openBatch(Buffer.from(ids.map(id => `${this.pathOf(id)}\0`).join('')), flags, 0o600)
     } catch {
       return // not handed over: each new file's content file is created as before

@@ -237,13 +237,8 @@ export class ContentSync {
   }
 
   private flushed(dataId: number, flush: Flush, error: Error | null): void {
-    for (const fd of flush.cached ? [flush.flushFd] : [flush.flushFd, flush.fd]) {
-      try {
-        fs.closeSync(fd)
-      } catch {
-        // The descriptor is released whatever close says; the flush's own result is what counts.
-      }
-    }
+    // The flush's own result is what counts, not what close says.
+    for (const fd of flush.cached ? [flush.flushFd] : [flush.flushFd, flush.fd]) closeQuietly(fd)
 
     if (error !== null) this.flushError ??= new Error(`fdatasync of content file ${this.files.pathOf(dataId)}: ${error.message}`)
     if (this.inFlight.get(dataId) !== flush) return // removed, or the image closed meanwhile
