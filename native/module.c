@@ -1,6 +1,6 @@
 /*
  * The addon's exports: mount, unmount, the reply functions, the cache invalidations (notify.c),
- * syncfs, syncfsAhead, openBatch, closeBatch, dropCache and threadFaults (host.c), and two tables made from the lists in
+ * syncfs, syncfsAhead, openBatch, closeBatch, dropCache, threadFaults, fstatTimes and resident (host.c), and two tables made from the lists in
  * razorfs_ll.h, so that JS reads requests by the numbers written here: `ops` (operation name ->
  * number) and `fields` (field name -> index in the field array).
  */
@@ -49,6 +49,8 @@ static napi_value init_module(napi_env env, napi_value exports) {
     {"closeBatch", NULL, js_close_batch, NULL, NULL, NULL, napi_default, NULL},
     {"threadFaults", NULL, js_thread_faults, NULL, NULL, NULL, napi_default, NULL},
     {"dropCache", NULL, js_drop_cache, NULL, NULL, NULL, napi_default, NULL},
+    {"fstatTimes", NULL, js_fstat_times, NULL, NULL, NULL, napi_default, NULL},
+    {"resident", NULL, js_resident, NULL, NULL, NULL, napi_default, NULL},
     {"backingOpen", NULL, js_backing_open, NULL, NULL, NULL, napi_default, NULL},
     {"backingClose", NULL, js_backing_close, NULL, NULL, NULL, napi_default, NULL},
     {"ops", NULL, NULL, NULL, NULL, table(env, OP_NAMES, OP_COUNT), napi_enumerable, NULL},

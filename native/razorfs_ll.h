@@ -223,6 +223,8 @@ napi_value js_open_batch(napi_env env, napi_callback_info info);
 napi_value js_close_batch(napi_env env, napi_callback_info info);
 napi_value js_thread_faults(napi_env env, napi_callback_info info);
 napi_value js_drop_cache(napi_env env, napi_callback_info info);
+napi_value js_fstat_times(napi_env env, napi_callback_info info);
+napi_value js_resident(napi_env env, napi_callback_info info);
 
 /* args.c */
 #define ARGS_MAX 12

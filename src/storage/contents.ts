@@ -18,6 +18,7 @@ import {CONTENT_FDS} from './debug.js'
 import {DATA_DIR_NAME} from './format.js'
 import {ContentStock} from './content-stock.js'
 import {ContentSync} from './content-sync.js'
+import {hostTimes, type HostTimes} from './host-sync.js'
 import {writeFully} from './mapped-file.js'
 
 /** Block counts of content files kept (Contents.blockCounts). */
@@ -31,6 +32,8 @@ export class Contents {
    * directory, and the files opened are still this image's, never the new one's.
    */
   private rootFd: number | undefined
+  /** The fan-out directories' paths with a trailing '/', by the low byte of a number (pathOf). */
+  private readonly fanOut: string[]
   /** Which files and directories are unsynced, and their syncs (content-sync.ts). */
   readonly sync: ContentSync
   /**
@@ -63,6 +66,7 @@ export class Contents {
     root?: string,
   ) {
     this.root = root ?? path.join(dir, DATA_DIR_NAME)
+    this.fanOut = Array.from({length: 256}, (_, i) => `${path.join(this.root, i.toString(16).padStart(2, '0'))}/`)
     this.sync = new ContentSync(this.root, {
       cachedFd: dataId => this.fds.get(dataId),
       open: (dataId, flags) => this.open(dataId, flags),
@@ -81,7 +85,8 @@ export class Contents {
   }
 
   pathOf(dataId: number): string {
-    return path.join(this.root, (dataId & 0xff).toString(16).padStart(2, '0'), String(dataId))
+    // Made by concatenation: path.join normalises every time (a create asks for one or two).
+    return this.fanOut[dataId & 0xff] + String(dataId)
   }
 
   /** Open an existing content file (through rootFd when it is held). */
@@ -254,10 +259,10 @@ export class Contents {
     this.touched(dataId)
   }
 
-  /** The host file's stat (nanosecond times), or undefined if it does not exist. */
-  statHost(dataId: number): fs.BigIntStats | undefined {
+  /** The host file's size, mtime and blocks, or undefined if it does not exist. */
+  statHost(dataId: number): HostTimes | undefined {
     const fd = this.fd(dataId, false)
-    return fd === undefined ? undefined : fs.fstatSync(fd, {bigint: true})
+    return fd === undefined ? undefined : hostTimes(fd)
   }
 
   /** Is the file known to hold nothing past the logical size? */
@@ -277,13 +282,13 @@ export class Contents {
   /** Length of the host file (0 if it does not exist). */
   length(dataId: number): number {
     const fd = this.fd(dataId, false)
-    return fd === undefined ? 0 : fs.fstatSync(fd).size
+    return fd === undefined ? 0 : hostTimes(fd).size
   }
 
   truncate(dataId: number, size: number): void {
     const fd = this.fd(dataId, false)
     if (fd === undefined) return
-    if (fs.fstatSync(fd).size > size) fs.ftruncateSync(fd, size)
+    if (hostTimes(fd).size > size) fs.ftruncateSync(fd, size)
     this.touched(dataId)
   }
 
@@ -293,7 +298,7 @@ export class Contents {
     if (known !== undefined) return known
     const fd = this.fd(dataId, false)
     if (fd === undefined) return 0
-    const blocks = fs.fstatSync(fd).blocks
+    const blocks = hostTimes(fd).blocks
     if (this.blockCounts.size >= BLOCK_COUNTS) this.blockCounts.clear()
     this.blockCounts.set(dataId, blocks)
     return blocks

@@ -4,9 +4,9 @@
  * (deferred shrinks and removals, applied after a sync), and giving host space back at once when
  * the host runs short. Stands on the inode layer.
  */
-import fs from 'node:fs'
 
 import type {Contents} from '../contents.js'
+import {hostTimes, type HostTimes} from '../host-sync.js'
 import {FsError} from '../errors.js'
 import {S_IFDIR, S_IFREG} from '../format.js'
 import type {SpaceWatch} from '../space.js'
@@ -40,7 +40,7 @@ export class FileData {
    * host file's mtime (ns) when last adopted; `listed`: the file's place in the writers list while
    * it is open for writing (-1: not listed).
    */
-  private readonly direct = new Map<number, {opens: number; dataId: number; seen: bigint; listed: number}>()
+  private readonly direct = new Map<number, {opens: number; dataId: number; seen: Timespec | undefined; listed: number}>()
   /** Content files of files unlisted from `writers` since its last fdatasync (see syncWriters). */
   private readonly unlisted = new Set<number>()
 
@@ -198,7 +198,7 @@ export class FileData {
       // Its mtime, unknown (0), is taken at the first adoptDirect. Without one ready the file is
       // served: a host create here would hold the open's reply (and every other request) for as
       // long as ext4 takes, and an empty file would keep a content file it never needs.
-      let seen = 0n
+      let seen: Timespec | undefined
       if (dataId === 0 && size === 0) {
         if (!this.contents.readyFor(this.inodes.nextDataId)) return undefined
         dataId = this.allocDataId(slot)
@@ -206,7 +206,7 @@ export class FileData {
         if (dataId === 0) dataId = this.allocDataId(slot)
         this.fitHost(dataId, this.contents.hostFd(dataId), size)
         // Asked again: a sync in fitHost may have opened other content files, and closed this one.
-        seen = fs.fstatSync(this.contents.hostFd(dataId), {bigint: true}).mtimeNs
+        seen = hostTimes(this.contents.hostFd(dataId)).mtime
       }
 
       open = {opens: 0, dataId, seen, listed: -1}
@@ -229,7 +229,7 @@ export class FileData {
 
   /** Make the host file of `dataId` exactly `size` long (a cut waits until the shrink that asks for it is durable). */
   private fitHost(dataId: number, fd: number, size: number): void {
-    let length = fs.fstatSync(fd).size
+    let length = hostTimes(fd).size
     if (length > size && this.pendingShrinks.has(dataId)) {
       this.store.sync() // makes the shrink durable, then applies it
       length = this.contents.length(dataId)
@@ -255,23 +255,23 @@ export class FileData {
   adoptDirect(ino: number): void {
     const open = this.direct.get(ino)
     if (open === undefined || this.inodes.readOnly) return
-    const st = fs.fstatSync(this.contents.hostFd(open.dataId), {bigint: true})
+    const st = hostTimes(this.contents.hostFd(open.dataId))
     const slot = this.inodes.slotOf(ino, 'write')
-    // A new file's content file (seen 0) was made ahead or emptied earlier: its mtime is that
-    // moment's, not a write's, until the kernel writes to it (the size then moves from 0).
-    if (Number(st.size) !== this.inodes.get64(slot, I.size) || (open.seen !== 0n && st.mtimeNs !== open.seen)) {
+    // A new file's content file (seen undefined) was made ahead or emptied earlier: its mtime is
+    // that moment's, not a write's, until the kernel writes to it (the size then moves from 0).
+    if (st.size !== this.inodes.get64(slot, I.size) || (open.seen !== undefined && !sameTime(st.mtime, open.seen))) {
       this.adopt(slot, open.dataId, st)
-      open.seen = st.mtimeNs
-    } else if (open.listed >= 0) this.contents.markWritten(open.dataId, Number(st.blocks))
+      open.seen = st.mtime
+    } else if (open.listed >= 0) this.contents.markWritten(open.dataId, st.blocks)
   }
 
   /** The size and mtime of the host file `st` of `dataId` become those of the file in `slot`. */
-  private adopt(slot: number, dataId: number, st: fs.BigIntStats): void {
-    const t = timeOf(st)
-    this.contents.markWritten(dataId, Number(st.blocks))
+  private adopt(slot: number, dataId: number, st: HostTimes): void {
+    const t = st.mtime
+    this.contents.markWritten(dataId, st.blocks)
     this.store.transaction(() => {
       // Set only when it changed: a new size makes the next fdatasync a full sync (layoutDurable).
-      if (Number(st.size) !== this.inodes.get64(slot, I.size)) this.inodes.set64(slot, I.size, Number(st.size))
+      if (st.size !== this.inodes.get64(slot, I.size)) this.inodes.set64(slot, I.size, st.size)
       this.inodes.setTime(slot, 'mtime', t)
       this.inodes.setTime(slot, 'ctime', t)
     })
@@ -319,8 +319,8 @@ export class FileData {
       const st = this.contents.statHost(dataId)
       if (st === undefined) continue
       const {mtime} = this.inodes.attrOf(slot)
-      if (Number(st.size) === this.inodes.get64(slot, I.size) && st.mtimeNs === BigInt(mtime.sec) * 1_000_000_000n + BigInt(mtime.nsec)) continue
-      if (this.inodes.readOnly) this.inodes.putInMemory(slot, Number(st.size), timeOf(st), timeOf(st))
+      if (st.size === this.inodes.get64(slot, I.size) && sameTime(st.mtime, mtime)) continue
+      if (this.inodes.readOnly) this.inodes.putInMemory(slot, st.size, st.mtime, st.mtime)
       else this.adopt(slot, dataId, st)
       adopted++
     }
@@ -372,7 +372,7 @@ export class FileData {
       // then is this change's, not a write's (without a resize it is still the one adoptDirect saw).
       const fd = this.contents.hostFd(open.dataId)
       this.fitHost(open.dataId, fd, changes.size)
-      open.seen = fs.fstatSync(fd, {bigint: true}).mtimeNs
+      open.seen = hostTimes(fd).mtime
     }
 
     if (shrinks) this.releaseHostSpace()
@@ -406,7 +406,6 @@ export class FileData {
   }
 }
 
-/** The mtime of a host file, as an inode time. */
-function timeOf(st: fs.BigIntStats): Timespec {
-  return {sec: Number(st.mtimeNs / 1_000_000_000n), nsec: Number(st.mtimeNs % 1_000_000_000n)}
+function sameTime(a: Timespec, b: Timespec): boolean {
+  return a.sec === b.sec && a.nsec === b.nsec
 }

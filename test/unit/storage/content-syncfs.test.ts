@@ -14,6 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {CONTENT_FDS} from '../../../src/storage/debug.js'
+import {CLOSE_BATCH} from '../../../src/storage/content-sync.js'
 import {hostCloseBatch, hostSyncfs, hostSyncfsAhead} from '../../../src/storage/host-sync.js'
 import {Image, ROOT_INO} from '../../../src/storage/index.js'
 import {makeFiles} from '../../helpers/content-files.js'
@@ -286,11 +287,11 @@ describe('storage: syncing content files with syncfs', () => {
       return closing
     }
 
-    makeFiles(image, CONTENT_FDS + 40) // 40 evictions: two jobs of 16, 8 waiting
-    expect(sizes).to.deep.equal([16, 16])
+    makeFiles(image, CONTENT_FDS + 2 * CLOSE_BATCH + 8) // two jobs of CLOSE_BATCH evictions, 8 waiting
+    expect(sizes).to.deep.equal([CLOSE_BATCH, CLOSE_BATCH])
     await Promise.all(batches)
     image.close()
-    expect(sizes, 'the 8 waiting are closed by the close itself').to.deep.equal([16, 16])
+    expect(sizes, 'the 8 waiting are closed by the close itself').to.deep.equal([CLOSE_BATCH, CLOSE_BATCH])
     // Files the pool was still making ahead are closed when it is done.
     for (let tries = 0; openFds() !== fdsBefore && tries < 500; tries++) await new Promise(resolve => setTimeout(resolve, 10))
     expect(openFds(), 'descriptors left open').to.equal(fdsBefore)
