@@ -37,8 +37,8 @@ export class FileData {
    * Files open through kernel passthrough (openDirect), by inode: the kernel reads and writes
    * their content files itself, so their size and mtime are taken from the host file (adoptDirect)
    * before any attributes are given out, at fsync, at each sync and at the last close. `seen`: the
-   * host file's mtime (ns) when last adopted; `listed`: the file's place in the writers list while
-   * it is open for writing (-1: not listed).
+   * host file's mtime when last adopted (undefined: not known yet); `listed`: the file's place in
+   * the writers list while it is open for writing (-1: not listed).
    */
   private readonly direct = new Map<number, {opens: number; dataId: number; seen: Timespec | undefined; listed: number}>()
   /** Content files of files unlisted from `writers` since its last fdatasync (see syncWriters). */
@@ -195,7 +195,7 @@ export class FileData {
       if (dataId === 0 && !write) return undefined
       const size = this.inodes.get64(slot, I.size)
       // A new file's content file (a spare or one made ahead) is empty: nothing to fit or look at.
-      // Its mtime, unknown (0), is taken at the first adoptDirect. Without one ready the file is
+      // Its mtime, not known (undefined), is taken at the first adoptDirect. Without one ready the file is
       // served: a host create here would hold the open's reply (and every other request) for as
       // long as ext4 takes, and an empty file would keep a content file it never needs.
       let seen: Timespec | undefined
