@@ -259,15 +259,21 @@ napi_value js_fstat_times(napi_env env, napi_callback_info info) {
   return rc;
 }
 
-/* /proc/self/statm, opened at the first resident() and kept open (-1: not yet, -2: cannot be). */
+/*
+ * /proc/self/statm, opened at the first resident() and kept open (-1: not yet, -2: cannot be).
+ * Only the JS thread calls resident (the server's resident-set look).
+ */
 static int statm_fd = -1;
 
 /* resident() -> the resident set in bytes (statm's second field), or -1 where it cannot be read. */
 napi_value js_resident(napi_env env, napi_callback_info info) {
   (void)info;
   double bytes = -1;
-  if (statm_fd == -1) statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (statm_fd < 0) statm_fd = -2;
+  if (statm_fd == -1) {
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    /* No /proc (or not allowed): never again. Out of descriptors: tried again next time. */
+    statm_fd = fd >= 0 ? fd : (errno == EMFILE || errno == ENFILE || errno == ENOMEM) ? -1 : -2;
+  }
   char buf[128];
   ssize_t len = statm_fd >= 0 ? pread(statm_fd, buf, sizeof(buf) - 1, 0) : -1;
   if (len > 0) {

@@ -396,11 +396,19 @@ export class ContentSync {
     }
   }
 
+  /**
+   * Close now the evicted descriptors waiting for a job of the pool: one of a removed content
+   * file holds its blocks on the host until then (Image's releaseHostSpace, when the host is short).
+   */
+  closeWaiting(): void {
+    for (const fd of this.toClose.splice(0)) closeQuietly(fd)
+  }
+
   /** Forget every flush and change without syncing (what a crash leaves; running flushes close their descriptors), and close syncFd and aheadFd. */
   abandon(): void {
     this.inFlight.clear()
     this.unsynced.clear()
-    for (const fd of this.toClose.splice(0)) closeQuietly(fd)
+    this.closeWaiting()
     if (this.syncFd !== undefined) fs.closeSync(this.syncFd)
     this.syncFd = undefined
     // One a running writeBackAhead uses is closed when it ends (aheadDone).

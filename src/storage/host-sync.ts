@@ -71,7 +71,15 @@ export function hostTimes(fd: number): HostTimes {
   hostTimesCalls.count++
   if (fstatTimes === undefined) {
     const st = fs.fstatSync(fd, {bigint: true})
-    return {size: Number(st.size), mtime: {sec: Number(st.mtimeNs / 1_000_000_000n), nsec: Number(st.mtimeNs % 1_000_000_000n)}, blocks: Number(st.blocks)}
+    // Floored, as the kernel's timespec: a time before 1970 has a negative second and nanoseconds from 0.
+    let sec = st.mtimeNs / 1_000_000_000n
+    let nsec = st.mtimeNs % 1_000_000_000n
+    if (nsec < 0n) {
+      sec--
+      nsec += 1_000_000_000n
+    }
+
+    return {size: Number(st.size), mtime: {sec: Number(sec), nsec: Number(nsec)}, blocks: Number(st.blocks)}
   }
 
   const err = fstatTimes(fd, timesOut)

@@ -97,6 +97,7 @@ export class FileData {
       if (!this.space.isLow()) return
       this.contents.poolHostWork = false // given back now, not when the pool gets to them
       this.store.sync()
+      this.contents.sync.closeWaiting() // an evicted descriptor of a removed file holds its blocks
     } catch {
       // The delete is committed; its host files go at the next sync, which reports any error.
     } finally {
@@ -370,9 +371,9 @@ export class FileData {
     if (open !== undefined && changes.size !== undefined) {
       // The kernel reads the host file as it is: it takes the new size now. Its mtime as it is
       // then is this change's, not a write's (without a resize it is still the one adoptDirect saw).
-      const fd = this.contents.hostFd(open.dataId)
-      this.fitHost(open.dataId, fd, changes.size)
-      open.seen = hostTimes(fd).mtime
+      this.fitHost(open.dataId, this.contents.hostFd(open.dataId), changes.size)
+      // Asked again: a sync in fitHost may have opened other content files, and closed this one.
+      open.seen = hostTimes(this.contents.hostFd(open.dataId)).mtime
     }
 
     if (shrinks) this.releaseHostSpace()

@@ -272,7 +272,7 @@ describe('storage: syncing content files with syncfs', () => {
     expect(fs.readdirSync('/proc/self/fd').length, 'descriptors left open').to.equal(fdsBefore)
   })
 
-  it('on a served image an eviction closes its descriptor in the pool, sixteen in one job; a close closes those still waiting', async () => {
+  it('on a served image an eviction closes its descriptor in the pool, CLOSE_BATCH in one job; a close closes those still waiting', async () => {
     const openFds = (): number => fs.readdirSync('/proc/self/fd').length
     const fdsBefore = openFds()
     const image = counted()
