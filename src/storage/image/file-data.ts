@@ -261,13 +261,18 @@ export class FileData {
     // A new file's content file (seen undefined) was made ahead or emptied earlier: its mtime is
     // that moment's, not a write's, until the kernel writes to it (the size then moves from 0).
     if (st.size !== this.inodes.get64(slot, I.size) || (open.seen !== undefined && !sameTime(st.mtime, open.seen))) {
-      this.adopt(slot, open.dataId, st)
-      open.seen = st.mtime
+      // Seen once taken: inside a transaction that is undone (setattr's), it is taken again next time.
+      this.adopt(slot, open.dataId, st, () => {
+        open.seen = st.mtime
+      })
     } else if (open.listed >= 0) this.contents.markWritten(open.dataId, st.blocks)
   }
 
-  /** The size and mtime of the host file `st` of `dataId` become those of the file in `slot`. */
-  private adopt(slot: number, dataId: number, st: HostTimes): void {
+  /**
+   * The size and mtime of the host file `st` of `dataId` become those of the file in `slot`
+   * (joining the running transaction, if any); `taken` runs once that has committed.
+   */
+  private adopt(slot: number, dataId: number, st: HostTimes, taken?: () => void): void {
     const t = st.mtime
     this.contents.markWritten(dataId, st.blocks)
     this.store.transaction(() => {
@@ -275,6 +280,7 @@ export class FileData {
       if (st.size !== this.inodes.get64(slot, I.size)) this.inodes.set64(slot, I.size, st.size)
       this.inodes.setTime(slot, 'mtime', t)
       this.inodes.setTime(slot, 'ctime', t)
+      if (taken !== undefined) this.store.onCommit(taken)
     })
   }
 
@@ -358,10 +364,15 @@ export class FileData {
   setattr(ino: number, changes: SetAttr): Attr {
     if (this.inodes.readOnly) throw new FsError('EROFS', 'setattr')
     const slot = this.inodes.slotOf(ino, 'setattr')
-    this.adoptDirect(ino) // the size the kernel wrote is the one a truncate starts from
-    const resize = changes.size === undefined ? undefined : this.checkTruncate(slot, changes.size)
-    const shrinks = changes.size !== undefined && changes.size < this.inodes.get64(slot, I.size)
+    // What the kernel wrote through passthrough is taken first: a truncate starts from that size.
+    // Without a truncate it is taken in the change's own transaction (one commit, not two: the
+    // chown, chmod and utimens an untar makes after writing each file).
+    const truncates = changes.size !== undefined
+    if (truncates) this.adoptDirect(ino)
+    const resize = truncates ? this.checkTruncate(slot, changes.size!) : undefined
+    const shrinks = truncates && changes.size! < this.inodes.get64(slot, I.size)
     const attr = this.store.transaction(() => {
+      if (!truncates) this.adoptDirect(ino)
       const now = nowTimespec()
       if (resize !== undefined) resize(now)
       this.inodes.applyAttrs(slot, changes, now)

@@ -213,4 +213,31 @@ describe('storage: files the kernel writes itself (passthrough)', function () {
     img.closeDirect(ino)
     img.close()
   })
+
+  it('a chmod after the kernel wrote takes the write and the change in one transaction; one undone leaves the write to take', () => {
+    const img = Image.create(dir)
+    const ino = img.mknod(ROOT_INO, 'f', {mode: S_IFREG, ...u}).ino
+    img.write(ino, Buffer.from('data'), 0)
+    const fd = img.openDirect(ino, true)!
+    const {store} = img.internals()
+    kernelWrite(fd, Buffer.from('more'), 4)
+    const lsn = store.wal.nextLsn
+    const attr = img.setattr(ino, {mode: 0o600})
+    expect([store.wal.nextLsn - lsn, attr.size, attr.mode & 0o7777], 'records, size, mode').to.deep.equal([1, 8, 0o600])
+
+    // An overwrite in place (the size stays) is seen by its mtime; a setattr that fails after
+    // taking it undoes it, and the next look takes it again.
+    kernelWrite(fd, Buffer.from('MORE'), 4)
+    const later = new Date(Date.now() + 5000)
+    fs.futimesSync(fd, later, later)
+    expect(() =>
+      store.transaction(() => {
+        img.setattr(ino, {mode: 0o640})
+        throw new Error('undone')
+      }),
+    ).to.throw('undone')
+    expect(img.getattr(ino).mtime.sec, 'taken again after the undo').to.equal(Math.floor(later.getTime() / 1000))
+    img.closeDirect(ino)
+    img.close()
+  })
 })
