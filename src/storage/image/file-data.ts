@@ -367,22 +367,22 @@ export class FileData {
     // What the kernel wrote through passthrough is taken first: a truncate starts from that size.
     // Without a truncate it is taken in the change's own transaction (one commit, not two: the
     // chown, chmod and utimens an untar makes after writing each file).
-    const truncates = changes.size !== undefined
-    if (truncates) this.adoptDirect(ino)
-    const resize = truncates ? this.checkTruncate(slot, changes.size!) : undefined
-    const shrinks = truncates && changes.size! < this.inodes.get64(slot, I.size)
+    const size = changes.size
+    if (size !== undefined) this.adoptDirect(ino)
+    const resize = size === undefined ? undefined : this.checkTruncate(slot, size)
+    const shrinks = size !== undefined && size < this.inodes.get64(slot, I.size)
     const attr = this.store.transaction(() => {
-      if (!truncates) this.adoptDirect(ino)
+      if (size === undefined) this.adoptDirect(ino)
       const now = nowTimespec()
       if (resize !== undefined) resize(now)
       this.inodes.applyAttrs(slot, changes, now)
       return this.inodes.attrOf(slot)
     }, shrinks)
     const open = this.direct.get(ino)
-    if (open !== undefined && changes.size !== undefined) {
+    if (open !== undefined && size !== undefined) {
       // The kernel reads the host file as it is: it takes the new size now. Its mtime as it is
       // then is this change's, not a write's (without a resize it is still the one adoptDirect saw).
-      this.fitHost(open.dataId, this.contents.hostFd(open.dataId), changes.size)
+      this.fitHost(open.dataId, this.contents.hostFd(open.dataId), size)
       // Asked again: a sync in fitHost may have opened other content files, and closed this one.
       open.seen = hostTimes(this.contents.hostFd(open.dataId)).mtime
     }
