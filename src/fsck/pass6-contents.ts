@@ -37,7 +37,7 @@ import path from 'node:path'
 
 import {listContentFiles, liveDataIds} from '../storage/content-files.js'
 import {DATA_DIR_NAME, IF_ORPHAN, S_IFREG} from '../storage/format.js'
-import {FILE_SIZE_MAX} from '../storage/types.js'
+import {FILE_SIZE_MAX, timespecOfNs} from '../storage/types.js'
 import {D, I, ROOT, TC} from './checked-image.js'
 import {DATA_ID_LIMIT, contentPath} from './locate.js'
 import {LPF, LostFound} from './lost-found.js'
@@ -112,7 +112,10 @@ export function pass6(c: Check): number {
 /** A new regular file in /lost+found for content file `dataId` (its bytes stay where they are). */
 function reconnectContent(c: Check, lf: LostFound, dataId: number, stat: fs.BigIntStats): void {
   const {img, st} = c
-  const time = (ns: bigint): [number, number] => [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)]
+  const time = (ns: bigint): [number, number] => {
+    const {sec, nsec} = timespecOfNs(ns)
+    return [sec, nsec]
+  }
   img.store.transaction(() => {
     const slot = img.nodes.alloc()
     st.growInodes(img.nodes.highWater)

@@ -17,7 +17,7 @@
 import fs from 'node:fs'
 import util from 'node:util'
 import {addonFunction} from '../addon.js'
-import type {Timespec} from './types.js'
+import {type Timespec, timespecOfNs} from './types.js'
 
 export type Syncfs = (fd: number) => void
 /**
@@ -71,15 +71,7 @@ export function hostTimes(fd: number): HostTimes {
   hostTimesCalls.count++
   if (fstatTimes === undefined) {
     const st = fs.fstatSync(fd, {bigint: true})
-    // Floored, as the kernel's timespec: a time before 1970 has a negative second and nanoseconds from 0.
-    let sec = st.mtimeNs / 1_000_000_000n
-    let nsec = st.mtimeNs % 1_000_000_000n
-    if (nsec < 0n) {
-      sec--
-      nsec += 1_000_000_000n
-    }
-
-    return {size: Number(st.size), mtime: {sec: Number(sec), nsec: Number(nsec)}, blocks: Number(st.blocks)}
+    return {size: Number(st.size), mtime: timespecOfNs(st.mtimeNs), blocks: Number(st.blocks)}
   }
 
   const err = fstatTimes(fd, timesOut)

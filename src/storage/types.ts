@@ -8,6 +8,23 @@ export interface Timespec {
   nsec: number
 }
 
+const NS_PER_SEC = 1_000_000_000n
+
+/**
+ * A time in nanoseconds since the epoch (a BigInt Stats' mtimeNs) as a Timespec, floored as the
+ * kernel's: a time before 1970 has a negative second and nanoseconds from 0.
+ */
+export function timespecOfNs(ns: bigint): Timespec {
+  let sec = ns / NS_PER_SEC
+  let nsec = ns % NS_PER_SEC
+  if (nsec < 0n) {
+    sec--
+    nsec += NS_PER_SEC
+  }
+
+  return {sec: Number(sec), nsec: Number(nsec)}
+}
+
 /** What getattr returns; field names follow struct stat. */
 export interface Attr {
   ino: number
