@@ -249,8 +249,12 @@ export class FileSystem {
   mknod(parent: number, name: Buffer | string, mode: number, rdev: number, cred: Cred): Attr {
     this.writable('mknod')
     const bytes = this.checkName(name, 'mknod')
+    return this.makeNode(parent, this.dirAccess(parent, this.who(cred), 'mknod', true), bytes, mode, rdev, cred)
+  }
+
+  /** mknod in `parent`, whose attributes `dir` are checked already (search and write permission). */
+  private makeNode(parent: number, dir: Attr, bytes: Buffer, mode: number, rdev: number, cred: Cred): Attr {
     const type = mode & S_IFMT
-    const dir = this.dirAccess(parent, this.who(cred), 'mknod', true)
     if (type === S_IFCHR || type === S_IFBLK) {
       if (this.who(cred).uid !== 0) throw new FsError('EPERM', 'mknod', bytes.toString())
     } else if (type !== S_IFREG && type !== S_IFIFO && type !== S_IFSOCK && type !== 0) {
@@ -290,8 +294,12 @@ export class FileSystem {
     this.writable('unlink')
     const bytes = this.checkName(name, 'unlink')
     const dir = this.dirAccess(parent, cred, 'unlink', true)
-    const child = this.volume.lookup(parent, bytes)
-    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) stickyCheck(dir, this.volume.getattr(child), cred, 'unlink')
+    // Only a sticky directory's rule needs the child's owner: elsewhere the volume looks it up once.
+    if ((dir.mode & S_ISVTX) !== 0) {
+      const child = this.volume.lookup(parent, bytes)
+      if (child !== 0) stickyCheck(dir, this.volume.getattr(child), cred, 'unlink')
+    }
+
     this.volume.unlink(parent, bytes)
   }
 
@@ -301,8 +309,10 @@ export class FileSystem {
     const bytes = this.checkName(name, 'rmdir')
     const dir = this.dirAccess(parent, cred, 'rmdir', true)
     const isDot = bytes.length === 1 && bytes[0] === 0x2e
-    const child = isDot ? 0 : this.volume.lookup(parent, bytes)
-    if (child !== 0 && (dir.mode & S_ISVTX) !== 0) stickyCheck(dir, this.volume.getattr(child), cred, 'rmdir')
+    if (!isDot && (dir.mode & S_ISVTX) !== 0) {
+      const child = this.volume.lookup(parent, bytes)
+      if (child !== 0) stickyCheck(dir, this.volume.getattr(child), cred, 'rmdir')
+    }
     this.volume.rmdir(parent, bytes)
   }
 
@@ -378,7 +388,7 @@ export class FileSystem {
     prepare?: (fh: number, ino: number) => void,
   ): {fh: number; attr: Attr; created: boolean} {
     const bytes = this.checkName(name, 'open')
-    this.dirAccess(parent, this.who(cred), 'open', false)
+    const dir = this.dirAccess(parent, this.who(cred), 'open', false)
     const existing = this.volume.lookup(parent, bytes)
     if (existing !== 0) {
       if ((flags & O_EXCL) !== 0) throw new FsError('EEXIST', 'open', bytes.toString())
@@ -386,7 +396,10 @@ export class FileSystem {
       return {fh, attr: this.volume.getattr(existing), created: false}
     }
 
-    const attr = this.mknod(parent, bytes, S_IFREG | (mode & 0o7777), 0, cred)
+    // Making the file needs write permission on the directory too (mknod), not a second look at it.
+    this.writable('mknod')
+    this.require(dir, W_OK | X_OK, this.who(cred), 'mknod')
+    const attr = this.makeNode(parent, dir, bytes, S_IFREG | (mode & 0o7777), 0, cred)
     return {fh: this.openedOrReleased(this.addHandle(attr.ino, flags, false), fh => prepare?.(fh, attr.ino)), attr, created: true}
   }
 

@@ -131,6 +131,32 @@ describe('vfs: the filesystem core (no mount)', function () {
       core.unlink(d, 'victim', BOB)
     })
 
+    it('open with O_CREAT of an existing name needs no write permission on the directory; a new name does', () => {
+      const d = core.mkdir(ROOT_INO, 'd', 0o755, ALICE).ino
+      const ino = file('shared', 0o666, ALICE, 'x', d)
+      const opened = core.create(d, 'shared', 0o644, O_WRONLY, BOB)
+      expect(opened.created).to.equal(false)
+      expect(opened.attr.ino).to.equal(ino)
+      core.release(opened.fh)
+      expect(codeOf(() => core.create(d, 'shared', 0o644, O_WRONLY | O_EXCL, BOB))).to.equal('EEXIST')
+      expect(codeOf(() => core.create(d, 'new', 0o644, O_WRONLY, BOB))).to.equal('EACCES')
+      // Without search permission, not even the existing name.
+      core.setattr(d, {mode: 0o766}, ALICE)
+      expect(codeOf(() => core.create(d, 'shared', 0o644, O_WRONLY, BOB))).to.equal('EACCES')
+      const made = core.create(d, 'new', 0o640, O_WRONLY, ALICE)
+      expect(made.created).to.equal(true)
+      expect(made.attr.mode & 0o7777).to.equal(0o640)
+      core.release(made.fh)
+    })
+
+    it('unlink and rmdir of a missing name are ENOENT, in a sticky directory too', () => {
+      for (const m of [0o777, 0o1777]) {
+        const d = core.mkdir(ROOT_INO, `d${m}`, m, ROOT).ino
+        expect(codeOf(() => core.unlink(d, 'missing', BOB))).to.equal('ENOENT')
+        expect(codeOf(() => core.rmdir(d, 'missing', BOB))).to.equal('ENOENT')
+      }
+    })
+
     it('moving a directory to another parent needs write permission on it (its ..)', () => {
       const d = core.mkdir(ROOT_INO, 'd', 0o555, ALICE).ino
       const other = core.mkdir(ROOT_INO, 'other', 0o777, ALICE).ino
