@@ -293,14 +293,19 @@ export class FileSystem {
     cred = this.who(cred)
     this.writable('unlink')
     const bytes = this.checkName(name, 'unlink')
-    const dir = this.dirAccess(parent, cred, 'unlink', true)
-    // Only a sticky directory's rule needs the child's owner: elsewhere the volume looks it up once.
-    if ((dir.mode & S_ISVTX) !== 0) {
-      const child = this.volume.lookup(parent, bytes)
-      if (child !== 0) stickyCheck(dir, this.volume.getattr(child), cred, 'unlink')
-    }
-
+    this.stickyName(parent, this.dirAccess(parent, cred, 'unlink', true), bytes, cred, 'unlink')
     this.volume.unlink(parent, bytes)
+  }
+
+  /**
+   * The sticky-directory rule for removing or replacing `name` in `parent` (attributes `dir`). Only
+   * a sticky directory needs the entry's owner: elsewhere the name is not looked up here, and the
+   * volume's own lookup finds it (or ENOENT).
+   */
+  private stickyName(parent: number, dir: Attr, name: Buffer, cred: Cred, syscall: string): void {
+    if ((dir.mode & S_ISVTX) === 0) return
+    const child = this.volume.lookup(parent, name)
+    if (child !== 0) stickyCheck(dir, this.volume.getattr(child), cred, syscall)
   }
 
   rmdir(parent: number, name: Buffer | string, cred: Cred): void {
@@ -309,10 +314,7 @@ export class FileSystem {
     const bytes = this.checkName(name, 'rmdir')
     const dir = this.dirAccess(parent, cred, 'rmdir', true)
     const isDot = bytes.length === 1 && bytes[0] === 0x2e
-    if (!isDot && (dir.mode & S_ISVTX) !== 0) {
-      const child = this.volume.lookup(parent, bytes)
-      if (child !== 0) stickyCheck(dir, this.volume.getattr(child), cred, 'rmdir')
-    }
+    if (!isDot) this.stickyName(parent, dir, bytes, cred, 'rmdir')
     this.volume.rmdir(parent, bytes)
   }
 
@@ -328,8 +330,7 @@ export class FileSystem {
     if (child === 0) throw new FsError('ENOENT', 'rename', from.toString())
     const childAttr = this.volume.getattr(child)
     stickyCheck(src, childAttr, cred, 'rename')
-    const victim = this.volume.lookup(newParent, to)
-    if (victim !== 0) stickyCheck(dst, this.volume.getattr(victim), cred, 'rename')
+    this.stickyName(newParent, dst, to, cred, 'rename')
     // Moving a directory to another parent rewrites its '..': that needs write permission on it.
     if ((childAttr.mode & S_IFMT) === S_IFDIR && oldParent !== newParent) this.require(childAttr, W_OK, cred, 'rename')
     this.volume.rename(oldParent, from, newParent, to, flags)
